@@ -1,0 +1,3 @@
+module github.com/gannet-mqtt/gannet
+
+go 1.25.0
