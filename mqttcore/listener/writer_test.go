@@ -1,0 +1,163 @@
+package listener_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/gannet-mqtt/gannet/mqttcore/listener"
+)
+
+func TestWriterRoundTrip(t *testing.T) {
+	var stream bytes.Buffer
+	w := listener.NewWriter(&stream)
+	out := []packets.Packet{
+		{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: 5, ReasonCode: 0x00,
+			Properties: packets.Properties{TopicAliasMaximum: 10, ReceiveMaximum: 20}},
+		{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true}, ProtocolVersion: 5, PacketID: 9,
+			TopicName: "a/b", Payload: []byte("payload"), Mods: packets.Mods{AllowResponseInfo: true},
+			Properties: packets.Properties{ResponseTopic: "r/t", CorrelationData: []byte("cd")}},
+		{FixedHeader: packets.FixedHeader{Type: packets.Puback}, ProtocolVersion: 5, PacketID: 9, ReasonCode: 0x10},
+		{FixedHeader: packets.FixedHeader{Type: packets.Pubrel}, ProtocolVersion: 5, PacketID: 3},
+		{FixedHeader: packets.FixedHeader{Type: packets.Suback}, ProtocolVersion: 5, PacketID: 4, ReasonCodes: []byte{1, 0x87}},
+		{FixedHeader: packets.FixedHeader{Type: packets.Pingresp}, ProtocolVersion: 5},
+		{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: 5, ReasonCode: 0x8e},
+	}
+	for i := range out {
+		if err := w.WritePacket(&out[i]); err != nil {
+			t.Fatalf("WritePacket(%d) = %v", out[i].FixedHeader.Type, err)
+		}
+	}
+	r, err := listener.NewReader(&stream, listener.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range out {
+		got, err := r.ReadPacket(5)
+		if err != nil {
+			t.Fatalf("ReadPacket after writing type %d = %v", want.FixedHeader.Type, err)
+		}
+		if got.FixedHeader.Type != want.FixedHeader.Type || got.PacketID != want.PacketID || got.ReasonCode != want.ReasonCode ||
+			got.TopicName != want.TopicName || !bytes.Equal(got.Payload, want.Payload) || !bytes.Equal(got.ReasonCodes, want.ReasonCodes) ||
+			got.Properties.ResponseTopic != want.Properties.ResponseTopic || got.Properties.TopicAliasMaximum != want.Properties.TopicAliasMaximum {
+			t.Errorf("read back %+v; want %+v", got, want)
+		}
+	}
+	if _, err := r.ReadPacket(5); err != io.EOF {
+		t.Errorf("ReadPacket at the end = %v; want io.EOF", err)
+	}
+}
+
+func TestWriterPeerMaximum(t *testing.T) {
+	var stream bytes.Buffer
+	w := listener.NewWriter(&stream)
+	if err := w.SetMaxPacketSize(10); err != nil {
+		t.Fatal(err)
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, ProtocolVersion: 4, TopicName: "a/b", Payload: []byte("123456")}
+	if err := w.WritePacket(&pk); !errors.Is(err, listener.ErrPacketTooLarge) {
+		t.Errorf("WritePacket(13-byte packet, peer maximum 10) = %v; want ErrPacketTooLarge", err)
+	}
+	if stream.Len() != 0 {
+		t.Errorf("WritePacket wrote %x after refusing; want nothing", stream.Bytes())
+	}
+	pk.Payload = pk.Payload[:3]
+	if err := w.WritePacket(&pk); err != nil || stream.Len() != 10 {
+		t.Errorf("WritePacket(10-byte packet) = %v, wrote %d bytes; want nil, 10", err, stream.Len())
+	}
+	if err := w.SetMaxPacketSize(-1); err == nil {
+		t.Error("SetMaxPacketSize(-1) = nil; want an error")
+	}
+}
+
+func TestEncodeRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		pk   packets.Packet
+	}{
+		{"reserved type", packets.Packet{}},
+		{"publish qos 3", packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 3}, TopicName: "a", PacketID: 1}},
+		{"publish qos 1 without packet id", packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "a"}},
+		{"subscribe without packet id", packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe}, Filters: packets.Subscriptions{{Filter: "a"}}}},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		buf.WriteString("keep")
+		if err := listener.Encode(&buf, &tt.pk); err == nil {
+			t.Errorf("%s: Encode = nil error; want one", tt.name)
+		}
+		if buf.String() != "keep" {
+			t.Errorf("%s: Encode left %q in the buffer; want it unchanged", tt.name, buf.Bytes())
+		}
+	}
+}
+
+func BenchmarkReadPublish311(b *testing.B) {
+	benchmarkRead(b, 4, unhex(b, goldenPublish311))
+}
+
+func BenchmarkReadPublish5(b *testing.B) {
+	benchmarkRead(b, 5, unhex(b, goldenPublish5))
+}
+
+func BenchmarkReadPingreq(b *testing.B) {
+	benchmarkRead(b, 4, unhex(b, "c0 00"))
+}
+
+// benchmarkRead reads the same packet over and over from one Reader.
+func benchmarkRead(b *testing.B, version byte, wire []byte) {
+	src := &repeatReader{b: wire}
+	r, err := listener.NewReader(src, listener.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(wire)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.ReadPacket(version); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// repeatReader returns b over and over.
+type repeatReader struct {
+	b   []byte
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.b[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.b)
+	}
+	return n, nil
+}
+
+func BenchmarkWritePublish311(b *testing.B) {
+	w := listener.NewWriter(io.Discard)
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, ProtocolVersion: 4,
+		PacketID: 7, TopicName: "sensors/kitchen/temp", Payload: []byte("21.5")}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.WritePacket(&pk); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWritePuback5(b *testing.B) {
+	w := listener.NewWriter(io.Discard)
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, ProtocolVersion: 5, PacketID: 7}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.WritePacket(&pk); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
