@@ -1,0 +1,173 @@
+package snclient
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/snpacket"
+)
+
+// waitSpec says which answers the exchange in progress waits for.
+type waitSpec struct {
+	armed bool
+	types uint32 // bit t set: a message of type t answers
+	msgID uint16
+	byID  bool // the answer must carry msgID
+	// activity: every other message also restarts the retry timer
+	// (CheckMessages, MQTT-SN 1.2 §6.14).
+	activity bool
+	// name, when set, is the topic name a REGACK or SUBACK assigns an id
+	// to. The reader records it before it reads the next datagram, which
+	// may already be a PUBLISH with that id.
+	name string
+}
+
+// typeBit returns the waitSpec.types bit of message type t.
+func typeBit(t snpacket.MsgType) uint32 {
+	if t >= 32 {
+		return 0
+	}
+	return 1 << t
+}
+
+// reply is the part of an answer an exchange needs: fixed-size values only,
+// so nothing aliases the reader's buffer.
+type reply struct {
+	typ     snpacket.MsgType
+	rc      snpacket.ReturnCode
+	topicID uint16
+	msgID   uint16
+	qos     snpacket.QoS
+}
+
+// arm makes w the answers the reader hands to the caller, dropping any stale
+// answer of an earlier exchange.
+func (c *Client) arm(w waitSpec) {
+	c.mu.Lock()
+	w.armed = true
+	c.wait = w
+	c.drainLocked()
+	c.mu.Unlock()
+}
+
+// disarm stops the hand-over.
+func (c *Client) disarm() {
+	c.mu.Lock()
+	c.wait = waitSpec{}
+	c.drainLocked()
+	c.mu.Unlock()
+}
+
+func (c *Client) drainLocked() {
+	select {
+	case <-c.replies:
+	default:
+	}
+}
+
+// offer hands r to the waiting exchange if it is an answer to it (or, for
+// CheckMessages, a sign of activity) and reports whether r was the answer.
+// A DISCONNECT answers every exchange.
+func (c *Client) offer(r reply) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.wait
+	if !w.armed {
+		return false
+	}
+	if r.typ == snpacket.TypeDisconnect || w.types&typeBit(r.typ) != 0 && (!w.byID || w.msgID == r.msgID) {
+		c.wait = waitSpec{}
+		if w.name != "" && r.rc == snpacket.Accepted && r.topicID != 0 && r.topicID != 0xFFFF &&
+			(r.typ == snpacket.TypeRegack || r.typ == snpacket.TypeSuback) {
+			c.storeTopicLocked(w.name, r.topicID)
+		}
+		for { // replace a pending activity note: only this goroutine sends
+			select {
+			case c.replies <- r:
+				return true
+			default:
+				c.drainLocked()
+			}
+		}
+	}
+	if w.activity {
+		select {
+		case c.replies <- r:
+		default: // a note is already pending; one is enough
+		}
+	}
+	return false
+}
+
+// exchange sends m and waits for an answer matching w, retransmitting m every
+// RetryInterval (with *dup set, when dup is not nil) up to MaxRetries times.
+// When the retries run out, an active client is lost and the error wraps
+// ErrNoResponse. A DISCONNECT from the gateway that w does not wait for ends
+// the exchange with ErrGatewayDisconnected.
+func (c *Client) exchange(ctx context.Context, op string, m snpacket.Message, dup *bool, w waitSpec) (reply, error) {
+	c.arm(w)
+	defer c.disarm()
+	if err := c.send(op, m); err != nil {
+		return reply{}, err
+	}
+	t := time.NewTimer(c.opts.RetryInterval)
+	defer t.Stop()
+	for tries := 0; ; {
+		select {
+		case r := <-c.replies:
+			if r.typ == snpacket.TypeDisconnect && w.types&typeBit(snpacket.TypeDisconnect) == 0 {
+				err := fmt.Errorf("snclient: %s: waiting for an answer to %v: %w", op, m.Type(), ErrGatewayDisconnected)
+				c.connectionEnded(StateDisconnected, err)
+				return reply{}, err
+			}
+			if w.types&typeBit(r.typ) == 0 { // activity: restart T_retry
+				t.Reset(c.opts.RetryInterval)
+				tries = 0
+				continue
+			}
+			return r, nil
+		case <-t.C:
+			if tries == c.opts.MaxRetries {
+				err := fmt.Errorf("snclient: %s: no answer to %v from %v after %d retransmissions: %w",
+					op, m.Type(), c.addr, tries, ErrNoResponse)
+				c.gaveUp(err)
+				return reply{}, err
+			}
+			tries++
+			c.stats.retransmitted.Add(1)
+			if dup != nil {
+				*dup = true
+			}
+			if err := c.send(op, m); err != nil {
+				return reply{}, err
+			}
+			t.Reset(c.opts.RetryInterval)
+		case <-ctx.Done():
+			return reply{}, fmt.Errorf("snclient: %s: waiting for an answer to %v: %w", op, m.Type(), ctx.Err())
+		case <-c.closed:
+			return reply{}, fmt.Errorf("snclient: %s: %w", op, ErrClosed)
+		}
+	}
+}
+
+// refused returns a *ReturnCodeError unless rc is Accepted.
+func refused(op, topic string, t snpacket.MsgType, rc snpacket.ReturnCode) error {
+	if rc == snpacket.Accepted {
+		return nil
+	}
+	return &ReturnCodeError{Op: op, Topic: topic, Msg: t, Code: rc}
+}
+
+// gaveUp handles an exchange that ran out of retries: an awake client goes
+// back to sleep (MQTT-SN 1.2 §6.14), any other connection is lost.
+func (c *Client) gaveUp(err error) {
+	c.mu.Lock()
+	if c.state == StateAwake {
+		c.setStateLocked(StateAsleep)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.connectionEnded(StateLost, err)
+}

@@ -1,0 +1,90 @@
+package snclient
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gannet-mqtt/gannet/snpacket"
+)
+
+// Subscription is the gateway's answer to a SUBSCRIBE.
+type Subscription struct {
+	// QoS is the QoS the gateway granted.
+	QoS snpacket.QoS
+	// TopicID is the id the gateway will use in PUBLISH for a topic name
+	// without wildcards; 0 for wildcard filters and short names, and the
+	// predefined id for a predefined topic.
+	TopicID uint16
+}
+
+// Subscribe subscribes to topic with maximum QoS qos (SUBSCRIBE/SUBACK,
+// retransmitted with DUP). A Named topic may hold the wildcards + and #;
+// messages on the concrete topics they match arrive after the gateway
+// REGISTERs them, which the client accepts (see Options.RegisterFilter). A
+// refusal is a *ReturnCodeError.
+func (c *Client) Subscribe(ctx context.Context, topic Topic, qos snpacket.QoS) (Subscription, error) {
+	const op = "subscribe"
+	if err := topic.check(false); err != nil {
+		return Subscription{}, fmt.Errorf("snclient: %s %v: %w", op, topic, err)
+	}
+	if qos < snpacket.QoS0 || qos > snpacket.QoS2 {
+		return Subscription{}, fmt.Errorf("snclient: %s %v: QoS %v outside 0..2: %w", op, topic, qos, ErrInvalidOption)
+	}
+	if err := c.acquire(ctx, op); err != nil {
+		return Subscription{}, err
+	}
+	defer c.release()
+	if err := c.checkState(op, StateActive); err != nil {
+		return Subscription{}, err
+	}
+	msgID := c.nextMsgID()
+	m := &snpacket.Subscribe{QoS: qos, TopicIDType: topic.Kind, MsgID: msgID}
+	w := waitSpec{types: typeBit(snpacket.TypeSuback), msgID: msgID, byID: true}
+	switch topic.Kind {
+	case snpacket.TopicIDNormal:
+		m.TopicName = []byte(topic.Name)
+		if !isWildcard(topic.Name) {
+			w.name = topic.Name
+		}
+	case snpacket.TopicIDShort:
+		m.TopicID, _ = snpacket.ShortTopicID(topic.Name)
+	case snpacket.TopicIDPredefined:
+		m.TopicID = topic.ID
+	}
+	r, err := c.exchange(ctx, op, m, &m.Dup, w)
+	if err != nil {
+		return Subscription{}, err
+	}
+	if err := refused(op, topic.String(), r.typ, r.rc); err != nil {
+		return Subscription{}, err
+	}
+	return Subscription{QoS: r.qos, TopicID: r.topicID}, nil
+}
+
+// Unsubscribe ends a subscription (UNSUBSCRIBE/UNSUBACK). topic must be
+// given as it was subscribed.
+func (c *Client) Unsubscribe(ctx context.Context, topic Topic) error {
+	const op = "unsubscribe"
+	if err := topic.check(false); err != nil {
+		return fmt.Errorf("snclient: %s %v: %w", op, topic, err)
+	}
+	if err := c.acquire(ctx, op); err != nil {
+		return err
+	}
+	defer c.release()
+	if err := c.checkState(op, StateActive); err != nil {
+		return err
+	}
+	msgID := c.nextMsgID()
+	m := &snpacket.Unsubscribe{TopicIDType: topic.Kind, MsgID: msgID}
+	switch topic.Kind {
+	case snpacket.TopicIDNormal:
+		m.TopicName = []byte(topic.Name)
+	case snpacket.TopicIDShort:
+		m.TopicID, _ = snpacket.ShortTopicID(topic.Name)
+	case snpacket.TopicIDPredefined:
+		m.TopicID = topic.ID
+	}
+	_, err := c.exchange(ctx, op, m, nil, waitSpec{types: typeBit(snpacket.TypeUnsuback), msgID: msgID, byID: true})
+	return err
+}
