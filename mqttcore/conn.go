@@ -1,0 +1,363 @@
+package mqttcore
+
+import (
+	"fmt"
+	"time"
+)
+
+// FrontEnd is what a protocol front-end (the MQTT listener, the MQTT-SN
+// gateway) implements for each attachment. The core calls it without holding
+// any of its locks.
+type FrontEnd interface {
+	// Notify says the session has deliverable work: the front-end should
+	// call Conn.Next until it reports nothing. It must not block (typically
+	// a non-blocking send on a 1-buffered channel) and must tolerate
+	// spurious and late calls, including after the Conn was detached.
+	Notify()
+	// Close ends the attachment from the core's side: reason wraps
+	// ErrTakenOver (same client id attached elsewhere), ErrKicked or
+	// ErrClosed. The Conn is already detached when Close is called; the
+	// front-end should drop its network connection. It must not block.
+	Close(reason error)
+}
+
+// ConnectOptions are what a front-end learned from CONNECT.
+type ConnectOptions struct {
+	// ClientID identifies the session; required.
+	ClientID string
+	// CleanStart discards any existing session (MQTT 3.1.1 clean session).
+	CleanStart bool
+	// SessionExpiry is how long the session outlives its connection: 0 ends
+	// it at disconnect, NeverExpire keeps it.
+	SessionExpiry time.Duration
+	// Will is the last will, or nil.
+	Will *Will
+	// KeepWill resumes an existing session keeping its current will when
+	// Will is nil and CleanStart is false: an MQTT-SN client waking from
+	// sleep does not send its will again. Otherwise the new connection's
+	// Will (possibly none) replaces the old one, as in MQTT.
+	KeepWill bool
+	// MaxInflight is the client's window for outbound QoS 1/2 (MQTT 5
+	// receive maximum; the MQTT-SN gateway uses 1). 0 or more than
+	// Config.MaxInflight means Config.MaxInflight.
+	MaxInflight int
+}
+
+// Conn is one front-end's attachment to a session. Its methods are safe for
+// concurrent use, but a front-end normally drives one Conn from one
+// goroutine. Once detached (by the front-end, by takeover, by the broker)
+// every method returns an error wrapping ErrDetached and Next reports
+// nothing.
+type Conn struct {
+	b   *Broker
+	s   *Session
+	gen uint32
+}
+
+// ClientID returns the session's client id.
+func (c *Conn) ClientID() string { return c.s.clientID }
+
+// attachedLocked reports whether c is still the session's attachment. The
+// caller holds c.s.mu.
+func (c *Conn) attachedLocked() bool {
+	return !c.s.dead && c.s.conn == c && c.s.gen == c.gen
+}
+
+// Next returns the next thing to send: first, after a re-attach,
+// retransmissions of in-flight messages (Dup set, or Release for a QoS 2
+// message awaiting PUBCOMP); then queued messages in order while the
+// in-flight window has room. QoS 1 and 2 deliveries get a packet id and
+// stay in flight until acknowledged. It reports false when there is
+// nothing (more) to send now; the core calls Notify when that changes.
+func (c *Conn) Next() (Delivery, bool) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.attachedLocked() {
+		return Delivery{}, false
+	}
+	if s.unsent > 0 {
+		for i := range s.inflight {
+			e := &s.inflight[i]
+			if e.flags&flagSent != 0 {
+				continue
+			}
+			e.flags |= flagSent | flagEverSent
+			s.unsent--
+			if e.flags&flagRecvd != 0 {
+				return Delivery{PacketID: e.pid, QoS: ExactlyOnce, Release: true}, true
+			}
+			return c.delivery(e, true), true
+		}
+	}
+	var now int64
+	for s.q.n > 0 {
+		e := s.q.peek()
+		if e.msg.expiresAt != 0 {
+			if now == 0 {
+				now = c.b.now().UnixNano()
+			}
+			if e.msg.expired(now) {
+				s.q.pop()
+				c.b.stats.queued.Add(-1)
+				continue
+			}
+		}
+		if e.qos == AtMostOnce {
+			d := c.delivery(e, false)
+			s.q.pop()
+			c.b.stats.queued.Add(-1)
+			c.b.stats.sent.Add(1)
+			return d, true
+		}
+		if len(s.inflight) >= int(s.window) {
+			break
+		}
+		out := s.q.pop()
+		c.b.stats.queued.Add(-1)
+		c.b.stats.sent.Add(1)
+		out.pid = s.allocPID()
+		out.flags |= flagSent | flagEverSent
+		s.inflight = append(s.inflight, out)
+		return c.delivery(&out, false), true
+	}
+	s.notified = false
+	return Delivery{}, false
+}
+
+// delivery builds the Delivery for e.
+func (c *Conn) delivery(e *entry, dup bool) Delivery {
+	d := Delivery{
+		Message:  e.msg,
+		QoS:      e.qos,
+		Retain:   e.flags&flagRetain != 0,
+		Dup:      dup,
+		PacketID: e.pid,
+	}
+	if e.msg.expiresAt != 0 {
+		if left := time.Duration(e.msg.expiresAt - c.b.now().UnixNano()); left > 0 {
+			d.ExpiryLeft = left
+		} else {
+			d.ExpiryLeft = time.Nanosecond
+		}
+	}
+	return d
+}
+
+// Ack reports a PUBACK for an outbound QoS 1 message (or a PUBREC with an
+// error reason for a QoS 2 one, which also ends its flow).
+func (c *Conn) Ack(pid uint16) error {
+	return c.ack(pid, "puback", func(e *entry) (done, ok bool) {
+		return true, e.qos == AtLeastOnce || (e.qos == ExactlyOnce && e.flags&flagRecvd == 0)
+	})
+}
+
+// Received reports a PUBREC for an outbound QoS 2 message; the front-end
+// then sends PUBREL (and, after a re-attach, Next returns a Release
+// delivery to resend it).
+func (c *Conn) Received(pid uint16) error {
+	return c.ack(pid, "pubrec", func(e *entry) (done, ok bool) {
+		if e.qos != ExactlyOnce {
+			return false, false
+		}
+		// A repeated PUBREC is answered with PUBREL again: accept it.
+		e.flags |= flagRecvd
+		return false, true
+	})
+}
+
+// Complete reports a PUBCOMP for an outbound QoS 2 message.
+func (c *Conn) Complete(pid uint16) error {
+	return c.ack(pid, "pubcomp", func(e *entry) (done, ok bool) {
+		return true, e.qos == ExactlyOnce && e.flags&flagRecvd != 0
+	})
+}
+
+// ack applies an acknowledgement to the in-flight entry pid. step says
+// whether the acknowledgement fits the entry's state and ends its flow.
+// When a slot frees up and messages wait, the front-end is notified.
+func (c *Conn) ack(pid uint16, what string, step func(*entry) (done, ok bool)) error {
+	s := c.s
+	s.mu.Lock()
+	if !c.attachedLocked() {
+		s.mu.Unlock()
+		return fmt.Errorf("mqttcore: %s %d for %q: %w", what, pid, s.clientID, ErrDetached)
+	}
+	i := s.findInflight(pid)
+	if i < 0 || s.inflight[i].flags&flagSent == 0 {
+		s.mu.Unlock()
+		return fmt.Errorf("mqttcore: %s %d for %q: %w", what, pid, s.clientID, ErrUnknownPacketID)
+	}
+	done, ok := step(&s.inflight[i])
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("mqttcore: %s %d for %q: wrong state for qos %d: %w", what, pid, s.clientID, s.inflight[i].qos, ErrUnknownPacketID)
+	}
+	var fe FrontEnd
+	if done {
+		s.removeInflight(i)
+		if s.q.n > 0 && !s.notified {
+			s.notified = true
+			fe = s.fe
+		}
+	}
+	s.mu.Unlock()
+	if fe != nil {
+		fe.Notify()
+	}
+	return nil
+}
+
+// Publish routes a message the client published. The core takes ownership
+// of m (do not modify it or its payload afterwards) and sets m.Origin to the
+// client id. For QoS 2, pid is the client's packet id: a pid that is still
+// awaiting PUBREL is a duplicate, reported as such and not delivered again.
+// The front-end answers PUBACK/PUBREC as usual either way.
+func (c *Conn) Publish(m *Message, pid uint16) (duplicate bool, err error) {
+	s := c.s
+	if err := c.b.validatePublish(m, true); err != nil {
+		return false, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
+	}
+	m.Origin = s.clientID
+	if m.QoS == ExactlyOnce {
+		s.mu.Lock()
+		if !c.attachedLocked() {
+			s.mu.Unlock()
+			return false, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, ErrDetached)
+		}
+		for _, p := range s.inQoS2 {
+			if p == pid {
+				s.mu.Unlock()
+				return true, nil
+			}
+		}
+		if len(s.inQoS2) >= c.b.cfg.MaxInflight {
+			s.mu.Unlock()
+			c.b.stats.limitInflight.Add(1)
+			return false, fmt.Errorf("mqttcore: publish qos 2 id %d from %q: %d awaiting pubrel: %w", pid, s.clientID, len(s.inQoS2), ErrInflightFull)
+		}
+		s.inQoS2 = append(s.inQoS2, pid)
+		s.mu.Unlock()
+		if err := c.b.publish(m); err != nil {
+			c.release(pid)
+			return false, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
+		}
+		return false, nil
+	}
+	s.mu.Lock()
+	ok := c.attachedLocked()
+	s.mu.Unlock()
+	if !ok {
+		return false, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, ErrDetached)
+	}
+	if err := c.b.publish(m); err != nil {
+		return false, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
+	}
+	return false, nil
+}
+
+// Release reports a PUBREL for an inbound QoS 2 packet id: the id may be
+// used for a new message again. It returns ErrUnknownPacketID if pid was not
+// awaiting release (the front-end still answers PUBCOMP).
+func (c *Conn) Release(pid uint16) error {
+	s := c.s
+	s.mu.Lock()
+	ok := c.attachedLocked()
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("mqttcore: pubrel %d from %q: %w", pid, s.clientID, ErrDetached)
+	}
+	if !c.release(pid) {
+		return fmt.Errorf("mqttcore: pubrel %d from %q: %w", pid, s.clientID, ErrUnknownPacketID)
+	}
+	return nil
+}
+
+// release forgets an inbound QoS 2 id.
+func (c *Conn) release(pid uint16) bool {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, p := range s.inQoS2 {
+		if p == pid {
+			s.inQoS2 = append(s.inQoS2[:i], s.inQoS2[i+1:]...)
+			if len(s.inQoS2) == 0 {
+				s.inQoS2 = nil
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// SetWill replaces (or with nil removes) the session's will, as MQTT-SN
+// WILLTOPICUPD/WILLMSGUPD do.
+func (c *Conn) SetWill(w *Will) error {
+	if err := c.b.validateWill(w); err != nil {
+		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, err)
+	}
+	b := c.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := c.s
+	s.mu.Lock()
+	ok := c.attachedLocked()
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("mqttcore: set will for %q: %w", s.clientID, ErrDetached)
+	}
+	s.will = w
+	return nil
+}
+
+// Will returns the session's current will, or nil if it has none (or the
+// attachment is gone). The result is shared with the session: treat it as
+// read-only and replace it with SetWill.
+func (c *Conn) Will() *Will {
+	b := c.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := c.s
+	s.mu.Lock()
+	ok := c.attachedLocked()
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return s.will
+}
+
+// SetSessionExpiry changes the session expiry, as an MQTT 5 DISCONNECT may.
+func (c *Conn) SetSessionExpiry(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("mqttcore: session expiry %v for %q: negative", d, c.s.clientID)
+	}
+	b := c.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := c.s
+	s.mu.Lock()
+	ok := c.attachedLocked()
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("mqttcore: set session expiry for %q: %w", s.clientID, ErrDetached)
+	}
+	s.expiry = d
+	return nil
+}
+
+// Sleep detaches without ending the session (an MQTT-SN DISCONNECT with a
+// duration): the will is kept and not published, messages queue, in-flight
+// state is kept for retransmission. If the client has not re-attached
+// within d (0: no deadline) it is considered lost: the will is published
+// after its delay and the session expiry starts.
+func (c *Conn) Sleep(d time.Duration) error { return c.b.detach(c, StateAsleep, d) }
+
+// Disconnect ends the connection normally: the will is discarded and the
+// session lives on for its expiry (0: it ends now).
+func (c *Conn) Disconnect() error { return c.b.detach(c, StateDisconnected, 0) }
+
+// Lost ends the connection abnormally (network error, keep-alive timeout,
+// protocol error, MQTT 5 DISCONNECT with will): the will is published after
+// its delay, or when the session expires if that is sooner.
+func (c *Conn) Lost() error { return c.b.detach(c, StateLost, 0) }
