@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+
+	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/mqttcore"
+)
+
+// fileConfig is the whole of config.toml. Each section is the owning
+// package's own Config; this type only puts them together.
+type fileConfig struct {
+	Log     logConfig       `toml:"log"`
+	Broker  mqttcore.Config `toml:"broker"`
+	Gateway gateway.Config  `toml:"gateway"`
+	// Listen lists the MQTT-SN datagram listeners.
+	Listen []listenConfig `toml:"listen"`
+}
+
+type logConfig struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `toml:"level"`
+	// Format is text or json (default text).
+	Format string `toml:"format"`
+}
+
+func (c *logConfig) Validate() error {
+	if _, err := c.level(); err != nil {
+		return err
+	}
+	switch c.Format {
+	case "", "text", "json":
+		return nil
+	}
+	return fmt.Errorf("log.format = %q: must be text or json", c.Format)
+}
+
+func (c *logConfig) level() (slog.Level, error) {
+	var l slog.Level
+	if c.Level == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := l.UnmarshalText([]byte(c.Level)); err != nil {
+		return 0, fmt.Errorf("log.level = %q: must be debug, info, warn or error", c.Level)
+	}
+	return l, nil
+}
+
+// listenConfig is one MQTT-SN listener.
+type listenConfig struct {
+	// Network is "udp" (both families), "udp4" or "udp6".
+	Network string `toml:"network"`
+	// Address is "host:port"; the MQTT-SN port is 1884 by convention.
+	Address string `toml:"address"`
+}
+
+func (c *listenConfig) Validate() error {
+	switch c.Network {
+	case "", "udp", "udp4", "udp6":
+	default:
+		return fmt.Errorf("listen.network = %q: must be udp, udp4 or udp6", c.Network)
+	}
+	if c.Address == "" {
+		return fmt.Errorf("listen.address is required")
+	}
+	if _, err := netip.ParseAddrPort(c.Address); err != nil && !strings.HasPrefix(c.Address, ":") {
+		return fmt.Errorf("listen.address = %q: want host:port: %v", c.Address, err)
+	}
+	return nil
+}
+
+func (c *listenConfig) network() string {
+	if c.Network == "" {
+		return "udp"
+	}
+	return c.Network
+}

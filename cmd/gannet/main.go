@@ -1,0 +1,190 @@
+// Command gannet is the Gannet MQTT-SN gateway.
+//
+//	gannet serve [-config FILE]         run the gateway and its broker
+//	gannet check-config [-config FILE]  load and validate a configuration
+//	gannet version                      print the version
+//
+// Run "gannet COMMAND -h" for a command's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"syscall"
+
+	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/internal/config"
+	"github.com/gannet-mqtt/gannet/mqttcore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: gannet COMMAND [flags]
+
+commands:
+  serve          run the gateway and its embedded broker
+  check-config   load and validate a configuration file
+  version        print the version
+`
+
+// run executes one command and returns the process exit code: 0 success,
+// 1 failure, 2 bad usage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stderr)
+	case "check-config":
+		err = checkConfig(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "gannet", version())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "gannet: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case err != nil:
+		fmt.Fprintln(stderr, "gannet:", err)
+		return 1
+	}
+	return 0
+}
+
+var errUsage = errors.New("usage")
+
+// flagSet returns a FlagSet for a command that reports its own errors.
+func flagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gannet "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return errUsage
+	}
+	return nil
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func loadConfig(path string) (*fileConfig, error) {
+	var cfg fileConfig
+	if err := config.LoadFile(path, &cfg); err != nil {
+		return nil, err
+	}
+	if len(cfg.Listen) == 0 {
+		return nil, fmt.Errorf("%s: no [[listen]] section: the gateway would serve nothing", path)
+	}
+	return &cfg, nil
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) error {
+	fs := flagSet("check-config", stderr)
+	path := fs.String("config", "config.toml", "configuration `file`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, err := loadConfig(*path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	return nil
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flagSet("serve", stderr)
+	path := fs.String("config", "config.toml", "configuration `file`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	level, _ := cfg.Log.level() // checked by Validate
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
+	if cfg.Log.Format == "json" {
+		handler = slog.NewJSONHandler(stderr, opts)
+	}
+	log := slog.New(handler)
+
+	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version()})
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	gw, err := gateway.New(cfg.Gateway, broker, gateway.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, len(cfg.Listen))
+	for _, l := range cfg.Listen {
+		addr, err := net.ResolveUDPAddr(l.network(), l.Address)
+		if err != nil {
+			gw.Close()
+			return fmt.Errorf("listen %s: %w", l.Address, err)
+		}
+		conn, err := net.ListenUDP(l.network(), addr)
+		if err != nil {
+			gw.Close()
+			return err
+		}
+		log.Info("serving MQTT-SN", "network", l.network(), "address", conn.LocalAddr().String())
+		wg.Add(1)
+		go func() { // exits when the gateway closes the link
+			defer wg.Done()
+			if err := gw.Serve(conn); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-errc:
+	}
+	if cerr := gw.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	wg.Wait()
+	return err
+}

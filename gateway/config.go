@@ -1,0 +1,189 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Defaults for a zero Config.
+const (
+	DefaultMaxMessageSize     = 1500
+	DefaultMaxClientIDLen     = 64
+	DefaultMaxTopicsPerClient = 256
+	DefaultRetryInterval      = 10 * time.Second
+	DefaultMaxRetries         = 3
+	DefaultLoopQueue          = 1024
+	DefaultQoSMinus1ClientID  = "gannet-qos-1"
+)
+
+// ErrInvalidConfig is wrapped by every error Config.Validate returns.
+var ErrInvalidConfig = errors.New("invalid gateway config")
+
+// Config is the gateway's configuration, the [gateway] table of config.toml.
+// The zero value is valid and means the defaults. Validate rejects bad
+// values; nothing is silently clamped.
+type Config struct {
+	// GatewayID is sent in ADVERTISE and GWINFO.
+	GatewayID uint8 `toml:"gateway_id"`
+	// Loops is the number of event loops sessions are spread over
+	// (0: one per CPU).
+	Loops int `toml:"loops"`
+	// LoopQueue is how many received datagrams may wait for one loop; more
+	// are dropped and counted (0: DefaultLoopQueue).
+	LoopQueue int `toml:"loop_queue"`
+	// MaxMessageSize is the largest datagram accepted from or sent to a
+	// client, in octets (0: DefaultMaxMessageSize; at most 65535). A
+	// message for a client that would be larger is not delivered to it and
+	// is counted, as the specification asks.
+	MaxMessageSize int `toml:"max_message_size"`
+	// MaxClientIDLen is the longest client id accepted in CONNECT
+	// (0: DefaultMaxClientIDLen). MQTT-SN 1.2 asks for 1 to 23 characters;
+	// real sensors often use longer ids.
+	MaxClientIDLen int `toml:"max_client_id_len"`
+	// MaxTopicsPerClient caps the normal topic ids one client holds
+	// (0: DefaultMaxTopicsPerClient).
+	MaxTopicsPerClient int `toml:"max_topics_per_client"`
+	// RetryInterval is Tretry: how long the gateway waits for an
+	// acknowledgement of a REGISTER, PUBLISH or PUBREL before resending it
+	// (0: DefaultRetryInterval).
+	RetryInterval time.Duration `toml:"retry_interval"`
+	// MaxRetries is Nretry: resends before a silent client is lost
+	// (0: DefaultMaxRetries).
+	MaxRetries int `toml:"max_retries"`
+	// SessionExpiry is how long the core keeps a client's session
+	// (subscriptions, queued messages, will) after it disconnects or is
+	// lost; 0 keeps it until a CONNECT with CleanSession ends it, which is
+	// MQTT-SN 1.2's rule.
+	SessionExpiry time.Duration `toml:"session_expiry"`
+	// Predefined lists the predefined topic ids.
+	Predefined []PredefinedTopic `toml:"predefined"`
+	// QoSMinus1 configures publishing without a connection.
+	QoSMinus1 QoSMinus1Config `toml:"qos_minus_one"`
+	// Advertise configures periodic ADVERTISE messages.
+	Advertise AdvertiseConfig `toml:"advertise"`
+}
+
+// PredefinedTopic maps a predefined topic id to a topic name. A topic
+// containing "{client_id}" is a template, expanded with the client's id.
+// With ClientID set, the mapping applies to that client only and overrides
+// a global mapping of the same id.
+type PredefinedTopic struct {
+	ID       uint16 `toml:"id"`
+	Topic    string `toml:"topic"`
+	ClientID string `toml:"client_id"`
+}
+
+// QoSMinus1Config configures QoS -1 PUBLISH, which needs no connection and
+// is accepted only with predefined ids and short topic names.
+type QoSMinus1Config struct {
+	// Enabled turns QoS -1 on; it is off by default, because anyone who
+	// can send a datagram can then publish.
+	Enabled bool `toml:"enabled"`
+	// AllowFrom lists the source prefixes (CIDR, e.g. "10.0.0.0/8") from
+	// which QoS -1 is accepted; empty means any source.
+	AllowFrom []string `toml:"allow_from"`
+	// ClientID is the origin the core sees for these messages
+	// (default DefaultQoSMinus1ClientID). Only global predefined topics and
+	// templates expanded with this id apply.
+	ClientID string `toml:"client_id"`
+}
+
+// AdvertiseConfig configures periodic ADVERTISE messages.
+type AdvertiseConfig struct {
+	// Interval between ADVERTISE messages; 0 turns them off (the default).
+	// The specification suggests more than 15 minutes.
+	Interval time.Duration `toml:"interval"`
+	// Address is the broadcast or multicast "host:port" to send them to.
+	Address string `toml:"address"`
+}
+
+// withDefaults returns c with zero fields replaced by their defaults.
+func (c Config) withDefaults() Config {
+	if c.LoopQueue == 0 {
+		c.LoopQueue = DefaultLoopQueue
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxClientIDLen == 0 {
+		c.MaxClientIDLen = DefaultMaxClientIDLen
+	}
+	if c.MaxTopicsPerClient == 0 {
+		c.MaxTopicsPerClient = DefaultMaxTopicsPerClient
+	}
+	if c.RetryInterval == 0 {
+		c.RetryInterval = DefaultRetryInterval
+	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = DefaultMaxRetries
+	}
+	if c.QoSMinus1.ClientID == "" {
+		c.QoSMinus1.ClientID = DefaultQoSMinus1ClientID
+	}
+	return c
+}
+
+// Validate reports the first invalid value, naming its key.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("gateway: %s: %w", fmt.Sprintf(format, args...), ErrInvalidConfig)
+	}
+	switch {
+	case c.Loops < 0:
+		return bad("loops = %d: must be 0 (one per CPU) or more", c.Loops)
+	case c.LoopQueue < 0:
+		return bad("loop_queue = %d: must not be negative", c.LoopQueue)
+	case c.MaxMessageSize != 0 && (c.MaxMessageSize < 16 || c.MaxMessageSize > 65535):
+		return bad("max_message_size = %d: must be 16 to 65535", c.MaxMessageSize)
+	case c.MaxClientIDLen < 0:
+		return bad("max_client_id_len = %d: must not be negative", c.MaxClientIDLen)
+	case c.MaxTopicsPerClient < 0 || c.MaxTopicsPerClient > 65534:
+		return bad("max_topics_per_client = %d: must be 0 to 65534", c.MaxTopicsPerClient)
+	case c.RetryInterval < 0:
+		return bad("retry_interval = %v: must not be negative", c.RetryInterval)
+	case c.MaxRetries < 0:
+		return bad("max_retries = %d: must not be negative", c.MaxRetries)
+	case c.SessionExpiry < 0:
+		return bad("session_expiry = %v: must not be negative", c.SessionExpiry)
+	case c.Advertise.Interval < 0:
+		return bad("advertise.interval = %v: must not be negative", c.Advertise.Interval)
+	case c.Advertise.Interval > 0 && c.Advertise.Interval < time.Second:
+		return bad("advertise.interval = %v: must be at least 1s", c.Advertise.Interval)
+	case c.Advertise.Interval > 65535*time.Second:
+		return bad("advertise.interval = %v: ADVERTISE carries at most 65535s", c.Advertise.Interval)
+	case c.Advertise.Interval > 0 && c.Advertise.Address == "":
+		return bad("advertise.address is required when advertise.interval is set")
+	}
+	if c.Advertise.Address != "" {
+		if _, err := netip.ParseAddrPort(c.Advertise.Address); err != nil {
+			return bad("advertise.address = %q: %v", c.Advertise.Address, err)
+		}
+	}
+	for _, p := range c.QoSMinus1.AllowFrom {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return bad("qos_minus_one.allow_from %q: %v", p, err)
+		}
+	}
+	type key struct {
+		id     uint16
+		client string
+	}
+	seen := map[key]bool{}
+	for i, p := range c.Predefined {
+		switch {
+		case p.ID == 0 || p.ID == 0xFFFF:
+			return bad("predefined[%d]: id %d is reserved", i, p.ID)
+		case p.Topic == "":
+			return bad("predefined[%d] (id %d): topic is empty", i, p.ID)
+		case strings.ContainsAny(p.Topic, "+#"):
+			return bad("predefined[%d] (id %d): topic %q contains a wildcard", i, p.ID, p.Topic)
+		case seen[key{p.ID, p.ClientID}]:
+			return bad("predefined[%d]: id %d is defined twice for client %q", i, p.ID, p.ClientID)
+		}
+		seen[key{p.ID, p.ClientID}] = true
+	}
+	return nil
+}

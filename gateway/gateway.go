@@ -1,0 +1,211 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/snpacket"
+)
+
+// Options are the gateway's collaborators.
+type Options struct {
+	// Logger receives the gateway's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Gateway is the MQTT-SN front-end of a broker core. It serves one or more
+// links; each client's session is owned by one of a fixed set of event
+// loops, chosen by the client's address.
+type Gateway struct {
+	cfg    Config
+	broker *mqttcore.Broker
+	log    *slog.Logger
+	pre    *predefined
+	allow  []netip.Prefix
+	qosm1  *mqttcore.Inline
+	loops  []*loop
+	stats  stats
+	pool   sync.Pool // *datagram
+	done   chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	links  map[Link]struct{}
+	closed bool
+}
+
+// New returns a gateway in front of broker. Its event loops run until Close.
+func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if broker == nil {
+		return nil, errors.New("gateway: new: nil broker")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{
+		cfg:    cfg,
+		broker: broker,
+		log:    log,
+		pre:    newPredefined(cfg.Predefined),
+		qosm1:  broker.Inline(cfg.QoSMinus1.ClientID),
+		done:   make(chan struct{}),
+		links:  map[Link]struct{}{},
+	}
+	for _, p := range cfg.QoSMinus1.AllowFrom {
+		g.allow = append(g.allow, netip.MustParsePrefix(p)) // checked by Validate
+	}
+	size := cfg.MaxMessageSize + 1 // one more octet to notice oversized datagrams
+	g.pool.New = func() any { return &datagram{buf: make([]byte, size)} }
+	n := cfg.Loops
+	if n == 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	for i := range n {
+		l := newLoop(g, i)
+		g.loops = append(g.loops, l)
+		g.goTracked(l.run) // exits when g.done closes
+	}
+	return g, nil
+}
+
+// goTracked runs f on a goroutine that Close waits for.
+func (g *Gateway) goTracked(f func()) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		f()
+	}()
+}
+
+// Config returns the configuration in force, defaults filled in.
+func (g *Gateway) Config() Config { return g.cfg }
+
+// Stats returns a snapshot of the gateway's counters.
+func (g *Gateway) Stats() Stats { return g.stats.snapshot() }
+
+// datagram is one received datagram on its way from a link's reader to the
+// loop that owns its sender. Its buffer is recycled through the pool.
+type datagram struct {
+	buf  []byte
+	n    int
+	addr netip.AddrPort
+	link Link
+}
+
+// Serve reads datagrams from link and hands each to the loop that owns its
+// sender, until link fails or the gateway is closed (then it returns nil).
+// It also sends ADVERTISE on link when configured. Close closes the link.
+func (g *Gateway) Serve(link Link) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return fmt.Errorf("gateway: serve %v: %w", link.LocalAddr(), ErrClosed)
+	}
+	g.links[link] = struct{}{}
+	g.mu.Unlock()
+	if g.cfg.Advertise.Interval > 0 {
+		stop := make(chan struct{})
+		defer close(stop)
+		g.goTracked(func() { g.advertise(link, stop) }) // exits when Serve returns or g.done closes
+	}
+	for {
+		d := g.pool.Get().(*datagram)
+		n, addr, err := link.ReadFromUDPAddrPort(d.buf)
+		if err != nil {
+			g.pool.Put(d)
+			select {
+			case <-g.done:
+				return nil
+			default:
+			}
+			return fmt.Errorf("gateway: read from %v: %w", link.LocalAddr(), err)
+		}
+		g.stats.received.Add(1)
+		if n > g.cfg.MaxMessageSize {
+			g.stats.oversized.Add(1)
+			g.pool.Put(d)
+			continue
+		}
+		d.n, d.addr, d.link = n, addr, link
+		l := g.loops[loopIndex(addr, len(g.loops))]
+		select {
+		case l.in <- d:
+		default:
+			g.stats.loopFull.Add(1)
+			g.pool.Put(d)
+		}
+	}
+}
+
+// loopIndex spreads senders over n loops by address.
+func loopIndex(addr netip.AddrPort, n int) int {
+	if n == 1 {
+		return 0
+	}
+	a := addr.Addr().As16()
+	h := uint64(addr.Port())
+	for _, b := range a {
+		h = (h ^ uint64(b)) * 0x100000001b3
+	}
+	return int(h % uint64(n))
+}
+
+// ErrClosed is returned by Serve on a closed gateway.
+var ErrClosed = errors.New("gateway closed")
+
+// Close stops serving: it closes every link, stops the loops and detaches
+// every client from the core as disconnected, without publishing wills (a
+// gateway restart is not the sensors' fault). Their sessions stay in the
+// core. Close waits for every goroutine the gateway started.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	close(g.done)
+	var errs []error
+	for link := range g.links {
+		if err := link.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("gateway: close %v: %w", link.LocalAddr(), err))
+		}
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// advertise sends ADVERTISE on link every Advertise.Interval until stop or
+// g.done closes.
+func (g *Gateway) advertise(link Link, stop <-chan struct{}) {
+	to := netip.MustParseAddrPort(g.cfg.Advertise.Address) // checked by Validate
+	m := &snpacket.Advertise{GatewayID: g.cfg.GatewayID, Duration: uint16(g.cfg.Advertise.Interval / time.Second)}
+	buf, _ := m.AppendBinary(nil) // fixed size, cannot fail
+	t := time.NewTicker(g.cfg.Advertise.Interval)
+	defer t.Stop()
+	for {
+		if _, err := link.WriteToUDPAddrPort(buf, to); err != nil {
+			g.log.Warn("advertise failed", "remote", to, "err", err)
+		} else {
+			g.stats.sent.Add(1)
+		}
+		select {
+		case <-t.C:
+		case <-stop:
+			return
+		case <-g.done:
+			return
+		}
+	}
+}

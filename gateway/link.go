@@ -1,0 +1,18 @@
+package gateway
+
+import (
+	"net"
+	"net/netip"
+)
+
+// Link is a datagram socket the gateway serves clients on. *net.UDPConn
+// implements it, and so do the radio package's transports and the test
+// networks. Addresses are netip.AddrPort values so that receiving a datagram
+// allocates nothing; a transport without IP addresses (DTLS sessions, a
+// forwarder's radio) maps each peer to a stable AddrPort of its own.
+type Link interface {
+	ReadFromUDPAddrPort(b []byte) (n int, addr netip.AddrPort, err error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	LocalAddr() net.Addr
+	Close() error
+}

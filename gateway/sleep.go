@@ -1,0 +1,82 @@
+package gateway
+
+import (
+	sn "github.com/gannet-mqtt/gannet/snpacket"
+)
+
+// onDisconnect handles DISCONNECT. Without a duration (or with 0) the
+// client disconnects: its will is discarded, its session kept. With a
+// duration it goes to sleep: messages for it queue in its core session.
+// Both are acknowledged with a DISCONNECT without duration (§6.12, §6.14).
+func (c *client) onDisconnect(m *sn.Disconnect) {
+	c.send(&c.l.tx.disconnect)
+	if !m.HasDuration || m.Duration == 0 {
+		if c.conn == nil && c.state == StateAsleep {
+			// The session is detached: attach briefly to end it normally.
+			if err := c.attach(false, nil, true); err == nil {
+				_ = c.conn.Disconnect()
+			}
+		} else if c.conn != nil {
+			_ = c.conn.Disconnect()
+		}
+		c.conn, c.att = nil, nil
+		c.setState(StateDisconnected)
+		c.l.removeClient(c)
+		return
+	}
+	if c.state == StateAsleep {
+		return // a retransmitted sleep request: acknowledged again above
+	}
+	if c.dialogue != nil || c.conn == nil {
+		c.unexpected(m) // asleep before CONNACK: there is no session to keep
+		c.l.removeClient(c)
+		return
+	}
+	c.sleepFor = seconds(m.Duration)
+	c.sleep()
+}
+
+// sleep detaches the client from its core session without ending it; an
+// exchange in progress stays in the core's in-flight state and is resent
+// with DUP when the client next wakes or connects.
+func (c *client) sleep() {
+	c.out, c.retryAt, c.kaAt = outFlight{}, 0, 0
+	deadline := tolerance(c.sleepFor)
+	_ = c.conn.Sleep(deadline)
+	c.conn, c.att = nil, nil
+	c.setState(StateAsleep)
+	c.sleepAt = c.l.now() + int64(deadline)
+	c.l.timers.add(timerEntry{at: c.sleepAt, c: c, kind: timerSleep})
+}
+
+// onPingReq answers PINGREQ. From an asleep client it is the wake-up: the
+// gateway sends every queued message, and PINGRESP only once they are all
+// acknowledged (§6.14).
+func (c *client) onPingReq(m *sn.PingReq) {
+	switch c.state {
+	case StateAsleep:
+		if m.ClientID != nil && string(m.ClientID) != c.id {
+			c.unexpected(m)
+			return
+		}
+		if err := c.attach(false, nil, true); err != nil {
+			c.l.g.log.Debug("wake refused", "client_id", c.id, "err", err)
+			c.lose("wake refused by the core")
+			return
+		}
+		c.sleepAt = 0
+		c.setState(StateAwake)
+		c.deliver() // sends PINGRESP once the queue is empty
+	case StateAwake:
+		// The client repeats its PINGREQ while we deliver; PINGRESP comes
+		// when delivery is done.
+	default:
+		c.send(&c.l.tx.pingresp)
+	}
+}
+
+// backToSleep ends an awake period: PINGRESP, then asleep again.
+func (c *client) backToSleep() {
+	c.send(&c.l.tx.pingresp)
+	c.sleep()
+}

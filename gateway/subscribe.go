@@ -1,0 +1,76 @@
+package gateway
+
+import (
+	"strings"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
+	sn "github.com/gannet-mqtt/gannet/snpacket"
+)
+
+// onSubscribe handles SUBSCRIBE by topic name or filter, predefined id or
+// short name (§6.9). SUBACK carries the topic id the gateway will use: a
+// fresh normal id for an exact name, the predefined id for a predefined
+// subscription, and 0 for wildcards and short names, which the gateway
+// REGISTERs (or sends as short names) when a message arrives.
+func (c *client) onSubscribe(m *sn.Subscribe) {
+	filter, topicID, ok := c.filterFor(m.TopicIDType, m.TopicName, m.TopicID)
+	if !ok {
+		c.l.g.stats.invalidTopic.Add(1)
+		c.sendSuback(0, m.TopicID, m.MsgID, sn.RejectedInvalidTopicID)
+		return
+	}
+	if err := c.conn.Subscribe(filter, mqttcore.SubOptions{QoS: mqttcore.QoS(m.QoS)}); err != nil {
+		c.l.g.stats.rejected.Add(1)
+		c.l.g.log.Debug("subscribe refused", "client_id", c.id, "filter", filter, "err", err)
+		c.sendSuback(0, 0, m.MsgID, returnCode(err))
+		return
+	}
+	if m.TopicIDType == sn.TopicIDNormal && exactTopic(filter) {
+		e := c.topics.add(filter, bySub, c.l.g.cfg.MaxTopicsPerClient)
+		if e == nil { // max_topics_per_client reached: the client could not be told this topic
+			_, _ = c.conn.Unsubscribe(filter)
+			c.l.g.stats.rejected.Add(1)
+			c.sendSuback(0, 0, m.MsgID, sn.RejectedCongestion)
+			return
+		}
+		e.flags &^= rejectedID
+		topicID = e.id
+	}
+	c.sendSuback(m.QoS, topicID, m.MsgID, sn.Accepted)
+	c.deliver() // retained messages follow the SUBACK
+}
+
+// onUnsubscribe removes a subscription; it is always answered (§6.10).
+func (c *client) onUnsubscribe(m *sn.Unsubscribe) {
+	if filter, _, ok := c.filterFor(m.TopicIDType, m.TopicName, m.TopicID); ok {
+		_, _ = c.conn.Unsubscribe(filter) // unsubscribing from nothing is not an error here
+		c.topics.clear(filter, bySub)
+	}
+	c.l.tx.unsuback = sn.Unsuback{MsgID: m.MsgID}
+	c.send(&c.l.tx.unsuback)
+}
+
+// filterFor turns the topic of a SUBSCRIBE or UNSUBSCRIBE into a topic
+// filter, and for a predefined id the id SUBACK returns.
+func (c *client) filterFor(typ sn.TopicIDType, name []byte, id uint16) (filter string, topicID uint16, ok bool) {
+	switch typ {
+	case sn.TopicIDPredefined:
+		t, ok := c.l.g.pre.topic(c.id, id)
+		return t, id, ok
+	case sn.TopicIDShort:
+		n := sn.ShortTopicName(id)
+		return string(n[:]), 0, true
+	}
+	return string(name), 0, true
+}
+
+// exactTopic reports whether a filter names one topic, so that the gateway
+// can give it a topic id in SUBACK.
+func exactTopic(filter string) bool {
+	return !strings.ContainsAny(filter, "+#") && !strings.HasPrefix(filter, "$share/")
+}
+
+func (c *client) sendSuback(q sn.QoS, topicID, msgID uint16, rc sn.ReturnCode) {
+	c.l.tx.suback = sn.Suback{QoS: q, TopicID: topicID, MsgID: msgID, ReturnCode: rc}
+	c.send(&c.l.tx.suback)
+}
