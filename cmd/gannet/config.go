@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -36,6 +37,17 @@ func (c *logConfig) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("log.format = %q: must be text or json", c.Format)
+}
+
+// logger returns a logger writing to w at the configured level and format.
+// Call it after Validate.
+func (c *logConfig) logger(w io.Writer) *slog.Logger {
+	level, _ := c.level() // checked by Validate
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func (c *logConfig) level() (slog.Level, error) {

@@ -1,6 +1,8 @@
 // Command gannet is the Gannet MQTT-SN gateway.
 //
 //	gannet serve [-config FILE]         run the gateway and its broker
+//	gannet pub -t TOPIC -m MESSAGE      publish as an MQTT-SN sensor would
+//	gannet sub -t FILTER                subscribe as an MQTT-SN sensor and print
 //	gannet check-config [-config FILE]  load and validate a configuration
 //	gannet version                      print the version
 //
@@ -13,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -29,20 +30,22 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage: gannet COMMAND [flags]
 
 commands:
   serve          run the gateway and its embedded broker
+  pub            publish to an MQTT-SN gateway, as a sensor would
+  sub            subscribe at an MQTT-SN gateway and print what arrives
   check-config   load and validate a configuration file
   version        print the version
 `
 
 // run executes one command and returns the process exit code: 0 success,
 // 1 failure, 2 bad usage.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -51,6 +54,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stderr)
+	case "pub":
+		err = pub(ctx, args[1:], stdin, stderr)
+	case "sub":
+		err = sub(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
 	case "version":
@@ -137,13 +144,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	level, _ := cfg.Log.level() // checked by Validate
-	opts := &slog.HandlerOptions{Level: level}
-	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
-	if cfg.Log.Format == "json" {
-		handler = slog.NewJSONHandler(stderr, opts)
-	}
-	log := slog.New(handler)
+	log := cfg.Log.logger(stderr)
 
 	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version()})
 	if err != nil {
