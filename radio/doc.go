@@ -1,0 +1,31 @@
+// Package radio provides the datagram transports the MQTT-SN gateway serves
+// sensors on: plain UDP over IPv4 and IPv6 with batched socket I/O, DTLS 1.2
+// (PSK and certificates, Connection ID) exposed as one link whose peers are
+// synthetic addresses, multicast links for ADVERTISE and SEARCHGW/GWINFO,
+// and per-source token-bucket rate limits.
+//
+// Every link has the method set of the gateway's Link interface
+// (ReadFromUDPAddrPort, WriteToUDPAddrPort, LocalAddr, Close), so the
+// gateway serves any of them without knowing which it has. radio parses no
+// MQTT-SN: it must not import snpacket or gateway, and the gateway must not
+// import radio. cmd/gannet puts the two together.
+//
+// Goroutines and buffers:
+//   - UDPLink starts no goroutine. It owns one batch of receive buffers; a
+//     read copies one datagram from the batch into the caller's buffer, so
+//     ReadFromUDPAddrPort allocates nothing. Reads are serialised by a mutex
+//     (the gateway reads each link from one goroutine); writes go straight
+//     to the socket and may run concurrently.
+//   - DTLSLink starts one accept goroutine, one reaper goroutine, and one
+//     reader goroutine per established session (pion/dtls's Conn is a
+//     blocking net.Conn; a session's reader exits when the session closes).
+//     Close waits for all of them. Received records are copied into pooled
+//     buffers and queued on one bounded channel; a full queue drops the
+//     datagram and counts it, as a full socket buffer would.
+//   - MulticastLink is a UDPLink bound to a group port that has joined the
+//     group.
+//
+// radio never logs on the per-datagram path; DTLSLink logs session events
+// (handshake failures at Debug, reaps and reloads at Info) through the
+// injected *slog.Logger.
+package radio

@@ -1,0 +1,148 @@
+package radio
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// UDPLink is a plain UDP socket with batched receives. It implements the
+// gateway's Link. ReadFromUDPAddrPort returns one datagram per call from a
+// batch filled by one recvmmsg system call (Linux; elsewhere, or with
+// batch_size = 1, one recvfrom per datagram) and allocates nothing.
+// IPv4-mapped IPv6 source addresses are unmapped, so a dual-stack socket
+// reports IPv4 senders as IPv4 addresses.
+type UDPLink struct {
+	conn *net.UDPConn
+	rc   syscall.RawConn
+
+	rmu   sync.Mutex // serialises reads; guards batch
+	batch *recvBatch // nil when batching is off
+
+	stats udpStats
+}
+
+type udpStats struct {
+	received, truncated, syscalls, sent, writeErrors atomic.Uint64
+	readBuffer, writeBuffer                          atomic.Int64
+}
+
+// UDPStats counts a UDPLink's traffic. All counters are cumulative.
+type UDPStats struct {
+	Received    uint64 // datagrams returned by ReadFromUDPAddrPort
+	Truncated   uint64 // datagrams longer than max_datagram, dropped
+	Syscalls    uint64 // receive system calls (Received/Syscalls is the mean batch)
+	Sent        uint64 // datagrams written
+	WriteErrors uint64 // writes that failed
+	ReadBuffer  int    // effective SO_RCVBUF in octets, as the kernel reports it
+	WriteBuffer int    // effective SO_SNDBUF in octets
+}
+
+// ListenUDP opens a plain UDP listener for cfg (network udp, udp4 or udp6).
+func ListenUDP(cfg ListenerConfig) (*UDPLink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.network() == "dtls" {
+		return nil, fmt.Errorf("radio: listen %s: ListenUDP cannot open a dtls listener; use ListenDTLS", cfg.Address)
+	}
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(context.Background(), cfg.network(), cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("radio: listen %s %s: %w", cfg.network(), cfg.Address, err)
+	}
+	return newUDPLink(pc.(*net.UDPConn), cfg)
+}
+
+// newUDPLink wraps conn, applies cfg's buffer sizes and batch size, and
+// takes ownership of conn (closing it on error).
+func newUDPLink(conn *net.UDPConn, cfg ListenerConfig) (*UDPLink, error) {
+	l := &UDPLink{conn: conn}
+	fail := func(op string, err error) (*UDPLink, error) {
+		conn.Close()
+		return nil, fmt.Errorf("radio: %s on %v: %w", op, conn.LocalAddr(), err)
+	}
+	if cfg.ReadBuffer > 0 {
+		if err := conn.SetReadBuffer(cfg.ReadBuffer); err != nil {
+			return fail("set SO_RCVBUF", err)
+		}
+	}
+	if cfg.WriteBuffer > 0 {
+		if err := conn.SetWriteBuffer(cfg.WriteBuffer); err != nil {
+			return fail("set SO_SNDBUF", err)
+		}
+	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return fail("raw conn", err)
+	}
+	l.rc = rc
+	r, w := socketBuffers(rc)
+	l.stats.readBuffer.Store(int64(r))
+	l.stats.writeBuffer.Store(int64(w))
+	if n := cfg.batchSize(); n > 1 && batchSupported {
+		l.batch = newRecvBatch(n, cfg.maxDatagram(), &l.stats)
+	}
+	return l, nil
+}
+
+// ReadFromUDPAddrPort copies the next datagram into b and returns its
+// length and sender. A datagram longer than b is cut to len(b), as a UDP
+// socket would. It blocks until a datagram arrives, the read deadline set
+// with SetReadDeadline passes, or the link is closed.
+func (l *UDPLink) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	if l.batch == nil {
+		n, addr, err := l.conn.ReadFromUDPAddrPort(b)
+		if err != nil {
+			return 0, netip.AddrPort{}, err
+		}
+		l.stats.syscalls.Add(1)
+		l.stats.received.Add(1)
+		return n, netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()), nil
+	}
+	l.rmu.Lock()
+	defer l.rmu.Unlock()
+	return l.batch.read(l.rc, b)
+}
+
+// WriteToUDPAddrPort sends b to addr in one system call. Measured against a
+// batching writer (docs/performance.md, "Transports"), a direct write is as
+// fast for the gateway's one-reply-at-a-time pattern and adds no latency.
+func (l *UDPLink) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	n, err := l.conn.WriteToUDPAddrPort(b, addr)
+	if err != nil {
+		l.stats.writeErrors.Add(1)
+		return n, err
+	}
+	l.stats.sent.Add(1)
+	return n, nil
+}
+
+// LocalAddr returns the socket's address.
+func (l *UDPLink) LocalAddr() net.Addr { return l.conn.LocalAddr() }
+
+// Close closes the socket; a blocked read returns net.ErrClosed.
+func (l *UDPLink) Close() error { return l.conn.Close() }
+
+// SetReadDeadline sets the deadline for blocked and future reads; a zero
+// time means none. A read past it returns an error for which
+// errors.Is(err, os.ErrDeadlineExceeded) holds.
+func (l *UDPLink) SetReadDeadline(t time.Time) error { return l.conn.SetReadDeadline(t) }
+
+// Conn returns the underlying socket, for options radio does not set.
+func (l *UDPLink) Conn() *net.UDPConn { return l.conn }
+
+// Stats returns the link's counters.
+func (l *UDPLink) Stats() UDPStats {
+	return UDPStats{
+		Received: l.stats.received.Load(), Truncated: l.stats.truncated.Load(),
+		Syscalls: l.stats.syscalls.Load(), Sent: l.stats.sent.Load(),
+		WriteErrors: l.stats.writeErrors.Load(),
+		ReadBuffer:  int(l.stats.readBuffer.Load()), WriteBuffer: int(l.stats.writeBuffer.Load()),
+	}
+}

@@ -1,0 +1,176 @@
+package radio
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+)
+
+func listenUDPT(t testing.TB, cfg ListenerConfig) *UDPLink {
+	t.Helper()
+	l, err := ListenUDP(cfg)
+	if err != nil {
+		t.Fatalf("ListenUDP(%+v) = %v", cfg, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func dialUDPT(t testing.TB, network, local string) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(local)))
+	if err != nil {
+		t.Fatalf("listen sender: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func linkAddr(l interface{ LocalAddr() net.Addr }) netip.AddrPort {
+	return l.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+func TestUDPLinkReadsEveryDatagramInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name, network, listen, sender string
+		batch                         int
+	}{
+		{"udp4 unbatched", "udp4", "127.0.0.1:0", "127.0.0.1:0", 1},
+		{"udp4 batch 8", "udp4", "127.0.0.1:0", "127.0.0.1:0", 8},
+		{"udp4 batch 32", "udp4", "127.0.0.1:0", "127.0.0.1:0", 32},
+		{"udp6 batch 32", "udp6", "[::1]:0", "[::1]:0", 32},
+		{"dual stack, IPv4 sender unmapped", "udp", "[::]:0", "127.0.0.1:0", 16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := listenUDPT(t, ListenerConfig{Network: tc.network, Address: tc.listen, BatchSize: tc.batch})
+			l.SetReadDeadline(time.Now().Add(10 * time.Second))
+			fam := "udp4"
+			if netip.MustParseAddrPort(tc.sender).Addr().Is6() {
+				fam = "udp6"
+			}
+			a, b := dialUDPT(t, fam, tc.sender), dialUDPT(t, fam, tc.sender)
+			dst := netip.AddrPortFrom(netip.MustParseAddrPort(tc.sender).Addr(), linkAddr(l).Port())
+			const count = 100
+			for i := range count {
+				s := a
+				if i%3 == 0 {
+					s = b
+				}
+				if _, err := s.WriteToUDPAddrPort([]byte(fmt.Sprintf("datagram %03d", i)), dst); err != nil {
+					t.Fatalf("send %d: %v", i, err)
+				}
+			}
+			buf := make([]byte, 100)
+			for i := range count {
+				n, from, err := l.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					t.Fatalf("read %d: %v", i, err)
+				}
+				want := a.LocalAddr().(*net.UDPAddr).AddrPort()
+				if i%3 == 0 {
+					want = b.LocalAddr().(*net.UDPAddr).AddrPort()
+				}
+				if got := string(buf[:n]); got != fmt.Sprintf("datagram %03d", i) || from != want {
+					t.Fatalf("read %d = %q from %v; want %q from %v", i, got, from, fmt.Sprintf("datagram %03d", i), want)
+				}
+			}
+			st := l.Stats()
+			if st.Received != count {
+				t.Errorf("Stats().Received = %d; want %d", st.Received, count)
+			}
+			if tc.batch > 1 && batchSupported && st.Syscalls >= count/2 {
+				t.Errorf("batch %d: %d system calls for %d datagrams; want far fewer", tc.batch, st.Syscalls, count)
+			}
+		})
+	}
+}
+
+func TestUDPLinkDropsAndCountsTruncatedDatagrams(t *testing.T) {
+	if !batchSupported {
+		t.Skip("recvmmsg batching is Linux only")
+	}
+	l := listenUDPT(t, ListenerConfig{Network: "udp4", Address: "127.0.0.1:0", MaxDatagram: 16})
+	l.SetReadDeadline(time.Now().Add(10 * time.Second))
+	s := dialUDPT(t, "udp4", "127.0.0.1:0")
+	s.WriteToUDPAddrPort(make([]byte, 17), linkAddr(l))
+	s.WriteToUDPAddrPort([]byte("short"), linkAddr(l))
+	buf := make([]byte, 64)
+	n, _, err := l.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "short" {
+		t.Fatalf("ReadFromUDPAddrPort = %q, %v; want \"short\"", buf[:n], err)
+	}
+	if got := l.Stats().Truncated; got != 1 {
+		t.Errorf("Stats().Truncated = %d; want 1", got)
+	}
+}
+
+func TestUDPLinkReadDeadlineAndClose(t *testing.T) {
+	for _, batch := range []int{1, 32} {
+		t.Run(fmt.Sprint("batch ", batch), func(t *testing.T) {
+			l := listenUDPT(t, ListenerConfig{Network: "udp4", Address: "127.0.0.1:0", BatchSize: batch})
+			l.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			if _, _, err := l.ReadFromUDPAddrPort(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read past deadline = %v; want os.ErrDeadlineExceeded", err)
+			}
+			l.SetReadDeadline(time.Now().Add(10 * time.Second))
+			done := make(chan error, 1)
+			go func() { _, _, err := l.ReadFromUDPAddrPort(make([]byte, 10)); done <- err }()
+			l.Close()
+			select {
+			case err := <-done:
+				if !errors.Is(err, net.ErrClosed) {
+					t.Fatalf("read on closed link = %v; want net.ErrClosed", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("read did not return after Close")
+			}
+		})
+	}
+}
+
+func TestUDPLinkWritesAndSetsBuffers(t *testing.T) {
+	l := listenUDPT(t, ListenerConfig{Network: "udp4", Address: "127.0.0.1:0", ReadBuffer: 1 << 16, WriteBuffer: 1 << 16})
+	st := l.Stats()
+	if batchSupported && (st.ReadBuffer < 1<<16 || st.WriteBuffer < 1<<16) {
+		t.Errorf("effective buffers %d/%d; want at least %d (Linux doubles the request)", st.ReadBuffer, st.WriteBuffer, 1<<16)
+	}
+	r := dialUDPT(t, "udp4", "127.0.0.1:0")
+	r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := l.WriteToUDPAddrPort([]byte("hello"), r.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	n, from, err := r.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "hello" || from != linkAddr(l) {
+		t.Fatalf("peer read %q from %v, %v; want \"hello\" from %v", buf[:n], from, err, linkAddr(l))
+	}
+	if l.Stats().Sent != 1 {
+		t.Errorf("Stats().Sent = %d; want 1", l.Stats().Sent)
+	}
+}
+
+func TestUDPLinkReadAllocatesNothing(t *testing.T) {
+	for _, batch := range []int{1, 32} {
+		t.Run(fmt.Sprint("batch ", batch), func(t *testing.T) {
+			l := listenUDPT(t, ListenerConfig{Network: "udp4", Address: "127.0.0.1:0", BatchSize: batch})
+			l.SetReadDeadline(time.Now().Add(10 * time.Second))
+			s := dialUDPT(t, "udp4", "127.0.0.1:0")
+			dst, msg, buf := linkAddr(l), []byte("payload"), make([]byte, 64)
+			allocs := testing.AllocsPerRun(200, func() {
+				if _, err := s.WriteToUDPAddrPort(msg, dst); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := l.ReadFromUDPAddrPort(buf); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("send+read allocates %v per datagram; want 0", allocs)
+			}
+		})
+	}
+}
