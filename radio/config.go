@@ -204,12 +204,12 @@ func (c *ListenerConfig) network() string {
 	return c.Network
 }
 
-func (c *ListenerConfig) batchSize() int    { return orDefault(c.BatchSize, DefaultBatchSize) }
-func (c *ListenerConfig) maxDatagram() int  { return orDefault(c.MaxDatagram, DefaultMaxDatagram) }
-func (d *DTLSConfig) maxHandshakes() int    { return orDefault(d.MaxHandshakes, DefaultMaxHandshakes) }
-func (d *DTLSConfig) maxSessions() int      { return orDefault(d.MaxSessions, DefaultMaxSessions) }
-func (d *DTLSConfig) readQueue() int        { return orDefault(d.ReadQueue, DefaultReadQueue) }
-func (d *DTLSConfig) connectionID() bool    { return d.ConnectionID == nil || *d.ConnectionID }
+func (c *ListenerConfig) batchSize() int   { return orDefault(c.BatchSize, DefaultBatchSize) }
+func (c *ListenerConfig) maxDatagram() int { return orDefault(c.MaxDatagram, DefaultMaxDatagram) }
+func (d *DTLSConfig) maxHandshakes() int   { return orDefault(d.MaxHandshakes, DefaultMaxHandshakes) }
+func (d *DTLSConfig) maxSessions() int     { return orDefault(d.MaxSessions, DefaultMaxSessions) }
+func (d *DTLSConfig) readQueue() int       { return orDefault(d.ReadQueue, DefaultReadQueue) }
+func (d *DTLSConfig) connectionID() bool   { return d.ConnectionID == nil || *d.ConnectionID }
 func (d *DTLSConfig) handshakeTimeout() time.Duration {
 	return orDefault(d.HandshakeTimeout, DefaultHandshakeTimeout)
 }
