@@ -306,6 +306,9 @@ func (c *client) connect() error {
 		return err
 	}
 	s.stats.connected.Add(1)
+	// Attach does not notify: a resumed session's retransmissions and
+	// queued messages wait for the writer's first drain.
+	c.Notify()
 	return nil
 }
 
