@@ -213,6 +213,15 @@ func (c *client) timerFired(kind uint8, at, now int64) {
 	}
 }
 
+// refused counts a request the core refused; a refusal for one of the core's
+// limits is also a limit hit, logged.
+func (c *client) refused(err error) {
+	c.l.g.stats.rejected.Add(1)
+	if isBrokerLimit(err) {
+		c.l.g.limitHit(LimitBroker, c.id, c.key.addr, err)
+	}
+}
+
 // returnCode maps a core error to the MQTT-SN return code for the client:
 // the one place where that mapping lives.
 func returnCode(err error) sn.ReturnCode {

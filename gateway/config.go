@@ -10,6 +10,7 @@ import (
 
 // Defaults for a zero Config.
 const (
+	DefaultMaxClients         = 1_000_000
 	DefaultMaxMessageSize     = 1500
 	DefaultMaxClientIDLen     = 64
 	DefaultMaxTopicsPerClient = 256
@@ -31,6 +32,10 @@ type Config struct {
 	// Loops is the number of event loops sessions are spread over
 	// (0: one per CPU).
 	Loops int `toml:"loops"`
+	// MaxClients caps the clients with gateway state (active, asleep or
+	// awake); a CONNECT beyond it is answered "rejected: congestion"
+	// (0: DefaultMaxClients).
+	MaxClients int `toml:"max_clients"`
 	// LoopQueue is how many received datagrams may wait for one loop; more
 	// are dropped and counted (0: DefaultLoopQueue).
 	LoopQueue int `toml:"loop_queue"`
@@ -102,6 +107,9 @@ type AdvertiseConfig struct {
 
 // withDefaults returns c with zero fields replaced by their defaults.
 func (c Config) withDefaults() Config {
+	if c.MaxClients == 0 {
+		c.MaxClients = DefaultMaxClients
+	}
 	if c.LoopQueue == 0 {
 		c.LoopQueue = DefaultLoopQueue
 	}
@@ -134,6 +142,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Loops < 0:
 		return bad("loops = %d: must be 0 (one per CPU) or more", c.Loops)
+	case c.MaxClients < 0:
+		return bad("max_clients = %d: must not be negative", c.MaxClients)
 	case c.LoopQueue < 0:
 		return bad("loop_queue = %d: must not be negative", c.LoopQueue)
 	case c.MaxMessageSize != 0 && (c.MaxMessageSize < 16 || c.MaxMessageSize > 65535):

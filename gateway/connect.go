@@ -19,6 +19,7 @@ func (c *client) onConnect(m *sn.Connect) {
 	cfg := &c.l.g.cfg
 	if len(m.ClientID) > cfg.MaxClientIDLen {
 		c.l.g.stats.rejected.Add(1)
+		c.l.g.limitHit(LimitClientIDLen, "", c.key.addr, nil)
 		c.l.tx.connack = sn.Connack{ReturnCode: sn.RejectedNotSupported}
 		c.send(&c.l.tx.connack)
 		if c.conn == nil && c.state != StateAsleep {
@@ -87,7 +88,7 @@ func (c *client) connect(clean bool, will *mqttcore.Will, keepWill bool) {
 	c.dialogue = nil
 	c.retryAt = 0
 	if err := c.attach(clean, will, keepWill); err != nil {
-		c.l.g.stats.rejected.Add(1)
+		c.refused(err)
 		c.l.g.log.Debug("connect refused", "client_id", c.id, "remote", c.key.addr, "err", err)
 		c.l.tx.connack = sn.Connack{ReturnCode: returnCode(err)}
 		c.send(&c.l.tx.connack)

@@ -49,7 +49,7 @@ func (c *client) start(d mqttcore.Delivery) {
 	}
 	// The largest PUBLISH header is 9 octets (three-octet Length).
 	if 9+len(d.Message.Payload) > c.l.g.cfg.MaxMessageSize {
-		c.l.g.stats.tooLarge.Add(1)
+		c.l.g.limitHit(LimitMessageSizeOut, c.id, c.key.addr, nil)
 		c.abandon(d) // the spec: silently abandoned for this client (§6.9)
 		return
 	}
@@ -59,6 +59,7 @@ func (c *client) start(d mqttcore.Delivery) {
 		if e == nil || e.flags&rejectedID != 0 {
 			if e == nil {
 				c.l.g.stats.rejected.Add(1)
+				c.l.g.limitHit(LimitTopicsPerClient, c.id, c.key.addr, nil)
 			}
 			c.abandon(d)
 			return

@@ -31,6 +31,7 @@ type Gateway struct {
 	qosm1  *mqttcore.Inline
 	loops  []*loop
 	stats  stats
+	limits limits
 	pool   sync.Pool // *datagram
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -91,7 +92,7 @@ func (g *Gateway) goTracked(f func()) {
 func (g *Gateway) Config() Config { return g.cfg }
 
 // Stats returns a snapshot of the gateway's counters.
-func (g *Gateway) Stats() Stats { return g.stats.snapshot() }
+func (g *Gateway) Stats() Stats { return g.stats.snapshot(&g.limits) }
 
 // datagram is one received datagram on its way from a link's reader to the
 // loop that owns its sender. Its buffer is recycled through the pool.
@@ -132,7 +133,7 @@ func (g *Gateway) Serve(link Link) error {
 		}
 		g.stats.received.Add(1)
 		if n > g.cfg.MaxMessageSize {
-			g.stats.oversized.Add(1)
+			g.limitHit(LimitMessageSizeIn, "", addr, nil)
 			g.pool.Put(d)
 			continue
 		}
@@ -141,7 +142,7 @@ func (g *Gateway) Serve(link Link) error {
 		select {
 		case l.in <- d:
 		default:
-			g.stats.loopFull.Add(1)
+			g.limitHit(LimitLoopQueue, "", addr, nil)
 			g.pool.Put(d)
 		}
 	}

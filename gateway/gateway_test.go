@@ -505,8 +505,8 @@ func TestMalformedDatagramsDropped(t *testing.T) {
 		s.send(&sn.Publish{QoS: sn.QoS1, TopicID: id, MsgID: 2, Data: []byte("ok")})
 		s.expect(&sn.Puback{TopicID: id, MsgID: 2})
 		a.expect("t", "ok")
-		if st := h.g.Stats(); st.Malformed != 4 || st.Oversized != 1 {
-			t.Errorf("Malformed, Oversized = %d, %d; want 4, 1", st.Malformed, st.Oversized)
+		if st := h.g.Stats(); st.Malformed != 4 || st.LimitHits[gateway.LimitMessageSizeIn] != 1 {
+			t.Errorf("Malformed, LimitHits[%v] = %d, %d; want 4, 1", gateway.LimitMessageSizeIn, st.Malformed, st.LimitHits[gateway.LimitMessageSizeIn])
 		}
 	})
 }

@@ -29,6 +29,12 @@ type harness struct {
 // run runs f in a synctest bubble with a fresh harness.
 func run(t *testing.T, cfg gateway.Config, f func(t *testing.T, h *harness)) {
 	t.Helper()
+	runWith(t, cfg, gateway.Options{}, f)
+}
+
+// runWith is run with the gateway's options given.
+func runWith(t *testing.T, cfg gateway.Config, opts gateway.Options, f func(t *testing.T, h *harness)) {
+	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
 		b, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{})
 		if err != nil {
@@ -37,7 +43,7 @@ func run(t *testing.T, cfg gateway.Config, f func(t *testing.T, h *harness)) {
 		if cfg.Loops == 0 {
 			cfg.Loops = 2
 		}
-		g, err := gateway.New(cfg, b, gateway.Options{})
+		g, err := gateway.New(cfg, b, opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -195,6 +195,13 @@ func (l *loop) handleDatagram(d *datagram) {
 func (l *loop) handleUnknown(key clientKey, node []byte, m sn.Message) {
 	switch m := m.(type) {
 	case *sn.Connect:
+		if n := l.g.stats.clients.Load(); n >= int64(l.g.cfg.MaxClients) {
+			l.g.stats.rejected.Add(1)
+			l.g.limitHit(LimitClients, string(m.ClientID), key.addr, nil)
+			l.tx.connack = sn.Connack{ReturnCode: sn.RejectedCongestion}
+			l.sendTo(key, node, &l.tx.connack)
+			return
+		}
 		c := l.newClient(key, node)
 		c.onConnect(m)
 	case *sn.SearchGW:
@@ -299,7 +306,7 @@ func (l *loop) sendTo(key clientKey, node []byte, m sn.Message) bool {
 	out, err := msg.AppendBinary(l.out[:0])
 	l.tx.encap.Inner = nil
 	if err != nil || len(out) > l.g.cfg.MaxMessageSize {
-		l.g.stats.tooLarge.Add(1)
+		l.g.limitHit(LimitMessageSizeOut, "", key.addr, err)
 		return false
 	}
 	l.out = out

@@ -31,7 +31,7 @@ func (c *client) onPublish(m *sn.Publish) {
 	_, err := c.conn.Publish(msg, pid)
 	switch {
 	case err != nil:
-		c.l.g.stats.rejected.Add(1)
+		c.refused(err)
 		c.l.g.log.Debug("publish refused", "client_id", c.id, "topic", topic, "err", err)
 		if m.QoS != sn.QoSMinus1 {
 			c.sendPuback(m.TopicID, m.MsgID, returnCode(err))
@@ -84,7 +84,8 @@ func (c *client) onRegister(m *sn.Register) {
 	} else if e := c.topics.add(string(m.TopicName), byClient, c.l.g.cfg.MaxTopicsPerClient); e != nil {
 		id = e.id
 	} else {
-		rc = sn.RejectedCongestion // max_topics_per_client reached
+		rc = sn.RejectedCongestion
+		c.l.g.limitHit(LimitTopicsPerClient, c.id, c.key.addr, nil)
 	}
 	if rc != sn.Accepted {
 		c.l.g.stats.rejected.Add(1)

@@ -8,33 +8,35 @@ type Stats struct {
 	Received      uint64 // datagrams read
 	Sent          uint64 // datagrams written
 	Malformed     uint64 // datagrams that did not decode, dropped
-	Oversized     uint64 // datagrams larger than max_message_size, dropped
-	LoopFull      uint64 // datagrams dropped because their loop's queue was full
 	UnknownClient uint64 // datagrams from unknown senders answered with DISCONNECT
 	Unexpected    uint64 // messages that make no sense in the client's state, ignored
 	InvalidTopic  uint64 // PUBLISH with an unknown topic id, rejected
-	Rejected      uint64 // CONNECT, REGISTER, PUBLISH or SUBSCRIBE refused
-	TooLarge      uint64 // messages not delivered because they exceed max_message_size
+	Rejected      uint64 // CONNECT, REGISTER, PUBLISH or SUBSCRIBE refused (limits included)
 	Retransmits   uint64 // REGISTER, PUBLISH and PUBREL resent after retry_interval
 	QoSMinus1     uint64 // QoS -1 publishes accepted
 	Clients       int64  // clients with gateway state (active, asleep or awake)
 	Asleep        int64  // of those, asleep
+	// LimitHits counts the hits of each configurable limit, indexed by Limit.
+	LimitHits LimitHits
 }
 
 type stats struct {
-	received, sent, malformed, oversized, loopFull, unknownClient atomic.Uint64
-	unexpected, invalidTopic, rejected, tooLarge, retransmits     atomic.Uint64
-	qosMinus1                                                     atomic.Uint64
-	clients, asleep                                               atomic.Int64
+	received, sent, malformed, unknownClient        atomic.Uint64
+	unexpected, invalidTopic, rejected, retransmits atomic.Uint64
+	qosMinus1                                       atomic.Uint64
+	clients, asleep                                 atomic.Int64
 }
 
-func (s *stats) snapshot() Stats {
-	return Stats{
+func (s *stats) snapshot(l *limits) Stats {
+	st := Stats{
 		Received: s.received.Load(), Sent: s.sent.Load(), Malformed: s.malformed.Load(),
-		Oversized: s.oversized.Load(), LoopFull: s.loopFull.Load(),
 		UnknownClient: s.unknownClient.Load(), Unexpected: s.unexpected.Load(),
 		InvalidTopic: s.invalidTopic.Load(), Rejected: s.rejected.Load(),
-		TooLarge: s.tooLarge.Load(), Retransmits: s.retransmits.Load(),
-		QoSMinus1: s.qosMinus1.Load(), Clients: s.clients.Load(), Asleep: s.asleep.Load(),
+		Retransmits: s.retransmits.Load(),
+		QoSMinus1:   s.qosMinus1.Load(), Clients: s.clients.Load(), Asleep: s.asleep.Load(),
 	}
+	for i := range st.LimitHits {
+		st.LimitHits[i] = l.hits[i].Load()
+	}
+	return st
 }

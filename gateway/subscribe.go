@@ -20,7 +20,7 @@ func (c *client) onSubscribe(m *sn.Subscribe) {
 		return
 	}
 	if err := c.conn.Subscribe(filter, mqttcore.SubOptions{QoS: mqttcore.QoS(m.QoS)}); err != nil {
-		c.l.g.stats.rejected.Add(1)
+		c.refused(err)
 		c.l.g.log.Debug("subscribe refused", "client_id", c.id, "filter", filter, "err", err)
 		c.sendSuback(0, 0, m.MsgID, returnCode(err))
 		return
@@ -30,6 +30,7 @@ func (c *client) onSubscribe(m *sn.Subscribe) {
 		if e == nil { // max_topics_per_client reached: the client could not be told this topic
 			_, _ = c.conn.Unsubscribe(filter)
 			c.l.g.stats.rejected.Add(1)
+			c.l.g.limitHit(LimitTopicsPerClient, c.id, c.key.addr, nil)
 			c.sendSuback(0, 0, m.MsgID, sn.RejectedCongestion)
 			return
 		}

@@ -1,0 +1,88 @@
+package gateway_test
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/gannet-mqtt/gannet/gateway"
+	sn "github.com/gannet-mqtt/gannet/snpacket"
+)
+
+// lockedBuffer collects log output from the gateway's loops.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestMaxClients(t *testing.T) {
+	var logs lockedBuffer
+	opts := gateway.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	runWith(t, gateway.Config{MaxClients: 1}, opts, func(t *testing.T, h *harness) {
+		a := h.sensor("10.0.0.2:5000")
+		a.connect("dev1", true, 60)
+		b := h.sensor("10.0.0.3:5000")
+		b.send(&sn.Connect{CleanSession: true, Duration: 60, ClientID: []byte("dev2")})
+		b.expect(&sn.Connack{ReturnCode: sn.RejectedCongestion})
+		b.send(&sn.Connect{CleanSession: true, Duration: 60, ClientID: []byte("dev2")})
+		b.expect(&sn.Connack{ReturnCode: sn.RejectedCongestion})
+		st := h.g.Stats()
+		if st.LimitHits[gateway.LimitClients] != 2 || st.Clients != 1 || st.Rejected != 2 {
+			t.Errorf("LimitHits[max_clients], Clients, Rejected = %d, %d, %d; want 2, 1, 2",
+				st.LimitHits[gateway.LimitClients], st.Clients, st.Rejected)
+		}
+		// One Warn line for the two hits within a second.
+		if n := strings.Count(logs.String(), "limit=max_clients"); n != 1 {
+			t.Errorf("%d log lines about max_clients; want 1:\n%s", n, logs.String())
+		}
+		// The room a client frees is there for the next one.
+		a.send(&sn.Disconnect{})
+		a.expect(&sn.Disconnect{})
+		synctest.Wait() // the loop forgets dev1 after sending its DISCONNECT
+		b.connect("dev2", true, 60)
+	})
+}
+
+func TestMaxTopicsPerClient(t *testing.T) {
+	run(t, gateway.Config{MaxTopicsPerClient: 1}, func(t *testing.T, h *harness) {
+		s := h.sensor("10.0.0.2:5000")
+		s.connect("dev1", true, 60)
+		s.register("a", 1)
+		s.send(&sn.Register{MsgID: 2, TopicName: []byte("b")})
+		s.expect(&sn.Regack{MsgID: 2, ReturnCode: sn.RejectedCongestion})
+		s.send(&sn.Subscribe{MsgID: 3, TopicName: []byte("c")})
+		s.expect(&sn.Suback{MsgID: 3, ReturnCode: sn.RejectedCongestion})
+		if st := h.g.Stats(); st.LimitHits[gateway.LimitTopicsPerClient] != 2 {
+			t.Errorf("LimitHits[max_topics_per_client] = %d; want 2", st.LimitHits[gateway.LimitTopicsPerClient])
+		}
+		// The registered name keeps working; a wildcard needs no id until a
+		// message arrives.
+		s.register("a", 4)
+		s.subscribe("d/+", sn.QoS0, 5)
+	})
+}
+
+func TestLimitString(t *testing.T) {
+	for l, want := range map[gateway.Limit]string{
+		gateway.LimitClients: "max_clients", gateway.LimitLoopQueue: "loop_queue", gateway.LimitBroker: "broker", 200: "unknown",
+	} {
+		if got := l.String(); got != want {
+			t.Errorf("Limit(%d).String() = %q; want %q", l, got, want)
+		}
+	}
+}
