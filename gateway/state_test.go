@@ -148,3 +148,41 @@ func TestAwakeClientSilentIsLost(t *testing.T) {
 		}
 	})
 }
+
+func TestNewClientIDFromSameAddress(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		will := h.app("will/#")
+		s := h.sensor("10.0.0.2:5000")
+		s.send(&sn.Connect{Will: true, Duration: 60, ClientID: []byte("dev1")})
+		s.expect(&sn.WillTopicReq{})
+		s.send(&sn.WillTopic{Topic: []byte("will/dev1")})
+		s.expect(&sn.WillMsgReq{})
+		s.send(&sn.WillMsg{Message: []byte("gone")})
+		s.expect(&sn.Connack{})
+		s.connect("dev2", true, 60)
+		will.expect("will/dev1", "gone")
+		coreState(t, h, "dev1", mqttcore.StateLost)
+		coreState(t, h, "dev2", mqttcore.StateActive)
+		if st := h.g.Stats(); st.Clients != 1 {
+			t.Errorf("Clients = %d; want 1", st.Clients)
+		}
+	})
+}
+
+// An asleep client whose address is taken by another client id is not
+// declared dead early: it may wake by CONNECT from elsewhere, and the core's
+// sleep deadline still stands.
+func TestNewClientIDAtAsleepClientsAddress(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		will := h.app("will/#")
+		s, _ := sleepingSensor(t, h)
+		s.connect("dev2", true, 60)
+		will.expectNone()
+		coreState(t, h, "dev1", mqttcore.StateAsleep)
+		if st := h.g.Stats(); st.Clients != 1 || st.Asleep != 0 {
+			t.Errorf("Clients, Asleep = %d, %d; want 1, 0", st.Clients, st.Asleep)
+		}
+		time.Sleep(660 * time.Second) // 600 s of sleep plus 10 %
+		will.expect("will/dev1", "gone")
+	})
+}
