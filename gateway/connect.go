@@ -87,6 +87,9 @@ func (c *client) onWillMsg(m *sn.WillMsg) {
 func (c *client) connect(clean bool, will *mqttcore.Will, keepWill bool) {
 	c.dialogue = nil
 	c.retryAt = 0
+	if !keepWill {
+		c.dropStoredWill()
+	}
 	if err := c.attach(clean, will, keepWill); err != nil {
 		c.refused(err)
 		c.l.g.log.Debug("connect refused", "client_id", c.id, "remote", c.key.addr, "err", err)
@@ -100,6 +103,25 @@ func (c *client) connect(clean bool, will *mqttcore.Will, keepWill bool) {
 	c.l.tx.connack = sn.Connack{ReturnCode: sn.Accepted}
 	c.send(&c.l.tx.connack)
 	c.deliver()
+}
+
+// dropStoredWill deletes the will stored in the client's core session
+// without publishing it. A CONNECT with CleanSession=1 or with the Will
+// flag deletes or replaces the stored will data (§6.3, spec notes B.2); the
+// core, following MQTT, would publish the old will when an attachment is
+// taken over or a session ended by a clean start. A session that is not
+// attached here (asleep, or attached at the client's old address) is first
+// taken over keeping its will, which publishes nothing.
+func (c *client) dropStoredWill() {
+	if c.conn == nil {
+		if info, ok := c.l.g.broker.Session(c.id); !ok || !info.HasWill {
+			return
+		}
+		if err := c.attach(false, nil, true); err != nil {
+			return // the attach that follows reports the refusal
+		}
+	}
+	_ = c.conn.SetWill(nil)
 }
 
 // attach attaches the client to its core session, taking over any earlier
