@@ -1,0 +1,513 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session/state"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
+)
+
+// Options are a bridge's collaborators.
+type Options struct {
+	// Logger receives the bridge's logs (default: discarded).
+	Logger *slog.Logger
+	// Now is the clock for queue ages (default time.Now).
+	Now func() time.Time
+}
+
+// Bridge is one running bridge. Create it with New, stop it with Close.
+type Bridge struct {
+	cfg    Config
+	log    *slog.Logger
+	inline *mqttcore.Inline
+	store  *Store
+	sess   *state.State
+	cm     *autopaho.ConnectionManager
+	cancel context.CancelFunc
+	subs   []*mqttcore.InlineSub
+	in     []Rule
+	stop   chan struct{}
+	wg     sync.WaitGroup
+
+	lastURL   atomic.Pointer[string]
+	connected atomic.Bool
+	forwarded atomic.Uint64 // local messages written to the queue
+	received  atomic.Uint64 // remote messages published into the core
+	loops     atomic.Uint64 // local messages skipped because they came from this bridge
+	outErrs   atomic.Uint64 // local messages that could not be queued
+	inErrs    atomic.Uint64 // remote messages the core refused
+	closeOnce sync.Once
+}
+
+// Stats are a bridge's counters: the queue's (StoreStats) and its own.
+type Stats struct {
+	StoreStats
+	// Connected reports whether the remote connection is up.
+	Connected bool
+	// Forwarded counts local messages written to the outbound queue.
+	Forwarded uint64
+	// Received counts remote messages published into the core.
+	Received uint64
+	// LoopsPrevented counts local messages not sent out because this
+	// bridge brought them in.
+	LoopsPrevented uint64
+	// QueueErrors counts local messages that could not be queued (too
+	// large, or a disk error); InboundErrors remote messages the core
+	// refused (for example an invalid topic after remapping).
+	QueueErrors, InboundErrors uint64
+}
+
+// InlineName returns the name of a bridge's inline client of the core: the
+// Origin of the messages it brings in.
+func InlineName(bridgeName string) string { return "$bridge/" + bridgeName }
+
+// New opens the bridge's queue file, subscribes the out rules in the core
+// and starts connecting to the remote broker in the background. Messages
+// published locally are queued from now on, whether or not the remote is
+// reachable.
+func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("bridge", cfg.Name)
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
+	}
+	urls := make([]*url.URL, len(cfg.Servers))
+	for i, s := range cfg.Servers {
+		urls[i], _ = parseServer(s) // checked by Validate
+	}
+	st, err := OpenStore(cfg.Queue.Path, StoreOptions{
+		MaxBytes: cfg.Queue.MaxBytes, MaxAge: cfg.Queue.MaxAge, MaxBatch: cfg.Queue.MaxBatch, Now: opts.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
+	}
+	b := &Bridge{
+		cfg:    cfg,
+		log:    log,
+		inline: broker.Inline(InlineName(cfg.Name)),
+		store:  st,
+		sess:   st.NewSessionState(),
+		stop:   make(chan struct{}),
+	}
+	if s := st.Stats(); s.Depth > 0 || s.Inflight > 0 {
+		log.Info("bridge queue reopened", "queued", s.Depth, "bytes", s.Bytes, "inflight", s.Inflight, "path", cfg.Queue.Path)
+	}
+	for _, r := range cfg.Rules {
+		if r.Direction.in() {
+			b.in = append(b.in, r)
+		}
+		if !r.Direction.out() {
+			continue
+		}
+		sub, err := b.inline.Subscribe(r.LocalPrefix+r.Pattern, mqttcore.SubOptions{QoS: r.QoS, RetainHandling: mqttcore.NoRetained}, b.outbound(r))
+		if err != nil {
+			b.unsubscribe()
+			st.Close()
+			return nil, fmt.Errorf("bridge %q: subscribe %q: %w", cfg.Name, r.LocalPrefix+r.Pattern, err)
+		}
+		b.subs = append(b.subs, sub)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	pc := autopaho.ClientConfig{
+		ServerUrls:                    urls,
+		TlsCfg:                        tlsCfg,
+		KeepAlive:                     uint16(cfg.keepAlive() / time.Second),
+		CleanStartOnInitialConnection: cfg.CleanStart,
+		SessionExpiryInterval:         uint32(cfg.SessionExpiry / time.Second),
+		ReconnectBackoff:              cfg.backoff,
+		ConnectTimeout:                cfg.connectTimeout(),
+		Queue:                         st.Queue(),
+		AttemptConnection:             b.dial,
+		OnConnectionUp:                b.connectionUp,
+		OnConnectionDown:              b.connectionDown,
+		OnConnectError:                b.connectError,
+		Errors:                        logger{log, slog.LevelWarn, "autopaho"},
+		Debug:                         logger{log, slog.LevelDebug, "autopaho"},
+		PahoErrors:                    logger{log, slog.LevelDebug, "paho"},
+		PahoDebug:                     logger{log, slog.LevelDebug, "paho"},
+		ConnectUsername:               cfg.Username,
+		ClientConfig: paho.ClientConfig{
+			ClientID:          cfg.clientID(),
+			Session:           b.sess,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){b.inbound},
+			OnClientError:     func(err error) { log.Warn("bridge connection error", "err", err) },
+		},
+	}
+	if cfg.Password != "" {
+		pc.ConnectPassword = []byte(cfg.Password)
+	}
+	cm, err := autopaho.NewConnection(ctx, pc)
+	if err != nil {
+		cancel()
+		b.unsubscribe()
+		st.Close()
+		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
+	}
+	b.cm = cm
+	b.wg.Add(1)
+	go b.statsLoop() // exits when Close closes b.stop
+	return b, nil
+}
+
+// Close stops forwarding, disconnects from the remote broker and closes
+// the queue file. Queued and in-flight messages stay in the file for the
+// next New.
+func (b *Bridge) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		b.unsubscribe()
+		b.cancel()
+		select {
+		case <-b.cm.Done():
+		case <-time.After(b.cfg.connectTimeout() + 5*time.Second):
+			b.log.Warn("bridge: connection did not shut down in time")
+		}
+		close(b.stop)
+		b.wg.Wait()
+		if cerr := b.sess.Close(); cerr != nil {
+			err = fmt.Errorf("bridge %q: close session: %w", b.cfg.Name, cerr)
+		}
+		if cerr := b.store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("bridge %q: %w", b.cfg.Name, cerr)
+		}
+	})
+	return err
+}
+
+func (b *Bridge) unsubscribe() {
+	for _, s := range b.subs {
+		s.Unsubscribe()
+	}
+}
+
+// Name returns the bridge's name.
+func (b *Bridge) Name() string { return b.cfg.Name }
+
+// Stats returns the bridge's counters.
+func (b *Bridge) Stats() Stats {
+	return Stats{
+		StoreStats:     b.store.Stats(),
+		Connected:      b.connected.Load(),
+		Forwarded:      b.forwarded.Load(),
+		Received:       b.received.Load(),
+		LoopsPrevented: b.loops.Load(),
+		QueueErrors:    b.outErrs.Load(),
+		InboundErrors:  b.inErrs.Load(),
+	}
+}
+
+// AwaitConnection waits until the remote connection is up or ctx ends.
+func (b *Bridge) AwaitConnection(ctx context.Context) error {
+	return b.cm.AwaitConnection(ctx)
+}
+
+// outbound returns the core callback of an out rule: remap, cap the QoS
+// and write the message to the durable queue. It runs on the publisher's
+// goroutine, which waits for the group commit, never for the uplink.
+func (b *Bridge) outbound(r Rule) func(*mqttcore.Message) {
+	return func(m *mqttcore.Message) {
+		if m.Origin == b.inline.Name() {
+			b.loops.Add(1)
+			return
+		}
+		topic := r.RemotePrefix + strings.TrimPrefix(m.Topic, r.LocalPrefix)
+		p := &paho.Publish{QoS: byte(min(m.QoS, r.QoS)), Retain: m.Retain, Topic: topic, Payload: m.Payload, Properties: pahoProps(m.Props)}
+		var buf bytes.Buffer
+		if _, err := p.Packet().WriteTo(&buf); err != nil {
+			b.outErrs.Add(1)
+			b.log.Warn("bridge: encode outbound message", "topic", m.Topic, "err", err)
+			return
+		}
+		if err := b.store.Queue().Enqueue(&buf); err != nil {
+			b.outErrs.Add(1)
+			b.log.Warn("bridge: queue outbound message", "topic", m.Topic, "err", err)
+			return
+		}
+		b.forwarded.Add(1)
+	}
+}
+
+// inbound publishes a remote message into the core through the bridge's
+// inline client (so its Origin is the bridge and it is not sent back).
+func (b *Bridge) inbound(pr paho.PublishReceived) (bool, error) {
+	p := pr.Packet
+	for _, r := range b.in {
+		if !topicMatch(r.RemotePrefix+r.Pattern, p.Topic) {
+			continue
+		}
+		m := &mqttcore.Message{
+			Topic:   r.LocalPrefix + strings.TrimPrefix(p.Topic, r.RemotePrefix),
+			Payload: p.Payload,
+			QoS:     min(mqttcore.QoS(p.QoS), r.QoS),
+			Retain:  p.Retain,
+			Props:   coreProps(p.Properties),
+		}
+		if err := b.inline.Publish(m); err != nil {
+			b.inErrs.Add(1)
+			b.log.Warn("bridge: inbound message refused by the core", "topic", p.Topic, "err", err)
+			return true, nil // acknowledged anyway: the remote would resend it forever
+		}
+		b.received.Add(1)
+		return true, nil
+	}
+	return false, nil
+}
+
+func (b *Bridge) connectionUp(cm *autopaho.ConnectionManager, ca *paho.Connack) {
+	b.connected.Store(true)
+	b.log.Info("bridge connected", "server", b.server(), "session_present", ca.SessionPresent)
+	if len(b.in) == 0 {
+		return
+	}
+	sub := &paho.Subscribe{}
+	for _, r := range b.in {
+		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{
+			Topic: r.RemotePrefix + r.Pattern, QoS: byte(r.QoS), NoLocal: true, RetainAsPublished: true,
+		})
+	}
+	b.wg.Add(1)
+	go func() { // exits when the SUBACK arrives or the connection ends
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.connectTimeout())
+		defer cancel()
+		sa, err := cm.Subscribe(ctx, sub)
+		if err != nil {
+			b.log.Warn("bridge: subscribe on remote", "server", b.server(), "err", err)
+			return
+		}
+		for i, rc := range sa.Reasons {
+			if rc >= 0x80 && i < len(sub.Subscriptions) {
+				b.log.Error("bridge: remote refused subscription", "server", b.server(), "filter", sub.Subscriptions[i].Topic, "reason_code", rc)
+			}
+		}
+	}()
+}
+
+func (b *Bridge) connectionDown() bool {
+	b.connected.Store(false)
+	b.log.Warn("bridge connection lost; messages are queued on disk", "server", b.server())
+	return true
+}
+
+func (b *Bridge) connectError(err error) {
+	server := b.server()
+	var ce *autopaho.ConnackError
+	switch {
+	case errors.Is(err, errNotMQTT5):
+		b.log.Error("bridge: remote broker refused MQTT 5", "server", server, "reason", err.Error())
+	case errors.As(err, &ce) && ce.ReasonCode == 0x84:
+		b.log.Error("bridge: remote broker refused MQTT 5", "server", server,
+			"reason", fmt.Sprintf("CONNACK reason code 0x84 (unsupported protocol version) %s", ce.Reason))
+	case errors.As(err, &ce):
+		b.log.Error("bridge: remote broker refused the connection", "server", server, "reason_code", ce.ReasonCode, "reason", ce.Reason)
+	default:
+		b.log.Warn("bridge: connect failed", "server", server, "err", err)
+	}
+}
+
+func (b *Bridge) server() string {
+	if p := b.lastURL.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// backoff is the reconnect delay after failed attempt n: none before the
+// first attempt, then doubling from BackoffMin to BackoffMax, +-25%.
+func (c *Config) backoff(attempt int) time.Duration {
+	if attempt == 0 {
+		return 0
+	}
+	d, hi := c.backoffMin(), c.backoffMax()
+	for i := 1; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	return d - d/4 + rand.N(d/2+1)
+}
+
+// tlsConfig loads the TLS files (nil when none is set and no server needs
+// TLS beyond the system roots).
+func (c *Config) tlsConfig() (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLS.ServerName}
+	if c.TLS.CAFile != "" {
+		pem, err := os.ReadFile(c.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate found", c.TLS.CAFile)
+		}
+	}
+	if c.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file/key_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+// statsLoop publishes the statistics in $SYS, expires old messages and
+// logs drops. It exits when Close closes b.stop.
+func (b *Bridge) statsLoop() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.cfg.sysInterval())
+	defer t.Stop()
+	var last Stats
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		}
+		b.store.Expire()
+		s := b.Stats()
+		if s.Dropped != last.Dropped {
+			b.log.Warn("bridge queue dropped messages",
+				"dropped_qos0", s.DroppedQoS0-last.DroppedQoS0, "dropped_oldest", s.DroppedOldest-last.DroppedOldest,
+				"expired", s.Expired-last.Expired, "too_large", s.TooLarge-last.TooLarge,
+				"queued", s.Depth, "bytes", s.Bytes)
+		}
+		last = s
+		if !b.cfg.SysDisabled {
+			b.publishSys(s)
+		}
+	}
+}
+
+// SysTopics returns the $SYS topics and values for s, as published every
+// SysInterval.
+func (b *Bridge) SysTopics(s Stats) map[string]string {
+	p := "$SYS/broker/bridge/" + b.cfg.Name + "/"
+	conn := "0"
+	if s.Connected {
+		conn = "1"
+	}
+	return map[string]string{
+		p + "connected":         conn,
+		p + "queue/messages":    fmt.Sprint(s.Depth),
+		p + "queue/bytes":       fmt.Sprint(s.Bytes),
+		p + "queue/oldest_age":  fmt.Sprintf("%d seconds", int64(s.OldestAge/time.Second)),
+		p + "queue/inflight":    fmt.Sprint(s.Inflight),
+		p + "messages/dropped":  fmt.Sprint(s.Dropped),
+		p + "messages/sent":     fmt.Sprint(s.Sent),
+		p + "messages/received": fmt.Sprint(s.Received),
+		p + "messages/queued":   fmt.Sprint(s.Forwarded),
+	}
+}
+
+func (b *Bridge) publishSys(s Stats) {
+	for topic, v := range b.SysTopics(s) {
+		if err := b.inline.Publish(&mqttcore.Message{Topic: topic, Payload: []byte(v), Retain: true}); err != nil {
+			b.log.Debug("bridge: publish $SYS", "topic", topic, "err", err)
+		}
+	}
+}
+
+// topicMatch reports whether topic matches the MQTT filter.
+func topicMatch(filter, topic string) bool {
+	if strings.HasPrefix(topic, "$") && !strings.HasPrefix(filter, "$") {
+		return false
+	}
+	for {
+		f, frest, fmore := strings.Cut(filter, "/")
+		t, trest, tmore := strings.Cut(topic, "/")
+		switch {
+		case f == "#":
+			return true
+		case f != "+" && f != t:
+			return false
+		}
+		if !fmore || !tmore {
+			return !fmore && !tmore || fmore && frest == "#"
+		}
+		filter, topic = frest, trest
+	}
+}
+
+func pahoProps(p *mqttcore.Properties) *paho.PublishProperties {
+	if p == nil {
+		return nil
+	}
+	pp := &paho.PublishProperties{ContentType: p.ContentType, ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData}
+	if p.PayloadFormat != 0 {
+		f := p.PayloadFormat
+		pp.PayloadFormat = &f
+	}
+	if p.MessageExpiry > 0 {
+		e := uint32(min((p.MessageExpiry+time.Second-1)/time.Second, 0xFFFFFFFF))
+		pp.MessageExpiry = &e
+	}
+	for _, u := range p.User {
+		pp.User = append(pp.User, paho.UserProperty{Key: u.Key, Value: u.Value})
+	}
+	return pp
+}
+
+func coreProps(p *paho.PublishProperties) *mqttcore.Properties {
+	if p == nil {
+		return nil
+	}
+	cp := &mqttcore.Properties{ContentType: p.ContentType, ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData}
+	if p.PayloadFormat != nil {
+		cp.PayloadFormat = *p.PayloadFormat
+	}
+	if p.MessageExpiry != nil {
+		cp.MessageExpiry = time.Duration(*p.MessageExpiry) * time.Second
+	}
+	for _, u := range p.User {
+		cp.User = append(cp.User, mqttcore.UserProperty{Key: u.Key, Value: u.Value})
+	}
+	if cp.PayloadFormat == 0 && cp.MessageExpiry == 0 && cp.ContentType == "" && cp.ResponseTopic == "" &&
+		cp.CorrelationData == nil && cp.User == nil {
+		return nil
+	}
+	return cp
+}
+
+// logger adapts slog to paho's logger interface.
+type logger struct {
+	l     *slog.Logger
+	level slog.Level
+	src   string
+}
+
+func (l logger) Println(v ...any) {
+	if l.l.Enabled(context.Background(), l.level) {
+		l.l.Log(context.Background(), l.level, strings.TrimSpace(fmt.Sprintln(v...)), "src", l.src)
+	}
+}
+
+func (l logger) Printf(format string, v ...any) {
+	if l.l.Enabled(context.Background(), l.level) {
+		l.l.Log(context.Background(), l.level, fmt.Sprintf(format, v...), "src", l.src)
+	}
+}
