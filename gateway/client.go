@@ -129,8 +129,10 @@ func (c *client) setState(s State) {
 	switch {
 	case s == StateAsleep:
 		c.l.g.stats.asleep.Add(1)
+		c.indexAsleep(true)
 	case c.state == StateAsleep:
 		c.l.g.stats.asleep.Add(-1)
+		c.indexAsleep(false)
 	}
 	c.state = s
 }

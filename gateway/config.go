@@ -63,6 +63,12 @@ type Config struct {
 	// lost; 0 keeps it until a CONNECT with CleanSession ends it, which is
 	// MQTT-SN 1.2's rule.
 	SessionExpiry time.Duration `toml:"session_expiry"`
+	// AddressMigration lists the client ids (exact, or a prefix ending in
+	// "*"; "*" alone means every client) that may wake from sleep with a
+	// PINGREQ carrying their client id from an address other than the one
+	// they slept at. Empty (the default): a sensor whose address changed
+	// must CONNECT again. See docs/security.md for the trade-off.
+	AddressMigration []string `toml:"address_migration"`
 	// Predefined lists the predefined topic ids.
 	Predefined []PredefinedTopic `toml:"predefined"`
 	// QoSMinus1 configures publishing without a connection.
@@ -170,6 +176,11 @@ func (c Config) Validate() error {
 	if c.Advertise.Address != "" {
 		if _, err := netip.ParseAddrPort(c.Advertise.Address); err != nil {
 			return bad("advertise.address = %q: %v", c.Advertise.Address, err)
+		}
+	}
+	for i, p := range c.AddressMigration {
+		if p == "" || strings.Contains(strings.TrimSuffix(p, "*"), "*") {
+			return bad("address_migration[%d] = %q: want a client id or a prefix ending in *", i, p)
 		}
 	}
 	for _, p := range c.QoSMinus1.AllowFrom {

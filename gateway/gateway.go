@@ -38,6 +38,9 @@ type Gateway struct {
 	mu     sync.Mutex
 	links  map[Link]struct{}
 	closed bool
+
+	asleepMu    sync.Mutex
+	asleepOwner map[string]*loop // client id -> loop, for address migration (migrate.go)
 }
 
 // New returns a gateway in front of broker. Its event loops run until Close.
@@ -61,6 +64,8 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		qosm1:  broker.Inline(cfg.QoSMinus1.ClientID),
 		done:   make(chan struct{}),
 		links:  map[Link]struct{}{},
+
+		asleepOwner: map[string]*loop{},
 	}
 	for _, p := range cfg.QoSMinus1.AllowFrom {
 		g.allow = append(g.allow, netip.MustParsePrefix(p)) // checked by Validate

@@ -30,11 +30,12 @@ type loop struct {
 	out []byte // encode buffer
 	tx  txScratch
 
-	direct    map[clientKey]*client
-	forwarded map[clientKey]map[string]*client // node id -> client
-	timers    timerHeap
-	timer     *time.Timer
-	armedAt   int64
+	direct     map[clientKey]*client
+	forwarded  map[clientKey]map[string]*client // node id -> client
+	asleepByID map[string]*client               // asleep clients that may migrate (migrate.go)
+	timers     timerHeap
+	timer      *time.Timer
+	armedAt    int64
 
 	mu     sync.Mutex
 	events []coreEvent
@@ -45,21 +46,23 @@ type loop struct {
 // loop's goroutine.
 type coreEvent struct {
 	att    *attachment
-	closed error // nil: Notify
+	closed error      // nil: Notify
+	move   *migration // set: a step of an address migration, att is nil
 }
 
 func newLoop(g *Gateway, idx int) *loop {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &loop{
-		g:         g,
-		idx:       idx,
-		in:        make(chan *datagram, g.cfg.LoopQueue),
-		out:       make([]byte, 0, g.cfg.MaxMessageSize+64),
-		direct:    map[clientKey]*client{},
-		forwarded: map[clientKey]map[string]*client{},
-		timer:     t,
-		wake:      make(chan struct{}, 1),
+		g:          g,
+		idx:        idx,
+		in:         make(chan *datagram, g.cfg.LoopQueue),
+		out:        make([]byte, 0, g.cfg.MaxMessageSize+64),
+		direct:     map[clientKey]*client{},
+		forwarded:  map[clientKey]map[string]*client{},
+		asleepByID: map[string]*client{},
+		timer:      t,
+		wake:       make(chan struct{}, 1),
 	}
 }
 
@@ -130,6 +133,10 @@ func (l *loop) handleEvents() {
 	l.events = nil
 	l.mu.Unlock()
 	for _, e := range events {
+		if e.move != nil {
+			l.handleMigration(e.move)
+			continue
+		}
 		c := e.att.c
 		if c.removed || c.att != e.att {
 			continue // an earlier attachment, or a client already gone
@@ -175,12 +182,7 @@ func (l *loop) handleDatagram(d *datagram) {
 	if e, ok := m.(*sn.Encapsulated); ok {
 		node, m = e.NodeID, e.Inner
 	}
-	var c *client
-	if node == nil {
-		c = l.direct[key]
-	} else {
-		c = l.forwarded[key][string(node)]
-	}
+	c := l.lookup(key, node)
 	if l.g.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.g.log.Debug("received", "remote", d.addr, "msg_type", m.Type(), "client_id", c.clientID())
 	}
@@ -212,8 +214,12 @@ func (l *loop) handleUnknown(key clientKey, node []byte, m sn.Message) {
 			return
 		}
 		l.refuseUnknown(key, node)
+	case *sn.PingReq:
+		if !l.wakeFromNewAddress(key, node, m) {
+			l.refuseUnknown(key, node)
+		}
 	case *sn.Register, *sn.Regack, *sn.Puback, *sn.Pubrec, *sn.Pubrel, *sn.Pubcomp,
-		*sn.Subscribe, *sn.Unsubscribe, *sn.PingReq, *sn.Disconnect,
+		*sn.Subscribe, *sn.Unsubscribe, *sn.Disconnect,
 		*sn.WillTopic, *sn.WillMsg, *sn.WillTopicUpd, *sn.WillMsgUpd:
 		l.refuseUnknown(key, node)
 	default:
@@ -259,21 +265,39 @@ func (l *loop) publishQoSMinus1(key clientKey, m *sn.Publish) {
 	g.stats.qosMinus1.Add(1)
 }
 
+// lookup finds the client at key (and forwarder node id), or nil.
+func (l *loop) lookup(key clientKey, node []byte) *client {
+	if node == nil {
+		return l.direct[key]
+	}
+	return l.forwarded[key][string(node)]
+}
+
 func (l *loop) newClient(key clientKey, node []byte) *client {
 	c := &client{l: l, key: key, state: StateActive, lastSeen: l.now()}
-	if node == nil {
-		l.direct[key] = c
-	} else {
+	if node != nil {
 		c.node = append([]byte{}, node...) // node aliases the datagram
-		m := l.forwarded[key]
+	}
+	l.insert(c)
+	return c
+}
+
+// insert adds c to the loop's maps under its key.
+func (l *loop) insert(c *client) {
+	if c.node == nil {
+		l.direct[c.key] = c
+	} else {
+		m := l.forwarded[c.key]
 		if m == nil {
 			m = map[string]*client{}
-			l.forwarded[key] = m
+			l.forwarded[c.key] = m
 		}
 		m[string(c.node)] = c
 	}
 	l.g.stats.clients.Add(1)
-	return c
+	if c.state == StateAsleep {
+		l.g.stats.asleep.Add(1)
+	}
 }
 
 func (l *loop) removeClient(c *client) {
@@ -292,6 +316,7 @@ func (l *loop) removeClient(c *client) {
 	l.g.stats.clients.Add(-1)
 	if c.state == StateAsleep {
 		l.g.stats.asleep.Add(-1)
+		c.indexAsleep(false)
 	}
 }
 

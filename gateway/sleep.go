@@ -9,7 +9,9 @@ import (
 // duration it goes to sleep: messages for it queue in its core session.
 // Both are acknowledged with a DISCONNECT without duration (§6.12, §6.14).
 func (c *client) onDisconnect(m *sn.Disconnect) {
-	c.send(&c.l.tx.disconnect)
+	// Acknowledged on every path, after the state changed: whoever sees the
+	// DISCONNECT sees the session in its new state.
+	defer c.send(&c.l.tx.disconnect)
 	if !m.HasDuration || m.Duration == 0 {
 		if c.conn == nil && c.state == StateAsleep {
 			// The session is detached: attach briefly to end it normally.
@@ -77,6 +79,6 @@ func (c *client) onPingReq(m *sn.PingReq) {
 
 // backToSleep ends an awake period: PINGRESP, then asleep again.
 func (c *client) backToSleep() {
-	c.send(&c.l.tx.pingresp)
 	c.sleep()
+	c.send(&c.l.tx.pingresp)
 }

@@ -14,6 +14,7 @@ type Stats struct {
 	Rejected      uint64 // CONNECT, REGISTER, PUBLISH or SUBSCRIBE refused (limits included)
 	Retransmits   uint64 // REGISTER, PUBLISH and PUBREL resent after retry_interval
 	QoSMinus1     uint64 // QoS -1 publishes accepted
+	Migrated      uint64 // asleep clients that woke from a new address (address_migration)
 	Clients       int64  // clients with gateway state (active, asleep or awake)
 	Asleep        int64  // of those, asleep
 	// LimitHits counts the hits of each configurable limit, indexed by Limit.
@@ -23,7 +24,7 @@ type Stats struct {
 type stats struct {
 	received, sent, malformed, unknownClient        atomic.Uint64
 	unexpected, invalidTopic, rejected, retransmits atomic.Uint64
-	qosMinus1                                       atomic.Uint64
+	qosMinus1, migrated                             atomic.Uint64
 	clients, asleep                                 atomic.Int64
 }
 
@@ -33,7 +34,7 @@ func (s *stats) snapshot(l *limits) Stats {
 		UnknownClient: s.unknownClient.Load(), Unexpected: s.unexpected.Load(),
 		InvalidTopic: s.invalidTopic.Load(), Rejected: s.rejected.Load(),
 		Retransmits: s.retransmits.Load(),
-		QoSMinus1:   s.qosMinus1.Load(), Clients: s.clients.Load(), Asleep: s.asleep.Load(),
+		QoSMinus1:   s.qosMinus1.Load(), Migrated: s.migrated.Load(), Clients: s.clients.Load(), Asleep: s.asleep.Load(),
 	}
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()
