@@ -39,6 +39,7 @@ commands:
   serve          run the gateway and its embedded broker
   pub            publish to an MQTT-SN gateway, as a sensor would
   sub            subscribe at an MQTT-SN gateway and print what arrives
+  bench          simulate a sensor fleet against a gateway and report throughput and latency
   check-config   load and validate a configuration file
   version        print the version
 `
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = pub(ctx, args[1:], stdin, stderr)
 	case "sub":
 		err = sub(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = bench(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
 	case "version":

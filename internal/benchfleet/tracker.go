@@ -1,0 +1,105 @@
+package benchfleet
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// stripes is the number of locks the tracker's bitmaps are spread over.
+const stripes = 64
+
+// Tracker counts deliveries per source: it keeps one bitmap of seen
+// sequence numbers per source, so a second delivery of the same (source,
+// sequence) is a duplicate, and sent minus unique deliveries is the loss. It
+// records each delivery's latency and its time slot. Safe for concurrent
+// use; allocation-free except when a source's bitmap grows (every 64 new
+// sequence numbers).
+type Tracker struct {
+	mu        [stripes]sync.Mutex
+	seen      [][]uint64 // per source, guarded by mu[src%stripes]
+	delivered atomic.Uint64
+	dups      atomic.Uint64
+	foreign   atomic.Uint64
+	last      atomic.Int64 // Unix nanoseconds of the latest delivery
+	lat       *Histogram
+	tl        *Timeline
+	now       func() time.Time
+}
+
+// NewTracker returns a tracker for sources 0..sources-1 that records
+// latencies into lat and delivery times into tl (tl may be nil).
+func NewTracker(sources int, lat *Histogram, tl *Timeline) *Tracker {
+	return &Tracker{seen: make([][]uint64, sources), lat: lat, tl: tl, now: time.Now}
+}
+
+// Deliver records the arrival of payload, a stamped benchmark payload. It
+// reports whether the delivery was new (not a duplicate and not foreign).
+func (t *Tracker) Deliver(payload []byte) bool {
+	src, seq, sent, err := ParseStamp(payload)
+	if err != nil {
+		t.foreign.Add(1)
+		return false
+	}
+	return t.DeliverStamp(src, seq, sent)
+}
+
+// DeliverStamp is Deliver with the stamp already parsed.
+func (t *Tracker) DeliverStamp(src uint32, seq uint64, sentUnixNano int64) bool {
+	if int(src) >= len(t.seen) {
+		t.foreign.Add(1)
+		return false
+	}
+	now := t.now()
+	word, bit := seq/64, uint64(1)<<(seq%64)
+	mu := &t.mu[src%stripes]
+	mu.Lock()
+	s := t.seen[src]
+	if uint64(len(s)) <= word {
+		n := max(2*len(s), int(word)+1)
+		grown := make([]uint64, n)
+		copy(grown, s)
+		s = grown
+		t.seen[src] = s
+	}
+	dup := s[word]&bit != 0
+	s[word] |= bit
+	mu.Unlock()
+	if dup {
+		t.dups.Add(1)
+		return false
+	}
+	t.delivered.Add(1)
+	ns := now.UnixNano()
+	for {
+		l := t.last.Load()
+		if ns <= l || t.last.CompareAndSwap(l, ns) {
+			break
+		}
+	}
+	t.lat.Record(time.Duration(ns - sentUnixNano))
+	if t.tl != nil {
+		t.tl.Delivered(now)
+	}
+	return true
+}
+
+// Delivered returns the number of unique deliveries.
+func (t *Tracker) Delivered() uint64 { return t.delivered.Load() }
+
+// Duplicates returns the number of repeated deliveries.
+func (t *Tracker) Duplicates() uint64 { return t.dups.Load() }
+
+// Foreign returns the number of messages that were not benchmark payloads
+// of a known source.
+func (t *Tracker) Foreign() uint64 { return t.foreign.Load() }
+
+// LastDelivery returns the time of the latest unique delivery, the zero time
+// when there was none.
+func (t *Tracker) LastDelivery() time.Time {
+	ns := t.last.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}

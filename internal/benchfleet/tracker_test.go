@@ -1,0 +1,105 @@
+package benchfleet
+
+import (
+	"testing"
+	"time"
+)
+
+func TestTrackerCountsDuplicatesForeignAndLatency(t *testing.T) {
+	var h Histogram
+	base := time.Unix(1000, 0)
+	tl := NewTimeline(base, 10*time.Second, time.Second)
+	tr := NewTracker(3, &h, tl)
+	now := base.Add(1500 * time.Millisecond)
+	tr.now = func() time.Time { return now }
+	sent := base.Add(time.Second).UnixNano() // 500 ms before "now"
+
+	deliver := func(src uint32, seq uint64) bool {
+		b := make([]byte, 32)
+		Stamp(b, src, seq, sent)
+		return tr.Deliver(b)
+	}
+	steps := []struct {
+		src  uint32
+		seq  uint64
+		want bool
+	}{
+		{0, 0, true},
+		{0, 1, true},
+		{0, 0, false}, // duplicate
+		{2, 1000, true},
+		{2, 1000, false}, // duplicate after growth
+		{1, 64, true},
+		{3, 0, false}, // unknown source: foreign
+	}
+	for _, s := range steps {
+		if got := deliver(s.src, s.seq); got != s.want {
+			t.Errorf("Deliver(src %d, seq %d) = %v; want %v", s.src, s.seq, got, s.want)
+		}
+	}
+	if tr.Deliver([]byte("not stamped")) {
+		t.Error("Deliver(unstamped) = true; want false")
+	}
+	if got, want := tr.Delivered(), uint64(4); got != want {
+		t.Errorf("Delivered() = %d; want %d", got, want)
+	}
+	if got, want := tr.Duplicates(), uint64(2); got != want {
+		t.Errorf("Duplicates() = %d; want %d", got, want)
+	}
+	if got, want := tr.Foreign(), uint64(2); got != want {
+		t.Errorf("Foreign() = %d; want %d", got, want)
+	}
+	if got := h.Max(); got != 500*time.Millisecond {
+		t.Errorf("latency max = %v; want 500ms", got)
+	}
+	if got := tr.LastDelivery(); !got.Equal(now) {
+		t.Errorf("LastDelivery() = %v; want %v", got, now)
+	}
+	slots := tl.Slots()
+	if len(slots) != 2 || slots[1].DeliveredPerSec != 4 {
+		t.Errorf("timeline = %+v; want 2 slots, 4 delivered in the second", slots)
+	}
+}
+
+func TestTrackerDeliverAllocatesOnlyToGrow(t *testing.T) {
+	var h Histogram
+	tr := NewTracker(1, &h, nil)
+	tr.DeliverStamp(0, 1<<16, 0) // grow the bitmap once
+	seq := uint64(0)
+	if n := testing.AllocsPerRun(1000, func() { tr.DeliverStamp(0, seq, 0); seq++ }); n != 0 {
+		t.Errorf("DeliverStamp into a grown bitmap allocates %v times per call; want 0", n)
+	}
+}
+
+func TestTimelineClampsAndSkipsTrailingEmptySlots(t *testing.T) {
+	start := time.Unix(0, 0)
+	tl := NewTimeline(start, 2*time.Second, time.Second) // 3 slots
+	tl.Sent(start.Add(-time.Second))                     // before start: slot 0
+	tl.Sent(start.Add(500 * time.Millisecond))
+	tl.Delivered(start.Add(time.Hour)) // after the end: last slot
+	got := tl.Slots()
+	want := []Slot{{0, 2, 0}, {1, 0, 0}, {2, 0, 1}}
+	if len(got) != len(want) {
+		t.Fatalf("Slots() = %+v; want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("slot %d = %+v; want %+v", i, got[i], want[i])
+		}
+	}
+	empty := NewTimeline(start, time.Second, time.Second)
+	if s := empty.Slots(); len(s) != 0 {
+		t.Errorf("Slots() of an empty timeline = %+v; want none", s)
+	}
+}
+
+func BenchmarkTrackerDeliver(b *testing.B) {
+	b.ReportAllocs()
+	var h Histogram
+	tr := NewTracker(1000, &h, NewTimeline(time.Now(), time.Minute, time.Second))
+	payload := make([]byte, 64)
+	for i := uint64(0); b.Loop(); i++ {
+		Stamp(payload, uint32(i%1000), i/1000, time.Now().UnixNano())
+		tr.Deliver(payload)
+	}
+}
