@@ -417,9 +417,9 @@ func TestDTLSAttemptCapsHandshakesAndRateLimits(t *testing.T) {
 
 // testPKI makes a CA, a server certificate and client certificates.
 type testPKI struct {
-	dir                      string
-	caKey                    *ecdsa.PrivateKey
-	ca                       *x509.Certificate
+	dir                       string
+	caKey                     *ecdsa.PrivateKey
+	ca                        *x509.Certificate
 	caFile, certFile, keyFile string
 }
 
