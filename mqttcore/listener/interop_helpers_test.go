@@ -281,9 +281,12 @@ func startMosqSub(t testing.TB, ctx context.Context, ts *testServer, args ...str
 func runMosqSub(t testing.TB, ctx context.Context, ts *testServer, args ...string) *mosqSub {
 	t.Helper()
 	bin := needProgram(t, "mosquitto_sub", "mosquitto-clients")
+	// mosquitto_sub's stdout is a pipe here, which stdio buffers fully:
+	// stdbuf makes it line-buffered so lines arrive as they are printed.
+	stdbuf := needProgram(t, "stdbuf", "coreutils")
 	host, port := ts.hostPort(t)
-	full := append([]string{"-h", host, "-p", port, "-d", "-F", "MSG %t %q %r %p"}, args...)
-	cmd := exec.CommandContext(ctx, bin, full...)
+	full := append([]string{"-oL", bin, "-h", host, "-p", port, "-d", "-F", "MSG %t %q %r %p"}, args...)
+	cmd := exec.CommandContext(ctx, stdbuf, full...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatalf("mosquitto_sub stdout: %v", err)

@@ -308,6 +308,8 @@ topic readwrite alice/#
 topic read public/#
 user bob
 topic readwrite public/#
+user carol
+topic read #
 `
 
 func TestPahoAuthAndACL(t *testing.T) {
