@@ -137,7 +137,7 @@ func (r *run) echo(ctx context.Context) error {
 
 	start := time.Now()
 	tl := r.newTimeline(start)
-	tr.tl = tl
+	tr.SetTimeline(tl)
 	var sent atomic.Uint64
 	stop, release := stopAfter(ctx, cfg.Duration)
 	defer release()
@@ -186,7 +186,7 @@ func (r *run) echoWindowed(ctx context.Context, tr *Tracker, conns []*net.UDPCon
 	const echoTimeout = 200 * time.Millisecond
 	start := time.Now()
 	tl := r.newTimeline(start)
-	tr.tl = tl
+	tr.SetTimeline(tl)
 	var sent atomic.Uint64
 	stop, release := stopAfter(ctx, cfg.Duration)
 	defer release()

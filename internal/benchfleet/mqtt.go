@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -12,8 +13,9 @@ import (
 
 // mqttClient is the benchmark's own MQTT 5 client on the broker side.
 type mqttClient struct {
-	c    *paho.Client
-	addr string
+	c       *paho.Client
+	addr    string
+	closing atomic.Bool // set by close: errors after it are the disconnect's
 }
 
 // dialMQTT connects an MQTT client called id to the broker at addr. Every
@@ -25,7 +27,13 @@ func dialMQTT(ctx context.Context, addr, id string, onMessage func(payload []byt
 	if err != nil {
 		return nil, fmt.Errorf("mqtt client %s: dial broker %s: %w", id, addr, err)
 	}
-	cfg := paho.ClientConfig{Conn: conn, OnClientError: onError}
+	m := &mqttClient{addr: addr}
+	cfg := paho.ClientConfig{Conn: conn, OnClientError: func(err error) {
+		// paho reports the closed connection after Disconnect, too.
+		if !m.closing.Load() && onError != nil {
+			onError(fmt.Errorf("mqtt client %s: %w", id, err))
+		}
+	}}
 	if onMessage != nil {
 		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
@@ -35,6 +43,7 @@ func dialMQTT(ctx context.Context, addr, id string, onMessage func(payload []byt
 		}
 	}
 	c := paho.NewClient(cfg)
+	m.c = c
 	ca, err := c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 60, CleanStart: true})
 	if err != nil {
 		conn.Close()
@@ -44,7 +53,7 @@ func dialMQTT(ctx context.Context, addr, id string, onMessage func(payload []byt
 		conn.Close()
 		return nil, fmt.Errorf("mqtt client %s: connect to %s: refused with reason 0x%02x", id, addr, ca.ReasonCode)
 	}
-	return &mqttClient{c: c, addr: addr}, nil
+	return m, nil
 }
 
 // subscribe subscribes to filter at qos.
@@ -75,6 +84,7 @@ func (m *mqttClient) publish(ctx context.Context, topic string, qos byte, payloa
 // close disconnects and waits, at most a few seconds, for the client's
 // goroutines to end.
 func (m *mqttClient) close() {
+	m.closing.Store(true)
 	_ = m.c.Disconnect(&paho.Disconnect{ReasonCode: 0})
 	t := time.NewTimer(5 * time.Second)
 	defer t.Stop()

@@ -47,6 +47,13 @@ type errLog struct {
 	first []string
 }
 
+// snapshot returns the count and the first errors.
+func (e *errLog) snapshot() (uint64, []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.n.Load(), append([]string(nil), e.first...)
+}
+
 func (e *errLog) add(err error) {
 	e.n.Add(1)
 	e.mu.Lock()
@@ -112,8 +119,7 @@ func Run(ctx context.Context, cfg Config, prog *Progress) (*Report, error) {
 		err = r.echo(ctx)
 	}
 	r.rep.LoadAfter = LoadAvg()
-	r.rep.Errors = r.errs.n.Load()
-	r.rep.FirstErrors = r.errs.first
+	r.rep.Errors, r.rep.FirstErrors = r.errs.snapshot()
 	return r.rep, err
 }
 
@@ -122,7 +128,14 @@ func (r *run) note(s string) { r.rep.Notes = append(r.rep.Notes, s) }
 // clientOptions returns the snclient options of sensor i.
 func (r *run) clientOptions(i int, persistent bool, h snclient.Handler) snclient.Options {
 	size := max(snclient.DefaultMaxMessageSize, r.cfg.PayloadSize+16)
+	var predef map[uint16]string
+	if r.cfg.TopicMode == TopicPredefined {
+		// Deliveries on the predefined id (fanout, sleepers) need its name.
+		_, name := r.cfg.groupTopic()
+		predef = map[uint16]string{r.cfg.TopicID: name}
+	}
 	return snclient.Options{
+		PredefinedTopics:  predef,
 		ClientID:          r.cfg.clientID(i),
 		KeepAlive:         r.cfg.KeepAlive,
 		PersistentSession: persistent,

@@ -110,7 +110,7 @@ func (r *run) sleepers(ctx context.Context) error {
 	}
 
 	// Wake everyone and collect.
-	tr.tl = tl
+	tr.SetTimeline(tl)
 	wakeStart := time.Now()
 	r.prog.start("waking", int64(asleep))
 	workers(len(clients), r.cfg.Concurrency, func(i int) bool {

@@ -52,7 +52,7 @@ func (r *run) fanout(ctx context.Context) error {
 	cpu0 := r.gatewayCPU()
 	start := time.Now()
 	tl := r.newTimeline(start)
-	tr.tl = tl
+	tr.SetTimeline(tl)
 	var sent, acked atomic.Uint64
 	stop, release := stopAfter(ctx, cfg.Duration)
 	defer release()

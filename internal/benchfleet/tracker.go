@@ -23,15 +23,22 @@ type Tracker struct {
 	foreign   atomic.Uint64
 	last      atomic.Int64 // Unix nanoseconds of the latest delivery
 	lat       *Histogram
-	tl        *Timeline
+	tl        atomic.Pointer[Timeline]
 	now       func() time.Time
 }
 
 // NewTracker returns a tracker for sources 0..sources-1 that records
 // latencies into lat and delivery times into tl (tl may be nil).
 func NewTracker(sources int, lat *Histogram, tl *Timeline) *Tracker {
-	return &Tracker{seen: make([][]uint64, sources), lat: lat, tl: tl, now: time.Now}
+	t := &Tracker{seen: make([][]uint64, sources), lat: lat, now: time.Now}
+	t.tl.Store(tl)
+	return t
 }
+
+// SetTimeline makes later deliveries count in tl (nil: in none). Receivers
+// may already be running: the bench creates the timeline when sending
+// starts.
+func (t *Tracker) SetTimeline(tl *Timeline) { t.tl.Store(tl) }
 
 // Deliver records the arrival of payload, a stamped benchmark payload. It
 // reports whether the delivery was new (not a duplicate and not foreign).
@@ -78,8 +85,8 @@ func (t *Tracker) DeliverStamp(src uint32, seq uint64, sentUnixNano int64) bool 
 		}
 	}
 	t.lat.Record(time.Duration(ns - sentUnixNano))
-	if t.tl != nil {
-		t.tl.Delivered(now)
+	if tl := t.tl.Load(); tl != nil {
+		tl.Delivered(now)
 	}
 	return true
 }

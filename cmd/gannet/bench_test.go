@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/internal/benchfleet"
+	"github.com/gannet-mqtt/gannet/internal/sntest"
+)
+
+// runBenchJSON runs "gannet bench" with args plus -json and no progress bar
+// and decodes its report.
+func runBenchJSON(t *testing.T, ctx context.Context, args ...string) (*benchfleet.Report, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	args = append(args, "-json", "-progress=false")
+	err := bench(ctx, args, &stdout, &stderr)
+	if stdout.Len() == 0 {
+		t.Fatalf("gannet bench %s printed no report; err %v; stderr:\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	var rep benchfleet.Report
+	if jerr := json.Unmarshal(stdout.Bytes(), &rep); jerr != nil {
+		t.Fatalf("gannet bench %s: report is not JSON: %v\n%s", strings.Join(args, " "), jerr, stdout.String())
+	}
+	return &rep, err
+}
+
+func TestBenchFlagValidation(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"no scenario", nil, "usage: gannet bench"},
+		{"unknown scenario", []string{"flood"}, "scenario \"flood\""},
+		{"unknown flag", []string{"publish", "-colour"}, "flag provided but not defined"},
+		{"bad qos", []string{"publish", "-qos", "3"}, "qos = 3"},
+		{"qos -1 with register", []string{"publish", "-qos", "-1"}, "qos -1 needs"},
+		{"tiny payload", []string{"publish", "-payload", "8"}, "payload = 8"},
+		{"bad bind", []string{"publish", "-bind", "127.0.0.1,nowhere"}, "-bind"},
+		{"bad topic id", []string{"publish", "-topic-id", "70000"}, "-topic-id 70000"},
+		{"plot not svg", []string{"publish", "-plot", "out.png"}, "-plot"},
+		{"no duration", []string{"publish", "-duration", "0"}, "duration or a count"},
+		{"stray argument", []string{"idle", "extra"}, "unexpected argument"},
+		{"echo-server readers", []string{"echo-server", "-readers", "0"}, "-readers 0"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := bench(context.Background(), tc.args, &stdout, &stderr)
+			if err != errUsage {
+				t.Errorf("bench(%q) = %v; want errUsage", tc.args, err)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("bench(%q) stderr = %q; want it to mention %q", tc.args, stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestBenchHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"bench", "-h"}, nil, &stdout, &stderr); code != 0 {
+		t.Errorf("gannet bench -h exited %d; want 0", code)
+	}
+	if !strings.Contains(stdout.String(), "connect-storm") {
+		t.Errorf("gannet bench -h printed %q; want the scenario list", stdout.String())
+	}
+}
+
+// TestBenchEchoWithPlot runs the raw UDP echo mode against the in-process
+// echo server and writes the plot.
+func TestBenchEchoWithPlot(t *testing.T) {
+	s, err := benchfleet.NewEchoServer("127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := sntest.Context(t)
+	plot := filepath.Join(t.TempDir(), "echo.svg")
+	rep, err := runBenchJSON(t, ctx, "echo", "-gateway", s.Addr().String(), "-sensors", "2", "-window", "2",
+		"-count", "100", "-duration", "0", "-plot", plot)
+	if err != nil {
+		t.Fatalf("bench echo = %v", err)
+	}
+	if rep.Sent != 200 || rep.Delivered != 200 || rep.Lost != 0 {
+		t.Errorf("echo: sent %d, delivered %d, lost %d; want 200, 200, 0", rep.Sent, rep.Delivered, rep.Lost)
+	}
+	svg, err := os.ReadFile(plot)
+	if err != nil || !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("<polyline")) {
+		t.Errorf("plot file: %v, %d octets; want an SVG with lines", err, len(svg))
+	}
+}
+
+// TestBenchEndToEnd runs each scenario against an in-process Gannet (core,
+// MQTT listener, gateway on loopback UDP): the sensors speak MQTT-SN to the
+// gateway and the bench's paho client speaks MQTT to the listener, so every
+// message crosses the whole path. A lossless loopback run at QoS 1 and 2
+// must deliver everything exactly once.
+func TestBenchEndToEnd(t *testing.T) {
+	gwcfg := gateway.Config{
+		Predefined: []gateway.PredefinedTopic{
+			{ID: 1, Topic: "bench/{client_id}"},
+			{ID: 2, Topic: "bench/all"},
+		},
+		QoSMinus1: gateway.QoSMinus1Config{Enabled: true, AllowFrom: []string{"127.0.0.0/8"}},
+	}
+	cases := []struct {
+		name      string
+		args      []string
+		delivered uint64 // exact unique deliveries
+		acked     uint64
+		connected int
+	}{
+		{"publish qos0 register", []string{"publish", "-sensors", "4", "-qos", "0", "-count", "25", "-rate", "500"}, 100, 0, 4},
+		{"publish qos1 register", []string{"publish", "-sensors", "4", "-qos", "1", "-count", "25"}, 100, 100, 4},
+		{"publish qos2 short", []string{"publish", "-sensors", "3", "-qos", "2", "-count", "10", "-topic-mode", "short"}, 30, 30, 3},
+		{"publish qos1 predefined", []string{"publish", "-sensors", "3", "-qos", "1", "-count", "10", "-topic-mode", "predefined", "-topic-id", "1"}, 30, 30, 3},
+		{"publish qos-1 short", []string{"publish", "-sensors", "2", "-qos", "-1", "-count", "20", "-rate", "500", "-topic-mode", "short"}, 40, 0, 0},
+		{"fanout qos1", []string{"fanout", "-sensors", "5", "-qos", "1", "-count", "10"}, 50, 10, 5},
+		{"fanout qos0 predefined", []string{"fanout", "-sensors", "3", "-qos", "0", "-count", "10", "-rate", "200", "-topic-mode", "predefined", "-topic-id", "2", "-sub-filter", "bench/all"}, 30, 0, 3},
+		{"sleepers", []string{"sleepers", "-sensors", "5", "-qos", "1", "-queued", "3", "-sleep", "60s", "-settle", "0s"}, 15, 3, 5},
+		{"connect-storm", []string{"connect-storm", "-sensors", "50"}, 0, 0, 50},
+		{"idle", []string{"idle", "-sensors", "20", "-concurrency", "5", "-settle", "0s", "-gateway-pid", "self"}, 0, 0, 20},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := sntest.Start(t, sntest.Options{Gateway: gwcfg})
+			ctx := sntest.Context(t)
+			args := append([]string(nil), tc.args...)
+			for i, a := range args {
+				if a == "self" {
+					args[i] = strconvItoa(os.Getpid())
+				}
+			}
+			args = append(args, "-gateway", e.UDPAddr, "-broker", e.MQTTAddr, "-duration", "0", "-drain", "10s", "-retry", "2s")
+			rep, err := runBenchJSON(t, ctx, args...)
+			if err != nil {
+				t.Fatalf("bench %s = %v (errors %v)", strings.Join(args, " "), err, rep.FirstErrors)
+			}
+			if rep.Errors != 0 {
+				t.Errorf("%d errors: %v", rep.Errors, rep.FirstErrors)
+			}
+			if tc.connected > 0 && (rep.Connect == nil || rep.Connect.Connected != tc.connected || rep.Connect.Failed != 0) {
+				t.Errorf("connect report %+v; want %d connected, 0 failed", rep.Connect, tc.connected)
+			}
+			if rep.Delivered != tc.delivered || rep.Lost != 0 || rep.Duplicated != 0 || rep.Expected != tc.delivered {
+				t.Errorf("delivered %d of %d expected, lost %d, duplicated %d; want %d delivered, none lost or duplicated",
+					rep.Delivered, rep.Expected, rep.Lost, rep.Duplicated, tc.delivered)
+			}
+			if rep.Acknowledged != tc.acked {
+				t.Errorf("acknowledged %d; want %d", rep.Acknowledged, tc.acked)
+			}
+			if tc.delivered > 0 && (rep.Latency.Count != tc.delivered || rep.Latency.P50Ms <= 0 || len(rep.Timeline) == 0) {
+				t.Errorf("latency %+v with %d timeline slots; want %d samples and a timeline", rep.Latency, len(rep.Timeline), tc.delivered)
+			}
+			if g := rep.Gateway; tc.args[0] == "idle" && (g == nil || g.RSSBefore == 0 || g.RSSAfter == 0) {
+				t.Errorf("idle with -gateway-pid: gateway report %+v; want RSS readings", g)
+			}
+		})
+	}
+}
+
+// strconvItoa avoids importing strconv for one call in a table.
+func strconvItoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// TestBenchRunEndsWithContext checks a flat-out run bounded by duration
+// stops on time and reports what it sent.
+func TestBenchRunEndsWithContext(t *testing.T) {
+	e := sntest.Start(t, sntest.Options{})
+	ctx := sntest.Context(t)
+	start := time.Now()
+	rep, err := runBenchJSON(t, ctx, "publish", "-gateway", e.UDPAddr, "-broker", e.MQTTAddr,
+		"-sensors", "2", "-qos", "1", "-duration", "300ms", "-drain", "5s")
+	if err != nil {
+		t.Fatalf("bench publish = %v", err)
+	}
+	if el := time.Since(start); el > 15*time.Second {
+		t.Errorf("a 300ms run took %v", el)
+	}
+	if rep.Sent == 0 || rep.Delivered != rep.Acknowledged || rep.Lost != 0 {
+		t.Errorf("sent %d, acked %d, delivered %d, lost %d; want some sent, every acked one delivered, none lost",
+			rep.Sent, rep.Acknowledged, rep.Delivered, rep.Lost)
+	}
+}
