@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gannet-mqtt/gannet/gateway"
@@ -184,5 +185,28 @@ func TestNewClientIDAtAsleepClientsAddress(t *testing.T) {
 		}
 		time.Sleep(660 * time.Second) // 600 s of sleep plus 10 %
 		will.expect("will/dev1", "gone")
+	})
+}
+
+func TestAdvertise(t *testing.T) {
+	cfg := gateway.Config{GatewayID: 7, Advertise: gateway.AdvertiseConfig{Interval: 15 * time.Minute, Address: "10.0.0.255:1884"}}
+	run(t, cfg, func(t *testing.T, h *harness) {
+		// The memlink network delivers to the "broadcast" address like any
+		// other; a listener there plays every sensor on the segment. It
+		// starts after the first ADVERTISE (sent when serving starts), which
+		// is lost as a datagram to nobody is.
+		synctest.Wait()
+		start := time.Now()
+		bcast := h.sensor("10.0.0.255:1884")
+		want := &sn.Advertise{GatewayID: 7, Duration: 900}
+		for i := 1; i <= 2; i++ {
+			m, err := bcast.tryRecv(16 * time.Minute)
+			if err != nil || *m.(*sn.Advertise) != *want {
+				t.Fatalf("ADVERTISE %d: got %#v, %v; want %+v", i, m, err, want)
+			}
+			if d := time.Since(start); d != time.Duration(i)*15*time.Minute {
+				t.Errorf("ADVERTISE %d after %v; want %v", i, d, time.Duration(i)*15*time.Minute)
+			}
+		}
 	})
 }
