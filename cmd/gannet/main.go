@@ -1,9 +1,9 @@
 // Command gannet is the Gannet MQTT-SN gateway.
 //
-//	gannet serve [-config FILE]         run the gateway and its broker
+//	gannet serve [-c FILE]              run the gateway and its broker
 //	gannet pub -t TOPIC -m MESSAGE      publish as an MQTT-SN sensor would
 //	gannet sub -t FILTER                subscribe as an MQTT-SN sensor and print
-//	gannet check-config [-config FILE]  load and validate a configuration
+//	gannet check-config [-c FILE]       load and validate a configuration
 //	gannet version                      print the version
 //
 // Run "gannet COMMAND -h" for a command's flags.
@@ -124,9 +124,16 @@ func loadConfig(path string) (*fileConfig, error) {
 	return &cfg, nil
 }
 
+// configFlag defines -config and its short form -c.
+func configFlag(fs *flag.FlagSet) *string {
+	path := fs.String("config", "config.toml", "configuration `file`")
+	fs.StringVar(path, "c", "config.toml", "short for -config")
+	return path
+}
+
 func checkConfig(args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("check-config", stderr)
-	path := fs.String("config", "config.toml", "configuration `file`")
+	path := configFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -139,7 +146,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flagSet("serve", stderr)
-	path := fs.String("config", "config.toml", "configuration `file`")
+	path := configFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

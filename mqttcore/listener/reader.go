@@ -126,7 +126,13 @@ func (r *Reader) readPacket(version byte) (packets.Packet, error) {
 	body, err := r.readBody(remaining)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return packets.Packet{}, truncated(typ, version, fmt.Sprintf("body: %d of %d bytes", len(body), remaining))
+			v := version
+			if typ == packets.Connect {
+				// A truncated MQTT 5 CONNECT gets CONNACK 0x81 when its
+				// level byte arrived [MQTT-4.13.1-1].
+				v = connectLevel(body)
+			}
+			return packets.Packet{}, truncated(typ, v, fmt.Sprintf("body: %d of %d bytes", len(body), remaining))
 		}
 		return packets.Packet{}, fmt.Errorf("read %s packet: body: %w", typeName(typ), err)
 	}
@@ -220,7 +226,16 @@ func (r *Reader) peekConnectVersion(remaining int) byte {
 		return 0
 	}
 	b, err := r.br.Peek(hdr)
-	if err != nil || b[0] != 0 || b[1] != 4 || string(b[2:6]) != "MQTT" {
+	if err != nil {
+		return 0
+	}
+	return connectLevel(b)
+}
+
+// connectLevel returns the protocol level (4 or 5) from the start of a
+// CONNECT body, or 0 if b is too short or is not an MQTT CONNECT header.
+func connectLevel(b []byte) byte {
+	if len(b) < 7 || b[0] != 0 || b[1] != 4 || string(b[2:6]) != "MQTT" {
 		return 0
 	}
 	if b[6] == 4 || b[6] == 5 {

@@ -158,6 +158,8 @@ var refuseCases = []struct {
 	{"connect will qos without will", 0, 0, "10 0f 0004 4d515454 04 0a 003c 0003 616263", listener.ErrMalformed, 0x81, closeNothing},
 	{"connect 3.1.1 password without user", 0, 0, "10 15 0004 4d515454 04 42 003c 0003 616263 0004 70617373", listener.ErrProtocol, 0x82, closeNothing},
 	{"connect client id truncated", 0, 0, "10 0e 0004 4d515454 04 02 003c 0003 6162", listener.ErrMalformed, 0x81, closeNothing},
+	{"connect 5 client id truncated", 0, 0, "10 0f 0004 4d515454 05 02 003c 00 0003 6162", listener.ErrMalformed, 0x81, connack5(0x81)},
+	{"connect 5 truncated before level", 0, 0, "10 0f 0004 4d515454", listener.ErrMalformed, 0x81, closeNothing},
 	{"connect bad utf-8 client id", 0, 0, "10 0f 0004 4d515454 04 02 003c 0003 61ff63", listener.ErrMalformed, 0x81, closeNothing},
 	{"first packet not connect", 0, 0, goldenPublish311, listener.ErrProtocol, 0x82, closeNothing},
 	{"reserved packet type", 5, 0, "00 00", listener.ErrMalformed, 0x81, disconnect5(0x81)},

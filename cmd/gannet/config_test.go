@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRootConfigLoads keeps the annotated config.toml at the repository
+// root, which `gannet serve` runs with, valid.
+func TestRootConfigLoads(t *testing.T) {
+	cfg, err := loadConfig("../../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Listen) == 0 {
+		t.Error("config.toml has no [[listen]] entry")
+	}
+	if cfg.Gateway.RetryInterval != 10*time.Second || cfg.Broker.SysInterval != 10*time.Second {
+		t.Errorf("retry_interval, sys_interval = %v, %v; want 10s, 10s", cfg.Gateway.RetryInterval, cfg.Broker.SysInterval)
+	}
+	var out bytes.Buffer
+	if rc := run(context.Background(), []string{"check-config", "-c", "../../config.toml"}, nil, &out, &out); rc != 0 {
+		t.Errorf("gannet check-config -c config.toml = %d: %s", rc, out.String())
+	}
+}
+
+// TestBrokenConfigs checks that a broken file stops start-up with an error
+// that names the key (and line) at fault. Each case changes one line of the
+// root config.toml, or appends one table.
+func TestBrokenConfigs(t *testing.T) {
+	root, err := os.ReadFile("../../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, key, line, want string
+	}{
+		{"unknown key", "retry_interval", `retry_intervall = "5s"`, `unknown key "gateway.retry_intervall"`},
+		{"integer duration", "retry_interval", "retry_interval = 5", "gateway.retry_interval: a duration needs a unit"},
+		{"negative limit", "max_clients", "max_clients = -1", "max_clients = -1"},
+		{"bad log level", "level", `level = "loud"`, `log.level = "loud"`},
+		{"bad migration", "address_migration", `address_migration = ["a*b"]`, "address_migration[0]"},
+		{"bad predefined", "", "[[gateway.predefined]]\nid = 1\ntopic = \"a/#\"", "contains a wildcard"},
+		{"not toml", "", "[gateway", "line"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := string(root)
+			if tc.key == "" {
+				text += "\n" + tc.line + "\n"
+			} else {
+				re := regexp.MustCompile("(?m)^" + tc.key + " = .*$")
+				if !re.MatchString(text) {
+					t.Fatalf("config.toml has no %q line", tc.key)
+				}
+				text = re.ReplaceAllLiteralString(text, tc.line)
+			}
+			path := filepath.Join(t.TempDir(), "gannet.toml")
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			rc := run(context.Background(), []string{"check-config", "-c", path}, nil, &out, &out)
+			if rc != 1 || !strings.Contains(out.String(), tc.want) {
+				t.Errorf("check-config = %d, %q; want 1 and an error containing %q", rc, out.String(), tc.want)
+			}
+		})
+	}
+}
