@@ -45,14 +45,15 @@ type Bridge struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 
-	lastURL   atomic.Pointer[string]
-	connected atomic.Bool
-	forwarded atomic.Uint64 // local messages written to the queue
-	received  atomic.Uint64 // remote messages published into the core
-	loops     atomic.Uint64 // local messages skipped because they came from this bridge
-	outErrs   atomic.Uint64 // local messages that could not be queued
-	inErrs    atomic.Uint64 // remote messages the core refused
-	closeOnce sync.Once
+	lastURL    atomic.Pointer[string]
+	connected  atomic.Bool
+	failWarned atomic.Int64  // unix ns of the last connect-failure warning, 0 while connected
+	forwarded  atomic.Uint64 // local messages written to the queue
+	received   atomic.Uint64 // remote messages published into the core
+	loops      atomic.Uint64 // local messages skipped because they came from this bridge
+	outErrs    atomic.Uint64 // local messages that could not be queued
+	inErrs     atomic.Uint64 // remote messages the core refused
+	closeOnce  sync.Once
 }
 
 // Stats are a bridge's counters: the queue's (StoreStats) and its own.
@@ -280,6 +281,7 @@ func (b *Bridge) inbound(pr paho.PublishReceived) (bool, error) {
 
 func (b *Bridge) connectionUp(cm *autopaho.ConnectionManager, ca *paho.Connack) {
 	b.connected.Store(true)
+	b.failWarned.Store(0)
 	b.log.Info("bridge connected", "server", b.server(), "session_present", ca.SessionPresent)
 	if len(b.in) == 0 {
 		return
@@ -326,7 +328,15 @@ func (b *Bridge) connectError(err error) {
 	case errors.As(err, &ce):
 		b.log.Error("bridge: remote broker refused the connection", "server", server, "reason_code", ce.ReasonCode, "reason", ce.Reason)
 	default:
-		b.log.Warn("bridge: connect failed", "server", server, "err", err)
+		// Warn once per outage (and every 10 minutes of it); each retry
+		// is logged at Debug.
+		now := time.Now().UnixNano()
+		if last := b.failWarned.Load(); last == 0 || now-last > int64(10*time.Minute) {
+			b.failWarned.Store(now)
+			b.log.Warn("bridge: connect failed; retrying with backoff, messages are queued on disk", "server", server, "err", err)
+		} else {
+			b.log.Debug("bridge: connect failed", "server", server, "err", err)
+		}
 	}
 }
 
@@ -394,7 +404,7 @@ func (b *Bridge) statsLoop() {
 			b.log.Warn("bridge queue dropped messages",
 				"dropped_qos0", s.DroppedQoS0-last.DroppedQoS0, "dropped_oldest", s.DroppedOldest-last.DroppedOldest,
 				"expired", s.Expired-last.Expired, "too_large", s.TooLarge-last.TooLarge,
-				"queued", s.Depth, "bytes", s.Bytes)
+				"dropped_total", s.Dropped, "queued", s.Depth, "bytes", s.Bytes)
 		}
 		last = s
 		if !b.cfg.SysDisabled {
