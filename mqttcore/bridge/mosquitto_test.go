@@ -53,7 +53,27 @@ type mosquitto struct {
 	port int
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	exit chan struct{} // closed when cmd has exited
+	log  *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // newMosquitto writes a configuration with a plain listener on a free
@@ -62,7 +82,11 @@ func newMosquitto(t testing.TB, extra string) *mosquitto {
 	t.Helper()
 	m := &mosquitto{t: t, bin: needMosquitto(t), port: freePort(t)}
 	m.conf = filepath.Join(t.TempDir(), "mosquitto.conf")
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n%s", m.port, extra)
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n", m.port)
+	if os.Geteuid() == 0 {
+		conf += "user root\n" // else it drops to user mosquitto, which cannot read the test's files
+	}
+	conf += extra
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -76,13 +100,19 @@ func (m *mosquitto) url() string { return fmt.Sprintf("mqtt://127.0.0.1:%d", m.p
 func (m *mosquitto) start(ports ...int) {
 	m.t.Helper()
 	m.mu.Lock()
-	m.log = new(bytes.Buffer)
+	m.log = new(syncBuffer)
 	m.cmd = exec.Command(m.bin, "-c", m.conf)
 	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
 	if err := m.cmd.Start(); err != nil {
 		m.mu.Unlock()
 		m.t.Fatalf("start mosquitto: %v", err)
 	}
+	exit, cmd := make(chan struct{}), m.cmd
+	m.exit = exit
+	go func() { // exits when the process does
+		cmd.Wait()
+		close(exit)
+	}()
 	m.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -99,6 +129,8 @@ func (m *mosquitto) start(ports ...int) {
 			}
 			select { // poll an outside process's port; bounded by ctx
 			case <-ctx.Done():
+			case <-exit:
+				m.t.Fatalf("mosquitto exited: %s", m.log)
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
@@ -113,7 +145,7 @@ func (m *mosquitto) stop() {
 		return
 	}
 	m.cmd.Process.Kill()
-	m.cmd.Wait()
+	<-m.exit
 	m.cmd = nil
 }
 
