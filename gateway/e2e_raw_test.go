@@ -306,7 +306,14 @@ func TestE2ELimits(t *testing.T) {
 	if n := e.Gateway.Stats().LimitHits[gateway.LimitMessageSizeOut]; n != 1 {
 		t.Errorf("messages too large for the sensor counted %d; want 1", n)
 	}
-	// broker max_queued bounds what queues for a sleeping sensor.
+	// broker max_queued bounds what queues for a sleeping sensor. The
+	// sensor's PUBACK for "small" races its sleep request (the handler runs
+	// before the acknowledgement is sent): wait until the core has it, or
+	// "small" would rightly come again, with DUP, at the wake.
+	sntest.WaitFor(t, ctx, "the PUBACK of the small message", func() bool {
+		info, _ := e.Broker.Session("one")
+		return info.Inflight == 0
+	})
 	if err := s.Sleep(ctx, time.Minute); err != nil {
 		t.Fatalf("Sleep = %v", err)
 	}
