@@ -484,7 +484,7 @@ func publishN(t testing.TB, core *mqttcore.Broker, pubs, n int, payload int) {
 // per-publisher order, starting at message first (or, if first < 0, at
 // whichever arrives first); it returns the duplicates seen and the next
 // message number expected of each publisher.
-func checkArrivals(t testing.TB, ctx context.Context, rc *remoteClient, pubs, want int, first int) (dups int, next []int) {
+func checkArrivals(t testing.TB, ctx context.Context, rc *remoteClient, pubs, want int, first int, early ...*paho.Publish) (dups int, next []int) {
 	t.Helper()
 	next = make([]int, pubs)
 	for i := range next {
@@ -493,10 +493,14 @@ func checkArrivals(t testing.TB, ctx context.Context, rc *remoteClient, pubs, wa
 	distinct := 0
 	for distinct < want {
 		var p *paho.Publish
-		select {
-		case p = <-rc.msgs:
-		case <-ctx.Done():
-			t.Fatalf("%d of %d messages arrived (%d duplicates): %v", distinct, want, dups, ctx.Err())
+		if len(early) > 0 {
+			p, early = early[0], early[1:]
+		} else {
+			select {
+			case p = <-rc.msgs:
+			case <-ctx.Done():
+				t.Fatalf("%d of %d messages arrived (%d duplicates): %v", distinct, want, dups, ctx.Err())
+			}
 		}
 		f := strings.Fields(string(p.Payload))
 		pub, _ := strconv.Atoi(f[0])
@@ -614,5 +618,55 @@ func TestBridgeQueueBound(t *testing.T) {
 	case p := <-remote.msgs:
 		t.Fatalf("unexpected extra message %q", p.Payload)
 	default:
+	}
+}
+
+// TestBridgeRestartWhileDraining queues 4,000 messages during an outage,
+// lets the remote come back, stops the bridge after 1,000 have arrived
+// (messages queued and in flight) and reopens it from the same file: with
+// a persistent remote session the in-flight messages are sent again with
+// DUP set, without one they go back to the head of the queue; all arrive in
+// per-publisher order.
+func TestBridgeRestartWhileDraining(t *testing.T) {
+	for _, expiry := range []time.Duration{time.Hour, 0} {
+		t.Run(fmt.Sprintf("session_expiry=%v", expiry), func(t *testing.T) {
+			m := newMosquitto(t, "")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			const pubs, each = 4, 1000
+			cfg := testConfig(t, "drain", m.url(), bridge.Rule{Pattern: "site/#", Direction: bridge.Out, QoS: 1})
+			cfg.SessionExpiry = expiry
+			core1, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b1, err := bridge.New(cfg, core1, bridge.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			publishN(t, core1, pubs, each, 16)
+			m.start()
+			remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "central-app")
+			remote.subscribe(t, ctx, "site/#", 1)
+			var early []*paho.Publish
+			for len(early) < 1000 {
+				early = append(early, remote.next(t, ctx))
+			}
+			if err := b1.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st1 := b1.Stats()
+			core1.Close()
+
+			core2 := newCore(t)
+			b2 := newBridge(t, cfg, core2, nil)
+			st2 := b2.Stats()
+			dups, _ := checkArrivals(t, ctx, remote, pubs, pubs*each, 0, early...)
+			t.Logf("at stop: %d sent, %d queued; reopened with %d queued, %d in flight (%d requeued); %d duplicates",
+				st1.Sent, st1.Depth, st2.Depth, st2.Inflight, st1.Requeued, dups)
+			if st2.Depth+st2.Inflight == 0 {
+				t.Log("the bridge had drained everything before it stopped: nothing was in flight")
+			}
+		})
 	}
 }
