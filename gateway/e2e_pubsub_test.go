@@ -244,3 +244,24 @@ func TestE2ETakeover(t *testing.T) {
 		t.Errorf("core session %+v; want active with its subscription", info)
 	}
 }
+
+// TestE2EPublishToMosquittoSub checks sensor publishes at QoS 0, 1 and 2
+// arriving at mosquitto_sub (Debian package mosquitto-clients), a client
+// no one here wrote, with topic, QoS and payload intact.
+func TestE2EPublishToMosquittoSub(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	e := sntest.Start(t, sntest.Options{})
+	sub := e.MosquittoSub(t, ctx, "mosq", "e2e/mosq/#", 2, 3)
+	s := e.Connected(t, ctx, snclient.Options{ClientID: "to-mosq"})
+	for q := sn.QoS0; q <= sn.QoS2; q++ {
+		if err := s.Publish(ctx, snclient.Named(fmt.Sprintf("e2e/mosq/%d", q)), q, false, fmt.Appendf(nil, "hello %d", q)); err != nil {
+			t.Fatalf("Publish at QoS %v = %v", q, err)
+		}
+	}
+	lines := sub.Wait(t, ctx)
+	want := []string{"e2e/mosq/0 0 0 hello 0", "e2e/mosq/1 1 0 hello 1", "e2e/mosq/2 2 0 hello 2"}
+	if fmt.Sprint(lines) != fmt.Sprint(want) {
+		t.Errorf("mosquitto_sub printed %q; want %q", lines, want)
+	}
+}

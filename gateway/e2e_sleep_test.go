@@ -34,6 +34,7 @@ func e2eExpectSensor(t *testing.T, got sntest.Message, want e2eWant) {
 // queue.
 func TestE2ESleepWake(t *testing.T) {
 	t.Parallel()
+	sntest.NeedProgram(t, "mosquitto_pub", "mosquitto-clients")
 	ctx := sntest.Context(t)
 	e := sntest.Start(t, sntest.Options{})
 	var mu sync.Mutex
