@@ -36,6 +36,8 @@ const (
 	DefaultMaxBytes       = 64 << 20
 	DefaultMaxAge         = 7 * 24 * time.Hour
 	DefaultMaxBatch       = 1024
+	// MinSysInterval is the shortest accepted SysInterval.
+	MinSysInterval = 100 * time.Millisecond
 )
 
 // Config is one bridge: one MQTT 5 connection to a remote broker, its topic
@@ -181,6 +183,9 @@ func (c *Config) validate() error {
 	}
 	if c.SessionExpiry%time.Second != 0 || c.SessionExpiry > 0xFFFFFFFF*time.Second {
 		return bad("session_expiry = %v: must be whole seconds, at most 4294967295s", c.SessionExpiry)
+	}
+	if c.SysInterval > 0 && c.SysInterval < MinSysInterval {
+		return bad("sys_interval = %v: must be 0 (default) or at least %v", c.SysInterval, MinSysInterval)
 	}
 	if c.backoffMin() > c.backoffMax() {
 		return bad("backoff_min = %v is above backoff_max = %v", c.backoffMin(), c.backoffMax())
