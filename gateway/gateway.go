@@ -81,6 +81,9 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		g.loops = append(g.loops, l)
 		g.goTracked(l.run) // exits when g.done closes
 	}
+	if bc := broker.Config(); !bc.SysDisabled {
+		g.goTracked(func() { g.sysLoop(bc.SysInterval) }) // exits when g.done closes
+	}
 	return g, nil
 }
 

@@ -7,8 +7,10 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
 
@@ -85,4 +87,41 @@ func TestLimitString(t *testing.T) {
 			t.Errorf("Limit(%d).String() = %q; want %q", l, got, want)
 		}
 	}
+}
+
+func TestSysTopics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := mqttcore.New(mqttcore.Config{SysInterval: time.Second}, mqttcore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		g, err := gateway.New(gateway.Config{Loops: 1}, b, gateway.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		got := map[string]string{}
+		var mu sync.Mutex
+		if _, err := b.Inline("watch").Subscribe("$SYS/broker/mqttsn/#", mqttcore.SubOptions{}, func(m *mqttcore.Message) {
+			mu.Lock()
+			got[m.Topic] = string(m.Payload)
+			mu.Unlock()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond) // fake time: one publication after subscribing
+		mu.Lock()
+		defer mu.Unlock()
+		for topic, want := range map[string]string{
+			"$SYS/broker/mqttsn/clients/total":                    "0",
+			"$SYS/broker/mqttsn/datagrams/malformed":              "0",
+			"$SYS/broker/mqttsn/limits/max_clients":               "0",
+			"$SYS/broker/mqttsn/limits/max_message_size/received": "0",
+		} {
+			if got[topic] != want {
+				t.Errorf("%s = %q; want %q (got %d topics)", topic, got[topic], want, len(got))
+			}
+		}
+	})
 }

@@ -1,0 +1,63 @@
+package gateway
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
+)
+
+// sysPrefix is where the gateway publishes its counters, beside the core's
+// $SYS/broker/... topics, so that `mosquitto_sub -t '$SYS/#'` shows both.
+const sysPrefix = "$SYS/broker/mqttsn/"
+
+// sysLoop publishes the gateway's Stats under sysPrefix, retained, every
+// broker sys_interval, until the gateway closes. It runs only when the
+// broker's $SYS is on.
+func (g *Gateway) sysLoop(interval time.Duration) {
+	pub := g.broker.Inline("$SYS/mqttsn")
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for _, kv := range g.sysTopics() {
+			// Only the retained limit can refuse these, and the core counts it.
+			_ = pub.Publish(&mqttcore.Message{Topic: kv.topic, Payload: kv.value, Retain: true})
+		}
+		select {
+		case <-t.C:
+		case <-g.done:
+			return
+		}
+	}
+}
+
+type sysTopic struct {
+	topic string
+	value []byte
+}
+
+// sysTopics returns the $SYS topics and their values now.
+func (g *Gateway) sysTopics() []sysTopic {
+	st := g.Stats()
+	num := func(n uint64) []byte { return strconv.AppendUint(nil, n, 10) }
+	out := []sysTopic{
+		{sysPrefix + "clients/total", num(uint64(st.Clients))},
+		{sysPrefix + "clients/asleep", num(uint64(st.Asleep))},
+		{sysPrefix + "datagrams/received", num(st.Received)},
+		{sysPrefix + "datagrams/sent", num(st.Sent)},
+		{sysPrefix + "datagrams/malformed", num(st.Malformed)},
+		{sysPrefix + "datagrams/unknown client", num(st.UnknownClient)},
+		{sysPrefix + "messages/unexpected", num(st.Unexpected)},
+		{sysPrefix + "messages/invalid topic id", num(st.InvalidTopic)},
+		{sysPrefix + "messages/rejected", num(st.Rejected)},
+		{sysPrefix + "messages/retransmitted", num(st.Retransmits)},
+		{sysPrefix + "messages/qos -1", num(st.QoSMinus1)},
+		{sysPrefix + "clients/migrated", num(st.Migrated)},
+	}
+	for l, n := range st.LimitHits {
+		name := strings.ReplaceAll(strings.ReplaceAll(Limit(l).String(), " (", "/"), ")", "")
+		out = append(out, sysTopic{sysPrefix + "limits/" + name, num(n)})
+	}
+	return out
+}
