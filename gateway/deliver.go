@@ -130,9 +130,11 @@ func (c *client) retry() {
 	cfg := &c.l.g.cfg
 	if d := c.dialogue; d != nil {
 		if d.tries++; d.tries > cfg.MaxRetries {
-			c.l.g.log.Debug("will dialogue abandoned", "client_id", c.id, "remote", c.key.addr)
+			// Active since its CONNECT and now silent: lost. A client that
+			// was connected before this CONNECT is still attached to its
+			// core session, which must not outlive the gateway's state.
 			c.dialogue = nil
-			c.l.removeClient(c)
+			c.lose("will dialogue abandoned")
 			return
 		}
 		if d.will == nil {

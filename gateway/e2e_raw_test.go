@@ -332,3 +332,23 @@ func TestE2ELimits(t *testing.T) {
 	}
 	s.NoMessage(t)
 }
+
+// TestE2EWillDialogueAbandoned checks a connected sensor that CONNECTs
+// again with the Will flag and then falls silent: the gateway gives up
+// the dialogue after max_retries prompts, and the client, active since its
+// CONNECT, is lost: its core session must not stay attached to a client
+// the gateway has forgotten.
+func TestE2EWillDialogueAbandoned(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	e := sntest.Start(t, sntest.Options{Gateway: gateway.Config{RetryInterval: 200 * time.Millisecond, MaxRetries: 2}})
+	r := e.Raw(t)
+	e2eRawConnect(t, ctx, r, "mute")
+	e.WaitSession(t, ctx, "mute", mqttcore.StateActive)
+	r.Send(t, &sn.Connect{Will: true, Duration: 60, ClientID: []byte("mute")})
+	for range 3 { // the prompt and max_retries resends
+		e2eExpectFrame(t, ctx, r, &sn.WillTopicReq{})
+	}
+	sntest.WaitFor(t, ctx, "the gateway to give the dialogue up", func() bool { return e.Gateway.Stats().Clients == 0 })
+	e.WaitSession(t, ctx, "mute", mqttcore.StateLost)
+}

@@ -17,6 +17,9 @@ const (
 	DefaultIdleTimeout      = 24 * time.Hour
 	DefaultMaxSessions      = 100000
 	DefaultReadQueue        = 1024
+	DefaultHandshakeRate    = 10
+	DefaultHandshakeBurst   = 20
+	DefaultHandshakeSources = 65536
 	// MaxBatchSize is the largest batch_size accepted.
 	MaxBatchSize = 1024
 )
@@ -91,13 +94,36 @@ type DTLSConfig struct {
 	// ReadQueue is how many received datagrams may wait for the gateway to
 	// read them; more are dropped and counted (0: DefaultReadQueue).
 	ReadQueue int `toml:"read_queue"`
+	// HandshakeRate and HandshakeBurst limit new handshakes per source
+	// address (IPv6: per /64) with a token bucket (0: 10 per second, burst
+	// 20; generous because many sensors may share one carrier NAT address).
+	// HandshakeSources bounds the table of sources (0: 65536).
+	HandshakeRate    float64 `toml:"handshake_rate"`
+	HandshakeBurst   int     `toml:"handshake_burst"`
+	HandshakeSources int     `toml:"handshake_sources"`
 }
 
 func (d *DTLSConfig) isZero() bool {
 	return d.PSKFile == "" && d.CertFile == "" && d.KeyFile == "" && d.CAFile == "" &&
 		d.ClientAuth == "" && d.IdentityRule == "" && len(d.IdentityMap) == 0 &&
 		d.ConnectionID == nil && d.HandshakeTimeout == 0 && d.MaxHandshakes == 0 &&
-		d.IdleTimeout == 0 && d.MaxSessions == 0 && d.ReadQueue == 0
+		d.IdleTimeout == 0 && d.MaxSessions == 0 && d.ReadQueue == 0 &&
+		d.HandshakeRate == 0 && d.HandshakeBurst == 0 && d.HandshakeSources == 0
+}
+
+// handshakeLimiter is the per-source limiter the settings describe.
+func (d *DTLSConfig) handshakeLimiter() LimiterConfig {
+	c := LimiterConfig{Rate: d.HandshakeRate, Burst: d.HandshakeBurst, MaxSources: d.HandshakeSources}
+	if c.Rate == 0 {
+		c.Rate = DefaultHandshakeRate
+	}
+	if c.Burst == 0 {
+		c.Burst = DefaultHandshakeBurst
+	}
+	if c.MaxSources == 0 {
+		c.MaxSources = DefaultHandshakeSources
+	}
+	return c
 }
 
 func invalid(format string, args ...any) error {
@@ -139,11 +165,20 @@ func (c *ListenerConfig) Validate() error {
 		}
 		return nil
 	}
-	return c.DTLS.Validate()
+	return c.DTLS.validate()
 }
 
-// Validate reports the first bad value in d.
+// Validate reports the first bad value in d. A zero DTLSConfig is valid on
+// its own (it is the section of a plain UDP listener);
+// ListenerConfig.Validate requires credentials for a "dtls" listener.
 func (d *DTLSConfig) Validate() error {
+	if d.isZero() {
+		return nil
+	}
+	return d.validate()
+}
+
+func (d *DTLSConfig) validate() error {
 	if d.PSKFile == "" && d.CertFile == "" && d.KeyFile == "" {
 		return invalid("listen.dtls: psk_file or cert_file and key_file are required")
 	}
@@ -193,6 +228,9 @@ func (d *DTLSConfig) Validate() error {
 	}
 	if d.ReadQueue < 0 {
 		return invalid("listen.dtls.read_queue = %d: must not be negative", d.ReadQueue)
+	}
+	if d.HandshakeRate < 0 || d.HandshakeBurst < 0 || d.HandshakeSources < 0 {
+		return invalid("listen.dtls: handshake_rate, handshake_burst and handshake_sources must not be negative")
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ func TestListenerConfigValidate(t *testing.T) {
 		{"negative max handshakes", ListenerConfig{Network: "dtls", Address: ":1", DTLS: DTLSConfig{PSKFile: "p", MaxHandshakes: -1}}, "max_handshakes"},
 		{"negative idle", ListenerConfig{Network: "dtls", Address: ":1", DTLS: DTLSConfig{PSKFile: "p", IdleTimeout: -1}}, "idle_timeout"},
 		{"negative max sessions", ListenerConfig{Network: "dtls", Address: ":1", DTLS: DTLSConfig{PSKFile: "p", MaxSessions: -1}}, "max_sessions"},
+		{"negative handshake rate", ListenerConfig{Network: "dtls", Address: ":1", DTLS: DTLSConfig{PSKFile: "p", HandshakeRate: -1}}, "handshake_rate"},
 		{"negative read queue", ListenerConfig{Network: "dtls", Address: ":1", DTLS: DTLSConfig{PSKFile: "p", ReadQueue: -1}}, "read_queue"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -48,7 +48,7 @@ type DTLSLink struct {
 	prefix [8]byte
 
 	creds   atomic.Pointer[credentials]
-	limiter *Limiter // handshakes per source; nil: none
+	limiter *Limiter // handshakes per source
 	hsSem   chan struct{}
 	in      chan inbound
 	pool    sync.Pool // *[]byte of maxDatagram
@@ -114,11 +114,10 @@ type DTLSOption func(*dtlsOptions)
 
 type dtlsOptions struct {
 	limiter *Limiter
-	now     func() time.Time
 }
 
-// WithHandshakeLimiter refuses a connection attempt from a source that lim
-// does not allow (counted in RateLimited).
+// WithHandshakeLimiter replaces the per-source handshake limiter built from
+// handshake_rate and handshake_burst (for sharing one among listeners).
 func WithHandshakeLimiter(lim *Limiter) DTLSOption {
 	return func(o *dtlsOptions) { o.limiter = lim }
 }
@@ -140,6 +139,13 @@ func ListenDTLS(cfg ListenerConfig, log *slog.Logger, opts ...DTLSOption) (*DTLS
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := cfg.DTLS
+	if o.limiter == nil {
+		lim, err := NewLimiter(d.handshakeLimiter())
+		if err != nil {
+			return nil, err
+		}
+		o.limiter = lim
+	}
 	creds, err := loadCredentials(&d)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
 )
 
 // fileConfig is the whole of config.toml. Each section is the owning
@@ -19,6 +20,8 @@ type fileConfig struct {
 	Gateway gateway.Config  `toml:"gateway"`
 	// Listen lists the MQTT-SN datagram listeners.
 	Listen []listenConfig `toml:"listen"`
+	// Bridges are the uplinks to remote MQTT brokers (docs/bridge.md).
+	Bridges []bridge.Config `toml:"bridge"`
 }
 
 type logConfig struct {

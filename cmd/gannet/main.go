@@ -161,6 +161,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer broker.Close()
+	stopBridges, err := startBridges(ctx, cfg.Bridges, broker, log) // serve_bridge.go
+	if err != nil {
+		return err
+	}
+	defer func() { // runs before broker.Close
+		if err := stopBridges(); err != nil {
+			log.Error("stopping bridges", "err", err)
+		}
+	}()
 	gw, err := gateway.New(cfg.Gateway, broker, gateway.Options{Logger: log})
 	if err != nil {
 		return err
