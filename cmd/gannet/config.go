@@ -4,12 +4,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
-	"strings"
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
-	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
+	"github.com/gannet-mqtt/gannet/radio"
 )
 
 // fileConfig is the whole of config.toml. Each section is the owning
@@ -18,10 +16,8 @@ type fileConfig struct {
 	Log     logConfig       `toml:"log"`
 	Broker  mqttcore.Config `toml:"broker"`
 	Gateway gateway.Config  `toml:"gateway"`
-	// Listen lists the MQTT-SN datagram listeners.
-	Listen []listenConfig `toml:"listen"`
-	// Bridges are the uplinks to remote MQTT brokers (docs/bridge.md).
-	Bridges []bridge.Config `toml:"bridge"`
+	// Listen lists the MQTT-SN datagram listeners (plain UDP or DTLS).
+	Listen []radio.ListenerConfig `toml:"listen"`
 }
 
 type logConfig struct {
@@ -62,34 +58,4 @@ func (c *logConfig) level() (slog.Level, error) {
 		return 0, fmt.Errorf("log.level = %q: must be debug, info, warn or error", c.Level)
 	}
 	return l, nil
-}
-
-// listenConfig is one MQTT-SN listener.
-type listenConfig struct {
-	// Network is "udp" (both families), "udp4" or "udp6".
-	Network string `toml:"network"`
-	// Address is "host:port"; the MQTT-SN port is 1884 by convention.
-	Address string `toml:"address"`
-}
-
-func (c *listenConfig) Validate() error {
-	switch c.Network {
-	case "", "udp", "udp4", "udp6":
-	default:
-		return fmt.Errorf("listen.network = %q: must be udp, udp4 or udp6", c.Network)
-	}
-	if c.Address == "" {
-		return fmt.Errorf("listen.address is required")
-	}
-	if _, err := netip.ParseAddrPort(c.Address); err != nil && !strings.HasPrefix(c.Address, ":") {
-		return fmt.Errorf("listen.address = %q: want host:port: %v", c.Address, err)
-	}
-	return nil
-}
-
-func (c *listenConfig) network() string {
-	if c.Network == "" {
-		return "udp"
-	}
-	return c.Network
 }
