@@ -90,7 +90,9 @@ func TestE2EDuplicateQoS2DeliveredOnce(t *testing.T) {
 func TestE2EGatewayRetransmission(t *testing.T) {
 	t.Parallel()
 	ctx := sntest.Context(t)
-	e := sntest.Start(t, sntest.Options{Gateway: gateway.Config{RetryInterval: 200 * time.Millisecond, MaxRetries: 2}})
+	// 500 ms between resends: the test's PUBACK may be that late on a
+	// loaded machine and still beat max_retries.
+	e := sntest.Start(t, sntest.Options{Gateway: gateway.Config{RetryInterval: 500 * time.Millisecond, MaxRetries: 2}})
 	app := e.MQTT(t, ctx, "app")
 	app.Subscribe(t, ctx, 1, "e2e/will/#")
 	r := e.Raw(t)
@@ -116,7 +118,11 @@ func TestE2EGatewayRetransmission(t *testing.T) {
 	again.Dup = true
 	e2eExpectFrame(t, ctx, r, &again) // not "second": one message in flight
 	r.Send(t, &sn.Puback{TopicID: first.TopicID, MsgID: first.MsgID})
-	second, ok := r.Recv(t, ctx).(*sn.Publish)
+	next := r.Recv(t, ctx)
+	for reflect.DeepEqual(next, &again) { // resent again before our PUBACK arrived
+		next = r.Recv(t, ctx)
+	}
+	second, ok := next.(*sn.Publish)
 	if !ok || second.Dup || string(second.Data) != "second" || second.MsgID == first.MsgID {
 		t.Fatalf("after PUBACK the gateway sent %#v; want a new PUBLISH of \"second\"", second)
 	}
@@ -128,8 +134,8 @@ func TestE2EGatewayRetransmission(t *testing.T) {
 	}
 	app.Expect(t, ctx, "e2e/will/deaf", "never acked", 0, false)
 	e.WaitSession(t, ctx, "deaf", mqttcore.StateLost)
-	if st := e.Gateway.Stats(); st.Retransmits != 3 || st.Clients != 0 {
-		t.Errorf("gateway Stats() Retransmits %d, Clients %d; want 3, 0", st.Retransmits, st.Clients)
+	if st := e.Gateway.Stats(); st.Retransmits < 3 || st.Clients != 0 {
+		t.Errorf("gateway Stats() Retransmits %d, Clients %d; want at least 3, and 0", st.Retransmits, st.Clients)
 	}
 }
 

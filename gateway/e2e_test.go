@@ -148,8 +148,11 @@ func TestE2EWillOnKeepAliveLoss(t *testing.T) {
 	e := sntest.Start(t, sntest.Options{})
 	app := e.MQTT(t, ctx, "app")
 	app.Subscribe(t, ctx, 2, "e2e/will/#")
-	live := e.Connected(t, ctx, snclient.Options{ClientID: "live", KeepAlive: time.Second,
+	// The pinging sensor has a 2 s keep-alive, so that a PINGREQ may be up
+	// to 1 s late on a loaded machine before the gateway gives up on it.
+	live := e.Connected(t, ctx, snclient.Options{ClientID: "live", KeepAlive: 2 * time.Second,
 		Will: &snclient.Will{Topic: "e2e/will/live", Message: []byte("live gone")}})
+	liveBase := live.Stats().Received
 	silent := e.Connected(t, ctx, snclient.Options{ClientID: "silent", KeepAlive: time.Second,
 		Will: &snclient.Will{Topic: "e2e/will/silent", Message: []byte("gone"), QoS: sn.QoS1, Retain: true}})
 	silent.Close() // no DISCONNECT, no more PINGREQs
@@ -163,7 +166,14 @@ func TestE2EWillOnKeepAliveLoss(t *testing.T) {
 		t.Errorf("lost session still has its will: %+v", info)
 	}
 	sntest.WaitFor(t, ctx, "gateway to forget the lost sensor", func() bool { return e.Gateway.Stats().Clients == 1 })
-	// The pinging sensor outlived the silent one's deadline.
+	if n := e.Broker.Stats().WillsPublished; n != 1 {
+		t.Errorf("core published %d wills; want only the silent sensor's", n)
+	}
+	// The pinging sensor outlives two keep-alive periods: two PINGRESPs,
+	// its only traffic, each within the gateway's tolerance.
+	sntest.WaitFor(t, ctx, "two PINGRESPs for the pinging sensor", func() bool {
+		return live.Stats().Received >= liveBase+2
+	})
 	if s := live.State(); s != snclient.StateActive {
 		t.Errorf("pinging sensor is %v; want active", s)
 	}
