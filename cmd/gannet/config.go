@@ -7,6 +7,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
 	"github.com/gannet-mqtt/gannet/radio"
 )
 
@@ -18,6 +19,8 @@ type fileConfig struct {
 	Gateway gateway.Config  `toml:"gateway"`
 	// Listen lists the MQTT-SN datagram listeners (plain UDP or DTLS).
 	Listen []radio.ListenerConfig `toml:"listen"`
+	// Bridges are the uplinks to remote MQTT brokers (docs/bridge.md).
+	Bridges []bridge.Config `toml:"bridge"`
 }
 
 type logConfig struct {

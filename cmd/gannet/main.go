@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -175,24 +174,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
+	links, err := openLinks(cfg.Listen, log) // serve_radio.go
+	if err != nil {
+		gw.Close()
+		return err
+	}
+	hupCtx, stopHUP := context.WithCancel(ctx)
+	defer stopHUP()
+	go reloadOnSIGHUP(hupCtx, links, log) // exits when serve returns
+
 	var wg sync.WaitGroup
-	errc := make(chan error, len(cfg.Listen))
-	for _, l := range cfg.Listen {
-		addr, err := net.ResolveUDPAddr(l.network(), l.Address)
-		if err != nil {
-			gw.Close()
-			return fmt.Errorf("listen %s: %w", l.Address, err)
-		}
-		conn, err := net.ListenUDP(l.network(), addr)
-		if err != nil {
-			gw.Close()
-			return err
-		}
-		log.Info("serving MQTT-SN", "network", l.network(), "address", conn.LocalAddr().String())
+	errc := make(chan error, len(links))
+	for _, link := range links {
 		wg.Add(1)
 		go func() { // exits when the gateway closes the link
 			defer wg.Done()
-			if err := gw.Serve(conn); err != nil {
+			if err := gw.Serve(link); err != nil {
 				errc <- err
 			}
 		}()
