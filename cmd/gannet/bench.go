@@ -51,6 +51,12 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	switch {
+	case out.child:
+		return runBenchChild(ctx, cfg, os.Stdin, stdout)
+	case out.procs > 1:
+		return runBenchProcs(ctx, args, cfg, out, stdout, stderr)
+	}
 	return runBench(ctx, cfg, out, stdout, stderr)
 }
 
@@ -59,6 +65,10 @@ type benchOutput struct {
 	json     bool
 	plot     string
 	progress bool
+	procs    int  // processes to spread the fleet over
+	child    bool // this process is one of a -procs parent's children
+	settle   time.Duration
+	pid      int // the gateway's pid, read by the parent
 }
 
 // parseBenchFlags turns a scenario's flags into a validated configuration.
@@ -96,6 +106,8 @@ func parseBenchFlags(scenario string, args []string, stderr io.Writer) (benchfle
 	fs.BoolVar(&out.json, "json", false, "print the report as JSON")
 	fs.StringVar(&out.plot, "plot", "", "write the latency distribution and throughput over time to `FILE.svg`")
 	fs.BoolVar(&out.progress, "progress", true, "show a progress bar on stderr")
+	fs.IntVar(&out.procs, "procs", 1, "spread the sensors over this many bench processes (each has its own open-files limit); connect-storm, idle, sleepers, publish")
+	fs.BoolVar(&out.child, "child", false, "internal: run as one process of a -procs run, synchronising over stdin/stdout")
 	if err := parse(fs, args); err != nil {
 		return cfg, out, err
 	}
@@ -127,6 +139,15 @@ func parseBenchFlags(scenario string, args []string, stderr io.Writer) (benchfle
 		fmt.Fprintln(stderr, "gannet", err)
 		return cfg, out, errUsage
 	}
+	if out.procs < 1 || out.procs > cfg.Sensors {
+		fmt.Fprintf(stderr, "gannet bench: -procs %d: want 1 to -sensors (%d)\n", out.procs, cfg.Sensors)
+		return cfg, out, errUsage
+	}
+	if out.procs > 1 && (cfg.Scenario == benchfleet.ScenarioFanout || cfg.Scenario == benchfleet.ScenarioEcho) {
+		fmt.Fprintf(stderr, "gannet bench: -procs is not supported for %s\n", cfg.Scenario)
+		return cfg, out, errUsage
+	}
+	out.settle, out.pid = cfg.Settle, cfg.GatewayPID
 	return cfg, out, nil
 }
 
@@ -142,6 +163,13 @@ func runBench(ctx context.Context, cfg benchfleet.Config, out benchOutput, stdou
 	if rep == nil {
 		return err
 	}
+	return printReport(rep, err, out, stdout)
+}
+
+// printReport writes the plot and prints rep; runErr is the run's own error,
+// returned first.
+func printReport(rep *benchfleet.Report, runErr error, out benchOutput, stdout io.Writer) error {
+	err := runErr
 	if out.plot != "" {
 		if perr := writePlot(out.plot, rep); perr != nil && err == nil {
 			err = perr

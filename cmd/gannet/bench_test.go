@@ -202,3 +202,67 @@ func TestBenchRunEndsWithContext(t *testing.T) {
 			rep.Sent, rep.Acknowledged, rep.Delivered, rep.Lost)
 	}
 }
+
+// benchChildEnv, when set in the environment, makes the test binary act as
+// the gannet executable, so -procs runs can start it as their children.
+const benchChildEnv = "GANNET_TEST_AS_GANNET"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(benchChildEnv) == "1" {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+		cancel()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// TestBenchProcs runs connect-storm and sleepers as three child processes
+// (the test binary standing in for gannet) and checks the merged report,
+// including the gateway memory the parent reads at the barriers (the
+// gateway runs in this process).
+func TestBenchProcs(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name      string
+		args      []string
+		delivered uint64
+	}{
+		{"connect-storm", []string{"connect-storm", "-sensors", "30"}, 0},
+		{"sleepers", []string{"sleepers", "-sensors", "9", "-qos", "1", "-queued", "2", "-sleep", "60s"}, 18},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := sntest.Start(t, sntest.Options{})
+			ctx := sntest.Context(t)
+			args := append(tc.args, "-gateway", e.UDPAddr, "-broker", e.MQTTAddr, "-retry", "2s", "-settle", "0s",
+				"-gateway-pid", strconvItoa(os.Getpid()), "-json", "-progress=false", "-procs", "3")
+			var stderr bytes.Buffer
+			cfg, out, err := parseBenchFlags(args[0], args[1:], &stderr)
+			if err != nil {
+				t.Fatalf("parseBenchFlags(%q) = %v\n%s", args, err, stderr.String())
+			}
+			var stdout bytes.Buffer
+			env := append(os.Environ(), benchChildEnv+"=1")
+			if err := runBenchProcsWith(ctx, exe, env, args, cfg, out, &stdout, &stderr); err != nil {
+				t.Fatalf("-procs 3 run = %v\nstderr:\n%s", err, stderr.String())
+			}
+			var rep benchfleet.Report
+			if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+				t.Fatalf("merged report is not JSON: %v\n%s", err, stdout.String())
+			}
+			if rep.Connect == nil || rep.Connect.Connected != cfg.Sensors || rep.Connect.Failed != 0 || rep.Connect.Seconds <= 0 {
+				t.Errorf("merged connect %+v; want all %d connected over a positive time", rep.Connect, cfg.Sensors)
+			}
+			if rep.Delivered != tc.delivered || rep.Lost != 0 || rep.Duplicated != 0 {
+				t.Errorf("delivered %d, lost %d, duplicated %d; want %d, 0, 0", rep.Delivered, rep.Lost, rep.Duplicated, tc.delivered)
+			}
+			if g := rep.Gateway; g == nil || g.RSSBefore == 0 || g.RSSAfter == 0 {
+				t.Errorf("gateway report %+v; want RSS read at the barriers", g)
+			}
+		})
+	}
+}

@@ -102,6 +102,14 @@ type Config struct {
 	// Window, in echo mode, is how many datagrams each socket keeps in
 	// flight (closed loop); 0 sends open loop, flat out or at Rate.
 	Window int
+	// Barrier, when set, is called at the run's synchronisation points
+	// ("start" before the first CONNECT; "connected" once the fleet is
+	// connected (publish, fanout, connect-storm, idle); "asleep" and
+	// "queued" in sleepers) and blocks until the run may go on. A parent
+	// process driving several bench processes (gannet bench -procs) uses it
+	// to start them together and to read the gateway's memory while every
+	// process holds its sessions. An error ends the run.
+	Barrier func(name string) error
 	// Disconnect, when true, ends every connected sensor with DISCONNECT
 	// (otherwise sockets are just closed and the gateway loses them later).
 	Disconnect bool

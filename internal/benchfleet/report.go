@@ -75,6 +75,12 @@ type ConnectReport struct {
 	Latency   Latency `json:"latency"` // per CONNECT, retransmissions included
 	// Retransmitted counts the sensors' retransmissions during the phase.
 	Retransmitted uint64 `json:"retransmitted"`
+	// StartUnixNano and EndUnixNano are when the phase began and when the
+	// last CONNACK arrived, so runs in several processes can be merged.
+	StartUnixNano int64 `json:"start_unix_ns"`
+	EndUnixNano   int64 `json:"end_unix_ns"`
+	// Histogram is the per-CONNECT latency distribution.
+	Histogram []Bucket `json:"histogram,omitempty"`
 }
 
 // GatewayReport is the gateway's memory and CPU, from /proc.

@@ -125,6 +125,18 @@ func Run(ctx context.Context, cfg Config, prog *Progress) (*Report, error) {
 
 func (r *run) note(s string) { r.rep.Notes = append(r.rep.Notes, s) }
 
+// barrier waits at a synchronisation point (see Config.Barrier).
+func (r *run) barrier(name string) error {
+	if r.cfg.Barrier == nil {
+		return nil
+	}
+	r.prog.start("waiting: "+name, -1)
+	if err := r.cfg.Barrier(name); err != nil {
+		return fmt.Errorf("bench: barrier %q: %w", name, err)
+	}
+	return nil
+}
+
 // clientOptions returns the snclient options of sensor i.
 func (r *run) clientOptions(i int, persistent bool, h snclient.Handler) snclient.Options {
 	size := max(snclient.DefaultMaxMessageSize, r.cfg.PayloadSize+16)
@@ -212,6 +224,10 @@ func (r *run) connectAll(ctx context.Context, persistent bool, handler func(i in
 	var hist Histogram
 	var connected, failed atomic.Int64
 	var lastOK atomic.Int64
+	if err := r.barrier("start"); err != nil {
+		r.errs.add(err)
+		return clients
+	}
 	r.prog.start("connecting", int64(n))
 	start := time.Now()
 	workers(n, r.cfg.Concurrency, func(i int) bool {
@@ -256,7 +272,8 @@ func (r *run) connectAll(ctx context.Context, persistent bool, handler func(i in
 		r.prog.add(1)
 		return true
 	})
-	cr := &ConnectReport{Connected: int(connected.Load()), Failed: int(failed.Load()), Latency: hist.Summary()}
+	cr := &ConnectReport{Connected: int(connected.Load()), Failed: int(failed.Load()), Latency: hist.Summary(),
+		Histogram: hist.Buckets(), StartUnixNano: start.UnixNano(), EndUnixNano: lastOK.Load()}
 	if l := lastOK.Load(); l > 0 {
 		cr.Seconds = time.Unix(0, l).Sub(start).Seconds()
 		if cr.Seconds > 0 {

@@ -20,6 +20,9 @@ func (r *run) connectOnly(ctx context.Context) error {
 	clients := r.connectAll(ctx, false, nil, nil)
 	defer r.closeAll(clients)
 	cpu1 := r.gatewayCPU()
+	if err := r.barrier("connected"); err != nil {
+		return err
+	}
 	if c := r.rep.Connect; c.Seconds > 0 {
 		r.setCPU(cpu0, cpu1, time.Duration(c.Seconds*float64(time.Second)))
 	} else {
@@ -70,6 +73,9 @@ func (r *run) sleepers(ctx context.Context) error {
 		})
 	defer r.closeAll(clients)
 	asleep := r.rep.Connect.Connected
+	if err := r.barrier("asleep"); err != nil {
+		return err
+	}
 	if asleep == 0 {
 		return fmt.Errorf("sleepers: no sensor connected, subscribed and slept")
 	}
@@ -101,6 +107,9 @@ func (r *run) sleepers(ctx context.Context) error {
 		r.prog.add(1)
 	}
 	end := time.Now()
+	if err := r.barrier("queued"); err != nil {
+		return err
+	}
 	rss1 := r.gatewayRSS(ctx, true)
 	r.setRSS(rss0, rss1, asleep)
 	if g := r.rep.Gateway; g != nil {

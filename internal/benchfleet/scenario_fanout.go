@@ -49,6 +49,9 @@ func (r *run) fanout(ctx context.Context) error {
 	}
 	defer pub.close()
 
+	if err := r.barrier("connected"); err != nil {
+		return err
+	}
 	cpu0 := r.gatewayCPU()
 	start := time.Now()
 	tl := r.newTimeline(start)

@@ -53,6 +53,9 @@ func (r *run) publish(ctx context.Context) error {
 		r.note(fmt.Sprintf("predefined topic id %d must map to a topic matching %q on the gateway", cfg.TopicID, cfg.subFilter()))
 	}
 
+	if err := r.barrier("connected"); err != nil {
+		return err
+	}
 	cpu0 := r.gatewayCPU()
 	start := time.Now()
 	tl := r.newTimeline(start)
