@@ -27,6 +27,9 @@ func (c *client) onConnect(m *sn.Connect) {
 		}
 		return
 	}
+	if c.refuseIdentity(m) { // identity.go: DTLS identity binding
+		return
+	}
 	if c.id != "" && c.id != string(m.ClientID) {
 		// Another client id from the same address: the old client is gone.
 		key, node := c.key, c.node

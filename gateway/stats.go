@@ -15,8 +15,12 @@ type Stats struct {
 	Retransmits   uint64 // REGISTER, PUBLISH and PUBREL resent after retry_interval
 	QoSMinus1     uint64 // QoS -1 publishes accepted
 	Migrated      uint64 // asleep clients that woke from a new address (address_migration)
-	Clients       int64  // clients with gateway state (active, asleep or awake)
-	Asleep        int64  // of those, asleep
+	// IdentityRefused counts CONNECTs refused because the client id is not
+	// the one the link's identity binding (DTLS PSK identity or
+	// certificate) allows; they are in Rejected too.
+	IdentityRefused uint64
+	Clients         int64 // clients with gateway state (active, asleep or awake)
+	Asleep          int64 // of those, asleep
 	// LimitHits counts the hits of each configurable limit, indexed by Limit.
 	LimitHits LimitHits
 }
@@ -25,6 +29,7 @@ type stats struct {
 	received, sent, malformed, unknownClient        atomic.Uint64
 	unexpected, invalidTopic, rejected, retransmits atomic.Uint64
 	qosMinus1, migrated                             atomic.Uint64
+	identityRefused                                 atomic.Uint64
 	clients, asleep                                 atomic.Int64
 }
 
@@ -36,6 +41,7 @@ func (s *stats) snapshot(l *limits) Stats {
 		Retransmits: s.retransmits.Load(),
 		QoSMinus1:   s.qosMinus1.Load(), Migrated: s.migrated.Load(), Clients: s.clients.Load(), Asleep: s.asleep.Load(),
 	}
+	st.IdentityRefused = s.identityRefused.Load()
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()
 	}
