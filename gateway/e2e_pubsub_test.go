@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
@@ -263,5 +264,58 @@ func TestE2EPublishToMosquittoSub(t *testing.T) {
 	want := []string{"e2e/mosq/0 0 0 hello 0", "e2e/mosq/1 1 0 hello 1", "e2e/mosq/2 2 0 hello 2"}
 	if fmt.Sprint(lines) != fmt.Sprint(want) {
 		t.Errorf("mosquitto_sub printed %q; want %q", lines, want)
+	}
+}
+
+// TestE2EPredefinedPerClientAndTemplate checks predefined topics that
+// depend on the client: a template expanded with the client id, and a
+// mapping for one client only, unknown to the others.
+func TestE2EPredefinedPerClientAndTemplate(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	e := sntest.Start(t, sntest.Options{Gateway: gateway.Config{Predefined: []gateway.PredefinedTopic{
+		{ID: 8, Topic: "e2e/sensors/{client_id}/temp"},
+		{ID: 9, Topic: "e2e/only/a", ClientID: "a"},
+	}}})
+	app := e.MQTT(t, ctx, "app")
+	app.Subscribe(t, ctx, 1, "e2e/#")
+	a := e.Connected(t, ctx, snclient.Options{ClientID: "a"})
+	b := e.Connected(t, ctx, snclient.Options{ClientID: "b"})
+	for _, s := range []*sntest.Sensor{a, b} {
+		if err := s.Publish(ctx, snclient.Predefined(8), sn.QoS1, false, []byte("21.5")); err != nil {
+			t.Fatalf("%s: Publish(predefined 8) = %v", s.ClientID(), err)
+		}
+		app.Expect(t, ctx, "e2e/sensors/"+s.ClientID()+"/temp", "21.5", 1, false)
+	}
+	if err := a.Publish(ctx, snclient.Predefined(9), sn.QoS1, false, []byte("mine")); err != nil {
+		t.Fatalf("a: Publish(predefined 9) = %v", err)
+	}
+	app.Expect(t, ctx, "e2e/only/a", "mine", 1, false)
+	if err := b.Publish(ctx, snclient.Predefined(9), sn.QoS1, false, []byte("not mine")); !errors.Is(err, snclient.ErrInvalidTopicID) {
+		t.Errorf("b: Publish(predefined 9) = %v; want ErrInvalidTopicID", err)
+	}
+	e2eFence(t, ctx, app, "e2e/fence")
+}
+
+// TestE2ERepeatedConnect checks that a CONNECT from a connected sensor is
+// answered again and leaves one client with its session.
+func TestE2ERepeatedConnect(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	e := sntest.Start(t, sntest.Options{})
+	s := e.Connected(t, ctx, snclient.Options{ClientID: "again", PersistentSession: true})
+	if _, err := s.Subscribe(ctx, snclient.Named("e2e/again"), sn.QoS1); err != nil {
+		t.Fatalf("Subscribe = %v", err)
+	}
+	if err := s.Connect(ctx); err != nil {
+		t.Fatalf("repeated Connect = %v", err)
+	}
+	if st := e.Gateway.Stats(); st.Clients != 1 {
+		t.Errorf("gateway holds %d clients after a repeated CONNECT; want 1", st.Clients)
+	}
+	app := e.MQTT(t, ctx, "app")
+	app.Publish(t, ctx, "e2e/again", 1, false, "still subscribed")
+	if m := s.Next(t, ctx); m.Topic != "e2e/again" || string(m.Payload) != "still subscribed" {
+		t.Errorf("sensor received (%q, %q); want (e2e/again, still subscribed)", m.Topic, m.Payload)
 	}
 }
