@@ -1,14 +1,23 @@
 package main
 
 import (
+	"context"
+	"encoding/hex"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pion/dtls/v3"
+
+	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/radio"
+	"github.com/gannet-mqtt/gannet/snclient"
 )
 
 func TestOpenLinksUDPAndDTLS(t *testing.T) {
@@ -83,5 +92,113 @@ func TestConfigDTLSExampleLoads(t *testing.T) {
 	}
 	if len(cfg.Listen) != 2 || cfg.Listen[1].Network != "dtls" || cfg.Listen[1].DTLS.PSKFile == "" {
 		t.Errorf("Listen = %+v; want the udp listener and a dtls one with a psk_file", cfg.Listen)
+	}
+}
+
+// dtlsPacketConn lets snclient, which speaks over a net.PacketConn, run
+// over a pion/dtls client session.
+type dtlsPacketConn struct {
+	*dtls.Conn
+	gw net.Addr
+}
+
+func (c dtlsPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, err := c.Conn.Read(b)
+	return n, c.gw, err
+}
+
+func (c dtlsPacketConn) WriteTo(b []byte, _ net.Addr) (int, error) { return c.Conn.Write(b) }
+
+// dialSensor completes a PSK handshake with a pion/dtls client and returns
+// an MQTT-SN client over it.
+func dialSensor(t *testing.T, ctx context.Context, gw net.Addr, identity, key, clientID string, h snclient.Handler) *snclient.Client {
+	t.Helper()
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := hex.DecodeString(key)
+	dc, err := dtls.ClientWithOptions(pc, gw,
+		dtls.WithPSK(func([]byte) ([]byte, error) { return k, nil }),
+		dtls.WithPSKIdentityHint([]byte(identity)),
+		dtls.WithCipherSuites(dtls.TLS_PSK_WITH_AES_128_CCM_8),
+		dtls.WithConnectionIDGenerator(dtls.OnlySendCIDGenerator()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.HandshakeContext(ctx); err != nil {
+		t.Fatalf("dtls handshake as %s: %v", identity, err)
+	}
+	c, err := snclient.New(dtlsPacketConn{dc, gw}, gw, snclient.Options{
+		ClientID: clientID, Handler: h, RetryInterval: time.Second, MaxRetries: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); pc.Close() })
+	return c
+}
+
+// TestMQTTSNOverDTLS runs real MQTT-SN traffic from pion/dtls clients
+// through the DTLS link, the gateway and the broker core: connect,
+// subscribe, publish at QoS 1 and receive; a client id other than the PSK
+// identity is refused.
+func TestMQTTSNOverDTLS(t *testing.T) {
+	const key1, key2 = "00112233445566778899aabbccddeeff", "ffeeddccbbaa99887766554433221100"
+	psk := filepath.Join(t.TempDir(), "psk")
+	os.WriteFile(psk, []byte("sensor-1:"+key1+"\nsensor-2:"+key2+"\n"), 0o600)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	broker, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	gw, err := gateway.New(gateway.Config{Loops: 1}, broker, gateway.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := openLinks([]radio.ListenerConfig{{Network: "dtls", Address: "127.0.0.1:0", DTLS: radio.DTLSConfig{PSKFile: psk}}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(links[0]) }()
+	defer func() {
+		gw.Close()
+		if err := <-served; err != nil {
+			t.Errorf("Serve = %v", err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr := links[0].LocalAddr()
+
+	got := make(chan snclient.Message, 4)
+	c := dialSensor(t, ctx, addr, "sensor-1", key1, "sensor-1", func(m snclient.Message) { got <- m })
+	if err := c.Connect(ctx); err != nil {
+		t.Fatalf("CONNECT over DTLS: %v", err)
+	}
+	if _, err := c.Subscribe(ctx, snclient.Named("greenhouse/+/temp"), 1); err != nil {
+		t.Fatalf("SUBSCRIBE over DTLS: %v", err)
+	}
+	if err := c.Publish(ctx, snclient.Named("greenhouse/7/temp"), 1, false, []byte("21.5")); err != nil {
+		t.Fatalf("PUBLISH QoS 1 over DTLS: %v", err)
+	}
+	select {
+	case m := <-got:
+		if m.Topic != "greenhouse/7/temp" || string(m.Payload) != "21.5" || m.QoS != 1 {
+			t.Errorf("received %+v; want greenhouse/7/temp 21.5 at QoS 1", m)
+		}
+	case <-ctx.Done():
+		t.Fatal("the published message never came back through the subscription")
+	}
+
+	// sensor-2's session may not connect as sensor-1.
+	bad := dialSensor(t, ctx, addr, "sensor-2", key2, "sensor-1", nil)
+	if err := bad.Connect(ctx); err == nil {
+		t.Fatal("CONNECT with a client id other than the PSK identity was accepted")
+	}
+	if st := gw.Stats(); st.IdentityRefused != 1 {
+		t.Errorf("IdentityRefused = %d; want 1", st.IdentityRefused)
 	}
 }
