@@ -21,6 +21,9 @@ type fileConfig struct {
 	Listen []radio.ListenerConfig `toml:"listen"`
 	// Bridges are the uplinks to remote MQTT brokers (docs/bridge.md).
 	Bridges []bridge.Config `toml:"bridge"`
+	// MQTT is the MQTT 3.1.1/5.0 listener for local applications
+	// (serve_mqtt.go, docs/configuration.md).
+	MQTT mqttConfig `toml:"mqtt"`
 }
 
 type logConfig struct {

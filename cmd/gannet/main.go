@@ -169,6 +169,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Error("stopping bridges", "err", err)
 		}
 	}()
+	stopMQTT, err := startMQTT(ctx, cfg.MQTT, broker, log) // serve_mqtt.go
+	if err != nil {
+		return err
+	}
+	defer func() { // runs before broker.Close
+		if err := stopMQTT(); err != nil {
+			log.Error("stopping mqtt listener", "err", err)
+		}
+	}()
 	gw, err := gateway.New(cfg.Gateway, broker, gateway.Options{Logger: log})
 	if err != nil {
 		return err

@@ -126,6 +126,17 @@ func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
 			return f, true
 		}
 	}
+	// The decoder promotes the fields of an untagged embedded struct
+	// (listener.ServerConfig in [mqtt]); look there too, or an integer
+	// duration in one would pass unnoticed.
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Tag.Get("toml") == "" && f.Type.Kind() == reflect.Struct {
+			if ef, ok := fieldByTag(f.Type, name); ok {
+				return ef, true
+			}
+		}
+	}
 	return reflect.StructField{}, false
 }
 

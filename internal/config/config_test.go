@@ -34,8 +34,20 @@ func (i *item) Validate() error {
 	return nil
 }
 
+// Embedded has its fields promoted into outer, as listener.ServerConfig's
+// are into the [mqtt] section.
+type Embedded struct {
+	Delay time.Duration `toml:"delay"`
+}
+
+type outer struct {
+	On bool `toml:"on"`
+	Embedded
+}
+
 type file struct {
 	Section section `toml:"section"`
+	Outer   outer   `toml:"outer"`
 }
 
 func TestDecode(t *testing.T) {
@@ -49,6 +61,8 @@ func TestDecode(t *testing.T) {
 		{"unknown table", "[sektion]\ncount = 3\n", `unknown key "sektion`},
 		{"integer duration", "[section]\ncount = 1\ninterval = 30\n", "line 3: section.interval: a duration needs a unit"},
 		{"integer duration in array table", "[[section.item]]\nname = \"a\"\nwait = 5\n", "section.item.wait: a duration needs a unit"},
+		{"integer duration in embedded struct", "[outer]\non = true\ndelay = 5\n", "line 3: outer.delay: a duration needs a unit"},
+		{"duration in embedded struct", "[outer]\ndelay = \"5s\"\n", ""},
 		{"bad duration string", "[section]\ninterval = \"soon\"\n", "soon"},
 		{"syntax error", "[section]\ninterval = = 3\n", "line 2"},
 		{"validate section", "[section]\ncount = -1\n", "count must not be negative"},

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener"
+)
+
+// mqttConfig is the [mqtt] section: the MQTT 3.1.1/5.0 listener through
+// which local applications reach the broker core. Its keys are those of
+// listener.ServerConfig (address, max_packet_size, timeouts, [mqtt.tls],
+// [mqtt.websocket], [mqtt.auth]; see docs/configuration.md) plus
+// disabled. The zero value is a plain TCP listener on 127.0.0.1:1883 with
+// anonymous access and no ACL.
+type mqttConfig struct {
+	// Disabled turns the MQTT listener off; the broker core still serves
+	// the gateway and the bridges.
+	Disabled bool `toml:"disabled"`
+	listener.ServerConfig
+}
+
+// startMQTT opens the MQTT listeners cfg names in front of broker and
+// serves them until stop is called. stop closes the listeners and every
+// client connection (their sessions are detached as lost, so wills are
+// published) and waits for the server's goroutines; call it before the
+// broker closes. With cfg.Disabled nothing is opened and stop does
+// nothing.
+func startMQTT(ctx context.Context, cfg mqttConfig, broker *mqttcore.Broker, log *slog.Logger) (stop func() error, err error) {
+	if cfg.Disabled {
+		log.Info("mqtt listener disabled")
+		return func() error { return nil }, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("mqtt listener: %w", err)
+	}
+	srv, err := listener.NewServer(broker, cfg.ServerConfig, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Listen(); err != nil {
+		_ = srv.Close()
+		return nil, err
+	}
+	return srv.Close, nil
+}
