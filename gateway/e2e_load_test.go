@@ -122,3 +122,48 @@ func TestE2EConcurrentQoS1(t *testing.T) {
 	t.Logf("%d sensors x %d QoS 1 messages: %d delivered in %v (%.0f msg/s), %d duplicates, %d sensor retransmissions, gateway loop-full drops %d",
 		clients, each, distinct, elapsed.Round(time.Millisecond), float64(distinct)/elapsed.Seconds(), dups, retransmits, st.LimitHits[gateway.LimitLoopQueue])
 }
+
+// TestE2EFanOut has an MQTT client publish 20 QoS 1 messages to a topic 100
+// sensors subscribe to, and checks that every sensor receives every
+// message once and in order. The gateway keeps one message in flight per
+// sensor, so this drives 100 interleaved QoS 1 flows through its loops.
+func TestE2EFanOut(t *testing.T) {
+	t.Parallel()
+	const sensors, msgs = 100, 20
+	ctx := sntest.Context(t)
+	e := sntest.Start(t, sntest.Options{})
+	all := make([]*sntest.Sensor, sensors)
+	for i := range all {
+		all[i] = e.Connected(t, ctx, snclient.Options{ClientID: fmt.Sprintf("fan-%03d", i)})
+		if _, err := all[i].Subscribe(ctx, snclient.Named("e2e/fan"), sn.QoS1); err != nil {
+			t.Fatalf("sensor %d: Subscribe = %v", i, err)
+		}
+	}
+	app := e.MQTT(t, ctx, "app")
+	began := time.Now()
+	for j := range msgs {
+		app.Publish(t, ctx, "e2e/fan", 1, false, fmt.Sprint(j))
+	}
+	for i, s := range all {
+		for j := range msgs {
+			m := s.Next(t, ctx)
+			if m.Topic != "e2e/fan" || string(m.Payload) != fmt.Sprint(j) || m.QoS != sn.QoS1 || m.Dup {
+				t.Fatalf("sensor %d: message %d is (%q, %q, qos %v, dup %v); want (e2e/fan, %d, qos 1)",
+					i, j, m.Topic, m.Payload, m.QoS, m.Dup, j)
+			}
+		}
+	}
+	elapsed := time.Since(began)
+	if st := e.Gateway.Stats(); st.Retransmits != 0 {
+		t.Errorf("gateway resent %d messages on loopback; want 0", st.Retransmits)
+	}
+	// Nothing more is on its way: one more message is each sensor's next.
+	app.Publish(t, ctx, "e2e/fan", 1, false, "fence")
+	for i, s := range all {
+		if m := s.Next(t, ctx); string(m.Payload) != "fence" {
+			t.Fatalf("sensor %d: received %q after the last message; want the fence", i, m.Payload)
+		}
+	}
+	t.Logf("%d messages to %d sensors: %d QoS 1 deliveries in %v (%.0f/s)",
+		msgs, sensors, msgs*sensors, elapsed.Round(time.Millisecond), float64(msgs*sensors)/elapsed.Seconds())
+}
