@@ -127,6 +127,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		{"fanout qos1", []string{"fanout", "-sensors", "5", "-qos", "1", "-count", "10"}, 50, 10, 5},
 		{"fanout qos0 predefined", []string{"fanout", "-sensors", "3", "-qos", "0", "-count", "10", "-rate", "200", "-topic-mode", "predefined", "-topic-id", "2", "-sub-filter", "bench/all"}, 30, 0, 3},
 		{"sleepers", []string{"sleepers", "-sensors", "5", "-qos", "1", "-queued", "3", "-sleep", "60s", "-settle", "0s"}, 15, 3, 5},
+		{"sleepers without broker", []string{"sleepers", "-sensors", "4", "-qos", "1", "-queued", "2", "-sleep", "60s", "-settle", "0s", "-broker", ""}, 8, 2, 4},
 		{"connect-storm", []string{"connect-storm", "-sensors", "50"}, 0, 0, 50},
 		{"idle", []string{"idle", "-sensors", "20", "-concurrency", "5", "-settle", "0s", "-gateway-pid", "self"}, 0, 0, 20},
 	}
@@ -135,13 +136,14 @@ func TestBenchEndToEnd(t *testing.T) {
 			t.Parallel()
 			e := sntest.Start(t, sntest.Options{Gateway: gwcfg})
 			ctx := sntest.Context(t)
-			args := append([]string(nil), tc.args...)
+			// The case's own flags come last, so they override these.
+			args := []string{tc.args[0], "-gateway", e.UDPAddr, "-broker", e.MQTTAddr, "-duration", "0", "-drain", "10s", "-retry", "2s"}
+			args = append(args, tc.args[1:]...)
 			for i, a := range args {
 				if a == "self" {
 					args[i] = strconvItoa(os.Getpid())
 				}
 			}
-			args = append(args, "-gateway", e.UDPAddr, "-broker", e.MQTTAddr, "-duration", "0", "-drain", "10s", "-retry", "2s")
 			rep, err := runBenchJSON(t, ctx, args...)
 			if err != nil {
 				t.Fatalf("bench %s = %v (errors %v)", strings.Join(args, " "), err, rep.FirstErrors)
@@ -183,14 +185,16 @@ func strconvItoa(n int) string {
 	}
 }
 
-// TestBenchRunEndsWithContext checks a flat-out run bounded by duration
-// stops on time and reports what it sent.
+// TestBenchRunEndsWithContext checks a run bounded by duration stops on
+// time and reports what it sent. The rate is bounded: flat out, the MQTT
+// subscriber falls behind and the core's per-session queue limit
+// (max_queued) drops messages by design.
 func TestBenchRunEndsWithContext(t *testing.T) {
 	e := sntest.Start(t, sntest.Options{})
 	ctx := sntest.Context(t)
 	start := time.Now()
 	rep, err := runBenchJSON(t, ctx, "publish", "-gateway", e.UDPAddr, "-broker", e.MQTTAddr,
-		"-sensors", "2", "-qos", "1", "-duration", "300ms", "-drain", "5s")
+		"-sensors", "2", "-qos", "1", "-rate", "500", "-duration", "300ms", "-drain", "5s")
 	if err != nil {
 		t.Fatalf("bench publish = %v", err)
 	}

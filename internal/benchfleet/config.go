@@ -40,7 +40,8 @@ type Config struct {
 	// echo mode).
 	Gateway string
 	// Broker is the MQTT broker's TCP host:port the benchmark's own MQTT
-	// client uses (publish, fanout, sleepers).
+	// client uses (publish, fanout; sleepers when set, otherwise their
+	// publisher is one more MQTT-SN sensor).
 	Broker string
 	// Sensors is the number of simulated sensors (UDP sockets).
 	Sensors int
@@ -128,7 +129,7 @@ func (c *Config) Validate() error {
 	if _, err := netip.ParseAddrPort(c.Gateway); err != nil {
 		return bad("gateway address %q: want ip:port: %v", c.Gateway, err)
 	}
-	needsBroker := c.Scenario == ScenarioPublish || c.Scenario == ScenarioFanout || c.Scenario == ScenarioSleepers
+	needsBroker := c.Scenario == ScenarioPublish || c.Scenario == ScenarioFanout
 	if needsBroker && c.Broker == "" {
 		return bad("scenario %s needs a broker address", c.Scenario)
 	}

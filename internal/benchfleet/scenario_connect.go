@@ -81,11 +81,11 @@ func (r *run) sleepers(ctx context.Context) error {
 	}
 	rssAsleep := r.gatewayRSS(ctx, true)
 
-	pub, err := dialMQTT(ctx, cfg.Broker, cfg.ClientPrefix+"pub", nil, r.errs.add)
+	publish, closePub, err := r.groupPublisher(ctx, topic, mqttTopic)
 	if err != nil {
 		return err
 	}
-	defer pub.close()
+	defer closePub()
 	start := time.Now()
 	tl := r.newTimeline(start)
 	var sent, acked atomic.Uint64
@@ -94,7 +94,7 @@ func (r *run) sleepers(ctx context.Context) error {
 	for seq := range uint64(cfg.Queued) {
 		now := time.Now()
 		Stamp(payload, 0, seq, now.UnixNano())
-		if err := pub.publish(ctx, mqttTopic, byte(cfg.QoS), append([]byte(nil), payload...)); err != nil {
+		if err := publish(payload); err != nil {
 			r.errs.add(err)
 			if isStop(err) {
 				break
@@ -139,4 +139,46 @@ func (r *run) sleepers(ctx context.Context) error {
 	r.finish(tr, tl, sent.Load(), acked.Load(), want, start, end)
 	r.note("sessions are persistent: they stay in the gateway's core after the run; use a fresh --client-prefix or restart the gateway")
 	return nil
+}
+
+// groupPublisher returns the sleepers' publisher: an MQTT client on
+// Config.Broker, or, without a broker, one more MQTT-SN sensor publishing
+// through the gateway (so sleepers can run against a gateway that has no
+// MQTT listener).
+func (r *run) groupPublisher(ctx context.Context, topic snclient.Topic, mqttTopic string) (func([]byte) error, func(), error) {
+	cfg := &r.cfg
+	if cfg.Broker != "" {
+		pub, err := dialMQTT(ctx, cfg.Broker, cfg.ClientPrefix+"pub", nil, r.errs.add)
+		if err != nil {
+			return nil, nil, err
+		}
+		return func(p []byte) error {
+			// paho may still hold the payload after returning; give it a copy.
+			return pub.publish(ctx, mqttTopic, byte(cfg.QoS), append([]byte(nil), p...))
+		}, pub.close, nil
+	}
+	conn, err := r.dialUDP(cfg.Sensors)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := r.clientOptions(cfg.Sensors, false, nil)
+	opts.ClientID = cfg.ClientPrefix + "pub"
+	c, err := snclient.New(conn, r.gw, opts)
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("sleepers publisher: %w", err)
+	}
+	if err := c.Connect(ctx); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("sleepers publisher: %w", err)
+	}
+	r.note("sleepers: no -broker, so the messages were published by one more MQTT-SN sensor through the gateway")
+	return func(p []byte) error {
+			return c.Publish(ctx, topic, snpacket.QoS(cfg.QoS), false, p)
+		}, func() {
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = c.Disconnect(dctx)
+			cancel()
+			c.Close()
+		}, nil
 }
