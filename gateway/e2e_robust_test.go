@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -98,6 +99,17 @@ func TestE2EMalformedFlood(t *testing.T) {
 		}
 	}()
 
+	// A sensor connected before the flood keeps receiving during it: bad
+	// input must not cost another client its data.
+	app := e.MQTT(t, ctx, "app")
+	app.Subscribe(t, ctx, 1, "e2e/fresh")
+	victim := e.Connected(t, ctx, snclient.Options{ClientID: "victim"})
+	if _, err := victim.Subscribe(ctx, snclient.Named("e2e/victim"), sn.QoS1); err != nil {
+		t.Fatalf("victim Subscribe = %v", err)
+	}
+	victimSent := 0
+	base := e.Gateway.Stats().Received // the victim's datagrams so far
+
 	rng := rand.New(rand.NewPCG(4, 2026))
 	randomBytes := func(n int) []byte {
 		b := make([]byte, n)
@@ -157,8 +169,12 @@ func TestE2EMalformedFlood(t *testing.T) {
 				t.Fatalf("write datagram %d: %v", sent, err)
 			}
 		}
+		if sent%(10*burst) == 0 {
+			app.Publish(t, ctx, "e2e/victim", 1, false, fmt.Sprint(victimSent))
+			victimSent++
+		}
 		sntest.WaitFor(t, ctx, "the gateway to read the burst", func() bool {
-			return e.Gateway.Stats().Received >= uint64(sent)
+			return e.Gateway.Stats().Received >= base+uint64(sent)
 		})
 	}
 	sntest.WaitFor(t, ctx, "DISCONNECT for every stranger frame", func() bool {
@@ -169,8 +185,12 @@ func TestE2EMalformedFlood(t *testing.T) {
 
 	// A fresh sensor still connects, subscribes, publishes and receives,
 	// and an MQTT client sees its message.
-	app := e.MQTT(t, ctx, "app")
-	app.Subscribe(t, ctx, 1, "e2e/fresh")
+	for i := range victimSent {
+		if m := victim.Next(t, ctx); m.Topic != "e2e/victim" || string(m.Payload) != fmt.Sprint(i) {
+			t.Fatalf("victim's message %d is (%q, %q); want (e2e/victim, %d)", i, m.Topic, m.Payload, i)
+		}
+	}
+	victim.NoMessage(t)
 	s := e.Connected(t, ctx, snclient.Options{ClientID: "fresh"})
 	if _, err := s.Subscribe(ctx, snclient.Named("e2e/fresh"), sn.QoS1); err != nil {
 		t.Fatalf("fresh sensor Subscribe = %v", err)
