@@ -256,7 +256,7 @@ func (l *loop) publishQoSMinus1(key clientKey, m *sn.Publish) {
 		}
 		topic = t
 	}
-	msg := &mqttcore.Message{Topic: topic, Payload: clone(m.Data), QoS: mqttcore.AtMostOnce, Retain: m.Retain}
+	msg := newMessage(topic, m.Data, mqttcore.AtMostOnce, m.Retain)
 	if err := g.qosm1.Publish(msg); err != nil {
 		g.stats.rejected.Add(1)
 		g.log.Debug("qos -1 publish refused", "remote", key.addr, "topic", topic, "err", err)

@@ -23,7 +23,7 @@ func (c *client) onPublish(m *sn.Publish) {
 	if m.QoS > 0 {
 		q = mqttcore.QoS(m.QoS)
 	}
-	msg := &mqttcore.Message{Topic: topic, Payload: clone(m.Data), QoS: q, Retain: m.Retain}
+	msg := newMessage(topic, m.Data, q, m.Retain)
 	var pid uint16
 	if m.QoS == sn.QoS2 {
 		pid = m.MsgID // a repeat while awaiting PUBREL is not delivered again
