@@ -14,7 +14,8 @@ import (
 // listener.ServerConfig (address, max_packet_size, timeouts, [mqtt.tls],
 // [mqtt.websocket], [mqtt.auth]; see docs/configuration.md) plus
 // disabled. The zero value is a plain TCP listener on 127.0.0.1:1883 with
-// anonymous access and no ACL.
+// anonymous access and no ACL; a zero max_packet_size means the [broker]
+// one.
 type mqttConfig struct {
 	// Disabled turns the MQTT listener off; the broker core still serves
 	// the gateway and the bridges.
@@ -36,7 +37,12 @@ func startMQTT(ctx context.Context, cfg mqttConfig, broker *mqttcore.Broker, log
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("mqtt listener: %w", err)
 	}
-	srv, err := listener.NewServer(broker, cfg.ServerConfig, nil, log)
+	sc := cfg.ServerConfig
+	if sc.MaxPacketSize == 0 {
+		// Unset in [mqtt]: the broker's limit ([broker] max_packet_size).
+		sc.MaxPacketSize = broker.Config().MaxPacketSize
+	}
+	srv, err := listener.NewServer(broker, sc, nil, log)
 	if err != nil {
 		return nil, err
 	}

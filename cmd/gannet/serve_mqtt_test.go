@@ -143,6 +143,28 @@ func TestStartMQTT(t *testing.T) {
 		t.Errorf("dial %s after stop succeeded; want refused", addr)
 	}
 
+	// Without max_packet_size in [mqtt] the broker's limit applies: a
+	// CONNECT above the broker's 64 bytes gets CONNACK 0x95.
+	small, err := mqttcore.New(mqttcore.Config{SysDisabled: true, MaxPacketSize: 64, MaxPayloadSize: 64}, mqttcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	smallAddr := freeTCPAddr(t)
+	stopSmall, err := startMQTT(ctx, mqttConfig{ServerConfig: listener.ServerConfig{Address: smallAddr}}, small, log)
+	if err != nil {
+		t.Fatalf("startMQTT with the broker's max_packet_size = %v", err)
+	}
+	defer stopSmall()
+	nc2, err := d.DialContext(ctx, "tcp", smallAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := paho.NewClient(paho.ClientConfig{Conn: nc2})
+	if ca, err := c2.Connect(ctx, &paho.Connect{ClientID: strings.Repeat("x", 80), CleanStart: true}); err == nil || ca == nil || ca.ReasonCode != 0x95 {
+		t.Errorf("80-byte client id with a 64-byte broker limit: Connect = %+v, %v; want CONNACK 0x95", ca, err)
+	}
+
 	// A port already in use is an error naming the listener.
 	stop, err = startMQTT(ctx, mqttConfig{ServerConfig: listener.ServerConfig{Address: addr}}, broker, log)
 	if err != nil {
