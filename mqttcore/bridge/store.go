@@ -35,6 +35,12 @@ var (
 // when in-flight messages are put back at the head of the queue.
 const firstSeq = 1 << 40
 
+// maxPending bounds the writes waiting for the commit goroutine. Writes
+// that do not wait for their commit (removals of sent messages, QoS 1
+// hand-overs to the session store) can run ahead of the disk by at most
+// this many, which bounds what a crash can make the bridge send twice.
+const maxPending = 256
+
 // entryOverhead is what one queued message costs beyond its packet bytes
 // (the 8-byte key and 8-byte timestamp), counted against MaxBytes.
 const entryOverhead = 16
@@ -146,7 +152,7 @@ func OpenStore(path string, o StoreOptions) (*Store, error) {
 		maxAge:   qc.maxAge(),
 		maxBatch: qc.maxBatch(),
 		now:      o.Now,
-		ops:      make(chan *op, 4096),
+		ops:      make(chan *op, maxPending),
 		done:     make(chan struct{}),
 		nextSeq:  firstSeq,
 		lowSeq:   firstSeq,
