@@ -96,7 +96,7 @@ func parseBenchFlags(scenario string, args []string, stderr io.Writer) (benchfle
 	fs.DurationVar(&cfg.RetryInterval, "retry", 0, "sensors' T_retry (0: snclient's default, 10s)")
 	fs.IntVar(&cfg.MaxRetries, "retries", 0, "sensors' N_retry (0: snclient's default, 3)")
 	fs.DurationVar(&cfg.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after sending")
-	fs.IntVar(&cfg.Window, "window", 0, "echo: datagrams in flight per socket (closed loop); 0 sends open loop")
+	fs.IntVar(&cfg.Window, "window", 0, "publish, echo: messages in flight per sensor end to end (closed loop); 0 sends open loop")
 	fs.IntVar(&cfg.Queued, "queued", 10, "sleepers: messages queued for each sleeping sensor")
 	fs.DurationVar(&cfg.SleepFor, "sleep", 10*time.Minute, "sleepers: sleep duration the sensors ask for")
 	fs.DurationVar(&cfg.Hold, "hold", 0, "idle: how long to keep the sensors connected after measuring")

@@ -121,6 +121,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	}{
 		{"publish qos0 register", []string{"publish", "-sensors", "4", "-qos", "0", "-count", "25", "-rate", "500"}, 100, 0, 4},
 		{"publish qos1 register", []string{"publish", "-sensors", "4", "-qos", "1", "-count", "25"}, 100, 100, 4},
+		{"publish qos0 closed loop", []string{"publish", "-sensors", "4", "-qos", "0", "-count", "50", "-window", "2"}, 200, 0, 4},
 		{"publish qos2 short", []string{"publish", "-sensors", "3", "-qos", "2", "-count", "10", "-topic-mode", "short"}, 30, 30, 3},
 		{"publish qos1 predefined", []string{"publish", "-sensors", "3", "-qos", "1", "-count", "10", "-topic-mode", "predefined", "-topic-id", "1"}, 30, 30, 3},
 		{"publish qos-1 short", []string{"publish", "-sensors", "2", "-qos", "-1", "-count", "20", "-rate", "500", "-topic-mode", "short"}, 40, 0, 0},

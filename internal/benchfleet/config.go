@@ -100,8 +100,10 @@ type Config struct {
 	// Settle is how long to wait before reading the gateway's RSS after
 	// sessions are established, so its garbage collector catches up.
 	Settle time.Duration
-	// Window, in echo mode, is how many datagrams each socket keeps in
-	// flight (closed loop); 0 sends open loop, flat out or at Rate.
+	// Window, in echo and publish, is how many messages each sensor keeps
+	// in flight end to end (closed loop: the next goes when one arrives, or
+	// after a second without an arrival); 0 sends open loop, flat out or at
+	// Rate.
 	Window int
 	// Barrier, when set, is called at the run's synchronisation points
 	// ("start" before the first CONNECT; "connected" once the fleet is

@@ -16,6 +16,10 @@ import (
 func (r *run) publish(ctx context.Context) error {
 	cfg := &r.cfg
 	tr := NewTracker(cfg.Sensors, &r.lat, nil)
+	if cfg.Window > 0 {
+		tr.SetWindow(cfg.Window)
+		r.note(fmt.Sprintf("closed loop: at most %d messages per sensor in flight end to end", cfg.Window))
+	}
 	sub, err := dialMQTT(ctx, cfg.Broker, cfg.ClientPrefix+"sub", func(p []byte) { tr.Deliver(p) }, r.errs.add)
 	if err != nil {
 		return err
@@ -76,7 +80,7 @@ func (r *run) publish(ctx context.Context) error {
 		wg.Add(1)
 		go func() { // exits after Count messages, when stop closes, or on a fatal error
 			defer wg.Done()
-			r.sensorSend(ctx, i, c, start, stop, tl, &sent, &acked)
+			r.sensorSend(ctx, i, c, tr, start, stop, tl, &sent, &acked)
 		}()
 	}
 	wg.Wait()
@@ -88,17 +92,29 @@ func (r *run) publish(ctx context.Context) error {
 	return nil
 }
 
+// windowTimeout is how long a closed-loop sender waits for one of its
+// messages to arrive before it assumes a loss and sends anyway.
+const windowTimeout = time.Second
+
 // sensorSend is one sensor's sending loop. Per message it stamps the reused
 // payload and publishes it; at QoS -1 and 0 that allocates nothing.
-func (r *run) sensorSend(ctx context.Context, i int, c *snclient.Client, start time.Time, stop <-chan struct{},
+func (r *run) sensorSend(ctx context.Context, i int, c *snclient.Client, tr *Tracker, start time.Time, stop <-chan struct{},
 	tl *Timeline, sent, acked *atomic.Uint64) {
 	cfg := &r.cfg
 	payload := r.fill()
 	topic := cfg.sensorTopic(i)
 	qos := snpacket.QoS(cfg.QoS)
 	p := newPacer(cfg.Rate, start, i, cfg.Sensors)
+	var window *time.Timer
+	if cfg.Window > 0 {
+		window = time.NewTimer(time.Hour)
+		window.Stop()
+	}
 	for seq := uint64(0); cfg.Count == 0 || seq < uint64(cfg.Count); seq++ {
 		if !p.wait(stop) {
+			return
+		}
+		if window != nil && !tr.Acquire(uint32(i), window, windowTimeout, stop) {
 			return
 		}
 		now := time.Now()

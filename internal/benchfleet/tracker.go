@@ -21,7 +21,8 @@ type Tracker struct {
 	delivered atomic.Uint64
 	dups      atomic.Uint64
 	foreign   atomic.Uint64
-	last      atomic.Int64 // Unix nanoseconds of the latest delivery
+	last      atomic.Int64    // Unix nanoseconds of the latest delivery
+	tokens    []chan struct{} // per source, when a window is set
 	lat       *Histogram
 	tl        atomic.Pointer[Timeline]
 	now       func() time.Time
@@ -77,6 +78,12 @@ func (t *Tracker) DeliverStamp(src uint32, seq uint64, sentUnixNano int64) bool 
 		return false
 	}
 	t.delivered.Add(1)
+	if t.tokens != nil {
+		select {
+		case t.tokens[src] <- struct{}{}:
+		default: // a token was already given back on a timeout
+		}
+	}
 	ns := now.UnixNano()
 	for {
 		l := t.last.Load()
@@ -89,6 +96,43 @@ func (t *Tracker) DeliverStamp(src uint32, seq uint64, sentUnixNano int64) bool 
 		tl.Delivered(now)
 	}
 	return true
+}
+
+// SetWindow gives every source w tokens: a sender takes one per message
+// (Acquire) and each unique delivery of that source's messages gives one
+// back, so at most w of a source's messages are in flight end to end. Call
+// it before any delivery.
+func (t *Tracker) SetWindow(w int) {
+	t.tokens = make([]chan struct{}, len(t.seen))
+	for i := range t.tokens {
+		t.tokens[i] = make(chan struct{}, w)
+		for range w {
+			t.tokens[i] <- struct{}{}
+		}
+	}
+}
+
+// Acquire takes one of src's window tokens. When none comes back within
+// timer's period (a message was lost) it proceeds anyway, so loss cannot
+// stall a sender. It returns false when stop closes first. timer is the
+// caller's, reused to allocate nothing; it must be stopped and drained.
+func (t *Tracker) Acquire(src uint32, timer *time.Timer, timeout time.Duration, stop <-chan struct{}) bool {
+	select {
+	case <-t.tokens[src]:
+		return true
+	default:
+	}
+	timer.Reset(timeout)
+	select {
+	case <-t.tokens[src]:
+		timer.Stop()
+		return true
+	case <-timer.C:
+		return true
+	case <-stop:
+		timer.Stop()
+		return false
+	}
 }
 
 // Delivered returns the number of unique deliveries.

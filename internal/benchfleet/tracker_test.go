@@ -2,6 +2,7 @@ package benchfleet
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -102,4 +103,41 @@ func BenchmarkTrackerDeliver(b *testing.B) {
 		Stamp(payload, uint32(i%1000), i/1000, time.Now().UnixNano())
 		tr.Deliver(payload)
 	}
+}
+
+// TestTrackerWindow runs in a synctest bubble: the timeout passes in fake
+// time.
+func TestTrackerWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var h Histogram
+		tr := NewTracker(2, &h, nil)
+		tr.SetWindow(2)
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		stop := make(chan struct{})
+		for range 2 {
+			if !tr.Acquire(0, timer, time.Hour, stop) {
+				t.Fatal("Acquire with tokens left = false")
+			}
+		}
+		// No token left: a delivery of source 0 gives one back.
+		tr.DeliverStamp(0, 0, time.Now().UnixNano())
+		if !tr.Acquire(0, timer, time.Hour, stop) {
+			t.Fatal("Acquire after a delivery = false")
+		}
+		// None left and none coming: the timeout lets the sender go on.
+		start := time.Now()
+		if !tr.Acquire(0, timer, time.Second, stop) || time.Since(start) != time.Second {
+			t.Error("Acquire without tokens did not wait for its timeout")
+		}
+		// Stop ends the wait.
+		close(stop)
+		if tr.Acquire(0, timer, time.Hour, stop) {
+			t.Error("Acquire after stop = true; want false")
+		}
+		// Source 1 has its own tokens.
+		if !tr.Acquire(1, timer, time.Hour, make(chan struct{})) {
+			t.Error("Acquire(1) = false; want its own window")
+		}
+	})
 }
