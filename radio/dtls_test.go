@@ -295,9 +295,16 @@ func TestDTLSConnectionIDSurvivesAddressChange(t *testing.T) {
 	if got != "after" || addr2 != addr {
 		t.Fatalf("after the address change read %q from %v; want \"after\" from the same session %v", got, addr2, addr)
 	}
+	// pion updates the peer address just after it hands the record over,
+	// so wait (bounded) for it to follow before replying.
+	deadline := time.Now().Add(10 * time.Second)
 	after, _ := l.RemoteAddr(addr)
+	for after.(*net.UDPAddr).AddrPort() != newSrc && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling pion's state, bounded by deadline
+		after, _ = l.RemoteAddr(addr)
+	}
 	if after.(*net.UDPAddr).AddrPort() != newSrc || after.String() == before.String() {
-		t.Errorf("session's peer address %v -> %v; want it to follow to %v", before, after, newSrc)
+		t.Fatalf("session's peer address %v -> %v; want it to follow to %v", before, after, newSrc)
 	}
 	// Replies go to the new address.
 	if _, err := l.WriteToUDPAddrPort([]byte("reply"), addr); err != nil {
@@ -372,6 +379,10 @@ func TestDTLSSessionLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The client finishes its handshake before the server registers the
+	// session; a round trip makes sure it is registered first.
+	c1.Write([]byte("first"))
+	readLink(t, l)
 	if c2, err := dialPSK(t, l.LocalAddr(), "sensor-2", testKey2); err == nil {
 		if _, rerr := readConn(t, c2); rerr == nil {
 			t.Fatal("second session beyond max_sessions works")
@@ -388,7 +399,7 @@ func TestDTLSSessionLimits(t *testing.T) {
 		t.Error("the replaced session still reads")
 	}
 	if st := l.Stats(); st.Replaced != 1 {
-		t.Errorf("Replaced = %d; want 1", st.Replaced)
+		t.Errorf("Replaced = %d; want 1 (stats %+v)", st.Replaced, st)
 	}
 }
 
