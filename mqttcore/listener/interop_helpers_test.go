@@ -63,6 +63,10 @@ func startServer(t testing.TB, cfg listener.ServerConfig, bcfg mqttcore.Config) 
 		if err := srv.Close(); err != nil {
 			t.Errorf("Server.Close = %v", err)
 		}
+		// Close waited for every connection's goroutines.
+		if n := srv.Stats().ConnectionsCurrent; n != 0 {
+			t.Errorf("after Server.Close, %d connections are still open", n)
+		}
 	})
 	ts := &testServer{broker: b, srv: srv}
 	if a := srv.Addr("tcp"); a != nil {
