@@ -221,7 +221,15 @@ func (r *run) echoWindowed(ctx context.Context, tr *Tracker, conns []*net.UDPCon
 			for {
 				select {
 				case <-stop:
-					return
+					// Collect what is still in flight, then end.
+					for {
+						_ = c.SetReadDeadline(time.Now().Add(echoTimeout))
+						n, err := c.Read(buf)
+						if err != nil {
+							return
+						}
+						tr.Deliver(buf[:n])
+					}
 				default:
 				}
 				_ = c.SetReadDeadline(time.Now().Add(echoTimeout))

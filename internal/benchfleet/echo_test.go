@@ -79,3 +79,21 @@ func TestEchoUnreachableIsLoss(t *testing.T) {
 		t.Errorf("delivered %d, lost %d of %d sent; want all lost", rep.Delivered, rep.Lost, rep.Sent)
 	}
 }
+
+// TestEchoWindowedDrainsAtStop checks that a duration-bounded closed-loop
+// run collects the datagrams in flight when it stops, so they do not count
+// as lost.
+func TestEchoWindowedDrainsAtStop(t *testing.T) {
+	s := startEcho(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg := Config{Scenario: ScenarioEcho, Gateway: s.Addr().String(), Sensors: 2, Window: 8,
+		Duration: 200 * time.Millisecond, PayloadSize: HeaderLen, TopicMode: TopicRegister}
+	rep, err := Run(ctx, cfg, nil)
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if rep.Sent == 0 || rep.Lost != 0 || rep.Delivered != rep.Sent {
+		t.Errorf("sent %d, delivered %d, lost %d; want everything sent to come back", rep.Sent, rep.Delivered, rep.Lost)
+	}
+}
