@@ -123,7 +123,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Window > 0 {
 		rate = fmt.Sprintf("closed loop, %d in flight per socket", r.Window)
 	}
-	fmt.Fprintf(&b, "scenario %s: %d sensors, %s, %d-octet payload, %s", r.Scenario, r.Sensors, qos, r.PayloadSize, rate)
+	switch r.Scenario {
+	case ScenarioConnectStorm, ScenarioIdle:
+		fmt.Fprintf(&b, "scenario %s: %d sensors", r.Scenario, r.Sensors)
+	case ScenarioSleepers:
+		fmt.Fprintf(&b, "scenario %s: %d sensors, %s, %d-octet payload", r.Scenario, r.Sensors, qos, r.PayloadSize)
+	default:
+		fmt.Fprintf(&b, "scenario %s: %d sensors, %s, %d-octet payload, %s", r.Scenario, r.Sensors, qos, r.PayloadSize, rate)
+	}
 	if r.TopicMode != "" {
 		fmt.Fprintf(&b, ", topic ids: %s", r.TopicMode)
 	}
