@@ -72,6 +72,10 @@ func (l *loop) wakeFromNewAddress(key clientKey, node []byte, m *sn.PingReq) boo
 	if len(m.ClientID) == 0 || len(g.cfg.AddressMigration) == 0 || !g.mayMigrate(string(m.ClientID)) {
 		return false
 	}
+	if !identityAllows(key.link, key.addr, string(m.ClientID)) { // identity.go: no waking as another DTLS identity
+		g.stats.identityRefused.Add(1)
+		return false
+	}
 	id := string(m.ClientID)
 	g.asleepMu.Lock()
 	owner := g.asleepOwner[id]
