@@ -27,7 +27,11 @@
 // ClientIdentifier, filters, ...) alias that buffer without copying, so the
 // buffer is never reused and the packet stays valid for as long as it is
 // referenced. That costs one allocation per packet with a body; it is the
-// price of strings that never change under their holder. Bodies above
+// price of strings that never change under their holder. The exception is
+// an acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP) or DISCONNECT body
+// of at most four bytes, which holds no string or byte field: it is read
+// into a scratch array in the Reader, reused by the next packet, so the
+// acknowledgement of every QoS 1/2 delivery costs no allocation. Bodies above
 // 64 KiB are grown as bytes arrive, so a forged Remaining Length below the
 // maximum packet size costs at most 64 KiB until the peer actually sends
 // the bytes.

@@ -24,10 +24,18 @@ const (
 // A Reader is used by one goroutine at a time. After ReadPacket returns an
 // error the stream is out of step; every later call returns the same error.
 type Reader struct {
-	br  *bufio.Reader
-	max int
-	err error
+	br    *bufio.Reader
+	max   int
+	err   error
+	small [smallBody]byte // scratch for bodies nothing can alias (see readBody)
 }
+
+// smallBody is the largest acknowledgement or DISCONNECT body read into
+// the Reader's scratch array instead of a buffer of its own: a packet id, a
+// reason code and a property list length hold no string or byte field
+// that a decoded packet could alias (the shortest property with one takes
+// three more bytes).
+const smallBody = 4
 
 // NewReader returns a Reader over r. It reports an error if cfg does not
 // validate.
@@ -123,7 +131,7 @@ func (r *Reader) readPacket(version byte) (packets.Packet, error) {
 	}
 	pk.FixedHeader.Remaining = remaining
 
-	body, err := r.readBody(remaining)
+	body, err := r.readBody(typ, remaining)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			v := version
@@ -188,12 +196,24 @@ func (r *Reader) readRemainingLength() (value, n int, err error) {
 	return 0, n, newError(0, 0, ErrMalformed, "remaining length: more than 4 bytes")
 }
 
-// readBody reads a body of n bytes into a buffer of its own. Bodies up to
-// growChunk are allocated at once; larger ones grow as bytes arrive, so the
-// memory a peer can claim is bounded by what it sends.
-func (r *Reader) readBody(n int) ([]byte, error) {
+// readBody reads the body (n bytes) of a packet of type typ into a buffer
+// of its own. Bodies up to growChunk are allocated at once; larger ones
+// grow as bytes arrive, so the memory a peer can claim is bounded by what
+// it sends. The one exception: a PUBACK, PUBREC, PUBREL, PUBCOMP or
+// DISCONNECT body of at most smallBody bytes is read into the Reader's
+// scratch array, reused by the next packet; nothing decoded from it aliases
+// it, and every QoS 1/2 delivery's acknowledgement is then read without an
+// allocation.
+func (r *Reader) readBody(typ byte, n int) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
+	}
+	if n <= smallBody {
+		switch typ {
+		case packets.Puback, packets.Pubrec, packets.Pubrel, packets.Pubcomp, packets.Disconnect:
+			got, err := io.ReadFull(r.br, r.small[:n])
+			return r.small[:got], err
+		}
 	}
 	if n <= growChunk {
 		buf := make([]byte, n)

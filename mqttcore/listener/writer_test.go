@@ -103,6 +103,60 @@ func BenchmarkReadPublish5(b *testing.B) {
 	benchmarkRead(b, 5, unhex(b, goldenPublish5))
 }
 
+// TestReadAckAllocs: short acknowledgements and DISCONNECTs, read for
+// every QoS 1/2 delivery, are read without allocating; their fields are
+// right and stay right when the next packet reuses the scratch buffer.
+func TestReadAckAllocs(t *testing.T) {
+	tests := []struct {
+		name    string
+		version byte
+		wire    string
+		typ     byte
+		pid     uint16
+		code    byte
+		allocs  float64
+	}{
+		{"puback 3.1.1", 4, "40 02 0102", packets.Puback, 0x0102, 0, 0},
+		{"pubrec 5 with reason", 5, "50 03 0203 10", packets.Pubrec, 0x0203, 0x10, 0},
+		// mochi's property decoder allocates once even for an empty list.
+		{"pubrel 5 reason and empty props", 5, "62 04 0304 92 00", packets.Pubrel, 0x0304, 0x92, 1},
+		{"pubcomp 3.1.1", 4, "70 02 0405", packets.Pubcomp, 0x0405, 0, 0},
+		{"disconnect 5 with will", 5, "e0 01 04", packets.Disconnect, 0, 0x04, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wire := unhex(t, tt.wire)
+			r, err := listener.NewReader(&repeatReader{b: wire}, listener.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, err := r.ReadPacket(tt.version)
+			if err != nil {
+				t.Fatalf("ReadPacket(%x) = %v", wire, err)
+			}
+			if a := testing.AllocsPerRun(100, func() {
+				if _, err := r.ReadPacket(tt.version); err != nil {
+					t.Fatal(err)
+				}
+			}); a != tt.allocs {
+				t.Errorf("ReadPacket(%x): %.1f allocs; want %.0f", wire, a, tt.allocs)
+			}
+			if first.FixedHeader.Type != tt.typ || first.PacketID != tt.pid || first.ReasonCode != tt.code {
+				t.Errorf("ReadPacket(%x) = type %d id %#x reason %#x after further reads; want %d %#x %#x",
+					wire, first.FixedHeader.Type, first.PacketID, first.ReasonCode, tt.typ, tt.pid, tt.code)
+			}
+		})
+	}
+}
+
+func BenchmarkReadPuback311(b *testing.B) {
+	benchmarkRead(b, 4, unhex(b, "40 02 0001"))
+}
+
+func BenchmarkReadPuback5(b *testing.B) {
+	benchmarkRead(b, 5, unhex(b, "40 03 0001 10"))
+}
+
 func BenchmarkReadPingreq(b *testing.B) {
 	benchmarkRead(b, 4, unhex(b, "c0 00"))
 }
