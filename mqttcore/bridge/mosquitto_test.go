@@ -529,7 +529,7 @@ func TestBridgeOutageAndRestart(t *testing.T) {
 	m := newMosquitto(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	const pubs, each = 5, 1000
+	const pubs, each = 10, 500
 	cfg := testConfig(t, "up", m.url(), bridge.Rule{Pattern: "site/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "edge-1/"})
 	cfg.SessionExpiry = time.Hour
 
@@ -576,7 +576,7 @@ func TestBridgeQueueBound(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const maxBytes = 32 << 10
-	const pubs, each = 2, 1000
+	const pubs, each = 8, 250
 	cfg := testConfig(t, "small", m.url(), bridge.Rule{Pattern: "site/#", Direction: bridge.Out, QoS: 1})
 	cfg.Queue.MaxBytes = maxBytes
 	core := newCore(t)
@@ -609,8 +609,10 @@ func TestBridgeQueueBound(t *testing.T) {
 	if dups != 0 {
 		t.Fatalf("%d duplicates after a clean stop", dups)
 	}
+	// Dropping the oldest keeps a suffix of the queue, so each publisher
+	// with survivors has a gap-free run (checked above) ending at its last.
 	for pub, n := range next {
-		if n != each {
+		if n != -1 && n != each {
 			t.Fatalf("publisher %d: last message delivered %d; want %d (the newest survive)", pub, n-1, each-1)
 		}
 	}
@@ -621,8 +623,8 @@ func TestBridgeQueueBound(t *testing.T) {
 	}
 }
 
-// TestBridgeRestartWhileDraining queues 4,000 messages during an outage,
-// lets the remote come back, stops the bridge after 1,000 have arrived
+// TestBridgeRestartWhileDraining queues 2,000 messages during an outage,
+// lets the remote come back, stops the bridge after 500 have arrived
 // (messages queued and in flight) and reopens it from the same file: with
 // a persistent remote session the in-flight messages are sent again with
 // DUP set, without one they go back to the head of the queue; all arrive in
@@ -633,7 +635,7 @@ func TestBridgeRestartWhileDraining(t *testing.T) {
 			m := newMosquitto(t, "")
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			const pubs, each = 4, 1000
+			const pubs, each = 8, 250
 			cfg := testConfig(t, "drain", m.url(), bridge.Rule{Pattern: "site/#", Direction: bridge.Out, QoS: 1})
 			cfg.SessionExpiry = expiry
 			core1, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{})
@@ -649,7 +651,7 @@ func TestBridgeRestartWhileDraining(t *testing.T) {
 			remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "central-app")
 			remote.subscribe(t, ctx, "site/#", 1)
 			var early []*paho.Publish
-			for len(early) < 1000 {
+			for len(early) < 500 {
 				early = append(early, remote.next(t, ctx))
 			}
 			if err := b1.Close(); err != nil {

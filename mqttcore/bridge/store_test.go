@@ -391,9 +391,20 @@ func TestQueueFileStaysBounded(t *testing.T) {
 	if testing.Short() {
 		n = 1000
 	}
-	for i := range n {
-		enqueue(t, s.Queue(), fmt.Sprintf("t/%d", i), byte(1+i%2), payload)
+	var wg sync.WaitGroup
+	for p := range 8 { // concurrent publishers share commits
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := p; i < n; i += 8 {
+				if err := s.Queue().Enqueue(bytes.NewReader(pubPacket(t, fmt.Sprintf("t/%d", i), byte(1+i%2), payload))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
 	}
+	wg.Wait()
 	st := s.Stats()
 	if st.Bytes > maxBytes {
 		t.Fatalf("Bytes = %d above max_bytes %d", st.Bytes, maxBytes)
