@@ -39,6 +39,7 @@ type Bridge struct {
 	store  *Store
 	sess   *state.State
 	cm     *autopaho.ConnectionManager
+	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	subs   []*mqttcore.InlineSub
 	in     []Rule
@@ -133,7 +134,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	b.cancel = cancel
+	b.ctx, b.cancel = ctx, cancel
 	pc := autopaho.ClientConfig{
 		ServerUrls:                    urls,
 		TlsCfg:                        tlsCfg,
@@ -295,7 +296,7 @@ func (b *Bridge) connectionUp(cm *autopaho.ConnectionManager, ca *paho.Connack) 
 	b.wg.Add(1)
 	go func() { // exits when the SUBACK arrives or the connection ends
 		defer b.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.connectTimeout())
+		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.connectTimeout()) // Close cancels b.ctx
 		defer cancel()
 		sa, err := cm.Subscribe(ctx, sub)
 		if err != nil {
