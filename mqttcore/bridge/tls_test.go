@@ -122,3 +122,25 @@ func TestBridgeTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestBridgeWebSocket bridges over ws:// to Mosquitto's WebSocket listener.
+func TestBridgeWebSocket(t *testing.T) {
+	wsPort := freePort(t)
+	m := newMosquitto(t, fmt.Sprintf("listener %d 127.0.0.1\nprotocol websockets\n", wsPort))
+	m.start(wsPort)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "watcher")
+	remote.subscribe(t, ctx, "ws/#", 1)
+	core := newCore(t)
+	cfg := testConfig(t, "ws", fmt.Sprintf("ws://127.0.0.1:%d/mqtt", wsPort),
+		bridge.Rule{Pattern: "#", Direction: bridge.Out, QoS: 1, LocalPrefix: "sensors/", RemotePrefix: "ws/"})
+	b := newBridge(t, cfg, core, nil)
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	core.Inline("s").Publish(&mqttcore.Message{Topic: "sensors/t", Payload: []byte("over websocket"), QoS: 1})
+	if p := remote.next(t, ctx); p.Topic != "ws/t" || string(p.Payload) != "over websocket" {
+		t.Fatalf("remote got %q %q; want ws/t over websocket", p.Topic, p.Payload)
+	}
+}
