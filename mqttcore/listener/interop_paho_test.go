@@ -1,11 +1,14 @@
 package listener_test
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"golang.org/x/crypto/bcrypt"
@@ -376,4 +379,61 @@ func TestPahoAuthAndACL(t *testing.T) {
 	if after.RefusedAuth != 3 {
 		t.Errorf("RefusedAuth = %d; want 3", after.RefusedAuth)
 	}
+}
+
+// TestPahoSubscriptionOptions covers the MQTT 5 subscription options:
+// no local, retain as published and retain handling.
+func TestPahoSubscriptionOptions(t *testing.T) {
+	ctx := testCtx(t)
+	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	pub := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "pub", CleanStart: true})
+	pub.publish(t, ctx, "opt/retained", "old", 1, true)
+
+	c := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "c", CleanStart: true})
+	subscribe := func(o paho.SubscribeOptions) {
+		t.Helper()
+		sa, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{o}})
+		if err != nil || len(sa.Reasons) != 1 || sa.Reasons[0] != o.QoS {
+			t.Fatalf("Subscribe(%+v) = %+v, %v", o, sa, err)
+		}
+	}
+	// Retain handling 2: no retained messages at subscribe.
+	subscribe(paho.SubscribeOptions{Topic: "opt/retained", QoS: 1, RetainHandling: 2})
+	c.quiet(t, ctx)
+	// Retain handling 1: only for a new subscription.
+	subscribe(paho.SubscribeOptions{Topic: "opt/+", QoS: 1, RetainHandling: 1})
+	c.expectMsg(t, ctx, "opt/retained", "old", 1)
+	subscribe(paho.SubscribeOptions{Topic: "opt/+", QoS: 1, RetainHandling: 1})
+	c.quiet(t, ctx)
+	if _, err := c.Unsubscribe(ctx, &paho.Unsubscribe{Topics: []string{"opt/+", "opt/retained"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// No local: the client's own publishes are not sent back to it.
+	subscribe(paho.SubscribeOptions{Topic: "loop/#", QoS: 1, NoLocal: true})
+	c.publish(t, ctx, "loop/self", "mine", 1, false)
+	pub.publish(t, ctx, "loop/other", "theirs", 1, false)
+	c.expectMsg(t, ctx, "loop/other", "theirs", 1)
+	c.quiet(t, ctx)
+
+	// Retain as published: a live retained message keeps its flag.
+	subscribe(paho.SubscribeOptions{Topic: "rap/#", QoS: 1, RetainAsPublished: true, RetainHandling: 2})
+	pub.publish(t, ctx, "rap/x", "flagged", 1, true)
+	if m := c.expectMsg(t, ctx, "rap/x", "flagged", 1); !m.Retain {
+		t.Errorf("retain-as-published delivery has retain 0; want 1")
+	}
+}
+
+// TestTakeover311 takes over an MQTT 3.1.1 session: the first connection
+// is closed without a packet (3.1.1 has no server DISCONNECT).
+func TestTakeover311(t *testing.T) {
+	ctx := testCtx(t)
+	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	first := dialRaw(t, ts.addr, "same")
+	dialRaw(t, ts.addr, "same")
+	_ = first.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if typ, body, err := first.read(); !errors.Is(err, io.EOF) {
+		t.Errorf("first connection after takeover: type %d body %x err %v; want EOF", typ, body, err)
+	}
+	waitFor(t, ctx, "the takeover to be counted", func() bool { return ts.srv.Stats().TakenOver == 1 })
 }
