@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,5 +201,149 @@ func TestMQTTSNOverDTLS(t *testing.T) {
 	}
 	if st := gw.Stats(); st.IdentityRefused != 1 {
 		t.Errorf("IdentityRefused = %d; want 1", st.IdentityRefused)
+	}
+}
+
+// natProxy relays UDP between one client and a server through an
+// outbound socket that Rebind replaces, as a carrier NAT does while a
+// sensor sleeps.
+type natProxy struct {
+	t      *testing.T
+	front  *net.UDPConn
+	server *net.UDPAddr
+	mu     sync.Mutex
+	back   *net.UDPConn
+	client net.Addr
+	wg     sync.WaitGroup
+}
+
+func newNATProxy(t *testing.T, server net.Addr) *natProxy {
+	front, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &natProxy{t: t, front: front, server: server.(*net.UDPAddr)}
+	p.Rebind()
+	p.wg.Add(1)
+	go func() { // exits when front closes in Cleanup
+		defer p.wg.Done()
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := front.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.client = from
+			back := p.back
+			p.mu.Unlock()
+			back.WriteTo(buf[:n], p.server)
+		}
+	}()
+	t.Cleanup(func() {
+		front.Close()
+		p.mu.Lock()
+		p.back.Close()
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
+
+// Rebind moves the proxy's server-facing side to a new socket (a new
+// source port); the old one is closed.
+func (p *natProxy) Rebind() {
+	back, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	old := p.back
+	p.back = back
+	p.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	p.wg.Add(1)
+	go func() { // exits when back is closed by the next Rebind or Cleanup
+		defer p.wg.Done()
+		buf := make([]byte, 2048)
+		for {
+			n, _, err := back.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			client := p.client
+			p.mu.Unlock()
+			p.front.WriteTo(buf[:n], client)
+		}
+	}()
+}
+
+// TestMQTTSNOverDTLSSurvivesAddressChange: a DTLS sensor's source address
+// changes mid-session (its NAT rebinds); with Connection IDs its DTLS
+// session, and so its MQTT-SN session, continue without a new handshake or
+// CONNECT.
+func TestMQTTSNOverDTLSSurvivesAddressChange(t *testing.T) {
+	const key = "00112233445566778899aabbccddeeff"
+	psk := filepath.Join(t.TempDir(), "psk")
+	os.WriteFile(psk, []byte("sensor-9:"+key+"\n"), 0o600)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	broker, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	gw, err := gateway.New(gateway.Config{Loops: 1}, broker, gateway.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := openLinks([]radio.ListenerConfig{{Network: "dtls", Address: "127.0.0.1:0", DTLS: radio.DTLSConfig{PSKFile: psk}}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := links[0].(*radio.DTLSLink)
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(dl) }()
+	defer func() { gw.Close(); <-served }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	proxy := newNATProxy(t, dl.LocalAddr())
+	got := make(chan snclient.Message, 8)
+	c := dialSensor(t, ctx, proxy.front.LocalAddr(), "sensor-9", key, "sensor-9", func(m snclient.Message) { got <- m })
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Subscribe(ctx, snclient.Named("site/9/#"), 1); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip := func(payload string) {
+		t.Helper()
+		if err := c.Publish(ctx, snclient.Named("site/9/temp"), 1, false, []byte(payload)); err != nil {
+			t.Fatalf("PUBLISH %s: %v", payload, err)
+		}
+		select {
+		case m := <-got:
+			if string(m.Payload) != payload {
+				t.Fatalf("received %q; want %q", m.Payload, payload)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s never came back", payload)
+		}
+	}
+	roundTrip("before")
+	proxy.Rebind()
+	roundTrip("after")
+	st := dl.Stats()
+	if st.Handshakes != 1 || st.Sessions != 1 {
+		t.Errorf("DTLS Handshakes, Sessions = %d, %d; want 1, 1 (the session moved, no new one)", st.Handshakes, st.Sessions)
+	}
+	if gs := gw.Stats(); gs.Clients != 1 || gs.UnknownClient != 0 {
+		t.Errorf("gateway Clients, UnknownClient = %d, %d; want 1, 0 (the MQTT-SN session continued)", gs.Clients, gs.UnknownClient)
+	}
+	if c.State() != snclient.StateActive {
+		t.Errorf("client state %v; want active", c.State())
 	}
 }
