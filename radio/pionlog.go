@@ -13,6 +13,7 @@ import (
 // link counts; it is not worth Warn on a link anyone can send to.
 type pionLogs struct{ log *slog.Logger }
 
+// NewLogger implements logging.LoggerFactory.
 func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
 	return pionLogger{p.log.With("component", "pion/"+scope)}
 }
@@ -24,6 +25,10 @@ func (p pionLogger) logf(format string, args ...any) {
 		p.log.Debug(fmt.Sprintf(format, args...))
 	}
 }
+
+// The methods below implement logging.LeveledLogger; all but Trace log at
+// Debug, and only when Debug is enabled.
+
 func (p pionLogger) Trace(string)                      {}
 func (p pionLogger) Tracef(string, ...any)             {}
 func (p pionLogger) Debug(msg string)                  { p.logf("%s", msg) }
