@@ -95,11 +95,7 @@ func TestServeBridgeSurvivesSIGKILL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	gannet := filepath.Join(dir, "gannet")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", gannet, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	gannet := bridgeBuildGannet(t, ctx, dir)
 
 	mport := bridgeFreePort(t, "tcp")
 	udp := fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "udp"))
@@ -161,16 +157,8 @@ path = %q
 	publish(each/2, each)
 	p.kill()
 
-	mconf := filepath.Join(dir, "mosquitto.conf")
-	mc := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n", mport)
-	if os.Geteuid() == 0 {
-		mc += "user root\n"
-	}
-	if err := os.WriteFile(mconf, []byte(mc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m := bridgeStart(t, mosquittoBin, "-c", mconf)
-	msgs := bridgeSubscriber(t, ctx, fmt.Sprintf("127.0.0.1:%d", mport), m)
+	m := bridgeMosquitto(t, mosquittoBin, dir, mport)
+	msgs, _ := bridgeSubscriber(t, ctx, fmt.Sprintf("127.0.0.1:%d", mport), m, "edge-1/#")
 
 	next := make([]int, sensors)
 	dups, distinct := 0, 0
@@ -208,6 +196,31 @@ path = %q
 	if dups > 600 {
 		t.Fatalf("%d duplicates after one SIGKILL during the drain; want at most about 512", dups)
 	}
+}
+
+// bridgeBuildGannet builds the gannet binary into dir.
+func bridgeBuildGannet(t *testing.T, ctx context.Context, dir string) string {
+	t.Helper()
+	gannet := filepath.Join(dir, "gannet")
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", gannet, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return gannet
+}
+
+// bridgeMosquitto starts mosquitto on 127.0.0.1:port.
+func bridgeMosquitto(t *testing.T, bin, dir string, port int) *bridgeProc {
+	t.Helper()
+	mconf := filepath.Join(dir, "mosquitto.conf")
+	mc := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n", port)
+	if os.Geteuid() == 0 {
+		mc += "user root\n" // else it drops to user mosquitto, which cannot read the test's files
+	}
+	if err := os.WriteFile(mconf, []byte(mc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return bridgeStart(t, bin, "-c", mconf)
 }
 
 func bridgeFreePort(t *testing.T, network string) int {
@@ -251,8 +264,9 @@ func bridgeSensor(t *testing.T, ctx context.Context, addr, id string) *snclient.
 }
 
 // bridgeSubscriber connects a paho client to Mosquitto (retrying while it
-// starts) and returns the payloads of edge-1/# at QoS 1.
-func bridgeSubscriber(t *testing.T, ctx context.Context, addr string, m *bridgeProc) <-chan string {
+// starts), subscribes to filter at QoS 1 and returns the payloads and the
+// client.
+func bridgeSubscriber(t *testing.T, ctx context.Context, addr string, m *bridgeProc, filter string) (<-chan string, *paho.Client) {
 	t.Helper()
 	msgs := make(chan string, 100000)
 	var conn net.Conn
@@ -284,8 +298,95 @@ func bridgeSubscriber(t *testing.T, ctx context.Context, addr string, m *bridgeP
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
-	if _, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "edge-1/#", QoS: 1}}}); err != nil {
+	if _, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	return msgs
+	return msgs, c
+}
+
+// TestServeBridgeCommandsReachSensor: a command published on the central
+// Mosquitto comes in over the bridge's in rule and reaches an MQTT-SN
+// sensor subscribed through the gateway.
+func TestServeBridgeCommandsReachSensor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gannet binary; skipped with -short")
+	}
+	mosquittoBin := bridgeNeed(t, "mosquitto", "mosquitto")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	gannet := bridgeBuildGannet(t, ctx, dir)
+	mport := bridgeFreePort(t, "tcp")
+	udp := fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "udp"))
+	cfgPath := filepath.Join(dir, "config.toml")
+	cfg := fmt.Sprintf(`[[listen]]
+network = "udp4"
+address = %q
+
+[[bridge]]
+name = "central"
+servers = ["mqtt://127.0.0.1:%d"]
+backoff_min = "20ms"
+backoff_max = "200ms"
+
+[[bridge.rule]]
+pattern = "cmd/#"
+direction = "in"
+qos = 1
+remote_prefix = "edge-1/"
+
+[bridge.queue]
+path = %q
+`, udp, mport, filepath.Join(dir, "bridge.db"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := bridgeMosquitto(t, mosquittoBin, dir, mport)
+	_, central := bridgeSubscriber(t, ctx, fmt.Sprintf("127.0.0.1:%d", mport), m, "nothing")
+	p := bridgeStart(t, gannet, "serve", "-config", cfgPath)
+
+	got := make(chan snclient.Message, 10)
+	var sensor *snclient.Client
+	for sensor == nil {
+		c, err := snclient.Dial(ctx, "udp4", udp, snclient.Options{ClientID: "valve-1", RetryInterval: 200 * time.Millisecond,
+			Handler: func(m snclient.Message) {
+				m.Payload = bytes.Clone(m.Payload) // it aliases the receive buffer
+				got <- m
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		actx, acancel := context.WithTimeout(ctx, time.Second)
+		err = c.Connect(actx)
+		acancel()
+		if err == nil {
+			sensor = c
+			break
+		}
+		c.Close()
+		if ctx.Err() != nil {
+			t.Fatalf("sensor could not connect: %v\n%s", err, p.out)
+		}
+	}
+	defer sensor.Close()
+	if _, err := sensor.Subscribe(ctx, snclient.Named("cmd/valve-1/#"), snpacket.QoS1); err != nil {
+		t.Fatal(err)
+	}
+	// The bridge subscribes on the remote once connected; publish until the
+	// command gets through.
+	for {
+		if _, err := central.Publish(ctx, &paho.Publish{Topic: "edge-1/cmd/valve-1/open", QoS: 1, Payload: []byte("50%")}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-got:
+			if m.Topic != "cmd/valve-1/open" || string(m.Payload) != "50%" {
+				t.Fatalf("sensor got %q %q; want cmd/valve-1/open 50%%", m.Topic, m.Payload)
+			}
+			return
+		case <-time.After(100 * time.Millisecond): // retry until the bridge's remote subscription is in place
+		case <-ctx.Done():
+			t.Fatalf("the command never reached the sensor\n%s", p.out)
+		}
+	}
 }
