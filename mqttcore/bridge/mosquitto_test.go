@@ -357,12 +357,19 @@ func TestBridgeDirectionsAndRemapping(t *testing.T) {
 		t.Fatalf("remote got %q %q; want rem/chat/a hi", p.Topic, p.Payload)
 	}
 	// both, in: rem/chat/b -> loc/chat/b, and not sent back out.
-	remote.publish(t, ctx, "rem/chat/b", 1, "yo")
+	remote.publish(t, ctx, "rem/chat/b", 2, "yo") // QoS 2 in: PUBREC kept in the session store
 	if p := remote.next(t, ctx); p.Topic != "rem/chat/b" {
 		t.Fatalf("remote got %q; want rem/chat/b", p.Topic)
 	}
 	if m := nextLocal(t, ctx, local); m.Topic != "loc/chat/b" || string(m.Payload) != "yo" {
 		t.Fatalf("core got %q %q; want loc/chat/b yo", m.Topic, m.Payload)
+	}
+	// both, out at QoS 2 (the rule's cap): PUBLISH and PUBREL through the
+	// session store.
+	sensor.Publish(&mqttcore.Message{Topic: "loc/chat/q2", Payload: []byte("once"), QoS: 2})
+	nextLocal(t, ctx, local)
+	if p := remote.next(t, ctx); p.Topic != "rem/chat/q2" || p.QoS != 2 {
+		t.Fatalf("remote got %q QoS %d; want rem/chat/q2 QoS 2", p.Topic, p.QoS)
 	}
 	// A sentinel through the same path: anything echoed would arrive first.
 	sensor.Publish(&mqttcore.Message{Topic: "loc/chat/end", QoS: 1})
@@ -377,8 +384,8 @@ func TestBridgeDirectionsAndRemapping(t *testing.T) {
 		t.Fatalf("remote got %q; want site-7/sensors/end (other/x matches no rule)", p.Topic)
 	}
 	st := b.Stats()
-	if st.LoopsPrevented != 1 || st.Received < 3 || st.Forwarded != 4 || !st.Connected {
-		t.Fatalf("stats = %+v; want LoopsPrevented 1, Received >= 3, Forwarded 4, Connected", st)
+	if st.LoopsPrevented != 1 || st.Received < 3 || st.Forwarded != 5 || !st.Connected {
+		t.Fatalf("stats = %+v; want LoopsPrevented 1, Received >= 3, Forwarded 5, Connected", st)
 	}
 }
 
