@@ -144,3 +144,21 @@ func TestBridgeWebSocket(t *testing.T) {
 		t.Fatalf("remote got %q %q; want ws/t over websocket", p.Topic, p.Payload)
 	}
 }
+
+// TestBridgeFailover: with the first server down, the bridge connects to
+// the next one in the list.
+func TestBridgeFailover(t *testing.T) {
+	m := newMosquitto(t, "")
+	m.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dead := fmt.Sprintf("mqtt://127.0.0.1:%d", freePort(t))
+	cfg := testConfig(t, "failover", dead, bridge.Rule{Pattern: "a/#", Direction: bridge.Out, QoS: 1})
+	cfg.Servers = append(cfg.Servers, m.url())
+	log, lr := testLogger(t)
+	b := newBridge(t, cfg, newCore(t), log)
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lr.waitFor(t, ctx, "bridge connected", "server="+m.url())
+}
