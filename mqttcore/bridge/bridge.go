@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/session/state"
 
@@ -54,6 +55,7 @@ type Bridge struct {
 	loops      atomic.Uint64 // local messages skipped because they came from this bridge
 	outErrs    atomic.Uint64 // local messages that could not be queued
 	inErrs     atomic.Uint64 // remote messages the core refused
+	refused    atomic.Uint64 // messages the remote refused (PUBACK/PUBREC reason >= 0x80)
 	closeOnce  sync.Once
 }
 
@@ -73,6 +75,10 @@ type Stats struct {
 	// large, or a disk error); InboundErrors remote messages the core
 	// refused (for example an invalid topic after remapping).
 	QueueErrors, InboundErrors uint64
+	// RemoteRefused counts QoS 1/2 messages the remote broker refused with
+	// an error reason code in PUBACK or PUBREC (for example "not
+	// authorized"): MQTT 5 says not to resend them, so they are lost.
+	RemoteRefused uint64
 }
 
 // InlineName returns the name of a bridge's inline client of the core: the
@@ -155,7 +161,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		ConnectUsername:               cfg.Username,
 		ClientConfig: paho.ClientConfig{
 			ClientID:          cfg.clientID(),
-			Session:           b.sess,
+			Session:           ackWatch{b.sess, b},
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){b.inbound},
 			OnClientError:     func(err error) { log.Warn("bridge connection error", "err", err) },
 		},
@@ -220,6 +226,7 @@ func (b *Bridge) Stats() Stats {
 		LoopsPrevented: b.loops.Load(),
 		QueueErrors:    b.outErrs.Load(),
 		InboundErrors:  b.inErrs.Load(),
+		RemoteRefused:  b.refused.Load(),
 	}
 }
 
@@ -429,6 +436,7 @@ func (b *Bridge) SysTopics(s Stats) map[string]string {
 		p + "queue/oldest_age":  fmt.Sprintf("%d seconds", int64(s.OldestAge/time.Second)),
 		p + "queue/inflight":    fmt.Sprint(s.Inflight),
 		p + "messages/dropped":  fmt.Sprint(s.Dropped),
+		p + "messages/refused":  fmt.Sprint(s.RemoteRefused),
 		p + "messages/sent":     fmt.Sprint(s.Sent),
 		p + "messages/received": fmt.Sprint(s.Received),
 		p + "messages/queued":   fmt.Sprint(s.Forwarded),
@@ -502,6 +510,31 @@ func coreProps(p *paho.PublishProperties) *mqttcore.Properties {
 		return nil
 	}
 	return cp
+}
+
+// ackWatch is paho's session state with a look at the acknowledgements:
+// a PUBACK or PUBREC with an error reason means the remote refused the
+// message, which is counted and logged.
+type ackWatch struct {
+	*state.State
+	b *Bridge
+}
+
+// PacketReceived counts refusals, then hands the packet to the session.
+func (w ackWatch) PacketReceived(cp *packets.ControlPacket, pubs chan<- *packets.Publish) error {
+	var rc byte
+	var id uint16
+	switch p := cp.Content.(type) {
+	case *packets.Puback:
+		rc, id = p.ReasonCode, p.PacketID
+	case *packets.Pubrec:
+		rc, id = p.ReasonCode, p.PacketID
+	}
+	if rc >= 0x80 {
+		w.b.refused.Add(1)
+		w.b.log.Warn("bridge: remote refused a message", "server", w.b.server(), "msg_id", id, "reason_code", fmt.Sprintf("0x%02x", rc))
+	}
+	return w.State.PacketReceived(cp, pubs)
 }
 
 // logger adapts slog to paho's logger interface.

@@ -162,3 +162,35 @@ func TestBridgeFailover(t *testing.T) {
 	}
 	lr.waitFor(t, ctx, "bridge connected", "server="+m.url())
 }
+
+// TestBridgeRemoteRefusal: a message the remote refuses (Mosquitto's ACL
+// answers PUBACK "not authorized") is counted and logged, and the queue
+// moves on.
+func TestBridgeRemoteRefusal(t *testing.T) {
+	acl := filepath.Join(t.TempDir(), "acl")
+	if err := os.WriteFile(acl, []byte("topic readwrite ok/#\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := newMosquitto(t, "acl_file "+acl+"\n")
+	m.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "watcher")
+	remote.subscribe(t, ctx, "ok/#", 1)
+	core := newCore(t)
+	log, lr := testLogger(t)
+	b := newBridge(t, testConfig(t, "acl", m.url(), bridge.Rule{Pattern: "#", Direction: bridge.Out, QoS: 1}), core, log)
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := core.Inline("s")
+	s.Publish(&mqttcore.Message{Topic: "denied/x", QoS: 1})
+	s.Publish(&mqttcore.Message{Topic: "ok/x", QoS: 1})
+	lr.waitFor(t, ctx, "remote refused a message", "reason_code=0x87")
+	if p := remote.next(t, ctx); p.Topic != "ok/x" {
+		t.Fatalf("remote got %q; want ok/x", p.Topic)
+	}
+	if st := b.Stats(); st.RemoteRefused != 1 {
+		t.Fatalf("RemoteRefused = %d; want 1", st.RemoteRefused)
+	}
+}
