@@ -237,7 +237,8 @@ func (b *Bridge) AwaitConnection(ctx context.Context) error {
 
 // outbound returns the core callback of an out rule: remap, cap the QoS
 // and write the message to the durable queue. It runs on the publisher's
-// goroutine, which waits for the group commit, never for the uplink.
+// goroutine, which waits for the group commit (QoS 1/2 only), never for
+// the uplink.
 func (b *Bridge) outbound(r Rule) func(*mqttcore.Message) {
 	return func(m *mqttcore.Message) {
 		if m.Origin == b.inline.Name() {
@@ -245,14 +246,17 @@ func (b *Bridge) outbound(r Rule) func(*mqttcore.Message) {
 			return
 		}
 		topic := r.RemotePrefix + strings.TrimPrefix(m.Topic, r.LocalPrefix)
-		p := &paho.Publish{QoS: byte(min(m.QoS, r.QoS)), Retain: m.Retain, Topic: topic, Payload: m.Payload, Properties: pahoProps(m.Props)}
-		var buf bytes.Buffer
-		if _, err := p.Packet().WriteTo(&buf); err != nil {
+		qos := min(m.QoS, r.QoS)
+		p := &paho.Publish{QoS: byte(qos), Retain: m.Retain, Topic: topic, Payload: m.Payload, Properties: pahoProps(m.Props)}
+		buf := bytes.NewBuffer(make([]byte, 8, 8+len(topic)+len(m.Payload)+16))
+		if _, err := p.Packet().WriteTo(buf); err != nil {
 			b.outErrs.Add(1)
 			b.log.Warn("bridge: encode outbound message", "topic", m.Topic, "err", err)
 			return
 		}
-		if err := b.store.Queue().Enqueue(&buf); err != nil {
+		// QoS 1/2: the publisher's acknowledgement waits until the message
+		// is on disk. QoS 0 promises nothing, so it does not wait.
+		if err := b.store.append(buf.Bytes(), qos > 0); err != nil {
 			b.outErrs.Add(1)
 			b.log.Warn("bridge: queue outbound message", "topic", m.Topic, "err", err)
 			return

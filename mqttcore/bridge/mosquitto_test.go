@@ -377,6 +377,11 @@ func TestBridgeDirectionsAndRemapping(t *testing.T) {
 	if p := remote.next(t, ctx); p.Topic != "rem/chat/end" {
 		t.Fatalf("remote got %q before the sentinel: the bridge looped a message back", p.Topic)
 	}
+	// QoS 0 is queued without waiting for the disk, still in order.
+	sensor.Publish(&mqttcore.Message{Topic: "sensors/q0", Payload: []byte("fast")})
+	if p := remote.next(t, ctx); p.Topic != "site-7/sensors/q0" || p.QoS != 0 {
+		t.Fatalf("remote got %q QoS %d; want site-7/sensors/q0 QoS 0", p.Topic, p.QoS)
+	}
 	// Not matching any rule: not forwarded.
 	sensor.Publish(&mqttcore.Message{Topic: "other/x", QoS: 1})
 	sensor.Publish(&mqttcore.Message{Topic: "sensors/end", QoS: 1})
@@ -384,8 +389,8 @@ func TestBridgeDirectionsAndRemapping(t *testing.T) {
 		t.Fatalf("remote got %q; want site-7/sensors/end (other/x matches no rule)", p.Topic)
 	}
 	st := b.Stats()
-	if st.LoopsPrevented != 1 || st.Received < 3 || st.Forwarded != 5 || !st.Connected {
-		t.Fatalf("stats = %+v; want LoopsPrevented 1, Received >= 3, Forwarded 5, Connected", st)
+	if st.LoopsPrevented != 1 || st.Received < 3 || st.Forwarded != 6 || !st.Connected {
+		t.Fatalf("stats = %+v; want LoopsPrevented 1, Received >= 3, Forwarded 6, Connected", st)
 	}
 }
 

@@ -44,11 +44,17 @@ func (q *Queue) Wait() chan struct{} {
 // QoS 0 message, else the oldest message, as often as needed. A packet
 // that alone exceeds the bound is refused with ErrTooLarge.
 func (q *Queue) Enqueue(p io.Reader) error {
-	s := q.store()
 	data, err := readAll(p)
 	if err != nil {
 		return fmt.Errorf("bridge: enqueue: read packet: %w", err)
 	}
+	return q.store().append(data, true)
+}
+
+// append queues data (8 bytes of room, then a PUBLISH packet). With wait
+// it returns once the message is on disk; without, once it is in line for
+// the next group commit (a crash before that loses it).
+func (s *Store) append(data []byte, wait bool) error {
 	if len(data) < 8+2 || data[8]>>4 != 3 {
 		return fmt.Errorf("bridge: enqueue: not a PUBLISH packet")
 	}
@@ -59,7 +65,10 @@ func (q *Queue) Enqueue(p io.Reader) error {
 	}
 	now := s.now().UnixNano()
 	binary.BigEndian.PutUint64(data, uint64(now))
-	o := &op{done: make(chan error, 1)}
+	o := &op{}
+	if wait {
+		o.done = make(chan error, 1)
+	}
 
 	s.sendMu.Lock()
 	if s.closed {
@@ -91,10 +100,9 @@ func (q *Queue) Enqueue(p io.Reader) error {
 	o.after = func(err error) { s.committed(seq, err) }
 	_ = s.submitLocked(o)
 	s.sendMu.Unlock()
-	if err := wait(o); err != nil {
-		return err
+	if wait {
+		return <-o.done
 	}
-	s.stats.enqueued.Add(1)
 	return nil
 }
 
@@ -104,6 +112,9 @@ func (s *Store) committed(seq uint64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i, ok := s.findLocked(seq)
+	if err == nil {
+		s.stats.enqueued.Add(1)
+	}
 	if !ok || s.ents[i].state != pending {
 		return // dropped meanwhile; its delete follows in a later batch
 	}
