@@ -422,3 +422,26 @@ func TestQueueFileStaysBounded(t *testing.T) {
 	}
 	t.Logf("file %d bytes, queue %d bytes in %d messages, %d dropped", fi.Size(), st.Bytes, st.Depth, st.Dropped)
 }
+
+// TestAppendWithoutWaiting: messages appended without waiting for their
+// commit are in order with waited ones and on disk after Close.
+func TestAppendWithoutWaiting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s, err := OpenStore(path, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		data := append(make([]byte, 8), pubPacket(t, fmt.Sprintf("t/%d", i), byte(i%2), nil)...)
+		if err := s.append(data, i%2 == 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, path, StoreOptions{})
+	if got := drain(t, s.Queue()); fmt.Sprint(got) != "[t/0 t/1 t/2 t/3 t/4 t/5]" {
+		t.Fatalf("after reopen the queue holds %v; want t/0 .. t/5 in order", got)
+	}
+}
