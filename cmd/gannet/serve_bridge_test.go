@@ -92,10 +92,10 @@ func TestServeBridgeSurvivesSIGKILL(t *testing.T) {
 		t.Skip("builds and runs the gannet binary; skipped with -short")
 	}
 	mosquittoBin := bridgeNeed(t, "mosquitto", "mosquitto")
+	dir := t.TempDir()
+	gannet := bridgeBuildGannet(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	gannet := bridgeBuildGannet(t, ctx, dir)
 
 	mport := bridgeFreePort(t, "tcp")
 	udp := fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "udp"))
@@ -198,9 +198,12 @@ path = %q
 	}
 }
 
-// bridgeBuildGannet builds the gannet binary into dir.
-func bridgeBuildGannet(t *testing.T, ctx context.Context, dir string) string {
+// bridgeBuildGannet builds the gannet binary into dir. It has its own
+// time bound: a cold build cache (CI) compiles every dependency.
+func bridgeBuildGannet(t *testing.T, dir string) string {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	gannet := filepath.Join(dir, "gannet")
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", gannet, ".").CombinedOutput(); err != nil {
@@ -312,10 +315,10 @@ func TestServeBridgeCommandsReachSensor(t *testing.T) {
 		t.Skip("builds and runs the gannet binary; skipped with -short")
 	}
 	mosquittoBin := bridgeNeed(t, "mosquitto", "mosquitto")
+	dir := t.TempDir()
+	gannet := bridgeBuildGannet(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	gannet := bridgeBuildGannet(t, ctx, dir)
 	mport := bridgeFreePort(t, "tcp")
 	udp := fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "udp"))
 	cfgPath := filepath.Join(dir, "config.toml")
