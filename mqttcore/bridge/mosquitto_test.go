@@ -439,9 +439,9 @@ func TestBridgeRefusesNonMQTT5(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer l.Close()
 			var wg sync.WaitGroup
-			defer wg.Wait()
+			defer wg.Wait() // after the listener closes (defers run last-in first-out)
+			defer l.Close()
 			wg.Add(1)
 			go func() { // exits when the listener closes
 				defer wg.Done()
