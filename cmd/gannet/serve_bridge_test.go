@@ -191,7 +191,7 @@ path = %q
 	take(sensors*each, p)
 	t.Logf("%d messages from %d sensors arrived in order across three SIGKILLs; %d duplicates (QoS 1)", distinct, sensors, dups)
 	// A crash re-sends at most the messages whose removal from the queue
-	// was not yet on disk: the store lets at most 256 such writes run ahead
+	// was not yet on disk: the store lets at most queue.max_pending (256) such writes run ahead
 	// (plus one batch being committed).
 	if dups > 600 {
 		t.Fatalf("%d duplicates after one SIGKILL during the drain; want at most about 512", dups)

@@ -107,7 +107,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		urls[i], _ = parseServer(s) // checked by Validate
 	}
 	st, err := OpenStore(cfg.Queue.Path, StoreOptions{
-		MaxBytes: cfg.Queue.MaxBytes, MaxAge: cfg.Queue.MaxAge, MaxBatch: cfg.Queue.MaxBatch, Now: opts.Now,
+		MaxBytes: cfg.Queue.MaxBytes, MaxAge: cfg.Queue.MaxAge, MaxBatch: cfg.Queue.MaxBatch, MaxPending: cfg.Queue.MaxPending, Now: opts.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)

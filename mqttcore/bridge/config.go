@@ -36,6 +36,7 @@ const (
 	DefaultMaxBytes       = 64 << 20
 	DefaultMaxAge         = 7 * 24 * time.Hour
 	DefaultMaxBatch       = 1024
+	DefaultMaxPending     = 256
 	// MinSysInterval is the shortest accepted SysInterval.
 	MinSysInterval = 100 * time.Millisecond
 )
@@ -132,6 +133,12 @@ type QueueConfig struct {
 	// MaxBatch bounds how many writes go into one fsync'd transaction
 	// (default 1024).
 	MaxBatch int `toml:"max_batch"`
+	// MaxPending bounds the writes waiting for the disk (default 256).
+	// Writes that do not wait for their commit (a sent message leaving the
+	// queue, QoS 0 messages) run ahead of the disk by at most this many,
+	// which bounds what a crash can re-send or lose; beyond it writers wait
+	// (counted in WriteWaits).
+	MaxPending int `toml:"max_pending"`
 }
 
 // errConfig is wrapped by every error Validate returns.
@@ -206,6 +213,9 @@ func (c *Config) validate() error {
 	}
 	if c.Queue.MaxBatch < 0 {
 		return bad("queue.max_batch = %d: must not be negative", c.Queue.MaxBatch)
+	}
+	if c.Queue.MaxPending < 0 {
+		return bad("queue.max_pending = %d: must not be negative", c.Queue.MaxPending)
 	}
 	return nil
 }
@@ -301,3 +311,4 @@ func (c *Config) sysInterval() time.Duration { return orDefault(c.SysInterval, D
 func (q *QueueConfig) maxBytes() int64       { return orDefault(q.MaxBytes, DefaultMaxBytes) }
 func (q *QueueConfig) maxAge() time.Duration { return orDefault(q.MaxAge, DefaultMaxAge) }
 func (q *QueueConfig) maxBatch() int         { return orDefault(q.MaxBatch, DefaultMaxBatch) }
+func (q *QueueConfig) maxPending() int       { return orDefault(q.MaxPending, DefaultMaxPending) }

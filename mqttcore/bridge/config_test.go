@@ -50,6 +50,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative max_bytes", func(c *Config) { c.Queue.MaxBytes = -1 }, "max_bytes"},
 		{"negative max_age", func(c *Config) { c.Queue.MaxAge = -time.Second }, "max_age"},
 		{"negative max_batch", func(c *Config) { c.Queue.MaxBatch = -1 }, "max_batch"},
+		{"negative max_pending", func(c *Config) { c.Queue.MaxPending = -1 }, "max_pending"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,12 +35,6 @@ var (
 // when in-flight messages are put back at the head of the queue.
 const firstSeq = 1 << 40
 
-// maxPending bounds the writes waiting for the commit goroutine. Writes
-// that do not wait for their commit (removals of sent messages, QoS 1
-// hand-overs to the session store) can run ahead of the disk by at most
-// this many, which bounds what a crash can make the bridge send twice.
-const maxPending = 256
-
 // entryOverhead is what one queued message costs beyond its packet bytes
 // (the 8-byte key and 8-byte timestamp), counted against MaxBytes.
 const entryOverhead = 16
@@ -54,6 +48,8 @@ type StoreOptions struct {
 	MaxAge time.Duration
 	// MaxBatch bounds the writes in one transaction.
 	MaxBatch int
+	// MaxPending bounds the writes waiting for the commit goroutine.
+	MaxPending int
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
 }
@@ -111,7 +107,7 @@ type Store struct {
 
 type storeCounters struct {
 	enqueued, sent, droppedQoS0, droppedOldest, expired, tooLarge atomic.Uint64
-	quarantined, requeued, commits, committedOps                  atomic.Uint64
+	quarantined, requeued, commits, committedOps, writeWaits      atomic.Uint64
 }
 
 // entry is one queued message in the in-memory index.
@@ -145,14 +141,14 @@ func OpenStore(path string, o StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: open queue %s: %w", path, err)
 	}
-	qc := QueueConfig{MaxBytes: o.MaxBytes, MaxAge: o.MaxAge, MaxBatch: o.MaxBatch}
+	qc := QueueConfig{MaxBytes: o.MaxBytes, MaxAge: o.MaxAge, MaxBatch: o.MaxBatch, MaxPending: o.MaxPending}
 	s := &Store{
 		db:       db,
 		maxBytes: qc.maxBytes(),
 		maxAge:   qc.maxAge(),
 		maxBatch: qc.maxBatch(),
 		now:      o.Now,
-		ops:      make(chan *op, maxPending),
+		ops:      make(chan *op, qc.maxPending()),
 		done:     make(chan struct{}),
 		nextSeq:  firstSeq,
 		lowSeq:   firstSeq,
@@ -265,7 +261,12 @@ func (s *Store) submitLocked(o *op) error {
 	if s.closed {
 		return ErrClosed
 	}
-	s.ops <- o
+	select {
+	case s.ops <- o:
+	default: // max_pending writes are ahead of the disk: wait for it
+		s.stats.writeWaits.Add(1)
+		s.ops <- o
+	}
 	return nil
 }
 
@@ -367,6 +368,9 @@ type StoreStats struct {
 	// Commits and CommittedOps count transactions and the writes in them
 	// (their ratio is the group-commit batch size).
 	Commits, CommittedOps uint64
+	// WriteWaits counts writes that found MaxPending writes ahead of the
+	// disk and waited.
+	WriteWaits uint64
 }
 
 // Stats returns the current gauges and counters.
@@ -382,6 +386,7 @@ func (s *Store) Stats() StoreStats {
 		Requeued:      s.stats.requeued.Load(),
 		Commits:       s.stats.commits.Load(),
 		CommittedOps:  s.stats.committedOps.Load(),
+		WriteWaits:    s.stats.writeWaits.Load(),
 	}
 	st.Dropped = st.DroppedQoS0 + st.DroppedOldest + st.Expired + st.TooLarge
 	s.mu.Lock()
