@@ -32,10 +32,12 @@ var ErrInvalidConfig = errors.New("invalid listener config")
 // default. Validate rejects bad values; nothing is clamped.
 type ListenerConfig struct {
 	// Network is "udp" (IPv6 socket that also accepts IPv4 where the
-	// address allows it), "udp4", "udp6" or "dtls" (DTLS 1.2 over UDP).
-	// Empty means "udp".
+	// address allows it), "udp4", "udp6", "dtls" (DTLS 1.2 over UDP) or
+	// "multicast" (a discovery link that joins the group in Address, for
+	// SEARCHGW/GWINFO and ADVERTISE). Empty means "udp".
 	Network string `toml:"network"`
-	// Address is "host:port" ("[::]:1884", "0.0.0.0:1884", ":1884").
+	// Address is "host:port" ("[::]:1884", "0.0.0.0:1884", ":1884"); for
+	// "multicast" the group and port ("239.255.0.186:1885").
 	Address string `toml:"address"`
 	// BatchSize is how many datagrams one recvmmsg system call may return
 	// (0: DefaultBatchSize; 1 turns batching off). Plain UDP only.
@@ -51,7 +53,25 @@ type ListenerConfig struct {
 	WriteBuffer int `toml:"write_buffer"`
 	// DTLS configures a "dtls" listener; it must be empty for the others.
 	DTLS DTLSConfig `toml:"dtls"`
+	// Multicast configures a "multicast" listener; it must be empty for
+	// the others.
+	Multicast MulticastOptions `toml:"multicast"`
 }
+
+// MulticastOptions are a multicast listener's settings besides its group.
+type MulticastOptions struct {
+	// Interface names the interface to join on and send from ("": the
+	// system's choice). IPv6 link-local groups need one.
+	Interface string `toml:"interface"`
+	// Radius is the IPv4 TTL or IPv6 hop limit of datagrams sent to the
+	// group (0: 1, the local link; at most 255).
+	Radius int `toml:"radius"`
+	// Loopback delivers datagrams sent to the group to members on this
+	// host too.
+	Loopback bool `toml:"loopback"`
+}
+
+func (m *MulticastOptions) isZero() bool { return *m == MulticastOptions{} }
 
 // DTLSConfig configures a DTLS listener. At least one of PSKFile and
 // CertFile/KeyFile is required.
@@ -133,9 +153,9 @@ func invalid(format string, args ...any) error {
 // Validate reports the first bad value in c.
 func (c *ListenerConfig) Validate() error {
 	switch c.Network {
-	case "", "udp", "udp4", "udp6", "dtls":
+	case "", "udp", "udp4", "udp6", "dtls", "multicast":
 	default:
-		return invalid("listen.network = %q: must be udp, udp4, udp6 or dtls", c.Network)
+		return invalid("listen.network = %q: must be udp, udp4, udp6, dtls or multicast", c.Network)
 	}
 	if c.Address == "" {
 		return invalid("listen.address is required")
@@ -158,6 +178,15 @@ func (c *ListenerConfig) Validate() error {
 	}
 	if c.WriteBuffer < 0 {
 		return invalid("listen.write_buffer = %d: must not be negative", c.WriteBuffer)
+	}
+	if c.Network != "multicast" && !c.Multicast.isZero() {
+		return invalid("listen.multicast is set on a %q listener: set network = \"multicast\"", c.network())
+	}
+	if c.Network == "multicast" {
+		mc := c.multicastConfig()
+		if err := mc.Validate(); err != nil {
+			return err
+		}
 	}
 	if c.Network != "dtls" {
 		if !c.DTLS.isZero() {
@@ -233,6 +262,15 @@ func (d *DTLSConfig) validate() error {
 		return invalid("listen.dtls: handshake_rate, handshake_burst and handshake_sources must not be negative")
 	}
 	return nil
+}
+
+// multicastConfig is the MulticastConfig of a "multicast" listener.
+func (c *ListenerConfig) multicastConfig() MulticastConfig {
+	return MulticastConfig{
+		Group: c.Address, Interface: c.Multicast.Interface, Radius: c.Multicast.Radius,
+		Loopback: c.Multicast.Loopback, BatchSize: c.BatchSize, MaxDatagram: c.MaxDatagram,
+		ReadBuffer: c.ReadBuffer,
+	}
 }
 
 func (c *ListenerConfig) network() string {

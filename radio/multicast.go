@@ -45,8 +45,16 @@ func (c *MulticastConfig) Validate() error {
 	if c.Radius < 0 || c.Radius > 255 {
 		return invalid("multicast.radius = %d: must be 0 (default 1) to 255", c.Radius)
 	}
-	lc := ListenerConfig{Address: c.Group, BatchSize: c.BatchSize, MaxDatagram: c.MaxDatagram, ReadBuffer: c.ReadBuffer}
-	return lc.Validate()
+	if c.BatchSize < 0 || c.BatchSize > MaxBatchSize {
+		return invalid("multicast batch_size = %d: must be 0 (default) to %d", c.BatchSize, MaxBatchSize)
+	}
+	if c.MaxDatagram != 0 && (c.MaxDatagram < 16 || c.MaxDatagram > 65535) {
+		return invalid("multicast max_datagram = %d: must be 0 (default) or 16..65535", c.MaxDatagram)
+	}
+	if c.ReadBuffer < 0 {
+		return invalid("multicast read_buffer = %d: must not be negative", c.ReadBuffer)
+	}
+	return nil
 }
 
 // MulticastLink is a UDP link bound to a multicast group's port that has
@@ -55,6 +63,15 @@ func (c *MulticastConfig) Validate() error {
 type MulticastLink struct {
 	*UDPLink
 	group netip.AddrPort
+}
+
+// ListenMulticastListener opens the multicast link of a [[listen]] entry
+// with network = "multicast".
+func ListenMulticastListener(cfg ListenerConfig) (*MulticastLink, error) {
+	if cfg.network() != "multicast" {
+		return nil, fmt.Errorf("radio: listen %s: ListenMulticastListener needs network = \"multicast\", not %q", cfg.Address, cfg.network())
+	}
+	return ListenMulticast(cfg.multicastConfig())
 }
 
 // ListenMulticast joins cfg.Group on cfg.Interface.

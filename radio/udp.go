@@ -48,8 +48,9 @@ func ListenUDP(cfg ListenerConfig) (*UDPLink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.network() == "dtls" {
-		return nil, fmt.Errorf("radio: listen %s: ListenUDP cannot open a dtls listener; use ListenDTLS", cfg.Address)
+	switch cfg.network() {
+	case "dtls", "multicast":
+		return nil, fmt.Errorf("radio: listen %s: ListenUDP cannot open a %s listener", cfg.Address, cfg.network())
 	}
 	var lc net.ListenConfig
 	pc, err := lc.ListenPacket(context.Background(), cfg.network(), cfg.Address)

@@ -19,7 +19,8 @@ type reloader interface {
 }
 
 // openLinks opens one radio link per [[listen]] entry: plain UDP with
-// batched reads, or DTLS. On error it closes what it opened.
+// batched reads, DTLS, or a multicast discovery link. On error it closes
+// what it opened.
 func openLinks(cfgs []radio.ListenerConfig, log *slog.Logger) ([]gateway.Link, error) {
 	links := make([]gateway.Link, 0, len(cfgs))
 	fail := func(err error) ([]gateway.Link, error) {
@@ -36,6 +37,8 @@ func openLinks(cfgs []radio.ListenerConfig, log *slog.Logger) ([]gateway.Link, e
 		switch c.Network {
 		case "dtls":
 			link, err = radio.ListenDTLS(c, log.With("listener", c.Address))
+		case "multicast":
+			link, err = radio.ListenMulticastListener(c)
 		default:
 			var u *radio.UDPLink
 			u, err = radio.ListenUDP(c)

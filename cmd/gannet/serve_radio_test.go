@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pion/dtls/v3"
+	"golang.org/x/net/ipv4"
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
@@ -345,5 +348,62 @@ func TestMQTTSNOverDTLSSurvivesAddressChange(t *testing.T) {
 	}
 	if c.State() != snclient.StateActive {
 		t.Errorf("client state %v; want active", c.State())
+	}
+}
+
+// TestSearchGatewayOverMulticast: the gateway serves a multicast listener
+// on lo; a sensor's SEARCHGW to the group is answered with GWINFO. Skips
+// where lo cannot carry multicast.
+func TestSearchGatewayOverMulticast(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := fmt.Sprintf("239.255.0.186:%d", probe.LocalAddr().(*net.UDPAddr).Port)
+	probe.Close()
+	links, err := openLinks([]radio.ListenerConfig{{Network: "multicast", Address: group, Multicast: radio.MulticastOptions{Interface: "lo", Loopback: true}}}, log)
+	if err != nil {
+		t.Skipf("cannot join %s on lo here (%v); `ip link set lo multicast on` enables this test", group, err)
+	}
+	broker, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	gw, err := gateway.New(gateway.Config{Loops: 1, GatewayID: 42}, broker, gateway.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(links[0]) }()
+	defer func() { gw.Close(); <-served }()
+
+	// The sensor sends from an ordinary socket through lo.
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skipf("no lo interface: %v", err)
+	}
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	p4 := ipv4.NewPacketConn(pc)
+	if err := p4.SetMulticastInterface(lo); err != nil {
+		t.Skipf("cannot send multicast on lo here: %v", err)
+	}
+	p4.SetMulticastLoopback(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := snclient.SearchGateway(ctx, pc, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(group)), 1, 500*time.Millisecond)
+	if err != nil {
+		if ctx.Err() != nil {
+			t.Skipf("no GWINFO within 5 s: multicast on lo does not deliver here; `ip link set lo multicast on` enables this test")
+		}
+		t.Fatalf("SearchGateway: %v", err)
+	}
+	if info.ID != 42 {
+		t.Errorf("GWINFO from gateway %d; want 42", info.ID)
 	}
 }
