@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -406,4 +407,48 @@ func TestSearchGatewayOverMulticast(t *testing.T) {
 	if info.ID != 42 {
 		t.Errorf("GWINFO from gateway %d; want 42", info.ID)
 	}
+}
+
+// TestSIGHUPReloadsDTLS drives the SIGHUP loop with a channel: each
+// signal rereads the PSK file of every DTLS link, and an identity added to
+// the file can handshake afterwards.
+func TestSIGHUPReloadsDTLS(t *testing.T) {
+	const key = "00112233445566778899aabbccddeeff"
+	psk := filepath.Join(t.TempDir(), "psk")
+	os.WriteFile(psk, []byte("sensor-1:"+key+"\n"), 0o600)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	links, err := openLinks([]radio.ListenerConfig{
+		{Network: "udp4", Address: "127.0.0.1:0"},
+		{Network: "dtls", Address: "127.0.0.1:0", DTLS: radio.DTLSConfig{PSKFile: psk}},
+	}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, l := range links {
+			l.Close()
+		}
+	}()
+	dl := links[1].(*radio.DTLSLink)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hup, done := make(chan os.Signal, 1), make(chan error, 1)
+	go reloadOn(ctx, hup, links, log, done) // exits when ctx ends
+
+	os.WriteFile(psk, []byte("sensor-1:"+key+"\nsensor-2:"+key+"\n"), 0o600)
+	hup <- syscall.SIGHUP
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no reload after SIGHUP")
+	}
+	if st := dl.Stats(); st.Reloads != 1 {
+		t.Errorf("Reloads = %d; want 1", st.Reloads)
+	}
+	// dialSensor fails the test unless the handshake succeeds: sensor-2
+	// exists only in the reloaded file.
+	dialSensor(t, ctx, dl.LocalAddr(), "sensor-2", key, "sensor-2", nil)
 }
