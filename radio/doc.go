@@ -13,15 +13,20 @@
 // Goroutines and buffers:
 //   - UDPLink starts no goroutine. It owns one batch of receive buffers; a
 //     read copies one datagram from the batch into the caller's buffer, so
-//     ReadFromUDPAddrPort allocates nothing. Reads are serialised by a mutex
+//     ReadFromUDPAddrPort allocates nothing (recvmmsg is called through
+//     golang.org/x/sys/unix: x/net's ReadBatch allocates an address per
+//     datagram). Reads are serialised by a mutex
 //     (the gateway reads each link from one goroutine); writes go straight
 //     to the socket and may run concurrently.
 //   - DTLSLink starts one accept goroutine, one reaper goroutine, and one
-//     reader goroutine per established session (pion/dtls's Conn is a
-//     blocking net.Conn; a session's reader exits when the session closes).
-//     Close waits for all of them. Received records are copied into pooled
-//     buffers and queued on one bounded channel; a full queue drops the
-//     datagram and counts it, as a full socket buffer would.
+//     goroutine per connection attempt that runs its handshake (at most
+//     max_handshakes at once) and then reads the established session until
+//     it closes (pion/dtls's Conn is a blocking net.Conn, and pion runs
+//     goroutines of its own per session). Close cancels handshakes, closes
+//     every session and waits for all of them. Received records are copied
+//     into pooled buffers and queued on one bounded channel; a full queue
+//     drops the datagram and counts it, as a full socket buffer would.
+//     Lock order: DTLSLink.mu is never held while calling into pion.
 //   - MulticastLink is a UDPLink bound to a group port that has joined the
 //     group.
 //
