@@ -534,3 +534,41 @@ func TestDTLSCertificatesWithMutualAuth(t *testing.T) {
 		t.Errorf("Sessions = %d; want only the good client's", st.Sessions)
 	}
 }
+
+func TestDTLSOverIPv6(t *testing.T) {
+	dir := t.TempDir()
+	psk := writeFile(t, dir, "psk", "sensor-1:"+testKey1+"\n")
+	l, err := ListenDTLS(ListenerConfig{Network: "dtls", Address: "[::1]:0", DTLS: DTLSConfig{PSKFile: psk}}, nil)
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer l.Close()
+	pc, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	k := hexKey(t, testKey1)
+	c, err := dtls.ClientWithOptions(pc, l.LocalAddr(),
+		dtls.WithPSK(func([]byte) ([]byte, error) { return k, nil }),
+		dtls.WithPSKIdentityHint([]byte("sensor-1")),
+		dtls.WithCipherSuites(dtls.TLS_PSK_WITH_AES_128_GCM_SHA256),
+		dtls.WithConnectionIDGenerator(dtls.OnlySendCIDGenerator()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.HandshakeContext(ctx); err != nil {
+		t.Fatalf("handshake over IPv6: %v", err)
+	}
+	c.Write([]byte("v6"))
+	got, addr := readLink(t, l)
+	if got != "v6" || !SyntheticPrefix.Contains(addr.Addr()) {
+		t.Fatalf("read %q from %v; want v6 from a synthetic address", got, addr)
+	}
+	if ra, _ := l.RemoteAddr(addr); ra.(*net.UDPAddr).IP.To4() != nil {
+		t.Errorf("peer address %v; want the IPv6 loopback", ra)
+	}
+}
