@@ -199,6 +199,9 @@ func TestBenchRunEndsWithContext(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench publish = %v", err)
 	}
+	if rep.BenchCPUPercent <= 0 {
+		t.Errorf("bench CPU = %v %%; want the bench's own CPU use measured", rep.BenchCPUPercent)
+	}
 	if el := time.Since(start); el > 15*time.Second {
 		t.Errorf("a 300ms run took %v", el)
 	}

@@ -184,6 +184,7 @@ func (r *run) echo(ctx context.Context) error {
 func (r *run) echoWindowed(ctx context.Context, tr *Tracker, conns []*net.UDPConn) error {
 	cfg := &r.cfg
 	const echoTimeout = 200 * time.Millisecond
+	self0 := selfCPU()
 	start := time.Now()
 	tl := r.newTimeline(start)
 	tr.SetTimeline(tl)
@@ -247,6 +248,7 @@ func (r *run) echoWindowed(ctx context.Context, tr *Tracker, conns []*net.UDPCon
 	}
 	wg.Wait()
 	end := time.Now()
+	r.setBenchCPU(self0, end.Sub(start))
 	r.finish(tr, tl, sent.Load(), 0, sent.Load(), start, end)
 	r.note(fmt.Sprintf("echo: closed loop, %d datagrams in flight per socket; each crosses the loopback twice", cfg.Window))
 	return nil

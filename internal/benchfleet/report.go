@@ -55,6 +55,11 @@ type Report struct {
 	// Latency is from the stamp in the payload to its delivery.
 	Latency Latency `json:"latency"`
 
+	// BenchCPUPercent is this bench process's own CPU use during the
+	// sending phase (100 % = one core): on a small machine the load
+	// generator competes with the gateway for the same cores.
+	BenchCPUPercent float64 `json:"bench_cpu_percent,omitempty"`
+
 	// Gateway is what /proc says about the gateway process, when its pid
 	// was given.
 	Gateway *GatewayReport `json:"gateway,omitempty"`
@@ -159,6 +164,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		for _, e := range r.FirstErrors {
 			fmt.Fprintf(&b, "  %s\n", e)
 		}
+	}
+	if r.BenchCPUPercent > 0 {
+		fmt.Fprintf(&b, "bench CPU   %.0f %% of one core while sending\n", r.BenchCPUPercent)
 	}
 	if g := r.Gateway; g != nil {
 		fmt.Fprintf(&b, "gateway     pid %d: RSS %.1f MiB -> %.1f MiB (%.0f bytes per session), CPU %.2f s (%.0f %% of one core)\n",

@@ -27,7 +27,7 @@ func sampleReport() *Report {
 		LoadBefore: "0.10 0.20 0.30", LoadAfter: "1.00 0.50 0.40",
 		Connect: &ConnectReport{Connected: 10, Seconds: 0.5, PerSec: 20},
 		Sent:    1000, Acknowledged: 1000, Expected: 1000, Delivered: 998, Lost: 2, Duplicated: 1,
-		SendSeconds: 2, SentPerSec: 500, DeliveredPerSec: 499,
+		SendSeconds: 2, SentPerSec: 500, DeliveredPerSec: 499, BenchCPUPercent: 80,
 		Latency:   h.Summary(),
 		Histogram: h.Buckets(),
 		Timeline:  tl.Slots(),
@@ -45,7 +45,7 @@ func TestWriteTextNamesEveryNumber(t *testing.T) {
 		"scenario publish: 10 sensors, QoS 1", "load average: 0.10 0.20 0.30 before",
 		"10 connected, 0 failed", "sent        1000", "acknowledged 1000",
 		"delivered   998 of 1000 expected", "lost        2", "duplicated  1",
-		"p50 0.", "p99 1.", "gateway     pid 42", "104858 bytes per session", "50 % of one core", "note: a note",
+		"p50 0.", "p99 1.", "gateway     pid 42", "104858 bytes per session", "50 % of one core", "note: a note", "bench CPU   80 %",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("WriteText output lacks %q:\n%s", want, b.String())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -342,6 +343,19 @@ func (r *run) gatewayCPU() time.Duration {
 		r.errs.add(err)
 	}
 	return d
+}
+
+// selfCPU returns this process's CPU time so far, 0 when /proc cannot say.
+func selfCPU() time.Duration {
+	d, _ := ReadCPU(os.Getpid())
+	return d
+}
+
+// setBenchCPU records this process's CPU use over a phase of wall time wall.
+func (r *run) setBenchCPU(before time.Duration, wall time.Duration) {
+	if after := selfCPU(); before > 0 && wall > 0 {
+		r.rep.BenchCPUPercent = 100 * (after - before).Seconds() / wall.Seconds()
+	}
 }
 
 // setCPU records the gateway's CPU use over a phase of wall time wall.

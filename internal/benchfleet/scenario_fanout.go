@@ -52,7 +52,7 @@ func (r *run) fanout(ctx context.Context) error {
 	if err := r.barrier("connected"); err != nil {
 		return err
 	}
-	cpu0 := r.gatewayCPU()
+	cpu0, self0 := r.gatewayCPU(), selfCPU()
 	start := time.Now()
 	tl := r.newTimeline(start)
 	tr.SetTimeline(tl)
@@ -91,6 +91,7 @@ func (r *run) fanout(ctx context.Context) error {
 	}
 	end := time.Now()
 	r.setCPU(cpu0, r.gatewayCPU(), end.Sub(start))
+	r.setBenchCPU(self0, end.Sub(start))
 	r.drain(ctx, tr, sent.Load()*receivers)
 	r.finish(tr, tl, sent.Load(), acked.Load(), sent.Load()*receivers, start, end)
 	return nil

@@ -60,7 +60,7 @@ func (r *run) publish(ctx context.Context) error {
 	if err := r.barrier("connected"); err != nil {
 		return err
 	}
-	cpu0 := r.gatewayCPU()
+	cpu0, self0 := r.gatewayCPU(), selfCPU()
 	start := time.Now()
 	tl := r.newTimeline(start)
 	tr.SetTimeline(tl)
@@ -87,6 +87,7 @@ func (r *run) publish(ctx context.Context) error {
 	end := time.Now()
 	cpu1 := r.gatewayCPU()
 	r.setCPU(cpu0, cpu1, end.Sub(start))
+	r.setBenchCPU(self0, end.Sub(start))
 	r.drain(ctx, tr, sent.Load())
 	r.finish(tr, tl, sent.Load(), acked.Load(), sent.Load(), start, end)
 	return nil
