@@ -17,6 +17,23 @@ import (
 type Options struct {
 	// Logger receives the gateway's logs; nil discards them.
 	Logger *slog.Logger
+	// UnknownSourceLimiter, when set, is asked before the gateway does any
+	// work for a datagram from a source it has no client for (CONNECT,
+	// SEARCHGW, a wake from a new address, the DISCONNECT that refuses
+	// anything else). A refused datagram is dropped unanswered and counted
+	// (LimitUnknownSourceRate): its source is unverified, so an answer could
+	// feed a reflection attack.
+	UnknownSourceLimiter SourceLimiter
+	// QoSMinus1Limiter, when set, is asked before a QoS -1 PUBLISH is
+	// accepted; a refused one is dropped and counted (LimitQoSMinus1Rate).
+	QoSMinus1Limiter SourceLimiter
+}
+
+// SourceLimiter decides whether a source may have more of the gateway's
+// work now; radio.Limiter (per-source token buckets) implements it. It must
+// be safe for concurrent use and should not allocate.
+type SourceLimiter interface {
+	Allow(src netip.Addr, now time.Time) bool
 }
 
 // Gateway is the MQTT-SN front-end of a broker core. It serves one or more
@@ -24,6 +41,7 @@ type Options struct {
 // loops, chosen by the client's address.
 type Gateway struct {
 	cfg    Config
+	opts   Options
 	broker *mqttcore.Broker
 	log    *slog.Logger
 	pre    *predefined
@@ -58,6 +76,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg:    cfg,
+		opts:   opts,
 		broker: broker,
 		log:    log,
 		pre:    newPredefined(cfg.Predefined),

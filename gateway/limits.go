@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
 
 // Limit names one of the gateway's configurable limits, as counted in
@@ -33,12 +34,19 @@ const (
 	// LimitBroker is a limit of the broker core (max_sessions, max_inflight,
 	// max_payload_size, max_retained): the protocol's refusal is sent.
 	LimitBroker
+	// LimitUnknownSourceRate is Options.UnknownSourceLimiter (the
+	// rate_limit.unknown_sources table): the datagram is dropped unanswered.
+	LimitUnknownSourceRate
+	// LimitQoSMinus1Rate is Options.QoSMinus1Limiter (the
+	// rate_limit.qos_minus_one table): the QoS -1 PUBLISH is dropped.
+	LimitQoSMinus1Rate
 	numLimits
 )
 
 var limitNames = [numLimits]string{
 	"max_clients", "max_client_id_len", "max_topics_per_client",
 	"max_message_size (received)", "max_message_size (sent)", "loop_queue", "broker",
+	"rate_limit.unknown_sources", "rate_limit.qos_minus_one",
 }
 
 // String returns the configuration key of the limit.
@@ -82,6 +90,27 @@ func (g *Gateway) limitHit(l Limit, clientID string, remote netip.AddrPort, err 
 		attrs = append(attrs, "err", err)
 	}
 	g.log.Warn("limit hit", attrs...)
+}
+
+// allowUnknown asks the configured limiter whether the gateway may work on
+// m from src, a source with no client state; it counts and logs a refusal.
+// Messages the gateway ignores anyway cost nothing and are not limited.
+func (g *Gateway) allowUnknown(src netip.AddrPort, m sn.Message) bool {
+	lim, which := g.opts.UnknownSourceLimiter, LimitUnknownSourceRate
+	switch m := m.(type) {
+	case *sn.Publish:
+		if m.QoS == sn.QoSMinus1 {
+			lim, which = g.opts.QoSMinus1Limiter, LimitQoSMinus1Rate
+		}
+	case *sn.Advertise, *sn.GWInfo, *sn.Connack, *sn.WillTopicReq, *sn.WillMsgReq, *sn.Suback,
+		*sn.Unsuback, *sn.PingResp, *sn.WillTopicResp, *sn.WillMsgResp:
+		return true // ignored, and counted, by handleUnknown
+	}
+	if lim == nil || lim.Allow(src.Addr(), time.Now()) {
+		return true
+	}
+	g.limitHit(which, "", src, nil)
+	return false
 }
 
 // isBrokerLimit reports whether err is the core refusing for one of its

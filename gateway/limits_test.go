@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -122,6 +123,63 @@ func TestSysTopics(t *testing.T) {
 			if got[topic] != want {
 				t.Errorf("%s = %q; want %q (got %d topics)", topic, got[topic], want, len(got))
 			}
+		}
+	})
+}
+
+// budgetLimiter allows each source a fixed number of events.
+type budgetLimiter struct {
+	mu   sync.Mutex
+	left map[netip.Addr]int
+	each int
+}
+
+func (b *budgetLimiter) Allow(src netip.Addr, _ time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.left == nil {
+		b.left = map[netip.Addr]int{}
+	}
+	n, ok := b.left[src]
+	if !ok {
+		n = b.each
+	}
+	if n == 0 {
+		return false
+	}
+	b.left[src] = n - 1
+	return true
+}
+
+func TestSourceLimiters(t *testing.T) {
+	opts := gateway.Options{
+		UnknownSourceLimiter: &budgetLimiter{each: 2},
+		QoSMinus1Limiter:     &budgetLimiter{each: 1},
+	}
+	cfg := gateway.Config{QoSMinus1: gateway.QoSMinus1Config{Enabled: true}}
+	runWith(t, cfg, opts, func(t *testing.T, h *harness) {
+		s := h.sensor("10.0.0.2:5000")
+		s.send(&sn.SearchGW{})
+		s.expect(&sn.GWInfo{})
+		s.send(&sn.PingReq{}) // refused with DISCONNECT: work for an unknown source
+		s.expect(&sn.Disconnect{})
+		s.send(&sn.SearchGW{}) // over budget: dropped unanswered
+		s.send(&sn.Connect{CleanSession: true, Duration: 60, ClientID: []byte("dev1")})
+		s.expectNone(time.Minute)
+		// Another source has its own budget.
+		other := h.sensor("10.0.0.3:5000")
+		other.connect("dev2", true, 60)
+
+		a := h.app("#")
+		for range 3 {
+			s.send(&sn.Publish{QoS: sn.QoSMinus1, TopicIDType: sn.TopicIDShort, TopicID: 0x6162, Data: []byte("x")})
+		}
+		a.expect("ab", "x")
+		a.expectNone()
+		st := h.g.Stats()
+		if st.LimitHits[gateway.LimitUnknownSourceRate] != 2 || st.LimitHits[gateway.LimitQoSMinus1Rate] != 2 {
+			t.Errorf("LimitHits unknown_sources, qos_minus_one = %d, %d; want 2, 2",
+				st.LimitHits[gateway.LimitUnknownSourceRate], st.LimitHits[gateway.LimitQoSMinus1Rate])
 		}
 	})
 }

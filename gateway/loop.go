@@ -195,6 +195,9 @@ func (l *loop) handleDatagram(d *datagram) {
 
 // handleUnknown answers a datagram from a sender with no client state.
 func (l *loop) handleUnknown(key clientKey, node []byte, m sn.Message) {
+	if !l.g.allowUnknown(key.addr, m) {
+		return
+	}
 	switch m := m.(type) {
 	case *sn.Connect:
 		if n := l.g.stats.clients.Load(); n >= int64(l.g.cfg.MaxClients) {

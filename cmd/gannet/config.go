@@ -24,6 +24,9 @@ type fileConfig struct {
 	// MQTT is the MQTT 3.1.1/5.0 listener for local applications
 	// (serve_mqtt.go, docs/configuration.md).
 	MQTT mqttConfig `toml:"mqtt"`
+	// RateLimit holds the per-source limits on work for unverified sources
+	// (serve_limits.go).
+	RateLimit rateLimitConfig `toml:"rate_limit"`
 }
 
 type logConfig struct {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gannet-mqtt/gannet/gateway"
 )
 
 // TestRootConfigLoads keeps the annotated config.toml at the repository
@@ -70,5 +72,47 @@ func TestBrokenConfigs(t *testing.T) {
 				t.Errorf("check-config = %d, %q; want 1 and an error containing %q", rc, out.String(), tc.want)
 			}
 		})
+	}
+}
+
+func TestRateLimitConfig(t *testing.T) {
+	root, err := os.ReadFile("../../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The commented example, uncommented, loads and builds both limiters.
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(string(root), "\n") {
+		if strings.HasPrefix(line, "# [rate_limit.") {
+			in = true
+		}
+		if in && strings.HasPrefix(line, "# ") {
+			line = strings.TrimPrefix(line, "# ")
+		}
+		b.WriteString(line + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "gannet.toml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts gateway.Options
+	if err := cfg.RateLimit.apply(&opts); err != nil {
+		t.Fatal(err)
+	}
+	if opts.UnknownSourceLimiter == nil || opts.QoSMinus1Limiter == nil {
+		t.Fatalf("limiters = %v, %v; want both", opts.UnknownSourceLimiter, opts.QoSMinus1Limiter)
+	}
+	// A table with a bad value is refused by name.
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	if err := os.WriteFile(bad, append(root, "\n[rate_limit.qos_minus_one]\nrate = 0.0\nburst = 1\nmax_sources = 1\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfig(bad); err == nil || !strings.Contains(err.Error(), "rate_limit.qos_minus_one") {
+		t.Errorf("loadConfig with rate = 0: %v; want an error naming rate_limit.qos_minus_one", err)
 	}
 }

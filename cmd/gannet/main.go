@@ -178,7 +178,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Error("stopping mqtt listener", "err", err)
 		}
 	}()
-	gw, err := gateway.New(cfg.Gateway, broker, gateway.Options{Logger: log})
+	gwOpts := gateway.Options{Logger: log}
+	if err := cfg.RateLimit.apply(&gwOpts); err != nil { // serve_limits.go
+		return err
+	}
+	gw, err := gateway.New(cfg.Gateway, broker, gwOpts)
 	if err != nil {
 		return err
 	}

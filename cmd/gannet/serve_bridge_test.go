@@ -104,6 +104,11 @@ func TestServeBridgeSurvivesSIGKILL(t *testing.T) {
 network = "udp4"
 address = %q
 
+# The gateway's own MQTT listener is not needed here, and its default port
+# could be taken by another gannet on the machine.
+[mqtt]
+disabled = true
+
 [[bridge]]
 name = "central"
 servers = ["mqtt://127.0.0.1:%d"]
@@ -325,6 +330,11 @@ func TestServeBridgeCommandsReachSensor(t *testing.T) {
 	cfg := fmt.Sprintf(`[[listen]]
 network = "udp4"
 address = %q
+
+# The gateway's own MQTT listener is not needed here, and its default port
+# could be taken by another gannet on the machine.
+[mqtt]
+disabled = true
 
 [[bridge]]
 name = "central"
