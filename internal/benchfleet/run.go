@@ -345,15 +345,19 @@ func (r *run) gatewayCPU() time.Duration {
 	return d
 }
 
-// selfCPU returns this process's CPU time so far, 0 when /proc cannot say.
+// selfCPU returns this process's CPU time so far, or -1 when /proc cannot
+// say.
 func selfCPU() time.Duration {
-	d, _ := ReadCPU(os.Getpid())
+	d, err := ReadCPU(os.Getpid())
+	if err != nil {
+		return -1
+	}
 	return d
 }
 
 // setBenchCPU records this process's CPU use over a phase of wall time wall.
 func (r *run) setBenchCPU(before time.Duration, wall time.Duration) {
-	if after := selfCPU(); before > 0 && wall > 0 {
+	if after := selfCPU(); before >= 0 && after >= 0 && wall > 0 {
 		r.rep.BenchCPUPercent = 100 * (after - before).Seconds() / wall.Seconds()
 	}
 }
