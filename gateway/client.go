@@ -14,28 +14,34 @@ import (
 // not know (its address, topic ids, where it is in the MQTT-SN procedures).
 // Its loop's goroutine owns it. A sleeping client keeps this struct and a
 // detached core session, and costs no goroutine.
+//
+// Every sleeping sensor pays for this struct, so its fields are ordered to
+// pack (TestClientSize holds it to a budget).
 type client struct {
-	l     *loop
-	key   clientKey
-	node  []byte // Wireless Node Id behind a forwarder, or nil
-	id    string // client id, once CONNECT arrived
-	state State
+	l    *loop
+	key  clientKey
+	node string // Wireless Node Id behind a forwarder (when fwd)
+	id   string // client id, once CONNECT arrived
 
-	removed bool
-	conn    *mqttcore.Conn // nil while asleep or during the will dialogue
-	att     *attachment    // the FrontEnd of conn
+	conn     *mqttcore.Conn // nil while asleep or during the will dialogue
+	att      *attachment    // the FrontEnd of conn
+	dialogue *dialogue      // the will dialogue in progress, or nil
 
-	keepAlive time.Duration
-	sleepFor  time.Duration
-	lastSeen  int64 // UnixNano of the last datagram
-	kaAt      int64 // keep-alive deadline in the timer heap, 0 if none
-	retryAt   int64 // retry deadline in the timer heap, 0 if none
-	sleepAt   int64 // sleep deadline in the timer heap, 0 if none
+	lastSeen int64 // UnixNano of the last datagram
+	retryAt  int64 // retry deadline, 0 if none
+	sleepAt  int64 // sleep deadline (asleep only), 0 if none
+	due      int64 // when the timer heap wakes the client (timers.go)
 
-	topics   registry
-	dialogue *dialogue // the will dialogue in progress, or nil
-	out      outFlight // the one gateway-to-client exchange in progress
-	regID    uint16    // the last REGISTER MsgId the gateway used
+	topics registry
+	out    outFlight // the one gateway-to-client exchange in progress
+
+	heapPos   int32  // index+1 in the loop's timer heap, 0 when not in it
+	keepAlive uint16 // CONNECT Duration, seconds (0: not supervised)
+	sleepFor  uint16 // DISCONNECT Duration, seconds
+	regID     uint16 // the last REGISTER MsgId the gateway used
+	state     State
+	removed   bool
+	fwd       bool // behind a forwarder: datagrams are Encapsulated with node
 }
 
 func (c *client) clientID() string {
@@ -116,7 +122,18 @@ func (c *client) unexpected(m sn.Message) {
 }
 
 // send writes m to the client, wrapped for its forwarder if it has one.
-func (c *client) send(m sn.Message) bool { return c.l.sendTo(c.key, c.node, m) }
+func (c *client) send(m sn.Message) bool { return c.l.sendTo(c.key, c.nodeID(), m) }
+
+// nodeID returns the client's Wireless Node Id for an Encapsulated message,
+// in the loop's scratch buffer (valid until the next call), or nil for a
+// direct client.
+func (c *client) nodeID() []byte {
+	if !c.fwd {
+		return nil
+	}
+	c.l.nodeBuf = append(c.l.nodeBuf[:0], c.node...)
+	return c.l.nodeBuf
+}
 
 // setState moves the client to s, logging the transition.
 func (c *client) setState(s State) {
@@ -170,49 +187,55 @@ func tolerance(d time.Duration) time.Duration {
 
 func seconds(s uint16) time.Duration { return time.Duration(s) * time.Second }
 
-func (c *client) scheduleKeepAlive() {
-	c.kaAt = 0
-	if c.keepAlive == 0 {
-		return
+// keepAliveAt returns the keep-alive deadline: the keep-alive period plus
+// tolerance after the last datagram, for a connected active client with a
+// keep-alive; 0 otherwise.
+func (c *client) keepAliveAt() int64 {
+	if c.state != StateActive || c.keepAlive == 0 || c.conn == nil || c.dialogue != nil {
+		return 0
 	}
-	c.kaAt = c.lastSeen + int64(tolerance(c.keepAlive))
-	c.l.timers.add(timerEntry{at: c.kaAt, c: c, kind: timerKeepAlive})
+	return c.lastSeen + int64(tolerance(seconds(c.keepAlive)))
+}
+
+// nextDeadline returns the earliest of the client's deadlines, 0 for none.
+func (c *client) nextDeadline() int64 {
+	due := c.keepAliveAt()
+	for _, d := range [...]int64{c.retryAt, c.sleepAt} {
+		if d != 0 && (due == 0 || d < due) {
+			due = d
+		}
+	}
+	return due
 }
 
 func (c *client) armRetry() {
 	c.retryAt = c.l.now() + int64(c.l.g.cfg.RetryInterval)
-	c.l.timers.add(timerEntry{at: c.retryAt, c: c, kind: timerRetry})
+	c.l.schedule(c)
 }
 
-// timerFired handles a due heap entry; stale entries are ignored.
-func (c *client) timerFired(kind uint8, at, now int64) {
-	switch kind {
-	case timerKeepAlive:
-		if c.kaAt != at || c.state != StateActive {
+// timerFired runs when the client's heap entry is due: it handles every
+// deadline that has passed, then schedules the client again.
+func (c *client) timerFired(now int64) {
+	if c.retryAt != 0 && c.retryAt <= now {
+		c.retryAt = 0
+		c.retry()
+		if c.removed {
 			return
 		}
-		if due := c.lastSeen + int64(tolerance(c.keepAlive)); due > now {
-			c.kaAt = due // heard from since: look again then
-			c.l.timers.add(timerEntry{at: due, c: c, kind: timerKeepAlive})
-			return
-		}
-		c.lose("keep-alive expired")
-	case timerSleep:
-		if c.sleepAt != at || c.state != StateAsleep {
-			return
-		}
+	}
+	if c.state == StateAsleep && c.sleepAt != 0 && c.sleepAt <= now {
 		// The core's own sleep deadline publishes the will; the gateway
 		// forgets the client.
 		c.l.g.log.Debug("client lost", "client_id", c.id, "remote", c.key.addr, "reason", "slept too long")
 		c.setState(StateLost)
 		c.l.removeClient(c)
-	case timerRetry:
-		if c.retryAt != at {
-			return
-		}
-		c.retryAt = 0
-		c.retry()
+		return
 	}
+	if ka := c.keepAliveAt(); ka != 0 && ka <= now {
+		c.lose("keep-alive expired")
+		return
+	}
+	c.l.schedule(c)
 }
 
 // refused counts a request the core refused; a refusal for one of the core's

@@ -160,8 +160,8 @@ func (c Config) Validate() error {
 		return bad("max_topics_per_client = %d: must be 0 to 65534", c.MaxTopicsPerClient)
 	case c.RetryInterval < 0:
 		return bad("retry_interval = %v: must not be negative", c.RetryInterval)
-	case c.MaxRetries < 0:
-		return bad("max_retries = %d: must not be negative", c.MaxRetries)
+	case c.MaxRetries < 0 || c.MaxRetries > 255:
+		return bad("max_retries = %d: must be 0 (default) to 255", c.MaxRetries)
 	case c.SessionExpiry < 0:
 		return bad("session_expiry = %v: must not be negative", c.SessionExpiry)
 	case c.Advertise.Interval < 0:

@@ -32,7 +32,10 @@ func (c *client) onConnect(m *sn.Connect) {
 	}
 	if c.id != "" && c.id != string(m.ClientID) {
 		// Another client id from the same address: the old client is gone.
-		key, node := c.key, c.node
+		key, node := c.key, []byte(nil)
+		if c.fwd {
+			node = append([]byte{}, c.node...)
+		}
 		c.lose("replaced by client id " + string(m.ClientID))
 		c.l.newClient(key, node).onConnect(m)
 		return
@@ -40,7 +43,7 @@ func (c *client) onConnect(m *sn.Connect) {
 	if c.id == "" {
 		c.id = string(m.ClientID)
 	}
-	c.keepAlive = seconds(m.Duration)
+	c.keepAlive = m.Duration
 	c.topics.reset() // ids are per connection: the gateway REGISTERs again as needed
 	c.out = outFlight{}
 	c.retryAt = 0
@@ -102,7 +105,7 @@ func (c *client) connect(clean bool, will *mqttcore.Will, keepWill bool) {
 		return
 	}
 	c.setState(StateActive)
-	c.scheduleKeepAlive()
+	c.l.schedule(c) // keep-alive supervision starts
 	c.l.tx.connack = sn.Connack{ReturnCode: sn.Accepted}
 	c.send(&c.l.tx.connack)
 	c.deliver()

@@ -20,7 +20,7 @@ type outFlight struct {
 	typ     sn.TopicIDType
 	msgID   uint16
 	topicID uint16
-	tries   int
+	tries   uint8 // resends so far; max_retries is at most 255
 	d       mqttcore.Delivery
 }
 
@@ -148,7 +148,7 @@ func (c *client) retry() {
 	if c.out.kind == outNone {
 		return
 	}
-	if c.out.tries++; c.out.tries > cfg.MaxRetries {
+	if c.out.tries++; int(c.out.tries) > cfg.MaxRetries {
 		c.lose("no acknowledgement after max_retries")
 		return
 	}

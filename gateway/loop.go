@@ -23,12 +23,13 @@ type clientKey struct {
 // everything in them; other goroutines reach it only through in (datagrams)
 // and post (core events).
 type loop struct {
-	g   *Gateway
-	idx int
-	in  chan *datagram
-	dec sn.Decoder
-	out []byte // encode buffer
-	tx  txScratch
+	g       *Gateway
+	idx     int
+	in      chan *datagram
+	dec     sn.Decoder
+	out     []byte // encode buffer
+	nodeBuf []byte // a forwarded client's node id, for encoding (client.nodeID)
+	tx      txScratch
 
 	direct     map[clientKey]*client
 	forwarded  map[clientKey]map[string]*client // node id -> client
@@ -94,7 +95,7 @@ func (l *loop) arm() {
 	if len(l.timers) == 0 {
 		return
 	}
-	at := l.timers[0].at
+	at := l.timers[0].due
 	if l.armedAt != 0 && l.armedAt <= at {
 		return
 	}
@@ -106,13 +107,11 @@ func (l *loop) arm() {
 func (l *loop) fireTimers() {
 	now := l.now()
 	for {
-		e, ok := l.timers.popDue(now)
+		c, ok := l.timers.popDue(now)
 		if !ok {
 			return
 		}
-		if !e.c.removed {
-			e.c.timerFired(e.kind, e.at, now)
-		}
+		c.timerFired(now)
 	}
 }
 
@@ -279,7 +278,7 @@ func (l *loop) lookup(key clientKey, node []byte) *client {
 func (l *loop) newClient(key clientKey, node []byte) *client {
 	c := &client{l: l, key: key, state: StateActive, lastSeen: l.now()}
 	if node != nil {
-		c.node = append([]byte{}, node...) // node aliases the datagram
+		c.node, c.fwd = string(node), true // a copy: node aliases the datagram
 	}
 	l.insert(c)
 	return c
@@ -287,7 +286,7 @@ func (l *loop) newClient(key clientKey, node []byte) *client {
 
 // insert adds c to the loop's maps under its key.
 func (l *loop) insert(c *client) {
-	if c.node == nil {
+	if !c.fwd {
 		l.direct[c.key] = c
 	} else {
 		m := l.forwarded[c.key]
@@ -295,7 +294,7 @@ func (l *loop) insert(c *client) {
 			m = map[string]*client{}
 			l.forwarded[c.key] = m
 		}
-		m[string(c.node)] = c
+		m[c.node] = c
 	}
 	l.g.stats.clients.Add(1)
 	if c.state == StateAsleep {
@@ -308,10 +307,11 @@ func (l *loop) removeClient(c *client) {
 		return
 	}
 	c.removed = true
-	if c.node == nil {
+	l.unschedule(c)
+	if !c.fwd {
 		delete(l.direct, c.key)
 	} else if m := l.forwarded[c.key]; m != nil {
-		delete(m, string(c.node))
+		delete(m, c.node)
 		if len(m) == 0 {
 			delete(l.forwarded, c.key)
 		}

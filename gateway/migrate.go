@@ -103,7 +103,7 @@ func (l *loop) handleMigration(mv *migration) {
 			return
 		}
 		nc := &client{
-			l: mv.to, key: mv.key, node: mv.node, id: c.id, state: StateAsleep,
+			l: mv.to, key: mv.key, node: string(mv.node), fwd: mv.node != nil, id: c.id, state: StateAsleep,
 			keepAlive: c.keepAlive, sleepFor: c.sleepFor, sleepAt: c.sleepAt, topics: c.topics, regID: c.regID,
 		}
 		old := c.key.addr
@@ -118,7 +118,7 @@ func (l *loop) handleMigration(mv *migration) {
 	}
 	// The target's step.
 	c := mv.c
-	if l.lookup(c.key, c.node) != nil {
+	if l.lookup(c.key, mv.node) != nil {
 		// Another client started at the new address meanwhile; the core
 		// session stays asleep until its own deadline.
 		return
@@ -126,8 +126,6 @@ func (l *loop) handleMigration(mv *migration) {
 	l.insert(c)
 	c.indexAsleep(true)
 	c.lastSeen = l.now()
-	if c.sleepAt != 0 {
-		l.timers.add(timerEntry{at: c.sleepAt, c: c, kind: timerSleep})
-	}
+	l.schedule(c)
 	c.onPingReq(&sn.PingReq{ClientID: []byte(c.id)})
 }

@@ -34,7 +34,7 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 		c.l.removeClient(c)
 		return
 	}
-	c.sleepFor = seconds(m.Duration)
+	c.sleepFor = m.Duration
 	c.sleep()
 }
 
@@ -42,13 +42,13 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 // exchange in progress stays in the core's in-flight state and is resent
 // with DUP when the client next wakes or connects.
 func (c *client) sleep() {
-	c.out, c.retryAt, c.kaAt = outFlight{}, 0, 0
-	deadline := tolerance(c.sleepFor)
+	c.out, c.retryAt = outFlight{}, 0
+	deadline := tolerance(seconds(c.sleepFor))
 	_ = c.conn.Sleep(deadline)
 	c.conn, c.att = nil, nil
 	c.setState(StateAsleep)
 	c.sleepAt = c.l.now() + int64(deadline)
-	c.l.timers.add(timerEntry{at: c.sleepAt, c: c, kind: timerSleep})
+	c.l.schedule(c)
 }
 
 // onPingReq answers PINGREQ. From an asleep client it is the wake-up: the

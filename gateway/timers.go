@@ -2,42 +2,66 @@ package gateway
 
 import "container/heap"
 
-// Timer kinds. A client has at most one deadline of each kind; the heap may
-// hold stale entries, which fire harmlessly: a handler first checks that
-// the client's deadline for that kind is still the entry's.
-const (
-	timerKeepAlive uint8 = iota // active: keep-alive period plus tolerance
-	timerRetry                  // an unacknowledged REGISTER, PUBLISH, PUBREL or will prompt
-	timerSleep                  // asleep: sleep duration plus tolerance
-)
-
-type timerEntry struct {
-	at   int64 // UnixNano
-	c    *client
-	kind uint8
-}
-
-// timerHeap is a loop's one timer structure: a min-heap of deadlines.
-type timerHeap []timerEntry
+// timerHeap is a loop's one timer structure: a min-heap of the loop's
+// clients ordered by client.due, the earliest time something about the
+// client must be checked (keep-alive, Tretry, sleep). A client is in it at
+// most once (client.heapPos), so refreshes and sleep/wake cycles leave no
+// stale entries, and a sleeping client costs one pointer here.
+//
+// due may be earlier than the client's real deadline (a keep-alive refreshed
+// by traffic is not rescheduled per datagram): when it fires, the client
+// checks its deadlines and schedules itself again.
+type timerHeap []*client
 
 func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timerEntry)) }
+func (h timerHeap) Less(i, j int) bool { return h[i].due < h[j].due }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapPos, h[j].heapPos = int32(i+1), int32(j+1)
+}
+func (h *timerHeap) Push(x any) {
+	c := x.(*client)
+	c.heapPos = int32(len(*h) + 1)
+	*h = append(*h, c)
+}
 func (h *timerHeap) Pop() any {
 	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = timerEntry{}
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
-	return e
+	c.heapPos = 0
+	return c
 }
 
-func (h *timerHeap) add(e timerEntry) { heap.Push(h, e) }
-
-// popDue removes and returns the earliest entry if it is due at now.
-func (h *timerHeap) popDue(now int64) (timerEntry, bool) {
-	if len(*h) == 0 || (*h)[0].at > now {
-		return timerEntry{}, false
+// schedule puts c in the heap at its earliest deadline, or takes it out
+// when it has none.
+func (l *loop) schedule(c *client) {
+	due := c.nextDeadline()
+	switch {
+	case due == 0 && c.heapPos != 0:
+		heap.Remove(&l.timers, int(c.heapPos-1))
+	case due == 0:
+	case c.heapPos != 0:
+		c.due = due
+		heap.Fix(&l.timers, int(c.heapPos-1))
+	default:
+		c.due = due
+		heap.Push(&l.timers, c)
 	}
-	return heap.Pop(h).(timerEntry), true
+}
+
+// unschedule takes c out of the heap.
+func (l *loop) unschedule(c *client) {
+	if c.heapPos != 0 {
+		heap.Remove(&l.timers, int(c.heapPos-1))
+	}
+}
+
+// popDue removes and returns the client whose deadline is earliest, if it
+// is due at now.
+func (h *timerHeap) popDue(now int64) (*client, bool) {
+	if len(*h) == 0 || (*h)[0].due > now {
+		return nil, false
+	}
+	return heap.Pop(h).(*client), true
 }
