@@ -28,9 +28,10 @@ type client struct {
 	dialogue *dialogue      // the will dialogue in progress, or nil
 
 	lastSeen int64 // UnixNano of the last datagram
-	retryAt  int64 // retry deadline, 0 if none
-	sleepAt  int64 // sleep deadline (asleep only), 0 if none
-	due      int64 // when the timer heap wakes the client (timers.go)
+	// timerAt is the Tretry deadline of the exchange in flight while
+	// active or awake, and the sleep deadline while asleep (the two never
+	// overlap: sleeping ends any exchange); 0 if none.
+	timerAt int64
 
 	topics registry
 	out    outFlight // the one gateway-to-client exchange in progress
@@ -200,36 +201,34 @@ func (c *client) keepAliveAt() int64 {
 // nextDeadline returns the earliest of the client's deadlines, 0 for none.
 func (c *client) nextDeadline() int64 {
 	due := c.keepAliveAt()
-	for _, d := range [...]int64{c.retryAt, c.sleepAt} {
-		if d != 0 && (due == 0 || d < due) {
-			due = d
-		}
+	if c.timerAt != 0 && (due == 0 || c.timerAt < due) {
+		due = c.timerAt
 	}
 	return due
 }
 
 func (c *client) armRetry() {
-	c.retryAt = c.l.now() + int64(c.l.g.cfg.RetryInterval)
+	c.timerAt = c.l.now() + int64(c.l.g.cfg.RetryInterval)
 	c.l.schedule(c)
 }
 
 // timerFired runs when the client's heap entry is due: it handles every
 // deadline that has passed, then schedules the client again.
 func (c *client) timerFired(now int64) {
-	if c.retryAt != 0 && c.retryAt <= now {
-		c.retryAt = 0
+	if c.timerAt != 0 && c.timerAt <= now {
+		c.timerAt = 0
+		if c.state == StateAsleep {
+			// Overslept. The core's own sleep deadline publishes the
+			// will; the gateway forgets the client.
+			c.l.g.log.Debug("client lost", "client_id", c.id, "remote", c.key.addr, "reason", "slept too long")
+			c.setState(StateLost)
+			c.l.removeClient(c)
+			return
+		}
 		c.retry()
 		if c.removed {
 			return
 		}
-	}
-	if c.state == StateAsleep && c.sleepAt != 0 && c.sleepAt <= now {
-		// The core's own sleep deadline publishes the will; the gateway
-		// forgets the client.
-		c.l.g.log.Debug("client lost", "client_id", c.id, "remote", c.key.addr, "reason", "slept too long")
-		c.setState(StateLost)
-		c.l.removeClient(c)
-		return
 	}
 	if ka := c.keepAliveAt(); ka != 0 && ka <= now {
 		c.lose("keep-alive expired")

@@ -46,7 +46,7 @@ func (c *client) onConnect(m *sn.Connect) {
 	c.keepAlive = m.Duration
 	c.topics.reset() // ids are per connection: the gateway REGISTERs again as needed
 	c.out = outFlight{}
-	c.retryAt = 0
+	c.timerAt = 0
 	c.setState(StateActive)
 	if m.Will {
 		c.dialogue = &dialogue{cleanSession: m.CleanSession}
@@ -92,7 +92,7 @@ func (c *client) onWillMsg(m *sn.WillMsg) {
 // connect attaches the client to its core session and answers CONNACK.
 func (c *client) connect(clean bool, will *mqttcore.Will, keepWill bool) {
 	c.dialogue = nil
-	c.retryAt = 0
+	c.timerAt = 0
 	if !keepWill {
 		c.dropStoredWill()
 	}
@@ -153,7 +153,7 @@ func (c *client) attach(clean bool, will *mqttcore.Will, keepWill bool) error {
 		return err
 	}
 	c.conn = conn
-	c.sleepAt = 0
+	c.timerAt = 0
 	return nil
 }
 

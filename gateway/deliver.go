@@ -175,7 +175,7 @@ func (c *client) onRegack(m *sn.Regack) {
 		return
 	}
 	d, id := c.out.d, c.out.topicID
-	c.out, c.retryAt = outFlight{}, 0
+	c.out, c.timerAt = outFlight{}, 0
 	if m.ReturnCode != sn.Accepted {
 		// A refused REGISTER counts as unsubscribing from that exact topic
 		// (§6.10); a wildcard subscription stays, so later messages on the
@@ -200,7 +200,7 @@ func (c *client) onPuback(m *sn.Puback) {
 		return
 	}
 	d, typ, id := c.out.d, c.out.typ, c.out.topicID
-	c.out, c.retryAt = outFlight{}, 0
+	c.out, c.timerAt = outFlight{}, 0
 	switch {
 	case m.ReturnCode == sn.Accepted:
 		_ = c.conn.Ack(d.PacketID)
@@ -235,7 +235,7 @@ func (c *client) onPubcomp(m *sn.Pubcomp) {
 		c.unexpected(m)
 		return
 	}
-	c.out, c.retryAt = outFlight{}, 0
+	c.out, c.timerAt = outFlight{}, 0
 	_ = c.conn.Complete(m.MsgID)
 	c.deliver()
 }

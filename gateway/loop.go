@@ -31,9 +31,8 @@ type loop struct {
 	nodeBuf []byte // a forwarded client's node id, for encoding (client.nodeID)
 	tx      txScratch
 
-	direct     map[clientKey]*client
-	forwarded  map[clientKey]map[string]*client // node id -> client
-	asleepByID map[string]*client               // asleep clients that may migrate (migrate.go)
+	clients    map[Link]*linkClients // by the link their datagrams arrive on
+	asleepByID map[string]*client    // asleep clients that may migrate (migrate.go)
 	timers     timerHeap
 	timer      *time.Timer
 	armedAt    int64
@@ -59,8 +58,7 @@ func newLoop(g *Gateway, idx int) *loop {
 		idx:        idx,
 		in:         make(chan *datagram, g.cfg.LoopQueue),
 		out:        make([]byte, 0, g.cfg.MaxMessageSize+64),
-		direct:     map[clientKey]*client{},
-		forwarded:  map[clientKey]map[string]*client{},
+		clients:    map[Link]*linkClients{},
 		asleepByID: map[string]*client{},
 		timer:      t,
 		wake:       make(chan struct{}, 1),
@@ -267,12 +265,38 @@ func (l *loop) publishQoSMinus1(key clientKey, m *sn.Publish) {
 	g.stats.qosMinus1.Add(1)
 }
 
+// linkClients are a loop's clients on one link, by source address. Every
+// client, so every sleeping sensor, has an entry here: the key is compact.
+type linkClients struct {
+	direct    map[addrKey]*client
+	forwarded map[addrKey]map[string]*client // node id -> client
+}
+
+// addrKey is a source address as the maps key it: 24 octets instead of
+// netip.AddrPort's 32 (which holds a pointer for the zone). IPv6 zones are
+// not part of it, so two link-local senders with the same address and port
+// on two interfaces of one link would be taken for one.
+type addrKey struct {
+	ip   [16]byte
+	port uint16
+	v4   bool
+}
+
+func keyOf(a netip.AddrPort) addrKey {
+	ip := a.Addr()
+	return addrKey{ip: ip.As16(), port: a.Port(), v4: ip.Is4()}
+}
+
 // lookup finds the client at key (and forwarder node id), or nil.
 func (l *loop) lookup(key clientKey, node []byte) *client {
-	if node == nil {
-		return l.direct[key]
+	lc := l.clients[key.link]
+	if lc == nil {
+		return nil
 	}
-	return l.forwarded[key][string(node)]
+	if node == nil {
+		return lc.direct[keyOf(key.addr)]
+	}
+	return lc.forwarded[keyOf(key.addr)][string(node)]
 }
 
 func (l *loop) newClient(key clientKey, node []byte) *client {
@@ -286,13 +310,19 @@ func (l *loop) newClient(key clientKey, node []byte) *client {
 
 // insert adds c to the loop's maps under its key.
 func (l *loop) insert(c *client) {
+	lc := l.clients[c.key.link]
+	if lc == nil {
+		lc = &linkClients{direct: map[addrKey]*client{}, forwarded: map[addrKey]map[string]*client{}}
+		l.clients[c.key.link] = lc
+	}
+	k := keyOf(c.key.addr)
 	if !c.fwd {
-		l.direct[c.key] = c
+		lc.direct[k] = c
 	} else {
-		m := l.forwarded[c.key]
+		m := lc.forwarded[k]
 		if m == nil {
 			m = map[string]*client{}
-			l.forwarded[c.key] = m
+			lc.forwarded[k] = m
 		}
 		m[c.node] = c
 	}
@@ -308,12 +338,15 @@ func (l *loop) removeClient(c *client) {
 	}
 	c.removed = true
 	l.unschedule(c)
-	if !c.fwd {
-		delete(l.direct, c.key)
-	} else if m := l.forwarded[c.key]; m != nil {
-		delete(m, c.node)
-		if len(m) == 0 {
-			delete(l.forwarded, c.key)
+	if lc := l.clients[c.key.link]; lc != nil {
+		k := keyOf(c.key.addr)
+		if !c.fwd {
+			delete(lc.direct, k)
+		} else if m := lc.forwarded[k]; m != nil {
+			delete(m, c.node)
+			if len(m) == 0 {
+				delete(lc.forwarded, k)
+			}
 		}
 	}
 	l.g.stats.clients.Add(-1)
@@ -353,12 +386,14 @@ func (l *loop) shutdown() {
 			_ = c.conn.Disconnect() // the core may already be closed
 		}
 	}
-	for _, c := range l.direct {
-		detach(c)
-	}
-	for _, m := range l.forwarded {
-		for _, c := range m {
+	for _, lc := range l.clients {
+		for _, c := range lc.direct {
 			detach(c)
+		}
+		for _, m := range lc.forwarded {
+			for _, c := range m {
+				detach(c)
+			}
 		}
 	}
 	l.timer.Stop()

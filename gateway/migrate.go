@@ -104,7 +104,7 @@ func (l *loop) handleMigration(mv *migration) {
 		}
 		nc := &client{
 			l: mv.to, key: mv.key, node: string(mv.node), fwd: mv.node != nil, id: c.id, state: StateAsleep,
-			keepAlive: c.keepAlive, sleepFor: c.sleepFor, sleepAt: c.sleepAt, topics: c.topics, regID: c.regID,
+			keepAlive: c.keepAlive, sleepFor: c.sleepFor, timerAt: c.timerAt, topics: c.topics, regID: c.regID,
 		}
 		old := c.key.addr
 		l.removeClient(c)

@@ -42,12 +42,12 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 // exchange in progress stays in the core's in-flight state and is resent
 // with DUP when the client next wakes or connects.
 func (c *client) sleep() {
-	c.out, c.retryAt = outFlight{}, 0
+	c.out = outFlight{}
 	deadline := tolerance(seconds(c.sleepFor))
 	_ = c.conn.Sleep(deadline)
 	c.conn, c.att = nil, nil
 	c.setState(StateAsleep)
-	c.sleepAt = c.l.now() + int64(deadline)
+	c.timerAt = c.l.now() + int64(deadline) // replaces any retry deadline
 	c.l.schedule(c)
 }
 
@@ -66,7 +66,7 @@ func (c *client) onPingReq(m *sn.PingReq) {
 			c.lose("wake refused by the core")
 			return
 		}
-		c.sleepAt = 0
+		c.timerAt = 0
 		c.setState(StateAwake)
 		c.deliver() // sends PINGRESP once the queue is empty
 	case StateAwake:
