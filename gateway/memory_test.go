@@ -1,0 +1,85 @@
+package gateway_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/internal/memlink"
+	"github.com/gannet-mqtt/gannet/mqttcore"
+	sn "github.com/gannet-mqtt/gannet/snpacket"
+)
+
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestMemoryAsleepSensors measures what a sleeping sensor costs the whole
+// process, gateway and core together: 50,000 sensors each connect from
+// their own address, subscribe to their own command topic and sleep. The
+// budget is DEVELOPERS.md's: under 1 KiB each, and no goroutine.
+func TestMemoryAsleepSensors(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("50,000 sensors, measured without -race and -short")
+	}
+	const n = 50_000
+	b, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	g, err := gateway.New(gateway.Config{Loops: 2}, b, gateway.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	nw := memlink.New()
+	link, err := nw.Listen("10.0.0.1:1884")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(link)                    // returns when g.Close closes the link
+	sensors := make([]*memlink.Link, n) // made before measuring: they are the test's, not the gateway's
+	for i := range sensors {
+		if sensors[i], err = nw.Listen(fmt.Sprintf("10.%d.%d.%d:5000", 1+i/65536, (i/256)%256, i%256)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	goroutines := runtime.NumGoroutine()
+	before := liveHeap()
+	buf := make([]byte, 64)
+	frame := make([]byte, 0, 64)
+	for i, s := range sensors {
+		id := fmt.Sprintf("sensor-%06d", i)
+		for _, m := range []sn.Message{
+			&sn.Connect{Duration: 60, ClientID: []byte(id)},
+			&sn.Subscribe{QoS: sn.QoS1, MsgID: 1, TopicName: []byte("cmd/" + id)},
+			&sn.Disconnect{HasDuration: true, Duration: 3600},
+		} {
+			frame, _ = m.AppendBinary(frame[:0])
+			if _, err := s.WriteToUDPAddrPort(frame, link.AddrPort()); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.ReadFromUDPAddrPort(buf); err != nil { // the answer: the step is done
+				t.Fatal(err)
+			}
+		}
+	}
+	after := liveHeap()
+	if st := g.Stats(); st.Asleep != n {
+		t.Fatalf("Asleep = %d; want %d", st.Asleep, n)
+	}
+	per := float64(after-before) / n
+	t.Logf("%d asleep sensors, one subscription each: %.0f bytes each (live heap, gateway and core)", n, per)
+	if per >= 1024 {
+		t.Errorf("an asleep sensor costs %.0f bytes; the budget is under 1024", per)
+	}
+	if d := runtime.NumGoroutine() - goroutines; d > 0 {
+		t.Errorf("%d more goroutines with %d sensors asleep; want none", d, n)
+	}
+}
