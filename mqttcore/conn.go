@@ -290,23 +290,30 @@ func (c *Conn) release(pid uint16) bool {
 	return false
 }
 
+// lifecycleLocked runs f on the session's lifecycle fields (guarded by
+// b.mu) if c is still attached, and reports whether it was.
+func (c *Conn) lifecycleLocked(f func(s *Session)) bool {
+	b, s := c.b, c.s
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s.mu.Lock()
+	ok := c.attachedLocked()
+	s.mu.Unlock()
+	if ok {
+		f(s)
+	}
+	return ok
+}
+
 // SetWill replaces (or with nil removes) the session's will, as MQTT-SN
 // WILLTOPICUPD/WILLMSGUPD do.
 func (c *Conn) SetWill(w *Will) error {
 	if err := c.b.validateWill(w); err != nil {
 		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, err)
 	}
-	b := c.b
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := c.s
-	s.mu.Lock()
-	ok := c.attachedLocked()
-	s.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("mqttcore: set will for %q: %w", s.clientID, ErrDetached)
+	if !c.lifecycleLocked(func(s *Session) { s.will = w }) {
+		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, ErrDetached)
 	}
-	s.will = w
 	return nil
 }
 
@@ -314,17 +321,9 @@ func (c *Conn) SetWill(w *Will) error {
 // attachment is gone). The result is shared with the session: treat it as
 // read-only and replace it with SetWill.
 func (c *Conn) Will() *Will {
-	b := c.b
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := c.s
-	s.mu.Lock()
-	ok := c.attachedLocked()
-	s.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	return s.will
+	var w *Will
+	c.lifecycleLocked(func(s *Session) { w = s.will })
+	return w
 }
 
 // SetSessionExpiry changes the session expiry, as an MQTT 5 DISCONNECT may.
@@ -332,17 +331,9 @@ func (c *Conn) SetSessionExpiry(d time.Duration) error {
 	if d < 0 {
 		return fmt.Errorf("mqttcore: session expiry %v for %q: negative", d, c.s.clientID)
 	}
-	b := c.b
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := c.s
-	s.mu.Lock()
-	ok := c.attachedLocked()
-	s.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("mqttcore: set session expiry for %q: %w", s.clientID, ErrDetached)
+	if !c.lifecycleLocked(func(s *Session) { s.expiry = d }) {
+		return fmt.Errorf("mqttcore: set session expiry for %q: %w", c.s.clientID, ErrDetached)
 	}
-	s.expiry = d
 	return nil
 }
 

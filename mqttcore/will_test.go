@@ -1,6 +1,7 @@
 package mqttcore_test
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"sync"
@@ -263,4 +264,36 @@ func TestCloseEndsGoroutines(t *testing.T) {
 			t.Errorf("second Close = %v", err)
 		}
 	})
+}
+
+// TestConnWill covers the will a front-end reads and replaces on an
+// attached session (MQTT-SN WILLTOPICUPD/WILLMSGUPD), and that a stale Conn
+// can do neither.
+func TestConnWill(t *testing.T) {
+	b := newBroker(t, mqttcore.Config{SysDisabled: true})
+	w := &mqttcore.Will{Topic: "will/a", Payload: []byte("gone")}
+	c, _ := attach(t, b, mqttcore.ConnectOptions{ClientID: "a", Will: w})
+	if got := c.Will(); got != w {
+		t.Fatalf("Will() = %+v; want the CONNECT will", got)
+	}
+	w2 := &mqttcore.Will{Topic: "will/a2"}
+	if err := c.SetWill(w2); err != nil || c.Will() != w2 {
+		t.Fatalf("SetWill: %v; Will() = %+v", err, c.Will())
+	}
+	if err := c.SetWill(nil); err != nil || c.Will() != nil {
+		t.Fatalf("SetWill(nil): %v; Will() = %+v", err, c.Will())
+	}
+	if err := c.SetWill(&mqttcore.Will{Topic: "a/+"}); err == nil {
+		t.Error("SetWill with a wildcard topic succeeded")
+	}
+	c2, _ := attach(t, b, mqttcore.ConnectOptions{ClientID: "a"}) // takes the session over
+	if err := c.SetWill(w); !errors.Is(err, mqttcore.ErrDetached) || c.Will() != nil {
+		t.Errorf("stale Conn: SetWill = %v, Will() = %+v; want ErrDetached and nil", err, c.Will())
+	}
+	if err := c.SetSessionExpiry(time.Hour); !errors.Is(err, mqttcore.ErrDetached) {
+		t.Errorf("stale Conn: SetSessionExpiry = %v; want ErrDetached", err)
+	}
+	if err := c2.SetSessionExpiry(time.Hour); err != nil {
+		t.Errorf("SetSessionExpiry: %v", err)
+	}
 }
