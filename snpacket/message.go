@@ -68,8 +68,9 @@ func Decode(b []byte) (Message, error) {
 // byte fields alias the datagram. A Decoder must not be used by more than one
 // goroutine at a time.
 type Decoder struct {
-	msgs  [len(newMessage)]Message
-	encap Encapsulated
+	msgs    [len(newMessage)]Message
+	encap   Encapsulated
+	publish Publish // PUBLISH, the hot path, is decoded without the indirection of msgs
 }
 
 // Decode decodes the one message in datagram b. See [Decoder] for how long
@@ -86,6 +87,9 @@ func (d *Decoder) message(t MsgType) Message {
 	}
 	if d == nil {
 		return newMessage[t]()
+	}
+	if t == TypePublish {
+		return &d.publish
 	}
 	if d.msgs[t] == nil {
 		d.msgs[t] = newMessage[t]()
@@ -104,6 +108,12 @@ func decode(b []byte, d *Decoder) (Message, error) {
 	}
 	if length != len(b) {
 		return nil, decodeErr(t, "Length", ErrLengthMismatch)
+	}
+	if t == TypePublish && d != nil { // the hot path: a direct call
+		if err := d.publish.decode(b[hdr+1:]); err != nil {
+			return nil, err
+		}
+		return &d.publish, nil
 	}
 	m := d.message(t)
 	if m == nil {
