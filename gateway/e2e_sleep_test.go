@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/internal/outside"
 	"github.com/gannet-mqtt/gannet/internal/sntest"
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/snclient"
@@ -34,7 +35,7 @@ func e2eExpectSensor(t *testing.T, got sntest.Message, want e2eWant) {
 // queue.
 func TestE2ESleepWake(t *testing.T) {
 	t.Parallel()
-	sntest.NeedProgram(t, "mosquitto_pub", "mosquitto-clients")
+	outside.Program(t, "mosquitto_pub", "mosquitto-clients")
 	ctx := sntest.Context(t)
 	e := sntest.Start(t, sntest.Options{})
 	var mu sync.Mutex

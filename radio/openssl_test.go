@@ -10,21 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// needProgram finds name on PATH; outside CI a missing program skips the
-// test naming the Debian package, in CI it fails.
-func needProgram(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not on PATH; CI must install the %s package", name, pkg)
-		}
-		t.Skipf("%s is not on PATH; install the Debian package %s to run this test", name, pkg)
-	}
-	return p
-}
+	"github.com/gannet-mqtt/gannet/internal/outside"
+)
 
 // lockedBuffer collects a process's output for inspection while it runs.
 type lockedBuffer struct {
@@ -48,7 +36,7 @@ func (b *lockedBuffer) String() string {
 // given cipher; stdin stays open until the test ends.
 func sClient(t *testing.T, ctx context.Context, l *DTLSLink, identity, key, cipher string) (*exec.Cmd, *lockedBuffer, *os.File) {
 	t.Helper()
-	openssl := needProgram(t, "openssl", "openssl")
+	openssl := outside.Program(t, "openssl", "openssl")
 	cmd := exec.CommandContext(ctx, openssl, "s_client", "-dtls1_2", "-connect", l.LocalAddr().String(),
 		"-psk_identity", identity, "-psk", key, "-cipher", cipher, "-quiet", "-no_ign_eof")
 	r, w, err := os.Pipe()

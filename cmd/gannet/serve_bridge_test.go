@@ -18,22 +18,10 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/gannet-mqtt/gannet/internal/outside"
 	"github.com/gannet-mqtt/gannet/snclient"
 	"github.com/gannet-mqtt/gannet/snpacket"
 )
-
-// bridgeNeed finds an outside program: skip outside CI, fail in CI.
-func bridgeNeed(t *testing.T, prog, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found on PATH (CI installs the Debian package %s)", prog, pkg)
-		}
-		t.Skipf("%s not found on PATH: install the Debian package %s", prog, pkg)
-	}
-	return p
-}
 
 // bridgeProc is a process the test starts, kills and waits for.
 type bridgeProc struct {
@@ -91,7 +79,7 @@ func TestServeBridgeSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the gannet binary; skipped with -short")
 	}
-	mosquittoBin := bridgeNeed(t, "mosquitto", "mosquitto")
+	mosquittoBin := outside.Program(t, "mosquitto", "mosquitto")
 	dir := t.TempDir()
 	gannet := bridgeBuildGannet(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -319,7 +307,7 @@ func TestServeBridgeCommandsReachSensor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the gannet binary; skipped with -short")
 	}
-	mosquittoBin := bridgeNeed(t, "mosquitto", "mosquitto")
+	mosquittoBin := outside.Program(t, "mosquitto", "mosquitto")
 	dir := t.TempDir()
 	gannet := bridgeBuildGannet(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -3,33 +3,19 @@ package sntest
 import (
 	"context"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"testing"
-)
 
-// NeedProgram returns the path of an outside program. When it is missing
-// the test is skipped with a message naming the Debian package to install,
-// or fails when CI=true (CI must not go green by skipping).
-func NeedProgram(t testing.TB, name, debianPkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found on PATH (CI=true): install the Debian package %s", name, debianPkg)
-		}
-		t.Skipf("%s not found on PATH: install the Debian package %s", name, debianPkg)
-	}
-	return p
-}
+	"github.com/gannet-mqtt/gannet/internal/outside"
+)
 
 // MosquittoPub publishes one message with mosquitto_pub (Debian package
 // mosquitto-clients) to the core's MQTT listener and waits for the program
 // to exit; ctx bounds it (the process is killed when ctx ends).
 func (e *Env) MosquittoPub(t testing.TB, ctx context.Context, topic string, qos int, retain bool, payload string) {
 	t.Helper()
-	bin := NeedProgram(t, "mosquitto_pub", "mosquitto-clients")
+	bin := outside.Program(t, "mosquitto_pub", "mosquitto-clients")
 	host, port, err := net.SplitHostPort(e.MQTTAddr)
 	if err != nil {
 		t.Fatalf("SplitHostPort(%q) = %v", e.MQTTAddr, err)
@@ -58,7 +44,7 @@ type MosquittoSub struct {
 // The process is killed at cleanup or when ctx ends.
 func (e *Env) MosquittoSub(t testing.TB, ctx context.Context, clientID, filter string, qos, count int) *MosquittoSub {
 	t.Helper()
-	bin := NeedProgram(t, "mosquitto_sub", "mosquitto-clients")
+	bin := outside.Program(t, "mosquitto_sub", "mosquitto-clients")
 	host, port, err := net.SplitHostPort(e.MQTTAddr)
 	if err != nil {
 		t.Fatalf("SplitHostPort(%q) = %v", e.MQTTAddr, err)

@@ -17,22 +17,10 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/gannet-mqtt/gannet/internal/outside"
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
 )
-
-// needMosquitto skips (or, in CI, fails) when mosquitto is not on PATH.
-func needMosquitto(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("mosquitto not found on PATH (CI installs the Debian package mosquitto)")
-		}
-		t.Skip("mosquitto not found on PATH: install the Debian package mosquitto")
-	}
-	return p
-}
 
 // freePort returns a free TCP port on 127.0.0.1.
 func freePort(t testing.TB) int {
@@ -80,7 +68,7 @@ func (b *syncBuffer) String() string {
 // port (plus extra lines) and starts the broker.
 func newMosquitto(t testing.TB, extra string) *mosquitto {
 	t.Helper()
-	m := &mosquitto{t: t, bin: needMosquitto(t), port: freePort(t)}
+	m := &mosquitto{t: t, bin: outside.Program(t, "mosquitto", "mosquitto"), port: freePort(t)}
 	m.conf = filepath.Join(t.TempDir(), "mosquitto.conf")
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n", m.port)
 	if os.Geteuid() == 0 {

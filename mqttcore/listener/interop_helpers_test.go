@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/gannet-mqtt/gannet/internal/outside"
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/listener"
 )
@@ -239,20 +239,6 @@ func (pc *pahoClient) quiet(t testing.TB, ctx context.Context) {
 	}
 }
 
-// needProgram returns the path of an outside program, skipping the test
-// when it is missing (failing it under CI=true).
-func needProgram(t testing.TB, name, debianPkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found on PATH (CI=true): install the Debian package %s", name, debianPkg)
-		}
-		t.Skipf("%s not found on PATH: install the Debian package %s", name, debianPkg)
-	}
-	return p
-}
-
 // mosqSub is a running mosquitto_sub started with -d and a "MSG ..."
 // output format, so debug lines and messages can be told apart.
 type mosqSub struct {
@@ -284,10 +270,10 @@ func startMosqSub(t testing.TB, ctx context.Context, ts *testServer, args ...str
 // runMosqSub starts mosquitto_sub without waiting for anything.
 func runMosqSub(t testing.TB, ctx context.Context, ts *testServer, args ...string) *mosqSub {
 	t.Helper()
-	bin := needProgram(t, "mosquitto_sub", "mosquitto-clients")
+	bin := outside.Program(t, "mosquitto_sub", "mosquitto-clients")
 	// mosquitto_sub's stdout is a pipe here, which stdio buffers fully:
 	// stdbuf makes it line-buffered so lines arrive as they are printed.
-	stdbuf := needProgram(t, "stdbuf", "coreutils")
+	stdbuf := outside.Program(t, "stdbuf", "coreutils")
 	host, port := ts.hostPort(t)
 	full := append([]string{"-oL", bin, "-h", host, "-p", port, "-d", "-F", "MSG %t %q %r %p"}, args...)
 	cmd := exec.CommandContext(ctx, stdbuf, full...)
@@ -375,7 +361,7 @@ func (ms *mosqSub) wait(t testing.TB, ctx context.Context) error {
 // combined output.
 func mosqPub(t testing.TB, ctx context.Context, ts *testServer, args ...string) (string, error) {
 	t.Helper()
-	bin := needProgram(t, "mosquitto_pub", "mosquitto-clients")
+	bin := outside.Program(t, "mosquitto_pub", "mosquitto-clients")
 	host, port := ts.hostPort(t)
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-h", host, "-p", port}, args...)...)
 	out, err := cmd.CombinedOutput()
