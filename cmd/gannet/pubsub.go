@@ -47,7 +47,7 @@ func (f *snFlags) register(fs *flag.FlagSet, defaultQoS int) {
 	fs.BoolVar(&f.verbose, "v", false, "log the client's state changes to stderr")
 }
 
-// topic returns the one topic the flags name.
+// snTopic returns the one topic the flags name.
 func (f *snFlags) snTopic() (snclient.Topic, error) {
 	n := 0
 	for _, set := range []bool{f.topic != "", f.predefID != 0, f.short != ""} {
@@ -69,6 +69,19 @@ func (f *snFlags) snTopic() (snclient.Topic, error) {
 		return snclient.Short(f.short), nil
 	}
 	return snclient.Named(f.topic), nil
+}
+
+// parse parses args and returns the topic and QoS the flags name.
+func (f *snFlags) parse(fs *flag.FlagSet, args []string) (snclient.Topic, snpacket.QoS, error) {
+	if err := parse(fs, args); err != nil {
+		return snclient.Topic{}, 0, err
+	}
+	topic, err := f.snTopic()
+	if err != nil {
+		return snclient.Topic{}, 0, err
+	}
+	q, err := f.snQoS()
+	return topic, q, err
 }
 
 func (f *snFlags) snQoS() (snpacket.QoS, error) {
@@ -133,14 +146,7 @@ func pub(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	count := fs.Int("c", 1, "publish the message this many `times`")
 	retain := fs.Bool("r", false, "set the retain flag")
 	sleep := fs.Duration("sleep", 0, "after publishing, sleep for this `long` instead of disconnecting")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	topic, err := f.snTopic()
-	if err != nil {
-		return err
-	}
-	q, err := f.snQoS()
+	topic, q, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -207,14 +213,7 @@ func sub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	count := fs.Int("C", 0, "exit after this many `messages` (0: run until interrupted)")
 	withTopic := fs.Bool("V", false, "print each message's topic before its payload")
 	sleep := fs.Duration("sleep", 0, "sleep between checks for messages: asleep for this `long`, then wake, collect and sleep again")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	topic, err := f.snTopic()
-	if err != nil {
-		return err
-	}
-	q, err := f.snQoS()
+	topic, q, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}
