@@ -54,12 +54,7 @@ func TestKeepAliveKeptByTraffic(t *testing.T) {
 	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
 		will := h.app("will/#")
 		s := h.sensor("10.0.0.2:5000")
-		s.send(&sn.Connect{Will: true, Duration: 10, ClientID: []byte("dev1")})
-		s.expect(&sn.WillTopicReq{})
-		s.send(&sn.WillTopic{Topic: []byte("will/dev1")})
-		s.expect(&sn.WillMsgReq{})
-		s.send(&sn.WillMsg{Message: []byte("gone")})
-		s.expect(&sn.Connack{})
+		s.connectWithWill("dev1", false, 10)
 		for range 5 { // 5 x 10s, each period answered
 			time.Sleep(10 * time.Second)
 			s.send(&sn.PingReq{})
@@ -89,12 +84,7 @@ func TestCleanSessionFalseKeepsWill(t *testing.T) {
 	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
 		will := h.app("will/#")
 		s := h.sensor("10.0.0.2:5000")
-		s.send(&sn.Connect{Will: true, CleanSession: true, Duration: 10, ClientID: []byte("dev1")})
-		s.expect(&sn.WillTopicReq{})
-		s.send(&sn.WillTopic{Topic: []byte("will/dev1")})
-		s.expect(&sn.WillMsgReq{})
-		s.send(&sn.WillMsg{Message: []byte("gone")})
-		s.expect(&sn.Connack{})
+		s.connectWithWill("dev1", true, 10)
 		// CleanSession=0, Will=0: keep everything, the will included (§6.3).
 		s.connect("dev1", false, 10)
 		time.Sleep(20 * time.Second)
@@ -106,12 +96,7 @@ func TestCleanDisconnectPublishesNoWill(t *testing.T) {
 	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
 		will := h.app("#")
 		s := h.sensor("10.0.0.2:5000")
-		s.send(&sn.Connect{Will: true, Duration: 10, ClientID: []byte("dev1")})
-		s.expect(&sn.WillTopicReq{})
-		s.send(&sn.WillTopic{Topic: []byte("will/dev1")})
-		s.expect(&sn.WillMsgReq{})
-		s.send(&sn.WillMsg{Message: []byte("gone")})
-		s.expect(&sn.Connack{})
+		s.connectWithWill("dev1", false, 10)
 		s.send(&sn.Disconnect{})
 		s.expect(&sn.Disconnect{})
 		time.Sleep(time.Minute)
@@ -217,12 +202,7 @@ func TestSubscribeExactNameQoS1AndRetransmission(t *testing.T) {
 	run(t, cfg, func(t *testing.T, h *harness) {
 		will := h.app("will/#")
 		s := h.sensor("10.0.0.2:5000")
-		s.send(&sn.Connect{Will: true, Duration: 600, ClientID: []byte("dev1")})
-		s.expect(&sn.WillTopicReq{})
-		s.send(&sn.WillTopic{Topic: []byte("will/dev1")})
-		s.expect(&sn.WillMsgReq{})
-		s.send(&sn.WillMsg{Message: []byte("gone")})
-		s.expect(&sn.Connack{})
+		s.connectWithWill("dev1", false, 600)
 		ack := s.subscribe("cmd/dev1", sn.QoS1, 1)
 		if ack.TopicID == 0 || ack.QoS != sn.QoS1 {
 			t.Fatalf("SUBACK = %+v; want a topic id and QoS 1", ack)
@@ -423,12 +403,7 @@ func TestOversleepLosesClient(t *testing.T) {
 	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
 		will := h.app("will/#")
 		s := h.sensor("10.0.0.2:5000")
-		s.send(&sn.Connect{Will: true, Duration: 60, ClientID: []byte("dev1")})
-		s.expect(&sn.WillTopicReq{})
-		s.send(&sn.WillTopic{Topic: []byte("will/dev1")})
-		s.expect(&sn.WillMsgReq{})
-		s.send(&sn.WillMsg{Message: []byte("gone")})
-		s.expect(&sn.Connack{})
+		s.connectWithWill("dev1", false, 60)
 		s.send(&sn.Disconnect{HasDuration: true, Duration: 100})
 		s.expect(&sn.Disconnect{})
 		time.Sleep(100 * time.Second) // the duration itself is within tolerance

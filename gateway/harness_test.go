@@ -163,6 +163,18 @@ func (s *sensor) connect(id string, clean bool, keepAlive uint16) {
 	s.expect(&sn.Connack{ReturnCode: sn.Accepted})
 }
 
+// connectWithWill runs CONNECT with the Will flag and the will dialogue for
+// id: the will is "gone" on will/<id>, QoS 0.
+func (s *sensor) connectWithWill(id string, clean bool, keepAlive uint16) {
+	s.h.t.Helper()
+	s.send(&sn.Connect{Will: true, CleanSession: clean, Duration: keepAlive, ClientID: []byte(id)})
+	s.expect(&sn.WillTopicReq{})
+	s.send(&sn.WillTopic{Topic: []byte("will/" + id)})
+	s.expect(&sn.WillMsgReq{})
+	s.send(&sn.WillMsg{Message: []byte("gone")})
+	s.expect(&sn.Connack{ReturnCode: sn.Accepted})
+}
+
 // register registers topic and returns its id.
 func (s *sensor) register(topic string, msgID uint16) uint16 {
 	s.h.t.Helper()
