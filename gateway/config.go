@@ -20,6 +20,13 @@ const (
 	DefaultQoSMinus1ClientID  = "gannet-qos-1"
 )
 
+// Upper bounds of settings that size memory allocated at start-up, so that a
+// typo cannot make the gateway allocate gigabytes before serving anything.
+const (
+	MaxLoops     = 256
+	MaxLoopQueue = 65536
+)
+
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
 var ErrInvalidConfig = errors.New("invalid gateway config")
 
@@ -146,12 +153,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("gateway: %s: %w", fmt.Sprintf(format, args...), ErrInvalidConfig)
 	}
 	switch {
-	case c.Loops < 0:
-		return bad("loops = %d: must be 0 (one per CPU) or more", c.Loops)
+	case c.Loops < 0 || c.Loops > MaxLoops:
+		return bad("loops = %d: must be 0 (one per CPU) to %d", c.Loops, MaxLoops)
 	case c.MaxClients < 0:
 		return bad("max_clients = %d: must not be negative", c.MaxClients)
-	case c.LoopQueue < 0:
-		return bad("loop_queue = %d: must not be negative", c.LoopQueue)
+	case c.LoopQueue < 0 || c.LoopQueue > MaxLoopQueue:
+		return bad("loop_queue = %d: must be 0 (default) to %d", c.LoopQueue, MaxLoopQueue)
 	case c.MaxMessageSize != 0 && (c.MaxMessageSize < 16 || c.MaxMessageSize > 65535):
 		return bad("max_message_size = %d: must be 16 to 65535", c.MaxMessageSize)
 	case c.MaxClientIDLen < 0:

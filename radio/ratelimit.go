@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+// MaxLimiterSources bounds LimiterConfig.MaxSources: the table is
+// allocated whole at start-up (about 60 octets a source), so a typo must not
+// make it gigabytes.
+const MaxLimiterSources = 10_000_000
+
 // LimiterConfig configures a Limiter. The zero value is not valid: Rate and
 // Burst must be set (a limit nobody chose is no limit).
 type LimiterConfig struct {
@@ -31,8 +36,8 @@ func (c *LimiterConfig) Validate() error {
 		return invalid("rate limit: rate = %v: must be above 0 events per second", c.Rate)
 	case c.Burst < 1:
 		return invalid("rate limit: burst = %d: must be at least 1", c.Burst)
-	case c.MaxSources < 1:
-		return invalid("rate limit: max_sources = %d: must be at least 1", c.MaxSources)
+	case c.MaxSources < 1 || c.MaxSources > MaxLimiterSources:
+		return invalid("rate limit: max_sources = %d: must be 1 to %d", c.MaxSources, MaxLimiterSources)
 	case c.IPv6Prefix < 0 || c.IPv6Prefix > 128:
 		return invalid("rate limit: ipv6_prefix = %d: must be 0 (default 64) to 128", c.IPv6Prefix)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/internal/config"
+	"github.com/gannet-mqtt/gannet/mqttcore"
 )
 
 // TestRootConfigLoads keeps the annotated config.toml at the repository
@@ -46,6 +48,7 @@ func TestBrokenConfigs(t *testing.T) {
 		{"unknown key", "retry_interval", `retry_intervall = "5s"`, `unknown key "gateway.retry_intervall"`},
 		{"integer duration", "retry_interval", "retry_interval = 5", "gateway.retry_interval: a duration needs a unit"},
 		{"negative limit", "max_clients", "max_clients = -1", "max_clients = -1"},
+		{"huge loop queue", "loop_queue", "loop_queue = 100000000", "loop_queue = 100000000: must be 0 (default) to 65536"},
 		{"bad log level", "level", `level = "loud"`, `log.level = "loud"`},
 		{"bad migration", "address_migration", `address_migration = ["a*b"]`, "address_migration[0]"},
 		{"bad predefined", "", "[[gateway.predefined]]\nid = 1\ntopic = \"a/#\"", "contains a wildcard"},
@@ -115,4 +118,40 @@ func TestRateLimitConfig(t *testing.T) {
 	if _, err := loadConfig(bad); err == nil || !strings.Contains(err.Error(), "rate_limit.qos_minus_one") {
 		t.Errorf("loadConfig with rate = 0: %v; want an error naming rate_limit.qos_minus_one", err)
 	}
+}
+
+// FuzzConfig decodes arbitrary files as config.toml. A broken file must be
+// an error, never a panic; a file that is accepted must describe a gateway
+// and broker that start with it (their own constructors agree with
+// Validate).
+func FuzzConfig(f *testing.F) {
+	root, err := os.ReadFile("../../config.toml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(root)
+	f.Add([]byte("[gateway]\nretry_interval = 5\n"))
+	f.Add([]byte("[[listen]]\nnetwork = \"udp\"\naddress = \"127.0.0.1:0\"\n[gateway]\nmax_clients = -1\n"))
+	f.Add([]byte("[[gateway.predefined]]\nid = 65535\ntopic = \"a\"\n"))
+	f.Add([]byte("[rate_limit.qos_minus_one]\nrate = 1e308\nburst = 1\nmax_sources = 1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var cfg fileConfig
+		if err := config.Decode(data, &cfg); err != nil {
+			return
+		}
+		b, err := mqttcore.New(cfg.Broker, mqttcore.Options{})
+		if err != nil {
+			t.Fatalf("config accepted but the broker refuses it: %v", err)
+		}
+		defer b.Close()
+		g, err := gateway.New(cfg.Gateway, b, gateway.Options{})
+		if err != nil {
+			t.Fatalf("config accepted but the gateway refuses it: %v", err)
+		}
+		g.Close()
+		var opts gateway.Options
+		if err := cfg.RateLimit.apply(&opts); err != nil {
+			t.Fatalf("config accepted but its rate limits are refused: %v", err)
+		}
+	})
 }
