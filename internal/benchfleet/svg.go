@@ -109,7 +109,8 @@ func latencyPanel(w io.Writer, hist []Bucket, top float64) {
 		fmt.Fprintf(&pts, " %.1f,%.1f", x(ms(b.UpperNanos)), y(float64(cum)/float64(total)))
 	}
 	fmt.Fprintf(w, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", pts.String(), colorDeliv)
-	text(w, marginL+plotW-5, top+marginT+15, "end", fmt.Sprintf("bars: share of the busiest bucket (%d msgs); line: cumulative", peak))
+	// The key sits above the plot, where no data is drawn.
+	text(w, marginL+plotW, top+marginT-6, "end", fmt.Sprintf("bars: share of the busiest bucket (%d msgs); line: cumulative", peak))
 }
 
 // throughputPanel draws sent and delivered messages per second over time.
@@ -136,7 +137,7 @@ func throughputPanel(w io.Writer, tl []Slot, top float64) {
 	for _, f := range []float64{0, 0.25, 0.5, 0.75, 1} {
 		text(w, x(f*span), y(0)+15, "middle", fmt.Sprintf("%.1f", f*span))
 	}
-	line := func(get func(Slot) float64, color, label string, ly float64) {
+	line := func(get func(Slot) float64, color, label string, lx float64) {
 		var pts strings.Builder
 		for i, s := range tl {
 			if i > 0 {
@@ -145,10 +146,11 @@ func throughputPanel(w io.Writer, tl []Slot, top float64) {
 			fmt.Fprintf(&pts, "%.1f,%.1f", x(s.StartSeconds+width/2), y(get(s)))
 		}
 		fmt.Fprintf(w, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", pts.String(), color)
-		fmt.Fprintf(w, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="2"/>`+"\n",
-			marginL+plotW-150, top+ly, marginL+plotW-130, top+ly, color)
-		text(w, marginL+plotW-125, top+ly+4, "start", label)
+		// The key sits above the plot, where no data is drawn.
+		fmt.Fprintf(w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>`+"\n",
+			lx, top+marginT-10, lx+20, top+marginT-10, color)
+		text(w, lx+25, top+marginT-6, "start", label)
 	}
-	line(func(s Slot) float64 { return s.SentPerSec }, colorSent, "sent/s", marginT+15)
-	line(func(s Slot) float64 { return s.DeliveredPerSec }, colorDeliv, "delivered/s", marginT+30)
+	line(func(s Slot) float64 { return s.SentPerSec }, colorSent, "sent/s", float64(marginL+plotW-190))
+	line(func(s Slot) float64 { return s.DeliveredPerSec }, colorDeliv, "delivered/s", float64(marginL+plotW-110))
 }

@@ -13,6 +13,7 @@ type Timeline struct {
 	width time.Duration
 	sent  []atomic.Uint64
 	deliv []atomic.Uint64
+	last  atomic.Int64 // UnixNano of the latest event
 }
 
 // NewTimeline returns a timeline of slots of the given width covering span
@@ -34,10 +35,22 @@ func (t *Timeline) slot(at time.Time) int {
 }
 
 // Sent counts one message sent at time at.
-func (t *Timeline) Sent(at time.Time) { t.sent[t.slot(at)].Add(1) }
+func (t *Timeline) Sent(at time.Time) { t.sent[t.slot(at)].Add(1); t.note(at) }
 
 // Delivered counts one message delivered at time at.
-func (t *Timeline) Delivered(at time.Time) { t.deliv[t.slot(at)].Add(1) }
+func (t *Timeline) Delivered(at time.Time) { t.deliv[t.slot(at)].Add(1); t.note(at) }
+
+// note keeps the time of the latest event, which tells how much of the last
+// slot the run covered.
+func (t *Timeline) note(at time.Time) {
+	n := at.UnixNano()
+	for {
+		old := t.last.Load()
+		if n <= old || t.last.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
 
 // Slot is one time slot of a timeline: messages sent and delivered per
 // second during it.
@@ -50,7 +63,11 @@ type Slot struct {
 }
 
 // Slots returns the timeline up to and including the last slot with any
-// event.
+// event. The run ended inside that slot, at its latest event: its rates
+// are divided by the part of the slot the run covered, not by the whole
+// width, which would draw a false drop at the end. When that part is under
+// a tenth of a slot it is too short for a rate and is left out, unless it
+// is the only slot.
 func (t *Timeline) Slots() []Slot {
 	last := -1
 	for i := range t.sent {
@@ -61,10 +78,19 @@ func (t *Timeline) Slots() []Slot {
 	w := t.width.Seconds()
 	out := make([]Slot, 0, last+1)
 	for i := 0; i <= last; i++ {
+		cover := w
+		if i == last {
+			// Events clamped into the last slot may lie beyond it.
+			cover = min(w, time.Duration(t.last.Load()-t.start.UnixNano()).Seconds()-float64(i)*w)
+			if cover < w/10 && i > 0 {
+				break
+			}
+			cover = max(cover, w/10)
+		}
 		out = append(out, Slot{
 			StartSeconds:    float64(i) * w,
-			SentPerSec:      float64(t.sent[i].Load()) / w,
-			DeliveredPerSec: float64(t.deliv[i].Load()) / w,
+			SentPerSec:      float64(t.sent[i].Load()) / cover,
+			DeliveredPerSec: float64(t.deliv[i].Load()) / cover,
 		})
 	}
 	return out

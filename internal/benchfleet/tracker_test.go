@@ -57,8 +57,9 @@ func TestTrackerCountsDuplicatesForeignAndLatency(t *testing.T) {
 		t.Errorf("LastDelivery() = %v; want %v", got, now)
 	}
 	slots := tl.Slots()
-	if len(slots) != 2 || slots[1].DeliveredPerSec != 4 {
-		t.Errorf("timeline = %+v; want 2 slots, 4 delivered in the second", slots)
+	// 4 delivered in the second slot, which the run covered for 500 ms.
+	if len(slots) != 2 || slots[1].DeliveredPerSec != 8 {
+		t.Errorf("timeline = %+v; want 2 slots, 8 delivered/s in the second", slots)
 	}
 }
 
@@ -87,6 +88,19 @@ func TestTimelineClampsAndSkipsTrailingEmptySlots(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("slot %d = %+v; want %+v", i, got[i], want[i])
 		}
+	}
+	// A run that ends half-way through its last slot: the rate is over the
+	// half it covered, not a false drop. One that ends just after a slot
+	// began leaves that slot out.
+	half := NewTimeline(start, 2*time.Second, time.Second)
+	half.Sent(start.Add(500 * time.Millisecond))
+	half.Sent(start.Add(1500 * time.Millisecond))
+	if got := half.Slots(); len(got) != 2 || got[0].SentPerSec != 1 || got[1].SentPerSec != 2 {
+		t.Errorf("Slots() = %+v; want 1/s, then 2/s over the half second covered", got)
+	}
+	half.Sent(start.Add(2050 * time.Millisecond))
+	if got := half.Slots(); len(got) != 2 {
+		t.Errorf("Slots() = %+v; want the slot covered for 50 ms left out", got)
 	}
 	empty := NewTimeline(start, time.Second, time.Second)
 	if s := empty.Slots(); len(s) != 0 {
