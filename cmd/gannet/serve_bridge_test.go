@@ -68,6 +68,36 @@ func (p *bridgeProc) kill() {
 	<-p.exit
 }
 
+// bridgeServeConfig writes a gannet config to dir: MQTT-SN on a free UDP
+// port, the MQTT listener off (its default port may be taken by another
+// gannet on the machine), and one bridge "central" to a Mosquitto on a free
+// TCP port with its queue in dir. extra holds the bridge's other keys and
+// its [[bridge.rule]] tables.
+func bridgeServeConfig(t *testing.T, dir, extra string) (cfgPath, udp string, mport int) {
+	t.Helper()
+	mport = bridgeFreePort(t, "tcp")
+	udp = fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "udp"))
+	cfgPath = filepath.Join(dir, "config.toml")
+	cfg := fmt.Sprintf(`[[listen]]
+network = "udp4"
+address = %q
+
+[mqtt]
+disabled = true
+
+[[bridge]]
+name = "central"
+servers = ["mqtt://127.0.0.1:%d"]
+%s
+[bridge.queue]
+path = %q
+`, udp, mport, extra, filepath.Join(dir, "bridge.db"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, udp, mport
+}
+
 // TestServeBridgeSurvivesSIGKILL runs the gannet binary with a bridge to a
 // Mosquitto that is down. Five MQTT-SN sensors publish 1,000 QoS 1
 // messages each; gannet is killed with SIGKILL after the first 500 of each
@@ -85,22 +115,7 @@ func TestServeBridgeSurvivesSIGKILL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	mport := bridgeFreePort(t, "tcp")
-	udp := fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "udp"))
-	cfgPath := filepath.Join(dir, "config.toml")
-	cfg := fmt.Sprintf(`[[listen]]
-network = "udp4"
-address = %q
-
-# The gateway's own MQTT listener is not needed here, and its default port
-# could be taken by another gannet on the machine.
-[mqtt]
-disabled = true
-
-[[bridge]]
-name = "central"
-servers = ["mqtt://127.0.0.1:%d"]
-client_id = "gannet-edge-1"
+	cfgPath, udp, mport := bridgeServeConfig(t, dir, `client_id = "gannet-edge-1"
 session_expiry = "1h"
 backoff_min = "20ms"
 backoff_max = "200ms"
@@ -110,13 +125,7 @@ pattern = "site/#"
 direction = "out"
 qos = 1
 remote_prefix = "edge-1/"
-
-[bridge.queue]
-path = %q
-`, udp, mport, filepath.Join(dir, "bridge.db"))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	serve := func() *bridgeProc { return bridgeStart(t, gannet, "serve", "-config", cfgPath) }
 
 	const sensors, each = 5, 1000
@@ -312,22 +321,7 @@ func TestServeBridgeCommandsReachSensor(t *testing.T) {
 	gannet := bridgeBuildGannet(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	mport := bridgeFreePort(t, "tcp")
-	udp := fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "udp"))
-	cfgPath := filepath.Join(dir, "config.toml")
-	cfg := fmt.Sprintf(`[[listen]]
-network = "udp4"
-address = %q
-
-# The gateway's own MQTT listener is not needed here, and its default port
-# could be taken by another gannet on the machine.
-[mqtt]
-disabled = true
-
-[[bridge]]
-name = "central"
-servers = ["mqtt://127.0.0.1:%d"]
-backoff_min = "20ms"
+	cfgPath, udp, mport := bridgeServeConfig(t, dir, `backoff_min = "20ms"
 backoff_max = "200ms"
 
 [[bridge.rule]]
@@ -335,13 +329,7 @@ pattern = "cmd/#"
 direction = "in"
 qos = 1
 remote_prefix = "edge-1/"
-
-[bridge.queue]
-path = %q
-`, udp, mport, filepath.Join(dir, "bridge.db"))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	m := bridgeMosquitto(t, mosquittoBin, dir, mport)
 	_, central := bridgeSubscriber(t, ctx, fmt.Sprintf("127.0.0.1:%d", mport), m, "nothing")
 	p := bridgeStart(t, gannet, "serve", "-config", cfgPath)
