@@ -78,31 +78,44 @@ func TestBrokenConfigs(t *testing.T) {
 	}
 }
 
-func TestRateLimitConfig(t *testing.T) {
+// loadRootExample loads the root config.toml with the commented example
+// between "# BEGIN <name> EXAMPLE" and "# END <name> EXAMPLE" uncommented,
+// so that the examples users copy cannot rot.
+func loadRootExample(t *testing.T, name string) *fileConfig {
+	t.Helper()
 	root, err := os.ReadFile("../../config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The commented example, uncommented, loads and builds both limiters.
-	var b strings.Builder
-	in := false
-	for _, line := range strings.Split(string(root), "\n") {
-		if strings.HasPrefix(line, "# [rate_limit.") {
-			in = true
-		}
-		if in && strings.HasPrefix(line, "# ") {
-			line = strings.TrimPrefix(line, "# ")
-		}
-		b.WriteString(line + "\n")
+	text := string(root)
+	start, end := strings.Index(text, "# BEGIN "+name+" EXAMPLE\n"), strings.Index(text, "# END "+name+" EXAMPLE")
+	if start < 0 || end < start {
+		t.Fatalf("config.toml has no BEGIN/END %s EXAMPLE block", name)
 	}
+	var b strings.Builder
+	b.WriteString(text[:start])
+	for _, line := range strings.Split(text[start:end], "\n")[1:] {
+		b.WriteString(strings.TrimPrefix(line, "# ") + "\n") // "# # x" stays a comment
+	}
+	b.WriteString(text[end:])
 	path := filepath.Join(t.TempDir(), "gannet.toml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := loadConfig(path)
 	if err != nil {
+		t.Fatalf("config.toml with the %s example uncommented: %v", name, err)
+	}
+	return cfg
+}
+
+func TestRateLimitConfig(t *testing.T) {
+	root, err := os.ReadFile("../../config.toml")
+	if err != nil {
 		t.Fatal(err)
 	}
+	// The commented example, uncommented, loads and builds both limiters.
+	cfg := loadRootExample(t, "RATE LIMIT")
 	var opts gateway.Options
 	if err := cfg.RateLimit.apply(&opts); err != nil {
 		t.Fatal(err)

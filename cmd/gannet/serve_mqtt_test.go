@@ -38,29 +38,7 @@ func TestRootConfigMQTT(t *testing.T) {
 // TestConfigMQTTTLSExampleLoads uncomments the MQTT TLS/WebSocket example
 // in the root config.toml and loads it, so the example cannot rot.
 func TestConfigMQTTTLSExampleLoads(t *testing.T) {
-	root, err := os.ReadFile("../../config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(root)
-	start, end := strings.Index(text, "# BEGIN MQTT TLS EXAMPLE\n"), strings.Index(text, "# END MQTT TLS EXAMPLE")
-	if start < 0 || end < start {
-		t.Fatal("config.toml has no BEGIN/END MQTT TLS EXAMPLE block")
-	}
-	var b strings.Builder
-	b.WriteString(text[:start])
-	for _, line := range strings.Split(text[start:end], "\n")[1:] {
-		b.WriteString(strings.TrimPrefix(line, "# ") + "\n") // "# # x" stays a comment
-	}
-	b.WriteString(text[end:])
-	path := filepath.Join(t.TempDir(), "gannet.toml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(path)
-	if err != nil {
-		t.Fatalf("config.toml with the MQTT TLS example uncommented: %v", err)
-	}
+	cfg := loadRootExample(t, "MQTT TLS")
 	if !cfg.MQTT.TLS.Enabled() || cfg.MQTT.TLS.Address != "127.0.0.1:8883" || !cfg.MQTT.WebSocket.Enabled() || !cfg.MQTT.WebSocket.TLS {
 		t.Errorf("[mqtt] = %+v; want TLS on 127.0.0.1:8883 and wss", cfg.MQTT)
 	}

@@ -74,27 +74,7 @@ func TestOpenLinksClosesWhatItOpenedOnError(t *testing.T) {
 // TestConfigDTLSExampleLoads uncomments the DTLS example in the root
 // config.toml and loads it, so the example cannot rot.
 func TestConfigDTLSExampleLoads(t *testing.T) {
-	root, err := os.ReadFile("../../config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(root)
-	start, end := strings.Index(text, "# BEGIN DTLS EXAMPLE\n"), strings.Index(text, "# END DTLS EXAMPLE")
-	if start < 0 || end < start {
-		t.Fatal("config.toml has no BEGIN/END DTLS EXAMPLE block")
-	}
-	var b strings.Builder
-	b.WriteString(text[:start])
-	for _, line := range strings.Split(text[start:end], "\n")[1:] {
-		b.WriteString(strings.TrimPrefix(line, "# ") + "\n") // "# # x" stays a comment
-	}
-	b.WriteString(text[end:])
-	path := filepath.Join(t.TempDir(), "gannet.toml")
-	os.WriteFile(path, []byte(b.String()), 0o600)
-	cfg, err := loadConfig(path)
-	if err != nil {
-		t.Fatalf("config.toml with the DTLS example uncommented: %v", err)
-	}
+	cfg := loadRootExample(t, "DTLS")
 	if len(cfg.Listen) != 2 || cfg.Listen[1].Network != "dtls" || cfg.Listen[1].DTLS.PSKFile == "" {
 		t.Errorf("Listen = %+v; want the udp listener and a dtls one with a psk_file", cfg.Listen)
 	}
