@@ -40,14 +40,6 @@ type subscription struct {
 	opts   SubOptions
 }
 
-// origin is the name compared with Message.Origin for no-local.
-func (s *subscription) origin() string {
-	if s.sess != nil {
-		return s.sess.clientID
-	}
-	return s.inl.name
-}
-
 // online reports whether the subscriber can take a message now; inline
 // subscribers always can. Read without tree.mu held for writing, so it uses
 // the session's atomic flag.

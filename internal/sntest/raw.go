@@ -31,9 +31,6 @@ func (e *Env) Raw(t testing.TB) *Raw {
 	return &Raw{conn: c, buf: make([]byte, 65536)}
 }
 
-// Conn returns the raw peer's socket.
-func (r *Raw) Conn() *net.UDPConn { return r.conn }
-
 // Send encodes and sends m.
 func (r *Raw) Send(t testing.TB, m snpacket.Message) {
 	t.Helper()
@@ -55,15 +52,6 @@ func (r *Raw) Recv(t testing.TB, ctx context.Context) snpacket.Message {
 		t.Fatalf("raw peer %v: no frame from the gateway: %v", r.conn.LocalAddr(), ctx.Err())
 	}
 	return m
-}
-
-// TryRecv is Recv that reports false instead of failing when the wait
-// ends; wait bounds it (and ctx).
-func (r *Raw) TryRecv(t testing.TB, ctx context.Context, wait time.Duration) (snpacket.Message, bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	return r.recv(t, ctx)
 }
 
 func (r *Raw) recv(t testing.TB, ctx context.Context) (snpacket.Message, bool) {
