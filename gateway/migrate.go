@@ -83,7 +83,10 @@ func (l *loop) wakeFromNewAddress(key clientKey, node []byte, m *sn.PingReq) boo
 	if owner == nil {
 		return false
 	}
-	mv := &migration{id: id, key: key, node: clone(node), to: l}
+	mv := &migration{id: id, key: key, to: l}
+	if node != nil { // keep nil (direct) apart from an empty node id (forwarded)
+		mv.node = append([]byte{}, node...)
+	}
 	if owner == l {
 		l.handleMigration(mv)
 		return true
