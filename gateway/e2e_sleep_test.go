@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -86,12 +87,18 @@ func TestE2ESleepWake(t *testing.T) {
 	}
 	asleep("after a repeated Sleep")
 
-	// Messages while asleep queue in the core session.
-	e.MosquittoPub(t, ctx, "e2e/sleep/a", 0, false, "m0")
-	e.MosquittoPub(t, ctx, "e2e/sleep/b", 1, false, "m1")
-	e.MosquittoPub(t, ctx, "e2e/sleepx", 2, false, "m2")
-	e.MosquittoPub(t, ctx, "e2e/sleep/a", 2, false, "m3")
-	queued(4)
+	// Messages while asleep queue in the core session. Each mosquitto_pub is
+	// a separate TCP connection, and nothing orders one connection's PUBLISH
+	// against the next one's (a QoS 0 publisher may exit before the broker
+	// has read it): wait for each message to be queued before sending the
+	// next, so that the order checked below is the order sent.
+	for i, p := range []struct {
+		topic string
+		qos   int
+	}{{"e2e/sleep/a", 0}, {"e2e/sleep/b", 1}, {"e2e/sleepx", 2}, {"e2e/sleep/a", 2}} {
+		e.MosquittoPub(t, ctx, p.topic, p.qos, false, fmt.Sprintf("m%d", i))
+		queued(i + 1)
+	}
 	s.NoMessage(t)
 
 	// asleep -> awake -> asleep: everything arrives before PINGRESP.

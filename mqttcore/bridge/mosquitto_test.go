@@ -638,6 +638,26 @@ func TestBridgeRestartWhileDraining(t *testing.T) {
 			const pubs, each = 8, 250
 			cfg := testConfig(t, "drain", m.url(), bridge.Rule{Pattern: "site/#", Direction: bridge.Out, QoS: 1})
 			cfg.SessionExpiry = expiry
+			// Queue during the outage with a first bridge, then stop it: the
+			// remote subscriber must exist before any bridge can reach
+			// Mosquitto, or the head of a publisher's stream goes to no one.
+			core0, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b0, err := bridge.New(cfg, core0, bridge.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			publishN(t, core0, pubs, each, 16)
+			if err := b0.Close(); err != nil {
+				t.Fatal(err)
+			}
+			core0.Close()
+
+			m.start()
+			remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "central-app")
+			remote.subscribe(t, ctx, "site/#", 1)
 			core1, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -646,10 +666,6 @@ func TestBridgeRestartWhileDraining(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			publishN(t, core1, pubs, each, 16)
-			m.start()
-			remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "central-app")
-			remote.subscribe(t, ctx, "site/#", 1)
 			var early []*paho.Publish
 			for len(early) < 500 {
 				early = append(early, remote.next(t, ctx))
