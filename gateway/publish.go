@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"bytes"
-
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
@@ -55,41 +53,25 @@ func (c *client) sendPuback(topicID, msgID uint16, rc sn.ReturnCode) {
 	c.send(&c.l.tx.puback)
 }
 
-// topicName resolves a topic id from the client to a topic name.
-func (c *client) topicName(typ sn.TopicIDType, id uint16) (string, bool) {
-	switch typ {
-	case sn.TopicIDNormal:
-		if e := c.topics.byID(id); e != nil && e.flags&rejectedID == 0 {
-			return e.name, true
-		}
-		return "", false
-	case sn.TopicIDPredefined:
-		return c.l.g.pre.topic(c.id, id)
-	case sn.TopicIDShort:
-		name := sn.ShortTopicName(id)
-		return string(name[:]), true
+// publishQoSMinus1 publishes a QoS -1 PUBLISH from a sender without a
+// connection (§6.8), as the configured QoS -1 client id. Only predefined ids
+// and short names can name its topic: the sender has no registry.
+func (l *loop) publishQoSMinus1(key clientKey, m *sn.Publish) {
+	g := l.g
+	if !g.allowQoSMinus1(key.addr.Addr()) {
+		g.stats.rejected.Add(1)
+		return
 	}
-	return "", false
-}
-
-// onRegister assigns a topic id to a topic name the client will publish to
-// (§6.5). A name already known keeps its id.
-func (c *client) onRegister(m *sn.Register) {
-	rc, id := sn.Accepted, uint16(0)
-	if bytes.ContainsAny(m.TopicName, "+#") {
-		rc = sn.RejectedNotSupported // REGISTER is for publishing: no wildcards
-	} else if e := c.topics.byName(m.TopicName); e != nil {
-		e.flags = e.flags&^rejectedID | byClient
-		id = e.id
-	} else if e := c.topics.add(string(m.TopicName), byClient, c.l.g.cfg.MaxTopicsPerClient); e != nil {
-		id = e.id
-	} else {
-		rc = sn.RejectedCongestion
-		c.l.g.limitHit(LimitTopicsPerClient, c.id, c.key.addr, nil)
+	topic, ok := g.ids.name(g.cfg.QoSMinus1.ClientID, nil, m.TopicIDType, m.TopicID)
+	if !ok {
+		g.stats.invalidTopic.Add(1)
+		return
 	}
-	if rc != sn.Accepted {
-		c.l.g.stats.rejected.Add(1)
+	msg := newMessage(topic, m.Data, mqttcore.AtMostOnce, m.Retain)
+	if err := g.qosm1.Publish(msg); err != nil {
+		g.stats.rejected.Add(1)
+		g.log.Debug("qos -1 publish refused", "remote", key.addr, "topic", topic, "err", err)
+		return
 	}
-	c.l.tx.regack = sn.Regack{TopicID: id, MsgID: m.MsgID, ReturnCode: rc}
-	c.send(&c.l.tx.regack)
+	g.stats.qosMinus1.Add(1)
 }

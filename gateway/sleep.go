@@ -21,7 +21,7 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 		} else if c.conn != nil {
 			_ = c.conn.Disconnect()
 		}
-		c.conn, c.att = nil, nil
+		c.detach()
 		c.setState(StateDisconnected)
 		c.l.removeClient(c)
 		return
@@ -42,10 +42,10 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 // exchange in progress stays in the core's in-flight state and is resent
 // with DUP when the client next wakes or connects.
 func (c *client) sleep() {
-	c.out = outFlight{}
+	c.setOut(outFlight{})
 	deadline := tolerance(seconds(c.sleepFor))
 	_ = c.conn.Sleep(deadline)
-	c.conn, c.att = nil, nil
+	c.detach()
 	c.setState(StateAsleep)
 	c.timerAt = c.l.now() + int64(deadline) // replaces any retry deadline
 	c.l.schedule(c)

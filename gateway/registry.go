@@ -1,8 +1,10 @@
 package gateway
 
 import (
-	"net/netip"
-	"strings"
+	"bytes"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
+	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
 
 // A client's normal topic ids live in its registry: per client, as the
@@ -126,100 +128,79 @@ func (r *registry) remove(i int) {
 
 func (r *registry) reset() { *r = registry{} }
 
-// predefined holds the configured predefined topic ids, shared read-only by
-// every loop.
-type predefined struct {
-	global    map[uint16]string            // may hold templates
-	perClient map[string]map[uint16]string // client id -> id -> topic
-	byName    map[string]uint16            // global, non-template topics
-	templates []topicEntry                 // global templates, for reverse lookup
+// onRegister assigns a topic id to a topic name the client will publish to
+// (§6.5). A name already known keeps its id.
+func (c *client) onRegister(m *sn.Register) {
+	rc, id := sn.Accepted, uint16(0)
+	if bytes.ContainsAny(m.TopicName, "+#") {
+		rc = sn.RejectedNotSupported // REGISTER is for publishing: no wildcards
+	} else if e := c.topics.byName(m.TopicName); e != nil {
+		e.flags = e.flags&^rejectedID | byClient
+		id = e.id
+	} else if e := c.topics.add(string(m.TopicName), byClient, c.l.g.cfg.MaxTopicsPerClient); e != nil {
+		id = e.id
+	} else {
+		rc = sn.RejectedCongestion
+		c.l.g.limitHit(LimitTopicsPerClient, c.id, c.key.addr, nil)
+	}
+	if rc != sn.Accepted {
+		c.l.g.stats.rejected.Add(1)
+	}
+	c.l.tx.regack = sn.Regack{TopicID: id, MsgID: m.MsgID, ReturnCode: rc}
+	c.send(&c.l.tx.regack)
 }
 
-const clientIDPlaceholder = "{client_id}"
-
-func newPredefined(list []PredefinedTopic) *predefined {
-	p := &predefined{global: map[uint16]string{}, perClient: map[string]map[uint16]string{}, byName: map[string]uint16{}}
-	for _, t := range list {
-		if t.ClientID != "" {
-			if p.perClient[t.ClientID] == nil {
-				p.perClient[t.ClientID] = map[uint16]string{}
-			}
-			p.perClient[t.ClientID][t.ID] = t.Topic
-			continue
+// register starts the gateway's REGISTER of d's topic to the client, which
+// knows no id for it (§6.10); the delivery of d waits for the REGACK. A
+// topic the client refused before, or one beyond max_topics_per_client, is
+// not delivered to it.
+func (c *client) register(d mqttcore.Delivery) {
+	e := c.topics.add(d.Message.Topic, byGateway, c.l.g.cfg.MaxTopicsPerClient)
+	if e == nil || e.flags&rejectedID != 0 {
+		if e == nil {
+			c.l.g.stats.rejected.Add(1)
+			c.l.g.limitHit(LimitTopicsPerClient, c.id, c.key.addr, nil)
 		}
-		p.global[t.ID] = t.Topic
-		if strings.Contains(t.Topic, clientIDPlaceholder) {
-			p.templates = append(p.templates, topicEntry{name: t.Topic, id: t.ID})
-		} else {
-			p.byName[t.Topic] = t.ID
-		}
+		c.abandon(d)
+		return
 	}
-	return p
+	c.regID++
+	if c.regID == 0 {
+		c.regID = 1
+	}
+	c.setOut(outFlight{kind: exchangeRegister, msgID: c.regID, topicID: e.id, d: d})
+	c.sendRegister()
+	c.armRetry()
 }
 
-// topic returns the topic name of predefined id for clientID, expanding a
-// template. It allocates only for templates.
-func (p *predefined) topic(clientID string, id uint16) (string, bool) {
-	if m := p.perClient[clientID]; m != nil {
-		if t, ok := m[id]; ok {
-			return t, true
-		}
-	}
-	t, ok := p.global[id]
-	if ok && strings.Contains(t, clientIDPlaceholder) {
-		t = strings.ReplaceAll(t, clientIDPlaceholder, clientID)
-	}
-	return t, ok
+func (c *client) sendRegister() {
+	e := c.topics.byID(c.out.topicID)
+	c.l.tx.register = sn.Register{TopicID: c.out.topicID, MsgID: c.out.msgID, TopicName: []byte(e.name)}
+	c.send(&c.l.tx.register)
 }
 
-// id returns the predefined id under which clientID knows topic, if any.
-func (p *predefined) id(clientID, topic string) (uint16, bool) {
-	for id, t := range p.perClient[clientID] {
-		if t == topic {
-			return id, true
-		}
+func (c *client) onRegack(m *sn.Regack) {
+	if c.out.kind != exchangeRegister || m.MsgID != c.out.msgID {
+		c.unexpected(m)
+		return
 	}
-	if id, ok := p.byName[topic]; ok {
-		if _, shadowed := p.perClient[clientID][id]; !shadowed {
-			return id, true
+	d, id := c.out.d, c.out.topicID
+	c.setOut(outFlight{})
+	c.timerAt = 0
+	if m.ReturnCode != sn.Accepted {
+		// A refused REGISTER counts as unsubscribing from that exact topic
+		// (§6.10); a wildcard subscription stays, so later messages on the
+		// topic are dropped for this client instead of asked about again.
+		if e := c.topics.byID(id); e != nil {
+			e.flags |= rejectedID
+			_, _ = c.conn.Unsubscribe(e.name)
 		}
+		c.abandon(d)
+		c.deliver()
+		return
 	}
-	for _, e := range p.templates {
-		if matchTemplate(e.name, clientID, topic) {
-			if _, shadowed := p.perClient[clientID][e.id]; !shadowed {
-				return e.id, true
-			}
-		}
+	c.publish(d, sn.TopicIDNormal, id)
+	if c.out.kind == exchangeNone {
+		c.deliver() // QoS 0: nothing to wait for
 	}
-	return 0, false
-}
-
-// matchTemplate reports whether topic is template with every {client_id}
-// replaced by clientID, without building the expansion.
-func matchTemplate(template, clientID, topic string) bool {
-	for {
-		i := strings.Index(template, clientIDPlaceholder)
-		if i < 0 {
-			return template == topic
-		}
-		if !strings.HasPrefix(topic, template[:i]) || !strings.HasPrefix(topic[i:], clientID) {
-			return false
-		}
-		topic = topic[i+len(clientID):]
-		template = template[i+len(clientIDPlaceholder):]
-	}
-}
-
-// allowed reports whether src may publish at QoS -1.
-func allowed(prefixes []netip.Prefix, src netip.Addr) bool {
-	if len(prefixes) == 0 {
-		return true
-	}
-	src = src.Unmap()
-	for _, p := range prefixes {
-		if p.Contains(src) {
-			return true
-		}
-	}
-	return false
 }
