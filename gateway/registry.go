@@ -9,15 +9,20 @@ import (
 
 // A client's normal topic ids live in its registry: per client, as the
 // specification recommends (§7.3), so a wrong id from one client cannot hit
-// another's topic. Ids are allocated from 1 and reused once free.
+// another's topic. Ids are allocated from 1.
 //
-// An entry is kept for as long as something needs it: the client registered
-// it (REGISTER), it subscribed to the exact name (SUBSCRIBE by name), or the
-// gateway registered it to the client to deliver a message (REGISTER from
-// the gateway). Gateway-registered entries live until the session ends or
-// the client reconnects, because the client may receive on them at any time.
+// An id, once issued, stays valid until the client CONNECTs again (ids start
+// afresh with each connection) or tells the gateway it lost the mapping (a
+// PUBACK "invalid topic id" for a gateway PUBLISH): whether the client
+// REGISTERed it, got it in a SUBACK, or the gateway REGISTERed it to deliver
+// a message. In particular UNSUBSCRIBE does not free a SUBACK's id: a client
+// may keep publishing on it, and at QoS 0 or -1 it would never learn that the
+// id had become invalid, so its messages would be lost without a trace
+// (docs/spec-interpretation.md G6). max_topics_per_client bounds the ids a
+// client holds; ids survive sleep and wake.
 
-// Reasons an entry is kept (topicEntry.flags).
+// How an id was issued (topicEntry.flags), plus the client's refusal of a
+// gateway REGISTER.
 const (
 	byClient   uint8 = 1 << iota // the client REGISTERed the name
 	bySub                        // the client subscribed to the exact name
@@ -90,20 +95,6 @@ func (r *registry) add(name string, flag uint8, max int) *topicEntry {
 	r.next = id + 1
 	r.entries = append(r.entries, topicEntry{name: name, id: id, flags: flag})
 	return &r.entries[len(r.entries)-1]
-}
-
-// clear removes flag from the entry for name and frees the id when nothing
-// keeps it any more.
-func (r *registry) clear(name string, flag uint8) {
-	for i := range r.entries {
-		if r.entries[i].name == name {
-			r.entries[i].flags &^= flag
-			if r.entries[i].flags&(byClient|bySub|byGateway) == 0 {
-				r.remove(i)
-			}
-			return
-		}
-	}
 }
 
 // removeID forgets id, as after a client's PUBACK "invalid topic id".

@@ -45,11 +45,11 @@ func (c *client) onSubscribe(m *sn.Subscribe) {
 	c.deliver() // retained messages follow the SUBACK
 }
 
-// onUnsubscribe removes a subscription; it is always answered (§6.10).
+// onUnsubscribe removes a subscription; it is always answered (§6.10). The
+// topic id SUBACK gave for it stays valid for the connection (registry.go).
 func (c *client) onUnsubscribe(m *sn.Unsubscribe) {
 	if filter, ok := c.filterFor(m.TopicIDType, m.TopicName, m.TopicID); ok {
 		_, _ = c.conn.Unsubscribe(filter) // unsubscribing from nothing is not an error here
-		c.topics.clear(filter, bySub)
 	}
 	c.l.tx.unsuback = sn.Unsuback{MsgID: m.MsgID}
 	c.send(&c.l.tx.unsuback)
