@@ -31,6 +31,14 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 	}
 	if c.dialogue != nil || c.conn == nil {
 		c.unexpected(m) // asleep before CONNACK: there is no session to keep
+		if c.conn != nil {
+			// A connected client that CONNECTed again with the Will flag:
+			// its attachment ends as a DISCONNECT ends it, or the core
+			// session would stay attached to a client the gateway forgot.
+			_ = c.conn.Disconnect()
+			c.detach()
+			c.setState(StateDisconnected)
+		}
 		c.l.removeClient(c)
 		return
 	}

@@ -22,8 +22,8 @@ import (
 // Debug as "dimension from -> to". Not every product of the five is legal:
 // legalState is the table of the combinations a listed client may be in
 // between two events, and the loop checks it after each event (checkState).
-// A removed client is finished: it is in no map and no timer any more, and
-// only stale events can still name it.
+// A removed client is finished: it is in no map and no timer any more, only
+// stale events can still name it, and it must be detached.
 
 // State is a client's state as the gateway sees it (MQTT-SN 1.2 §6.14).
 type State uint8
@@ -172,14 +172,16 @@ var legalState = func() (t [numStates][numDialogueStates][numAttachStates][numEx
 	// Awake: attached while its queue is delivered.
 	allExchanges(StateAwake, attached)
 	// Disconnected and lost clients are removed at once: never listed.
+	// Removed clients are not in the table: see legal.
 	return t
 }()
 
 // legal reports whether s is a combination a client may rest in: a listed
-// client in the table, or any removed one.
+// client in the table, or a removed one that is detached (a removed client
+// still attached would leave its core session attached to nobody).
 func (s sessionState) legal() bool {
 	if s.presence == removed {
-		return true
+		return s.attach == detached
 	}
 	if s.state >= numStates || s.dialogue >= numDialogueStates || s.attach >= numAttachStates || s.exchange >= numExchanges {
 		return false

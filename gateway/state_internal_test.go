@@ -38,7 +38,7 @@ func TestLegalStates(t *testing.T) {
 				for e := range numExchanges + 1 {
 					for p := range numPresences {
 						st := sessionState{s, d, a, e, p}
-						want := legal[st] || p == removed
+						want := legal[st] || p == removed && a == detached
 						if got := st.legal(); got != want {
 							t.Errorf("%v legal = %v; want %v", st, got, want)
 						}

@@ -324,3 +324,27 @@ func TestSessionTransitions(t *testing.T) {
 		})
 	}
 }
+
+// A connected client that CONNECTs again with the Will flag and asks to
+// sleep before the dialogue ends is forgotten (there is no CONNACK, so no
+// session to keep asleep), and its attachment to the core session ends
+// with it: the core session must not stay attached to a client the gateway
+// no longer has, where messages would pile up unsupervised.
+func TestSleepRequestDuringWillDialogueEndsAttachment(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		will := h.app("will/#")
+		s := h.sensor("10.0.0.2:5000")
+		s.connectWithWill("dev1", false, 60)
+		s.send(&sn.Connect{Will: true, Duration: 60, ClientID: []byte("dev1")})
+		s.expect(&sn.WillTopicReq{})
+		s.send(&sn.Disconnect{HasDuration: true, Duration: 60})
+		s.expect(&sn.Disconnect{})
+		coreState(t, h, "dev1", mqttcore.StateDisconnected)
+		if st := h.g.Stats(); st.Clients != 0 || st.Asleep != 0 {
+			t.Errorf("Clients, Asleep = %d, %d; want 0, 0", st.Clients, st.Asleep)
+		}
+		// A DISCONNECT ends the session normally: no will.
+		time.Sleep(time.Hour)
+		will.expectNone()
+	})
+}
