@@ -37,6 +37,7 @@ type rule struct {
 // new package is a decision, not an accident.
 var rules = []rule{
 	{pkg: "snpacket", stdOnly: true},
+	{pkg: "snpacket/...", may: []string{"snpacket", "snpacket/..."}, stdOnly: true},
 	{pkg: "mqttcore", stdOnly: true},
 	{pkg: "mqttcore/...", may: []string{"mqttcore", "mqttcore/..."}},
 	{pkg: "gateway", may: []string{"snpacket", "mqttcore"}},
