@@ -12,6 +12,9 @@ import (
 // records may point at one message, and a disk store should write each
 // message once.
 type SessionRecord struct {
+	// ID is the session's stable id: journal keys use it, and a restored
+	// session keeps it.
+	ID       uint64
 	ClientID string
 	// State is the session's state when saved. A session that was active
 	// comes back lost: its will is published after its delay unless the
@@ -32,6 +35,9 @@ type SessionRecord struct {
 	Inflight []QueuedRecord
 	// InboundQoS2 lists inbound QoS 2 packet ids awaiting PUBREL.
 	InboundQoS2 []uint16
+	// FrontEnd is the front-end's opaque state (Conn.SetFrontEndState),
+	// or nil. Only Journal.Load fills it in.
+	FrontEnd []byte
 }
 
 // SubscriptionRecord is one saved subscription.
@@ -42,6 +48,10 @@ type SubscriptionRecord struct {
 
 // QueuedRecord is one saved queued or in-flight message.
 type QueuedRecord struct {
+	// Seq is the message's sequence number: the same in every session
+	// that holds the message, increasing in the order the core accepted
+	// messages (a journal's entries of one session sort by it).
+	Seq     uint64
 	Message *Message
 	QoS     QoS
 	Retain  bool
@@ -52,6 +62,10 @@ type QueuedRecord struct {
 	// Released is set for an in-flight QoS 2 message whose PUBREC arrived
 	// (PUBREL is due).
 	Released bool
+	// Inflight is set for an entry that was sent and awaits its
+	// acknowledgement (PacketID is its id); it comes back as a
+	// retransmission with Dup set.
+	Inflight bool
 }
 
 // snapshot builds the record of s. It takes b.mu, tree.mu and s.mu in
