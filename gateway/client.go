@@ -224,7 +224,8 @@ func returnCode(err error) sn.ReturnCode {
 		return sn.Accepted
 	case errors.Is(err, mqttcore.ErrInflightFull), errors.Is(err, mqttcore.ErrTooManySessions),
 		errors.Is(err, mqttcore.ErrQueueFull), errors.Is(err, mqttcore.ErrRetainedFull),
-		errors.Is(err, mqttcore.ErrClosed):
+		errors.Is(err, mqttcore.ErrClosed), errors.Is(err, mqttcore.ErrCongestion),
+		errors.Is(err, mqttcore.ErrStoreFailed):
 		return sn.RejectedCongestion
 	}
 	return sn.RejectedNotSupported

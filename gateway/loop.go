@@ -45,8 +45,9 @@ type loop struct {
 // loop's goroutine.
 type coreEvent struct {
 	att    *attachment
-	closed error      // nil: Notify
-	move   *migration // set: a step of an address migration, att is nil
+	closed error        // nil: Notify
+	move   *migration   // set: a step of an address migration, att is nil
+	ack    mqttcore.Ack // Kind set: a deferred acknowledgement is ready
 }
 
 func newLoop(g *Gateway) *loop {
@@ -134,6 +135,12 @@ func (l *loop) handleEvents() {
 			continue
 		}
 		c := e.att.c
+		if e.ack.Kind != 0 {
+			if !c.removed {
+				c.onAcked(e.ack) // the sensor still waits for it, whichever attachment
+			}
+			continue
+		}
 		if c.removed || c.att != e.att {
 			continue // an earlier attachment, or a client already gone
 		}
@@ -163,6 +170,9 @@ func (a *attachment) Notify() {
 
 // Close implements mqttcore.FrontEnd: the session was taken over or kicked.
 func (a *attachment) Close(reason error) { a.c.l.post(coreEvent{att: a, closed: reason}) }
+
+// Acked implements mqttcore.FrontEnd: a deferred acknowledgement is ready.
+func (a *attachment) Acked(ack mqttcore.Ack) { a.c.l.post(coreEvent{att: a, ack: ack}) }
 
 // handleDatagram decodes one datagram and dispatches it.
 func (l *loop) handleDatagram(d *datagram) {

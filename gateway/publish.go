@@ -22,11 +22,10 @@ func (c *client) onPublish(m *sn.Publish) {
 		q = mqttcore.QoS(m.QoS)
 	}
 	msg := newMessage(topic, m.Data, q, m.Retain)
-	var pid uint16
-	if m.QoS == sn.QoS2 {
-		pid = m.MsgID // a repeat while awaiting PUBREL is not delivered again
-	}
-	_, err := c.conn.Publish(msg, pid)
+	// The message id identifies the deferred acknowledgement; for QoS 2 a
+	// repeat while awaiting PUBREL is not delivered again. The tag carries
+	// what the PUBACK/PUBREC needs back.
+	st, err := c.conn.Publish(msg, m.MsgID, ackTag(m.TopicID, m.QoS))
 	switch {
 	case err != nil:
 		c.refused(err)
@@ -34,11 +33,38 @@ func (c *client) onPublish(m *sn.Publish) {
 		if m.QoS != sn.QoSMinus1 {
 			c.sendPuback(m.TopicID, m.MsgID, returnCode(err))
 		}
+	case st == mqttcore.PublishPending:
+		// Acknowledged when the core says (onAcked): once the message is
+		// durable and every entitled queue had room.
 	case m.QoS == sn.QoS1:
 		c.sendPuback(m.TopicID, m.MsgID, sn.Accepted)
 	case m.QoS == sn.QoS2:
 		c.l.tx.pubrec = sn.Pubrec{MsgID: m.MsgID}
 		c.send(&c.l.tx.pubrec)
+	}
+}
+
+// ackTag packs what a deferred PUBACK/PUBREC needs into mqttcore.Ack.Tag.
+func ackTag(topicID uint16, q sn.QoS) uint32 { return uint32(topicID) | uint32(q&3)<<16 }
+
+// onAcked sends an acknowledgement the core deferred, or the refusal it
+// turned into (congestion: the sensor retries later, §6.8).
+func (c *client) onAcked(a mqttcore.Ack) {
+	switch a.Kind {
+	case mqttcore.AckPublish:
+		topicID, q := uint16(a.Tag), sn.QoS(a.Tag>>16)
+		if a.Err != nil {
+			c.refused(a.Err)
+			c.l.g.log.Debug("publish refused after it was held", "client_id", c.id, "msg_id", a.PacketID, "err", a.Err)
+			c.sendPuback(topicID, a.PacketID, returnCode(a.Err))
+			return
+		}
+		if q == sn.QoS2 {
+			c.l.tx.pubrec = sn.Pubrec{MsgID: a.PacketID}
+			c.send(&c.l.tx.pubrec)
+			return
+		}
+		c.sendPuback(topicID, a.PacketID, sn.Accepted)
 	}
 }
 

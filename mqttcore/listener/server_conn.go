@@ -106,6 +106,8 @@ type client struct {
 
 	kickMu     sync.Mutex
 	kickReason error // set once by Close
+
+	deferred deferredAcks // acknowledgements the core completed, for the writer
 }
 
 // Notify implements mqttcore.FrontEnd: wake the writer.

@@ -32,6 +32,8 @@ func (c *client) handle(pk *packets.Packet) error {
 			return err
 		} else if c.lastAckUnknown {
 			code = reasonPacketIDNotFound
+		} else if c.cc.Sync(mqttcore.Ack{Kind: mqttcore.AckReceived, PacketID: pk.PacketID}) {
+			return nil // PUBREL once the PUBREC is on disk
 		}
 		return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel}, PacketID: pk.PacketID, ReasonCode: code})
 	case packets.Pubrel:
@@ -42,6 +44,8 @@ func (c *client) handle(pk *packets.Packet) error {
 			}
 			// Unknown: already released, or refused by the ACL (3.1.1).
 			code = reasonPacketIDNotFound
+		} else if c.cc.Sync(mqttcore.Ack{Kind: mqttcore.AckRelease, PacketID: pk.PacketID}) {
+			return nil // PUBCOMP once the release is on disk
 		}
 		return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: pk.PacketID, ReasonCode: code})
 	case packets.Pubcomp:
@@ -124,7 +128,8 @@ func (c *client) onPublish(pk *packets.Packet) error {
 	if v5 {
 		m.Props = messageProps(&pk.Properties)
 	}
-	if _, err := c.cc.Publish(m, pk.PacketID); err != nil {
+	status, err := c.cc.Publish(m, pk.PacketID, uint32(qos))
+	if err != nil {
 		var code byte
 		switch {
 		case errors.Is(err, mqttcore.ErrDetached):
@@ -148,6 +153,9 @@ func (c *client) onPublish(pk *packets.Packet) error {
 		st.pubRefused.Add(1)
 		c.srv.warnf("mqtt publish refused", "client_id", c.clientID, "topic", topic, "err", err)
 		return c.pubAck(qos, pk.PacketID, code)
+	}
+	if status == mqttcore.PublishPending {
+		return nil // the writer acknowledges when the core says (Acked)
 	}
 	return c.pubAck(qos, pk.PacketID, reasonSuccess)
 }
@@ -212,7 +220,8 @@ func (c *client) onSubscribe(pk *packets.Packet) error {
 	}
 	// The core may already have queued retained messages: the server may
 	// send them before the SUBACK [MQTT-3.8.4].
-	return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID, ReasonCodes: codes})
+	suback := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID, ReasonCodes: codes}
+	return c.sendSynced(suback)
 }
 
 // onUnsubscribe handles UNSUBSCRIBE.
@@ -231,7 +240,18 @@ func (c *client) onUnsubscribe(pk *packets.Packet) error {
 			codes[i] = reasonTopicFilterInvalid
 		}
 	}
-	return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID, ReasonCodes: codes})
+	return c.sendSynced(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID, ReasonCodes: codes})
+}
+
+// sendSynced sends a SUBACK or UNSUBACK once the subscription change is
+// durable: at once without a journal, else when the core's Ack comes.
+func (c *client) sendSynced(pk packets.Packet) error {
+	c.deferSubAck(pk)
+	if c.cc.Sync(mqttcore.Ack{Kind: mqttcore.AckSubscribe, PacketID: pk.PacketID}) {
+		return nil
+	}
+	c.Acked(mqttcore.Ack{Kind: mqttcore.AckSubscribe, PacketID: pk.PacketID})
+	return nil
 }
 
 // onDisconnect handles the client's DISCONNECT.

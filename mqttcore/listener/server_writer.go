@@ -106,6 +106,9 @@ func (c *client) writeFailed(err error) {
 // packets. If more may be waiting it re-arms notify, because the core only
 // notifies again after Next has reported nothing.
 func (c *client) drain() bool {
+	if !c.sendDeferred() {
+		return false
+	}
 	for range maxDrain {
 		d, ok := c.cc.Next()
 		if !ok {
