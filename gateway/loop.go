@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
 
