@@ -187,6 +187,15 @@ func (s *Store) check() error {
 		if err := s.checkMeta(tx); err != nil || s.needInit {
 			return err
 		}
+		f, err := os.Open(s.path)
+		if err != nil {
+			return fmt.Errorf("boltstore: open %s: %w", s.path, err)
+		}
+		defer f.Close()
+		pageSize := db.Info().PageSize
+		if err := verifyPages(f, pageSize, uint64(tx.Size())/uint64(pageSize), uint64(tx.ID())); err != nil {
+			return openError(s.path, ErrCorrupt, err.Error(), adviceCorrupt)
+		}
 		if err := tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
 			if err := walk(b); err != nil {
 				return fmt.Errorf("bucket %q: %w", name, err)

@@ -359,18 +359,22 @@ func (s *Store) commit(batch []*request) {
 	var err error
 	for len(live) > 0 {
 		failed = nil
-		err = s.db.Update(func(tx *bbolt.Tx) error {
-			for _, r := range live {
-				if r.err != nil {
-					continue
+		// A panic in bbolt (at a page damaged since Open) fails the batch
+		// instead of the process.
+		err = protect(func() error {
+			return s.db.Update(func(tx *bbolt.Tx) error {
+				for _, r := range live {
+					if r.err != nil {
+						continue
+					}
+					if err := s.applySafe(tx, r); err != nil {
+						r.err = err
+						failed = r
+						return err
+					}
 				}
-				if err := s.applySafe(tx, r); err != nil {
-					r.err = err
-					failed = r
-					return err
-				}
-			}
-			return nil
+				return nil
+			})
 		})
 		s.arena.reset()
 		if err == nil {
