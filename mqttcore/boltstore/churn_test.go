@@ -57,7 +57,7 @@ func TestChurnBoundedFile(t *testing.T) {
 			ops = append(ops, mqttcore.Op{Kind: mqttcore.OpEndSession, SessionID: id})
 		}
 		mustCommit(t, s, ops...)
-		sizes = append(sizes, s.Stats().FileSize)
+		sizes = append(sizes, s.Stats().UsedBytes)
 	}
 	if n := messageCount(t, s); n != 0 {
 		t.Fatalf("%d messages left after every session ended; want 0", n)

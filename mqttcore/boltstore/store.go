@@ -163,7 +163,7 @@ type Stats struct {
 	// Batches is the number of write transactions (each two fdatasyncs
 	// under SyncAlways); Calls/Batches is the grouping achieved.
 	Batches uint64
-	// Ops is the number of journal ops applied.
+	// Ops is the number of journal ops committed.
 	Ops uint64
 	// QueueWaits counts calls that found the pending queue full and
 	// waited (Options.MaxPending).
@@ -182,9 +182,10 @@ type Stats struct {
 	// is missing, entries and front-end state of sessions without a
 	// header (deleted afterwards), expired retained messages (deleted).
 	LoadSkipped uint64
-	// FileSize is the size of the file in bytes, and FreePages the pages
-	// bbolt holds free for reuse.
-	FileSize  int64
+	// UsedBytes is the size of the pages in use (bbolt grows the file
+	// ahead of them), and FreePages the pages among them held free for
+	// reuse.
+	UsedBytes int64
 	FreePages int
 }
 
@@ -205,7 +206,7 @@ func (s *Store) Stats() Stats {
 	bs := s.db.Stats()
 	st.FreePages = bs.FreePageN
 	_ = s.db.View(func(tx *bbolt.Tx) error {
-		st.FileSize = tx.Size()
+		st.UsedBytes = tx.Size()
 		return nil
 	})
 	return st
