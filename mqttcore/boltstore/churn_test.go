@@ -15,7 +15,7 @@ import (
 // so the pages in use stop growing after the first rounds.
 func TestChurnBoundedFile(t *testing.T) {
 	const (
-		rounds   = 24
+		rounds   = 12
 		sessions = 400
 		queued   = 4
 	)

@@ -233,12 +233,12 @@ func TestOpenDamagedPages(t *testing.T) {
 // error; none panics (bbolt would, on a goroutine nothing can recover, at
 // some of these without Open's page check).
 func TestOpenBitFlips(t *testing.T) {
-	rounds := 300
+	rounds := 200
 	if testing.Short() {
 		rounds = 50
 	}
 	dir := t.TempDir()
-	path := writeStore(t, dir, 2000, 50)
+	path := writeStore(t, dir, 500, 50)
 	full, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +259,7 @@ func TestOpenBitFlips(t *testing.T) {
 		if err == nil {
 			_, err = s.Load(func(*mqttcore.SessionRecord) error { return nil }, func(*mqttcore.Message) error { return nil })
 			if err == nil {
-				err = commit(t, s, mqttcore.Op{Kind: mqttcore.OpEndSession, SessionID: uint64(1 + rng.IntN(2000))})
+				err = commit(t, s, mqttcore.Op{Kind: mqttcore.OpEndSession, SessionID: uint64(1 + rng.IntN(500))})
 			}
 			s.Close()
 		}

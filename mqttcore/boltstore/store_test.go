@@ -335,3 +335,64 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadChunksAndOrphans loads more sessions than one read transaction
+// takes, with entries and front-end state of sessions that have no header
+// before, between (at chunk boundaries) and after them: every session
+// comes back whole, the orphans are skipped, counted and deleted.
+func TestLoadChunksAndOrphans(t *testing.T) {
+	s, _ := tempStore(t, boltstore.Options{Sync: boltstore.SyncNever})
+	const n = 2500 // sessions 2, 4, ..., 5000: three chunks of 1024
+	shared := &mqttcore.Message{Topic: "t", Payload: []byte("p"), QoS: 1}
+	var ops []mqttcore.Op
+	for i := uint64(1); i <= n; i++ {
+		sid := 2 * i
+		ops = append(ops, sessionOp(&mqttcore.SessionRecord{ID: sid, ClientID: "c"}),
+			entryOp(sid, mqttcore.QueuedRecord{Seq: sid, Message: &mqttcore.Message{Topic: "t", Payload: []byte{byte(i)}}, QoS: 1}),
+			mqttcore.Op{Kind: mqttcore.OpFrontEnd, SessionID: sid, FrontEnd: []byte{byte(i), 1}})
+	}
+	ops = append(ops, entryOp(2, mqttcore.QueuedRecord{Seq: 1, Message: shared, QoS: 1}))
+	orphans := []uint64{1, 2047, 2049, 2051, 4097, 5001, 1 << 60}
+	for _, sid := range orphans {
+		ops = append(ops, entryOp(sid, mqttcore.QueuedRecord{Seq: 1, Message: shared, QoS: 1}),
+			entryOp(sid, mqttcore.QueuedRecord{Seq: 9000 + sid%1000, Message: shared, QoS: 1}),
+			mqttcore.Op{Kind: mqttcore.OpFrontEnd, SessionID: sid, FrontEnd: []byte("orphan")})
+	}
+	mustCommit(t, s, ops...)
+	got := load(t, s)
+	if len(got.sessions) != n {
+		t.Fatalf("Load: %d sessions; want %d", len(got.sessions), n)
+	}
+	for i := uint64(1); i <= n; i++ {
+		r := got.sessions[2*i]
+		if r == nil {
+			t.Fatalf("session %d missing", 2*i)
+		}
+		wantQ := 1
+		if i == 1 {
+			wantQ = 2
+		}
+		if len(r.Queue) != wantQ || r.Queue[len(r.Queue)-1].Message.Payload[0] != byte(i) || !bytes.Equal(r.FrontEnd, []byte{byte(i), 1}) {
+			t.Fatalf("session %d = queue %+v front end %x; want its own entry and state", 2*i, r.Queue, r.FrontEnd)
+		}
+	}
+	if want := uint64(9000 + (1<<60)%1000); got.maxSeq != want {
+		t.Errorf("maxSeq = %d; want %d (the orphans' seqs count too)", got.maxSeq, want)
+	}
+	if st := s.Stats(); st.LoadSkipped != uint64(3*len(orphans)) {
+		t.Errorf("LoadSkipped = %d; want %d", st.LoadSkipped, 3*len(orphans))
+	}
+	// The orphans are gone; the shared message stays for session 2.
+	load(t, s)
+	if st := s.Stats(); st.LoadSkipped != uint64(3*len(orphans)) {
+		t.Errorf("LoadSkipped after a second Load = %d; want no more", st.LoadSkipped)
+	}
+	s = reopen(t, s, boltstore.Options{})
+	q := load(t, s).sessions[2].Queue
+	if len(q) != 2 || q[0].Seq != 1 || q[0].Message == nil || string(q[0].Message.Payload) != "p" {
+		t.Errorf("session 2's queue after the orphans went = %+v; want the shared message first", q)
+	}
+	if got := messageCount(t, s); got != n+1 {
+		t.Errorf("messages = %d; want %d (the orphans' own ones deleted)", got, n+1)
+	}
+}
