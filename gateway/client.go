@@ -43,6 +43,7 @@ type client struct {
 	state     State  // with dialogue, conn, out.kind and removed: the session state (state.go)
 	removed   bool   // see presence (state.go); only markRemoved sets it
 	fwd       bool   // behind a forwarder: datagrams are Encapsulated with node
+	clean     bool   // CONNECT had CleanSession: the core session ends with the connection
 }
 
 func (c *client) clientID() string {

@@ -130,6 +130,7 @@ func (c *client) onRegister(m *sn.Register) {
 		id = e.id
 	} else if e := c.topics.add(string(m.TopicName), byClient, c.l.g.cfg.MaxTopicsPerClient); e != nil {
 		id = e.id
+		c.saveState(false) // persist.go: the new id survives a restart
 	} else {
 		rc = sn.RejectedCongestion
 		c.l.g.limitHit(LimitTopicsPerClient, c.id, c.key.addr, nil)
@@ -190,6 +191,7 @@ func (c *client) onRegack(m *sn.Regack) {
 		c.deliver()
 		return
 	}
+	c.saveState(false) // persist.go: the id the client accepted survives a restart
 	c.publish(d, sn.TopicIDNormal, id)
 	if c.out.kind == exchangeNone {
 		c.deliver() // QoS 0: nothing to wait for

@@ -85,6 +85,10 @@ type Restored struct {
 	FrontEnd []byte
 }
 
+// Durable reports whether the broker has a journal: whether front-end state
+// given to SetFrontEndState is kept.
+func (b *Broker) Durable() bool { return b.journal != nil }
+
 // Restored returns, once, the sessions with front-end state that New loaded
 // from the journal; later calls return nil.
 func (b *Broker) Restored() []Restored {
