@@ -127,7 +127,7 @@ func messageCount(t testing.TB, s *boltstore.Store) int {
 // stored once and deleted with its last entry, across a reopen too.
 func TestMessageStoredOnce(t *testing.T) {
 	s, _ := tempStore(t, boltstore.Options{})
-	m := &mqttcore.Message{Topic: "t", Payload: bytes.Repeat([]byte("p"), 100), QoS: 1}
+	m := &mqttcore.Message{Topic: "t", Payload: bytes.Repeat([]byte("p"), 10000), QoS: 1} // on overflow pages
 	var ops []mqttcore.Op
 	for sid := uint64(1); sid <= 3; sid++ {
 		ops = append(ops, sessionOp(&mqttcore.SessionRecord{ID: sid, ClientID: "c" + string(rune('0'+sid))}),
