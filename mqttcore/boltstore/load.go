@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -90,7 +91,11 @@ type loader struct {
 // view runs fn in a read transaction, turning a panic in bbolt (a damaged
 // page) into an error.
 func (l *loader) view(fn func(*bbolt.Tx) error) error {
-	return protectView(l.s.db, fn, func(err error) error { return l.corrupt(err.Error()) })
+	err := protectView(l.s.db, fn, func(err error) error { return l.corrupt(err.Error()) })
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		err = fmt.Errorf("boltstore: load %s: %w", l.s.path, err)
+	}
+	return err
 }
 
 func (l *loader) corrupt(detail string) error {
