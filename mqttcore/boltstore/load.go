@@ -25,16 +25,17 @@ const loadChunk = 1024
 // deleted); the others come with Props.MessageExpiry set to what is left
 // of their lifetime. Entries and front-end state of a session that has no
 // header are skipped and deleted, and counted in Stats.LoadSkipped. It
-// returns the highest message sequence number stored.
+// returns the highest message sequence number ever written, even when its
+// message has gone since, so that sequence numbers are never reused.
 //
 // Load must be called before the first Commit. A record that does not
 // decode fails it with an error wrapping ErrCorrupt; an error from a
 // callback stops it and is returned wrapped.
 func (s *Store) Load(session func(*mqttcore.SessionRecord) error, retained func(*mqttcore.Message) error) (uint64, error) {
-	l := loader{s: s, msgs: make(map[uint64]*mqttcore.Message)}
+	l := loader{s: s, msgs: make(map[uint64]*mqttcore.Message), maxSeq: s.seqHigh.Load()}
 	if err := l.view(func(tx *bbolt.Tx) error {
 		if k, _ := tx.Bucket(bucketMessages).Cursor().Last(); len(k) == 8 {
-			l.maxSeq = binary.BigEndian.Uint64(k)
+			l.maxSeq = max(l.maxSeq, binary.BigEndian.Uint64(k))
 		}
 		return nil
 	}); err != nil {

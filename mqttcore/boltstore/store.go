@@ -134,6 +134,8 @@ type Store struct {
 
 	// Owned by the committer (and by Open before it starts).
 	refs    refCounts
+	seqHigh atomic.Uint64 // the highest seq committed (meta "seq"); Load reads it
+	txSeq   uint64 // the highest seq in the open transaction
 	arena   arena
 	scratch []byte
 	batch   []*request
@@ -371,6 +373,7 @@ func (s *Store) commit(batch []*request) {
 		// instead of the process.
 		err = protect(func() error {
 			return s.db.Update(func(tx *bbolt.Tx) error {
+				s.txSeq = s.seqHigh.Load()
 				for _, r := range live {
 					if r.err != nil {
 						continue
@@ -381,12 +384,13 @@ func (s *Store) commit(batch []*request) {
 						return err
 					}
 				}
-				return nil
+				return s.putSeqHigh(tx)
 			})
 		})
 		s.arena.reset()
 		if err == nil {
 			s.refs.commit()
+			s.seqHigh.Store(s.txSeq)
 			break
 		}
 		s.refs.rollback()

@@ -155,7 +155,10 @@ func TestMessageStoredOnce(t *testing.T) {
 	if n := messageCount(t, s); n != 0 {
 		t.Fatalf("stored messages after the last holder ended = %d; want 0", n)
 	}
-	got := load(t, s)
+	got := load(t, reopen(t, s, boltstore.Options{}))
+	if got.maxSeq != 2 {
+		t.Errorf("Load maxSeq = %d; want 2, the highest ever written, though its message has gone", got.maxSeq)
+	}
 	r := got.sessions[2]
 	if len(got.sessions) != 2 || r == nil || len(r.Inflight) != 1 || r.Inflight[0].Message != nil || !r.Inflight[0].Released {
 		t.Fatalf("Load = %+v; want sessions 1 and 2, 2 with one released entry", got.sessions)
