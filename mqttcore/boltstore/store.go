@@ -135,7 +135,7 @@ type Store struct {
 	// Owned by the committer (and by Open before it starts).
 	refs    refCounts
 	seqHigh atomic.Uint64 // the highest seq committed (meta "seq"); Load reads it
-	txSeq   uint64 // the highest seq in the open transaction
+	txSeq   uint64        // the highest seq in the open transaction
 	arena   arena
 	scratch []byte
 	batch   []*request
