@@ -12,7 +12,9 @@ import (
 // The on-disk format, version 1. Every bucket the core uses is named
 // "core.*"; other users of the file must not create or touch those.
 //
-//	core.meta      "magic" -> "gannet core journal"; "version" -> uint32 BE
+//	core.meta      "magic" -> "gannet core journal"; "version" -> uint32 BE;
+//	               "seq" -> the highest message seq ever written, uint64 BE
+//	               (so seqs are not reused after their messages went)
 //	core.sessions  session id (uint64 BE) -> session header record
 //	core.entries   session id, seq (2 x uint64 BE) -> entry record
 //	core.messages  seq (uint64 BE) -> message record, written once and
@@ -47,6 +49,7 @@ var (
 
 	keyMagic   = []byte("magic")
 	keyVersion = []byte("version")
+	keySeq     = []byte("seq")
 )
 
 // ReservedPrefix is the prefix of the bucket names the core uses. Update

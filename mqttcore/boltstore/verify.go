@@ -100,12 +100,12 @@ func (v *verifier) tree(id uint64, lo, hi []byte, depth int) error {
 	if id < 2 || id >= v.hwm {
 		return fmt.Errorf("page %d: outside the %d pages in use", id, v.hwm)
 	}
-	head, err := v.read(int64(id)*int64(v.pageSize), pageHeaderSize)
+	p, err := v.read(int64(id)*int64(v.pageSize), v.pageSize)
 	if err != nil {
 		return err
 	}
-	overflow := ne.Uint32(head[12:])
-	if got := ne.Uint64(head[0:]); got != id {
+	overflow := ne.Uint32(p[12:])
+	if got := ne.Uint64(p[0:]); got != id {
 		return fmt.Errorf("page %d: says it is page %d", id, got)
 	}
 	if id+uint64(overflow) >= v.hwm {
@@ -114,9 +114,10 @@ func (v *verifier) tree(id uint64, lo, hi []byte, depth int) error {
 	if err := v.mark(id, overflow); err != nil {
 		return err
 	}
-	p, err := v.read(int64(id)*int64(v.pageSize), (int(overflow)+1)*v.pageSize)
-	if err != nil {
-		return err
+	if overflow > 0 {
+		if p, err = v.read(int64(id)*int64(v.pageSize), (int(overflow)+1)*v.pageSize); err != nil {
+			return err
+		}
 	}
 	if err := v.page(p, lo, hi, depth); err != nil {
 		return fmt.Errorf("page %d: %w", id, err)
