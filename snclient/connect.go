@@ -14,6 +14,8 @@ import (
 // example errors.Is(err, ErrCongestion)). Connect works from every state:
 // it also wakes a sleeping client for good and replaces a lost connection.
 // A clean session (the default) forgets every registered topic id first.
+// In MQTT-SN 2.0 the will travels in the CONNECT itself, the CONNECT is not
+// retransmitted, and a refusal is a *ReasonCodeError.
 func (c *Client) Connect(ctx context.Context) error {
 	const op = "connect"
 	if err := c.acquire(ctx, op); err != nil {
@@ -31,6 +33,9 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.clearTopicsLocked()
 	}
 	c.mu.Unlock()
+	if c.v2 {
+		return c.connectV2(ctx, will)
+	}
 
 	var m snpacket.Message = &snpacket.Connect{
 		Will:         will != nil,
@@ -75,7 +80,8 @@ func (c *Client) Connect(ctx context.Context) error {
 // Disconnect sends DISCONNECT and waits for the gateway's DISCONNECT. The
 // client is disconnected afterwards even when the gateway does not answer
 // (the error then wraps ErrNoResponse). The gateway keeps the session
-// unless the next CONNECT asks for a clean one.
+// unless the next CONNECT asks for a clean one. In MQTT-SN 2.0 a DISCONNECT
+// is never answered: Disconnect returns once it is sent.
 func (c *Client) Disconnect(ctx context.Context) error {
 	const op = "disconnect"
 	if err := c.acquire(ctx, op); err != nil {
@@ -84,6 +90,9 @@ func (c *Client) Disconnect(ctx context.Context) error {
 	defer c.release()
 	if err := c.checkState(op, StateActive, StateAsleep); err != nil {
 		return err
+	}
+	if c.v2 {
+		return c.disconnectV2()
 	}
 	c.mu.Lock()
 	c.stopKeepAliveLocked()
@@ -100,6 +109,9 @@ func (c *Client) Disconnect(ctx context.Context) error {
 // Sleep from asleep changes the sleep duration.
 func (c *Client) Sleep(ctx context.Context, d time.Duration) error {
 	const op = "sleep"
+	if c.v2 {
+		return errUnsupportedV2(op)
+	}
 	if d < time.Second || d > 65535*time.Second || d%time.Second != 0 {
 		return fmt.Errorf("snclient: %s: duration %v is not 1..65535 whole seconds: %w", op, d, ErrInvalidOption)
 	}
@@ -137,6 +149,9 @@ func (c *Client) Sleep(ctx context.Context, d time.Duration) error {
 // to sleep and the error wraps ErrNoResponse.
 func (c *Client) CheckMessages(ctx context.Context) error {
 	const op = "check messages"
+	if c.v2 {
+		return errUnsupportedV2(op)
+	}
 	if err := c.acquire(ctx, op); err != nil {
 		return err
 	}
@@ -212,6 +227,9 @@ func (c *Client) UpdateWillMessage(ctx context.Context, msg []byte) error {
 }
 
 func (c *Client) willUpdate(ctx context.Context, op string, m snpacket.Message, answer snpacket.MsgType) error {
+	if c.v2 {
+		return errUnsupportedV2(op) // 2.0 has no will update packets
+	}
 	if err := c.acquire(ctx, op); err != nil {
 		return err
 	}

@@ -21,7 +21,10 @@ type Subscription struct {
 // retransmitted with DUP). A Named topic may hold the wildcards + and #;
 // messages on the concrete topics they match arrive after the gateway
 // REGISTERs them, which the client accepts (see Options.RegisterFilter). A
-// refusal is a *ReturnCodeError.
+// refusal is a *ReturnCodeError. In MQTT-SN 2.0 the subscription options
+// are MQTT 5's defaults, the granted QoS comes from the SUBACK's reason
+// code, TopicID is the session alias the gateway assigned (or the
+// predefined alias it named), and a refusal is a *ReasonCodeError.
 func (c *Client) Subscribe(ctx context.Context, topic Topic, qos snpacket.QoS) (Subscription, error) {
 	const op = "subscribe"
 	if err := topic.check(false); err != nil {
@@ -36,6 +39,9 @@ func (c *Client) Subscribe(ctx context.Context, topic Topic, qos snpacket.QoS) (
 	defer c.release()
 	if err := c.checkState(op, StateActive); err != nil {
 		return Subscription{}, err
+	}
+	if c.v2 {
+		return c.subscribeV2(ctx, topic, qos)
 	}
 	msgID := c.nextMsgID()
 	m := &snpacket.Subscribe{QoS: qos, TopicIDType: topic.Kind, MsgID: msgID}
@@ -74,6 +80,9 @@ func (c *Client) Unsubscribe(ctx context.Context, topic Topic) error {
 	defer c.release()
 	if err := c.checkState(op, StateActive); err != nil {
 		return err
+	}
+	if c.v2 {
+		return c.unsubscribeV2(ctx, topic)
 	}
 	msgID := c.nextMsgID()
 	m := &snpacket.Unsubscribe{TopicIDType: topic.Kind, MsgID: msgID}
