@@ -519,3 +519,21 @@ func TestConnEncapsulationAllows(t *testing.T) {
 }
 
 func asError(err error, target **sn.Error) bool { return errors.As(err, target) }
+
+// TestNonCanonicalV2EnvelopeGrows pins the one case where the canonical
+// form is three octets longer than the input: a SUBACK without Reason Code
+// (V5) inside a 255-octet forwarder. The written Reason Code makes the
+// envelope 256 octets, which needs the three-octet Length form.
+func TestNonCanonicalV2EnvelopeGrows(t *testing.T) {
+	addr := bytes.Repeat([]byte{0xA1}, 247)
+	frame := append(append([]byte{0xFF, 0xFC, 247}, addr...), unhex("05 09 01 00 03")...)
+	m, err := sn.DecodeV2(frame)
+	if err != nil {
+		t.Fatalf("DecodeV2(255-octet forwarder) = %v", err)
+	}
+	enc, err := m.AppendBinary(nil)
+	want := append(append([]byte{0x01, 0x01, 0x02, 0xFC, 247}, addr...), unhex("06 09 01 00 03 00")...)
+	if err != nil || !bytes.Equal(enc, want) || len(enc) != len(frame)+3 {
+		t.Fatalf("AppendBinary = %x (%d octets), %v; want %x (%d)", enc, len(enc), err, want, len(frame)+3)
+	}
+}
