@@ -43,8 +43,10 @@ func (m *PublishV2) AppendBinary(b []byte) ([]byte, error) {
 	if m.QoS < QoS0 || m.QoS > QoS2 {
 		return b, encodeErr2(PacketPublish, "Flags", ErrInvalidQoS)
 	}
-	if err := checkTopic(PacketPublish, m.TopicType, m.TopicName); err != nil {
-		return b, err
+	if m.TopicType != TopicTypeSession && m.TopicType != TopicTypePredefined { // aliases need no check
+		if err := checkTopic(PacketPublish, m.TopicType, m.TopicName); err != nil {
+			return b, err
+		}
 	}
 	b, err := appendHeaderV2(b, PacketPublish, m.bodyLen())
 	if err != nil {
@@ -99,9 +101,15 @@ func (m *PublishV2) decode(body []byte) error {
 		id = u16(body)
 		body = body[2:]
 	}
-	alias, name, data, err := decodeTopic(PacketPublish, typ, body)
-	if err != nil {
-		return err
+	var alias uint16
+	var name, data []byte
+	if typ != TopicTypeName && len(body) >= 2 { // by alias, the common case, inline
+		alias, data = u16(body), body[2:]
+	} else {
+		var err error
+		if alias, name, data, err = decodeTopic(PacketPublish, typ, body); err != nil {
+			return err
+		}
 	}
 	// Field by field, as in the 1.2 Publish: a composite literal costs a
 	// bulk write barrier on the hot path.
