@@ -6,22 +6,23 @@ package snpacket
 //
 // CSD01 puts it at 0xFC with a Length that covers the whole packet, inner
 // packet included, followed by a one-octet length of the addressing
-// information and the information itself. Eclipse Paho's 2.0 gateway and
-// tools still use 0xFD with 1.2's envelope (a Length covering only the
-// envelope, a Ctrl octet, the Wireless Node Id); Decode accepts that form
-// with Paho set, and AppendBinary writes it back when Paho is set, so the
-// gateway can decide (docs/mqttsn-2.md). The inner packet carries its own
-// Length, fills the rest of the datagram exactly, and is never itself a
-// forwarder envelope.
+// information and the information itself. Eclipse Paho's 2.0 code still
+// uses 0xFD with 1.2's length rule: the Length covers only the envelope
+// (Length, type, addressing information), and the addressing information
+// fills the envelope. (Paho's gateway puts a 1.2-style Ctrl octet first,
+// its packet library does not; the codec does not interpret either, so
+// both echo back byte for byte.) Decode accepts that form with Paho set,
+// and AppendBinary writes it back when Paho is set, so the gateway can
+// decide (docs/mqttsn-2.md). The inner packet carries its own Length, fills
+// the rest of the datagram exactly, and is never itself a forwarder
+// envelope.
 type ForwarderEncapsulation struct {
 	// Paho: the 0xFD form of Eclipse Paho (not in the draft).
 	Paho bool
-	// Radius is the broadcast radius from the Ctrl octet of the Paho form
-	// (0 to 3). The draft removed it: it must be 0 in the 0xFC form.
-	Radius uint8
-	// Addr is the client addressing information (0xFC) or Wireless Node Id
-	// (Paho), opaque to the gateway: at most 255 octets, or MaxNodeIDLen in
-	// the Paho form.
+	// Addr is the client addressing information, opaque to the gateway:
+	// at most 255 octets in the 0xFC form. In the Paho form it is every
+	// octet of the envelope after the type (a Ctrl octet and Wireless
+	// Node Id, from Paho's gateway).
 	Addr []byte
 	// Inner is the wrapped packet; never nil or a forwarder envelope.
 	Inner MessageV2
@@ -45,7 +46,7 @@ func (m *ForwarderEncapsulation) innerLen() int {
 // Len returns the wire length of the envelope and the inner packet.
 func (m *ForwarderEncapsulation) Len() int {
 	if m.Paho {
-		return 3 + len(m.Addr) + m.innerLen()
+		return frameLen(len(m.Addr)) + m.innerLen()
 	}
 	return frameLen(1 + len(m.Addr) + m.innerLen())
 }
@@ -59,16 +60,17 @@ func (m *ForwarderEncapsulation) AppendBinary(b []byte) ([]byte, error) {
 	case *ForwarderEncapsulation:
 		return b, encodeErr2(t, "Inner", ErrNestedEncapsulation)
 	}
-	switch {
-	case m.Radius > 3 || !m.Paho && m.Radius != 0:
-		return b, encodeErr2(t, "Ctrl", ErrInvalidField)
-	case m.Paho && len(m.Addr) > MaxNodeIDLen, len(m.Addr) > 255:
+	if !m.Paho && len(m.Addr) > 255 {
 		return b, encodeErr2(t, "Addr", ErrTooLong)
 	}
 	start := len(b)
 	var err error
 	if m.Paho {
-		b = append(append(b, byte(3+len(m.Addr)), byte(t), m.Radius), m.Addr...)
+		// The envelope is a packet of its own whose body is Addr.
+		if b, err = appendHeaderV2(b, t, len(m.Addr)); err != nil {
+			return b, err
+		}
+		b = append(b, m.Addr...)
 	} else {
 		if b, err = appendHeaderV2(b, t, 1+len(m.Addr)+m.Inner.Len()); err != nil {
 			return b, err
@@ -125,13 +127,8 @@ func decodeForwarder(body []byte, d *DecoderV2) (MessageV2, error) {
 // field (hdr octets long) declares envLen, the envelope alone.
 func decodeForwarderPaho(b []byte, envLen, hdr int, d *DecoderV2) (MessageV2, error) {
 	const t = PacketForwarderPaho
-	switch {
-	case envLen < hdr+2:
-		return nil, decodeErr2(t, "Length", ErrInvalidLength)
-	case envLen > len(b):
+	if envLen > len(b) {
 		return nil, decodeErr2(t, "Length", ErrLengthMismatch)
-	case envLen-hdr-2 > MaxNodeIDLen:
-		return nil, decodeErr2(t, "WirelessNodeId", ErrTooLong)
 	}
 	in, err := decodeInner(t, b[envLen:], d, true)
 	if err != nil {
@@ -143,7 +140,7 @@ func decodeForwarderPaho(b []byte, envLen, hdr int, d *DecoderV2) (MessageV2, er
 	} else {
 		m = new(ForwarderEncapsulation)
 	}
-	*m = ForwarderEncapsulation{Paho: true, Radius: b[hdr+1] & 0x03, Addr: rest(b[hdr+2 : envLen]), Inner: in}
+	*m = ForwarderEncapsulation{Paho: true, Addr: rest(b[hdr+1 : envLen]), Inner: in}
 	return m, nil
 }
 

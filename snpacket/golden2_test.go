@@ -118,8 +118,16 @@ func goldenFramesV2() []goldenCaseV2 {
 		{"FORWARDER PUBLISH", unhex("0E FC 02 AB CD 09 03 20 00 02 00 01 68 69"),
 			&sn.ForwarderEncapsulation{Addr: []byte{0xAB, 0xCD}, Inner: &sn.PublishV2{QoS: sn.QoS1, PacketID: 2, TopicAlias: 1, Data: []byte("hi")}}},
 		{"FORWARDER no address", unhex("07 FC 00 04 0D 00 07"), &sn.ForwarderEncapsulation{Inner: &sn.PingRespV2{PacketID: 7}}},
-		{"Paho FORWARDER 0xFD", unhex("07 FD 01 77 6E 49 64 04 04 00 02"),
-			&sn.ForwarderEncapsulation{Paho: true, Radius: 1, Addr: []byte("wnId"), Inner: &sn.PubackV2{PacketID: 2}}},
+		// Paho's two 0xFD layouts (eclipse-paho/paho.mqtt-sn.embedded-c):
+		// MQTTSN2Gateway puts a Ctrl octet (here radius 1) before the node
+		// id "wnId", as its test client does; MQTTSN2Packet has the
+		// addressing information alone. Both are opaque Addr.
+		{"Paho FORWARDER 0xFD, gateway layout", unhex("07 FD 01 77 6E 49 64 04 04 00 02"),
+			&sn.ForwarderEncapsulation{Paho: true, Addr: []byte("\x01wnId"), Inner: &sn.PubackV2{PacketID: 2}}},
+		{"Paho FORWARDER 0xFD, packet library layout", unhex("04 FD AB CD 04 04 00 02"),
+			&sn.ForwarderEncapsulation{Paho: true, Addr: []byte{0xAB, 0xCD}, Inner: &sn.PubackV2{PacketID: 2}}},
+		{"Paho FORWARDER 0xFD, no address", unhex("02 FD 04 0D 00 07"),
+			&sn.ForwarderEncapsulation{Paho: true, Inner: &sn.PingRespV2{PacketID: 7}}},
 		{"CONNECTION-ENCAPSULATION PINGREQ", unhex("0C FE 00 04 64 65 76 31 04 0C 00 07"),
 			&sn.ConnEncapsulation{ClientID: []byte("dev1"), Inner: &sn.PingReqV2{PacketID: 7}}},
 		{"FORWARDER CONNECTION-ENCAPSULATION", unhex("10 FC 01 2A 0C FE 00 04 64 65 76 31 04 0C 00 07"),
@@ -265,7 +273,7 @@ func TestNonCanonicalV2(t *testing.T) {
 		{"SUBACK without Reason Code", "05 09 01 00 03", "06 09 01 00 03 00"},
 		{"long-form FORWARDER", "01 00 09 FC 00 04 0D 00 07", "07 FC 00 04 0D 00 07"},
 		{"long-form inner packet", "09 FC 00 01 00 06 0D 00 07", "07 FC 00 04 0D 00 07"},
-		{"Paho FORWARDER reserved Ctrl bits", "05 FD FD AB CD 04 04 00 02", "05 FD 01 AB CD 04 04 00 02"},
+		{"long-form Paho FORWARDER envelope", "01 00 06 FD AB CD 04 04 00 02", "04 FD AB CD 04 04 00 02"},
 	}
 	decodersV2(t, func(t *testing.T, decode func([]byte) (sn.MessageV2, error)) {
 		for _, tc := range tests {
@@ -362,7 +370,7 @@ func TestInvalidV2(t *testing.T) {
 		{"FORWARDER inner malformed", "08 FC 00 05 03 60 00 01", sn.ErrInvalidQoS},
 		{"Paho FORWARDER no inner", "07 FD 01 77 6E 49 64", sn.ErrShortBuffer},
 		{"Paho FORWARDER envelope past datagram", "09 FD 01 77", sn.ErrLengthMismatch},
-		{"Paho FORWARDER envelope too short", "02 FD 04 0D 00 07", sn.ErrInvalidLength},
+		{"Paho FORWARDER envelope Length 0", "00 FD 04 0D 00 07", sn.ErrInvalidLength},
 		{"CONNECTION-ENCAPSULATION empty ClientId", "08 FE 00 00 04 0C 00 07", sn.ErrEmptyField},
 		{"CONNECTION-ENCAPSULATION ClientId past end", "06 FE 00 09 64 65", sn.ErrShortBuffer},
 		{"CONNECTION-ENCAPSULATION nested", "0E FE 00 01 61 09 FE 00 01 61 04 0C 00 07", sn.ErrNestedEncapsulation},
@@ -421,10 +429,8 @@ func TestEncodeErrorsV2(t *testing.T) {
 		{"SLEEPRESP duration 0", &sn.SleepResp{HasSleepDuration: true}, sn.ErrInvalidField},
 		{"FORWARDER no inner", &sn.ForwarderEncapsulation{}, sn.ErrEmptyField},
 		{"FORWARDER nested", &sn.ForwarderEncapsulation{Inner: &sn.ForwarderEncapsulation{Inner: &sn.Wakeup{}}}, sn.ErrNestedEncapsulation},
-		{"FORWARDER radius outside Paho form", &sn.ForwarderEncapsulation{Radius: 1, Inner: &sn.Wakeup{}}, sn.ErrInvalidField},
-		{"Paho FORWARDER radius 4", &sn.ForwarderEncapsulation{Paho: true, Radius: 4, Inner: &sn.Wakeup{}}, sn.ErrInvalidField},
 		{"FORWARDER address too long", &sn.ForwarderEncapsulation{Addr: make([]byte, 256), Inner: &sn.Wakeup{}}, sn.ErrTooLong},
-		{"Paho FORWARDER node id too long", &sn.ForwarderEncapsulation{Paho: true, Addr: make([]byte, sn.MaxNodeIDLen+1), Inner: &sn.Wakeup{}}, sn.ErrTooLong},
+		{"Paho FORWARDER envelope too long", &sn.ForwarderEncapsulation{Paho: true, Addr: make([]byte, sn.MaxLen), Inner: &sn.Wakeup{}}, sn.ErrTooLong},
 		{"FORWARDER bad inner", &sn.ForwarderEncapsulation{Inner: &sn.PublishV2{QoS: 3}}, sn.ErrInvalidQoS},
 		{"CONNECTION-ENCAPSULATION no ClientId", &sn.ConnEncapsulation{Inner: &sn.PingReqV2{}}, sn.ErrEmptyField},
 		{"CONNECTION-ENCAPSULATION nested", &sn.ConnEncapsulation{ClientID: []byte("a"), Inner: &sn.ConnEncapsulation{}}, sn.ErrNestedEncapsulation},

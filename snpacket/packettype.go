@@ -37,8 +37,9 @@ const (
 	// PacketForwarder is the Forwarder Encapsulation (1.2 used 0xFE).
 	PacketForwarder PacketType = 0xFC
 	// PacketForwarderPaho is reserved in CSD01, but Eclipse Paho's 2.0
-	// gateway and tools still wrap forwarded packets at 0xFD, in the 1.2
-	// envelope layout. Decoded only for tolerance; see docs/mqttsn-2.md.
+	// gateway and tools still wrap forwarded packets at 0xFD, with 1.2's
+	// envelope-only Length. Decoded only for tolerance; see
+	// docs/mqttsn-2.md.
 	PacketForwarderPaho PacketType = 0xFD
 	// PacketConnEncapsulation is the Connection Encapsulation, client to
 	// server only.

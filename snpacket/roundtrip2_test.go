@@ -166,7 +166,7 @@ func (g gen) messageV2(t sn.PacketType) sn.MessageV2 {
 	case sn.PacketForwarder, sn.PacketForwarderPaho:
 		m := &sn.ForwarderEncapsulation{Paho: t == sn.PacketForwarderPaho, Inner: g.innerV2(true)}
 		if m.Paho {
-			m.Radius, m.Addr = uint8(g.r.IntN(4)), g.bytes(0, sn.MaxNodeIDLen)
+			m.Addr = g.bytes(0, 300) // past 253 the envelope needs the long Length form
 		} else {
 			m.Addr = g.bytes(0, 255)
 		}

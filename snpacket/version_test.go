@@ -110,15 +110,15 @@ func TestPahoDeviations(t *testing.T) {
 	}
 	// Forwarder at 0xFD with the 1.2 envelope-only Length...
 	m, err = sn.DecodeV2(unhex("07 FD 01 77 6E 49 64 04 04 00 02"))
-	if f, ok := m.(*sn.ForwarderEncapsulation); err != nil || !ok || !f.Paho || f.Type() != sn.PacketForwarderPaho {
-		t.Errorf("DecodeV2(0xFD) = %#v, %v; want a Paho ForwarderEncapsulation", m, err)
+	if f, ok := m.(*sn.ForwarderEncapsulation); err != nil || !ok || !f.Paho || f.Type() != sn.PacketForwarderPaho || string(f.Addr) != "\x01wnId" {
+		t.Errorf("DecodeV2(0xFD) = %#v, %v; want a Paho ForwarderEncapsulation with Addr 01 77 6E 49 64", m, err)
 	}
 	// ... which the 0xFC rule (whole-packet Length) does not accept.
 	if _, err := sn.DecodeV2(unhex("07 FC 01 77 6E 49 64 04 04 00 02")); !errors.Is(err, sn.ErrLengthMismatch) {
 		t.Errorf("DecodeV2(0xFC, Paho's length rule) = %v; want ErrLengthMismatch", err)
 	}
 	// A reply wrapped the way it came: the gateway copies the envelope.
-	f := &sn.ForwarderEncapsulation{Paho: true, Radius: 1, Addr: []byte("wnId"), Inner: &sn.PubackV2{PacketID: 2}}
+	f := &sn.ForwarderEncapsulation{Paho: true, Addr: []byte("\x01wnId"), Inner: &sn.PubackV2{PacketID: 2}}
 	if enc, err := f.AppendBinary(nil); err != nil || string(enc) != string(unhex("07 FD 01 77 6E 49 64 04 04 00 02")) {
 		t.Errorf("Paho forwarder AppendBinary = %x, %v", enc, err)
 	}
