@@ -11,7 +11,17 @@ package snpacket
 // [ConnEncapsulationAllows] lists: both are the gateway's checks (a
 // protocol error there), not the codec's. Note that 0xFE is the 1.2
 // forwarder envelope: a datagram must be decoded with its sender's version.
+//
+// Eclipse Paho's 2.0 packet library (MQTTSN2Packet, after an earlier
+// draft) writes it with 1.2's length rule instead: the Length covers only
+// the envelope, and the ClientId fills it without a length prefix. Decode
+// accepts that form with Paho set (it is the only reading of an 0xFE whose
+// Length is shorter than the datagram once the sender is known to speak
+// 2.0), and AppendBinary writes it when Paho is set. On the wire it cannot
+// be told from a 1.2 forwarder envelope; see docs/mqttsn-2.md.
 type ConnEncapsulation struct {
+	// Paho: Eclipse Paho's envelope-only form (not in the draft).
+	Paho bool
 	// ClientID names the virtual connection; at least one octet.
 	ClientID []byte
 	// Inner is the wrapped packet; never nil or an envelope.
@@ -42,7 +52,16 @@ func (m *ConnEncapsulation) bodyLen() int {
 }
 
 // Len returns the wire length of the envelope and the inner packet.
-func (m *ConnEncapsulation) Len() int { return frameLen(m.bodyLen()) }
+func (m *ConnEncapsulation) Len() int {
+	if m.Paho {
+		n := frameLen(len(m.ClientID))
+		if m.Inner != nil {
+			n += m.Inner.Len()
+		}
+		return n
+	}
+	return frameLen(m.bodyLen())
+}
 
 // AppendBinary appends the envelope and the inner packet to b.
 func (m *ConnEncapsulation) AppendBinary(b []byte) ([]byte, error) {
@@ -58,6 +77,16 @@ func (m *ConnEncapsulation) AppendBinary(b []byte) ([]byte, error) {
 		return b, encodeErr2(t, "ClientId", ErrTooLong)
 	}
 	start := len(b)
+	if m.Paho { // the envelope is a packet of its own whose body is the ClientId
+		b, err := appendHeaderV2(b, t, len(m.ClientID))
+		if err != nil {
+			return b, err
+		}
+		if b, err = m.Inner.AppendBinary(append(b, m.ClientID...)); err != nil {
+			return b[:start], err
+		}
+		return b, nil
+	}
 	b, err := appendHeaderV2(b, t, m.bodyLen())
 	if err != nil {
 		return b, err
@@ -107,5 +136,27 @@ func decodeConnEncapsulation(body []byte, d *DecoderV2) (MessageV2, error) {
 		m = new(ConnEncapsulation)
 	}
 	*m = ConnEncapsulation{ClientID: body[2 : 2+n], Inner: in}
+	return m, nil
+}
+
+// decodeConnEncapsulationPaho decodes datagram b, an 0xFE envelope in
+// Paho's form whose Length field (hdr octets long) declares envLen, the
+// envelope alone (shorter than b).
+func decodeConnEncapsulationPaho(b []byte, envLen, hdr int, d *DecoderV2) (MessageV2, error) {
+	const t = PacketConnEncapsulation
+	if envLen == hdr+1 {
+		return nil, decodeErr2(t, "ClientId", ErrEmptyField)
+	}
+	in, err := decodeInner(t, b[envLen:], d, false)
+	if err != nil {
+		return nil, err
+	}
+	var m *ConnEncapsulation
+	if d != nil {
+		m = &d.conn
+	} else {
+		m = new(ConnEncapsulation)
+	}
+	*m = ConnEncapsulation{Paho: true, ClientID: b[hdr+1 : envLen], Inner: in}
 	return m, nil
 }

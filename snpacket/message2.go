@@ -137,8 +137,11 @@ func decodeV2(b []byte, d *DecoderV2) (MessageV2, error) {
 		return nil, asV2(err)
 	}
 	t := PacketType(b[hdr])
-	if t == PacketForwarderPaho { // the one type whose Length is not the whole packet
+	switch { // Paho's envelopes, whose Length is not the whole packet
+	case t == PacketForwarderPaho:
 		return decodeForwarderPaho(b, length, hdr, d)
+	case t == PacketConnEncapsulation && length < len(b):
+		return decodeConnEncapsulationPaho(b, length, hdr, d)
 	}
 	if length != len(b) {
 		return nil, decodeErr2(t, "Length", ErrLengthMismatch)

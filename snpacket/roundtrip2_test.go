@@ -172,7 +172,7 @@ func (g gen) messageV2(t sn.PacketType) sn.MessageV2 {
 		}
 		return m
 	case sn.PacketConnEncapsulation:
-		return &sn.ConnEncapsulation{ClientID: g.bytes(1, 100), Inner: g.innerV2(false)}
+		return &sn.ConnEncapsulation{Paho: g.bool(), ClientID: g.bytes(1, 300), Inner: g.innerV2(false)}
 	case sn.PacketProtection:
 		m := &sn.ProtectionEncapsulation{TagLength: uint8(g.r.IntN(16)), Scheme: g.u8(),
 			CryptoMaterial: g.bytesOf([]int{0, 2, 4, 12}[g.r.IntN(4)]), Counter: g.bytesOf([]int{0, 2, 4}[g.r.IntN(3)]),

@@ -56,7 +56,10 @@ func (v Version) String() string {
 //     client sends without a connection, or reserved.
 //   - 0xFE: the 1.2 forwarder envelope's Length covers the envelope alone,
 //     so it is shorter than the datagram; the 2.0 Connection
-//     Encapsulation's covers the whole datagram.
+//     Encapsulation's covers the whole datagram. (Eclipse Paho's Connection
+//     Encapsulation uses the envelope-only Length too and so is classified
+//     1.2; which senders are forwarders is configuration, see
+//     docs/mqttsn-2.md.)
 //
 // Anything else, or a datagram too short to carry its header, is
 // VersionUnknown: the gateway drops it or answers as its 1.2 rules say for
