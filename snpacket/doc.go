@@ -13,9 +13,10 @@
 //
 // The 1.2 forwarder's Encapsulated message (0xFE) is the one exception: its
 // Length covers only the envelope (Length, MsgType, Ctrl, Wireless Node Id),
-// and the inner message that follows carries its own Length. (So does Eclipse
-// Paho's 2.0 forwarder at 0xFD; the draft's 2.0 envelopes at 0xFC, 0xFE and
-// 0xFF count the whole packet.)
+// and the inner message that follows carries its own Length. (So do Eclipse
+// Paho's 2.0 envelopes, its forwarder at 0xFD and its Connection
+// Encapsulation at 0xFE; the draft's 2.0 envelopes at 0xFC, 0xFE and 0xFF
+// count the whole packet.)
 //
 // # Decoding and aliasing
 //
