@@ -107,10 +107,14 @@ func (c *Client) Disconnect(ctx context.Context) error {
 // number of seconds, 1 s to 65535 s. The keep-alive stops; the client must
 // call CheckMessages or Connect within d or the gateway considers it lost.
 // Sleep from asleep changes the sleep duration.
+//
+// In MQTT-SN 2.0 Sleep sends SLEEPREQ (keeping the session topic aliases)
+// and waits for SLEEPRESP; d may be up to 4294967295 s, and a refusal is a
+// *ReasonCodeError.
 func (c *Client) Sleep(ctx context.Context, d time.Duration) error {
 	const op = "sleep"
 	if c.v2 {
-		return errUnsupportedV2(op)
+		return c.sleepV2(ctx, d)
 	}
 	if d < time.Second || d > 65535*time.Second || d%time.Second != 0 {
 		return fmt.Errorf("snclient: %s: duration %v is not 1..65535 whole seconds: %w", op, d, ErrInvalidOption)
@@ -146,12 +150,11 @@ func (c *Client) Sleep(ctx context.Context, d time.Duration) error {
 // until the gateway's PINGRESP ends the delivery and the client is asleep
 // again. Every message from the gateway restarts the retry timer; when the
 // gateway stays silent for MaxRetries retransmissions the client goes back
-// to sleep and the error wraps ErrNoResponse.
+// to sleep and the error wraps ErrNoResponse. In MQTT-SN 2.0 the PINGREQ
+// carries a Packet Identifier instead of the client id (the gateway knows
+// the client by its address).
 func (c *Client) CheckMessages(ctx context.Context) error {
 	const op = "check messages"
-	if c.v2 {
-		return errUnsupportedV2(op)
-	}
 	if err := c.acquire(ctx, op); err != nil {
 		return err
 	}
@@ -167,9 +170,12 @@ func (c *Client) CheckMessages(ctx context.Context) error {
 		return fmt.Errorf("snclient: %s: client is %v: %w", op, s, ErrNotAsleep)
 	}
 	c.setStateLocked(StateAwake)
+	var ping outgoing = &snpacket.PingReq{ClientID: []byte(c.opts.ClientID)}
+	if c.v2 {
+		ping = &snpacket.PingReqV2{PacketID: c.nextMsgIDLocked()}
+	}
 	c.mu.Unlock()
-	_, err := c.exchange(ctx, op, &snpacket.PingReq{ClientID: []byte(c.opts.ClientID)}, nil,
-		waitSpec{types: typeBit(snpacket.TypePingResp), activity: true})
+	_, err := c.exchange(ctx, op, ping, nil, waitSpec{types: typeBit(snpacket.TypePingResp), activity: true})
 	c.mu.Lock()
 	if c.state == StateAwake {
 		c.setStateLocked(StateAsleep)

@@ -10,12 +10,12 @@
 // draft (CSD01) instead: CONNECT with the will inline (never retransmitted,
 // as the draft asks), PUBLISH at QoS 0, 1 and 2 by session alias or full
 // topic name, PUBWOS for QoS -1, REGISTER, SUBSCRIBE, UNSUBSCRIBE, PINGREQ
-// with a Packet Identifier, and a DISCONNECT that is not answered. Refusals
-// are *ReasonCodeError. Not yet in 2.0: AUTH, SLEEPREQ/WAKEUP (Sleep and
-// CheckMessages return errors.ErrUnsupported), subscription options other
+// with a Packet Identifier, SLEEPREQ/SLEEPRESP (Sleep) and the wake-up
+// PINGREQ (CheckMessages), and a DISCONNECT that is not answered. Refusals
+// are *ReasonCodeError. Not yet in 2.0: AUTH, subscription options other
 // than MQTT 5's defaults, Connection Encapsulation, and SearchGateway (1.2
-// SEARCHGW only). The will updates do not exist in 2.0. See
-// docs/mqttsn-2.md.
+// SEARCHGW only); WAKEUP is ignored. The will updates do not exist in 2.0
+// (errors.ErrUnsupported). See docs/mqttsn-2.md.
 //
 // # What it owns
 //

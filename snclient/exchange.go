@@ -26,6 +26,10 @@ type waitSpec struct {
 	name string
 }
 
+// typeSleepResp files a 2.0 SLEEPRESP, which has no 1.2 twin, under a
+// MsgType that 1.2 reserves, so that waitSpec.types can name it.
+const typeSleepResp snpacket.MsgType = 0x1E
+
 // typeBit returns the waitSpec.types bit of message type t.
 func typeBit(t snpacket.MsgType) uint32 {
 	if t >= 32 {

@@ -13,10 +13,10 @@ import (
 // CSD01 draft's CONNECT (with the will inline), PUBLISH at QoS 0, 1 and 2
 // (by session alias when it holds one, else by full topic name: 2.0 needs
 // no REGISTER), PUBWOS for QoS -1, REGISTER, SUBSCRIBE, UNSUBSCRIBE,
-// PINGREQ and DISCONNECT, and answers the gateway's PUBLISH, PUBREL and
-// REGISTER. It does not yet do AUTH, SLEEPREQ or Connection Encapsulation:
-// Sleep, CheckMessages and the will updates (which 2.0 dropped) return
-// errors.ErrUnsupported.
+// PINGREQ, SLEEPREQ (Sleep; CheckMessages wakes with PINGREQ) and
+// DISCONNECT, and answers the gateway's PUBLISH, PUBREL and REGISTER. It
+// does not do AUTH or Connection Encapsulation; the will updates, which
+// 2.0 dropped, return errors.ErrUnsupported.
 
 // errUnsupportedV2 is the error of a method 2.0 (or this client's 2.0
 // support) does not have.
@@ -70,6 +70,41 @@ func (c *Client) disconnectV2() error {
 	c.setStateLocked(StateDisconnected)
 	c.mu.Unlock()
 	return c.send("disconnect", &snpacket.DisconnectV2{})
+}
+
+// sleepV2 sends SLEEPREQ for d and waits for SLEEPRESP. It keeps the
+// session topic aliases (Retain Topic Aliases = 1), as 1.2 keeps topic ids
+// over sleep, so the client's tables stay valid.
+func (c *Client) sleepV2(ctx context.Context, d time.Duration) error {
+	const op = "sleep"
+	if d < time.Second || d > 0xFFFFFFFF*time.Second || d%time.Second != 0 {
+		return fmt.Errorf("snclient: %s: duration %v is not 1..4294967295 whole seconds: %w", op, d, ErrInvalidOption)
+	}
+	if err := c.acquire(ctx, op); err != nil {
+		return err
+	}
+	defer c.release()
+	if err := c.checkState(op, StateActive, StateAsleep); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.stopKeepAliveLocked()
+	m := &snpacket.SleepReq{RetainTopicAliases: true, PacketID: c.nextMsgIDLocked(), SleepDuration: uint32(d / time.Second)}
+	c.mu.Unlock()
+	r, err := c.exchange(ctx, op, m, nil, waitSpec{types: typeBit(typeSleepResp), msgID: m.PacketID, byID: true})
+	if err == nil {
+		err = refusedReply(op, "", r)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if c.state == StateActive && !c.isClosed {
+			c.startKeepAliveLocked() // still connected
+		}
+		return err
+	}
+	c.setStateLocked(StateAsleep)
+	return nil
 }
 
 // topicV2Locked returns how to send topic t in a 2.0 PUBLISH: a predefined
@@ -308,6 +343,8 @@ func (c *Client) handleV2(m snpacket.MessageV2) {
 			c.connectionEnded(StateDisconnected,
 				fmt.Errorf("snclient: gateway %v sent DISCONNECT (0x%02x %v): %w", c.addr, uint8(m.ReasonCode), m.ReasonCode, ErrGatewayDisconnected))
 		}
+	case *snpacket.SleepResp:
+		c.offer(v2Reply(typeSleepResp, m.Type(), m.PacketID, m.ReasonCode))
 	case *snpacket.ConnackV2:
 		c.offer(v2Reply(snpacket.TypeConnack, m.Type(), m.PacketID, m.ReasonCode))
 	case *snpacket.PubackV2:

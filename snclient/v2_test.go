@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/gannet-mqtt/gannet/snclient"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
@@ -424,14 +425,77 @@ func TestV2Unsupported(t *testing.T) {
 		c, _ := connectedV2(t, optionsV2())
 		ctx := context.Background()
 		for name, err := range map[string]error{
-			"Sleep":             c.Sleep(ctx, keepAlive),
-			"CheckMessages":     c.CheckMessages(ctx),
 			"UpdateWillTopic":   c.UpdateWillTopic(ctx, "w", 0, false),
 			"UpdateWillMessage": c.UpdateWillMessage(ctx, nil),
 		} {
 			if !errors.Is(err, errors.ErrUnsupported) {
 				t.Errorf("%s() = %v; want errors.ErrUnsupported", name, err)
 			}
+		}
+	})
+}
+
+// SLEEPREQ/SLEEPRESP, no keep-alive while asleep, and a wake-up PINGREQ
+// that collects a buffered message until PINGRESP.
+func TestV2SleepAndWake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := make(inbox, 4)
+		opts := optionsV2()
+		opts.Handler = in.handler
+		c, g := connectedV2(t, opts)
+		ctx := context.Background()
+		done := async(func() error { return c.Sleep(ctx, 600*time.Second) })
+		req := expectV2[*sn.SleepReq](g)
+		// Vector D20's layout: Retain Topic Aliases, the Packet Id, 600 s.
+		if want := (sn.SleepReq{RetainTopicAliases: true, PacketID: req.PacketID, SleepDuration: 600}); *req != want || req.PacketID == 0 {
+			t.Fatalf("SLEEPREQ = %+v; want %+v", req, want)
+		}
+		g.sendV2(&sn.SleepResp{PacketID: req.PacketID + 1}) // not the answer
+		if r := expectV2[*sn.SleepReq](g); r.PacketID != req.PacketID {
+			t.Fatalf("retransmitted SLEEPREQ = %+v; want Packet Id %d", r, req.PacketID)
+		}
+		g.sendV2(&sn.SleepResp{PacketID: req.PacketID})
+		if err := wait(t, done); err != nil {
+			t.Fatalf("Sleep() = %v", err)
+		}
+		if s := c.State(); s != snclient.StateAsleep {
+			t.Fatalf("State() = %v; want asleep", s)
+		}
+		g.quiet(10 * keepAlive) // no keep-alive while asleep
+
+		done = async(func() error { return c.CheckMessages(ctx) })
+		ping := expectV2[*sn.PingReqV2](g)
+		g.sendV2(&sn.PublishV2{QoS: 1, PacketID: 40, TopicType: sn.TopicTypeName, TopicName: []byte("a/b"), Data: []byte("queued")})
+		if m := in.next(t); m.Topic != "a/b" || string(m.Payload) != "queued" {
+			t.Fatalf("handler got %+v; want the queued message", m)
+		}
+		if a := expectV2[*sn.PubackV2](g); a.PacketID != 40 {
+			t.Fatalf("PUBACK = %+v; want 40", a)
+		}
+		g.sendV2(&sn.PingRespV2{PacketID: ping.PacketID, HasRemaining: true})
+		if err := wait(t, done); err != nil {
+			t.Fatalf("CheckMessages() = %v", err)
+		}
+		if s := c.State(); s != snclient.StateAsleep {
+			t.Fatalf("State() after PINGRESP = %v; want asleep", s)
+		}
+
+		// A refused SLEEPREQ leaves an active client active.
+		connectDone := async(func() error { return c.Connect(ctx) })
+		cm := expectV2[*sn.ConnectV2](g)
+		g.sendV2(&sn.ConnackV2{PacketID: cm.PacketID})
+		if err := wait(t, connectDone); err != nil {
+			t.Fatalf("Connect() = %v", err)
+		}
+		done = async(func() error { return c.Sleep(ctx, time.Minute) })
+		req = expectV2[*sn.SleepReq](g)
+		g.sendV2(&sn.SleepResp{PacketID: req.PacketID, ReasonCode: sn.NotAuthorized})
+		var rce *snclient.ReasonCodeError
+		if err := wait(t, done); !errors.As(err, &rce) || rce.Code != sn.NotAuthorized || rce.Packet != sn.PacketSleepResp {
+			t.Fatalf("Sleep() = %v; want ReasonCodeError SLEEPRESP 0x87", err)
+		}
+		if s := c.State(); s != snclient.StateActive {
+			t.Fatalf("State() = %v; want active", s)
 		}
 	})
 }
