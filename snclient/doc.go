@@ -12,8 +12,8 @@
 // topic name, PUBWOS for QoS -1, REGISTER, SUBSCRIBE, UNSUBSCRIBE, PINGREQ
 // with a Packet Identifier, SLEEPREQ/SLEEPRESP (Sleep) and the wake-up
 // PINGREQ (CheckMessages), and a DISCONNECT that is not answered. Refusals
-// are *ReasonCodeError. Not yet in 2.0: AUTH, subscription options other
-// than MQTT 5's defaults, Connection Encapsulation, and SearchGateway (1.2
+// are *ReasonCodeError; SubscribeWith sets MQTT 5's subscription options.
+// Not yet in 2.0: AUTH, Connection Encapsulation, and SearchGateway (1.2
 // SEARCHGW only); WAKEUP is ignored. The will updates do not exist in 2.0
 // (errors.ErrUnsupported). See docs/mqttsn-2.md.
 //

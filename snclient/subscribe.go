@@ -26,7 +26,37 @@ type Subscription struct {
 // code, TopicID is the session alias the gateway assigned (or the
 // predefined alias it named), and a refusal is a *ReasonCodeError.
 func (c *Client) Subscribe(ctx context.Context, topic Topic, qos snpacket.QoS) (Subscription, error) {
+	return c.subscribe(ctx, topic, qos, SubscribeOptions{})
+}
+
+// SubscribeOptions are MQTT 5's subscription options, which MQTT-SN 2.0
+// carries in SUBSCRIBE. MQTT-SN 1.2 has none: there only the zero value is
+// allowed.
+type SubscribeOptions struct {
+	// NoLocal: the gateway does not send this client its own publications.
+	NoLocal bool
+	// RetainAsPublished: forwarded messages keep the RETAIN flag they were
+	// published with.
+	RetainAsPublished bool
+	// RetainHandling says when retained messages are sent at subscribe
+	// time (snpacket.RetainSend, RetainSendIfNew, RetainDoNotSend).
+	RetainHandling snpacket.RetainHandling
+}
+
+// SubscribeWith is Subscribe with subscription options (MQTT-SN 2.0 only;
+// non-zero options on a 1.2 client are ErrInvalidOption).
+func (c *Client) SubscribeWith(ctx context.Context, topic Topic, qos snpacket.QoS, o SubscribeOptions) (Subscription, error) {
+	return c.subscribe(ctx, topic, qos, o)
+}
+
+func (c *Client) subscribe(ctx context.Context, topic Topic, qos snpacket.QoS, o SubscribeOptions) (Subscription, error) {
 	const op = "subscribe"
+	switch {
+	case o.RetainHandling > snpacket.RetainDoNotSend:
+		return Subscription{}, fmt.Errorf("snclient: %s %v: retain handling %d: %w", op, topic, o.RetainHandling, ErrInvalidOption)
+	case !c.v2 && o != (SubscribeOptions{}):
+		return Subscription{}, fmt.Errorf("snclient: %s %v: MQTT-SN 1.2 has no subscription options: %w", op, topic, ErrInvalidOption)
+	}
 	if err := topic.check(false); err != nil {
 		return Subscription{}, fmt.Errorf("snclient: %s %v: %w", op, topic, err)
 	}
@@ -41,7 +71,7 @@ func (c *Client) Subscribe(ctx context.Context, topic Topic, qos snpacket.QoS) (
 		return Subscription{}, err
 	}
 	if c.v2 {
-		return c.subscribeV2(ctx, topic, qos)
+		return c.subscribeV2(ctx, topic, qos, o)
 	}
 	msgID := c.nextMsgID()
 	m := &snpacket.Subscribe{QoS: qos, TopicIDType: topic.Kind, MsgID: msgID}

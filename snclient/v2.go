@@ -262,16 +262,17 @@ func (c *Client) registerHeldV2(ctx context.Context, op, name string) (uint16, e
 	return r.topicID, nil
 }
 
-// subscribeV2 runs a 2.0 SUBSCRIBE. The caller holds the request turn and
-// has checked topic and qos. The granted QoS comes in the Reason Code; a
+// subscribeV2 runs a 2.0 SUBSCRIBE with options o. The caller holds the
+// request turn and has checked topic, qos and o. The granted QoS comes in the Reason Code; a
 // session alias returned for a name without wildcards is recorded.
-func (c *Client) subscribeV2(ctx context.Context, topic Topic, qos snpacket.QoS) (Subscription, error) {
+func (c *Client) subscribeV2(ctx context.Context, topic Topic, qos snpacket.QoS, o SubscribeOptions) (Subscription, error) {
 	const op = "subscribe"
 	if err := checkV2(topic); err != nil {
 		return Subscription{}, fmt.Errorf("snclient: %s %v: %w", op, topic, err)
 	}
 	id := c.nextMsgID()
-	m := &snpacket.SubscribeV2{QoS: qos, PacketID: id}
+	m := &snpacket.SubscribeV2{QoS: qos, PacketID: id,
+		NoLocal: o.NoLocal, RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling}
 	w := waitSpec{types: typeBit(snpacket.TypeSuback), msgID: id, byID: true}
 	if topic.Kind == snpacket.TopicIDPredefined {
 		m.TopicType, m.TopicAlias = snpacket.TopicTypePredefined, topic.ID

@@ -500,6 +500,35 @@ func TestV2SleepAndWake(t *testing.T) {
 	})
 }
 
+func TestV2SubscribeOptions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, g := connectedV2(t, optionsV2())
+		ctx := context.Background()
+		o := snclient.SubscribeOptions{NoLocal: true, RetainAsPublished: true, RetainHandling: sn.RetainDoNotSend}
+		done := async(func() error { _, err := c.SubscribeWith(ctx, snclient.Named("s/#"), 1, o); return err })
+		// Flags: No Local, QoS 1, Retain As Published, Retain Handling 2, topic filter.
+		got := g.recvRaw()
+		if want := []byte{0x08, 0x08, 0xBB, 0, 0, 's', '/', '#'}; len(got) != len(want) || !bytes.Equal(got[:3], want[:3]) || !bytes.Equal(got[5:], want[5:]) {
+			t.Fatalf("SUBSCRIBE = %x; want %x with any Packet Id", got, want)
+		}
+		pid := uint16(got[3])<<8 | uint16(got[4])
+		g.sendV2(&sn.SubackV2{TopicType: sn.TopicTypePredefined, PacketID: pid, ReasonCode: sn.GrantedQoS1})
+		if err := wait(t, done); err != nil {
+			t.Fatalf("SubscribeWith() = %v", err)
+		}
+		if _, err := c.SubscribeWith(ctx, snclient.Named("x"), 0, snclient.SubscribeOptions{RetainHandling: 3}); !errors.Is(err, snclient.ErrInvalidOption) {
+			t.Fatalf("SubscribeWith(retain handling 3) = %v; want ErrInvalidOption", err)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		c, g := connected(t, baseOptions()) // 1.2
+		if _, err := c.SubscribeWith(context.Background(), snclient.Named("x"), 0, snclient.SubscribeOptions{NoLocal: true}); !errors.Is(err, snclient.ErrInvalidOption) {
+			t.Fatalf("1.2 SubscribeWith(NoLocal) = %v; want ErrInvalidOption", err)
+		}
+		g.quiet(time.Second)
+	})
+}
+
 func TestV2OptionsVersion(t *testing.T) {
 	o := baseOptions()
 	o.Version = 3
