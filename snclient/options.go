@@ -22,10 +22,10 @@ const (
 // means its default. Options are read once by New; later changes have no
 // effect.
 type Options struct {
-	// Version is the protocol: snpacket.Version12 (the zero value means
-	// it too) or snpacket.Version20 (MQTT-SN 2.0, draft CSD01; see
-	// docs/mqttsn-2.md for what the client supports in 2.0).
-	Version snpacket.Version
+	// Version is the protocol: Version12 (the zero value means it too) or
+	// Version20 (MQTT-SN 2.0, draft CSD01; see docs/mqttsn-2.md for what
+	// the client supports in 2.0).
+	Version Version
 	// ClientID identifies the client to the gateway: 1 to 23 octets. Empty
 	// means a random id "snc-" followed by 8 hex digits.
 	ClientID string

@@ -39,8 +39,8 @@ type SubscribeOptions struct {
 	// published with.
 	RetainAsPublished bool
 	// RetainHandling says when retained messages are sent at subscribe
-	// time (snpacket.RetainSend, RetainSendIfNew, RetainDoNotSend).
-	RetainHandling snpacket.RetainHandling
+	// time (RetainSend, RetainSendIfNew, RetainDoNotSend).
+	RetainHandling RetainHandling
 }
 
 // SubscribeWith is Subscribe with subscription options (MQTT-SN 2.0 only;

@@ -50,7 +50,7 @@ func (g *fakeGW) sendV2(m sn.MessageV2) {
 
 func optionsV2() snclient.Options {
 	o := baseOptions()
-	o.Version = sn.Version20
+	o.Version = snclient.Version20
 	return o
 }
 
@@ -504,7 +504,7 @@ func TestV2SubscribeOptions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, g := connectedV2(t, optionsV2())
 		ctx := context.Background()
-		o := snclient.SubscribeOptions{NoLocal: true, RetainAsPublished: true, RetainHandling: sn.RetainDoNotSend}
+		o := snclient.SubscribeOptions{NoLocal: true, RetainAsPublished: true, RetainHandling: snclient.RetainDoNotSend}
 		done := async(func() error { _, err := c.SubscribeWith(ctx, snclient.Named("s/#"), 1, o); return err })
 		// Flags: No Local, QoS 1, Retain As Published, Retain Handling 2, topic filter.
 		got := g.recvRaw()
