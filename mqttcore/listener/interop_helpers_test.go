@@ -41,7 +41,7 @@ type testServer struct {
 // startServer starts a broker (with $SYS off) and a listener on free
 // loopback ports. cfg.Address "" means 127.0.0.1:0. Both are closed at
 // cleanup, the listener first.
-func startServer(t testing.TB, cfg listener.ServerConfig, bcfg mqttcore.Config) *testServer {
+func startServer(t testing.TB, cfg listener.Config, bcfg mqttcore.Config) *testServer {
 	t.Helper()
 	bcfg.SysDisabled = true
 	b, err := mqttcore.New(bcfg, mqttcore.Options{})

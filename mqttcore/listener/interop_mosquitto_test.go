@@ -23,7 +23,7 @@ func TestMosquittoPubSubQoS(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			// Wildcards both ways; -q 2 so the delivered QoS is the
 			// publisher's.
 			sub := startMosqSub(t, ctx, ts, "-V", v, "-q", "2", "-t", "m/+/x", "-t", "n/#", "-C", "4", "-W", "15")
@@ -49,7 +49,7 @@ func TestMosquittoPahoBothWays(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			pc := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "paho", CleanStart: true})
 			pc.subscribe(t, ctx, 2, 2, "to-paho/#")
 			sub := startMosqSub(t, ctx, ts, "-V", v, "-q", "2", "-t", "to-mosq/#", "-C", "3", "-W", "15")
@@ -70,7 +70,7 @@ func TestMosquittoRetained(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			mustMosqPub(t, ctx, ts, "-V", v, "-q", "1", "-r", "-t", "r/a", "-m", "kept")
 			mustMosqPub(t, ctx, ts, "-V", v, "-q", "1", "-r", "-t", "r/b", "-m", "dropped")
 			mustMosqPub(t, ctx, ts, "-V", v, "-q", "1", "-r", "-t", "r/b", "-n") // empty: delete
@@ -92,7 +92,7 @@ func TestMosquittoPersistentSession(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			args := []string{"-V", v, "-c", "-i", "mosq-" + v, "-q", "1", "-t", "later/#"}
 			if v == "mqttv5" {
 				args = append(args, "-x", "3600") // session expiry
@@ -124,7 +124,7 @@ func TestMosquittoWill(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			watcher := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "watcher", CleanStart: true})
 			watcher.subscribe(t, ctx, 1, 1, "wills/#")
 			victim := startMosqSub(t, ctx, ts, "-V", v, "-i", "victim", "-t", "x",
@@ -143,7 +143,7 @@ func TestMosquittoSharedSubscription(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			const n = 20
 			a := startMosqSub(t, ctx, ts, "-V", v, "-q", "1", "-t", "$share/g/work/+")
 			b := startMosqSub(t, ctx, ts, "-V", v, "-q", "1", "-t", "$share/g/work/+")
@@ -184,7 +184,7 @@ func TestMosquittoAuthAndACL(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{Auth: auth.Config{PasswordFile: pwFile, ACLFile: aclFile, Anonymous: auth.AnonymousDeny}}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{Auth: auth.Config{PasswordFile: pwFile, ACLFile: aclFile, Anonymous: auth.AnonymousDeny}}, mqttcore.Config{})
 			alice := []string{"-V", v, "-u", "alice", "-P", "wonderland"}
 
 			// Refused connections: mosquitto_pub fails and says why.

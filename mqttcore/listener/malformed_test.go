@@ -78,7 +78,7 @@ func reasonOf(p rawPacket) (byte, bool) {
 // server keeps working throughout.
 func TestMalformedPacketsOverTCP(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{Config: listener.Config{MaxPacketSize: 256}}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{MaxPacketSize: 256}, mqttcore.Config{})
 	healthy := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "healthy", CleanStart: true, KeepAlive: 0})
 	healthy.subscribe(t, ctx, 1, 1, "health/#")
 	feeder := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "feeder", CleanStart: true})

@@ -32,7 +32,7 @@ var ErrServerClosed = errors.New("mqtt listener: server closed")
 // to the network or calling into the core.
 type Server struct {
 	broker *mqttcore.Broker
-	cfg    ServerConfig
+	cfg    Config
 	auth   *auth.Authenticator
 	log    *slog.Logger
 	warn   rateLimiter
@@ -56,7 +56,7 @@ type Server struct {
 // built from cfg.Auth (auth.New). logger receives connection events
 // (Debug), misbehaving clients (Warn, rate-limited) and the server's own
 // faults (Error); nil discards them.
-func NewServer(broker *mqttcore.Broker, cfg ServerConfig, authn *auth.Authenticator, logger *slog.Logger) (*Server, error) {
+func NewServer(broker *mqttcore.Broker, cfg Config, authn *auth.Authenticator, logger *slog.Logger) (*Server, error) {
 	if broker == nil {
 		return nil, errors.New("mqtt listener: new server: nil broker")
 	}

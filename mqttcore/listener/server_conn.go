@@ -16,6 +16,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener/internal/framing"
 )
 
 // MQTT 5 reason codes the session layer sends besides the framing ones in
@@ -82,8 +83,8 @@ type client struct {
 	srv    *Server
 	nc     net.Conn
 	remote string
-	r      *Reader
-	w      *Writer // writer goroutine only (and the reader before it starts)
+	r      *framing.Reader
+	w      *framing.Writer // writer goroutine only (and the reader before it starts)
 	bw     *bufio.Writer
 
 	version  byte
@@ -151,14 +152,14 @@ func (s *Server) serveConn(nc net.Conn) {
 		writerDone: make(chan struct{}),
 	}
 	defer s.release(nc)
-	r, err := NewReader(nc, s.cfg.Config)
+	r, err := framing.NewReader(nc, s.cfg.limits())
 	if err != nil { // the config was validated; this is our fault
 		s.log.Error("mqtt listener: reader", "err", err)
 		return
 	}
 	c.r = r
 	c.bw = bufio.NewWriterSize(nc, 4096)
-	c.w = NewWriter(c.bw)
+	c.w = framing.NewWriter(c.bw)
 
 	if err := c.connect(); err != nil {
 		c.connectFailed(err)
@@ -231,7 +232,7 @@ func (c *client) connect() error {
 		opts.MaxInflight = int(pk.Properties.ReceiveMaximum)
 		if pk.Properties.MaximumPacketSize > 0 {
 			if err := c.w.SetMaxPacketSize(int(pk.Properties.MaximumPacketSize)); err != nil {
-				return c.refuse(byte(ReasonProtocolError), 0, err)
+				return c.refuse(byte(framing.ReasonProtocolError), 0, err)
 			}
 			c.mods.MaxSize = pk.Properties.MaximumPacketSize
 		}
@@ -332,7 +333,7 @@ func (c *client) refuse(v5, v311 byte, err error) error {
 }
 
 // connectFailed closes a connection whose CONNECT did not succeed,
-// answering a framing error per CloseResponse.
+// answering a framing error per framing.CloseResponse.
 func (c *client) connectFailed(err error) {
 	s := c.srv
 	var ce *closeErr
@@ -345,10 +346,10 @@ func (c *client) connectFailed(err error) {
 		return
 	}
 	c.countReadError(err)
-	if pk, ok := CloseResponse(err, 0); ok {
+	if pk, ok := framing.CloseResponse(err, 0); ok {
 		_ = c.writeNow(&pk)
 	}
-	if _, ok := Reason(err); ok {
+	if _, ok := framing.Reason(err); ok {
 		s.warnf("mqtt connect rejected", "remote", c.remote, "err", err)
 	} else if !errors.Is(err, io.EOF) {
 		s.log.Debug("mqtt connection closed before connect", "remote", c.remote, "err", err)
@@ -359,13 +360,13 @@ func (c *client) connectFailed(err error) {
 func (c *client) countReadError(err error) {
 	st := &c.srv.stats
 	switch {
-	case errors.Is(err, ErrPacketTooLarge):
+	case errors.Is(err, framing.ErrPacketTooLarge):
 		st.tooLarge.Add(1)
-	case errors.Is(err, ErrUnsupportedVersion):
+	case errors.Is(err, framing.ErrUnsupportedVersion):
 		st.badVersion.Add(1)
-	case errors.Is(err, ErrProtocol):
+	case errors.Is(err, framing.ErrProtocol):
 		st.protocol.Add(1)
-	case errors.Is(err, ErrMalformed):
+	case errors.Is(err, framing.ErrMalformed):
 		st.malformed.Add(1)
 	}
 }
@@ -378,7 +379,7 @@ func (c *client) writeNow(pk *packets.Packet) error {
 		return err
 	}
 	if err := c.bw.Flush(); err != nil {
-		return fmt.Errorf("write %s packet: %w", typeName(pk.FixedHeader.Type), err)
+		return fmt.Errorf("write %s packet: %w", framing.TypeName(pk.FixedHeader.Type), err)
 	}
 	c.srv.stats.sent.Add(1)
 	return nil
@@ -446,10 +447,10 @@ func (c *client) finish(err error) {
 		}
 		s.warnf("mqtt keep alive timeout", "client_id", c.clientID, "remote", c.remote, "keep_alive", c.keepAlive*2/3)
 	default:
-		if pk, ok := CloseResponse(err, c.version); ok {
+		if pk, ok := framing.CloseResponse(err, c.version); ok {
 			final = &pk
 		}
-		if _, ok := Reason(err); ok {
+		if _, ok := framing.Reason(err); ok {
 			c.countReadError(err)
 			s.warnf("mqtt packet rejected", "client_id", c.clientID, "remote", c.remote, "err", err)
 		} else {

@@ -10,6 +10,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener/internal/framing"
 )
 
 // handle dispatches one packet read after CONNECT. A non-nil error ends the
@@ -56,12 +57,12 @@ func (c *client) handle(pk *packets.Packet) error {
 		return c.onDisconnect(pk)
 	case packets.Connect:
 		// [MQTT-3.1.0-2]: a second CONNECT is a protocol error.
-		return &closeErr{reason: byte(ReasonProtocolError), counter: &st.protocol, err: errors.New("second CONNECT")}
+		return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &st.protocol, err: errors.New("second CONNECT")}
 	default:
 		// AUTH without an authentication method, or a packet only a
 		// server sends.
-		return &closeErr{reason: byte(ReasonProtocolError), counter: &st.protocol,
-			err: fmt.Errorf("unexpected %s packet from client", typeName(pk.FixedHeader.Type))}
+		return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &st.protocol,
+			err: fmt.Errorf("unexpected %s packet from client", framing.TypeName(pk.FixedHeader.Type))}
 	}
 }
 
@@ -100,7 +101,7 @@ func (c *client) onPublish(pk *packets.Packet) error {
 		}
 		if topic == "" {
 			if topic = c.aliases[a-1]; topic == "" {
-				return &closeErr{reason: byte(ReasonProtocolError), counter: &st.protocol,
+				return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &st.protocol,
 					err: fmt.Errorf("topic alias %d used before it was set", a)}
 			}
 		} else {
@@ -182,7 +183,7 @@ func (c *client) onSubscribe(pk *packets.Packet) error {
 	for i, f := range pk.Filters {
 		if v5 && f.NoLocal && strings.HasPrefix(f.Filter, "$share/") {
 			// [MQTT-3.8.3-4]
-			return &closeErr{reason: byte(ReasonProtocolError), counter: &st.protocol, err: fmt.Errorf("no local on shared subscription %q", f.Filter)}
+			return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &st.protocol, err: fmt.Errorf("no local on shared subscription %q", f.Filter)}
 		}
 		if !c.srv.auth.CanSubscribe(c.username, c.clientID, f.Filter) {
 			st.subDenied.Add(1)
@@ -240,7 +241,7 @@ func (c *client) onDisconnect(pk *packets.Packet) error {
 		if pk.Properties.SessionExpiryIntervalFlag {
 			if c.expiryZero && pk.Properties.SessionExpiryInterval != 0 {
 				// [MQTT-3.14.2-2]
-				return &closeErr{reason: byte(ReasonProtocolError), counter: &c.srv.stats.protocol,
+				return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &c.srv.stats.protocol,
 					err: errors.New("disconnect sets a session expiry after connect set 0")}
 			}
 			if err := c.cc.SetSessionExpiry(expiryDuration(pk.Properties.SessionExpiryInterval)); err != nil {

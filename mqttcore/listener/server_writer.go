@@ -7,6 +7,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener/internal/framing"
 )
 
 // writeLoop is the connection's writer goroutine. It owns c.w and c.bw and
@@ -72,7 +73,7 @@ func (c *client) writeLoop() {
 // a write error, having closed the connection.
 func (c *client) write(pk *packets.Packet) bool {
 	if err := c.w.WritePacket(pk); err != nil {
-		if errors.Is(err, ErrPacketTooLarge) {
+		if errors.Is(err, framing.ErrPacketTooLarge) {
 			// Only a packet with a reason string or user properties can
 			// grow past the client's maximum; ours have none.
 			c.srv.stats.outTooLarge.Add(1)
@@ -154,7 +155,7 @@ func (c *client) deliver(d *mqttcore.Delivery) bool {
 		}
 	}
 	if err := c.w.WritePacket(&pk); err != nil {
-		if !errors.Is(err, ErrPacketTooLarge) {
+		if !errors.Is(err, framing.ErrPacketTooLarge) {
 			c.writeFailed(err)
 			return false
 		}

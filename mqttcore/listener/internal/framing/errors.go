@@ -1,4 +1,4 @@
-package listener
+package framing
 
 import (
 	"errors"
@@ -85,7 +85,7 @@ type Error struct {
 
 // Error returns "read <type> packet: <cause>".
 func (e *Error) Error() string {
-	return "read " + typeName(e.Type) + " packet: " + e.Err.Error()
+	return "read " + TypeName(e.Type) + " packet: " + e.Err.Error()
 }
 
 // Unwrap returns the cause.
@@ -134,8 +134,9 @@ func codecError(typ, version byte, err error) *Error {
 	return &Error{Type: typ, Version: version, Reason: reasonFor(sentinel), Err: fmt.Errorf("%w: %w", sentinel, err)}
 }
 
-// typeName returns the packet type's name in upper case.
-func typeName(t byte) string {
+// TypeName returns the name of packet type t in upper case ("PUBLISH"), or
+// "reserved(0)" for a type it does not know.
+func TypeName(t byte) string {
 	switch t {
 	case packets.Connect:
 		return "CONNECT"

@@ -1,4 +1,4 @@
-package listener_test
+package framing_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/gannet-mqtt/gannet/mqttcore/listener"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener/internal/framing"
 )
 
 // fuzzSeeds are one valid packet per type and version plus edge cases;
@@ -99,10 +99,10 @@ func FuzzReadPacket(f *testing.F) {
 	for _, s := range refuseCases {
 		f.Add(s.version, unhex(f, s.wire))
 	}
-	const max = listener.DefaultMaxPacketSize
+	const max = framing.DefaultMaxPacketSize
 	f.Fuzz(func(t *testing.T, version byte, data []byte) {
 		version = [3]byte{0, 4, 5}[version%3]
-		r, err := listener.NewReader(bytes.NewReader(data), listener.Config{MaxPacketSize: max})
+		r, err := framing.NewReader(bytes.NewReader(data), framing.Limits{MaxPacketSize: max})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,17 +118,17 @@ func FuzzReadPacket(f *testing.F) {
 			if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(128<<10+256*len(data)); got > limit {
 				t.Fatalf("ReadPacket(%x) allocated %d bytes; want at most %d", data, got, limit)
 			}
-			if size, ok := declaredSize(data); i == 0 && ok && size > max && !errors.Is(err, listener.ErrPacketTooLarge) {
+			if size, ok := declaredSize(data); i == 0 && ok && size > max && !errors.Is(err, framing.ErrPacketTooLarge) {
 				t.Fatalf("ReadPacket(%x) of %d declared bytes = %v; want ErrPacketTooLarge", data, size, err)
 			}
-			if errors.Is(err, listener.ErrDecoderPanic) {
+			if errors.Is(err, framing.ErrDecoderPanic) {
 				t.Fatalf("ReadPacket(%x): mochi's decoder panicked: %v", data, err)
 			}
 			if err != nil {
-				if _, ok := listener.Reason(err); !ok && err != io.EOF {
+				if _, ok := framing.Reason(err); !ok && err != io.EOF {
 					t.Fatalf("ReadPacket(%x) = %v; want io.EOF or an error with a reason code", data, err)
 				}
-				listener.CloseResponse(err, version)
+				framing.CloseResponse(err, version)
 				return
 			}
 			roundTrip(t, data, version, pk)
@@ -146,10 +146,10 @@ func roundTrip(t *testing.T, data []byte, version byte, pk packets.Packet) {
 	enc := pk
 	enc.Mods.AllowResponseInfo = true
 	var buf bytes.Buffer
-	if err := listener.Encode(&buf, &enc); err != nil {
+	if err := framing.Encode(&buf, &enc); err != nil {
 		t.Fatalf("Encode(packet read from %x) = %v", data, err)
 	}
-	r, _ := listener.NewReader(bytes.NewReader(buf.Bytes()), listener.Config{})
+	r, _ := framing.NewReader(bytes.NewReader(buf.Bytes()), framing.Limits{})
 	again, err := r.ReadPacket(version)
 	if err != nil {
 		t.Fatalf("ReadPacket(Encode(packet read from %x) = %x) = %v", data, buf.Bytes(), err)
@@ -166,7 +166,7 @@ func roundTrip(t *testing.T, data []byte, version byte, pk packets.Packet) {
 func TestFuzzSeedsAreValid(t *testing.T) {
 	for _, s := range fuzzSeeds {
 		wire := unhex(t, s.wire)
-		r, _ := listener.NewReader(bytes.NewReader(wire), listener.Config{})
+		r, _ := framing.NewReader(bytes.NewReader(wire), framing.Limits{})
 		for version, n := s.version, 0; ; n++ {
 			pk, err := r.ReadPacket(version)
 			if err == io.EOF && n > 0 {

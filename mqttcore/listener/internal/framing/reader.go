@@ -1,4 +1,4 @@
-package listener
+package framing
 
 import (
 	"bufio"
@@ -37,9 +37,9 @@ type Reader struct {
 // three more bytes).
 const smallBody = 4
 
-// NewReader returns a Reader over r. It reports an error if cfg does not
-// validate.
-func NewReader(r io.Reader, cfg Config) (*Reader, error) {
+// NewReader returns a Reader over r with the limits cfg. It reports an error
+// if cfg does not validate.
+func NewReader(r io.Reader, cfg Limits) (*Reader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("new reader: %w", err)
 	}
@@ -99,7 +99,7 @@ func (r *Reader) readPacket(version byte) (packets.Packet, error) {
 			e.Type, e.Version = typ, version
 			return packets.Packet{}, e
 		}
-		return packets.Packet{}, fmt.Errorf("read %s packet: remaining length: %w", typeName(typ), err)
+		return packets.Packet{}, fmt.Errorf("read %s packet: remaining length: %w", TypeName(typ), err)
 	}
 
 	if size := 1 + lenBytes + remaining; size > r.max {
@@ -116,7 +116,7 @@ func (r *Reader) readPacket(version byte) (packets.Packet, error) {
 		return packets.Packet{}, newError(typ, version, ErrMalformed, "reserved packet type 0")
 	}
 	if version == 0 && typ != packets.Connect {
-		return packets.Packet{}, newError(typ, version, ErrProtocol, "first packet is %s, not CONNECT", typeName(typ))
+		return packets.Packet{}, newError(typ, version, ErrProtocol, "first packet is %s, not CONNECT", TypeName(typ))
 	}
 	if version == 4 && typ == packets.Auth {
 		return packets.Packet{}, newError(typ, version, ErrMalformed, "packet type 15 is reserved in MQTT 3.1.1")
@@ -142,7 +142,7 @@ func (r *Reader) readPacket(version byte) (packets.Packet, error) {
 			}
 			return packets.Packet{}, truncated(typ, v, fmt.Sprintf("body: %d of %d bytes", len(body), remaining))
 		}
-		return packets.Packet{}, fmt.Errorf("read %s packet: body: %w", typeName(typ), err)
+		return packets.Packet{}, fmt.Errorf("read %s packet: body: %w", TypeName(typ), err)
 	}
 
 	if typ == packets.Connect {

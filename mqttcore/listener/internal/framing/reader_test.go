@@ -1,4 +1,4 @@
-package listener_test
+package framing_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/gannet-mqtt/gannet/mqttcore/listener"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener/internal/framing"
 )
 
 // unhex decodes a hex string with spaces, failing the test on bad input.
@@ -25,9 +25,9 @@ func unhex(t testing.TB, s string) []byte {
 }
 
 // newReader returns a Reader over b with cfg, failing the test on error.
-func newReader(t testing.TB, b []byte, cfg listener.Config) *listener.Reader {
+func newReader(t testing.TB, b []byte, cfg framing.Limits) *framing.Reader {
 	t.Helper()
-	r, err := listener.NewReader(bytes.NewReader(b), cfg)
+	r, err := framing.NewReader(bytes.NewReader(b), cfg)
 	if err != nil {
 		t.Fatalf("NewReader: %v", err)
 	}
@@ -94,13 +94,13 @@ func TestGoldenRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wire := unhex(t, tt.wire)
-			pk, err := newReader(t, wire, listener.Config{}).ReadPacket(tt.version)
+			pk, err := newReader(t, wire, framing.Limits{}).ReadPacket(tt.version)
 			if err != nil {
 				t.Fatalf("ReadPacket(%x) = %v", wire, err)
 			}
 			tt.check(t, pk)
 			var buf bytes.Buffer
-			if err := listener.Encode(&buf, &pk); err != nil {
+			if err := framing.Encode(&buf, &pk); err != nil {
 				t.Fatalf("Encode(%+v) = %v", pk, err)
 			}
 			if !bytes.Equal(buf.Bytes(), wire) {
@@ -134,83 +134,83 @@ var refuseCases = []struct {
 	max     int
 	wire    string
 	want    error
-	reason  listener.ReasonCode
+	reason  framing.ReasonCode
 	close   closeWant
 }{
-	{"remaining length of 5 bytes", 5, 0, "30 ff ff ff ff 01", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"remaining length not minimal", 5, 0, "30 80 00", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"remaining length truncated", 5, 0, "30 ff", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"body truncated", 5, 0, "30 0a 0003 612f", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"oversized publish", 5, 64, "30 41" + strings.Repeat("00", 65), listener.ErrPacketTooLarge, 0x95, disconnect5(0x95)},
-	{"oversized publish 3.1.1", 4, 64, "30 41" + strings.Repeat("00", 65), listener.ErrPacketTooLarge, 0x95, closeNothing},
-	{"forged maximum length", 5, 0, "30 ff ff ff 7f", listener.ErrPacketTooLarge, 0x95, disconnect5(0x95)},
-	{"oversized connect 5", 0, 64, "10 41 0004 4d515454 05" + strings.Repeat("00", 58), listener.ErrPacketTooLarge, 0x95, connack5(0x95)},
-	{"oversized connect 3.1.1", 0, 64, "10 41 0004 4d515454 04" + strings.Repeat("00", 58), listener.ErrPacketTooLarge, 0x95, closeNothing},
-	{"wrong protocol name", 0, 0, "10 0f 0004 4d515458 04 02 003c 0003 616263", listener.ErrProtocolName, 0x82, closeNothing},
-	{"http request", 0, 0, "47 45 54 20 2f", listener.ErrProtocol, 0x82, closeNothing},
-	{"mqtt 3.1 (MQIsdp)", 0, 0, "10 11 0006 4d5149736470 03 02 003c 0003 616263", listener.ErrUnsupportedVersion, 0x84, closeConnack311Unacceptable},
-	{"protocol level 6", 0, 0, "10 0f 0004 4d515454 06 02 003c 0003 616263", listener.ErrUnsupportedVersion, 0x84, closeConnack311Unacceptable},
-	{"connect name truncated", 0, 0, "10 03 0004 4d", listener.ErrMalformed, 0x81, closeNothing},
-	{"connect 5 properties overrun", 0, 0, "10 11 0004 4d515454 05 02 003c 09 11 00000e10 0000", listener.ErrMalformed, 0x81, connack5(0x81)},
-	{"connect 5 duplicate property", 0, 0, "10 16 0004 4d515454 05 02 003c 0a 11 00000e10 11 00000e10 0000", listener.ErrProtocol, 0x82, connack5(0x82)},
-	{"connect reserved flag", 0, 0, "10 0f 0004 4d515454 04 03 003c 0003 616263", listener.ErrMalformed, 0x81, closeNothing},
-	{"connect 5 reserved flag", 0, 0, "10 10 0004 4d515454 05 03 003c 00 0003 616263", listener.ErrMalformed, 0x81, connack5(0x81)},
-	{"connect will qos without will", 0, 0, "10 0f 0004 4d515454 04 0a 003c 0003 616263", listener.ErrMalformed, 0x81, closeNothing},
-	{"connect 3.1.1 password without user", 0, 0, "10 15 0004 4d515454 04 42 003c 0003 616263 0004 70617373", listener.ErrProtocol, 0x82, closeNothing},
-	{"connect client id truncated", 0, 0, "10 0e 0004 4d515454 04 02 003c 0003 6162", listener.ErrMalformed, 0x81, closeNothing},
-	{"connect 5 client id truncated", 0, 0, "10 0f 0004 4d515454 05 02 003c 00 0003 6162", listener.ErrMalformed, 0x81, connack5(0x81)},
-	{"connect 5 truncated before level", 0, 0, "10 0f 0004 4d515454", listener.ErrMalformed, 0x81, closeNothing},
-	{"connect bad utf-8 client id", 0, 0, "10 0f 0004 4d515454 04 02 003c 0003 61ff63", listener.ErrMalformed, 0x81, closeNothing},
-	{"first packet not connect", 0, 0, goldenPublish311, listener.ErrProtocol, 0x82, closeNothing},
-	{"reserved packet type", 5, 0, "00 00", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"auth in 3.1.1", 4, 0, "f0 00", listener.ErrMalformed, 0x81, closeNothing},
-	{"publish qos 3", 5, 0, "36 07 0003 612f62 0001", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"publish dup at qos 0", 5, 0, "38 06 0003 612f62 00", listener.ErrProtocol, 0x82, disconnect5(0x82)},
-	{"publish qos 1 packet id 0", 4, 0, "32 07 0003 612f62 0000", listener.ErrProtocol, 0x82, closeNothing},
-	{"publish wildcard topic", 5, 0, "30 06 0003 612f23 00", listener.ErrProtocol, 0x82, disconnect5(0x82)},
-	{"publish empty topic 3.1.1", 4, 0, "30 02 0000", listener.ErrProtocol, 0x82, closeNothing},
-	{"publish topic length overruns", 4, 0, "30 03 0009 61", listener.ErrMalformed, 0x81, closeNothing},
-	{"publish 5 topic alias 0", 5, 0, "30 09 0003 612f62 03 230000", listener.ErrProtocol, 0x82, disconnect5(0x82)},
-	{"publish 5 payload format 2", 5, 0, "30 08 0003 612f62 02 0102", listener.ErrProtocol, 0x82, disconnect5(0x82)},
-	{"publish 5 unknown property", 5, 0, "30 08 0003 612f62 02 0701", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"publish 5 property not for publish", 5, 0, "30 0b 0003 612f62 05 1100000001", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"publish 5 response topic wildcard", 5, 0, "30 0c 0003 612f62 06 080003612f23", listener.ErrProtocol, 0x82, disconnect5(0x82)},
-	{"subscribe bad flags", 4, 0, "80 06 000a 0001 23 00", listener.ErrMalformed, 0x81, closeNothing},
-	{"subscribe no filters", 4, 0, "82 02 000a", listener.ErrProtocol, 0x82, closeNothing},
-	{"subscribe packet id 0", 4, 0, "82 06 0000 0001 23 00", listener.ErrProtocol, 0x82, closeNothing},
-	{"subscribe 3.1.1 qos 3", 4, 0, "82 06 000a 0001 23 03", listener.ErrMalformed, 0x81, closeNothing},
-	{"subscribe 3.1.1 missing qos", 4, 0, "82 05 000a 0001 23", listener.ErrMalformed, 0x81, closeNothing},
-	{"subscribe 5 missing options (mochi panic)", 5, 0, "82 06 000a 00 0001 23", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"subscribe 5 reserved option bits", 5, 0, "82 07 000a 00 0001 23 c0", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"subscribe 5 retain handling 3", 5, 0, "82 07 000a 00 0001 23 30", listener.ErrProtocol, 0x82, disconnect5(0x82)},
-	{"subscribe 5 subscription identifier 0", 5, 0, "82 09 000a 02 0b00 0001 23 00", listener.ErrProtocol, 0x82, disconnect5(0x82)},
-	{"subscribe 5 two subscription identifiers", 5, 0, "82 0b 000a 04 0b01 0b02 0001 23 00", listener.ErrProtocol, 0x82, disconnect5(0x82)},
-	{"unsubscribe no filters", 5, 0, "a2 03 000a 00", listener.ErrProtocol, 0x82, disconnect5(0x82)},
-	{"pingreq with body", 5, 0, "c0 01 00", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"puback 3.1.1 with 3 bytes", 4, 0, "40 03 0001 00", listener.ErrMalformed, 0x81, closeNothing},
-	{"puback 5 trailing bytes", 5, 0, "40 05 0001 00 00 ff", listener.ErrMalformed, 0x81, disconnect5(0x81)},
-	{"puback packet id 0", 5, 0, "40 02 0000", listener.ErrProtocol, 0x82, disconnect5(0x82)},
-	{"pubrel bad flags", 4, 0, "60 02 0001", listener.ErrMalformed, 0x81, closeNothing},
-	{"disconnect 3.1.1 with body", 4, 0, "e0 01 00", listener.ErrMalformed, 0x81, closeNothing},
-	{"disconnect 5 property length overruns", 5, 0, "e0 02 00 05", listener.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"remaining length of 5 bytes", 5, 0, "30 ff ff ff ff 01", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"remaining length not minimal", 5, 0, "30 80 00", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"remaining length truncated", 5, 0, "30 ff", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"body truncated", 5, 0, "30 0a 0003 612f", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"oversized publish", 5, 64, "30 41" + strings.Repeat("00", 65), framing.ErrPacketTooLarge, 0x95, disconnect5(0x95)},
+	{"oversized publish 3.1.1", 4, 64, "30 41" + strings.Repeat("00", 65), framing.ErrPacketTooLarge, 0x95, closeNothing},
+	{"forged maximum length", 5, 0, "30 ff ff ff 7f", framing.ErrPacketTooLarge, 0x95, disconnect5(0x95)},
+	{"oversized connect 5", 0, 64, "10 41 0004 4d515454 05" + strings.Repeat("00", 58), framing.ErrPacketTooLarge, 0x95, connack5(0x95)},
+	{"oversized connect 3.1.1", 0, 64, "10 41 0004 4d515454 04" + strings.Repeat("00", 58), framing.ErrPacketTooLarge, 0x95, closeNothing},
+	{"wrong protocol name", 0, 0, "10 0f 0004 4d515458 04 02 003c 0003 616263", framing.ErrProtocolName, 0x82, closeNothing},
+	{"http request", 0, 0, "47 45 54 20 2f", framing.ErrProtocol, 0x82, closeNothing},
+	{"mqtt 3.1 (MQIsdp)", 0, 0, "10 11 0006 4d5149736470 03 02 003c 0003 616263", framing.ErrUnsupportedVersion, 0x84, closeConnack311Unacceptable},
+	{"protocol level 6", 0, 0, "10 0f 0004 4d515454 06 02 003c 0003 616263", framing.ErrUnsupportedVersion, 0x84, closeConnack311Unacceptable},
+	{"connect name truncated", 0, 0, "10 03 0004 4d", framing.ErrMalformed, 0x81, closeNothing},
+	{"connect 5 properties overrun", 0, 0, "10 11 0004 4d515454 05 02 003c 09 11 00000e10 0000", framing.ErrMalformed, 0x81, connack5(0x81)},
+	{"connect 5 duplicate property", 0, 0, "10 16 0004 4d515454 05 02 003c 0a 11 00000e10 11 00000e10 0000", framing.ErrProtocol, 0x82, connack5(0x82)},
+	{"connect reserved flag", 0, 0, "10 0f 0004 4d515454 04 03 003c 0003 616263", framing.ErrMalformed, 0x81, closeNothing},
+	{"connect 5 reserved flag", 0, 0, "10 10 0004 4d515454 05 03 003c 00 0003 616263", framing.ErrMalformed, 0x81, connack5(0x81)},
+	{"connect will qos without will", 0, 0, "10 0f 0004 4d515454 04 0a 003c 0003 616263", framing.ErrMalformed, 0x81, closeNothing},
+	{"connect 3.1.1 password without user", 0, 0, "10 15 0004 4d515454 04 42 003c 0003 616263 0004 70617373", framing.ErrProtocol, 0x82, closeNothing},
+	{"connect client id truncated", 0, 0, "10 0e 0004 4d515454 04 02 003c 0003 6162", framing.ErrMalformed, 0x81, closeNothing},
+	{"connect 5 client id truncated", 0, 0, "10 0f 0004 4d515454 05 02 003c 00 0003 6162", framing.ErrMalformed, 0x81, connack5(0x81)},
+	{"connect 5 truncated before level", 0, 0, "10 0f 0004 4d515454", framing.ErrMalformed, 0x81, closeNothing},
+	{"connect bad utf-8 client id", 0, 0, "10 0f 0004 4d515454 04 02 003c 0003 61ff63", framing.ErrMalformed, 0x81, closeNothing},
+	{"first packet not connect", 0, 0, goldenPublish311, framing.ErrProtocol, 0x82, closeNothing},
+	{"reserved packet type", 5, 0, "00 00", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"auth in 3.1.1", 4, 0, "f0 00", framing.ErrMalformed, 0x81, closeNothing},
+	{"publish qos 3", 5, 0, "36 07 0003 612f62 0001", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"publish dup at qos 0", 5, 0, "38 06 0003 612f62 00", framing.ErrProtocol, 0x82, disconnect5(0x82)},
+	{"publish qos 1 packet id 0", 4, 0, "32 07 0003 612f62 0000", framing.ErrProtocol, 0x82, closeNothing},
+	{"publish wildcard topic", 5, 0, "30 06 0003 612f23 00", framing.ErrProtocol, 0x82, disconnect5(0x82)},
+	{"publish empty topic 3.1.1", 4, 0, "30 02 0000", framing.ErrProtocol, 0x82, closeNothing},
+	{"publish topic length overruns", 4, 0, "30 03 0009 61", framing.ErrMalformed, 0x81, closeNothing},
+	{"publish 5 topic alias 0", 5, 0, "30 09 0003 612f62 03 230000", framing.ErrProtocol, 0x82, disconnect5(0x82)},
+	{"publish 5 payload format 2", 5, 0, "30 08 0003 612f62 02 0102", framing.ErrProtocol, 0x82, disconnect5(0x82)},
+	{"publish 5 unknown property", 5, 0, "30 08 0003 612f62 02 0701", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"publish 5 property not for publish", 5, 0, "30 0b 0003 612f62 05 1100000001", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"publish 5 response topic wildcard", 5, 0, "30 0c 0003 612f62 06 080003612f23", framing.ErrProtocol, 0x82, disconnect5(0x82)},
+	{"subscribe bad flags", 4, 0, "80 06 000a 0001 23 00", framing.ErrMalformed, 0x81, closeNothing},
+	{"subscribe no filters", 4, 0, "82 02 000a", framing.ErrProtocol, 0x82, closeNothing},
+	{"subscribe packet id 0", 4, 0, "82 06 0000 0001 23 00", framing.ErrProtocol, 0x82, closeNothing},
+	{"subscribe 3.1.1 qos 3", 4, 0, "82 06 000a 0001 23 03", framing.ErrMalformed, 0x81, closeNothing},
+	{"subscribe 3.1.1 missing qos", 4, 0, "82 05 000a 0001 23", framing.ErrMalformed, 0x81, closeNothing},
+	{"subscribe 5 missing options (mochi panic)", 5, 0, "82 06 000a 00 0001 23", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"subscribe 5 reserved option bits", 5, 0, "82 07 000a 00 0001 23 c0", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"subscribe 5 retain handling 3", 5, 0, "82 07 000a 00 0001 23 30", framing.ErrProtocol, 0x82, disconnect5(0x82)},
+	{"subscribe 5 subscription identifier 0", 5, 0, "82 09 000a 02 0b00 0001 23 00", framing.ErrProtocol, 0x82, disconnect5(0x82)},
+	{"subscribe 5 two subscription identifiers", 5, 0, "82 0b 000a 04 0b01 0b02 0001 23 00", framing.ErrProtocol, 0x82, disconnect5(0x82)},
+	{"unsubscribe no filters", 5, 0, "a2 03 000a 00", framing.ErrProtocol, 0x82, disconnect5(0x82)},
+	{"pingreq with body", 5, 0, "c0 01 00", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"puback 3.1.1 with 3 bytes", 4, 0, "40 03 0001 00", framing.ErrMalformed, 0x81, closeNothing},
+	{"puback 5 trailing bytes", 5, 0, "40 05 0001 00 00 ff", framing.ErrMalformed, 0x81, disconnect5(0x81)},
+	{"puback packet id 0", 5, 0, "40 02 0000", framing.ErrProtocol, 0x82, disconnect5(0x82)},
+	{"pubrel bad flags", 4, 0, "60 02 0001", framing.ErrMalformed, 0x81, closeNothing},
+	{"disconnect 3.1.1 with body", 4, 0, "e0 01 00", framing.ErrMalformed, 0x81, closeNothing},
+	{"disconnect 5 property length overruns", 5, 0, "e0 02 00 05", framing.ErrMalformed, 0x81, disconnect5(0x81)},
 }
 
 func TestReadPacketRefuses(t *testing.T) {
 	for _, tt := range refuseCases {
 		t.Run(tt.name, func(t *testing.T) {
 			wire := unhex(t, tt.wire)
-			r := newReader(t, wire, listener.Config{MaxPacketSize: tt.max})
+			r := newReader(t, wire, framing.Limits{MaxPacketSize: tt.max})
 			pk, err := r.ReadPacket(tt.version)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("ReadPacket(%x) = type %d, %v; want %v", wire, pk.FixedHeader.Type, err, tt.want)
 			}
-			if errors.Is(err, listener.ErrDecoderPanic) {
+			if errors.Is(err, framing.ErrDecoderPanic) {
 				t.Errorf("ReadPacket(%x) reached mochi's decoder and it panicked: %v; want a guard before it", wire, err)
 			}
-			if reason, ok := listener.Reason(err); !ok || reason != tt.reason {
+			if reason, ok := framing.Reason(err); !ok || reason != tt.reason {
 				t.Errorf("Reason(%v) = %v, %v; want %v", err, reason, ok, tt.reason)
 			}
-			got, send := listener.CloseResponse(err, tt.version)
+			got, send := framing.CloseResponse(err, tt.version)
 			if send != tt.close.send {
 				t.Fatalf("CloseResponse(%v, %d) send = %v; want %v", err, tt.version, send, tt.close.send)
 			}
@@ -220,7 +220,7 @@ func TestReadPacketRefuses(t *testing.T) {
 			}
 			if send {
 				var buf bytes.Buffer
-				if err := listener.Encode(&buf, &got); err != nil {
+				if err := framing.Encode(&buf, &got); err != nil {
 					t.Errorf("Encode(close response) = %v", err)
 				}
 			}
@@ -238,18 +238,18 @@ func TestCloseResponseWire(t *testing.T) {
 		version byte
 		want    string
 	}{
-		{"connack 3.1.1 unacceptable version", &listener.Error{Type: packets.Connect, Version: 6, Reason: 0x84, Err: listener.ErrUnsupportedVersion}, 0, "20 02 00 01"},
-		{"connack 5 malformed", &listener.Error{Type: packets.Connect, Version: 5, Reason: 0x81, Err: listener.ErrMalformed}, 0, "20 03 00 81 00"},
-		{"disconnect 5 too large", &listener.Error{Type: packets.Publish, Version: 5, Reason: 0x95, Err: listener.ErrPacketTooLarge}, 5, "e0 02 95 00"},
+		{"connack 3.1.1 unacceptable version", &framing.Error{Type: packets.Connect, Version: 6, Reason: 0x84, Err: framing.ErrUnsupportedVersion}, 0, "20 02 00 01"},
+		{"connack 5 malformed", &framing.Error{Type: packets.Connect, Version: 5, Reason: 0x81, Err: framing.ErrMalformed}, 0, "20 03 00 81 00"},
+		{"disconnect 5 too large", &framing.Error{Type: packets.Publish, Version: 5, Reason: 0x95, Err: framing.ErrPacketTooLarge}, 5, "e0 02 95 00"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pk, ok := listener.CloseResponse(tt.err, tt.version)
+			pk, ok := framing.CloseResponse(tt.err, tt.version)
 			if !ok {
 				t.Fatalf("CloseResponse(%v, %d) sends nothing", tt.err, tt.version)
 			}
 			var buf bytes.Buffer
-			if err := listener.Encode(&buf, &pk); err != nil {
+			if err := framing.Encode(&buf, &pk); err != nil {
 				t.Fatal(err)
 			}
 			if want := unhex(t, tt.want); !bytes.Equal(buf.Bytes(), want) {
@@ -258,7 +258,7 @@ func TestCloseResponseWire(t *testing.T) {
 		})
 	}
 	for _, err := range []error{io.EOF, io.ErrClosedPipe, nil} {
-		if _, ok := listener.CloseResponse(err, 5); ok {
+		if _, ok := framing.CloseResponse(err, 5); ok {
 			t.Errorf("CloseResponse(%v, 5) sends a packet; want nothing", err)
 		}
 	}
@@ -266,7 +266,7 @@ func TestCloseResponseWire(t *testing.T) {
 
 func TestReadPacketStream(t *testing.T) {
 	stream := append(unhex(t, goldenConnect5), unhex(t, goldenPublish5+" c0 00 e0 00")...)
-	r := newReader(t, stream, listener.Config{})
+	r := newReader(t, stream, framing.Limits{})
 	var types []byte
 	version := byte(0)
 	for {
@@ -289,7 +289,7 @@ func TestReadPacketStream(t *testing.T) {
 // TestPacketOwnsItsBuffer checks that a packet's strings survive the next
 // read: mochi's strings alias the body buffer.
 func TestPacketOwnsItsBuffer(t *testing.T) {
-	r := newReader(t, unhex(t, goldenPublish311+" 32 09 0003 782f79 0008 6f6b"), listener.Config{})
+	r := newReader(t, unhex(t, goldenPublish311+" 32 09 0003 782f79 0008 6f6b"), framing.Limits{})
 	first, err := r.ReadPacket(4)
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestPacketOwnsItsBuffer(t *testing.T) {
 func TestForgedLengthDoesNotAllocate(t *testing.T) {
 	const max = 64 << 20
 	wire := unhex(t, "30 f9 ff ff 1f 0003") // remaining 67,108,857: 5 + that = 64 MiB - 2
-	r := newReader(t, wire, listener.Config{MaxPacketSize: max})
+	r := newReader(t, wire, framing.Limits{MaxPacketSize: max})
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	_, err := r.ReadPacket(4)
@@ -326,22 +326,22 @@ func TestConfigValidate(t *testing.T) {
 		max int
 		ok  bool
 	}{
-		{0, true}, {64, true}, {listener.ProtocolMaxPacketSize, true},
-		{-1, false}, {63, false}, {listener.ProtocolMaxPacketSize + 1, false},
+		{0, true}, {64, true}, {framing.ProtocolMaxPacketSize, true},
+		{-1, false}, {63, false}, {framing.ProtocolMaxPacketSize + 1, false},
 	}
 	for _, tt := range tests {
-		err := listener.Config{MaxPacketSize: tt.max}.Validate()
+		err := framing.Limits{MaxPacketSize: tt.max}.Validate()
 		if (err == nil) != tt.ok {
 			t.Errorf("Config{MaxPacketSize: %d}.Validate() = %v; want ok=%v", tt.max, err, tt.ok)
 		}
-		if _, err := listener.NewReader(bytes.NewReader(nil), listener.Config{MaxPacketSize: tt.max}); (err == nil) != tt.ok {
+		if _, err := framing.NewReader(bytes.NewReader(nil), framing.Limits{MaxPacketSize: tt.max}); (err == nil) != tt.ok {
 			t.Errorf("NewReader(MaxPacketSize %d) = %v; want ok=%v", tt.max, err, tt.ok)
 		}
 	}
 }
 
 func TestReadPacketBadVersionArgument(t *testing.T) {
-	_, err := newReader(t, unhex(t, "c0 00"), listener.Config{}).ReadPacket(3)
+	_, err := newReader(t, unhex(t, "c0 00"), framing.Limits{}).ReadPacket(3)
 	if err == nil {
 		t.Fatal("ReadPacket(3) = nil error; want one")
 	}
@@ -360,22 +360,22 @@ func TestTruncation(t *testing.T) {
 		}
 		hdr := 2 // every seed has a one-byte Remaining Length
 		for n := 0; n < len(wire); n++ {
-			_, err := newReader(t, wire[:n], listener.Config{}).ReadPacket(s.version)
+			_, err := newReader(t, wire[:n], framing.Limits{}).ReadPacket(s.version)
 			switch {
 			case n == 0 && err != io.EOF:
 				t.Errorf("ReadPacket(empty) = %v; want io.EOF", err)
-			case n > 0 && !(errors.Is(err, listener.ErrMalformed) && errors.Is(err, io.ErrUnexpectedEOF)):
+			case n > 0 && !(errors.Is(err, framing.ErrMalformed) && errors.Is(err, io.ErrUnexpectedEOF)):
 				t.Errorf("ReadPacket(%x, first %d bytes of %x) = %v; want malformed, unexpected EOF", wire[:n], n, wire, err)
 			}
 			if n < hdr {
 				continue
 			}
 			short := append([]byte{wire[0], byte(n - hdr)}, wire[hdr:n]...)
-			_, err = newReader(t, short, listener.Config{}).ReadPacket(s.version)
-			if errors.Is(err, listener.ErrDecoderPanic) {
+			_, err = newReader(t, short, framing.Limits{}).ReadPacket(s.version)
+			if errors.Is(err, framing.ErrDecoderPanic) {
 				t.Errorf("ReadPacket(%x): codec panic %v", short, err)
 			}
-			if _, ok := listener.Reason(err); err != nil && !ok {
+			if _, ok := framing.Reason(err); err != nil && !ok {
 				t.Errorf("ReadPacket(%x) = %v; want success or a reason code", short, err)
 			}
 		}
@@ -389,16 +389,16 @@ func TestLargeBody(t *testing.T) {
 	body := append([]byte{0, 3, 'a', '/', 'b'}, bytes.Repeat([]byte{'x'}, payload)...)
 	n := len(body)
 	wire := append([]byte{0x30, byte(n&0x7f | 0x80), byte(n>>7&0x7f | 0x80), byte(n >> 14)}, body...)
-	pk, err := newReader(t, wire, listener.Config{}).ReadPacket(4)
+	pk, err := newReader(t, wire, framing.Limits{}).ReadPacket(4)
 	if err != nil || len(pk.Payload) != payload || pk.TopicName != "a/b" {
 		t.Fatalf("ReadPacket(%d-byte publish) = topic %q, %d payload bytes, %v; want a/b, %d, nil", len(wire), pk.TopicName, len(pk.Payload), err, payload)
 	}
-	_, err = newReader(t, wire[:len(wire)-1], listener.Config{}).ReadPacket(4)
-	if !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, listener.ErrMalformed) {
+	_, err = newReader(t, wire[:len(wire)-1], framing.Limits{}).ReadPacket(4)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, framing.ErrMalformed) {
 		t.Errorf("ReadPacket(publish missing its last byte) = %v; want malformed, unexpected EOF", err)
 	}
-	_, err = newReader(t, wire, listener.Config{MaxPacketSize: len(wire) - 1}).ReadPacket(4)
-	if !errors.Is(err, listener.ErrPacketTooLarge) {
+	_, err = newReader(t, wire, framing.Limits{MaxPacketSize: len(wire) - 1}).ReadPacket(4)
+	if !errors.Is(err, framing.ErrPacketTooLarge) {
 		t.Errorf("ReadPacket(%d bytes, maximum %d) = %v; want ErrPacketTooLarge", len(wire), len(wire)-1, err)
 	}
 }
@@ -420,7 +420,7 @@ func TestReasonCodeOnlyPackets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		wire := unhex(t, tt.wire)
-		pk, err := newReader(t, wire, listener.Config{}).ReadPacket(5)
+		pk, err := newReader(t, wire, framing.Limits{}).ReadPacket(5)
 		if err != nil || pk.FixedHeader.Type != tt.typ || pk.ReasonCode != tt.code {
 			t.Errorf("ReadPacket(%x) = type %d reason 0x%02x, %v; want type %d reason 0x%02x", wire, pk.FixedHeader.Type, pk.ReasonCode, err, tt.typ, tt.code)
 		}
