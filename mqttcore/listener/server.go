@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 )
@@ -283,63 +281,6 @@ func (s *Server) ServeWebSocket(l net.Listener) error {
 	}
 	return fmt.Errorf("mqtt listener: websocket on %s: %w", l.Addr(), err)
 }
-
-// handleWebSocket upgrades one HTTP request and serves MQTT on it. The
-// handler's goroutine (started by net/http) becomes the connection's
-// reader; it is counted in s.wg so Close waits for it.
-func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		http.Error(w, "server closing", http.StatusServiceUnavailable)
-		return
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols:   []string{WebSocketSubprotocol},
-		OriginPatterns: s.cfg.WebSocket.OriginPatterns,
-	})
-	if err != nil {
-		s.warnf("mqtt websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
-		return
-	}
-	if ws.Subprotocol() != WebSocketSubprotocol {
-		// [MQTT-6.0.0-3]: the client must offer "mqtt".
-		s.stats.accepted.Add(1)
-		s.stats.protocol.Add(1)
-		s.warnf("mqtt websocket without the mqtt subprotocol", "remote", r.RemoteAddr)
-		_ = ws.Close(websocket.StatusPolicyViolation, "subprotocol mqtt required")
-		return
-	}
-	ws.SetReadLimit(int64(s.cfg.MaxPacketSize) + 16)
-	nc := websocket.NetConn(s.ctx, ws, websocket.MessageBinary)
-	nc = remoteConn{Conn: nc, remote: r.RemoteAddr}
-	if !s.admit(nc) {
-		return
-	}
-	s.serveConn(nc)
-}
-
-// remoteConn reports the HTTP peer's address for a WebSocket connection.
-type remoteConn struct {
-	net.Conn
-	remote string
-}
-
-// RemoteAddr returns the address of the HTTP client.
-func (c remoteConn) RemoteAddr() net.Addr { return wsAddr(c.remote) }
-
-// wsAddr is a WebSocket peer address.
-type wsAddr string
-
-// Network returns "websocket".
-func (wsAddr) Network() string { return "websocket" }
-
-// String returns the peer's host:port.
-func (a wsAddr) String() string { return string(a) }
 
 // admit counts an accepted connection and registers it, or closes it when
 // MaxConnections are open or the server is closed.

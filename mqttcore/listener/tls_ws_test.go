@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
@@ -284,14 +284,17 @@ func TestWebSocketRequiresSubprotocol(t *testing.T) {
 	ctx := testCtx(t)
 	ts := startServer(t, listener.Config{WebSocket: listener.WebSocketConfig{Address: "127.0.0.1:0"}}, mqttcore.Config{})
 	u := "ws://" + ts.srv.Addr("websocket").String() + listener.DefaultWebSocketPath
-	ws, _, err := websocket.Dial(ctx, u, nil)
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, u, nil)
 	if err != nil {
 		t.Fatalf("websocket.Dial(%s) = %v", u, err)
 	}
-	defer ws.CloseNow()
-	_, _, err = ws.Read(ctx)
-	if got := websocket.CloseStatus(err); got != websocket.StatusPolicyViolation {
-		t.Errorf("Read after dialing without the mqtt subprotocol: %v (status %v); want close status %v", err, got, websocket.StatusPolicyViolation)
+	defer ws.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = ws.SetReadDeadline(dl)
+	}
+	_, _, err = ws.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+		t.Errorf("Read after dialing without the mqtt subprotocol: %v; want close status %v", err, websocket.ClosePolicyViolation)
 	}
 	if got := ts.srv.Stats().ProtocolErrors; got != 1 {
 		t.Errorf("Stats().ProtocolErrors = %d; want 1", got)
