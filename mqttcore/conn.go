@@ -69,7 +69,12 @@ func (c *Conn) attachedLocked() bool {
 // in-flight window has room. QoS 1 and 2 deliveries get a packet id and
 // stay in flight until acknowledged. It reports false when there is
 // nothing (more) to send now; the core calls Notify when that changes.
-func (c *Conn) Next() (Delivery, bool) {
+func (c *Conn) Next() (d Delivery, ok bool) {
+	defer func() { // runs after s.mu is released: the tree lock comes first
+		if ok {
+			c.addSubIDs(&d)
+		}
+	}()
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -126,4 +126,8 @@ type Delivery struct {
 	Release bool
 	// ExpiryLeft is the remaining message expiry when the message has one.
 	ExpiryLeft time.Duration
+	// SubscriptionIDs are the identifiers of the session's subscriptions
+	// that match the message, computed when Next returns it; nil (and no
+	// allocation) when none has one.
+	SubscriptionIDs []uint32
 }

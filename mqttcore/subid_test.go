@@ -1,0 +1,113 @@
+package mqttcore_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
+)
+
+// TestSubscriptionIDs: a delivery carries the identifiers of every matching
+// subscription of the session (MQTT 5.0 section 3.3.4), none of a
+// subscription that does not match, and none after the subscription goes.
+func TestSubscriptionIDs(t *testing.T) {
+	b := newBroker(t, mqttcore.Config{})
+	c, _ := attach(t, b, persistent("s"))
+	subscribe(t, c, "a/+", mqttcore.SubOptions{QoS: 1, SubscriptionID: 7})
+	subscribe(t, c, "a/#", mqttcore.SubOptions{QoS: 1, SubscriptionID: 9})
+	subscribe(t, c, "b", mqttcore.SubOptions{QoS: 1, SubscriptionID: 11})
+	subscribe(t, c, "a/x", mqttcore.SubOptions{}) // matches, no identifier
+	in := b.Inline("p")
+	publish(t, in, "a/x", "1", 1, false)
+	publish(t, in, "b", "2", 1, false)
+	publish(t, in, "a/y/z", "3", 1, false)
+	ds := drain(c)
+	want := [][]uint32{{7, 9}, {11}, {9}}
+	if len(ds) != len(want) {
+		t.Fatalf("drain = %v; want %d deliveries", topics(ds), len(want))
+	}
+	for i, d := range ds {
+		got := slices.Clone(d.SubscriptionIDs)
+		slices.Sort(got)
+		if !slices.Equal(got, want[i]) {
+			t.Errorf("delivery %d (%s) SubscriptionIDs = %v; want %v", i, d.Message.Topic, got, want[i])
+		}
+	}
+	if _, err := c.Unsubscribe("a/+"); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, in, "a/x", "4", 0, false)
+	ds = drain(c)
+	if len(ds) != 1 || !slices.Equal(ds[0].SubscriptionIDs, []uint32{9}) {
+		t.Errorf("after unsubscribing a/+: %+v; want one delivery with ids [9]", ds)
+	}
+	// Replacing a subscription replaces its identifier.
+	subscribe(t, c, "b", mqttcore.SubOptions{QoS: 1, SubscriptionID: 12})
+	publish(t, in, "b", "5", 0, false)
+	if ds = drain(c); len(ds) != 1 || !slices.Equal(ds[0].SubscriptionIDs, []uint32{12}) {
+		t.Errorf("after resubscribing b with id 12: %+v; want ids [12]", ds)
+	}
+}
+
+// TestSubscriptionIDsLater: a session whose first deliveries had no
+// identifiers gets them once it subscribes with one, and a retained message
+// sent on subscribe carries the new subscription's identifier.
+func TestSubscriptionIDsLater(t *testing.T) {
+	b := newBroker(t, mqttcore.Config{})
+	c, _ := attach(t, b, persistent("s"))
+	in := b.Inline("p")
+	subscribe(t, c, "t", mqttcore.SubOptions{})
+	publish(t, in, "t", "1", 0, false)
+	if ds := drain(c); len(ds) != 1 || ds[0].SubscriptionIDs != nil {
+		t.Fatalf("without identifiers: %+v; want one delivery with nil ids", ds)
+	}
+	publish(t, in, "r", "kept", 0, true)
+	subscribe(t, c, "r", mqttcore.SubOptions{SubscriptionID: 3})
+	if ds := drain(c); len(ds) != 1 || !slices.Equal(ds[0].SubscriptionIDs, []uint32{3}) {
+		t.Fatalf("retained on subscribe: %+v; want ids [3]", ds)
+	}
+}
+
+// TestSubscriptionIDNoLocal: a No Local subscription does not contribute its
+// identifier to the session's own message.
+func TestSubscriptionIDNoLocal(t *testing.T) {
+	b := newBroker(t, mqttcore.Config{})
+	c, _ := attach(t, b, persistent("s"))
+	subscribe(t, c, "t", mqttcore.SubOptions{SubscriptionID: 1, NoLocal: true})
+	subscribe(t, c, "#", mqttcore.SubOptions{SubscriptionID: 2})
+	if _, err := c.Publish(&mqttcore.Message{Topic: "t", Payload: []byte("own")}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ds := drain(c); len(ds) != 1 || !slices.Equal(ds[0].SubscriptionIDs, []uint32{2}) {
+		t.Errorf("own message: %+v; want one delivery with ids [2]", ds)
+	}
+}
+
+func TestSubscriptionIDRange(t *testing.T) {
+	b := newBroker(t, mqttcore.Config{})
+	c, _ := attach(t, b, persistent("s"))
+	if err := c.Subscribe("t", mqttcore.SubOptions{SubscriptionID: mqttcore.MaxSubscriptionID + 1}); !isErr(err, mqttcore.ErrInvalidFilter) {
+		t.Errorf("Subscribe with id %d = %v; want ErrInvalidFilter", mqttcore.MaxSubscriptionID+1, err)
+	}
+}
+
+// TestNextNoSubIDsAllocs: Next costs no allocation for a session without
+// subscription identifiers.
+func TestNextNoSubIDsAllocs(t *testing.T) {
+	b := newBroker(t, mqttcore.Config{})
+	c, _ := attach(t, b, persistent("s"))
+	subscribe(t, c, "t", mqttcore.SubOptions{})
+	in := b.Inline("p")
+	m := &mqttcore.Message{Topic: "t", Payload: []byte("x")}
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := in.Publish(m); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.Next(); !ok {
+			t.Fatal("Next reported nothing")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("publish + Next without identifiers: %v allocations; want 0", allocs)
+	}
+}
