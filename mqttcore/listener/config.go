@@ -35,6 +35,16 @@ const (
 	// DefaultTopicAliasMaximum is the number of MQTT 5 topic aliases a
 	// client may use when publishing.
 	DefaultTopicAliasMaximum = 16
+	// DefaultOutboundTopicAliasMaximum bounds the topic aliases the server
+	// uses towards an MQTT 5 client (never more than the client's Topic
+	// Alias Maximum).
+	DefaultOutboundTopicAliasMaximum = 16
+	// DefaultCloseDrainTimeout bounds how long the server reads and
+	// discards a client's input after it sent a closing DISCONNECT or
+	// refusing CONNACK and shut down its side of the connection.
+	DefaultCloseDrainTimeout = time.Second
+	// MaxServerKeepAlive is the largest server_keep_alive MQTT can express.
+	MaxServerKeepAlive = 65535 * time.Second
 	// DefaultMaxPacketSize is the maximum packet size when Config leaves it
 	// zero: 1 MiB.
 	DefaultMaxPacketSize = framing.DefaultMaxPacketSize
@@ -68,6 +78,24 @@ type Config struct {
 	// TopicAliasMaximum is the Topic Alias Maximum announced to MQTT 5
 	// clients, 1..65535. Zero means DefaultTopicAliasMaximum.
 	TopicAliasMaximum int `toml:"topic_alias_maximum"`
+	// OutboundTopicAliasMaximum bounds the topic aliases the server uses
+	// when delivering to an MQTT 5 client that allows them (its Topic Alias
+	// Maximum), 1..65535; -1 turns outbound aliases off. Zero means
+	// DefaultOutboundTopicAliasMaximum.
+	OutboundTopicAliasMaximum int `toml:"outbound_topic_alias_maximum"`
+	// ServerKeepAlive caps the keep alive of clients, in whole seconds up to
+	// MaxServerKeepAlive. An MQTT 5 client asking for more (or for none) is
+	// told this value in CONNACK (Server Keep Alive) and held to it; an
+	// MQTT 3.1 or 3.1.1 client, which cannot be told, is refused with
+	// CONNACK 0x02 (identifier rejected), as Mosquitto's max_keepalive
+	// does. Zero means no cap: the client's value applies.
+	ServerKeepAlive time.Duration `toml:"server_keep_alive"`
+	// CloseDrainTimeout bounds how long the server keeps reading and
+	// discarding a client's input after sending a closing DISCONNECT (or a
+	// refusing CONNACK) and shutting down its write side, so the client
+	// reads the reason before the connection closes instead of a TCP reset.
+	// Zero means DefaultCloseDrainTimeout.
+	CloseDrainTimeout time.Duration `toml:"close_drain_timeout"`
 	// TLS configures the optional TLS listener.
 	TLS TLSConfig `toml:"tls"`
 	// WebSocket configures the optional WebSocket listener.
@@ -134,6 +162,15 @@ func (c Config) Validate() error {
 	}
 	if c.TopicAliasMaximum < 0 || c.TopicAliasMaximum > 65535 {
 		return fmt.Errorf("listener server config: topic_alias_maximum = %d: must be 0 (default) to 65535", c.TopicAliasMaximum)
+	}
+	if c.OutboundTopicAliasMaximum < -1 || c.OutboundTopicAliasMaximum > 65535 {
+		return fmt.Errorf("listener server config: outbound_topic_alias_maximum = %d: must be -1 (off), 0 (default) or 1 to 65535", c.OutboundTopicAliasMaximum)
+	}
+	if c.ServerKeepAlive < 0 || c.ServerKeepAlive > MaxServerKeepAlive || c.ServerKeepAlive%time.Second != 0 {
+		return fmt.Errorf("listener server config: server_keep_alive = %v: must be whole seconds from 0 (no cap) to %v", c.ServerKeepAlive, MaxServerKeepAlive)
+	}
+	if c.CloseDrainTimeout < 0 {
+		return fmt.Errorf("listener server config: close_drain_timeout = %v: must not be negative", c.CloseDrainTimeout)
 	}
 	t := c.TLS
 	if (t.CertFile == "") != (t.KeyFile == "") {
@@ -205,6 +242,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TopicAliasMaximum == 0 {
 		c.TopicAliasMaximum = DefaultTopicAliasMaximum
+	}
+	switch c.OutboundTopicAliasMaximum {
+	case 0:
+		c.OutboundTopicAliasMaximum = DefaultOutboundTopicAliasMaximum
+	case -1:
+		c.OutboundTopicAliasMaximum = 0
+	}
+	if c.CloseDrainTimeout == 0 {
+		c.CloseDrainTimeout = DefaultCloseDrainTimeout
 	}
 	if c.TLS.Enabled() && c.TLS.Address == "" {
 		c.TLS.Address = DefaultTLSAddress

@@ -87,10 +87,17 @@ func (c *client) acked(err error) error {
 }
 
 // onPublish handles an inbound PUBLISH: topic alias, ACL, the core, and
-// the acknowledgement.
+// the acknowledgement. It is the one place where a client's PUBLISH is
+// acknowledged (PUBACK or PUBREC through pubAck, right after Conn.Publish
+// returns); PUBREL and its PUBCOMP are answered in handle.
 func (c *client) onPublish(pk *packets.Packet) error {
 	st := &c.srv.stats
 	v5 := c.version == 5
+	if v5 && len(pk.Properties.SubscriptionIdentifier) > 0 {
+		// [MQTT-3.3.4-6]: only the server sends subscription identifiers.
+		return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &st.protocol,
+			err: errors.New("publish from client carries a subscription identifier")}
+	}
 	topic := pk.TopicName
 	if v5 && pk.Properties.TopicAliasFlag {
 		a := int(pk.Properties.TopicAlias)
@@ -173,10 +180,11 @@ func (c *client) pubAck(qos byte, pid uint16, code byte) error {
 func (c *client) onSubscribe(pk *packets.Packet) error {
 	st := &c.srv.stats
 	v5 := c.version == 5
+	var subID uint32
 	if v5 && len(pk.Properties.SubscriptionIdentifier) > 0 {
-		// CONNACK said Subscription Identifier Available = 0
-		// [MQTT-3.8.2-1].
-		return &closeErr{reason: reasonSubIDsNotSupported, counter: &st.protocol, err: errors.New("subscription identifier not supported")}
+		// One per SUBSCRIBE (checkProps refuses a repeat and 0); it applies
+		// to every filter of the packet (MQTT 5.0 section 3.8.2.1.2).
+		subID = uint32(pk.Properties.SubscriptionIdentifier[0])
 	}
 	failure := byte(reasonUnspecified) // 3.1.1: 0x80 for every failure
 	codes := make([]byte, len(pk.Filters))
@@ -196,6 +204,7 @@ func (c *client) onSubscribe(pk *packets.Packet) error {
 			NoLocal:           f.NoLocal,
 			RetainAsPublished: f.RetainAsPublished,
 			RetainHandling:    mqttcore.RetainHandling(f.RetainHandling),
+			SubscriptionID:    subID,
 		})
 		switch {
 		case err == nil:

@@ -50,7 +50,8 @@ func propKind(id byte) int {
 
 // checkConnectHeader checks a CONNECT's protocol name and level before the
 // rest of it is decoded (a different version may lay it out differently) and
-// returns the level.
+// returns the level: 3 for MQTT 3.1 ("MQIsdp"), 4 for MQTT 3.1.1 and 5 for
+// MQTT 5.0 ("MQTT").
 func checkConnectHeader(body []byte) (byte, *Error) {
 	if len(body) < 2 {
 		return 0, newError(0, 0, ErrMalformed, "protocol name: truncated")
@@ -67,8 +68,8 @@ func checkConnectHeader(body []byte) (byte, *Error) {
 		return 0, newError(0, 0, ErrMalformed, "protocol level: truncated")
 	}
 	v := body[2+n]
-	if name == "MQIsdp" || (v != 4 && v != 5) {
-		return v, newError(0, 0, ErrUnsupportedVersion, "protocol %q level %d (Gannet serves MQTT 3.1.1 and 5.0)", name, v)
+	if (name == "MQIsdp" && v != 3) || (name == "MQTT" && v != 4 && v != 5) {
+		return v, newError(0, 0, ErrUnsupportedVersion, "protocol %q level %d (Gannet serves MQIsdp 3, MQTT 4 and MQTT 5)", name, v)
 	}
 	return v, nil
 }
@@ -149,9 +150,11 @@ func wantLen(b []byte, n int) *Error {
 
 // checkConnect checks the connect flags and, for MQTT 5, the CONNECT and
 // will property lists. The header was checked by checkConnectHeader, so the
-// protocol name is "MQTT" and the variable header starts at a fixed offset.
+// protocol name is "MQTT" or (MQTT 3.1) "MQIsdp" and the flags follow it
+// and the level byte.
 func checkConnect(b []byte, v5 bool) *Error {
-	const flagsAt, propsAt = 2 + 4 + 1, 2 + 4 + 1 + 1 + 2
+	flagsAt := 2 + int(binary.BigEndian.Uint16(b)) + 1
+	propsAt := flagsAt + 1 + 2
 	if len(b) < propsAt {
 		return newError(0, 0, ErrMalformed, "variable header: truncated")
 	}
@@ -165,7 +168,7 @@ func checkConnect(b []byte, v5 bool) *Error {
 	case !will && (willQoS != 0 || willRetain):
 		return newError(0, 0, ErrMalformed, "connect flags: will qos or retain without will") // [MQTT-3.1.2-11] [MQTT-3.1.2-13]
 	case !v5 && flags&0x40 != 0 && flags&0x80 == 0:
-		return newError(0, 0, ErrProtocol, "connect flags: password without user name") // MQTT 3.1.1 [MQTT-3.1.2-22]
+		return newError(0, 0, ErrProtocol, "connect flags: password without user name") // MQTT 3.1.1 [MQTT-3.1.2-22], MQTT 3.1 3.1
 	}
 	if !v5 {
 		return nil

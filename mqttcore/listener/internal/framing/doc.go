@@ -51,8 +51,9 @@
 //     SUBSCRIBE ends right after a topic filter without its options byte and
 //     panics; checkSubscribe rejects such packets as malformed first.
 //   - ConnectValidate refuses a will with an empty payload, which the
-//     specification allows, and accepts MQTT 3.1 ("MQIsdp"), which Gannet
-//     does not serve; this package does its own stateless CONNECT checks.
+//     specification allows; this package does its own stateless CONNECT
+//     checks. MQTT 3.1 ("MQIsdp", level 3) is decoded like MQTT 3.1.1: its
+//     packets have the same layout.
 //   - FixedHeader.Decode reports a PUBLISH with QoS 3 as a protocol error;
 //     the specification calls it malformed [MQTT-3.3.1-4], and so do we.
 //   - The property decoder accepts a property that runs past the declared

@@ -22,6 +22,8 @@ var fuzzSeeds = []struct {
 	{0, goldenConnect311},
 	{0, goldenConnect5},
 	{0, "10 2b 0004 4d515454 05 ae 003c 00 0003 616263 0b 18 0000000a 08 0003 722f74 0003 772f74 0002 6279 0004 75736572"}, // will, will properties, username
+	{0, "10 11 0006 4d5149736470 03 02 003c 0003 616263"},                                                                  // MQTT 3.1
+	{3, goldenPublish311},
 	{4, goldenPublish311},
 	{5, goldenPublish5},
 	{5, "3d 22 0003 612f62 0001 18 02 00000e10 03 0004 74657874 09 0002 6364 26 0001 6b 0001 76 6869"}, // dup qos2 retain, props
@@ -101,7 +103,11 @@ func FuzzReadPacket(f *testing.F) {
 	}
 	const max = framing.DefaultMaxPacketSize
 	f.Fuzz(func(t *testing.T, version byte, data []byte) {
-		version = [3]byte{0, 4, 5}[version%3]
+		switch version {
+		case 0, 3, 4, 5:
+		default:
+			version = [3]byte{0, 4, 5}[version%3]
+		}
 		r, err := framing.NewReader(bytes.NewReader(data), framing.Limits{MaxPacketSize: max})
 		if err != nil {
 			t.Fatal(err)

@@ -148,7 +148,11 @@ var refuseCases = []struct {
 	{"oversized connect 3.1.1", 0, 64, "10 41 0004 4d515454 04" + strings.Repeat("00", 58), framing.ErrPacketTooLarge, 0x95, closeNothing},
 	{"wrong protocol name", 0, 0, "10 0f 0004 4d515458 04 02 003c 0003 616263", framing.ErrProtocolName, 0x82, closeNothing},
 	{"http request", 0, 0, "47 45 54 20 2f", framing.ErrProtocol, 0x82, closeNothing},
-	{"mqtt 3.1 (MQIsdp)", 0, 0, "10 11 0006 4d5149736470 03 02 003c 0003 616263", framing.ErrUnsupportedVersion, 0x84, closeConnack311Unacceptable},
+	{"MQIsdp level 4", 0, 0, "10 11 0006 4d5149736470 04 02 003c 0003 616263", framing.ErrUnsupportedVersion, 0x84, closeConnack311Unacceptable},
+	{"MQTT level 3", 0, 0, "10 0f 0004 4d515454 03 02 003c 0003 616263", framing.ErrUnsupportedVersion, 0x84, closeConnack311Unacceptable},
+	{"connect 3.1 reserved flag", 0, 0, "10 11 0006 4d5149736470 03 03 003c 0003 616263", framing.ErrMalformed, 0x81, closeNothing},
+	{"connect 3.1 password without user", 0, 0, "10 17 0006 4d5149736470 03 42 003c 0003 616263 0004 70617373", framing.ErrProtocol, 0x82, closeNothing},
+	{"auth in 3.1", 3, 0, "f0 00", framing.ErrMalformed, 0x81, closeNothing},
 	{"protocol level 6", 0, 0, "10 0f 0004 4d515454 06 02 003c 0003 616263", framing.ErrUnsupportedVersion, 0x84, closeConnack311Unacceptable},
 	{"connect name truncated", 0, 0, "10 03 0004 4d", framing.ErrMalformed, 0x81, closeNothing},
 	{"connect 5 properties overrun", 0, 0, "10 11 0004 4d515454 05 02 003c 09 11 00000e10 0000", framing.ErrMalformed, 0x81, connack5(0x81)},
@@ -286,6 +290,35 @@ func TestReadPacketStream(t *testing.T) {
 	}
 }
 
+// TestReadMQTT31 reads an MQTT 3.1 ("MQIsdp", level 3) session: CONNECT
+// with a will and credentials, then packets read with version 3.
+func TestReadMQTT31(t *testing.T) {
+	const (
+		connect31 = "10 26 0006 4d5149736470 03 ce 003c 0003 616263 0003 772f74 0002 6279 0004 75736572 0004 70617373" // will qos 1, user, password
+		subscr31  = "82 08 000a 0003 612f2b 01"
+	)
+	r := newReader(t, unhex(t, connect31+goldenPublish311+subscr31+"e0 00"), framing.Limits{})
+	pk, err := r.ReadPacket(0)
+	if err != nil {
+		t.Fatalf("ReadPacket(CONNECT 3.1) = %v", err)
+	}
+	c := pk.Connect
+	if pk.ProtocolVersion != 3 || string(c.ProtocolName) != "MQIsdp" || c.ClientIdentifier != "abc" || !c.Clean ||
+		!c.WillFlag || c.WillQos != 1 || c.WillTopic != "w/t" || string(c.WillPayload) != "by" ||
+		string(c.Username) != "user" || string(c.Password) != "pass" || c.Keepalive != 60 {
+		t.Fatalf("CONNECT 3.1 = version %d %+v", pk.ProtocolVersion, c)
+	}
+	for _, want := range []byte{packets.Publish, packets.Subscribe, packets.Disconnect} {
+		pk, err := r.ReadPacket(3)
+		if err != nil || pk.FixedHeader.Type != want || pk.ProtocolVersion != 3 {
+			t.Fatalf("ReadPacket(3) = type %d version %d, %v; want type %d version 3", pk.FixedHeader.Type, pk.ProtocolVersion, err, want)
+		}
+		if want == packets.Subscribe && (len(pk.Filters) != 1 || pk.Filters[0].Filter != "a/+" || pk.Filters[0].Qos != 1) {
+			t.Errorf("SUBSCRIBE 3.1 filters = %+v", pk.Filters)
+		}
+	}
+}
+
 // TestPacketOwnsItsBuffer checks that a packet's strings survive the next
 // read: mochi's strings alias the body buffer.
 func TestPacketOwnsItsBuffer(t *testing.T) {
@@ -341,9 +374,9 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestReadPacketBadVersionArgument(t *testing.T) {
-	_, err := newReader(t, unhex(t, "c0 00"), framing.Limits{}).ReadPacket(3)
+	_, err := newReader(t, unhex(t, "c0 00"), framing.Limits{}).ReadPacket(2)
 	if err == nil {
-		t.Fatal("ReadPacket(3) = nil error; want one")
+		t.Fatal("ReadPacket(2) = nil error; want one")
 	}
 }
 
