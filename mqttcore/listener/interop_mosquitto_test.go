@@ -13,11 +13,11 @@ import (
 )
 
 // Interop tests of the listener against the mosquitto_pub and
-// mosquitto_sub programs (Debian package mosquitto-clients), in MQTT 3.1.1
-// and MQTT 5.
+// mosquitto_sub programs (Debian package mosquitto-clients), in MQTT 3.1,
+// 3.1.1 and 5.
 
 // versions are mosquitto's -V values.
-var versions = []string{"mqttv311", "mqttv5"}
+var versions = []string{"mqttv31", "mqttv311", "mqttv5"}
 
 func TestMosquittoPubSubQoS(t *testing.T) {
 	for _, v := range versions {
@@ -236,4 +236,51 @@ func TestMosquittoAuthAndACL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMosquitto31 runs MQTT 3.1 clients (mosquitto -V mqttv31, protocol
+// "MQIsdp" level 3) against 3.1.1 and 5.0 clients through one broker, both
+// ways, and checks the 3.1 client-identifier rule: 1 to 23 characters,
+// refused with return code 2 (identifier rejected) otherwise, while 3.1.1
+// takes the same identifier.
+func TestMosquitto31(t *testing.T) {
+	ctx := testCtx(t)
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
+	p5 := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "paho5", CleanStart: true})
+	p5.subscribe(t, ctx, 2, 2, "from31/#")
+	sub311 := startMosqSub(t, ctx, ts, "-V", "mqttv311", "-q", "2", "-t", "from31/#", "-C", "2", "-W", "15")
+	sub31 := startMosqSub(t, ctx, ts, "-V", "mqttv31", "-i", "sub31", "-q", "2", "-t", "to31/#", "-C", "3", "-W", "15")
+
+	// 3.1 -> 3.1.1 and 5.0.
+	mustMosqPub(t, ctx, ts, "-V", "mqttv31", "-i", "pub31", "-q", "1", "-t", "from31/a", "-m", "hello from 3.1")
+	mustMosqPub(t, ctx, ts, "-V", "mqttv31", "-i", "pub31", "-q", "2", "-t", "from31/b", "-m", "again")
+	p5.expectMsg(t, ctx, "from31/a", "hello from 3.1", 1)
+	p5.expectMsg(t, ctx, "from31/b", "again", 2)
+	sub311.expect(t, ctx, "from31/a 1 0 hello from 3.1")
+	sub311.expect(t, ctx, "from31/b 2 0 again")
+
+	// 3.1.1 and 5.0 -> 3.1.
+	mustMosqPub(t, ctx, ts, "-V", "mqttv311", "-q", "1", "-t", "to31/x", "-m", "from 3.1.1")
+	p5.publish(t, ctx, "to31/y", "from 5.0", 2, false)
+	mustMosqPub(t, ctx, ts, "-V", "mqttv5", "-q", "0", "-t", "to31/z", "-m", "from mosquitto 5")
+	sub31.expect(t, ctx, "to31/x 1 0 from 3.1.1")
+	sub31.expect(t, ctx, "to31/y 2 0 from 5.0")
+	sub31.expect(t, ctx, "to31/z 0 0 from mosquitto 5")
+	for _, s := range []*mosqSub{sub311, sub31} {
+		if err := s.wait(t, ctx); err != nil {
+			t.Fatalf("mosquitto_sub exit: %v\n%s", err, s.output())
+		}
+	}
+
+	long := strings.Repeat("x", 24)
+	before := ts.srv.Stats().RefusedClientID
+	out, err := mosqPub(t, ctx, ts, "-V", "mqttv31", "-i", long, "-t", "t", "-m", "m")
+	if err == nil || !strings.Contains(strings.ToLower(out), "identifier rejected") {
+		t.Errorf("MQTT 3.1 with a 24-character client id: mosquitto_pub = %v, %q; want identifier rejected", err, out)
+	}
+	if got := ts.srv.Stats().RefusedClientID; got != before+1 {
+		t.Errorf("Stats().RefusedClientID = %d; want %d", got, before+1)
+	}
+	mustMosqPub(t, ctx, ts, "-V", "mqttv311", "-i", long, "-t", "t", "-m", "m")
+	mustMosqPub(t, ctx, ts, "-V", "mqttv31", "-i", long[:23], "-t", "t", "-m", "m")
 }
