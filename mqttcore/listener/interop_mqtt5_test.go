@@ -3,6 +3,7 @@ package listener_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	paholog "github.com/eclipse/paho.golang/paho/log"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/gorilla/websocket"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
@@ -267,70 +269,146 @@ func TestPahoOutboundTopicAliases(t *testing.T) {
 	}
 }
 
+// wsClientConn is the client side of MQTT over WebSocket as a byte
+// stream: binary messages in, one binary message per Write.
+type wsClientConn struct {
+	ws *websocket.Conn
+	r  io.Reader
+}
+
+func (c *wsClientConn) Read(p []byte) (int, error) {
+	for {
+		if c.r == nil {
+			_, r, err := c.ws.NextReader()
+			if websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+				return 0, io.EOF
+			}
+			if err != nil {
+				return 0, err
+			}
+			c.r = r
+		}
+		n, err := c.r.Read(p)
+		if errors.Is(err, io.EOF) {
+			c.r = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+func (c *wsClientConn) Write(p []byte) (int, error) {
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 // TestReceiveMaximumViolationDisconnect: a client that exceeds the server's
 // Receive Maximum with QoS 2 PUBLISHes, and keeps sending, reads
-// DISCONNECT 0x93 and then the end of the stream, never a reset.
+// DISCONNECT 0x93 and then the end of the stream, never a reset, over TCP,
+// TLS and WebSocket.
 func TestReceiveMaximumViolationDisconnect(t *testing.T) {
-	ctx := testCtx(t)
 	const window = 2
-	ts := startServer(t, listener.Config{}, mqttcore.Config{MaxInflight: window})
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", ts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	dl, _ := ctx.Deadline()
-	_ = nc.SetDeadline(dl)
-	var out bytes.Buffer
-	write := func(pk packets.Packet) {
-		pk.ProtocolVersion = 5
-		if err := framing.Encode(&out, &pk); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect},
-		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), ClientIdentifier: "greedy", Clean: true}})
-	if _, err := nc.Write(out.Bytes()); err != nil {
-		t.Fatal(err)
-	}
-	r, _ := framing.NewReader(nc, framing.Limits{})
-	ca, err := r.ReadPacket(5)
-	if err != nil || ca.FixedHeader.Type != packets.Connack || ca.ReasonCode != 0 || ca.Properties.ReceiveMaximum != window {
-		t.Fatalf("CONNACK = %+v, %v; want success with Receive Maximum %d", ca, err, window)
-	}
-	// window+1 QoS 2 PUBLISHes never released, then plenty more that the
-	// server will not read before it closes.
-	out.Reset()
-	payload := bytes.Repeat([]byte("x"), 1024)
-	for i := range window + 1 + 256 {
-		write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2},
-			TopicName: "greedy/t", PacketID: uint16(i + 1), Payload: payload})
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // exits when the write completes or fails (the server closed)
-		defer wg.Done()
-		_, _ = nc.Write(out.Bytes())
-	}()
-	defer wg.Wait()
-	var got []string
-	for {
-		pk, err := r.ReadPacket(5)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if errors.Is(err, syscall.ECONNRESET) {
-				t.Fatalf("connection reset after %v; want DISCONNECT 0x93 and then EOF", got)
+	pki := newTestPKI(t)
+	dial := map[string]func(t *testing.T, ctx context.Context, ts *testServer) io.ReadWriter{
+		"tcp": func(t *testing.T, ctx context.Context, ts *testServer) io.ReadWriter {
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, "tcp", ts.addr)
+			if err != nil {
+				t.Fatal(err)
 			}
-			t.Fatalf("after %v: %v", got, err)
-		}
-		got = append(got, fmt.Sprintf("%s 0x%02x", framing.TypeName(pk.FixedHeader.Type), pk.ReasonCode))
+			t.Cleanup(func() { _ = nc.Close() })
+			dl, _ := ctx.Deadline()
+			_ = nc.SetDeadline(dl)
+			return nc
+		},
+		"tls": func(t *testing.T, ctx context.Context, ts *testServer) io.ReadWriter {
+			d := tls.Dialer{Config: &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1"}}
+			nc, err := d.DialContext(ctx, "tcp", ts.srv.Addr("tls").String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = nc.Close() })
+			dl, _ := ctx.Deadline()
+			_ = nc.SetDeadline(dl)
+			return nc
+		},
+		"websocket": func(t *testing.T, ctx context.Context, ts *testServer) io.ReadWriter {
+			d := websocket.Dialer{Subprotocols: []string{"mqtt"}}
+			ws, _, err := d.DialContext(ctx, "ws://"+ts.srv.Addr("websocket").String()+listener.DefaultWebSocketPath, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ws.Close() })
+			dl, _ := ctx.Deadline()
+			_ = ws.SetReadDeadline(dl)
+			_ = ws.SetWriteDeadline(dl)
+			return &wsClientConn{ws: ws}
+		},
 	}
-	want := []string{"PUBREC 0x00", "PUBREC 0x00", "DISCONNECT 0x93"}
-	if !slices.Equal(got, want) {
-		t.Errorf("server sent %v; want %v", got, want)
+	for _, name := range []string{"tcp", "tls", "websocket"} {
+		t.Run(name, func(t *testing.T) {
+			ctx := testCtx(t)
+			ts := startServer(t, listener.Config{
+				TLS:       listener.TLSConfig{Address: "127.0.0.1:0", CertFile: pki.certFile, KeyFile: pki.keyFile},
+				WebSocket: listener.WebSocketConfig{Address: "127.0.0.1:0"},
+			}, mqttcore.Config{MaxInflight: window})
+			nc := dial[name](t, ctx, ts)
+			var out bytes.Buffer
+			write := func(pk packets.Packet) {
+				pk.ProtocolVersion = 5
+				if err := framing.Encode(&out, &pk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect},
+				Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), ClientIdentifier: "greedy", Clean: true}})
+			if _, err := nc.Write(out.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := framing.NewReader(nc, framing.Limits{})
+			ca, err := r.ReadPacket(5)
+			if err != nil || ca.FixedHeader.Type != packets.Connack || ca.ReasonCode != 0 || ca.Properties.ReceiveMaximum != window {
+				t.Fatalf("CONNACK = %+v, %v; want success with Receive Maximum %d", ca, err, window)
+			}
+			// window+1 QoS 2 PUBLISHes never released, then plenty more
+			// that the server will not read before it closes.
+			out.Reset()
+			payload := bytes.Repeat([]byte("x"), 1024)
+			for i := range window + 1 + 256 {
+				write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2},
+					TopicName: "greedy/t", PacketID: uint16(i + 1), Payload: payload})
+			}
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { // exits when the write completes or fails (the server closed)
+				defer wg.Done()
+				_, _ = nc.Write(out.Bytes())
+			}()
+			defer wg.Wait()
+			var got []string
+			for {
+				pk, err := r.ReadPacket(5)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					if errors.Is(err, syscall.ECONNRESET) {
+						t.Fatalf("connection reset after %v; want DISCONNECT 0x93 and then EOF", got)
+					}
+					t.Fatalf("after %v: %v", got, err)
+				}
+				got = append(got, fmt.Sprintf("%s 0x%02x", framing.TypeName(pk.FixedHeader.Type), pk.ReasonCode))
+			}
+			want := []string{"PUBREC 0x00", "PUBREC 0x00", "DISCONNECT 0x93"}
+			if !slices.Equal(got, want) {
+				t.Errorf("server sent %v; want %v", got, want)
+			}
+		})
 	}
 }
 
