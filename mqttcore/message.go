@@ -44,8 +44,8 @@ type Message struct {
 }
 
 // Properties are the MQTT 5 PUBLISH properties a front-end forwards
-// unchanged (topic alias and subscription identifiers are per connection and
-// belong to the front-end).
+// unchanged (topic aliases are per connection and belong to the front-end;
+// subscription identifiers are per subscriber, see Delivery).
 type Properties struct {
 	// PayloadFormat is 0 (unspecified bytes) or 1 (UTF-8).
 	PayloadFormat uint8

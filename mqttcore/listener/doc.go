@@ -1,23 +1,24 @@
-// Package listener is Gannet's MQTT listener: it accepts MQTT 3.1.1 and 5.0
-// clients over TCP, TLS and WebSocket and attaches each to its session in
-// the broker core (package mqttcore), so local applications on the edge box
-// publish and subscribe next to the MQTT-SN sensors. Server is the whole
+// Package listener is Gannet's MQTT listener: it accepts MQTT 3.1, 3.1.1
+// and 5.0 clients over TCP, TLS and WebSocket and attaches each to its
+// session in the broker core (package mqttcore), so local applications on
+// the edge box publish and subscribe next to the MQTT-SN sensors. Server is the whole
 // API; Config is the [mqtt] table of config.toml.
 //
 // # What it owns and what it imports
 //
 // The package owns the network side of a client: accepting, the CONNECT
 // dialogue (authentication, client identifiers, CONNACK), keep alive,
-// inbound topic aliases, mapping packets to mqttcore.Conn calls and core
-// errors to reason codes, and writing deliveries. Sessions, queues, QoS
+// inbound and outbound topic aliases, mapping packets to mqttcore.Conn
+// calls and core errors to reason codes, writing deliveries, and closing
+// gracefully. Sessions, queues, QoS
 // state, retained messages and wills belong to the core. Framing (reading
 // and writing packets, the size limit, stateless checks, the reason code a
 // framing error earns) is the internal package
 // mqttcore/listener/internal/framing.
 //
 // It imports the standard library, mqttcore, mqttcore/auth (passwords and
-// the ACL), its internal framing package, mochi-mqtt's packets codec and a
-// WebSocket library. It never imports the gateway, snpacket or anything
+// the ACL), its internal framing package, mochi-mqtt's packets codec and
+// gorilla/websocket (the bridge's and autopaho's WebSocket library). It never imports the gateway, snpacket or anything
 // MQTT-SN. It logs through the *slog.Logger given to NewServer (connection
 // events at Debug, misbehaving clients at Warn, rate-limited, its own faults
 // at Error) and counts every refusal in Stats.
@@ -41,7 +42,10 @@
 //     connection, or on a write error.
 //
 // A connection thus costs two goroutines while it is open; a disconnected
-// session costs none (it lives in the core).
+// session costs none (it lives in the core). After a closing DISCONNECT or
+// refusing CONNACK the reader stays up to close_drain_timeout longer,
+// reading and discarding the client's input (graceful.go), so the client
+// reads the reason before the connection closes.
 //
 // # Locks
 //

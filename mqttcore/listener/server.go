@@ -18,7 +18,7 @@ import (
 // ErrServerClosed is returned by Serve and ServeWebSocket after Close.
 var ErrServerClosed = errors.New("mqtt listener: server closed")
 
-// Server is the MQTT 3.1.1/5.0 listener: it accepts TCP, TLS and WebSocket
+// Server is the MQTT 3.1/3.1.1/5.0 listener: it accepts TCP, TLS and WebSocket
 // connections and attaches each client to its session in the broker core.
 //
 // Goroutines: one per served listener (the accept loop), and two per

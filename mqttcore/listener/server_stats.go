@@ -66,8 +66,8 @@ type Stats struct {
 	// Malformed counts connections closed for a malformed packet (0x81).
 	Malformed uint64
 	// ProtocolErrors counts connections closed for a protocol error (0x82,
-	// and the MQTT 5 codes for a bad topic alias, receive maximum exceeded
-	// and unsupported subscription identifiers).
+	// and the MQTT 5 codes for a bad topic alias and receive maximum
+	// exceeded).
 	ProtocolErrors uint64
 	// PacketsTooLarge counts connections closed for a packet above the
 	// maximum packet size (0x95).
