@@ -284,3 +284,30 @@ func TestMosquitto31(t *testing.T) {
 	mustMosqPub(t, ctx, ts, "-V", "mqttv311", "-i", long, "-t", "t", "-m", "m")
 	mustMosqPub(t, ctx, ts, "-V", "mqttv31", "-i", long[:23], "-t", "t", "-m", "m")
 }
+
+// TestMosquittoDeniedSubscribeExample runs the example of
+// docs/mqtt-listener.md ("Trying the failure path"): with the one-line ACL
+// "topic readwrite public/#", anonymous mosquitto_sub gets SUBACK codes
+// "0, 135" (MQTT 5) or "0, 128" (3.1.1 and 3.1) for public/x and secret/x.
+func TestMosquittoDeniedSubscribeExample(t *testing.T) {
+	_, aclFile := writeAuthFiles(t, nil, "topic readwrite public/#\n")
+	want := map[string]string{"mqttv31": "0, 128", "mqttv311": "0, 128", "mqttv5": "0, 135"}
+	for _, v := range versions {
+		t.Run(v, func(t *testing.T) {
+			ctx := testCtx(t)
+			ts := startServer(t, listener.Config{Auth: auth.Config{ACLFile: aclFile}}, mqttcore.Config{})
+			sub := runMosqSub(t, ctx, ts, "-V", v, "-t", "public/x", "-t", "secret/x", "-W", "10")
+			select {
+			case line := <-sub.subacked:
+				if !strings.HasSuffix(line, "): "+want[v]) {
+					t.Errorf("mosquitto_sub: %q; want it to end with %q", line, "): "+want[v])
+				}
+			case <-ctx.Done():
+				t.Fatalf("no SUBACK: %v\n%s", ctx.Err(), sub.output())
+			}
+			if got := ts.srv.Stats().SubscribeDenied; got != 1 {
+				t.Errorf("Stats().SubscribeDenied = %d; want 1", got)
+			}
+		})
+	}
+}
