@@ -81,7 +81,7 @@ func check(pk *packets.Packet, b []byte) *Error {
 	typ := pk.FixedHeader.Type
 	switch typ {
 	case packets.Connect:
-		return checkConnect(b, v5)
+		return checkConnect(b, pk.ProtocolVersion)
 	case packets.Pingreq, packets.Pingresp:
 		return wantLen(b, 0)
 	case packets.Connack:
@@ -152,7 +152,8 @@ func wantLen(b []byte, n int) *Error {
 // will property lists. The header was checked by checkConnectHeader, so the
 // protocol name is "MQTT" or (MQTT 3.1) "MQIsdp" and the flags follow it
 // and the level byte.
-func checkConnect(b []byte, v5 bool) *Error {
+func checkConnect(b []byte, level byte) *Error {
+	v5 := level == 5
 	flagsAt := 2 + int(binary.BigEndian.Uint16(b)) + 1
 	propsAt := flagsAt + 1 + 2
 	if len(b) < propsAt {
@@ -167,8 +168,11 @@ func checkConnect(b []byte, v5 bool) *Error {
 		return newError(0, 0, ErrMalformed, "connect flags: will qos 3") // [MQTT-3.1.2-12]
 	case !will && (willQoS != 0 || willRetain):
 		return newError(0, 0, ErrMalformed, "connect flags: will qos or retain without will") // [MQTT-3.1.2-11] [MQTT-3.1.2-13]
-	case !v5 && flags&0x40 != 0 && flags&0x80 == 0:
-		return newError(0, 0, ErrProtocol, "connect flags: password without user name") // MQTT 3.1.1 [MQTT-3.1.2-22], MQTT 3.1 3.1
+	case level == 4 && flags&0x40 != 0 && flags&0x80 == 0:
+		// MQTT 3.1.1 [MQTT-3.1.2-22]. MQTT 3.1 has no such rule; the
+		// listener ignores a 3.1 password without a user name, as
+		// Mosquitto does.
+		return newError(0, 0, ErrProtocol, "connect flags: password without user name")
 	}
 	if !v5 {
 		return nil

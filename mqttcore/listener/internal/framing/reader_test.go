@@ -151,7 +151,6 @@ var refuseCases = []struct {
 	{"MQIsdp level 4", 0, 0, "10 11 0006 4d5149736470 04 02 003c 0003 616263", framing.ErrUnsupportedVersion, 0x84, closeConnack311Unacceptable},
 	{"MQTT level 3", 0, 0, "10 0f 0004 4d515454 03 02 003c 0003 616263", framing.ErrUnsupportedVersion, 0x84, closeConnack311Unacceptable},
 	{"connect 3.1 reserved flag", 0, 0, "10 11 0006 4d5149736470 03 03 003c 0003 616263", framing.ErrMalformed, 0x81, closeNothing},
-	{"connect 3.1 password without user", 0, 0, "10 17 0006 4d5149736470 03 42 003c 0003 616263 0004 70617373", framing.ErrProtocol, 0x82, closeNothing},
 	{"auth in 3.1", 3, 0, "f0 00", framing.ErrMalformed, 0x81, closeNothing},
 	{"protocol level 6", 0, 0, "10 0f 0004 4d515454 06 02 003c 0003 616263", framing.ErrUnsupportedVersion, 0x84, closeConnack311Unacceptable},
 	{"connect name truncated", 0, 0, "10 03 0004 4d", framing.ErrMalformed, 0x81, closeNothing},
@@ -307,6 +306,10 @@ func TestReadMQTT31(t *testing.T) {
 		!c.WillFlag || c.WillQos != 1 || c.WillTopic != "w/t" || string(c.WillPayload) != "by" ||
 		string(c.Username) != "user" || string(c.Password) != "pass" || c.Keepalive != 60 {
 		t.Fatalf("CONNECT 3.1 = version %d %+v", pk.ProtocolVersion, c)
+	}
+	// MQTT 3.1 has no rule against a password without a user name.
+	if _, err := newReader(t, unhex(t, "10 17 0006 4d5149736470 03 42 003c 0003 616263 0004 70617373"), framing.Limits{}).ReadPacket(0); err != nil {
+		t.Errorf("ReadPacket(CONNECT 3.1 with a password and no user name) = %v; want it read", err)
 	}
 	for _, want := range []byte{packets.Publish, packets.Subscribe, packets.Disconnect} {
 		pk, err := r.ReadPacket(3)
