@@ -114,3 +114,29 @@ func TestNextNoSubIDsAllocs(t *testing.T) {
 		t.Errorf("publish + Next without identifiers: %v allocations; want 0", allocs)
 	}
 }
+
+// TestSubscriptionIDSurvivesRestart: the identifier is saved with the
+// session's subscriptions and delivered after a restore.
+func TestSubscriptionIDSurvivesRestart(t *testing.T) {
+	store := &savingStore{Store: mqttcore.NewMemStore()}
+	b1, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := attach(t, b1, persistent("s"))
+	subscribe(t, c, "t/#", mqttcore.SubOptions{QoS: 1, SubscriptionID: 42})
+	if err := c.Lost(); err != nil {
+		t.Fatal(err)
+	}
+	b1.Close()
+	b2, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b2.Close() })
+	c2, _ := attach(t, b2, persistent("s"))
+	publish(t, b2.Inline("p"), "t/x", "after restart", 1, false)
+	if ds := drain(c2); len(ds) != 1 || !slices.Equal(ds[0].SubscriptionIDs, []uint32{42}) {
+		t.Errorf("after restart: %+v; want one delivery with ids [42]", ds)
+	}
+}
