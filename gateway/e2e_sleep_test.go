@@ -192,7 +192,10 @@ func TestE2EDisconnectWhileAsleep(t *testing.T) {
 	app.Subscribe(t, ctx, 1, "e2e/will/#")
 	s := e.Connected(t, ctx, snclient.Options{ClientID: "bye",
 		Will: &snclient.Will{Topic: "e2e/will/bye", Message: []byte("gone")}})
-	if err := s.Sleep(ctx, time.Second); err != nil {
+	// Asleep for a minute: with a shorter sleep, a loaded machine could let
+	// the gateway's sleep deadline (duration plus 50 %) pass before the
+	// DISCONNECT arrives, and the sensor would rightly be lost instead.
+	if err := s.Sleep(ctx, time.Minute); err != nil {
 		t.Fatalf("Sleep = %v", err)
 	}
 	e.WaitSession(t, ctx, "bye", mqttcore.StateAsleep)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
-	"github.com/gannet-mqtt/gannet/snpacket"
 )
 
 // Options are the gateway's collaborators.
@@ -44,7 +43,7 @@ type Gateway struct {
 	opts   Options
 	broker *mqttcore.Broker
 	log    *slog.Logger
-	pre    *predefined
+	ids    resolver // topic ids to names and back (topicid.go)
 	allow  []netip.Prefix
 	qosm1  *mqttcore.Inline
 	loops  []*loop
@@ -79,13 +78,13 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		opts:   opts,
 		broker: broker,
 		log:    log,
-		pre:    newPredefined(cfg.Predefined),
 		qosm1:  broker.Inline(cfg.QoSMinus1.ClientID),
 		done:   make(chan struct{}),
 		links:  map[Link]struct{}{},
 
 		asleepOwner: map[string]*loop{},
 	}
+	g.ids = resolver{pre: newPredefined(cfg.Predefined)}
 	for _, p := range cfg.QoSMinus1.AllowFrom {
 		g.allow = append(g.allow, netip.MustParsePrefix(p)) // checked by Validate
 	}
@@ -95,8 +94,8 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 	if n == 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	for i := range n {
-		l := newLoop(g, i)
+	for range n {
+		l := newLoop(g)
 		g.loops = append(g.loops, l)
 		g.goTracked(l.run) // exits when g.done closes
 	}
@@ -212,28 +211,4 @@ func (g *Gateway) Close() error {
 	g.mu.Unlock()
 	g.wg.Wait()
 	return errors.Join(errs...)
-}
-
-// advertise sends ADVERTISE on link every Advertise.Interval until stop or
-// g.done closes.
-func (g *Gateway) advertise(link Link, stop <-chan struct{}) {
-	to := netip.MustParseAddrPort(g.cfg.Advertise.Address) // checked by Validate
-	m := &snpacket.Advertise{GatewayID: g.cfg.GatewayID, Duration: uint16(g.cfg.Advertise.Interval / time.Second)}
-	buf, _ := m.AppendBinary(nil) // fixed size, cannot fail
-	t := time.NewTicker(g.cfg.Advertise.Interval)
-	defer t.Stop()
-	for {
-		if _, err := link.WriteToUDPAddrPort(buf, to); err != nil {
-			g.log.Warn("advertise failed", "remote", to, "err", err)
-		} else {
-			g.stats.sent.Add(1)
-		}
-		select {
-		case <-t.C:
-		case <-stop:
-			return
-		case <-g.done:
-			return
-		}
-	}
 }

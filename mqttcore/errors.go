@@ -45,4 +45,13 @@ var (
 	ErrClosed = errors.New("broker closed")
 	// ErrInvalidConfig: Config.Validate rejected a value.
 	ErrInvalidConfig = errors.New("invalid config")
+	// ErrCongestion: flow control held a publish for longer than
+	// Config.HoldTimeout because a subscriber entitled to it at QoS 1 or 2
+	// had a full queue; the message was not accepted and the publisher
+	// should retry later (MQTT-SN "rejected: congestion", MQTT 5 0x97).
+	ErrCongestion = errors.New("congestion: a subscriber's queue is full")
+	// ErrStoreFailed: the journal could not make a change durable (a full
+	// disk, an I/O error); the acknowledgement is refused and nothing that
+	// was already stored is lost.
+	ErrStoreFailed = errors.New("store failed")
 )

@@ -26,27 +26,28 @@ func (s *Session) markSubID(o SubOptions) {
 	}
 }
 
-// addSubIDs sets d.SubscriptionIDs to the identifiers of the session's
-// subscriptions that match d's message (MQTT 5.0 section 3.3.4: a single
-// copy carries the identifiers of every matching subscription). It is
-// called by Next after the session lock is released, because the tree lock
-// comes first in the lock order.
+// SubscriptionIDs appends to dst, and returns, the MQTT 5 Subscription
+// Identifiers of the session's subscriptions that match m (MQTT 5.0
+// section 3.3.4: one copy carries the identifiers of every matching
+// subscription). A front-end calls it for a delivery right after Next
+// returns it, with a buffer of its own, so it allocates nothing beyond
+// growing dst. It takes the tree's read lock, so it must not be called
+// with any core lock held (none is held after Next returns).
 //
-// The identifiers are those of the subscriptions at the time of Next, not
-// of the publish: a subscription removed in between no longer contributes.
-// A No Local subscription does not contribute to a message the session
+// The identifiers are those of the subscriptions when it is called, not at
+// the publish: a subscription removed in between no longer contributes. A
+// No Local subscription does not contribute to a message the session
 // published itself (it did not match). A shared subscription with an
 // identifier contributes whenever its filter matches, whichever member of
 // its group the message was routed to.
 //
 // A session that has never held a subscription with an identifier costs
 // one atomic load: s.noSubIDs is set by the first walk that finds none and
-// cleared (under the tree's write lock) by a Subscribe that sets one. It
-// does not allocate unless some identifier matches.
-func (c *Conn) addSubIDs(d *Delivery) {
+// cleared (under the tree's write lock) by a Subscribe that sets one.
+func (c *Conn) SubscriptionIDs(m *Message, dst []uint32) []uint32 {
 	s := c.s
-	if d.Message == nil || s.noSubIDs.Load() {
-		return
+	if m == nil || s.noSubIDs.Load() {
+		return dst
 	}
 	t := &c.b.tree
 	t.mu.RLock()
@@ -58,11 +59,11 @@ func (c *Conn) addSubIDs(d *Delivery) {
 			continue
 		}
 		has = true
-		if sub.opts.NoLocal && d.Message.Origin == s.clientID {
+		if sub.opts.NoLocal && m.Origin == s.clientID {
 			continue
 		}
-		if MatchFilter(shareFree(sub.filter), d.Message.Topic) {
-			d.SubscriptionIDs = append(d.SubscriptionIDs, id)
+		if MatchFilter(shareFree(sub.filter), m.Topic) {
+			dst = append(dst, id)
 		}
 	}
 	if !has {
@@ -70,6 +71,7 @@ func (c *Conn) addSubIDs(d *Delivery) {
 		// store cannot hide a subscription added meanwhile.
 		s.noSubIDs.Store(true)
 	}
+	return dst
 }
 
 // shareFree returns a valid filter without its "$share/group/" prefix.

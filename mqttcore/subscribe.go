@@ -54,12 +54,13 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 	}
 	s.markSubID(opts)
 	b.tree.mu.Unlock()
+	b.recordHeader(s) // the front-end's Sync(AckSubscribe) waits for it
 
 	if group != "" || opts.RetainHandling == NoRetained || (opts.RetainHandling == SendRetainedIfNew && !isNew) {
 		return nil
 	}
 	var msgs []*Message
-	if err := b.store.MatchRetained(f, func(m *Message) { msgs = append(msgs, m) }); err != nil {
+	if err := b.retained.MatchRetained(f, func(m *Message) { msgs = append(msgs, m) }); err != nil {
 		return fmt.Errorf("mqttcore: subscribe %q for %q: retained: %w", filter, s.clientID, err)
 	}
 	if len(msgs) == 0 {
@@ -70,20 +71,32 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 		fe     FrontEnd
 		queued int64
 	)
+	var ops []Op
 	s.mu.Lock()
 	for _, m := range msgs {
 		if m.expired(now) {
 			continue
 		}
-		x, grew := s.enqueue(entry{msg: m, qos: min(m.QoS, opts.QoS), flags: flagRetain})
+		e := entry{msg: m, qos: min(m.QoS, opts.QoS), flags: flagRetain}
+		journal := s.persist && e.qos > AtMostOnce && m.seq != 0
+		if journal {
+			e.flags |= flagDurable // m is stored: the retained set holds it
+		}
+		x, grew, kept := s.enqueue(e)
 		if x != nil {
 			fe = x
 		}
 		if grew {
 			queued++
 		}
+		if journal && kept {
+			ops = append(ops, entryOp(s, &e))
+		}
 	}
 	s.mu.Unlock()
+	for _, op := range ops {
+		b.lazyOp(op)
+	}
 	b.stats.queued.Add(queued)
 	if fe != nil {
 		fe.Notify()
@@ -96,11 +109,11 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 func (c *Conn) Unsubscribe(filter string) (existed bool, err error) {
 	b, s := c.b, c.s
 	b.tree.mu.Lock()
-	defer b.tree.mu.Unlock()
 	s.mu.Lock()
 	ok := c.attachedLocked()
 	s.mu.Unlock()
 	if !ok {
+		b.tree.mu.Unlock()
 		return false, fmt.Errorf("mqttcore: unsubscribe %q for %q: %w", filter, s.clientID, ErrDetached)
 	}
 	for i, x := range s.subs {
@@ -110,8 +123,13 @@ func (c *Conn) Unsubscribe(filter string) (existed bool, err error) {
 			if len(s.subs) == 0 {
 				s.subs = nil
 			}
-			return true, nil
+			existed = true
+			break
 		}
 	}
-	return false, nil
+	b.tree.mu.Unlock()
+	if existed {
+		b.recordHeader(s) // the front-end's Sync(AckSubscribe) waits for it
+	}
+	return existed, nil
 }

@@ -26,8 +26,8 @@ type SubOptions struct {
 	// RetainHandling selects which retained messages are sent on subscribe.
 	RetainHandling RetainHandling
 	// SubscriptionID is the MQTT 5 Subscription Identifier, 1 to
-	// MaxSubscriptionID, or 0 for none. Deliveries that match the
-	// subscription carry it in Delivery.SubscriptionIDs (see subid.go).
+	// MaxSubscriptionID, or 0 for none. Conn.SubscriptionIDs gives the
+	// identifiers of the subscriptions a delivery matches (see subid.go).
 	SubscriptionID uint32
 }
 

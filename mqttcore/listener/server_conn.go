@@ -106,6 +106,8 @@ type client struct {
 	answered       bool          // a refusing CONNACK was written: close gracefully
 
 	outAliases aliasTable // writer goroutine only: outbound topic aliases
+	subIDs     []uint32   // writer goroutine only: a delivery's subscription identifiers
+	subIDInts  []int      // writer goroutine only: the same, as mochi encodes them
 
 	// lingerUntil is set (unix ns) once the writer has sent the core's
 	// closing DISCONNECT and shut down the write side: the reader keeps
@@ -120,6 +122,8 @@ type client struct {
 
 	kickMu     sync.Mutex
 	kickReason error // set once by Close
+
+	deferred deferredAcks // acknowledgements the core completed, for the writer
 }
 
 // Notify implements mqttcore.FrontEnd: wake the writer.

@@ -33,6 +33,8 @@ func (c *client) handle(pk *packets.Packet) error {
 			return err
 		} else if c.lastAckUnknown {
 			code = reasonPacketIDNotFound
+		} else if c.cc.Sync(mqttcore.Ack{Kind: mqttcore.AckReceived, PacketID: pk.PacketID}) {
+			return nil // PUBREL once the PUBREC is on disk
 		}
 		return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel}, PacketID: pk.PacketID, ReasonCode: code})
 	case packets.Pubrel:
@@ -43,6 +45,8 @@ func (c *client) handle(pk *packets.Packet) error {
 			}
 			// Unknown: already released, or refused by the ACL (3.1.1).
 			code = reasonPacketIDNotFound
+		} else if c.cc.Sync(mqttcore.Ack{Kind: mqttcore.AckRelease, PacketID: pk.PacketID}) {
+			return nil // PUBCOMP once the release is on disk
 		}
 		return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: pk.PacketID, ReasonCode: code})
 	case packets.Pubcomp:
@@ -87,9 +91,11 @@ func (c *client) acked(err error) error {
 }
 
 // onPublish handles an inbound PUBLISH: topic alias, ACL, the core, and
-// the acknowledgement. It is the one place where a client's PUBLISH is
-// acknowledged (PUBACK or PUBREC through pubAck, right after Conn.Publish
-// returns); PUBREL and its PUBCOMP are answered in handle.
+// the acknowledgement. It decides every acknowledgement of a client's
+// PUBLISH: PUBACK or PUBREC through pubAck when Conn.Publish is done or
+// refuses, or none now when the core holds it (PublishPending), in which
+// case the writer sends it when the core calls Acked (sendDeferred in
+// server_acks.go). PUBREL and its PUBCOMP are answered in handle.
 func (c *client) onPublish(pk *packets.Packet) error {
 	st := &c.srv.stats
 	v5 := c.version == 5
@@ -132,7 +138,8 @@ func (c *client) onPublish(pk *packets.Packet) error {
 	if v5 {
 		m.Props = messageProps(&pk.Properties)
 	}
-	if _, err := c.cc.Publish(m, pk.PacketID); err != nil {
+	status, err := c.cc.Publish(m, pk.PacketID, uint32(qos))
+	if err != nil {
 		var code byte
 		switch {
 		case errors.Is(err, mqttcore.ErrDetached):
@@ -156,6 +163,9 @@ func (c *client) onPublish(pk *packets.Packet) error {
 		st.pubRefused.Add(1)
 		c.srv.warnf("mqtt publish refused", "client_id", c.clientID, "topic", topic, "err", err)
 		return c.pubAck(qos, pk.PacketID, code)
+	}
+	if status == mqttcore.PublishPending {
+		return nil // the writer acknowledges when the core says (Acked)
 	}
 	return c.pubAck(qos, pk.PacketID, reasonSuccess)
 }
@@ -222,7 +232,8 @@ func (c *client) onSubscribe(pk *packets.Packet) error {
 	}
 	// The core may already have queued retained messages: the server may
 	// send them before the SUBACK [MQTT-3.8.4].
-	return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID, ReasonCodes: codes})
+	suback := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID, ReasonCodes: codes}
+	return c.sendSynced(suback)
 }
 
 // onUnsubscribe handles UNSUBSCRIBE.
@@ -241,7 +252,18 @@ func (c *client) onUnsubscribe(pk *packets.Packet) error {
 			codes[i] = reasonTopicFilterInvalid
 		}
 	}
-	return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID, ReasonCodes: codes})
+	return c.sendSynced(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID, ReasonCodes: codes})
+}
+
+// sendSynced sends a SUBACK or UNSUBACK once the subscription change is
+// durable: at once without a journal, else when the core's Ack comes.
+func (c *client) sendSynced(pk packets.Packet) error {
+	c.deferSubAck(pk)
+	if c.cc.Sync(mqttcore.Ack{Kind: mqttcore.AckSubscribe, PacketID: pk.PacketID}) {
+		return nil
+	}
+	c.Acked(mqttcore.Ack{Kind: mqttcore.AckSubscribe, PacketID: pk.PacketID})
+	return nil
 }
 
 // onDisconnect handles the client's DISCONNECT.

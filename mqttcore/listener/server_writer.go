@@ -107,6 +107,9 @@ func (c *client) writeFailed(err error) {
 // packets. If more may be waiting it re-arms notify, because the core only
 // notifies again after Next has reported nothing.
 func (c *client) drain() bool {
+	if !c.sendDeferred() {
+		return false
+	}
 	for range maxDrain {
 		d, ok := c.cc.Next()
 		if !ok {
@@ -154,14 +157,14 @@ func (c *client) deliver(d *mqttcore.Delivery) bool {
 			// [MQTT-3.3.2-6]: the remaining lifetime, rounded up.
 			pk.Properties.MessageExpiryInterval = uint32((d.ExpiryLeft + time.Second - 1) / time.Second)
 		}
-		if len(d.SubscriptionIDs) > 0 {
-			// [MQTT-3.3.4-3] [MQTT-3.3.4-4]: every matching subscription's
-			// identifier, in one PUBLISH.
-			ids := make([]int, len(d.SubscriptionIDs))
-			for i, id := range d.SubscriptionIDs {
-				ids[i] = int(id)
+		// [MQTT-3.3.4-3] [MQTT-3.3.4-4]: every matching subscription's
+		// identifier, in one PUBLISH; buffers owned by the writer.
+		if c.subIDs = c.cc.SubscriptionIDs(m, c.subIDs[:0]); len(c.subIDs) > 0 {
+			c.subIDInts = c.subIDInts[:0]
+			for _, id := range c.subIDs {
+				c.subIDInts = append(c.subIDInts, int(id))
 			}
-			pk.Properties.SubscriptionIdentifier = ids
+			pk.Properties.SubscriptionIdentifier = c.subIDInts
 		}
 		if a, known := c.outAliases.lookup(m.Topic); a != 0 {
 			// [MQTT-3.3.2-12]: the client allowed aliases up to its
