@@ -72,7 +72,8 @@ type Session struct {
 	expireAt int64 // session expiry deadline
 
 	// Guarded by b.tree.mu.
-	subs []*subscription
+	subs     []*subscription
+	noSubIDs atomic.Bool // no subscription has an identifier (subid.go); written under b.tree.mu
 
 	// Guarded by mu: the attachment and everything Next and the acks touch.
 	mu       sync.Mutex

@@ -13,7 +13,7 @@ func validSubOptions(filter string, o SubOptions) error {
 	if o.RetainHandling > NoRetained {
 		return fmt.Errorf("mqttcore: subscribe %q: retain handling %d: %w", filter, o.RetainHandling, ErrInvalidFilter)
 	}
-	return nil
+	return validSubID(filter, o)
 }
 
 // Subscribe adds or replaces the session's subscription to filter (which
@@ -52,6 +52,7 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 	} else {
 		sub.opts = opts
 	}
+	s.markSubID(opts)
 	b.tree.mu.Unlock()
 	b.recordHeader(s) // the front-end's Sync(AckSubscribe) waits for it
 

@@ -11,7 +11,7 @@ import (
 
 // mqttConfig is the [mqtt] section: the MQTT 3.1.1/5.0 listener through
 // which local applications reach the broker core. Its keys are those of
-// listener.ServerConfig (address, max_packet_size, timeouts, [mqtt.tls],
+// listener.Config (address, max_packet_size, timeouts, [mqtt.tls],
 // [mqtt.websocket], [mqtt.auth]; see docs/configuration.md) plus
 // disabled. The zero value is a plain TCP listener on 127.0.0.1:1883 with
 // anonymous access and no ACL; a zero max_packet_size means the [broker]
@@ -20,7 +20,7 @@ type mqttConfig struct {
 	// Disabled turns the MQTT listener off; the broker core still serves
 	// the gateway and the bridges.
 	Disabled bool `toml:"disabled"`
-	listener.ServerConfig
+	listener.Config
 }
 
 // startMQTT opens the MQTT listeners cfg names in front of broker and
@@ -37,7 +37,7 @@ func startMQTT(ctx context.Context, cfg mqttConfig, broker *mqttcore.Broker, log
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("mqtt listener: %w", err)
 	}
-	sc := cfg.ServerConfig
+	sc := cfg.Config
 	if sc.MaxPacketSize == 0 {
 		// Unset in [mqtt]: the broker's limit ([broker] max_packet_size).
 		sc.MaxPacketSize = broker.Config().MaxPacketSize

@@ -77,7 +77,7 @@ func Start(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatalf("mqttcore.New(%+v) = %v", core, err)
 	}
-	srv, err := listener.NewServer(b, listener.ServerConfig{Address: "127.0.0.1:0"}, nil, log)
+	srv, err := listener.NewServer(b, listener.Config{Address: "127.0.0.1:0"}, nil, log)
 	if err != nil {
 		b.Close()
 		t.Fatalf("listener.NewServer = %v", err)

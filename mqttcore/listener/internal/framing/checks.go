@@ -1,4 +1,4 @@
-package listener
+package framing
 
 import (
 	"encoding/binary"
@@ -50,7 +50,8 @@ func propKind(id byte) int {
 
 // checkConnectHeader checks a CONNECT's protocol name and level before the
 // rest of it is decoded (a different version may lay it out differently) and
-// returns the level.
+// returns the level: 3 for MQTT 3.1 ("MQIsdp"), 4 for MQTT 3.1.1 and 5 for
+// MQTT 5.0 ("MQTT").
 func checkConnectHeader(body []byte) (byte, *Error) {
 	if len(body) < 2 {
 		return 0, newError(0, 0, ErrMalformed, "protocol name: truncated")
@@ -67,8 +68,8 @@ func checkConnectHeader(body []byte) (byte, *Error) {
 		return 0, newError(0, 0, ErrMalformed, "protocol level: truncated")
 	}
 	v := body[2+n]
-	if name == "MQIsdp" || (v != 4 && v != 5) {
-		return v, newError(0, 0, ErrUnsupportedVersion, "protocol %q level %d (Gannet serves MQTT 3.1.1 and 5.0)", name, v)
+	if (name == "MQIsdp" && v != 3) || (name == "MQTT" && v != 4 && v != 5) {
+		return v, newError(0, 0, ErrUnsupportedVersion, "protocol %q level %d (Gannet serves MQIsdp 3, MQTT 4 and MQTT 5)", name, v)
 	}
 	return v, nil
 }
@@ -80,7 +81,7 @@ func check(pk *packets.Packet, b []byte) *Error {
 	typ := pk.FixedHeader.Type
 	switch typ {
 	case packets.Connect:
-		return checkConnect(b, v5)
+		return checkConnect(b, pk.ProtocolVersion)
 	case packets.Pingreq, packets.Pingresp:
 		return wantLen(b, 0)
 	case packets.Connack:
@@ -149,9 +150,12 @@ func wantLen(b []byte, n int) *Error {
 
 // checkConnect checks the connect flags and, for MQTT 5, the CONNECT and
 // will property lists. The header was checked by checkConnectHeader, so the
-// protocol name is "MQTT" and the variable header starts at a fixed offset.
-func checkConnect(b []byte, v5 bool) *Error {
-	const flagsAt, propsAt = 2 + 4 + 1, 2 + 4 + 1 + 1 + 2
+// protocol name is "MQTT" or (MQTT 3.1) "MQIsdp" and the flags follow it
+// and the level byte.
+func checkConnect(b []byte, level byte) *Error {
+	v5 := level == 5
+	flagsAt := 2 + int(binary.BigEndian.Uint16(b)) + 1
+	propsAt := flagsAt + 1 + 2
 	if len(b) < propsAt {
 		return newError(0, 0, ErrMalformed, "variable header: truncated")
 	}
@@ -164,8 +168,11 @@ func checkConnect(b []byte, v5 bool) *Error {
 		return newError(0, 0, ErrMalformed, "connect flags: will qos 3") // [MQTT-3.1.2-12]
 	case !will && (willQoS != 0 || willRetain):
 		return newError(0, 0, ErrMalformed, "connect flags: will qos or retain without will") // [MQTT-3.1.2-11] [MQTT-3.1.2-13]
-	case !v5 && flags&0x40 != 0 && flags&0x80 == 0:
-		return newError(0, 0, ErrProtocol, "connect flags: password without user name") // MQTT 3.1.1 [MQTT-3.1.2-22]
+	case level == 4 && flags&0x40 != 0 && flags&0x80 == 0:
+		// MQTT 3.1.1 [MQTT-3.1.2-22]. MQTT 3.1 has no such rule; the
+		// listener ignores a 3.1 password without a user name, as
+		// Mosquitto does.
+		return newError(0, 0, ErrProtocol, "connect flags: password without user name")
 	}
 	if !v5 {
 		return nil

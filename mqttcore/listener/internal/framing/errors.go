@@ -1,4 +1,4 @@
-package listener
+package framing
 
 import (
 	"errors"
@@ -49,12 +49,13 @@ var (
 	ErrMalformed = errors.New("malformed packet")
 	// ErrProtocol means the packet breaks the protocol (reason code 0x82).
 	ErrProtocol = errors.New("protocol error")
-	// ErrProtocolName means a CONNECT names a protocol other than "MQTT"
-	// (or "MQIsdp", which is reported as ErrUnsupportedVersion). It wraps
+	// ErrProtocolName means a CONNECT names a protocol other than "MQTT" or
+	// "MQIsdp". It wraps
 	// ErrProtocol. Nothing is sent back: the peer may not speak MQTT at all.
 	ErrProtocolName = fmt.Errorf("wrong protocol name: %w", ErrProtocol)
 	// ErrUnsupportedVersion means a CONNECT asks for a protocol version
-	// other than 4 (MQTT 3.1.1) or 5 (MQTT 5.0) (reason code 0x84).
+	// other than "MQIsdp" 3 (MQTT 3.1), "MQTT" 4 (MQTT 3.1.1) or "MQTT" 5
+	// (MQTT 5.0) (reason code 0x84).
 	ErrUnsupportedVersion = errors.New("unsupported protocol version")
 	// ErrPacketTooLarge means the packet's declared size exceeds the
 	// maximum packet size (reason code 0x95). Nothing of its body has been
@@ -85,7 +86,7 @@ type Error struct {
 
 // Error returns "read <type> packet: <cause>".
 func (e *Error) Error() string {
-	return "read " + typeName(e.Type) + " packet: " + e.Err.Error()
+	return "read " + TypeName(e.Type) + " packet: " + e.Err.Error()
 }
 
 // Unwrap returns the cause.
@@ -134,8 +135,9 @@ func codecError(typ, version byte, err error) *Error {
 	return &Error{Type: typ, Version: version, Reason: reasonFor(sentinel), Err: fmt.Errorf("%w: %w", sentinel, err)}
 }
 
-// typeName returns the packet type's name in upper case.
-func typeName(t byte) string {
+// TypeName returns the name of packet type t in upper case ("PUBLISH"), or
+// "reserved(0)" for a type it does not know.
+func TypeName(t byte) string {
 	switch t {
 	case packets.Connect:
 		return "CONNECT"

@@ -1,4 +1,4 @@
-package listener
+package framing
 
 import (
 	"errors"
@@ -23,11 +23,11 @@ const connackUnacceptableVersion = 0x01
 //     code 0x01, which clients of every version before 5 understand
 //     [MQTT-3.1.2-2]; any other failure of an MQTT 5 CONNECT gets a CONNACK
 //     with the reason code (0x81, 0x82 or 0x95) [MQTT-4.13.1-1]; an MQTT
-//     3.1.1 CONNECT that fails otherwise, a wrong protocol name and a first
+//     3.1 or 3.1.1 CONNECT that fails otherwise, a wrong protocol name and a first
 //     packet that is not a CONNECT get nothing [MQTT-3.1.4-1].
 //   - After an MQTT 5 CONNECT was accepted: a DISCONNECT with the reason
 //     code [MQTT-4.13.1-1].
-//   - After an MQTT 3.1.1 CONNECT was accepted: nothing; 3.1.1 has no
+//   - After an MQTT 3.1 or 3.1.1 CONNECT was accepted: nothing; they have no
 //     server DISCONNECT.
 func CloseResponse(err error, version byte) (packets.Packet, bool) {
 	var e *Error

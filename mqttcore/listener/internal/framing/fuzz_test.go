@@ -1,4 +1,4 @@
-package listener_test
+package framing_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/gannet-mqtt/gannet/mqttcore/listener"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener/internal/framing"
 )
 
 // fuzzSeeds are one valid packet per type and version plus edge cases;
@@ -22,6 +22,8 @@ var fuzzSeeds = []struct {
 	{0, goldenConnect311},
 	{0, goldenConnect5},
 	{0, "10 2b 0004 4d515454 05 ae 003c 00 0003 616263 0b 18 0000000a 08 0003 722f74 0003 772f74 0002 6279 0004 75736572"}, // will, will properties, username
+	{0, "10 11 0006 4d5149736470 03 02 003c 0003 616263"},                                                                  // MQTT 3.1
+	{3, goldenPublish311},
 	{4, goldenPublish311},
 	{5, goldenPublish5},
 	{5, "3d 22 0003 612f62 0001 18 02 00000e10 03 0004 74657874 09 0002 6364 26 0001 6b 0001 76 6869"}, // dup qos2 retain, props
@@ -99,10 +101,14 @@ func FuzzReadPacket(f *testing.F) {
 	for _, s := range refuseCases {
 		f.Add(s.version, unhex(f, s.wire))
 	}
-	const max = listener.DefaultMaxPacketSize
+	const max = framing.DefaultMaxPacketSize
 	f.Fuzz(func(t *testing.T, version byte, data []byte) {
-		version = [3]byte{0, 4, 5}[version%3]
-		r, err := listener.NewReader(bytes.NewReader(data), listener.Config{MaxPacketSize: max})
+		switch version {
+		case 0, 3, 4, 5:
+		default:
+			version = [3]byte{0, 4, 5}[version%3]
+		}
+		r, err := framing.NewReader(bytes.NewReader(data), framing.Limits{MaxPacketSize: max})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,17 +124,17 @@ func FuzzReadPacket(f *testing.F) {
 			if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(128<<10+256*len(data)); got > limit {
 				t.Fatalf("ReadPacket(%x) allocated %d bytes; want at most %d", data, got, limit)
 			}
-			if size, ok := declaredSize(data); i == 0 && ok && size > max && !errors.Is(err, listener.ErrPacketTooLarge) {
+			if size, ok := declaredSize(data); i == 0 && ok && size > max && !errors.Is(err, framing.ErrPacketTooLarge) {
 				t.Fatalf("ReadPacket(%x) of %d declared bytes = %v; want ErrPacketTooLarge", data, size, err)
 			}
-			if errors.Is(err, listener.ErrDecoderPanic) {
+			if errors.Is(err, framing.ErrDecoderPanic) {
 				t.Fatalf("ReadPacket(%x): mochi's decoder panicked: %v", data, err)
 			}
 			if err != nil {
-				if _, ok := listener.Reason(err); !ok && err != io.EOF {
+				if _, ok := framing.Reason(err); !ok && err != io.EOF {
 					t.Fatalf("ReadPacket(%x) = %v; want io.EOF or an error with a reason code", data, err)
 				}
-				listener.CloseResponse(err, version)
+				framing.CloseResponse(err, version)
 				return
 			}
 			roundTrip(t, data, version, pk)
@@ -146,10 +152,10 @@ func roundTrip(t *testing.T, data []byte, version byte, pk packets.Packet) {
 	enc := pk
 	enc.Mods.AllowResponseInfo = true
 	var buf bytes.Buffer
-	if err := listener.Encode(&buf, &enc); err != nil {
+	if err := framing.Encode(&buf, &enc); err != nil {
 		t.Fatalf("Encode(packet read from %x) = %v", data, err)
 	}
-	r, _ := listener.NewReader(bytes.NewReader(buf.Bytes()), listener.Config{})
+	r, _ := framing.NewReader(bytes.NewReader(buf.Bytes()), framing.Limits{})
 	again, err := r.ReadPacket(version)
 	if err != nil {
 		t.Fatalf("ReadPacket(Encode(packet read from %x) = %x) = %v", data, buf.Bytes(), err)
@@ -166,7 +172,7 @@ func roundTrip(t *testing.T, data []byte, version byte, pk packets.Packet) {
 func TestFuzzSeedsAreValid(t *testing.T) {
 	for _, s := range fuzzSeeds {
 		wire := unhex(t, s.wire)
-		r, _ := listener.NewReader(bytes.NewReader(wire), listener.Config{})
+		r, _ := framing.NewReader(bytes.NewReader(wire), framing.Limits{})
 		for version, n := s.version, 0; ; n++ {
 			pk, err := r.ReadPacket(version)
 			if err == io.EOF && n > 0 {

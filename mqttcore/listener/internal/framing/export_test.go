@@ -1,4 +1,4 @@
-package listener
+package framing
 
 // ErrDecoderPanic exposes errDecoderPanic to the black-box fuzz target.
 var ErrDecoderPanic = errDecoderPanic

@@ -1,4 +1,4 @@
-package listener
+package framing
 
 import (
 	"bytes"
@@ -57,10 +57,10 @@ func (w *Writer) WritePacket(pk *packets.Packet) error {
 	}
 	if w.buf.Len() > w.max {
 		return fmt.Errorf("write %s packet: %d bytes, peer maximum %d: %w",
-			typeName(pk.FixedHeader.Type), w.buf.Len(), w.max, ErrPacketTooLarge)
+			TypeName(pk.FixedHeader.Type), w.buf.Len(), w.max, ErrPacketTooLarge)
 	}
 	if _, err := w.w.Write(w.buf.Bytes()); err != nil {
-		return fmt.Errorf("write %s packet: %w", typeName(pk.FixedHeader.Type), err)
+		return fmt.Errorf("write %s packet: %w", TypeName(pk.FixedHeader.Type), err)
 	}
 	return nil
 }
@@ -120,11 +120,11 @@ func Encode(buf *bytes.Buffer, pk *packets.Packet) error {
 	}
 	if err != nil {
 		buf.Truncate(start)
-		return fmt.Errorf("encode %s packet: %w", typeName(fh.Type), err)
+		return fmt.Errorf("encode %s packet: %w", TypeName(fh.Type), err)
 	}
 	if fh.Remaining > ProtocolMaxPacketSize-5 {
 		buf.Truncate(start)
-		return fmt.Errorf("encode %s packet: remaining length %d: %w", typeName(fh.Type), fh.Remaining, ErrPacketTooLarge)
+		return fmt.Errorf("encode %s packet: remaining length %d: %w", TypeName(fh.Type), fh.Remaining, ErrPacketTooLarge)
 	}
 	return nil
 }

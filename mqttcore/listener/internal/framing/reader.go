@@ -1,4 +1,4 @@
-package listener
+package framing
 
 import (
 	"bufio"
@@ -37,9 +37,9 @@ type Reader struct {
 // three more bytes).
 const smallBody = 4
 
-// NewReader returns a Reader over r. It reports an error if cfg does not
-// validate.
-func NewReader(r io.Reader, cfg Config) (*Reader, error) {
+// NewReader returns a Reader over r with the limits cfg. It reports an error
+// if cfg does not validate.
+func NewReader(r io.Reader, cfg Limits) (*Reader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("new reader: %w", err)
 	}
@@ -48,8 +48,8 @@ func NewReader(r io.Reader, cfg Config) (*Reader, error) {
 
 // ReadPacket reads and decodes the next packet.
 //
-// version is the protocol version negotiated on the connection: 4 for MQTT
-// 3.1.1, 5 for MQTT 5.0, or 0 before a CONNECT has been accepted, in which
+// version is the protocol version negotiated on the connection: 3 for MQTT
+// 3.1, 4 for MQTT 3.1.1, 5 for MQTT 5.0, or 0 before a CONNECT has been accepted, in which
 // case only a CONNECT is accepted [MQTT-3.1.0-1]. A CONNECT is always decoded
 // with the version it carries, and its protocol name and version are checked
 // before the rest of it is decoded.
@@ -60,7 +60,7 @@ func NewReader(r io.Reader, cfg Config) (*Reader, error) {
 // an *Error with a reason code for a packet it refuses (see Reason and
 // CloseResponse).
 //
-// A CONNECT read with version 4 or 5 (a second CONNECT) is returned like any
+// A CONNECT read with version 3, 4 or 5 (a second CONNECT) is returned like any
 // other packet; refusing it is the session layer's job [MQTT-3.1.0-2].
 //
 // The returned packet's byte slices and strings alias a buffer allocated for
@@ -77,8 +77,8 @@ func (r *Reader) ReadPacket(version byte) (packets.Packet, error) {
 }
 
 func (r *Reader) readPacket(version byte) (packets.Packet, error) {
-	if version != 0 && version != 4 && version != 5 {
-		return packets.Packet{}, fmt.Errorf("read packet: protocol version argument %d, want 0, 4 or 5", version)
+	if version != 0 && version != 3 && version != 4 && version != 5 {
+		return packets.Packet{}, fmt.Errorf("read packet: protocol version argument %d, want 0, 3, 4 or 5", version)
 	}
 	hb, err := r.br.ReadByte()
 	if err != nil {
@@ -99,7 +99,7 @@ func (r *Reader) readPacket(version byte) (packets.Packet, error) {
 			e.Type, e.Version = typ, version
 			return packets.Packet{}, e
 		}
-		return packets.Packet{}, fmt.Errorf("read %s packet: remaining length: %w", typeName(typ), err)
+		return packets.Packet{}, fmt.Errorf("read %s packet: remaining length: %w", TypeName(typ), err)
 	}
 
 	if size := 1 + lenBytes + remaining; size > r.max {
@@ -116,10 +116,10 @@ func (r *Reader) readPacket(version byte) (packets.Packet, error) {
 		return packets.Packet{}, newError(typ, version, ErrMalformed, "reserved packet type 0")
 	}
 	if version == 0 && typ != packets.Connect {
-		return packets.Packet{}, newError(typ, version, ErrProtocol, "first packet is %s, not CONNECT", typeName(typ))
+		return packets.Packet{}, newError(typ, version, ErrProtocol, "first packet is %s, not CONNECT", TypeName(typ))
 	}
-	if version == 4 && typ == packets.Auth {
-		return packets.Packet{}, newError(typ, version, ErrMalformed, "packet type 15 is reserved in MQTT 3.1.1")
+	if (version == 3 || version == 4) && typ == packets.Auth {
+		return packets.Packet{}, newError(typ, version, ErrMalformed, "packet type 15 is reserved before MQTT 5")
 	}
 	pk := packets.Packet{ProtocolVersion: version}
 	if err := pk.FixedHeader.Decode(hb); err != nil {
@@ -142,7 +142,7 @@ func (r *Reader) readPacket(version byte) (packets.Packet, error) {
 			}
 			return packets.Packet{}, truncated(typ, v, fmt.Sprintf("body: %d of %d bytes", len(body), remaining))
 		}
-		return packets.Packet{}, fmt.Errorf("read %s packet: body: %w", typeName(typ), err)
+		return packets.Packet{}, fmt.Errorf("read %s packet: body: %w", TypeName(typ), err)
 	}
 
 	if typ == packets.Connect {

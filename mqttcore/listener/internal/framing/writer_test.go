@@ -1,4 +1,4 @@
-package listener_test
+package framing_test
 
 import (
 	"bytes"
@@ -8,12 +8,12 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/gannet-mqtt/gannet/mqttcore/listener"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener/internal/framing"
 )
 
 func TestWriterRoundTrip(t *testing.T) {
 	var stream bytes.Buffer
-	w := listener.NewWriter(&stream)
+	w := framing.NewWriter(&stream)
 	out := []packets.Packet{
 		{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: 5, ReasonCode: 0x00,
 			Properties: packets.Properties{TopicAliasMaximum: 10, ReceiveMaximum: 20}},
@@ -31,7 +31,7 @@ func TestWriterRoundTrip(t *testing.T) {
 			t.Fatalf("WritePacket(%d) = %v", out[i].FixedHeader.Type, err)
 		}
 	}
-	r, err := listener.NewReader(&stream, listener.Config{})
+	r, err := framing.NewReader(&stream, framing.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +53,12 @@ func TestWriterRoundTrip(t *testing.T) {
 
 func TestWriterPeerMaximum(t *testing.T) {
 	var stream bytes.Buffer
-	w := listener.NewWriter(&stream)
+	w := framing.NewWriter(&stream)
 	if err := w.SetMaxPacketSize(10); err != nil {
 		t.Fatal(err)
 	}
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, ProtocolVersion: 4, TopicName: "a/b", Payload: []byte("123456")}
-	if err := w.WritePacket(&pk); !errors.Is(err, listener.ErrPacketTooLarge) {
+	if err := w.WritePacket(&pk); !errors.Is(err, framing.ErrPacketTooLarge) {
 		t.Errorf("WritePacket(13-byte packet, peer maximum 10) = %v; want ErrPacketTooLarge", err)
 	}
 	if stream.Len() != 0 {
@@ -86,7 +86,7 @@ func TestEncodeRefuses(t *testing.T) {
 	for _, tt := range tests {
 		var buf bytes.Buffer
 		buf.WriteString("keep")
-		if err := listener.Encode(&buf, &tt.pk); err == nil {
+		if err := framing.Encode(&buf, &tt.pk); err == nil {
 			t.Errorf("%s: Encode = nil error; want one", tt.name)
 		}
 		if buf.String() != "keep" {
@@ -126,7 +126,7 @@ func TestReadAckAllocs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wire := unhex(t, tt.wire)
-			r, err := listener.NewReader(&repeatReader{b: wire}, listener.Config{})
+			r, err := framing.NewReader(&repeatReader{b: wire}, framing.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +164,7 @@ func BenchmarkReadPingreq(b *testing.B) {
 // benchmarkRead reads the same packet over and over from one Reader.
 func benchmarkRead(b *testing.B, version byte, wire []byte) {
 	src := &repeatReader{b: wire}
-	r, err := listener.NewReader(src, listener.Config{})
+	r, err := framing.NewReader(src, framing.Limits{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 }
 
 func BenchmarkWritePublish311(b *testing.B) {
-	w := listener.NewWriter(io.Discard)
+	w := framing.NewWriter(io.Discard)
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, ProtocolVersion: 4,
 		PacketID: 7, TopicName: "sensors/kitchen/temp", Payload: []byte("21.5")}
 	b.ReportAllocs()
@@ -206,7 +206,7 @@ func BenchmarkWritePublish311(b *testing.B) {
 }
 
 func BenchmarkWritePuback5(b *testing.B) {
-	w := listener.NewWriter(io.Discard)
+	w := framing.NewWriter(io.Discard)
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, ProtocolVersion: 5, PacketID: 7}
 	b.ReportAllocs()
 	for b.Loop() {
