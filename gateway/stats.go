@@ -21,6 +21,9 @@ type Stats struct {
 	IdentityRefused uint64
 	Clients         int64 // clients with gateway state (active, asleep or awake)
 	Asleep          int64 // of those, asleep
+	// Unverified counts the clients on probation: nothing received since
+	// their CONNACK (max_unverified).
+	Unverified int64
 	// LimitHits counts the hits of each configurable limit, indexed by Limit.
 	LimitHits LimitHits
 }
@@ -30,7 +33,7 @@ type stats struct {
 	unexpected, invalidTopic, rejected, retransmits atomic.Uint64
 	qosMinus1, migrated                             atomic.Uint64
 	identityRefused                                 atomic.Uint64
-	clients, asleep                                 atomic.Int64
+	clients, asleep, unverified                     atomic.Int64
 }
 
 func (s *stats) snapshot(l *limits) Stats {
@@ -42,6 +45,7 @@ func (s *stats) snapshot(l *limits) Stats {
 		QoSMinus1:   s.qosMinus1.Load(), Migrated: s.migrated.Load(), Clients: s.clients.Load(), Asleep: s.asleep.Load(),
 	}
 	st.IdentityRefused = s.identityRefused.Load()
+	st.Unverified = s.unverified.Load()
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()
 	}
