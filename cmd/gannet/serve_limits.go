@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/radio"
 )
 
@@ -47,6 +48,23 @@ func (c *rateLimitConfig) apply(opts *gateway.Options) error {
 			return fmt.Errorf("rate_limit.qos_minus_one: %w", err)
 		}
 		opts.QoSMinus1Limiter = lim
+	}
+	return nil
+}
+
+// Validate checks what spans the tables of config.toml: the gateway's
+// max_clients is the sensors' share of the broker's max_sessions
+// (mqttcore.SessionBudget), and must leave room for MQTT clients.
+func (c *fileConfig) Validate() error {
+	mc, ms := c.Gateway.MaxClients, c.Broker.MaxSessions
+	if mc == 0 {
+		mc = gateway.DefaultMaxClients
+	}
+	if ms == 0 {
+		ms = mqttcore.DefaultMaxSessions
+	}
+	if mc > 0 && ms > 0 && mc >= ms {
+		return fmt.Errorf("gateway.max_clients = %d: must be below broker.max_sessions = %d: it is the sensors' share of the broker's sessions, and MQTT clients need room", mc, ms)
 	}
 	return nil
 }
