@@ -108,8 +108,11 @@ func (c *client) attach(clean bool, will *mqttcore.Will, keepWill bool) error {
 		c.detach()
 		return err
 	}
-	if c.probation && !present && expiry > 0 && conn.SetSessionExpiry(0) == nil {
-		c.provisional = true // probation.go: ends with the client until verified
+	if c.probation && (!present || c.provisional) && expiry > 0 {
+		// probation.go: a session this client's CONNECT created (now or in
+		// an earlier CONNECT while on probation) ends with it until it is
+		// verified.
+		c.provisional = conn.SetSessionExpiry(0) == nil
 	}
 	c.setConn(conn)
 	c.timerAt = 0

@@ -24,6 +24,7 @@ func TestProbationEvictsOldestUnverified(t *testing.T) {
 		}
 		s1, s2, s3 := h.sensor("10.1.0.1:1"), h.sensor("10.1.0.2:1"), h.sensor("10.1.0.3:1")
 		s1.connect("s1", false, 60)
+		s1.connect("s1", false, 60) // a second CONNECT verifies nothing, and keeps the session its own
 		s2.connect("s2", true, 60)
 		s3.connect("s3", false, 60) // evicts s1, the oldest
 		if _, ok := h.b.Session("s1"); ok {
