@@ -14,7 +14,7 @@ const (
 	// to MQTT listener clients: the gateway's sessions count against
 	// max_clients in the core too (mqttcore.SessionBudget).
 	DefaultMaxClients         = 900_000
-	DefaultMaxUnverified      = 10_000
+	DefaultMaxUnverified      = 50_000
 	DefaultSessionExpiry      = 7 * 24 * time.Hour
 	DefaultMaxMessageSize     = 1500
 	DefaultMaxClientIDLen     = 64
