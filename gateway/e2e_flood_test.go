@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/internal/sntest"
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/snclient"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
@@ -217,5 +219,40 @@ func TestE2EConnectFlood(t *testing.T) {
 	}
 	if _, ok := e.Broker.Session("est"); !ok {
 		t.Errorf("the established sensor's session is gone")
+	}
+}
+
+// TestE2EMQTTKeepsRoom: sensors' sessions, also offline ones the gateway no
+// longer has a client for, count against max_clients in the core; when
+// they have used it up a new sensor is refused, and an MQTT client still
+// gets a session.
+func TestE2EMQTTKeepsRoom(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	e := sntest.Start(t, sntest.Options{
+		Gateway: gateway.Config{MaxClients: 3},
+		Core:    mqttcore.Config{MaxSessions: 5},
+	})
+	for _, id := range []string{"p1", "p2", "p3"} {
+		s := e.Connected(t, ctx, snclient.Options{ClientID: id, PersistentSession: true})
+		if err := s.Publish(ctx, snclient.Named("room/"+id), sn.QoS1, false, []byte("x")); err != nil {
+			t.Fatalf("%s publish = %v", id, err)
+		}
+		if err := s.Disconnect(ctx); err != nil {
+			t.Fatalf("%s disconnect = %v", id, err)
+		}
+		e.WaitSession(t, ctx, id, mqttcore.StateDisconnected)
+	}
+	if st := e.Gateway.Stats(); st.Clients != 0 {
+		t.Fatalf("gateway Clients = %d after every sensor left; want 0", st.Clients)
+	}
+	late := e.Sensor(t, ctx, snclient.Options{ClientID: "late"})
+	if err := late.Connect(ctx); !errors.Is(err, snclient.ErrCongestion) {
+		t.Errorf("a fourth sensor's Connect = %v; want ErrCongestion (the sensors' share is used up)", err)
+	}
+	e.MQTT(t, ctx, "app1") // fails the test if refused
+	e.MQTT(t, ctx, "app2")
+	if n := e.Broker.Stats().Sessions; n != 5 {
+		t.Errorf("core sessions = %d; want 5 (three sensors, two MQTT clients)", n)
 	}
 }
