@@ -255,6 +255,10 @@ func (b *Broker) load() error {
 			return fmt.Errorf("restore retained message: %w", ErrInvalidTopic)
 		}
 		m.markStored()
+		if m.expiresAt == 0 && m.Props != nil && m.Props.MessageExpiry > 0 {
+			// The journal hands back what is left of the lifetime.
+			m.expiresAt = addDur(b.now().UnixNano(), m.Props.MessageExpiry)
+		}
 		retained = append(retained, m)
 		_, err := b.retained.SetRetained(m, max(b.cfg.MaxRetained, b.retained.RetainedCount()+1))
 		return err

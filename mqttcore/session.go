@@ -224,16 +224,15 @@ func (s *Session) popped() bool {
 	return s.setFull(false)
 }
 
-// unqueue removes m's entry from the queue: its journal commit failed.
-func (s *Session) unqueue(m *Message) {
+// unqueue removes m's entry from the queue (its journal commit failed) and
+// reports whether the queue drained from full.
+func (s *Session) unqueue(m *Message) (drained bool) {
 	s.mu.Lock()
 	n := s.q.remove(m)
-	drained := s.popped()
+	drained = s.popped()
 	s.mu.Unlock()
 	s.b.stats.queued.Add(-int64(n))
-	if drained {
-		s.b.retryParked()
-	}
+	return drained
 }
 
 // notifyStored wakes the front-end after a commit that may have unblocked
