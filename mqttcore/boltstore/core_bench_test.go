@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
@@ -36,7 +37,7 @@ func (f *benchFE) Acked(a mqttcore.Ack) { f.acks <- a }
 //
 //	go test -run '^$' -bench CoreQoS1Publish -benchtime 20000x ./mqttcore/boltstore/
 func BenchmarkCoreQoS1Publish(b *testing.B) {
-	for _, store := range []string{"memory", "bolt", "bolt-sync-never"} {
+	for _, store := range []string{"memory", "bolt", "bolt-delay-1ms", "bolt-sync-never"} {
 		for _, pubs := range []int{1, 100} {
 			b.Run(fmt.Sprintf("%s/publishers=%d", store, pubs), func(b *testing.B) {
 				benchCorePublish(b, store, pubs)
@@ -50,8 +51,11 @@ func benchCorePublish(b *testing.B, store string, pubs int) {
 	var st *boltstore.Store
 	if store != "memory" {
 		opts := boltstore.Options{}
-		if store == "bolt-sync-never" {
+		switch store {
+		case "bolt-sync-never":
 			opts.Sync = boltstore.SyncNever
+		case "bolt-delay-1ms":
+			opts.MaxDelay = time.Millisecond
 		}
 		var err error
 		if st, err = boltstore.Open(filepath.Join(b.TempDir(), "core.db"), opts); err != nil {
