@@ -3,9 +3,10 @@
 //
 // It owns three things:
 //
-//   - Passwords: a password file of "username:hash" lines holding bcrypt or
-//     argon2id (PHC string) hashes. Plain-text passwords are refused when
-//     the file is loaded. Verification runs in constant time and an unknown
+//   - Passwords: a password file of "username:hash" lines in Mosquitto's
+//     format, holding $7$ (PBKDF2-SHA512, what mosquitto_passwd and gannet
+//     passwd write), $6$, bcrypt or argon2id (PHC string) hashes. Anything
+//     else, plain text included, is refused when the file is loaded. Verification runs in constant time and an unknown
 //     user costs as much as a known one. HashPassword makes hashes for the
 //     file.
 //   - ACL: a topic access list in a Mosquitto-like file format (see ParseACL)
