@@ -4,6 +4,7 @@
 //	gannet pub -t TOPIC -m MESSAGE      publish as an MQTT-SN sensor would
 //	gannet sub -t FILTER                subscribe as an MQTT-SN sensor and print
 //	gannet check-config [-c FILE]       load and validate a configuration
+//	gannet passwd [-c | -D] FILE USER   set (password on stdin) or delete a user
 //	gannet version                      print the version
 //
 // Run "gannet COMMAND -h" for a command's flags.
@@ -40,6 +41,7 @@ commands:
   sub            subscribe at an MQTT-SN gateway and print what arrives
   bench          simulate a sensor fleet against a gateway and report throughput and latency
   check-config   load and validate a configuration file
+  passwd         add, change or delete a user in a password file (Mosquitto's $7$ format)
   version        print the version
 `
 
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = bench(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
+	case "passwd":
+		err = passwd(args[1:], stdin, stdout, stderr) // passwd.go
 	case "version":
 		fmt.Fprintln(stdout, "gannet", version())
 	case "help", "-h", "--help":
