@@ -25,6 +25,9 @@ type FrontEnd interface {
 type ConnectOptions struct {
 	// ClientID identifies the session; required.
 	ClientID string
+	// Username is who the front-end authenticated ("" for anonymous): the
+	// user the Authorizer is asked about for this attachment.
+	Username string
 	// CleanStart discards any existing session (MQTT 3.1.1 clean session).
 	CleanStart bool
 	// SessionExpiry is how long the session outlives its connection: 0 ends
@@ -49,9 +52,10 @@ type ConnectOptions struct {
 // every method returns an error wrapping ErrDetached and Next reports
 // nothing.
 type Conn struct {
-	b   *Broker
-	s   *Session
-	gen uint32
+	b    *Broker
+	s    *Session
+	gen  uint32
+	user string // ConnectOptions.Username
 }
 
 // ClientID returns the session's client id.
@@ -218,6 +222,9 @@ func (c *Conn) Publish(m *Message, pid uint16) (duplicate bool, err error) {
 	if err := c.b.validatePublish(m, true); err != nil {
 		return false, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
 	}
+	if err := c.b.Authorize(c.user, s.clientID, ActionPublish, m.Topic); err != nil {
+		return false, err
+	}
 	m.Origin = s.clientID
 	if m.QoS == ExactlyOnce {
 		s.mu.Lock()
@@ -309,6 +316,9 @@ func (c *Conn) lifecycleLocked(f func(s *Session)) bool {
 // WILLTOPICUPD/WILLMSGUPD do.
 func (c *Conn) SetWill(w *Will) error {
 	if err := c.b.validateWill(w); err != nil {
+		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, err)
+	}
+	if err := c.b.authorizeWill(c.user, c.s.clientID, w); err != nil {
 		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, err)
 	}
 	if !c.lifecycleLocked(func(s *Session) { s.will = w }) {

@@ -13,6 +13,9 @@ import (
 // message once.
 type SessionRecord struct {
 	ClientID string
+	// Username is the user of the session's latest attachment, whom the
+	// Authorizer is asked whether the offline session may receive a message.
+	Username string
 	// State is the session's state when saved. A session that was active
 	// comes back lost: its will is published after its delay unless the
 	// client reconnects first.
@@ -61,6 +64,7 @@ func (b *Broker) snapshot(s *Session) *SessionRecord {
 	defer b.mu.Unlock()
 	r := &SessionRecord{
 		ClientID: s.clientID,
+		Username: s.user,
 		State:    s.state,
 		Will:     s.will,
 		Expiry:   s.expiry,
@@ -140,7 +144,7 @@ func (b *Broker) restore(r *SessionRecord) error {
 	}
 	b.nextID++
 	s := &Session{b: b, clientID: strings.Clone(r.ClientID), id: b.nextID, heapIdx: -1,
-		state: r.State, will: r.Will, expiry: r.Expiry,
+		state: r.State, will: r.Will, expiry: r.Expiry, user: strings.Clone(r.Username),
 		sleepAt: unixNano(r.SleepAt), willAt: unixNano(r.WillAt), expireAt: unixNano(r.ExpireAt)}
 
 	b.tree.mu.Lock()

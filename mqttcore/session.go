@@ -80,6 +80,7 @@ type Session struct {
 	dropped  uint32
 	conn     *Conn
 	fe       FrontEnd
+	user     string // Username of the latest attachment, for ActionRead; written under b.mu and mu, read under either
 	q        queue
 	inflight []entry  // outbound QoS 1/2 awaiting PUBACK/PUBREC/PUBCOMP, in send order
 	inQoS2   []uint16 // inbound QoS 2 packet ids awaiting PUBREL
@@ -128,7 +129,7 @@ func (s *Session) removeInflight(i int) {
 // dropped to make room, or the session is gone); the caller adds the growth
 // to Stats.Queued in one step. The caller holds s.mu.
 func (s *Session) enqueue(e entry) (fe FrontEnd, grew bool) {
-	if s.dead {
+	if s.dead || !s.b.mayRead(s, e.msg) {
 		return nil, false
 	}
 	if s.q.push(e, s.b.cfg.MaxQueued) {

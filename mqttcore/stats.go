@@ -22,6 +22,11 @@ type counters struct {
 	limitInflight atomic.Uint64
 	limitPayload  atomic.Uint64
 	limitRetained atomic.Uint64
+
+	deniedPublish   atomic.Uint64
+	deniedSubscribe atomic.Uint64
+	deniedRead      atomic.Uint64
+	deniedWill      atomic.Uint64
 }
 
 // Stats is a snapshot of the broker's counters, for metrics and $SYS.
@@ -50,6 +55,8 @@ type Stats struct {
 	WillsPublished uint64
 	// LimitHits counts refusals and drops per limit.
 	LimitHits LimitHits
+	// Denied counts what the Authorizer refused.
+	Denied Denied
 	// Uptime is the time since New.
 	Uptime time.Duration
 }
@@ -61,6 +68,14 @@ type LimitHits struct {
 	Inflight uint64 // inbound QoS 2 refused: MaxInflight
 	Payload  uint64 // publish or will refused: MaxPayloadSize
 	Retained uint64 // retained message refused: MaxRetained
+}
+
+// Denied counts the Authorizer's refusals per action.
+type Denied struct {
+	Publish   uint64 // Conn.Publish and Broker.Authorize(ActionPublish) refused
+	Subscribe uint64 // Conn.Subscribe refused
+	Read      uint64 // a message not queued for a session whose user may not read it
+	Will      uint64 // a will refused at Attach or Conn.SetWill
 }
 
 // Stats returns a snapshot of the counters. Each value is read atomically;
@@ -83,6 +98,12 @@ func (b *Broker) Stats() Stats {
 			Inflight: c.limitInflight.Load(),
 			Payload:  c.limitPayload.Load(),
 			Retained: c.limitRetained.Load(),
+		},
+		Denied: Denied{
+			Publish:   c.deniedPublish.Load(),
+			Subscribe: c.deniedSubscribe.Load(),
+			Read:      c.deniedRead.Load(),
+			Will:      c.deniedWill.Load(),
 		},
 		Uptime: b.now().Sub(b.started),
 	}
