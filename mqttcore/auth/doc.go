@@ -13,16 +13,19 @@
 //     with rules per user, per client identifier and patterns with %u and %c
 //     substitution; denies whatever no rule allows.
 //   - Authenticator: the two together with the anonymous-access policy, as
-//     configured by Config.
+//     configured by Config. It implements mqttcore.Authorizer, so the core
+//     applies the ACL to every client (MQTT listener and MQTT-SN gateway
+//     alike), and Reload re-reads both files and swaps them in atomically.
 //
 // The file formats and the rule that decides whether a subscription's topic
 // filter is allowed are documented on ParsePasswords and ParseACL and in
 // docs/mqtt-listener.md.
 //
-// The package imports only the standard library and golang.org/x/crypto; it
-// never imports the listener, the core or anything MQTT-SN, never logs and
-// starts no goroutines. Passwords, ACL and Authenticator are immutable after
-// they are built and safe for concurrent use; to reload a file, build a new
-// value and swap it in. The permission checks (CanPublish, CanSubscribe) do
-// not allocate.
+// The package imports the standard library, golang.org/x/crypto and
+// mqttcore (for the Authorizer's Action type); it never imports the
+// listener or anything MQTT-SN, never logs and starts no goroutines.
+// Passwords and ACL are immutable after they are built and safe for
+// concurrent use; an Authenticator holds one generation of them behind an
+// atomic pointer, swapped by Reload. The permission checks (Allow,
+// CanPublish, CanRead, CanSubscribe) do not allocate.
 package auth
