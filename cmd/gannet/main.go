@@ -25,6 +25,7 @@ import (
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/internal/config"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 )
 
 func main() {
@@ -159,7 +160,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := cfg.Log.logger(stderr)
 
-	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version()})
+	// [mqtt.auth]'s ACL binds every client, sensors included
+	// (docs/security.md); authn.Reload re-reads its files.
+	authn, err := auth.New(cfg.MQTT.Auth)
+	if err != nil {
+		return err
+	}
+	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version(), Authorizer: authn})
 	if err != nil {
 		return err
 	}
