@@ -335,3 +335,61 @@ func BenchmarkCanSubscribe(b *testing.B) {
 		}
 	}
 }
+
+// fleetACL returns a 1,000-line ACL: 98 pattern lines, a subscriber "app"
+// that reads sensors/#, and for each of 100 sensors a user line and eight
+// topic lines (the same file as the gateway's BenchmarkACLPublish100Sensors).
+func fleetACL(tb testing.TB) *auth.ACL {
+	tb.Helper()
+	var b strings.Builder
+	lines := 0
+	for i := range 98 {
+		fmt.Fprintf(&b, "pattern write area%d/%%c/#\n", i)
+		lines++
+	}
+	b.WriteString("user app\ntopic read sensors/#\n")
+	lines += 2
+	for i := range 100 {
+		id := fmt.Sprintf("sensor-%03d", i)
+		fmt.Fprintf(&b, "user %s\n", id)
+		for _, r := range []string{
+			"read cmd/%s/#", "write status/%s", "write alarms/%s/+", "read config/%s",
+			"write sensors/%s/battery", "write sensors/%s/rssi", "write sensors/%s/data", "read time/%s",
+		} {
+			fmt.Fprintf(&b, "topic "+r+"\n", id)
+		}
+		lines += 9
+	}
+	for ; lines < 1000; lines++ {
+		fmt.Fprintf(&b, "pattern read pad%d/%%c\n", lines)
+	}
+	if n := strings.Count(b.String(), "\n"); n != 1000 {
+		tb.Fatalf("fleet ACL has %d lines; want 1000", n)
+	}
+	acl, err := auth.ParseACL(strings.NewReader(b.String()), "fleet")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return acl
+}
+
+// BenchmarkACL1000LinesPerMessage is what a 1,000-line ACL adds to one
+// message from one of 100 sensors to one subscriber: the publish check
+// and the read check of the delivery.
+func BenchmarkACL1000LinesPerMessage(b *testing.B) {
+	acl := fleetACL(b)
+	var users, topics [100]string
+	for i := range users {
+		users[i] = fmt.Sprintf("sensor-%03d", i)
+		topics[i] = "sensors/" + users[i] + "/data"
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		u, tp := users[i%100], topics[i%100]
+		if !acl.Allow(u, u, mqttcore.ActionPublish, tp) || !acl.Allow("app", "app", mqttcore.ActionRead, tp) {
+			b.Fatal("denied")
+		}
+		i++
+	}
+}
