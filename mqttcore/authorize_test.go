@@ -197,3 +197,43 @@ func TestSetAuthorizer(t *testing.T) {
 		t.Errorf("ActionRead.String() = %q", s)
 	}
 }
+
+// TestAuthorizeUserSurvivesRestart: an asleep session restored from the
+// Store keeps its user, so the read check still lets its messages in.
+func TestAuthorizeUserSurvivesRestart(t *testing.T) {
+	store := &savingStore{Store: mqttcore.NewMemStore()}
+	b1, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{Store: store, Authorizer: sensorRules()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := persistent("sensor-1")
+	opts.Username = "s1"
+	c, _ := attach(t, b1, opts)
+	subscribe(t, c, "s/#", mqttcore.SubOptions{QoS: mqttcore.AtLeastOnce})
+	if err := c.Sleep(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(store.saved) != 1 || store.saved[0].Username != "s1" {
+		t.Fatalf("saved records %+v; want sensor-1 with Username s1", store.saved)
+	}
+	b2 := newAuthzBrokerWith(t, store)
+	in := b2.Inline("feed")
+	publish(t, in, "s/s1/cmd", "x", mqttcore.AtLeastOnce, false)
+	publish(t, in, "s/s2/cmd", "x", mqttcore.AtLeastOnce, false)
+	if info, _ := b2.Session("sensor-1"); info.Queued != 1 {
+		t.Errorf("restored asleep sensor-1 has %d queued; want 1 (its own topic only)", info.Queued)
+	}
+}
+
+func newAuthzBrokerWith(t *testing.T, store mqttcore.Store) *mqttcore.Broker {
+	t.Helper()
+	b, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{Store: store, Authorizer: sensorRules()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
