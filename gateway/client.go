@@ -212,6 +212,9 @@ func (c *client) timerFired(now int64) {
 // limits is also a limit hit, logged.
 func (c *client) refused(err error) {
 	c.l.g.stats.rejected.Add(1)
+	if isDenied(err) {
+		c.l.g.denied(c.id, c.key.addr, err)
+	}
 	if isBrokerLimit(err) {
 		c.l.g.limitHit(LimitBroker, c.id, c.key.addr, err)
 	}

@@ -114,6 +114,9 @@ func (l *loop) publishQoSMinus1(key clientKey, m *sn.Publish) {
 		g.stats.invalidTopic.Add(1)
 		return
 	}
+	if !g.mayPublishQoSMinus1(key.addr, topic) {
+		return // dropped: a QoS -1 sender expects no answer
+	}
 	msg := newMessage(topic, m.Data, mqttcore.AtMostOnce, m.Retain)
 	if err := g.qosm1.Publish(msg); err != nil {
 		g.stats.rejected.Add(1)

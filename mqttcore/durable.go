@@ -288,6 +288,7 @@ func (b *Broker) headerOpLocked(s *Session) Op {
 	r := &SessionRecord{
 		ID:       s.id,
 		ClientID: s.clientID,
+		Username: s.user,
 		State:    s.state,
 		Will:     s.will,
 		Expiry:   s.expiry,

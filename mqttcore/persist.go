@@ -16,6 +16,9 @@ type SessionRecord struct {
 	// session keeps it.
 	ID       uint64
 	ClientID string
+	// Username is the user of the session's latest attachment, whom the
+	// Authorizer is asked whether the offline session may receive a message.
+	Username string
 	// State is the session's state when saved. A session that was active
 	// comes back lost: its will is published after its delay unless the
 	// client reconnects first.
@@ -143,7 +146,7 @@ func (b *Broker) restore(r *SessionRecord) error {
 	}
 	b.nextID = max(b.nextID, id)
 	s := &Session{b: b, clientID: strings.Clone(r.ClientID), id: id, heapIdx: -1,
-		state: r.State, will: r.Will, expiry: r.Expiry, persist: b.journal != nil && r.Expiry > 0,
+		state: r.State, will: r.Will, expiry: r.Expiry, persist: b.journal != nil && r.Expiry > 0, user: strings.Clone(r.Username),
 		sleepAt: unixNano(r.SleepAt), willAt: unixNano(r.WillAt), expireAt: unixNano(r.ExpireAt)}
 
 	b.tree.mu.Lock()
