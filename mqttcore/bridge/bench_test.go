@@ -25,7 +25,7 @@ func benchPacket(b *testing.B, topic string, payload int) []byte {
 	return buf.Bytes()
 }
 
-// BenchmarkQueueAppend measures Enqueue (a durable, fsync'd append) with
+// BenchmarkQueueAppend measures Append (a durable, fsync'd append) with
 // 1 and with 64 concurrent publishers; with many, group commit shares
 // each fsync among them (see the writes/commit metric).
 func BenchmarkQueueAppend(b *testing.B) {
@@ -37,7 +37,6 @@ func BenchmarkQueueAppend(b *testing.B) {
 			}
 			defer s.Close()
 			pkt := benchPacket(b, "site-7/sensors/temperature", 64)
-			q := s.Queue()
 			b.ReportAllocs()
 			b.ResetTimer()
 			var next atomic.Int64
@@ -47,7 +46,7 @@ func BenchmarkQueueAppend(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					for next.Add(1) <= int64(b.N) {
-						if err := q.Enqueue(bytes.NewReader(pkt)); err != nil {
+						if err := s.Append(pkt); err != nil {
 							b.Error(err)
 							return
 						}
@@ -88,7 +87,7 @@ func BenchmarkDrain100k(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				for next.Add(1) <= n {
-					if err := s.Queue().Enqueue(bytes.NewReader(pkt)); err != nil {
+					if err := s.Append(pkt); err != nil {
 						b.Error(err)
 						return
 					}

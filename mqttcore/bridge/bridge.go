@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -17,9 +19,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
-	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/eclipse/paho.golang/paho/session/state"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
 )
@@ -38,7 +38,7 @@ type Bridge struct {
 	log    *slog.Logger
 	inline *mqttcore.Inline
 	store  *Store
-	sess   *state.State
+	out    *outbox
 	cm     *autopaho.ConnectionManager
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -56,6 +56,7 @@ type Bridge struct {
 	outErrs    atomic.Uint64 // local messages that could not be queued
 	inErrs     atomic.Uint64 // remote messages the core refused
 	refused    atomic.Uint64 // messages the remote refused (PUBACK/PUBREC reason >= 0x80)
+	errLogged  atomic.Int64  // unix ns of the last logged store error
 	closeOnce  sync.Once
 }
 
@@ -112,14 +113,21 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
 	}
+	out, err := newOutbox(st, cfg.maxInflight())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
+	}
 	b := &Bridge{
 		cfg:    cfg,
 		log:    log,
 		inline: broker.Inline(InlineName(cfg.Name)),
 		store:  st,
-		sess:   st.NewSessionState(),
+		out:    out,
 		stop:   make(chan struct{}),
 	}
+	out.onRefused = b.remoteRefused
+	out.onError = b.storeError
 	if s := st.Stats(); s.Depth > 0 || s.Inflight > 0 {
 		log.Info("bridge queue reopened", "queued", s.Depth, "bytes", s.Bytes, "inflight", s.Inflight, "path", cfg.Queue.Path)
 	}
@@ -149,8 +157,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		SessionExpiryInterval:         uint32(cfg.SessionExpiry / time.Second),
 		ReconnectBackoff:              cfg.backoff,
 		ConnectTimeout:                cfg.connectTimeout(),
-		Queue:                         st.Queue(),
-		AttemptConnection:             b.dial,
+		AttemptConnection:             b.attempt,
 		OnConnectionUp:                b.connectionUp,
 		OnConnectionDown:              b.connectionDown,
 		OnConnectError:                b.connectError,
@@ -161,7 +168,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		ConnectUsername:               cfg.Username,
 		ClientConfig: paho.ClientConfig{
 			ClientID:          cfg.clientID(),
-			Session:           ackWatch{b.sess, b},
+			Session:           out,
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){b.inbound},
 			OnClientError:     func(err error) { log.Warn("bridge connection error", "err", err) },
 		},
@@ -177,6 +184,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
 	}
 	b.cm = cm
+	out.start()
 	b.wg.Add(1)
 	go b.statsLoop() // exits when Close closes b.stop
 	return b, nil
@@ -197,7 +205,8 @@ func (b *Bridge) Close() error {
 		}
 		close(b.stop)
 		b.wg.Wait()
-		if cerr := b.sess.Close(); cerr != nil {
+		b.out.close()
+		if cerr := b.out.Close(); cerr != nil {
 			err = fmt.Errorf("bridge %q: close session: %w", b.cfg.Name, cerr)
 		}
 		if cerr := b.store.Close(); cerr != nil && err == nil {
@@ -218,8 +227,10 @@ func (b *Bridge) Name() string { return b.cfg.Name }
 
 // Stats returns the bridge's counters.
 func (b *Bridge) Stats() Stats {
+	st := b.store.Stats()
+	st.Inflight, _ = b.out.counts()
 	return Stats{
-		StoreStats:     b.store.Stats(),
+		StoreStats:     st,
 		Connected:      b.connected.Load(),
 		Forwarded:      b.forwarded.Load(),
 		Received:       b.received.Load(),
@@ -516,30 +527,42 @@ func coreProps(p *paho.PublishProperties) *mqttcore.Properties {
 	return cp
 }
 
-// ackWatch is paho's session state with a look at the acknowledgements:
-// a PUBACK or PUBREC with an error reason means the remote refused the
-// message, which is counted and logged.
-type ackWatch struct {
-	*state.State
-	b *Bridge
+// remoteRefused counts and logs a message the remote refused with an
+// error reason code in PUBACK, PUBREC or PUBCOMP.
+func (b *Bridge) remoteRefused(id uint16, rc byte) {
+	b.refused.Add(1)
+	b.log.Warn("bridge: remote refused a message", "server", b.server(), "msg_id", id, "reason_code", fmt.Sprintf("0x%02x", rc))
 }
 
-// PacketReceived counts refusals, then hands the packet to the session.
-func (w ackWatch) PacketReceived(cp *packets.ControlPacket, pubs chan<- *packets.Publish) error {
-	var rc byte
-	var id uint16
-	switch p := cp.Content.(type) {
-	case *packets.Puback:
-		rc, id = p.ReasonCode, p.PacketID
-	case *packets.Pubrec:
-		rc, id = p.ReasonCode, p.PacketID
+// storeError logs a failed write or read of the queue file, at most once a
+// second (each one is counted in Stats().FailedWrites).
+func (b *Bridge) storeError(msg string, err error) {
+	now := time.Now().UnixNano()
+	if last := b.errLogged.Load(); now-last > int64(time.Second) && b.errLogged.CompareAndSwap(last, now) {
+		b.log.Error(msg, "err", err)
 	}
-	if rc >= 0x80 {
-		w.b.refused.Add(1)
-		w.b.log.Warn("bridge: remote refused a message", "server", w.b.server(), "msg_id", id, "reason_code", fmt.Sprintf("0x%02x", rc))
-	}
-	return w.State.PacketReceived(cp, pubs)
 }
+
+// attempt is autopaho's AttemptConnection: dial, then buffer the reads
+// (paho reads each packet in several small reads).
+func (b *Bridge) attempt(ctx context.Context, cfg autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+	c, err := b.dial(ctx, cfg, u)
+	if err != nil {
+		return nil, err
+	}
+	return &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10)}, nil
+}
+
+// bufConn is a connection with buffered reads. Its mutex serialises
+// writes: paho takes it for each of its packets (it looks for a
+// sync.Locker), the sender for each batch.
+type bufConn struct {
+	net.Conn
+	sync.Mutex
+	r *bufio.Reader
+}
+
+func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // logger adapts slog to paho's logger interface.
 type logger struct {
