@@ -36,7 +36,7 @@ type committer interface {
 // Stats.
 type commitStats struct {
 	commits, writes, failed, waits atomic.Uint64
-	nanos, maxNanos                atomic.Int64
+	nanos, maxNanos, pending       atomic.Int64
 }
 
 // boltCommitter is group commit on one bbolt file: one goroutine takes
@@ -62,6 +62,7 @@ func newBoltCommitter(db *bolt.DB, maxBatch, maxPending int, stats *commitStats)
 // submit queues w; the caller serialises submits (the Store's sendMu) and
 // never calls it after close.
 func (c *boltCommitter) submit(w *write) error {
+	c.stats.pending.Add(1)
 	select {
 	case c.ops <- w:
 	default: // max_pending writes are ahead of the disk: wait for it
@@ -130,6 +131,7 @@ func (c *boltCommitter) commit(batch []*write) {
 					w.done(err)
 				}
 			}
+			c.stats.pending.Add(-int64(len(batch)))
 			return
 		}
 		// Fail the bad write alone, then retry the rest without it.
@@ -137,6 +139,7 @@ func (c *boltCommitter) commit(batch []*write) {
 		if w := batch[bad]; w.done != nil {
 			w.done(fmt.Errorf("bridge: queue write: %w", applyErr))
 		}
+		c.stats.pending.Add(-1)
 		batch = append(batch[:bad], batch[bad+1:]...)
 	}
 }

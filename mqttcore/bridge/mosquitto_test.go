@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -137,6 +138,15 @@ func (m *mosquitto) stop() {
 	m.cmd = nil
 }
 
+// signal sends sig to mosquitto (SIGSTOP and SIGCONT pause and resume it).
+func (m *mosquitto) signal(sig os.Signal) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		m.cmd.Process.Signal(sig)
+	}
+}
+
 // newCore returns a broker core closed at cleanup.
 func newCore(t testing.TB) *mqttcore.Broker {
 	t.Helper()
@@ -154,6 +164,16 @@ type remoteClient struct {
 	msgs chan *paho.Publish
 }
 
+// bufferedConn buffers a test client's reads (paho reads each packet in
+// several small reads) and serialises its writes (paho takes the lock).
+type bufferedConn struct {
+	net.Conn
+	sync.Mutex
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
 // dialRemote connects a paho client to addr ("127.0.0.1:port").
 func dialRemote(t testing.TB, ctx context.Context, addr, id string) *remoteClient {
 	t.Helper()
@@ -164,7 +184,7 @@ func dialRemote(t testing.TB, ctx context.Context, addr, id string) *remoteClien
 	rc := &remoteClient{msgs: make(chan *paho.Publish, 200000)}
 	rc.c = paho.NewClient(paho.ClientConfig{
 		ClientID: id,
-		Conn:     conn,
+		Conn:     &bufferedConn{Conn: conn, r: bufio.NewReader(conn)},
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			rc.msgs <- pr.Packet
 			return true, nil

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,8 @@ type outbox struct {
 	ord       uint64   // send order of flights
 	resend    []uint16 // flights to send again on this connection, in order
 	pubrels   []uint16 // PUBRELs whose record committed, to send
+	acked     []uint16 // fully acknowledged, their removal not yet submitted
+	spare     []uint16 // the other acked slice, swapped in by the sender
 	unsettled int      // see the type comment
 }
 
@@ -83,12 +86,12 @@ func newOutbox(st *Store, window int) (*outbox, error) {
 		return nil, fmt.Errorf("bridge: load in-flight messages: %w", err)
 	}
 	for _, r := range recs {
-		kind := r.data[0] >> 4
+		kind := r.data()[0] >> 4
 		if kind != packets.PUBLISH && kind != packets.PUBREL {
 			continue
 		}
 		o.ord++
-		o.flights[r.id] = &flight{kind: kind, ord: o.ord, data: r.data}
+		o.flights[r.id] = &flight{kind: kind, ord: o.ord, data: r.data()}
 		o.unsettled++
 	}
 	st.setNotify(o.wake)
@@ -103,6 +106,11 @@ func (o *outbox) start() {
 func (o *outbox) close() {
 	close(o.stop)
 	<-o.done
+	o.mu.Lock()
+	acked := o.acked
+	o.acked = nil
+	o.mu.Unlock()
+	o.settle(acked) // committed by the Store's Close
 }
 
 // wake tells the sender to look again; it never blocks.
@@ -137,6 +145,12 @@ func (o *outbox) run() {
 // committed, flights to resend, then new messages from the queue. It
 // reports whether it sent anything (so the caller tries again).
 func (o *outbox) sendBatch(buf []byte, ts []taken) ([]byte, []taken, bool) {
+	o.mu.Lock()
+	acked := o.acked
+	o.acked, o.spare = o.spare[:0], nil
+	o.mu.Unlock()
+	o.settle(acked)
+
 	o.mu.Lock()
 	conn, gen := o.conn, o.gen
 	if conn == nil {
@@ -186,18 +200,18 @@ func (o *outbox) sendBatch(buf []byte, ts []taken) ([]byte, []taken, bool) {
 			}
 			qos2 = qos2 || t.qos == 2
 			id := o.allocID()
-			if err := setPacketID(t.data, id); err != nil { // cannot happen for packets we encoded
+			if err := setPacketID(t.data(), id); err != nil { // cannot happen for packets we encoded
 				o.onError("bridge: queued packet", err)
 			}
 			o.ord++
-			f := &flight{kind: packets.PUBLISH, ord: o.ord, data: t.data, onConn: sameConn}
+			f := &flight{kind: packets.PUBLISH, ord: o.ord, data: t.data(), onConn: sameConn}
 			o.flights[id] = f
 			if sameConn {
 				o.quota--
 			} else {
 				o.resend = append(o.resend, id) // connection lost meanwhile: sent on the next one
 			}
-			recs = append(recs, flightRec{id: id, data: t.data})
+			recs = append(recs, flightRec{id: id, rec: t.rec})
 		}
 		o.mu.Unlock()
 		var committed chan error
@@ -233,10 +247,34 @@ func (o *outbox) sendBatch(buf []byte, ts []taken) ([]byte, []taken, bool) {
 			return buf, ts, err == nil
 		}
 		for i := range ts {
-			buf = append(buf, ts[i].data...)
+			buf = append(buf, ts[i].data()...)
 		}
 	}
 	return buf, ts, o.write(conn, buf)
+}
+
+// settle submits the removal of acknowledged messages from the file, in
+// one write; they stop counting against the window when it commits.
+func (o *outbox) settle(ids []uint16) {
+	if len(ids) == 0 {
+		return
+	}
+	n := len(ids)
+	err := o.st.deleteFlightsAsync(ids, func(err error) {
+		if err != nil {
+			o.onError("bridge: remove acknowledged messages", err)
+		}
+		o.mu.Lock()
+		o.unsettled -= n
+		if o.spare == nil {
+			o.spare = ids // ids is no longer used: the write is done
+		}
+		o.mu.Unlock()
+		o.wake()
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		o.onError("bridge: remove acknowledged messages", err)
+	}
 }
 
 // write writes buf in one call, holding the connection's write lock (paho
@@ -321,8 +359,9 @@ func (o *outbox) ConAckReceived(conn io.Writer, cp *packets.Connect, ca *packets
 	o.resend = o.resend[:0]
 	for id, f := range o.flights {
 		f.onConn = false
-		if f.kind == packets.PUBLISH {
-			f.data[0] |= 0x08 // DUP
+		if f.kind == packets.PUBLISH && f.data[0]&0x08 == 0 {
+			f.data = bytes.Clone(f.data) // the old bytes may still be in a pending write
+			f.data[0] |= 0x08            // DUP
 		}
 		o.resend = append(o.resend, id)
 	}
@@ -402,8 +441,9 @@ func (o *outbox) PacketReceived(cp *packets.ControlPacket, pubs chan<- *packets.
 }
 
 // end completes a PUBLISH (PUBACK, PUBCOMP, or an error PUBREC): the send
-// quota slot is free at once, the message is settled when its removal from
-// the file commits.
+// quota slot is free at once; the sender submits the removal from the file
+// (one write for all acknowledged since its last pass), and the message is
+// settled when that commits.
 func (o *outbox) end(id uint16, reasonCode byte) {
 	o.mu.Lock()
 	f := o.flights[id]
@@ -415,23 +455,12 @@ func (o *outbox) end(id uint16, reasonCode byte) {
 	if f.onConn {
 		o.quota++
 	}
+	o.acked = append(o.acked, id)
 	o.mu.Unlock()
 	if reasonCode >= 0x80 {
 		o.onRefused(id, reasonCode)
 	}
-	err := o.st.settleAsync(id, nil, func(err error) {
-		if err != nil {
-			o.onError("bridge: remove acknowledged message", err)
-		}
-		o.mu.Lock()
-		o.unsettled--
-		o.mu.Unlock()
-		o.wake()
-	})
-	if err != nil && !errors.Is(err, ErrClosed) {
-		o.onError("bridge: remove acknowledged message", err)
-	}
-	o.wake()
+	o.wake() // acknowledgements read in one burst share one pass of the sender
 }
 
 // pubrec replaces an in-flight QoS 2 PUBLISH with its PUBREL, which is sent
@@ -457,7 +486,7 @@ func (o *outbox) pubrec(id uint16) {
 	f.kind, f.data = packets.PUBREL, rel
 	g := o.gen
 	o.mu.Unlock()
-	err := o.st.settleAsync(id, rel, func(err error) {
+	err := o.st.pubrelAsync(id, rel, func(err error) {
 		if err != nil {
 			o.onError("bridge: record PUBREL", err)
 			return // not sent: the PUBLISH is sent again on the next connection

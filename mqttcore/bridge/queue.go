@@ -265,10 +265,13 @@ func (s *Store) Expire() {
 
 // taken is a message the sender took from the head of the queue.
 type taken struct {
-	seq  uint64
-	qos  uint8
-	data []byte // the PUBLISH packet (a copy, the sender's to change)
+	seq uint64
+	qos uint8
+	rec []byte // 8 bytes of room, then the PUBLISH packet (a copy, the sender's to change)
 }
+
+// data is the PUBLISH packet.
+func (t *taken) data() []byte { return t.rec[8:] }
 
 // take takes up to n committed messages from the head of the queue, in
 // order, appending them to out. They leave the in-memory index at once
@@ -313,7 +316,8 @@ func (s *Store) take(n int, out []taken) ([]taken, error) {
 				bad = append(bad, out[i].seq)
 				continue
 			}
-			out[i].data = bytes.Clone(v[8:])
+			out[i].rec = make([]byte, len(v)) // room for the in-flight record's 8-byte order
+			copy(out[i].rec[8:], v[8:])
 			out[j] = out[i]
 			j++
 		}
@@ -335,9 +339,12 @@ func (s *Store) take(n int, out []taken) ([]taken, error) {
 // flightRec is a packet recorded in flight in the client bucket: a QoS 1/2
 // PUBLISH we sent, or the PUBREL that replaced it after PUBREC.
 type flightRec struct {
-	id   uint16
-	data []byte // the packet
+	id  uint16
+	rec []byte // 8 bytes for the put order, then the packet
 }
+
+// data is the packet.
+func (r *flightRec) data() []byte { return r.rec[8:] }
 
 // moveAsync records the hand-over of taken messages in one write: all
 // leave the queue, and recs (the QoS 1/2 ones, with their packet ids)
@@ -351,10 +358,8 @@ func (s *Store) moveAsync(ts []taken, recs []flightRec, done func(error)) error 
 	vals := make([][]byte, len(recs))
 	ids := make([]uint16, len(recs))
 	for i, r := range recs {
-		v := make([]byte, 8+len(r.data))
-		binary.BigEndian.PutUint64(v, s.order.Add(1))
-		copy(v[8:], r.data)
-		vals[i], ids[i] = v, r.id
+		binary.BigEndian.PutUint64(r.rec, s.order.Add(1))
+		vals[i], ids[i] = r.rec, r.id
 	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
@@ -381,30 +386,43 @@ func (s *Store) moveAsync(ts []taken, recs []flightRec, done func(error)) error 
 	})
 }
 
-// settleAsync replaces the client record of id with data (a PUBREL), or
-// deletes it when data is nil (the message is fully acknowledged). done
-// runs after the commit (committer goroutine).
-func (s *Store) settleAsync(id uint16, data []byte, done func(error)) error {
-	var v []byte
-	if data != nil {
-		v = make([]byte, 8+len(data))
-		binary.BigEndian.PutUint64(v, s.order.Add(1))
-		copy(v[8:], data)
-	}
+// pubrelAsync replaces the client record of id (a QoS 2 PUBLISH the
+// remote acknowledged with PUBREC) with its PUBREL. done runs after the
+// commit (committer goroutine).
+func (s *Store) pubrelAsync(id uint16, rel []byte, done func(error)) error {
+	v := make([]byte, 8+len(rel))
+	binary.BigEndian.PutUint64(v, s.order.Add(1))
+	copy(v[8:], rel)
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	if v == nil {
-		s.flying.Add(-1)
+	return s.submitLocked(&write{
+		apply: func(tx *bolt.Tx) error { return tx.Bucket(bucketClient).Put(idKey(id), v) },
+		done:  done,
+	})
+}
+
+// deleteFlightsAsync deletes the client records of ids (fully
+// acknowledged messages) in one write. done runs after the commit
+// (committer goroutine); ids must not change until then.
+func (s *Store) deleteFlightsAsync(ids []uint16, done func(error)) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.closed {
+		return ErrClosed
 	}
+	s.flying.Add(-int64(len(ids)))
 	return s.submitLocked(&write{
 		apply: func(tx *bolt.Tx) error {
-			if v == nil {
-				return tx.Bucket(bucketClient).Delete(idKey(id))
+			b := tx.Bucket(bucketClient)
+			for _, id := range ids {
+				if err := b.Delete(idKey(id)); err != nil {
+					return err
+				}
 			}
-			return tx.Bucket(bucketClient).Put(idKey(id), v)
+			return nil
 		},
 		done: done,
 	})
@@ -421,7 +439,7 @@ func (s *Store) inflight() ([]flightRec, error) {
 		b := tx.Bucket(bucketClient)
 		for _, id := range sortedIDs(b) {
 			v := b.Get(idKey(id))
-			recs = append(recs, flightRec{id: id, data: bytes.Clone(v[8:])})
+			recs = append(recs, flightRec{id: id, rec: bytes.Clone(v)})
 		}
 		return nil
 	})

@@ -300,8 +300,10 @@ type StoreStats struct {
 	// mean), MaxCommitTime the longest one.
 	CommitTime, MaxCommitTime time.Duration
 	// WriteWaits counts writes that found MaxPending writes ahead of the
-	// disk and waited.
-	WriteWaits uint64
+	// disk and waited; PendingWrites is the writes submitted and not yet
+	// committed (or failed) now.
+	WriteWaits    uint64
+	PendingWrites int
 }
 
 // Stats returns the current gauges and counters.
@@ -321,6 +323,7 @@ func (s *Store) Stats() StoreStats {
 		CommitTime:    time.Duration(s.cs.nanos.Load()),
 		MaxCommitTime: time.Duration(s.cs.maxNanos.Load()),
 		WriteWaits:    s.cs.waits.Load(),
+		PendingWrites: int(s.cs.pending.Load()),
 		Inflight:      int(s.flying.Load()),
 	}
 	st.Dropped = st.DroppedQoS0 + st.DroppedOldest + st.Expired + st.TooLarge

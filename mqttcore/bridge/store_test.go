@@ -63,7 +63,7 @@ func takeN(t testing.TB, s *Store, n int) []string {
 	}
 	topics := make([]string, len(ts))
 	for i, m := range ts {
-		cp, err := packets.ReadPacket(bytes.NewReader(m.data))
+		cp, err := packets.ReadPacket(bytes.NewReader(m.data()))
 		if err != nil {
 			t.Fatalf("ReadPacket = %v", err)
 		}
@@ -266,10 +266,10 @@ func TestMoveTakesMessagesOutOfQueue(t *testing.T) {
 	var recs []flightRec
 	for i := range ts {
 		id := uint16(i + 1)
-		if err := setPacketID(ts[i].data, id); err != nil {
+		if err := setPacketID(ts[i].data(), id); err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, flightRec{id: id, data: ts[i].data})
+		recs = append(recs, flightRec{id: id, rec: ts[i].rec})
 	}
 	if err := s.moveAsync(ts, recs, nil); err != nil {
 		t.Fatal(err)
@@ -277,7 +277,7 @@ func TestMoveTakesMessagesOutOfQueue(t *testing.T) {
 	if st := s.Stats(); st.Depth != 1 || st.Inflight != 2 || st.Sent != 2 {
 		t.Fatalf("Depth %d Inflight %d Sent %d; want 1 2 2", st.Depth, st.Inflight, st.Sent)
 	}
-	s.settleAsync(1, nil, nil) // PUBACK for id 1
+	s.deleteFlightsAsync([]uint16{1}, nil) // PUBACK for id 1
 	s.Close()
 
 	s = openTestStore(t, path, StoreOptions{})
@@ -288,7 +288,7 @@ func TestMoveTakesMessagesOutOfQueue(t *testing.T) {
 	if err != nil || len(fl) != 1 || fl[0].id != 2 {
 		t.Fatalf("inflight() after reopen = %v, %v; want id 2", fl, err)
 	}
-	cp, err := packets.ReadPacket(bytes.NewReader(fl[0].data))
+	cp, err := packets.ReadPacket(bytes.NewReader(fl[0].data()))
 	if p, ok := cp.Content.(*packets.Publish); err != nil || !ok || p.Topic != "t/1" || p.PacketID != 2 {
 		t.Fatalf("in-flight record = %v, %v; want the PUBLISH of t/1 with id 2", cp, err)
 	}
@@ -305,12 +305,12 @@ func TestRequeue(t *testing.T) {
 		enqueue(t, s, fmt.Sprintf("t/%d", i), 1, nil)
 	}
 	ts, _ := s.take(2, nil)
-	recs := []flightRec{{10, ts[0].data}, {11, ts[1].data}}
+	recs := []flightRec{{10, ts[0].rec}, {11, ts[1].rec}}
 	if err := s.moveAsync(ts, recs, nil); err != nil {
 		t.Fatal(err)
 	}
 	// A PUBREL in flight is not a message; requeue drops it.
-	if err := s.settleAsync(12, []byte{0x62, 2, 0, 12}, nil); err != nil {
+	if err := s.pubrelAsync(12, []byte{0x62, 2, 0, 12}, nil); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.requeue()
