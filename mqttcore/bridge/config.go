@@ -144,9 +144,10 @@ type QueueConfig struct {
 	// (default 1024).
 	MaxBatch int `toml:"max_batch"`
 	// MaxPending bounds the writes waiting for the disk (default 256).
-	// Writes that do not wait for their commit (a sent message leaving the
-	// queue, QoS 0 messages) run ahead of the disk by at most this many,
-	// which bounds what a crash can re-send or lose; beyond it writers wait
+	// Writes that do not wait for their commit (QoS 0 messages, the
+	// sender's hand-overs and removals) run ahead of the disk by at most
+	// this many, which bounds the QoS 0 messages a crash can lose (what it
+	// can re-send is bounded by Config.MaxInflight); beyond it writers wait
 	// (counted in WriteWaits).
 	MaxPending int `toml:"max_pending"`
 }
