@@ -550,19 +550,45 @@ func (b *Bridge) attempt(ctx context.Context, cfg autopaho.ClientConfig, u *url.
 	if err != nil {
 		return nil, err
 	}
-	return &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10)}, nil
+	return &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10), w: bufio.NewWriterSize(c, 4<<10)}, nil
 }
 
-// bufConn is a connection with buffered reads. Its mutex serialises
-// writes: paho takes it for each of its packets (it looks for a
-// sync.Locker), the sender for each batch.
+// bufConn is a connection with buffered reads and writes. Its lock
+// serialises writes: paho takes it around each packet, which it writes in
+// pieces (it looks for a sync.Locker), the sender around each batch; what
+// was written under the lock goes out in one write when it is released.
 type bufConn struct {
 	net.Conn
-	sync.Mutex
-	r *bufio.Reader
+	mu     sync.Mutex
+	locked bool // under mu
+	r      *bufio.Reader
+	w      *bufio.Writer
 }
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Lock starts a packet or a batch.
+func (c *bufConn) Lock() {
+	c.mu.Lock()
+	c.locked = true
+}
+
+// Unlock writes out what was written since Lock. A write error shows up
+// on the connection's next read (paho's reader then drops it).
+func (c *bufConn) Unlock() {
+	_ = c.w.Flush()
+	c.locked = false
+	c.mu.Unlock()
+}
+
+// Write buffers under the lock (paho and the sender always take it); a
+// write without it goes straight out.
+func (c *bufConn) Write(p []byte) (int, error) {
+	if c.locked {
+		return c.w.Write(p)
+	}
+	return c.Conn.Write(p)
+}
 
 // logger adapts slog to paho's logger interface.
 type logger struct {

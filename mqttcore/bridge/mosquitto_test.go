@@ -165,14 +165,43 @@ type remoteClient struct {
 }
 
 // bufferedConn buffers a test client's reads (paho reads each packet in
-// several small reads) and serialises its writes (paho takes the lock).
+// several small reads) and its writes: paho takes the lock around each
+// packet it writes in pieces, and the packet goes out in one write when it
+// lets go.
 type bufferedConn struct {
 	net.Conn
-	sync.Mutex
-	r *bufio.Reader
+	mu     sync.Mutex
+	locked bool
+	r      *bufio.Reader
+	w      *bufio.Writer
+}
+
+func newBufferedConn(c net.Conn) *bufferedConn {
+	return &bufferedConn{Conn: c, r: bufio.NewReader(c), w: bufio.NewWriter(c)}
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Lock starts a packet.
+func (c *bufferedConn) Lock() {
+	c.mu.Lock()
+	c.locked = true
+}
+
+// Unlock writes the packet out.
+func (c *bufferedConn) Unlock() {
+	c.w.Flush()
+	c.locked = false
+	c.mu.Unlock()
+}
+
+// Write buffers under the lock; a write without it goes straight out.
+func (c *bufferedConn) Write(p []byte) (int, error) {
+	if c.locked {
+		return c.w.Write(p)
+	}
+	return c.Conn.Write(p)
+}
 
 // dialRemote connects a paho client to addr ("127.0.0.1:port").
 func dialRemote(t testing.TB, ctx context.Context, addr, id string) *remoteClient {
@@ -184,7 +213,7 @@ func dialRemote(t testing.TB, ctx context.Context, addr, id string) *remoteClien
 	rc := &remoteClient{msgs: make(chan *paho.Publish, 200000)}
 	rc.c = paho.NewClient(paho.ClientConfig{
 		ClientID: id,
-		Conn:     &bufferedConn{Conn: conn, r: bufio.NewReader(conn)},
+		Conn:     newBufferedConn(conn),
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			rc.msgs <- pr.Packet
 			return true, nil
