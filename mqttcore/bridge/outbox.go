@@ -39,9 +39,10 @@ type outbox struct {
 	onRefused func(id uint16, reasonCode byte)
 	onError   func(msg string, err error)
 
-	kick chan struct{} // capacity 1: something may be sendable
-	stop chan struct{} // closed by close
-	done chan struct{} // closed when run exits
+	kick      chan struct{} // capacity 1: something may be sendable
+	stop      chan struct{} // closed by close
+	done      chan struct{} // closed when run exits
+	closeOnce sync.Once
 
 	mu        sync.Mutex
 	conn      io.Writer // nil while disconnected; a sync.Locker (bufConn)
@@ -104,13 +105,15 @@ func (o *outbox) start() {
 }
 
 func (o *outbox) close() {
-	close(o.stop)
-	<-o.done
-	o.mu.Lock()
-	acked := o.acked
-	o.acked = nil
-	o.mu.Unlock()
-	o.settle(acked) // committed by the Store's Close
+	o.closeOnce.Do(func() {
+		close(o.stop)
+		<-o.done
+		o.mu.Lock()
+		acked := o.acked
+		o.acked = nil
+		o.mu.Unlock()
+		o.settle(acked) // committed by the Store's Close
+	})
 }
 
 // wake tells the sender to look again; it never blocks.
