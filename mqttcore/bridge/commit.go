@@ -59,8 +59,9 @@ func newBoltCommitter(db *bolt.DB, maxBatch, maxPending int, stats *commitStats)
 	return c
 }
 
-// submit queues w; the caller serialises submits (the Store's sendMu) and
-// never calls it after close.
+// submit queues w. It is safe for concurrent callers (each Store
+// serialises its own submits under its sendMu, so its writes stay in
+// order); nobody calls it after close.
 func (c *boltCommitter) submit(w *write) error {
 	c.stats.pending.Add(1)
 	select {

@@ -19,8 +19,11 @@
 // connection in batches.
 //
 // All writes to the file go through a committer (commit.go): today one
-// goroutine doing group commit on the bridge's own file; the seam for a
-// commit pipeline shared with the core's durable store.
+// goroutine doing group commit on the bridge's own file (OpenStore). The
+// seam for a commit pipeline shared with the core's durable store is
+// newStore: a Store on a given bbolt file and committer, with its buckets
+// under a root bucket, so several stores (and the core) share each commit
+// and its fsync.
 //
 // # Imports
 //

@@ -78,7 +78,7 @@ func (s *Store) appendAsync(data []byte, durable bool, done func(error)) error {
 	s.mu.Unlock()
 	w := &write{
 		apply: func(tx *bolt.Tx) error {
-			b := queueBucket(tx)
+			b := s.queueBucket(tx)
 			for _, v := range victims {
 				if err := b.Delete(seqKey(v)); err != nil {
 					return err
@@ -242,7 +242,7 @@ func (s *Store) deleteKeysLocked(keys []uint64) {
 		return
 	}
 	_ = s.submitLocked(&write{apply: func(tx *bolt.Tx) error {
-		b := queueBucket(tx)
+		b := s.queueBucket(tx)
 		for _, k := range keys {
 			if err := b.Delete(seqKey(k)); err != nil {
 				return err
@@ -308,7 +308,7 @@ func (s *Store) take(n int, out []taken) ([]taken, error) {
 	}
 	var bad []uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketQueue)
+		b := s.bucket(tx, bucketQueue)
 		j := first
 		for i := first; i < len(out); i++ {
 			v := b.Get(seqKey(out[i].seq))
@@ -369,7 +369,7 @@ func (s *Store) moveAsync(ts []taken, recs []flightRec, done func(error)) error 
 	s.flying.Add(int64(len(recs)))
 	return s.submitLocked(&write{
 		apply: func(tx *bolt.Tx) error {
-			q, c := queueBucket(tx), tx.Bucket(bucketClient)
+			q, c := s.queueBucket(tx), s.bucket(tx, bucketClient)
 			for _, k := range keys {
 				if err := q.Delete(seqKey(k)); err != nil {
 					return err
@@ -399,7 +399,7 @@ func (s *Store) pubrelAsync(id uint16, rel []byte, done func(error)) error {
 		return ErrClosed
 	}
 	return s.submitLocked(&write{
-		apply: func(tx *bolt.Tx) error { return tx.Bucket(bucketClient).Put(idKey(id), v) },
+		apply: func(tx *bolt.Tx) error { return s.bucket(tx, bucketClient).Put(idKey(id), v) },
 		done:  done,
 	})
 }
@@ -416,7 +416,7 @@ func (s *Store) deleteFlightsAsync(ids []uint16, done func(error)) error {
 	s.flying.Add(-int64(len(ids)))
 	return s.submitLocked(&write{
 		apply: func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketClient)
+			b := s.bucket(tx, bucketClient)
 			for _, id := range ids {
 				if err := b.Delete(idKey(id)); err != nil {
 					return err
@@ -436,7 +436,7 @@ func (s *Store) inflight() ([]flightRec, error) {
 	}
 	var recs []flightRec
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketClient)
+		b := s.bucket(tx, bucketClient)
 		for _, id := range sortedIDs(b) {
 			v := b.Get(idKey(id))
 			recs = append(recs, flightRec{id: id, rec: bytes.Clone(v)})
@@ -457,8 +457,8 @@ func (s *Store) requeue() (int, error) {
 	var back []entry
 	w := &write{apply: func(tx *bolt.Tx) error {
 		back = back[:0]
-		b := tx.Bucket(bucketClient)
-		q := queueBucket(tx)
+		b := s.bucket(tx, bucketClient)
+		q := s.queueBucket(tx)
 		ids := sortedIDs(b)
 		now := s.now().UnixNano()
 		seq := s.lowSeq
@@ -476,10 +476,10 @@ func (s *Store) requeue() (int, error) {
 			}
 			back = append(back, entry{seq: seq, at: now, size: int64(len(data)) + 8, qos: pubQoS(data[8]), state: live})
 		}
-		if err := tx.DeleteBucket(bucketClient); err != nil {
+		if err := s.parent(tx).DeleteBucket(bucketClient); err != nil {
 			return err
 		}
-		_, err := tx.CreateBucket(bucketClient)
+		_, err := s.parent(tx).CreateBucket(bucketClient)
 		return err
 	}}
 	ch := make(chan error, 1)

@@ -36,7 +36,7 @@ func (ss *SessionStore) Put(packetID uint16, packetType byte, w io.WriterTo) err
 	ch := make(chan error, 1)
 	s.sendMu.Lock()
 	err := s.submitLocked(&write{
-		apply: func(tx *bolt.Tx) error { return tx.Bucket(bucketServer).Put(idKey(packetID), data) },
+		apply: func(tx *bolt.Tx) error { return s.bucket(tx, bucketServer).Put(idKey(packetID), data) },
 		done:  func(err error) { ch <- err },
 	})
 	s.sendMu.Unlock()
@@ -56,7 +56,7 @@ func (ss *SessionStore) Get(packetID uint16) (io.ReadCloser, error) {
 	}
 	var data []byte
 	err := ss.s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketServer).Get(idKey(packetID))
+		v := ss.s.bucket(tx, bucketServer).Get(idKey(packetID))
 		if v == nil {
 			return fmt.Errorf("bridge: session get %d: %w", packetID, ErrNotInStore)
 		}
@@ -88,7 +88,7 @@ func (ss *SessionStore) delete(id uint16, quarantine bool) error {
 		s.stats.quarantined.Add(1)
 	}
 	return s.submitLocked(&write{apply: func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketServer).Delete(idKey(id))
+		return s.bucket(tx, bucketServer).Delete(idKey(id))
 	}})
 }
 
@@ -99,7 +99,7 @@ func (ss *SessionStore) List() ([]uint16, error) {
 	}
 	var ids []uint16
 	err := ss.s.db.View(func(tx *bolt.Tx) error {
-		ids = sortedIDs(tx.Bucket(bucketServer))
+		ids = sortedIDs(ss.s.bucket(tx, bucketServer))
 		return nil
 	})
 	return ids, err
@@ -113,10 +113,10 @@ func (ss *SessionStore) Reset() error {
 	s.sendMu.Lock()
 	err := s.submitLocked(&write{
 		apply: func(tx *bolt.Tx) error {
-			if err := tx.DeleteBucket(bucketServer); err != nil {
+			if err := s.parent(tx).DeleteBucket(bucketServer); err != nil {
 				return err
 			}
-			_, err := tx.CreateBucket(bucketServer)
+			_, err := s.parent(tx).CreateBucket(bucketServer)
 			return err
 		},
 		done: func(err error) { ch <- err },

@@ -73,6 +73,8 @@ type StoreOptions struct {
 // of the two places.
 type Store struct {
 	db       *bolt.DB
+	root     []byte // parent bucket in a shared file; nil: the top level of our own
+	owned    bool   // db and the committer are ours to close
 	maxBytes int64
 	maxAge   time.Duration
 	now      func() time.Time
@@ -138,9 +140,25 @@ func OpenStore(path string, o StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: open queue %s: %w", path, err)
 	}
+	s, err := newStore(db, nil, nil, o)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bridge: load queue %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// newStore builds a Store on db. With a nil committer the Store owns db
+// and its own group-commit goroutine (OpenStore); otherwise db and c are
+// shared (a commit pipeline over one file for several stores: one fsync per
+// batch for all of them), the Store's buckets live under the bucket root,
+// and Close leaves db and c open.
+func newStore(db *bolt.DB, c committer, root []byte, o StoreOptions) (*Store, error) {
 	qc := QueueConfig{MaxBytes: o.MaxBytes, MaxAge: o.MaxAge, MaxBatch: o.MaxBatch, MaxPending: o.MaxPending}
 	s := &Store{
 		db:       db,
+		root:     root,
+		owned:    c == nil,
 		maxBytes: qc.maxBytes(),
 		maxAge:   qc.maxAge(),
 		now:      o.Now,
@@ -152,32 +170,59 @@ func OpenStore(path string, o StoreOptions) (*Store, error) {
 		s.now = time.Now
 	}
 	if err := db.Update(s.load); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("bridge: load queue %s: %w", path, err)
+		return nil, err
 	}
-	s.c = newBoltCommitter(db, qc.maxBatch(), qc.maxPending(), &s.cs)
+	if c == nil {
+		c = newBoltCommitter(db, qc.maxBatch(), qc.maxPending(), &s.cs)
+	}
+	s.c = c
 	return s, nil
 }
+
+// bucketParent is where a Store's buckets live: a transaction (the top
+// level of its own file) or a bucket (its root in a shared file).
+type bucketParent interface {
+	Bucket(name []byte) *bolt.Bucket
+	CreateBucket(name []byte) (*bolt.Bucket, error)
+	CreateBucketIfNotExists(name []byte) (*bolt.Bucket, error)
+	DeleteBucket(name []byte) error
+}
+
+// parent returns the holder of the Store's buckets in tx.
+func (s *Store) parent(tx *bolt.Tx) bucketParent {
+	if s.root == nil {
+		return tx
+	}
+	return tx.Bucket(s.root)
+}
+
+// bucket returns one of the Store's buckets in tx.
+func (s *Store) bucket(tx *bolt.Tx, name []byte) *bolt.Bucket { return s.parent(tx).Bucket(name) }
 
 // queueFill is the fill percent of the sequence-keyed queue bucket: keys
 // only ever grow at the end, so pages can be split nearly full.
 const queueFill = 0.9
 
-// queueBucket returns the queue bucket of tx, set up for appends.
-func queueBucket(tx *bolt.Tx) *bolt.Bucket {
-	b := tx.Bucket(bucketQueue)
+// queueBucket returns the queue bucket in tx, set up for appends.
+func (s *Store) queueBucket(tx *bolt.Tx) *bolt.Bucket {
+	b := s.bucket(tx, bucketQueue)
 	b.FillPercent = queueFill
 	return b
 }
 
 // load creates the buckets and rebuilds the in-memory index.
 func (s *Store) load(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketQueue, bucketClient, bucketServer} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+	if s.root != nil {
+		if _, err := tx.CreateBucketIfNotExists(s.root); err != nil {
 			return err
 		}
 	}
-	c := tx.Bucket(bucketQueue).Cursor()
+	for _, name := range [][]byte{bucketQueue, bucketClient, bucketServer} {
+		if _, err := s.parent(tx).CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	c := s.bucket(tx, bucketQueue).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 || len(v) < 9 {
 			return fmt.Errorf("corrupt queue record %x", k)
@@ -192,7 +237,7 @@ func (s *Store) load(tx *bolt.Tx) error {
 	}
 	var order uint64
 	for i, name := range [][]byte{bucketClient, bucketServer} {
-		err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+		err := s.bucket(tx, name).ForEach(func(k, v []byte) error {
 			if len(k) != 2 || len(v) < 8 {
 				return fmt.Errorf("corrupt %s record %x", name, k)
 			}
@@ -233,19 +278,29 @@ func (s *Store) flush() error {
 	return <-ch
 }
 
-// Close commits what is pending, stops the committer and closes the file.
+// Close commits what is pending, then stops the committer and closes the
+// file (if they are the Store's own).
 func (s *Store) Close() error {
+	var err error
+	if !s.owned {
+		err = s.flush()
+	}
 	s.sendMu.Lock()
 	if s.closed {
 		s.sendMu.Unlock()
 		return nil
 	}
 	s.closed = true
-	s.c.close()
+	if s.owned {
+		s.c.close()
+	}
 	s.sendMu.Unlock()
 	s.mu.Lock()
 	s.notify() // wake the sender so it sees ErrClosed
 	s.mu.Unlock()
+	if !s.owned {
+		return err
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("bridge: close queue: %w", err)
 	}

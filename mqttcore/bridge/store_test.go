@@ -496,3 +496,61 @@ func TestCommitIsolatesFailingWrite(t *testing.T) {
 		t.Fatalf("committed records %v, %v; want [0 2]", ids, err)
 	}
 }
+
+// TestStoresShareOneCommit: two stores in one file (each under its own
+// root bucket) on one commit pipeline: writes of both made while a commit
+// runs go to disk in the next single commit, and each store reads back only
+// its own messages.
+func TestStoresShareOneCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var cs commitStats
+	c := newBoltCommitter(db, 1024, 256, &cs)
+	defer c.close()
+	a, err := newStore(db, c, []byte("bridge/a"), StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newStore(db, c, []byte("bridge/b"), StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold the committer inside a commit so the next writes form one batch.
+	release, entered := make(chan struct{}), make(chan struct{})
+	c.submit(&write{apply: func(*bolt.Tx) error { close(entered); <-release; return nil }})
+	<-entered
+	done := make(chan error, 4)
+	for i, s := range []*Store{a, b, a, b} {
+		data := append(make([]byte, 8), pubPacket(t, fmt.Sprintf("%c/%d", 'a'+i%2, i), 1, nil)...)
+		if err := s.appendAsync(data, true, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := cs.commits.Load()
+	close(release)
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cs.commits.Load() - before; n != 2 {
+		t.Fatalf("%d commits after the held one was released; want 2 (it, then one for both stores)", n)
+	}
+	if got := drain(t, a); fmt.Sprint(got) != "[a/0 a/2]" {
+		t.Fatalf("store a holds %v; want [a/0 a/2]", got)
+	}
+	if got := drain(t, b); fmt.Sprint(got) != "[b/1 b/3]" {
+		t.Fatalf("store b holds %v; want [b/1 b/3]", got)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(pubPacket(t, "b/4", 1, nil)); err != nil {
+		t.Fatalf("Append to b after a closed = %v; the shared pipeline must stay open", err)
+	}
+	b.Close()
+}
