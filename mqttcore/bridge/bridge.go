@@ -30,6 +30,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for queue ages (default time.Now).
 	Now func() time.Time
+	// Backend, if set, is a bbolt file shared with others and its commit
+	// pipeline (the core's durable store): the bridge's queue lives in it,
+	// under the bucket "bridge/<name>", and its writes share the
+	// backend's fsyncs. queue.path, max_batch and max_pending are then not
+	// used. By default the queue is its own file at queue.path.
+	Backend Backend
 }
 
 // Bridge is one running bridge. Create it with New, stop it with Close.
@@ -107,9 +113,15 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 	for i, s := range cfg.Servers {
 		urls[i], _ = parseServer(s) // checked by Validate
 	}
-	st, err := OpenStore(cfg.Queue.Path, StoreOptions{
+	so := StoreOptions{
 		MaxBytes: cfg.Queue.MaxBytes, MaxAge: cfg.Queue.MaxAge, MaxBatch: cfg.Queue.MaxBatch, MaxPending: cfg.Queue.MaxPending, Now: opts.Now,
-	})
+	}
+	var st *Store
+	if opts.Backend != nil {
+		st, err = OpenSharedStore(opts.Backend, "bridge/"+cfg.Name, so)
+	} else {
+		st, err = OpenStore(cfg.Queue.Path, so)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
 	}

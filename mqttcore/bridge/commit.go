@@ -20,16 +20,23 @@ type write struct {
 	done  func(err error)
 }
 
-// committer is the seam between the bridge and whoever commits its writes:
-// today boltCommitter, one goroutine over the bridge's own bbolt file;
-// later, a commit pipeline shared with the broker core's durable store
-// (same file, one fsync per batch for both). submit hands a write over in
-// order (writes commit in the order submitted) and may block while the
-// pipeline is full (back-pressure); it fails only after close. close
-// commits what was submitted, then returns.
-type committer interface {
-	submit(w *write) error
-	close()
+// Backend is the bbolt file a Store lives in and the commit pipeline that
+// writes it: the seam between the bridge and whoever commits its writes.
+// OpenStore gives a Store its own (one file, one group-commit goroutine);
+// OpenSharedStore puts it in a file shared with others, such as the broker
+// core's durable store (mqttcore/boltstore's Store has this method set), so
+// that a bridged message and the core's own changes share one fsync.
+//
+// Update queues apply to run in a write transaction, in call order with
+// the other calls, and calls done once that transaction is
+// durable (nil) or failed (the error); apply may run more than once (when
+// another write in its batch fails) and must be idempotent; done runs on
+// the committer's goroutine and must not block. Update may block while
+// the pipeline is full. View runs fn in a read transaction of what is
+// committed.
+type Backend interface {
+	Update(apply func(*bolt.Tx) error, done func(error))
+	View(fn func(*bolt.Tx) error) error
 }
 
 // commitStats are the commit pipeline's counters, shared by the Store's
@@ -39,7 +46,8 @@ type commitStats struct {
 	nanos, maxNanos, pending       atomic.Int64
 }
 
-// boltCommitter is group commit on one bbolt file: one goroutine takes
+// boltCommitter is the Backend of a Store's own file: group commit on one
+// bbolt file. One goroutine takes
 // the first queued write and everything queued behind it (up to maxBatch,
 // without waiting for more), applies them in one transaction and runs
 // their done callbacks after the commit. A write whose apply fails is taken
@@ -59,10 +67,17 @@ func newBoltCommitter(db *bolt.DB, maxBatch, maxPending int, stats *commitStats)
 	return c
 }
 
-// submit queues w. It is safe for concurrent callers (each Store
-// serialises its own submits under its sendMu, so its writes stay in
-// order); nobody calls it after close.
-func (c *boltCommitter) submit(w *write) error {
+// Update queues a write. It is safe for concurrent callers (each Store
+// serialises its own writes under its sendMu, so they stay in order);
+// nobody calls it after close.
+func (c *boltCommitter) Update(apply func(*bolt.Tx) error, done func(error)) {
+	c.submit(&write{apply: apply, done: done})
+}
+
+// View runs fn in a read transaction.
+func (c *boltCommitter) View(fn func(*bolt.Tx) error) error { return c.db.View(fn) }
+
+func (c *boltCommitter) submit(w *write) {
 	c.stats.pending.Add(1)
 	select {
 	case c.ops <- w:
@@ -70,7 +85,6 @@ func (c *boltCommitter) submit(w *write) error {
 		c.stats.waits.Add(1)
 		c.ops <- w
 	}
-	return nil
 }
 
 func (c *boltCommitter) close() {

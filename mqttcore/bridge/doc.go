@@ -18,12 +18,12 @@
 // and the sender that moves committed messages from the queue to the
 // connection in batches.
 //
-// All writes to the file go through a committer (commit.go): today one
-// goroutine doing group commit on the bridge's own file (OpenStore). The
-// seam for a commit pipeline shared with the core's durable store is
-// newStore: a Store on a given bbolt file and committer, with its buckets
-// under a root bucket, so several stores (and the core) share each commit
-// and its fsync.
+// All reads and writes of the file go through a [Backend] (commit.go): by
+// default the bridge's own file with one group-commit goroutine
+// (OpenStore); with Options.Backend (OpenSharedStore) a file shared with
+// others, such as the broker core's durable store, the bridge's buckets
+// under "bridge/<name>", so that its writes and the core's share each
+// commit and its fsync.
 //
 // # Imports
 //

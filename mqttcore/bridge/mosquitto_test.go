@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/gannet-mqtt/gannet/internal/outside"
 	"github.com/gannet-mqtt/gannet/mqttcore"
@@ -735,5 +736,57 @@ func TestBridgeRestartWhileDraining(t *testing.T) {
 				t.Log("the bridge had drained everything before it stopped: nothing was in flight")
 			}
 		})
+	}
+}
+
+// syncBackend is the simplest bridge.Backend: each write is its own
+// transaction, committed before Update returns.
+type syncBackend struct{ db *bolt.DB }
+
+func (b syncBackend) Update(apply func(*bolt.Tx) error, done func(error)) {
+	err := b.db.Update(apply)
+	if done != nil {
+		done(err)
+	}
+}
+
+func (b syncBackend) View(fn func(*bolt.Tx) error) error { return b.db.View(fn) }
+
+// TestBridgeSharedBackend: with Options.Backend the queue lives in the
+// given file, under "bridge/<name>", and messages get through in order.
+func TestBridgeSharedBackend(t *testing.T) {
+	m := newMosquitto(t, "")
+	m.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "shared.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "central-app")
+	remote.subscribe(t, ctx, "site/#", 1)
+	core := newCore(t)
+	cfg := testConfig(t, "shared", m.url(), bridge.Rule{Pattern: "site/#", Direction: bridge.Out, QoS: 1})
+	b, err := bridge.New(cfg, core, bridge.Options{Backend: syncBackend{db}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	publishN(t, core, 2, 100, 8)
+	if dups, _ := checkArrivals(t, ctx, remote, 2, 200, 0); dups != 0 {
+		t.Fatalf("%d duplicates without a restart", dups)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("bridge/shared")) == nil {
+			return fmt.Errorf("no bucket bridge/shared in the shared file")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cfg.Queue.Path); !os.IsNotExist(err) {
+		t.Fatalf("queue.path %s exists (%v); with a Backend it is not used", cfg.Queue.Path, err)
 	}
 }

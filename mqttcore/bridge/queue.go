@@ -307,7 +307,7 @@ func (s *Store) take(n int, out []taken) ([]taken, error) {
 		return out, nil
 	}
 	var bad []uint64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.be.View(func(tx *bolt.Tx) error {
 		b := s.bucket(tx, bucketQueue)
 		j := first
 		for i := first; i < len(out); i++ {
@@ -435,7 +435,7 @@ func (s *Store) inflight() ([]flightRec, error) {
 		return nil, err
 	}
 	var recs []flightRec
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.be.View(func(tx *bolt.Tx) error {
 		b := s.bucket(tx, bucketClient)
 		for _, id := range sortedIDs(b) {
 			v := b.Get(idKey(id))

@@ -55,7 +55,7 @@ func (ss *SessionStore) Get(packetID uint16) (io.ReadCloser, error) {
 		return nil, err
 	}
 	var data []byte
-	err := ss.s.db.View(func(tx *bolt.Tx) error {
+	err := ss.s.be.View(func(tx *bolt.Tx) error {
 		v := ss.s.bucket(tx, bucketServer).Get(idKey(packetID))
 		if v == nil {
 			return fmt.Errorf("bridge: session get %d: %w", packetID, ErrNotInStore)
@@ -98,7 +98,7 @@ func (ss *SessionStore) List() ([]uint16, error) {
 		return nil, err
 	}
 	var ids []uint16
-	err := ss.s.db.View(func(tx *bolt.Tx) error {
+	err := ss.s.be.View(func(tx *bolt.Tx) error {
 		ids = sortedIDs(ss.s.bucket(tx, bucketServer))
 		return nil
 	})

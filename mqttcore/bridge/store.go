@@ -72,19 +72,19 @@ type StoreOptions struct {
 // that records it in flight, so on disk a message is always in exactly one
 // of the two places.
 type Store struct {
-	db       *bolt.DB
-	root     []byte // parent bucket in a shared file; nil: the top level of our own
-	owned    bool   // db and the committer are ours to close
-	maxBytes int64
-	maxAge   time.Duration
-	now      func() time.Time
+	path         string       // our own file's, "" in a shared one
+	root         []byte       // parent bucket in a shared file; nil: the top level of our own
+	be           Backend      // the file and its commit pipeline
+	closeBackend func() error // nil when be is shared
+	maxBytes     int64
+	maxAge       time.Duration
+	now          func() time.Time
 
 	// sendMu orders submissions: an index decision and the submission of
 	// its write happen under it, so writes reach the committer in the order
 	// the decisions were made. Taken before mu, never by the committer.
 	sendMu sync.Mutex
 	closed bool // under sendMu
-	c      committer
 
 	// mu guards the in-memory index of the queue. It is a leaf: no I/O and
 	// no channel operation happens under it.
@@ -140,43 +140,54 @@ func OpenStore(path string, o StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: open queue %s: %w", path, err)
 	}
-	s, err := newStore(db, nil, nil, o)
-	if err != nil {
+	s := newStore(path, nil, o)
+	if err := db.Update(s.load); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("bridge: load queue %s: %w", path, err)
+	}
+	qc := QueueConfig{MaxBatch: o.MaxBatch, MaxPending: o.MaxPending}
+	c := newBoltCommitter(db, qc.maxBatch(), qc.maxPending(), &s.cs)
+	s.be = c
+	s.closeBackend = func() error {
+		c.close()
+		return db.Close()
 	}
 	return s, nil
 }
 
-// newStore builds a Store on db. With a nil committer the Store owns db
-// and its own group-commit goroutine (OpenStore); otherwise db and c are
-// shared (a commit pipeline over one file for several stores: one fsync per
-// batch for all of them), the Store's buckets live under the bucket root,
-// and Close leaves db and c open.
-func newStore(db *bolt.DB, c committer, root []byte, o StoreOptions) (*Store, error) {
-	qc := QueueConfig{MaxBytes: o.MaxBytes, MaxAge: o.MaxAge, MaxBatch: o.MaxBatch, MaxPending: o.MaxPending}
+// OpenSharedStore opens a Store in a file shared with others: its buckets
+// live under the bucket named root (created if needed), all its writes go
+// through be's commit pipeline, and Close leaves be open. MaxBatch and
+// MaxPending are be's business; the commit counters in Stats stay zero (be
+// keeps its own).
+func OpenSharedStore(be Backend, root string, o StoreOptions) (*Store, error) {
+	if root == "" {
+		return nil, errors.New("bridge: shared store needs a root bucket name")
+	}
+	s := newStore("", []byte(root), o)
+	s.be = be
+	ch := make(chan error, 1)
+	be.Update(s.load, func(err error) { ch <- err })
+	if err := <-ch; err != nil {
+		return nil, fmt.Errorf("bridge: load queue %s: %w", root, err)
+	}
+	return s, nil
+}
+
+func newStore(path string, root []byte, o StoreOptions) *Store {
+	qc := QueueConfig{MaxBytes: o.MaxBytes, MaxAge: o.MaxAge}
 	s := &Store{
-		db:       db,
+		path:     path,
 		root:     root,
-		owned:    c == nil,
 		maxBytes: qc.maxBytes(),
 		maxAge:   qc.maxAge(),
 		now:      o.Now,
-		nextSeq:  firstSeq,
-		lowSeq:   firstSeq,
 		notify:   func() {},
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if err := db.Update(s.load); err != nil {
-		return nil, err
-	}
-	if c == nil {
-		c = newBoltCommitter(db, qc.maxBatch(), qc.maxPending(), &s.cs)
-	}
-	s.c = c
-	return s, nil
+	return s
 }
 
 // bucketParent is where a Store's buckets live: a transaction (the top
@@ -210,8 +221,12 @@ func (s *Store) queueBucket(tx *bolt.Tx) *bolt.Bucket {
 	return b
 }
 
-// load creates the buckets and rebuilds the in-memory index.
+// load creates the buckets and rebuilds the in-memory index (from
+// scratch: it may run twice).
 func (s *Store) load(tx *bolt.Tx) error {
+	s.ents, s.head, s.count, s.bytes, s.q0, s.q0cur = nil, 0, 0, 0, 0, 0
+	s.nextSeq, s.lowSeq = firstSeq, firstSeq
+	s.flying.Store(0)
 	if s.root != nil {
 		if _, err := tx.CreateBucketIfNotExists(s.root); err != nil {
 			return err
@@ -263,14 +278,19 @@ func (s *Store) submitLocked(w *write) error {
 	if s.closed {
 		return ErrClosed
 	}
-	return s.c.submit(w)
+	done := w.done
+	if done == nil {
+		done = func(error) {}
+	}
+	s.be.Update(w.apply, done)
+	return nil
 }
 
 // flush waits until everything submitted so far is committed.
 func (s *Store) flush() error {
 	ch := make(chan error, 1)
 	s.sendMu.Lock()
-	err := s.submitLocked(&write{done: func(err error) { ch <- err }})
+	err := s.submitLocked(&write{apply: func(*bolt.Tx) error { return nil }, done: func(err error) { ch <- err }})
 	s.sendMu.Unlock()
 	if err != nil {
 		return err
@@ -279,10 +299,10 @@ func (s *Store) flush() error {
 }
 
 // Close commits what is pending, then stops the committer and closes the
-// file (if they are the Store's own).
+// file if they are the Store's own.
 func (s *Store) Close() error {
 	var err error
-	if !s.owned {
+	if s.closeBackend == nil {
 		err = s.flush()
 	}
 	s.sendMu.Lock()
@@ -291,24 +311,20 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	if s.owned {
-		s.c.close()
-	}
 	s.sendMu.Unlock()
 	s.mu.Lock()
 	s.notify() // wake the sender so it sees ErrClosed
 	s.mu.Unlock()
-	if !s.owned {
-		return err
+	if s.closeBackend != nil {
+		if cerr := s.closeBackend(); cerr != nil {
+			err = fmt.Errorf("bridge: close queue: %w", cerr)
+		}
 	}
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("bridge: close queue: %w", err)
-	}
-	return nil
+	return err
 }
 
-// Path returns the bbolt file's path.
-func (s *Store) Path() string { return s.db.Path() }
+// Path returns the bbolt file's path ("" for a shared store).
+func (s *Store) Path() string { return s.path }
 
 func seqKey(seq uint64) []byte {
 	var k [8]byte

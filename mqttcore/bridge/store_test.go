@@ -511,17 +511,17 @@ func TestStoresShareOneCommit(t *testing.T) {
 	var cs commitStats
 	c := newBoltCommitter(db, 1024, 256, &cs)
 	defer c.close()
-	a, err := newStore(db, c, []byte("bridge/a"), StoreOptions{})
+	a, err := OpenSharedStore(c, "bridge/a", StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newStore(db, c, []byte("bridge/b"), StoreOptions{})
+	b, err := OpenSharedStore(c, "bridge/b", StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Hold the committer inside a commit so the next writes form one batch.
 	release, entered := make(chan struct{}), make(chan struct{})
-	c.submit(&write{apply: func(*bolt.Tx) error { close(entered); <-release; return nil }})
+	c.Update(func(*bolt.Tx) error { close(entered); <-release; return nil }, nil)
 	<-entered
 	done := make(chan error, 4)
 	for i, s := range []*Store{a, b, a, b} {
@@ -553,4 +553,12 @@ func TestStoresShareOneCommit(t *testing.T) {
 		t.Fatalf("Append to b after a closed = %v; the shared pipeline must stay open", err)
 	}
 	b.Close()
+	// Reopened from the shared file, b still holds its own.
+	b, err = OpenSharedStore(c, "bridge/b", StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(t, b); fmt.Sprint(got) != "[b/4]" {
+		t.Fatalf("store b reopened holds %v; want [b/4]", got)
+	}
 }
