@@ -26,9 +26,13 @@ type waitSpec struct {
 	name string
 }
 
-// typeSleepResp files a 2.0 SLEEPRESP, which has no 1.2 twin, under a
-// MsgType that 1.2 reserves, so that waitSpec.types can name it.
-const typeSleepResp snpacket.MsgType = 0x1E
+// typeSleepResp and typeAuth file a 2.0 SLEEPRESP and AUTH, which have no
+// 1.2 twins, under MsgTypes that 1.2 reserves, so that waitSpec.types can
+// name them.
+const (
+	typeSleepResp snpacket.MsgType = 0x1E
+	typeAuth      snpacket.MsgType = 0x1F
+)
 
 // typeBit returns the waitSpec.types bit of message type t.
 func typeBit(t snpacket.MsgType) uint32 {

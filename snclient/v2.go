@@ -14,9 +14,11 @@ import (
 // (by session alias when it holds one, else by full topic name: 2.0 needs
 // no REGISTER), PUBWOS for QoS -1, REGISTER, SUBSCRIBE, UNSUBSCRIBE,
 // PINGREQ, SLEEPREQ (Sleep; CheckMessages wakes with PINGREQ) and
-// DISCONNECT, and answers the gateway's PUBLISH, PUBREL and REGISTER. It
-// does not do AUTH or Connection Encapsulation; the will updates, which
-// 2.0 dropped, return errors.ErrUnsupported.
+// DISCONNECT, and answers the gateway's PUBLISH, PUBREL and REGISTER.
+// Options.Auth puts a single-step authentication into the CONNECT; a
+// gateway that answers with AUTH instead of CONNACK gets no second step
+// (errors.ErrUnsupported). No Connection Encapsulation; the will updates,
+// which 2.0 dropped, return errors.ErrUnsupported.
 
 // errUnsupportedV2 is the error of a method 2.0 (or this client's 2.0
 // support) does not have.
@@ -43,11 +45,19 @@ func (c *Client) connectV2(ctx context.Context, will *Will) error {
 		m.Will, m.WillQoS, m.WillRetain = true, will.QoS, will.Retain
 		m.WillTopicType, m.WillTopic, m.WillPayload = snpacket.TopicTypeName, []byte(will.Topic), will.Message
 	}
+	if a := c.opts.Auth; a != nil {
+		m.Auth, m.AuthMethod, m.AuthData = true, []byte(a.Method), a.Data
+	}
 	// CSD01 §4.4: a CONNECT is never retransmitted; the client waits as
 	// long as the retransmissions would take, then gives up.
-	r, err := c.exchange(ctx, op, m, nil, waitSpec{types: typeBit(snpacket.TypeConnack), msgID: m.PacketID, byID: true, once: true})
+	r, err := c.exchange(ctx, op, m, nil, waitSpec{
+		types: typeBit(snpacket.TypeConnack) | typeBit(typeAuth), msgID: m.PacketID, byID: true, once: true})
 	if err != nil {
 		return err
+	}
+	if r.typ == typeAuth {
+		return fmt.Errorf("snclient: %s: gateway asked for another authentication step (AUTH 0x%02x): %w",
+			op, uint8(r.reason), errors.ErrUnsupported)
 	}
 	if err := refusedReply(op, "", r); err != nil {
 		return err
@@ -344,6 +354,10 @@ func (c *Client) handleV2(m snpacket.MessageV2) {
 			c.connectionEnded(StateDisconnected,
 				fmt.Errorf("snclient: gateway %v sent DISCONNECT (0x%02x %v): %w", c.addr, uint8(m.ReasonCode), m.ReasonCode, ErrGatewayDisconnected))
 		}
+	case *snpacket.Auth:
+		r := v2Reply(typeAuth, m.Type(), m.PacketID, m.ReasonCode)
+		r.rc = snpacket.Accepted // an AUTH step is not a refusal
+		c.offer(r)
 	case *snpacket.SleepResp:
 		c.offer(v2Reply(typeSleepResp, m.Type(), m.PacketID, m.ReasonCode))
 	case *snpacket.ConnackV2:
