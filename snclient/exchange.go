@@ -59,6 +59,8 @@ type reply struct {
 	// predefined: topicID is a 2.0 predefined alias, not to be recorded
 	// as a session alias.
 	predefined bool
+	// sessionPresent is a 2.0 CONNACK's Session Present flag.
+	sessionPresent bool
 }
 
 // arm makes w the answers the reader hands to the caller, dropping any stale

@@ -9,7 +9,7 @@ import (
 	"github.com/gannet-mqtt/gannet/snpacket"
 )
 
-// MQTT-SN 2.0 (Options.Version snpacket.Version20). The client speaks the
+// MQTT-SN 2.0 (Options.Version Version20). The client speaks the
 // CSD01 draft's CONNECT (with the will inline), PUBLISH at QoS 0, 1 and 2
 // (by session alias when it holds one, else by full topic name: 2.0 needs
 // no REGISTER), PUBWOS for QoS -1, REGISTER, SUBSCRIBE, UNSUBSCRIBE,
@@ -28,7 +28,9 @@ func errUnsupportedV2(op string) error {
 
 // connectV2 sends a 2.0 CONNECT and waits for its CONNACK. A persistent
 // session asks for a Session Expiry that never ends, which is what a 1.2
-// gateway does with CleanSession=0; a clean one leaves it absent (0).
+// gateway does with CleanSession=0; a clean one leaves it absent (0). A
+// CONNACK without Session Present means the gateway has no session, so the
+// client forgets its session aliases.
 func (c *Client) connectV2(ctx context.Context, will *Will) error {
 	const op = "connect"
 	m := &snpacket.ConnectV2{
@@ -63,6 +65,9 @@ func (c *Client) connectV2(ctx context.Context, will *Will) error {
 		return err
 	}
 	c.mu.Lock()
+	if !r.sessionPresent {
+		c.clearTopicsLocked() // the gateway's session aliases are gone too
+	}
 	c.setStateLocked(StateActive)
 	if !c.isClosed {
 		c.startKeepAliveLocked()
@@ -361,7 +366,9 @@ func (c *Client) handleV2(m snpacket.MessageV2) {
 	case *snpacket.SleepResp:
 		c.offer(v2Reply(typeSleepResp, m.Type(), m.PacketID, m.ReasonCode))
 	case *snpacket.ConnackV2:
-		c.offer(v2Reply(snpacket.TypeConnack, m.Type(), m.PacketID, m.ReasonCode))
+		r := v2Reply(snpacket.TypeConnack, m.Type(), m.PacketID, m.ReasonCode)
+		r.sessionPresent = m.SessionPresent
+		c.offer(r)
 	case *snpacket.PubackV2:
 		c.offer(v2Reply(snpacket.TypePuback, m.Type(), m.PacketID, m.ReasonCode))
 	case *snpacket.PubrecV2:

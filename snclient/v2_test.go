@@ -111,6 +111,34 @@ func TestV2ConnectWillPersistent(t *testing.T) {
 	})
 }
 
+// Session aliases survive a reconnect only when the CONNACK says the
+// session is present.
+func TestV2SessionPresentKeepsAliases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		opts := optionsV2()
+		opts.PersistentSession = true
+		c, g := connectedV2(t, opts)
+		ctx := context.Background()
+		done := async(func() error { _, err := c.Register(ctx, "a/b"); return err })
+		r := expectV2[*sn.RegisterV2](g)
+		g.sendV2(&sn.RegackV2{PacketID: r.PacketID, HasTopicAlias: true, TopicAlias: 4})
+		if err := wait(t, done); err != nil {
+			t.Fatalf("Register() = %v", err)
+		}
+		for _, present := range []bool{true, false} {
+			done = async(func() error { return c.Connect(ctx) })
+			m := expectV2[*sn.ConnectV2](g)
+			g.sendV2(&sn.ConnackV2{PacketID: m.PacketID, SessionPresent: present})
+			if err := wait(t, done); err != nil {
+				t.Fatalf("Connect() = %v", err)
+			}
+			if _, ok := c.TopicID("a/b"); ok != present {
+				t.Fatalf("after CONNACK Session Present %v: alias known %v; want %v", present, ok, present)
+			}
+		}
+	})
+}
+
 func must(b []byte, err error) []byte {
 	if err != nil {
 		panic(err)
