@@ -241,6 +241,24 @@ func (o *outbox) sendBatch(buf []byte, ts []taken) ([]byte, []taken, bool) {
 		if err != nil && !errors.Is(err, ErrClosed) {
 			o.onError("bridge: record messages in flight", err)
 		}
+		if err != nil && sameConn && !errors.Is(err, ErrClosed) {
+			// The hand-over of a batch with QoS 2 failed to commit (a disk
+			// error, counted and logged): the messages are still in the
+			// queue on disk. Send them anyway, as the resend pass, rather
+			// than hold their quota slots forever; exactly once cannot
+			// survive a failing disk.
+			o.mu.Lock()
+			for _, r := range recs {
+				if f := o.flights[r.id]; f != nil && f.onConn {
+					f.onConn = false
+					o.quota++
+					o.resend = append(o.resend, r.id)
+				}
+			}
+			o.mu.Unlock()
+			o.write(conn, buf)
+			return buf, ts, true
+		}
 		if err != nil || !sameConn {
 			// Not sent now: in flight on disk (sent again on the next
 			// connection) or, if the store closed, still in the queue. (A

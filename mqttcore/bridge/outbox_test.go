@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
+	bolt "go.etcd.io/bbolt"
 )
 
 // pipeConn is the outbox's connection in a test: what the sender writes
@@ -218,5 +220,77 @@ func TestOutboxQoS2(t *testing.T) {
 	}
 	if recs, err := st.inflight(); err != nil || len(recs) != 0 {
 		t.Fatalf("in-flight records at the end = %v, %v; want none", recs, err)
+	}
+}
+
+// failingBackend fails every write while fail is set.
+type failingBackend struct {
+	Backend
+	mu   sync.Mutex
+	fail bool
+}
+
+func (b *failingBackend) Update(apply func(*bolt.Tx) error, done func(error)) {
+	b.mu.Lock()
+	fail := b.fail
+	b.mu.Unlock()
+	if fail {
+		b.Backend.Update(func(*bolt.Tx) error { return errors.New("disk on fire") }, done)
+		return
+	}
+	b.Backend.Update(apply, done)
+}
+
+// TestOutboxQoS2HandOverFails: when the hand-over of a QoS 2 message fails
+// to commit, the message is still sent (once) and its send quota slot is
+// not lost; the failure is reported.
+func TestOutboxQoS2HandOverFails(t *testing.T) {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "q.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var cs commitStats
+	c := newBoltCommitter(db, 64, 16, &cs)
+	defer c.close()
+	be := &failingBackend{Backend: c}
+	st, err := OpenSharedStore(be, "bridge/f", StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	enqueue(t, st, "q2/a", 2, nil)
+	o, err := newOutbox(st, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []string
+	var mu sync.Mutex
+	o.onError = func(msg string, _ error) {
+		mu.Lock()
+		errs = append(errs, msg)
+		mu.Unlock()
+	}
+	conn, pkts := newPipeConn(t)
+	if err := o.ConAckReceived(conn, &packets.Connect{}, receiveMax(1)); err != nil {
+		t.Fatal(err)
+	}
+	// The disk fails from now on; the sender starts only now.
+	be.mu.Lock()
+	be.fail = true
+	be.mu.Unlock()
+	o.start()
+	defer o.close()
+	a := recvPublishes(t, pkts, 1)[0]
+	if a.Topic != "q2/a" || a.Duplicate {
+		t.Fatalf("sent %s dup %v; want q2/a, not dup", a.Topic, a.Duplicate)
+	}
+	o.mu.Lock()
+	quota := o.quota
+	o.mu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
+	if quota != 0 || len(errs) == 0 {
+		t.Fatalf("quota %d, errors reported %v; want 0 (the one slot in use) and the failed hand-over", quota, errs)
 	}
 }
