@@ -44,6 +44,7 @@ topic write qa
 user sensor1
 topic write dtls/sensor1/#
 topic read dtlscmd/#
+topic write db
 `
 
 // aclMsg is one message the MQTT observer received.
@@ -97,13 +98,23 @@ func aclObserver(t *testing.T, ctx context.Context, addr string, proc *bridgePro
 	return msgs, c
 }
 
-// aclSensor connects an MQTT-SN sensor over UDP with opts.
+// aclSensor connects an MQTT-SN sensor over UDP with opts. It
+// disconnects at cleanup (unless closed before), so that the gateway keeps
+// no client at an address a later socket of the test may be given: a QoS
+// -1 PUBLISH from there would be the old client's.
 func aclSensor(t *testing.T, ctx context.Context, addr string, opts snclient.Options) *snclient.Client {
 	t.Helper()
 	c := aclDial(t, ctx, addr, opts)
 	if err := c.Connect(ctx); err != nil {
 		t.Fatalf("sensor %s: connect: %v", opts.ClientID, err)
 	}
+	t.Cleanup(func() { // runs before aclDial's Close
+		if c.State() == snclient.StateActive {
+			if err := c.Disconnect(ctx); err != nil && !errors.Is(err, snclient.ErrClosed) {
+				t.Errorf("sensor %s: disconnect: %v", opts.ClientID, err)
+			}
+		}
+	})
 	return c
 }
 
@@ -353,10 +364,26 @@ acl_file = %q
 		mustRefuse(t, "dtls publish secret/n", s.Publish(ctx, snclient.Named("secret/n"), snpacket.QoS1, false, deny))
 		mustRefuse(t, "dtls publish predefined secret/cmd", s.Publish(ctx, snclient.Predefined(1), snpacket.QoS2, false, deny))
 		mustRefuse(t, "dtls publish dtls/other/n", s.Publish(ctx, snclient.Named("dtls/other/n"), snpacket.QoS1, false, deny))
+		mustRefuse(t, "dtls publish short zz", s.Publish(ctx, snclient.Short("zz"), snpacket.QoS1, false, deny))
+		mustRefuse(t, "dtls retained publish secret/cmd", s.Publish(ctx, snclient.Predefined(1), snpacket.QoS1, true, deny))
+		for _, tp := range []snclient.Topic{snclient.Predefined(1), snclient.Short("zz")} {
+			if err := s.Publish(ctx, tp, snpacket.QoS0, false, deny); err != nil {
+				t.Fatalf("dtls qos 0 publish %v: %v", tp, err)
+			}
+		}
+		mustRefuse(t, "dtls will topic update to secret/will", s.UpdateWillTopic(ctx, "secret/will", snpacket.QoS1, false))
 		_, err = s.Subscribe(ctx, snclient.Named("#"), snpacket.QoS1)
 		mustRefuse(t, "dtls subscribe #", err)
+		_, err = s.Subscribe(ctx, snclient.Named("$SYS/#"), snpacket.QoS1)
+		mustRefuse(t, "dtls subscribe $SYS/#", err)
+		for _, q := range []snpacket.QoS{snpacket.QoS0, snpacket.QoS1, snpacket.QoS2} {
+			if err := s.Publish(ctx, snclient.Short("db"), q, false, fmt.Appendf(nil, "dtls short %v", q)); err != nil {
+				t.Fatalf("dtls publish short db at %v: %v", q, err)
+			}
+			aclWaitFor(t, ctx, msgs, "db", fmt.Sprintf("dtls short %v", q))
+		}
 		// Rights of user sensor1 (the PSK identity), not of client id node-17.
-		if err := s.Publish(ctx, snclient.Named("dtls/sensor1/n"), snpacket.QoS1, false, []byte("dtls ok")); err != nil {
+		if err := s.Publish(ctx, snclient.Named("dtls/sensor1/n"), snpacket.QoS1, true, []byte("dtls ok")); err != nil {
 			t.Fatalf("dtls publish dtls/sensor1/n: %v", err)
 		}
 		aclWaitFor(t, ctx, msgs, "dtls/sensor1/n", "dtls ok")
