@@ -160,7 +160,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := cfg.Log.logger(stderr)
 
-	journal, closeStore, err := openStore(cfg.Store, *path) // serve_store.go
+	store, closeStore, err := openStore(cfg.Store, *path) // serve_store.go
 	if err != nil {
 		return err
 	}
@@ -175,12 +175,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version(), Journal: journal, Authorizer: authn})
+	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version(), Journal: journalOf(store), Authorizer: authn})
 	if err != nil {
 		return err
 	}
 	defer broker.Close()
-	stopBridges, err := startBridges(ctx, cfg.Bridges, broker, log) // serve_bridge.go
+	stopBridges, err := startBridges(ctx, cfg.Bridges, broker, backendOf(store), log) // serve_bridge.go
 	if err != nil {
 		return err
 	}

@@ -117,9 +117,12 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		MaxBytes: cfg.Queue.MaxBytes, MaxAge: cfg.Queue.MaxAge, MaxBatch: cfg.Queue.MaxBatch, MaxPending: cfg.Queue.MaxPending, Now: opts.Now,
 	}
 	var st *Store
-	if opts.Backend != nil {
+	switch {
+	case opts.Backend != nil:
 		st, err = OpenSharedStore(opts.Backend, "bridge/"+cfg.Name, so)
-	} else {
+	case cfg.Queue.Path == "":
+		err = errors.New("queue.path is required when the queue cannot share the core's store (a [store] of type bolt)")
+	default:
 		st, err = OpenStore(cfg.Queue.Path, so)
 	}
 	if err != nil {
@@ -150,7 +153,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		if !r.Direction.out() {
 			continue
 		}
-		sub, err := b.inline.Subscribe(r.LocalPrefix+r.Pattern, mqttcore.SubOptions{QoS: r.QoS, RetainHandling: mqttcore.NoRetained}, b.outbound(r))
+		sub, err := b.inline.SubscribeHeld(r.LocalPrefix+r.Pattern, mqttcore.SubOptions{QoS: r.QoS, RetainHandling: mqttcore.NoRetained}, b.outbound(r))
 		if err != nil {
 			b.unsubscribe()
 			st.Close()
@@ -260,12 +263,16 @@ func (b *Bridge) AwaitConnection(ctx context.Context) error {
 
 // outbound returns the core callback of an out rule: remap, cap the QoS
 // and write the message to the durable queue. It runs on the publisher's
-// goroutine, which waits for the group commit (QoS 1/2 only), never for
-// the uplink.
-func (b *Bridge) outbound(r Rule) func(*mqttcore.Message) {
-	return func(m *mqttcore.Message) {
+// goroutine and never waits: the core holds the publisher's PUBACK/PUBREC
+// (hold) until the queue's group commit has made the message durable
+// (QoS 1/2), so a gateway loop or an MQTT connection goes on meanwhile and
+// many publishers share one commit. QoS 0 promises nothing and is released
+// at once.
+func (b *Bridge) outbound(r Rule) func(*mqttcore.Message, mqttcore.Hold) {
+	return func(m *mqttcore.Message, hold mqttcore.Hold) {
 		if m.Origin == b.inline.Name() {
 			b.loops.Add(1)
+			hold.Done(nil)
 			return
 		}
 		topic := r.RemotePrefix + strings.TrimPrefix(m.Topic, r.LocalPrefix)
@@ -275,13 +282,15 @@ func (b *Bridge) outbound(r Rule) func(*mqttcore.Message) {
 		if _, err := p.Packet().WriteTo(buf); err != nil {
 			b.outErrs.Add(1)
 			b.log.Warn("bridge: encode outbound message", "topic", m.Topic, "err", err)
+			hold.Done(nil) // a message we cannot encode is not the publisher's to retry
 			return
 		}
-		// QoS 1/2: the publisher's acknowledgement waits until the message
-		// is on disk. QoS 0 promises nothing, so it does not wait.
-		if err := b.store.append(buf.Bytes(), qos > 0); err != nil {
+		if err := b.store.appendAsync(buf.Bytes(), qos > 0, hold.Done); err != nil {
+			// The queue refused it (full, closed): the publisher gets the
+			// protocol's refusal and may retry.
 			b.outErrs.Add(1)
 			b.log.Warn("bridge: queue outbound message", "topic", m.Topic, "err", err)
+			hold.Done(fmt.Errorf("bridge %q: %w: %w", b.cfg.Name, mqttcore.ErrStoreFailed, err))
 			return
 		}
 		b.forwarded.Add(1)

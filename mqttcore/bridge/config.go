@@ -132,7 +132,10 @@ type Rule struct {
 
 // QueueConfig is the durable outbound queue.
 type QueueConfig struct {
-	// Path is the bbolt file. Required; one file per bridge.
+	// Path is the bridge's own bbolt file, one per bridge. Empty: the
+	// queue lives in the broker core's store file (gannet serve's [store]),
+	// so a message bound for the uplink and for a local session costs one
+	// commit; that needs a bbolt [store].
 	Path string `toml:"path"`
 	// MaxBytes bounds the queued messages' bytes (default 64 MiB). When a
 	// new message would exceed it, the oldest QoS 0 message is dropped,
@@ -218,9 +221,6 @@ func (c *Config) validate() error {
 		if err := r.validate(); err != nil {
 			return fmt.Errorf("rule %d: %w", i+1, err)
 		}
-	}
-	if c.Queue.Path == "" {
-		return bad("queue.path is required")
 	}
 	if c.Queue.MaxBytes < 0 {
 		return bad("queue.max_bytes = %d: must not be negative", c.Queue.MaxBytes)

@@ -49,7 +49,6 @@ func TestConfigValidate(t *testing.T) {
 		{"wildcard prefix", func(c *Config) { c.Rules[0].LocalPrefix = "+/" }, "wildcards"},
 		{"bad filter", func(c *Config) { c.Rules[0].Pattern = "a/#/b" }, "#"},
 		{"partial plus", func(c *Config) { c.Rules[0].Pattern = "a+/b" }, "+"},
-		{"no queue path", func(c *Config) { c.Queue.Path = "" }, "queue.path"},
 		{"negative max_bytes", func(c *Config) { c.Queue.MaxBytes = -1 }, "max_bytes"},
 		{"negative max_age", func(c *Config) { c.Queue.MaxAge = -time.Second }, "max_age"},
 		{"negative max_batch", func(c *Config) { c.Queue.MaxBatch = -1 }, "max_batch"},

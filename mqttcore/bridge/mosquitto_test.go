@@ -790,3 +790,19 @@ func TestBridgeSharedBackend(t *testing.T) {
 		t.Fatalf("queue.path %s exists (%v); with a Backend it is not used", cfg.Queue.Path, err)
 	}
 }
+
+// TestQueuePathOrSharedStore: without queue.path the queue must live in a
+// shared store (Options.Backend); with neither, New says what is missing.
+func TestQueuePathOrSharedStore(t *testing.T) {
+	cfg := testConfig(t, "noqueue", "mqtt://127.0.0.1:1", bridge.Rule{Pattern: "a/#", Direction: bridge.Out, QoS: 1})
+	cfg.Queue.Path = ""
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate() = %v; want an empty queue.path accepted (the core's store can hold the queue)", err)
+	}
+	if b, err := bridge.New(cfg, newCore(t), bridge.Options{}); err == nil || !strings.Contains(err.Error(), "queue.path") {
+		if b != nil {
+			b.Close()
+		}
+		t.Fatalf("New without queue.path or a Backend = %v; want an error naming queue.path", err)
+	}
+}
