@@ -49,6 +49,10 @@ type pending struct {
 	src   *Session // the publishing session, or nil
 	msg   *Message
 	holds atomic.Int32
+	// shared is set once anyone but the creator took a hold: the
+	// acknowledgement is then deferred, even if every other hold was
+	// already released when the creator looks.
+	shared atomic.Bool
 
 	mu  sync.Mutex
 	err error // the first failure, guarded by mu
@@ -81,13 +85,17 @@ func (b *Broker) newPending(wait chan error, m *Message) *pending {
 func (p *pending) waited() bool { return p.fe != nil || p.wait != nil }
 
 // hold adds one hold.
-func (p *pending) hold() { p.holds.Add(1) }
+func (p *pending) hold() {
+	p.shared.Store(true)
+	p.holds.Add(1)
+}
 
-// onlyCaller reports whether nothing but the caller holds p: no commit and
-// no flow control. Only the goroutine that created p may ask, before it
-// releases its own hold; holds taken by others are released, never added,
-// after that goroutine's route returned.
-func (p *pending) onlyCaller() bool { return p.holds.Load() == 1 }
+// onlyCaller reports whether nobody but the caller ever held p: no commit,
+// no flow control, no inline subscriber. Only the goroutine that created p
+// may ask, after its route returned and before it releases its own hold.
+// A hold taken and already released still counts: its outcome (a failed
+// commit) must reach the front-end through Acked.
+func (p *pending) onlyCaller() bool { return !p.shared.Load() }
 
 // release drops one hold, recording err if it is the first failure; the
 // last release completes the acknowledgement.
@@ -140,6 +148,7 @@ func (p *pending) recycle() {
 	p.wake = p.wake[:0]
 	p.fe, p.src, p.msg, p.err = nil, nil, nil, nil
 	p.ack = Ack{}
+	p.shared.Store(false)
 	b.pendings.Put(p)
 }
 
