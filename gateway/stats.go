@@ -12,7 +12,7 @@ type Stats struct {
 	Unexpected    uint64 // messages that make no sense in the client's state, ignored
 	InvalidTopic  uint64 // PUBLISH with an unknown topic id, rejected
 	Rejected      uint64 // CONNECT, REGISTER, PUBLISH or SUBSCRIBE refused (limits included)
-	Retransmits   uint64 // REGISTER, PUBLISH and PUBREL resent after retry_interval
+	Retransmits   uint64 // REGISTER, PUBLISH and PUBREL resent after retry_interval or a repeated wake PINGREQ
 	QoSMinus1     uint64 // QoS -1 publishes accepted
 	Migrated      uint64 // asleep clients that woke from a new address (address_migration)
 	// IdentityRefused counts CONNECTs refused because the client id is not

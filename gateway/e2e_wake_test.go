@@ -1,0 +1,64 @@
+package gateway_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/internal/sntest"
+	"github.com/gannet-mqtt/gannet/mqttcore"
+	sn "github.com/gannet-mqtt/gannet/snpacket"
+)
+
+// TestE2EWakeRepeatedPingReqResends checks the wake-burst fix: a sensor that
+// repeats its wake-up PINGREQ (it heard nothing for its T_retry: our PUBLISH
+// or its PUBACK was lost) gets the PUBLISH in flight again at once, not
+// after the gateway's retry_interval (a minute here, so only the PINGREQ can
+// cause the resend), and then the rest of its queue and PINGRESP.
+func TestE2EWakeRepeatedPingReqResends(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	e := sntest.Start(t, sntest.Options{Gateway: gateway.Config{RetryInterval: time.Minute, MaxRetries: 3}})
+	app := e.MQTT(t, ctx, "app")
+	r := e.Raw(t)
+	r.Send(t, &sn.Connect{Duration: 60, ClientID: []byte("waker")}) // persistent session
+	e2eExpectFrame(t, ctx, r, &sn.Connack{ReturnCode: sn.Accepted})
+	r.Send(t, &sn.Subscribe{QoS: sn.QoS1, MsgID: 1, TopicName: []byte("e2e/wake")})
+	sa, ok := r.Recv(t, ctx).(*sn.Suback)
+	if !ok || sa.ReturnCode != sn.Accepted || sa.TopicID == 0 {
+		t.Fatalf("SUBSCRIBE answered with %#v; want an accepting SUBACK with a topic id", sa)
+	}
+	r.Send(t, &sn.Disconnect{HasDuration: true, Duration: 60})
+	e2eExpectFrame(t, ctx, r, &sn.Disconnect{})
+	e.WaitSession(t, ctx, "waker", mqttcore.StateAsleep)
+
+	app.Publish(t, ctx, "e2e/wake", 1, false, "one")
+	app.Publish(t, ctx, "e2e/wake", 1, false, "two")
+	sntest.WaitFor(t, ctx, "two messages queued for the sleeper", func() bool {
+		info, _ := e.Broker.Session("waker")
+		return info.Queued == 2
+	})
+
+	wake := &sn.PingReq{ClientID: []byte("waker")}
+	r.Send(t, wake)
+	first, ok := r.Recv(t, ctx).(*sn.Publish)
+	if !ok || first.Dup || first.QoS != sn.QoS1 || first.TopicID != sa.TopicID || string(first.Data) != "one" {
+		t.Fatalf("wake answered with %#v; want PUBLISH QoS 1 of \"one\" on topic id %d", first, sa.TopicID)
+	}
+	// As if that PUBLISH was lost: the sensor repeats its PINGREQ.
+	r.Send(t, wake)
+	again := *first
+	again.Dup = true
+	e2eExpectFrame(t, ctx, r, &again)
+	if st := e.Gateway.Stats(); st.Retransmits != 1 {
+		t.Errorf("gateway Stats().Retransmits = %d after one repeated PINGREQ; want 1", st.Retransmits)
+	}
+	r.Send(t, &sn.Puback{TopicID: first.TopicID, MsgID: first.MsgID})
+	second, ok := r.Recv(t, ctx).(*sn.Publish)
+	if !ok || second.Dup || string(second.Data) != "two" {
+		t.Fatalf("after PUBACK the gateway sent %#v; want PUBLISH of \"two\"", second)
+	}
+	r.Send(t, &sn.Puback{TopicID: second.TopicID, MsgID: second.MsgID})
+	e2eExpectFrame(t, ctx, r, &sn.PingResp{})
+	e.WaitSession(t, ctx, "waker", mqttcore.StateAsleep)
+}
