@@ -27,6 +27,9 @@ type fileConfig struct {
 	// RateLimit holds the per-source limits on work for unverified sources
 	// (serve_limits.go).
 	RateLimit rateLimitConfig `toml:"rate_limit"`
+	// Store is where the broker core's durable state lives
+	// (serve_store.go, docs/durability.md).
+	Store storeConfig `toml:"store"`
 }
 
 type logConfig struct {

@@ -155,7 +155,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := cfg.Log.logger(stderr)
 
-	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version()})
+	journal, closeStore, err := openStore(cfg.Store, *path) // serve_store.go
+	if err != nil {
+		return err
+	}
+	defer func() { // after broker.Close
+		if err := closeStore(); err != nil {
+			log.Error("closing the store", "err", err)
+		}
+	}()
+	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version(), Journal: journal})
 	if err != nil {
 		return err
 	}
