@@ -7,6 +7,7 @@ import (
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/internal/sntest"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/snclient"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
 
@@ -61,4 +62,59 @@ func TestE2EWakeRepeatedPingReqResends(t *testing.T) {
 	r.Send(t, &sn.Puback{TopicID: second.TopicID, MsgID: second.MsgID})
 	e2eExpectFrame(t, ctx, r, &sn.PingResp{})
 	e.WaitSession(t, ctx, "waker", mqttcore.StateAsleep)
+}
+
+// TestE2EHeldPublishRepeatNotPublishedTwice checks a sensor whose T_retry
+// is shorter than flow control's hold: its PUBLISH waits for room in a
+// sleeper's full queue, it resends the PUBLISH (DUP, same MsgId), and the
+// repeat is absorbed (counted in HeldRepeats) instead of being published a
+// second time; the one PUBACK comes when the first copy is routed, and the
+// sleeper gets the message once.
+func TestE2EHeldPublishRepeatNotPublishedTwice(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	e := sntest.Start(t, sntest.Options{Core: mqttcore.Config{MaxQueued: 1, HoldTimeout: time.Minute}})
+	app := e.MQTT(t, ctx, "app")
+	sleeper := e.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true})
+	if _, err := sleeper.Subscribe(ctx, snclient.Named("e2e/held"), sn.QoS1); err != nil {
+		t.Fatalf("Subscribe = %v", err)
+	}
+	if err := sleeper.Sleep(ctx, time.Minute); err != nil {
+		t.Fatalf("Sleep = %v", err)
+	}
+	e.WaitSession(t, ctx, "sleeper", mqttcore.StateAsleep)
+	app.Publish(t, ctx, "e2e/held", 1, false, "first") // the queue is full now
+
+	r := e.Raw(t)
+	e2eRawConnect(t, ctx, r, "publisher")
+	r.Send(t, &sn.Register{MsgID: 1, TopicName: []byte("e2e/held")})
+	ra, ok := r.Recv(t, ctx).(*sn.Regack)
+	if !ok || ra.ReturnCode != sn.Accepted {
+		t.Fatalf("REGISTER answered with %#v; want an accepting REGACK", ra)
+	}
+	pub := &sn.Publish{QoS: sn.QoS1, TopicIDType: sn.TopicIDNormal, TopicID: ra.TopicID, MsgID: 7, Data: []byte("held")}
+	r.Send(t, pub)
+	sntest.WaitFor(t, ctx, "the publish to be held", func() bool { return e.Broker.Stats().HeldNow == 1 })
+	dup := *pub
+	dup.Dup = true
+	r.Send(t, &dup)
+	sntest.WaitFor(t, ctx, "the repeat to be absorbed", func() bool { return e.Gateway.Stats().HeldRepeats == 1 })
+
+	// The wake drains the queue; the held publish is routed and acknowledged.
+	if err := sleeper.CheckMessages(ctx); err != nil {
+		t.Fatalf("CheckMessages = %v", err)
+	}
+	e2eExpectFrame(t, ctx, r, &sn.Puback{TopicID: ra.TopicID, MsgID: 7, ReturnCode: sn.Accepted})
+	if err := sleeper.CheckMessages(ctx); err != nil { // collects whatever queued since
+		t.Fatalf("second CheckMessages = %v", err)
+	}
+	for _, want := range []string{"first", "held"} {
+		if m := sleeper.Next(t, ctx); string(m.Payload) != want {
+			t.Errorf("sleeper received %q; want %q", m.Payload, want)
+		}
+	}
+	sleeper.NoMessage(t)
+	if st := e.Broker.Stats(); st.Held != 1 || st.Dropped != 0 {
+		t.Errorf("broker Stats() Held %d, Dropped %d; want 1 and 0", st.Held, st.Dropped)
+	}
 }

@@ -17,6 +17,15 @@ func (c *client) onPublish(m *sn.Publish) {
 		}
 		return
 	}
+	if m.QoS > sn.QoS0 && c.heldAtt != nil && c.heldAtt == c.att && m.MsgID == c.heldID {
+		// The sensor resent (its T_retry was shorter than the hold) the
+		// publish whose acknowledgement the core still holds. Its answer
+		// comes from onAcked; publishing it again would park a second
+		// copy behind the first, and a QoS 2 repeat would be answered with
+		// PUBREC before the first copy was even routed.
+		c.l.g.stats.heldRepeats.Add(1)
+		return
+	}
 	q := mqttcore.AtMostOnce
 	if m.QoS > 0 {
 		q = mqttcore.QoS(m.QoS)
@@ -36,6 +45,7 @@ func (c *client) onPublish(m *sn.Publish) {
 	case st == mqttcore.PublishPending:
 		// Acknowledged when the core says (onAcked): once the message is
 		// durable and every entitled queue had room.
+		c.heldAtt, c.heldID = c.att, m.MsgID
 	case m.QoS == sn.QoS1:
 		c.sendPuback(m.TopicID, m.MsgID, sn.Accepted)
 	case m.QoS == sn.QoS2:
@@ -53,6 +63,9 @@ func (c *client) onAcked(a mqttcore.Ack) {
 	switch a.Kind {
 	case mqttcore.AckPublish:
 		topicID, q := uint16(a.Tag), sn.QoS(a.Tag>>16)
+		if a.PacketID == c.heldID {
+			c.heldAtt = nil
+		}
 		if a.Err != nil {
 			c.refused(a.Err)
 			c.l.g.log.Debug("publish refused after it was held", "client_id", c.id, "msg_id", a.PacketID, "err", a.Err)

@@ -19,8 +19,12 @@ type Stats struct {
 	// the one the link's identity binding (DTLS PSK identity or
 	// certificate) allows; they are in Rejected too.
 	IdentityRefused uint64
-	Clients         int64 // clients with gateway state (active, asleep or awake)
-	Asleep          int64 // of those, asleep
+	// HeldRepeats counts QoS 1/2 PUBLISHes a sensor resent while the core
+	// still held the first one's acknowledgement (flow control or the
+	// journal's commit); they are not published again.
+	HeldRepeats uint64
+	Clients     int64 // clients with gateway state (active, asleep or awake)
+	Asleep      int64 // of those, asleep
 	// LimitHits counts the hits of each configurable limit, indexed by Limit.
 	LimitHits LimitHits
 }
@@ -29,7 +33,7 @@ type stats struct {
 	received, sent, malformed, unknownClient        atomic.Uint64
 	unexpected, invalidTopic, rejected, retransmits atomic.Uint64
 	qosMinus1, migrated                             atomic.Uint64
-	identityRefused                                 atomic.Uint64
+	identityRefused, heldRepeats                    atomic.Uint64
 	clients, asleep                                 atomic.Int64
 }
 
@@ -42,6 +46,7 @@ func (s *stats) snapshot(l *limits) Stats {
 		QoSMinus1:   s.qosMinus1.Load(), Migrated: s.migrated.Load(), Clients: s.clients.Load(), Asleep: s.asleep.Load(),
 	}
 	st.IdentityRefused = s.identityRefused.Load()
+	st.HeldRepeats = s.heldRepeats.Load()
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()
 	}
