@@ -26,6 +26,9 @@ import (
 var flowPhase = flag.Duration("flow-phase", 4*time.Second,
 	"TestServeFlowControl*: how long each publishing phase lasts (e.g. 2m for a soak)")
 
+// flowRetry is the sensors' T_retry; the tests' hold_timeout is shorter.
+const flowRetry = 7 * time.Second
+
 // flowServe writes a config (MQTT-SN and MQTT on free loopback ports,
 // $SYS every second, broker keys from broker) and starts gannet serve.
 func flowServe(t *testing.T, broker string) (p *bridgeProc, udp, mqtt string) {
@@ -52,7 +55,64 @@ address = %q
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return bridgeStart(t, gannet, "serve", "-config", path), udp, mqtt
+	p = bridgeStart(t, gannet, "serve", "-config", path)
+	// Serving once the MQTT listener accepts and the gateway answers a
+	// SEARCHGW (it opens after the MQTT listener).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	flowDial(t, ctx, p, mqtt).Close()
+	flowGatewayUp(t, ctx, p, udp)
+	return p, udp, mqtt
+}
+
+// flowGatewayUp sends SEARCHGW from an unconnected socket (which ignores
+// ICMP port unreachable) until the gateway answers.
+func flowGatewayUp(t *testing.T, ctx context.Context, p *bridgeProc, udp string) {
+	t.Helper()
+	to, err := net.ResolveUDPAddr("udp4", udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	probe, err := (&snpacket.SearchGW{}).AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 512)
+	for ctx.Err() == nil {
+		if _, err := c.WriteToUDP(probe, to); err != nil {
+			t.Fatalf("probe %s: %v", udp, err)
+		}
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // one probe's wait; bounded by ctx
+		if _, _, err := c.ReadFromUDP(buf); err == nil {
+			return
+		}
+	}
+	t.Fatalf("gannet's gateway did not answer SEARCHGW on %s\n%s", udp, p.out)
+}
+
+// flowDial connects to gannet's MQTT listener, retrying while it starts.
+func flowDial(t *testing.T, ctx context.Context, p *bridgeProc, addr string) net.Conn {
+	t.Helper()
+	for {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		switch {
+		case err == nil:
+			return c
+		case ctx.Err() != nil:
+			t.Fatalf("gannet did not accept MQTT on %s: %v\n%s", addr, err, p.out)
+		}
+		select { // poll an outside process's port; bounded by ctx
+		case <-p.exit:
+			t.Fatalf("gannet exited:\n%s", p.out)
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
 }
 
 // flowSet is the set of payloads one subscriber received.
@@ -90,23 +150,7 @@ func (s *flowSet) has(p string) bool {
 func flowSubscriber(t *testing.T, ctx context.Context, p *bridgeProc, addr, id, filter string, ackRate int) *flowSet {
 	t.Helper()
 	set := newFlowSet()
-	var conn net.Conn
-	for conn == nil {
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		switch {
-		case err == nil:
-			conn = c
-		case ctx.Err() != nil:
-			t.Fatalf("gannet did not accept MQTT on %s: %v\n%s", addr, err, p.out)
-		default:
-			select { // poll an outside process's port; bounded by ctx
-			case <-p.exit:
-				t.Fatalf("gannet exited:\n%s", p.out)
-			case <-time.After(10 * time.Millisecond):
-			case <-ctx.Done():
-			}
-		}
-	}
+	conn := flowDial(t, ctx, p, addr)
 	pending := make(chan *paho.Publish, 1<<16)
 	cfg := paho.ClientConfig{
 		ClientID: id,
@@ -215,14 +259,30 @@ func flowSensors(t *testing.T, ctx context.Context, udp, name string, n int) *fl
 	t.Helper()
 	g := &flowGroup{name: name}
 	for i := range n {
-		c := bridgeSensor(t, ctx, udp, fmt.Sprintf("%s-%d", name, i))
-		if c == nil {
-			t.FailNow()
-		}
-		t.Cleanup(func() { c.Close() })
-		g.sensors = append(g.sensors, c)
+		g.sensors = append(g.sensors, flowSensor(t, ctx, udp, fmt.Sprintf("%s-%d", name, i), snclient.Options{}))
 	}
 	return g
+}
+
+// flowSensor connects an MQTT-SN client. Its T_retry is flowRetry, longer
+// than the hold_timeout of these tests, so a held publish ends in its PUBACK
+// or a refusal, and no retransmission crosses the refusal. (One that does
+// is published again, as a QoS 1 resend may be: a sensor that heeds the
+// refusal and retries later then causes a duplicate, not a loss.)
+func flowSensor(t *testing.T, ctx context.Context, udp, id string, opts snclient.Options) *snclient.Client {
+	t.Helper()
+	opts.ClientID, opts.RetryInterval, opts.MaxRetries = id, flowRetry, 3
+	// One socket and one Connect (which retransmits): a CONNECT from an
+	// abandoned socket, arriving late, would take the session over.
+	c, err := snclient.Dial(ctx, "udp4", udp, opts)
+	if err != nil {
+		t.Fatalf("dial %s: %v", udp, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Connect(ctx); err != nil {
+		t.Fatalf("sensor %s: connect: %v", id, err)
+	}
+	return c
 }
 
 // publish runs every sensor of g for d on topic prefix/<sensor> and returns
@@ -389,29 +449,10 @@ func TestServeFlowControlSleepingSubscriber(t *testing.T) {
 	p, udp, mqtt := flowServe(t, fmt.Sprintf("max_queued = %d\nhold_timeout = %q", maxQueued, hold.String()))
 
 	got := newFlowSet()
-	var sleeper *snclient.Client
-	for sleeper == nil {
-		c, err := snclient.Dial(ctx, "udp4", udp, snclient.Options{ClientID: "sleeper", PersistentSession: true,
-			RetryInterval: 5 * time.Second,
-			Handler:       func(m snclient.Message) { got.add(string(bytes.Clone(m.Payload))) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		actx, acancel := context.WithTimeout(ctx, time.Second)
-		err = c.Connect(actx)
-		acancel()
-		if err == nil {
-			sleeper = c
-			break
-		}
-		c.Close()
-		if ctx.Err() != nil {
-			t.Fatalf("sleeper could not connect: %v\n%s", err, p.out)
-		}
-	}
-	defer sleeper.Close()
+	sleeper := flowSensor(t, ctx, udp, "sleeper", snclient.Options{PersistentSession: true,
+		Handler: func(m snclient.Message) { got.add(string(bytes.Clone(m.Payload))) }})
 	if _, err := sleeper.Subscribe(ctx, snclient.Named("flow/sleep/#"), snpacket.QoS1); err != nil {
-		t.Fatal(err)
+		t.Fatalf("sleeper: %v\n%s", err, p.out)
 	}
 	if err := sleeper.Sleep(ctx, 5*time.Minute); err != nil {
 		t.Fatal(err)
