@@ -135,12 +135,9 @@ func TestE2EGatewayRetransmission(t *testing.T) {
 		e2eExpectFrame(t, ctx, r, &again)
 	}
 	app.Expect(t, ctx, "e2e/will/deaf", "never acked", 0, false)
-	e.WaitSession(t, ctx, "deaf", mqttcore.StateLost)
-	// The core marks the session lost (and publishes the will) before the
-	// gateway's loop forgets the client: wait for that too.
-	sntest.WaitFor(t, ctx, "the gateway to forget the lost client", func() bool { return e.Gateway.Stats().Clients == 0 })
-	if st := e.Gateway.Stats(); st.Retransmits < 3 {
-		t.Errorf("gateway Stats() Retransmits %d; want at least 3", st.Retransmits)
+	e.WaitGone(t, ctx, "deaf") // lost: a clean session ends
+	if st := e.Gateway.Stats(); st.Retransmits < 3 || st.Clients != 0 {
+		t.Errorf("gateway Stats() Retransmits %d, Clients %d; want at least 3, and 0", st.Retransmits, st.Clients)
 	}
 }
 
@@ -370,5 +367,5 @@ func TestE2EWillDialogueAbandoned(t *testing.T) {
 		e2eExpectFrame(t, ctx, r, &sn.WillTopicReq{})
 	}
 	sntest.WaitFor(t, ctx, "the gateway to give the dialogue up", func() bool { return e.Gateway.Stats().Clients == 0 })
-	e.WaitSession(t, ctx, "mute", mqttcore.StateLost)
+	e.WaitGone(t, ctx, "mute") // lost: a clean session ends
 }

@@ -66,8 +66,8 @@ func (m *Message) isStored() bool { return atomic.LoadUint32(&m.stored) != 0 }
 func (m *Message) markStored() { atomic.StoreUint32(&m.stored, 1) }
 
 // Properties are the MQTT 5 PUBLISH properties a front-end forwards
-// unchanged (topic alias and subscription identifiers are per connection and
-// belong to the front-end).
+// unchanged (topic aliases are per connection and belong to the front-end;
+// subscription identifiers are per subscriber, see Conn.SubscriptionIDs).
 type Properties struct {
 	// PayloadFormat is 0 (unspecified bytes) or 1 (UTF-8).
 	PayloadFormat uint8

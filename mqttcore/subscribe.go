@@ -13,7 +13,7 @@ func validSubOptions(filter string, o SubOptions) error {
 	if o.RetainHandling > NoRetained {
 		return fmt.Errorf("mqttcore: subscribe %q: retain handling %d: %w", filter, o.RetainHandling, ErrInvalidFilter)
 	}
-	return nil
+	return validSubID(filter, o)
 }
 
 // Subscribe adds or replaces the session's subscription to filter (which
@@ -27,6 +27,9 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 		return fmt.Errorf("mqttcore: subscribe %q for %q: %w", filter, s.clientID, err)
 	}
 	if err := validSubOptions(filter, opts); err != nil {
+		return err
+	}
+	if err := b.Authorize(c.user, s.clientID, ActionSubscribe, filter); err != nil {
 		return err
 	}
 	b.tree.mu.Lock()
@@ -52,6 +55,7 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 	} else {
 		sub.opts = opts
 	}
+	s.markSubID(opts)
 	b.tree.mu.Unlock()
 	b.recordHeader(s) // the front-end's Sync(AckSubscribe) waits for it
 
