@@ -37,8 +37,9 @@ type client struct {
 	out    outFlight // the one gateway-to-client exchange in progress
 
 	// heldAtt is the attachment on which the client's QoS 1/2 PUBLISH
-	// heldID waits for its deferred acknowledgement (flow control, the
-	// journal's commit), nil when none waits (publish.go).
+	// heldID had its acknowledgement deferred (flow control, the journal's
+	// commit), nil for none; heldAns is heldPending while it waits, then
+	// the answer sent, so a retransmission gets it again (publish.go).
 	heldAtt *attachment
 
 	heapPos   int32  // index+1 in the loop's timer heap, 0 when not in it
@@ -49,7 +50,8 @@ type client struct {
 	state     State  // with dialogue, conn, out.kind and removed: the session state (state.go)
 	removed   bool   // see presence (state.go); only markRemoved sets it
 	fwd       bool   // behind a forwarder: datagrams are Encapsulated with node
-	clean     bool   // CONNECT had CleanSession: the core session ends with the connection
+	heldAns   sn.ReturnCode
+	clean     bool // CONNECT had CleanSession: the core session ends with the connection
 }
 
 func (c *client) clientID() string {

@@ -68,8 +68,8 @@ func TestE2EWakeRepeatedPingReqResends(t *testing.T) {
 // is shorter than flow control's hold: its PUBLISH waits for room in a
 // sleeper's full queue, it resends the PUBLISH (DUP, same MsgId), and the
 // repeat is absorbed (counted in HeldRepeats) instead of being published a
-// second time; the one PUBACK comes when the first copy is routed, and the
-// sleeper gets the message once.
+// second time; the one PUBACK comes when the first copy is routed, a repeat
+// crossing it gets the PUBACK again, and the sleeper gets the message once.
 func TestE2EHeldPublishRepeatNotPublishedTwice(t *testing.T) {
 	t.Parallel()
 	ctx := sntest.Context(t)
@@ -105,6 +105,12 @@ func TestE2EHeldPublishRepeatNotPublishedTwice(t *testing.T) {
 		t.Fatalf("CheckMessages = %v", err)
 	}
 	e2eExpectFrame(t, ctx, r, &sn.Puback{TopicID: ra.TopicID, MsgID: 7, ReturnCode: sn.Accepted})
+	// A repeat that crossed the PUBACK gets the PUBACK again, not a copy.
+	r.Send(t, &dup)
+	e2eExpectFrame(t, ctx, r, &sn.Puback{TopicID: ra.TopicID, MsgID: 7, ReturnCode: sn.Accepted})
+	if n := e.Gateway.Stats().HeldRepeats; n != 2 {
+		t.Errorf("gateway Stats().HeldRepeats = %d; want 2", n)
+	}
 	if err := sleeper.CheckMessages(ctx); err != nil { // collects whatever queued since
 		t.Fatalf("second CheckMessages = %v", err)
 	}

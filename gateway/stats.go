@@ -21,7 +21,8 @@ type Stats struct {
 	IdentityRefused uint64
 	// HeldRepeats counts QoS 1/2 PUBLISHes a sensor resent while the core
 	// still held the first one's acknowledgement (flow control or the
-	// journal's commit); they are not published again.
+	// journal's commit), or that crossed that deferred answer: they are
+	// not published again (a crossing one gets the answer again).
 	HeldRepeats uint64
 	Clients     int64 // clients with gateway state (active, asleep or awake)
 	Asleep      int64 // of those, asleep

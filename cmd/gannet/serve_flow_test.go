@@ -266,9 +266,7 @@ func flowSensors(t *testing.T, ctx context.Context, udp, name string, n int) *fl
 
 // flowSensor connects an MQTT-SN client. Its T_retry is flowRetry, longer
 // than the hold_timeout of these tests, so a held publish ends in its PUBACK
-// or a refusal, and no retransmission crosses the refusal. (One that does
-// is published again, as a QoS 1 resend may be: a sensor that heeds the
-// refusal and retries later then causes a duplicate, not a loss.)
+// or a refusal rather than the sensor giving up.
 func flowSensor(t *testing.T, ctx context.Context, udp, id string, opts snclient.Options) *snclient.Client {
 	t.Helper()
 	opts.ClientID, opts.RetryInterval, opts.MaxRetries = id, flowRetry, 3
