@@ -81,6 +81,7 @@ func parseBenchFlags(scenario string, args []string, stderr io.Writer) (benchfle
 	fs.IntVar(&cfg.Sensors, "sensors", 1, "simulated sensors (one UDP socket and client id each)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "messages per second per sensor (fanout: of the publisher); 0 is flat out")
 	fs.IntVar(&cfg.QoS, "qos", 0, "QoS: -1 (publish only), 0, 1 or 2")
+	fs.BoolVar(&cfg.SubQoS0, "sub-qos0", false, "publish: the MQTT subscriber subscribes at QoS 0 (default: at -qos)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "length of the sending phase (0: until -count)")
 	fs.IntVar(&cfg.Count, "count", 0, "messages per sensor (fanout: in total); 0: until -duration")
 	fs.IntVar(&cfg.PayloadSize, "payload", 64, fmt.Sprintf("payload size in octets (at least %d, the stamp)", benchfleet.HeaderLen))

@@ -44,9 +44,14 @@ func openLinks(cfgs []radio.ListenerConfig, log *slog.Logger) ([]gateway.Link, e
 			u, err = radio.ListenUDP(c)
 			if err == nil {
 				st := u.Stats()
-				if c.ReadBuffer > 0 && st.ReadBuffer < c.ReadBuffer {
+				rb, wb := c.Buffers()
+				if st.ReadBuffer < rb {
 					log.Warn("the kernel gave a smaller receive buffer than read_buffer asks (raise net.core.rmem_max)",
-						"address", c.Address, "read_buffer", c.ReadBuffer, "effective", st.ReadBuffer)
+						"address", c.Address, "read_buffer", rb, "effective", st.ReadBuffer)
+				}
+				if st.WriteBuffer < wb {
+					log.Warn("the kernel gave a smaller send buffer than write_buffer asks (raise net.core.wmem_max)",
+						"address", c.Address, "write_buffer", wb, "effective", st.WriteBuffer)
 				}
 				link = u
 			}
