@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -105,6 +106,11 @@ type wsConn struct {
 	ws     *websocket.Conn
 	remote wsAddr
 	r      io.Reader // the current message, nil between messages
+
+	// writeDeadline (unix ns, 0 for none) is applied by Write: gorilla's
+	// SetWriteDeadline is a plain field write that its writes read, while
+	// the listener sets deadlines from other goroutines than the writer.
+	writeDeadline atomic.Int64
 }
 
 // Read reads from the current binary message, moving to the next one when
@@ -139,8 +145,13 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write sends p as one binary message.
+// Write sends p as one binary message within the write deadline.
 func (c *wsConn) Write(p []byte) (int, error) {
+	var dl time.Time
+	if ns := c.writeDeadline.Load(); ns != 0 {
+		dl = time.Unix(0, ns)
+	}
+	_ = c.ws.SetWriteDeadline(dl) // only the writing goroutine touches gorilla's field
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, fmt.Errorf("websocket write: %w", err)
 	}
@@ -175,14 +186,24 @@ func (c *wsConn) RemoteAddr() net.Addr { return c.remote }
 
 // SetDeadline sets the read and write deadlines.
 func (c *wsConn) SetDeadline(t time.Time) error {
-	return errors.Join(c.ws.SetReadDeadline(t), c.ws.SetWriteDeadline(t))
+	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
 
-// SetReadDeadline sets the read deadline.
+// SetReadDeadline sets the read deadline (gorilla passes it to the
+// network connection, which allows any goroutine to set it).
 func (c *wsConn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
 
-// SetWriteDeadline sets the write deadline.
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+// SetWriteDeadline sets the write deadline from any goroutine: for the
+// next Write, and at once on the network connection so that a write in
+// progress is bounded by it too.
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	c.writeDeadline.Store(ns)
+	return c.ws.NetConn().SetWriteDeadline(t)
+}
 
 // closeWriter is a connection whose write side can be shut down on its own
 // (*net.TCPConn, *tls.Conn, wsConn).
