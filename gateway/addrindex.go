@@ -78,6 +78,7 @@ func (l *loop) removeClient(c *client) {
 	}
 	c.markRemoved()
 	l.unschedule(c)
+	delete(l.subacks, c)
 	if lc := l.clients[c.key.link]; lc != nil {
 		k := keyOf(c.key.addr)
 		if !c.fwd {

@@ -43,6 +43,7 @@ type client struct {
 	state     State  // with dialogue, conn, out.kind and removed: the session state (state.go)
 	removed   bool   // see presence (state.go); only markRemoved sets it
 	fwd       bool   // behind a forwarder: datagrams are Encapsulated with node
+	clean     bool   // CONNECT had CleanSession: the core session ends with the connection
 }
 
 func (c *client) clientID() string {
@@ -211,6 +212,9 @@ func (c *client) timerFired(now int64) {
 // limits is also a limit hit, logged.
 func (c *client) refused(err error) {
 	c.l.g.stats.rejected.Add(1)
+	if isDenied(err) {
+		c.l.g.denied(c.id, c.key.addr, err)
+	}
 	if isBrokerLimit(err) {
 		c.l.g.limitHit(LimitBroker, c.id, c.key.addr, err)
 	}

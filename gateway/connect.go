@@ -33,6 +33,7 @@ func (c *client) onConnect(m *sn.Connect) {
 		c.id = string(m.ClientID)
 	}
 	c.keepAlive = m.Duration
+	c.clean = m.CleanSession
 	c.topics.reset() // ids are per connection: the gateway REGISTERs again as needed
 	c.setOut(outFlight{})
 	c.timerAt = 0
@@ -66,6 +67,7 @@ func (c *client) connect(clean bool, will *mqttcore.Will, keepWill bool) {
 	c.l.schedule(c) // keep-alive supervision starts
 	c.l.tx.connack = sn.Connack{ReturnCode: sn.Accepted}
 	c.send(&c.l.tx.connack)
+	c.saveState(false) // persist.go: where the sensor is, for a restart
 	c.deliver()
 }
 
@@ -74,13 +76,20 @@ func (c *client) connect(clean bool, will *mqttcore.Will, keepWill bool) {
 func (c *client) attach(clean bool, will *mqttcore.Will, keepWill bool) error {
 	cfg := &c.l.g.cfg
 	expiry := cfg.SessionExpiry
-	if expiry == 0 {
+	switch {
+	case c.clean:
+		// CleanSession=1: the session lasts as long as the connection
+		// (MQTT-SN §6.3, MQTT 3.1.2.4), sleep included: nothing is kept
+		// once the sensor disconnects or is lost, and nothing is journalled.
+		expiry = 0
+	case expiry == 0:
 		expiry = mqttcore.NeverExpire
 	}
 	att := &attachment{c: c}
 	c.att = att // before Attach: a Close for the old attachment must find it stale
 	conn, _, err := c.l.g.broker.Attach(att, mqttcore.ConnectOptions{
 		ClientID:      c.id,
+		Username:      c.user(), // the ACL user (authorize.go)
 		CleanStart:    clean,
 		SessionExpiry: expiry,
 		Will:          will,

@@ -20,6 +20,11 @@ type outFlight struct {
 // deliver sends the client what its core session has for it, one exchange
 // at a time. An awake client goes back to sleep when nothing is left.
 func (c *client) deliver() {
+	if len(c.l.subacks) > 0 {
+		if _, waiting := c.l.subacks[c]; waiting {
+			return // the SUBACK goes first: it may carry the topic id
+		}
+	}
 	for c.conn != nil && c.out.kind == exchangeNone && c.dialogue == nil {
 		d, ok := c.conn.Next()
 		if !ok {
@@ -125,6 +130,7 @@ func (c *client) onPuback(m *sn.Puback) {
 	case m.ReturnCode == sn.RejectedInvalidTopicID && typ == sn.TopicIDNormal:
 		// The client lost the mapping: forget it, REGISTER again, resend.
 		c.topics.removeID(id)
+		c.saveState(false)
 		c.start(d)
 		return
 	default:
@@ -139,7 +145,9 @@ func (c *client) onPubrec(m *sn.Pubrec) {
 	case c.out.kind == exchangePublish && m.MsgID == c.out.msgID && c.out.d.QoS == mqttcore.ExactlyOnce:
 		_ = c.conn.Received(m.MsgID)
 		c.setOut(outFlight{kind: exchangePubrel, msgID: m.MsgID, d: c.out.d})
-		c.sendPubrel()
+		if !c.conn.Sync(mqttcore.Ack{Kind: mqttcore.AckReceived, PacketID: m.MsgID}) {
+			c.sendPubrel() // else once the PUBREC is on disk (onAcked)
+		}
 		c.armRetry()
 	case c.out.kind == exchangePubrel && m.MsgID == c.out.msgID:
 		c.sendPubrel() // our PUBREL was lost

@@ -135,7 +135,7 @@ func TestE2EGatewayRetransmission(t *testing.T) {
 		e2eExpectFrame(t, ctx, r, &again)
 	}
 	app.Expect(t, ctx, "e2e/will/deaf", "never acked", 0, false)
-	e.WaitSession(t, ctx, "deaf", mqttcore.StateLost)
+	e.WaitGone(t, ctx, "deaf") // lost: a clean session ends
 	if st := e.Gateway.Stats(); st.Retransmits < 3 || st.Clients != 0 {
 		t.Errorf("gateway Stats() Retransmits %d, Clients %d; want at least 3, and 0", st.Retransmits, st.Clients)
 	}
@@ -367,5 +367,5 @@ func TestE2EWillDialogueAbandoned(t *testing.T) {
 		e2eExpectFrame(t, ctx, r, &sn.WillTopicReq{})
 	}
 	sntest.WaitFor(t, ctx, "the gateway to give the dialogue up", func() bool { return e.Gateway.Stats().Clients == 0 })
-	e.WaitSession(t, ctx, "mute", mqttcore.StateLost)
+	e.WaitGone(t, ctx, "mute") // lost: a clean session ends
 }

@@ -14,9 +14,12 @@ import sn "github.com/gannet-mqtt/gannet/snpacket"
 
 // unwrapForwarded returns the client's message and node id from m: for an
 // Encapsulated message the inner message and its node id (aliasing the
-// datagram), otherwise m itself and nil.
+// datagram; never nil, also when empty), otherwise m itself and nil.
 func unwrapForwarded(m sn.Message) (node []byte, inner sn.Message) {
 	if e, ok := m.(*sn.Encapsulated); ok {
+		if e.NodeID == nil {
+			return []byte{}, e.Inner // the codec decodes an empty node id as nil
+		}
 		return e.NodeID, e.Inner
 	}
 	return nil, m
@@ -41,6 +44,12 @@ func (c *client) nodeID() []byte {
 		return nil
 	}
 	c.l.nodeBuf = append(c.l.nodeBuf[:0], c.node...)
+	if c.l.nodeBuf == nil {
+		// An empty node id appended to a loop's still-nil buffer is nil,
+		// which would send the client's answers unwrapped, as to a direct
+		// client. An empty, non-nil slice costs no allocation.
+		c.l.nodeBuf = []byte{}
+	}
 	return c.l.nodeBuf
 }
 

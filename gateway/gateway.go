@@ -49,12 +49,16 @@ type Gateway struct {
 	loops  []*loop
 	stats  stats
 	limits limits
+	deny   denial    // rate-limited log of authorization refusals (authorize.go)
 	pool   sync.Pool // *datagram
 	done   chan struct{}
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	links  map[Link]struct{}
 	closed bool
+
+	durable  bool                        // the core journals sessions: sensors' state is saved (persist.go)
+	restored map[string][]restoredClient // by link local address, until Serve adopts them; guarded by mu
 
 	asleepMu    sync.Mutex
 	asleepOwner map[string]*loop // client id -> loop, for address migration (migrate.go)
@@ -83,6 +87,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		links:  map[Link]struct{}{},
 
 		asleepOwner: map[string]*loop{},
+		durable:     broker.Durable(),
 	}
 	g.ids = resolver{pre: newPredefined(cfg.Predefined)}
 	for _, p := range cfg.QoSMinus1.AllowFrom {
@@ -99,6 +104,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		g.loops = append(g.loops, l)
 		g.goTracked(l.run) // exits when g.done closes
 	}
+	g.loadRestored() // persist.go: adopted by Serve, per link
 	if bc := broker.Config(); !bc.SysDisabled {
 		g.goTracked(func() { g.sysLoop(bc.SysInterval) }) // exits when g.done closes
 	}
@@ -140,6 +146,7 @@ func (g *Gateway) Serve(link Link) error {
 	}
 	g.links[link] = struct{}{}
 	g.mu.Unlock()
+	g.adoptRestored(link) // persist.go: sensors from before a restart, before their datagrams
 	if g.cfg.Advertise.Interval > 0 {
 		stop := make(chan struct{})
 		defer close(stop)

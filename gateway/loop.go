@@ -37,6 +37,10 @@ type loop struct {
 	timer      *time.Timer
 	armedAt    int64
 
+	// subacks holds SUBACKs waiting for the core to make their
+	// subscription durable (Conn.Sync); deliveries to that client wait too.
+	subacks map[*client]sn.Suback
+
 	mu     sync.Mutex
 	events []coreEvent
 	wake   chan struct{} // 1-buffered: events are waiting
@@ -45,10 +49,11 @@ type loop struct {
 // coreEvent is something the core told an attachment, to be handled on the
 // loop's goroutine.
 type coreEvent struct {
-	att    *attachment
-	closed error        // nil: Notify
-	move   *migration   // set: a step of an address migration, att is nil
-	ack    mqttcore.Ack // Kind set: a deferred acknowledgement is ready
+	att     *attachment
+	closed  error         // nil: Notify
+	move    *migration    // set: a step of an address migration, att is nil
+	ack     mqttcore.Ack  // Kind set: a deferred acknowledgement is ready
+	restore *restoreBatch // set: sensors from the store to rebuild (persist.go), att is nil
 }
 
 func newLoop(g *Gateway) *loop {
@@ -133,6 +138,10 @@ func (l *loop) handleEvents() {
 	for _, e := range events {
 		if e.move != nil {
 			l.handleMigration(e.move)
+			continue
+		}
+		if e.restore != nil {
+			l.handleRestore(e.restore)
 			continue
 		}
 		c := e.att.c

@@ -65,12 +65,33 @@ func (c *client) onAcked(a mqttcore.Ack) {
 			return
 		}
 		c.sendPuback(topicID, a.PacketID, sn.Accepted)
+	case mqttcore.AckRelease:
+		c.sendPubcomp(a.PacketID)
+	case mqttcore.AckReceived:
+		if c.out.kind == exchangePubrel && c.out.msgID == a.PacketID {
+			c.sendPubrel()
+		}
+	case mqttcore.AckSubscribe:
+		if sa, ok := c.l.subacks[c]; ok && sa.MsgID == a.PacketID {
+			delete(c.l.subacks, c)
+			c.l.tx.suback = sa
+			c.send(&c.l.tx.suback)
+			c.deliver() // retained messages follow the SUBACK
+		}
 	}
 }
 
 func (c *client) onPubrel(m *sn.Pubrel) {
-	_ = c.conn.Release(m.MsgID) // an unknown id is still answered, so a lost PUBCOMP heals
-	c.l.tx.pubcomp = sn.Pubcomp{MsgID: m.MsgID}
+	// An unknown id is still answered, so a lost PUBCOMP heals; a known one
+	// is answered once its release is on disk (onAcked).
+	if c.conn.Release(m.MsgID) == nil && c.conn.Sync(mqttcore.Ack{Kind: mqttcore.AckRelease, PacketID: m.MsgID}) {
+		return
+	}
+	c.sendPubcomp(m.MsgID)
+}
+
+func (c *client) sendPubcomp(msgID uint16) {
+	c.l.tx.pubcomp = sn.Pubcomp{MsgID: msgID}
 	c.send(&c.l.tx.pubcomp)
 }
 
@@ -92,6 +113,9 @@ func (l *loop) publishQoSMinus1(key clientKey, m *sn.Publish) {
 	if !ok {
 		g.stats.invalidTopic.Add(1)
 		return
+	}
+	if !g.mayPublishQoSMinus1(key.addr, topic) {
+		return // dropped: a QoS -1 sender expects no answer
 	}
 	msg := newMessage(topic, m.Data, mqttcore.AtMostOnce, m.Retain)
 	if err := g.qosm1.Publish(msg); err != nil {

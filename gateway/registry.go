@@ -125,11 +125,14 @@ func (c *client) onRegister(m *sn.Register) {
 	rc, id := sn.Accepted, uint16(0)
 	if bytes.ContainsAny(m.TopicName, "+#") {
 		rc = sn.RejectedNotSupported // REGISTER is for publishing: no wildcards
+	} else if !c.mayPublish(string(m.TopicName)) {
+		rc = sn.RejectedNotSupported // the ACL: told now rather than at PUBLISH
 	} else if e := c.topics.byName(m.TopicName); e != nil {
 		e.flags = e.flags&^rejectedID | byClient
 		id = e.id
 	} else if e := c.topics.add(string(m.TopicName), byClient, c.l.g.cfg.MaxTopicsPerClient); e != nil {
 		id = e.id
+		c.saveState(false) // persist.go: the new id survives a restart
 	} else {
 		rc = sn.RejectedCongestion
 		c.l.g.limitHit(LimitTopicsPerClient, c.id, c.key.addr, nil)
@@ -190,6 +193,7 @@ func (c *client) onRegack(m *sn.Regack) {
 		c.deliver()
 		return
 	}
+	c.saveState(false) // persist.go: the id the client accepted survives a restart
 	c.publish(d, sn.TopicIDNormal, id)
 	if c.out.kind == exchangeNone {
 		c.deliver() // QoS 0: nothing to wait for

@@ -52,10 +52,11 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 func (c *client) sleep() {
 	c.setOut(outFlight{})
 	deadline := tolerance(seconds(c.sleepFor))
+	c.timerAt = c.l.now() + int64(deadline) // replaces any retry deadline
+	c.saveState(true)                       // persist.go: asleep until timerAt, across a restart
 	_ = c.conn.Sleep(deadline)
 	c.detach()
 	c.setState(StateAsleep)
-	c.timerAt = c.l.now() + int64(deadline) // replaces any retry deadline
 	c.l.schedule(c)
 }
 

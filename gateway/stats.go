@@ -23,13 +23,17 @@ type Stats struct {
 	Asleep          int64 // of those, asleep
 	// LimitHits counts the hits of each configurable limit, indexed by Limit.
 	LimitHits LimitHits
+	// Denied counts requests the core's Authorizer (the ACL) refused:
+	// PUBLISH (QoS -1 included), REGISTER, SUBSCRIBE, wills and will
+	// updates; they are in Rejected too. See authorize.go.
+	Denied uint64
 }
 
 type stats struct {
 	received, sent, malformed, unknownClient        atomic.Uint64
 	unexpected, invalidTopic, rejected, retransmits atomic.Uint64
 	qosMinus1, migrated                             atomic.Uint64
-	identityRefused                                 atomic.Uint64
+	identityRefused, denied                         atomic.Uint64
 	clients, asleep                                 atomic.Int64
 }
 
@@ -42,6 +46,7 @@ func (s *stats) snapshot(l *limits) Stats {
 		QoSMinus1:   s.qosMinus1.Load(), Migrated: s.migrated.Load(), Clients: s.clients.Load(), Asleep: s.asleep.Load(),
 	}
 	st.IdentityRefused = s.identityRefused.Load()
+	st.Denied = s.denied.Load()
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()
 	}

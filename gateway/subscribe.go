@@ -41,6 +41,18 @@ func (c *client) onSubscribe(m *sn.Subscribe) {
 		e.flags &^= rejectedID
 		topicID = e.id
 	}
+	if topicID != 0 && m.TopicIDType == sn.TopicIDNormal {
+		c.saveState(false) // persist.go: the new id survives a restart
+	}
+	if c.conn.Sync(mqttcore.Ack{Kind: mqttcore.AckSubscribe, PacketID: m.MsgID}) {
+		// The SUBACK promises the subscription: it goes once that is on
+		// disk (onAcked), and deliveries wait for it.
+		if c.l.subacks == nil {
+			c.l.subacks = map[*client]sn.Suback{}
+		}
+		c.l.subacks[c] = sn.Suback{QoS: m.QoS, TopicID: topicID, MsgID: m.MsgID, ReturnCode: sn.Accepted}
+		return
+	}
 	c.sendSuback(m.QoS, topicID, m.MsgID, sn.Accepted)
 	c.deliver() // retained messages follow the SUBACK
 }

@@ -22,6 +22,10 @@ const (
 // means its default. Options are read once by New; later changes have no
 // effect.
 type Options struct {
+	// Version is the protocol: Version12 (the zero value means it too) or
+	// Version20 (MQTT-SN 2.0, draft CSD01; see docs/mqttsn-2.md for what
+	// the client supports in 2.0).
+	Version Version
 	// ClientID identifies the client to the gateway: 1 to 23 octets. Empty
 	// means a random id "snc-" followed by 8 hex digits.
 	ClientID string
@@ -89,6 +93,8 @@ type Will struct {
 // valid (they mean the defaults); Validate never adjusts a value.
 func (o *Options) Validate() error {
 	switch {
+	case o.Version != snpacket.VersionUnknown && o.Version != snpacket.Version12 && o.Version != snpacket.Version20:
+		return optErr("Version", "%v is neither 1.2 nor 2.0", o.Version)
 	case len(o.ClientID) > MaxClientIDLen:
 		return optErr("ClientID", "%d octets, at most %d allowed", len(o.ClientID), MaxClientIDLen)
 	case o.KeepAlive < 0 || o.KeepAlive > 65535*time.Second:

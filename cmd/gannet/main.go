@@ -4,6 +4,7 @@
 //	gannet pub -t TOPIC -m MESSAGE      publish as an MQTT-SN sensor would
 //	gannet sub -t FILTER                subscribe as an MQTT-SN sensor and print
 //	gannet check-config [-c FILE]       load and validate a configuration
+//	gannet passwd [-c | -D] FILE USER   set (password on stdin) or delete a user
 //	gannet version                      print the version
 //
 // Run "gannet COMMAND -h" for a command's flags.
@@ -24,6 +25,7 @@ import (
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/internal/config"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 )
 
 func main() {
@@ -40,6 +42,7 @@ commands:
   sub            subscribe at an MQTT-SN gateway and print what arrives
   bench          simulate a sensor fleet against a gateway and report throughput and latency
   check-config   load and validate a configuration file
+  passwd         add, change or delete a user in a password file (Mosquitto's $7$ format)
   version        print the version
 `
 
@@ -62,6 +65,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = bench(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
+	case "passwd":
+		err = passwd(args[1:], stdin, stdout, stderr) // passwd.go
 	case "version":
 		fmt.Fprintln(stdout, "gannet", version())
 	case "help", "-h", "--help":
@@ -164,7 +169,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Error("closing the store", "err", err)
 		}
 	}()
-	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version(), Journal: journal})
+	// [mqtt.auth]'s ACL binds every client, sensors included
+	// (docs/security.md); authn.Reload re-reads its files.
+	authn, err := auth.New(cfg.MQTT.Auth)
+	if err != nil {
+		return err
+	}
+	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version(), Journal: journal, Authorizer: authn})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 	"github.com/gannet-mqtt/gannet/mqttcore/listener"
 )
 
@@ -42,7 +43,10 @@ func startMQTT(ctx context.Context, cfg mqttConfig, broker *mqttcore.Broker, log
 		// Unset in [mqtt]: the broker's limit ([broker] max_packet_size).
 		sc.MaxPacketSize = broker.Config().MaxPacketSize
 	}
-	srv, err := listener.NewServer(broker, sc, nil, log)
+	// serve made the [mqtt.auth] Authenticator the broker's Authorizer:
+	// the listener checks passwords with that same one (nil: its own).
+	authn, _ := broker.Authorizer().(*auth.Authenticator)
+	srv, err := listener.NewServer(broker, sc, authn, log)
 	if err != nil {
 		return nil, err
 	}

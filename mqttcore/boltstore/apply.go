@@ -110,6 +110,7 @@ func (s *Store) applyOp(b *txBuckets, op *mqttcore.Op) error {
 // putEntry writes session sid's entry e, storing its message unless an
 // entry holds it already.
 func (s *Store) putEntry(b *txBuckets, sid uint64, e *mqttcore.QueuedRecord) error {
+	s.txSeq = max(s.txSeq, e.Seq)
 	var kb [16]byte
 	key := appendEntryKey(kb[:0], sid, e.Seq)
 	had := entryHasMessage(b.entries.Get(key))
@@ -195,4 +196,17 @@ func seqOfKey(k []byte) uint64 {
 		seq = seq<<8 | uint64(c)
 	}
 	return seq
+}
+
+// putSeqHigh records the highest seq written, when this transaction
+// raised it.
+func (s *Store) putSeqHigh(tx *bbolt.Tx) error {
+	if s.txSeq == s.seqHigh.Load() {
+		return nil
+	}
+	m := tx.Bucket(bucketMeta)
+	if m == nil {
+		return errors.New("the meta bucket is missing")
+	}
+	return m.Put(keySeq, s.arena.copy(appendU64(nil, s.txSeq)))
 }

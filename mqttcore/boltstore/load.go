@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,16 +25,17 @@ const loadChunk = 1024
 // deleted); the others come with Props.MessageExpiry set to what is left
 // of their lifetime. Entries and front-end state of a session that has no
 // header are skipped and deleted, and counted in Stats.LoadSkipped. It
-// returns the highest message sequence number stored.
+// returns the highest message sequence number ever written, even when its
+// message has gone since, so that sequence numbers are never reused.
 //
 // Load must be called before the first Commit. A record that does not
 // decode fails it with an error wrapping ErrCorrupt; an error from a
 // callback stops it and is returned wrapped.
 func (s *Store) Load(session func(*mqttcore.SessionRecord) error, retained func(*mqttcore.Message) error) (uint64, error) {
-	l := loader{s: s, msgs: make(map[uint64]*mqttcore.Message)}
+	l := loader{s: s, msgs: make(map[uint64]*mqttcore.Message), maxSeq: s.seqHigh.Load()}
 	if err := l.view(func(tx *bbolt.Tx) error {
 		if k, _ := tx.Bucket(bucketMessages).Cursor().Last(); len(k) == 8 {
-			l.maxSeq = binary.BigEndian.Uint64(k)
+			l.maxSeq = max(l.maxSeq, binary.BigEndian.Uint64(k))
 		}
 		return nil
 	}); err != nil {
@@ -90,7 +92,11 @@ type loader struct {
 // view runs fn in a read transaction, turning a panic in bbolt (a damaged
 // page) into an error.
 func (l *loader) view(fn func(*bbolt.Tx) error) error {
-	return protectView(l.s.db, fn, func(err error) error { return l.corrupt(err.Error()) })
+	err := protectView(l.s.db, fn, func(err error) error { return l.corrupt(err.Error()) })
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		err = fmt.Errorf("boltstore: load %s: %w", l.s.path, err)
+	}
+	return err
 }
 
 func (l *loader) corrupt(detail string) error {

@@ -259,6 +259,13 @@ func (s *Store) checkMeta(tx *bbolt.Tx) error {
 	case ver < 1:
 		return openError(s.path, ErrCorrupt, fmt.Sprintf("format version %d", ver), adviceCorrupt)
 	}
+	switch v := m.Get(keySeq); len(v) {
+	case 0:
+	case 8:
+		s.seqHigh.Store(binary.BigEndian.Uint64(v))
+	default:
+		return openError(s.path, ErrCorrupt, fmt.Sprintf("seq record %x", v), adviceCorrupt)
+	}
 	for _, name := range coreBuckets {
 		if tx.Bucket(name) == nil {
 			return openError(s.path, ErrCorrupt, fmt.Sprintf("bucket %q is missing", name), adviceCorrupt)

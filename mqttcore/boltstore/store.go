@@ -134,6 +134,8 @@ type Store struct {
 
 	// Owned by the committer (and by Open before it starts).
 	refs    refCounts
+	seqHigh atomic.Uint64 // the highest seq committed (meta "seq"); Load reads it
+	txSeq   uint64        // the highest seq in the open transaction
 	arena   arena
 	scratch []byte
 	batch   []*request
@@ -224,7 +226,9 @@ var ErrClosed = errors.New("store closed")
 // done is called at once, on the caller's goroutine, with an error wrapping
 // ErrClosed and mqttcore.ErrStoreFailed.
 func (s *Store) Commit(ops []mqttcore.Op, done func(error)) {
-	s.submit(&request{ops: ops, done: done})
+	r := requestPool.Get().(*request)
+	r.ops, r.done = ops, done
+	s.submit(r)
 }
 
 // Update queues apply to run in the same transactions as the core's
@@ -236,15 +240,20 @@ func (s *Store) Commit(ops []mqttcore.Op, done func(error)) {
 // goroutine and must not block or call Commit or Update. Its ordering and
 // after-Close behaviour are those of Commit.
 func (s *Store) Update(apply func(*bbolt.Tx) error, done func(error)) {
-	s.submit(&request{apply: apply, done: done})
+	r := requestPool.Get().(*request)
+	r.apply, r.done = apply, done
+	s.submit(r)
 }
 
 func (s *Store) submit(r *request) {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		if r.done != nil {
-			r.done(fmt.Errorf("boltstore: commit to %s: %w: %w", s.path, mqttcore.ErrStoreFailed, ErrClosed))
+		done := r.done
+		*r = request{}
+		requestPool.Put(r)
+		if done != nil {
+			done(fmt.Errorf("boltstore: commit to %s: %w: %w", s.path, mqttcore.ErrStoreFailed, ErrClosed))
 		}
 		return
 	}
@@ -364,6 +373,7 @@ func (s *Store) commit(batch []*request) {
 		// instead of the process.
 		err = protect(func() error {
 			return s.db.Update(func(tx *bbolt.Tx) error {
+				s.txSeq = s.seqHigh.Load()
 				for _, r := range live {
 					if r.err != nil {
 						continue
@@ -374,12 +384,13 @@ func (s *Store) commit(batch []*request) {
 						return err
 					}
 				}
-				return nil
+				return s.putSeqHigh(tx)
 			})
 		})
 		s.arena.reset()
 		if err == nil {
 			s.refs.commit()
+			s.seqHigh.Store(s.txSeq)
 			break
 		}
 		s.refs.rollback()
@@ -412,8 +423,14 @@ func (s *Store) commit(batch []*request) {
 		if r.done != nil {
 			r.done(e)
 		}
+		*r = request{}
+		requestPool.Put(r)
 	}
 }
+
+// requestPool recycles requests, so that Commit, called for every QoS 1/2
+// publish from the gateway's loops, does not allocate.
+var requestPool = sync.Pool{New: func() any { return new(request) }}
 
 // anyLeft reports whether a call in batch has not failed.
 func anyLeft(batch []*request) bool {

@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,7 +127,7 @@ func messageCount(t testing.TB, s *boltstore.Store) int {
 // stored once and deleted with its last entry, across a reopen too.
 func TestMessageStoredOnce(t *testing.T) {
 	s, _ := tempStore(t, boltstore.Options{})
-	m := &mqttcore.Message{Topic: "t", Payload: bytes.Repeat([]byte("p"), 100), QoS: 1}
+	m := &mqttcore.Message{Topic: "t", Payload: bytes.Repeat([]byte("p"), 10000), QoS: 1} // on overflow pages
 	var ops []mqttcore.Op
 	for sid := uint64(1); sid <= 3; sid++ {
 		ops = append(ops, sessionOp(&mqttcore.SessionRecord{ID: sid, ClientID: "c" + string(rune('0'+sid))}),
@@ -152,7 +155,10 @@ func TestMessageStoredOnce(t *testing.T) {
 	if n := messageCount(t, s); n != 0 {
 		t.Fatalf("stored messages after the last holder ended = %d; want 0", n)
 	}
-	got := load(t, s)
+	got := load(t, reopen(t, s, boltstore.Options{}))
+	if got.maxSeq != 2 {
+		t.Errorf("Load maxSeq = %d; want 2, the highest ever written, though its message has gone", got.maxSeq)
+	}
 	r := got.sessions[2]
 	if len(got.sessions) != 2 || r == nil || len(r.Inflight) != 1 || r.Inflight[0].Message != nil || !r.Inflight[0].Released {
 		t.Fatalf("Load = %+v; want sessions 1 and 2, 2 with one released entry", got.sessions)
@@ -164,23 +170,9 @@ func TestMessageStoredOnce(t *testing.T) {
 // are applied once (their re-run does not double a reference).
 func TestFailingCallIsolated(t *testing.T) {
 	s, _ := tempStore(t, boltstore.Options{})
-	release := make(chan struct{})
-	started := make(chan struct{})
 	// Hold the committer inside a transaction so the next calls queue up
 	// and share the following one.
-	s.Update(func(*bbolt.Tx) error {
-		select {
-		case started <- struct{}{}:
-		default:
-		}
-		<-release
-		return nil
-	}, nil)
-	select {
-	case <-started:
-	case <-time.After(waitLimit):
-		t.Fatal("the holding Update did not start")
-	}
+	release := hold(t, s)
 	m := &mqttcore.Message{Topic: "t", Payload: []byte("p"), QoS: 1}
 	var order []int
 	errs := make([]error, 3)
@@ -201,7 +193,7 @@ func TestFailingCallIsolated(t *testing.T) {
 		{Kind: mqttcore.OpRetain, Message: long}}, cb(1))
 	s.Commit([]mqttcore.Op{sessionOp(&mqttcore.SessionRecord{ID: 3, ClientID: "c"}),
 		entryOp(3, mqttcore.QueuedRecord{Seq: 1, Message: m, QoS: 1})}, cb(2))
-	close(release)
+	release()
 	select {
 	case <-done:
 	case <-time.After(waitLimit):
@@ -394,5 +386,164 @@ func TestLoadChunksAndOrphans(t *testing.T) {
 	}
 	if got := messageCount(t, s); got != n+1 {
 		t.Errorf("messages = %d; want %d (the orphans' own ones deleted)", got, n+1)
+	}
+}
+
+// hold makes the committer wait inside a transaction until the returned
+// function is called.
+func hold(t *testing.T, s *boltstore.Store) (release func()) {
+	t.Helper()
+	started, done := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(done) }) }
+	t.Cleanup(release) // before the store's Close, which waits for it
+	s.Update(func(*bbolt.Tx) error {
+		select {
+		case started <- struct{}{}:
+		default: // a re-run
+		}
+		<-done
+		return nil
+	}, nil)
+	select {
+	case <-started:
+	case <-time.After(waitLimit):
+		t.Fatal("the holding Update did not start")
+	}
+	return release
+}
+
+// TestQueueFullWaits: with the committer busy and the queue full, Commit
+// waits for room, and the wait is counted.
+func TestQueueFullWaits(t *testing.T) {
+	s, _ := tempStore(t, boltstore.Options{MaxPending: 1})
+	release := hold(t, s)
+	errc := make(chan error, 2)
+	s.Commit(nil, func(err error) { errc <- err }) // fills the queue
+	returned := make(chan struct{})
+	go func() {
+		s.Commit(nil, func(err error) { errc <- err }) // waits for room
+		close(returned)
+	}()
+	deadline := time.Now().Add(waitLimit)
+	for s.Stats().QueueWaits == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second Commit did not wait for room")
+		}
+		runtime.Gosched()
+	}
+	select {
+	case <-returned:
+		t.Fatal("Commit returned while the queue was full")
+	default:
+	}
+	release()
+	for range 2 {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatalf("commit = %v", err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatal("done not called")
+		}
+	}
+	<-returned
+}
+
+// TestCommitRacesClose: Commit from many goroutines while Close runs:
+// every done is called exactly once, with nil (committed) or ErrClosed.
+func TestCommitRacesClose(t *testing.T) {
+	s, _ := tempStore(t, boltstore.Options{Sync: boltstore.SyncNever, MaxPending: 4})
+	const goroutines, each = 8, 50
+	var calls [goroutines * each]atomic.Int32
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				n := g*each + i
+				s.Commit([]mqttcore.Op{sessionOp(&mqttcore.SessionRecord{ID: uint64(n + 1), ClientID: "c"})}, func(err error) {
+					if err != nil && !errors.Is(err, boltstore.ErrClosed) {
+						t.Errorf("commit %d = %v; want nil or ErrClosed", n, err)
+					}
+					calls[n].Add(1)
+				})
+			}
+		}()
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	wg.Wait()
+	for n := range calls {
+		if c := calls[n].Load(); c != 1 {
+			t.Fatalf("done of commit %d called %d times; want once", n, c)
+		}
+	}
+}
+
+// TestCommitDoesNotAllocate: queueing a Commit allocates nothing on the
+// caller's side (it runs on the gateway's loops for every QoS 1/2
+// publish).
+func TestCommitDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not measured under the race detector")
+	}
+	s, _ := tempStore(t, boltstore.Options{Sync: boltstore.SyncNever})
+	ops := []mqttcore.Op{{Kind: mqttcore.OpFrontEnd, SessionID: 1, FrontEnd: []byte("x")}}
+	done := make(chan error, 256)
+	cb := func(err error) { done <- err }
+	wait := func(n int) {
+		for range n {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The committer's own allocations (bbolt's) count too, so measure
+	// only the calls, with the committer held; first fill the pool with
+	// as many requests as will be outstanding.
+	release := hold(t, s)
+	for range 200 {
+		s.Commit(ops, cb)
+	}
+	release()
+	wait(200)
+	release = hold(t, s)
+	allocs := testing.AllocsPerRun(100, func() { s.Commit(ops, cb) })
+	release()
+	wait(101)
+	if allocs > 0 {
+		t.Errorf("Commit allocates %v times per call; want 0", allocs)
+	}
+}
+
+// TestRetainedExpiry: a retained message whose expiry passes while the
+// store is closed is not loaded, and is deleted; one still alive comes
+// back with what is left of its lifetime.
+func TestRetainedExpiry(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	o := boltstore.Options{Now: func() time.Time { return now }}
+	s, _ := tempStore(t, o)
+	short := &mqttcore.Message{Topic: "short", Payload: []byte("1"), Retain: true, Props: &mqttcore.Properties{MessageExpiry: 10 * time.Second}}
+	long := &mqttcore.Message{Topic: "long", Payload: []byte("2"), Retain: true, Props: &mqttcore.Properties{MessageExpiry: time.Minute}}
+	mustCommit(t, s, mqttcore.Op{Kind: mqttcore.OpRetain, Message: short}, mqttcore.Op{Kind: mqttcore.OpRetain, Message: long})
+	now = now.Add(11 * time.Second)
+	s = reopen(t, s, o)
+	got := load(t, s)
+	if len(got.retained) != 1 || got.retained["long"] == nil {
+		t.Fatalf("Load retained = %v; want only long", got.retained)
+	}
+	if left := got.retained["long"].Props.MessageExpiry; left != 49*time.Second {
+		t.Errorf("long's expiry left = %v; want 49s", left)
+	}
+	if st := s.Stats(); st.LoadSkipped != 1 {
+		t.Errorf("LoadSkipped = %d; want 1", st.LoadSkipped)
+	}
+	now = now.Add(-time.Hour) // short would be alive again if it were still stored
+	if got := load(t, s); got.retained["short"] != nil {
+		t.Errorf("expired retained message still stored after Load")
 	}
 }
