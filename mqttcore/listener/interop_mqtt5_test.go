@@ -462,3 +462,49 @@ func TestPahoNoLocalRequestResponse(t *testing.T) {
 		}
 	}
 }
+
+// TestWebSocketKeepAliveDisconnect: over WebSocket, a silent MQTT 5 client
+// gets DISCONNECT 0x8D when its keep alive runs out, and then the end of
+// the stream. (The read deadline that fires must leave the connection
+// writable: the reason gorilla/websocket replaced coder/websocket, whose
+// net.Conn closes on a deadline.)
+func TestWebSocketKeepAliveDisconnect(t *testing.T) {
+	ctx := testCtx(t)
+	ts := startServer(t, listener.Config{WebSocket: listener.WebSocketConfig{Address: "127.0.0.1:0"}}, mqttcore.Config{})
+	d := websocket.Dialer{Subprotocols: []string{"mqtt"}}
+	ws, _, err := d.DialContext(ctx, "ws://"+ts.srv.Addr("websocket").String()+listener.DefaultWebSocketPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	dl, _ := ctx.Deadline()
+	_ = ws.SetReadDeadline(dl)
+	nc := &wsClientConn{ws: ws}
+	var out bytes.Buffer
+	connect := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 5,
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), ClientIdentifier: "ws-silent", Clean: true, Keepalive: 1}}
+	if err := framing.Encode(&out, &connect); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(out.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := framing.NewReader(nc, framing.Limits{})
+	var got []string
+	for {
+		pk, err := r.ReadPacket(5)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, fmt.Sprintf("%s 0x%02x", framing.TypeName(pk.FixedHeader.Type), pk.ReasonCode))
+	}
+	if want := []string{"CONNACK 0x00", "DISCONNECT 0x8d"}; !slices.Equal(got, want) {
+		t.Errorf("server sent %v; want %v", got, want)
+	}
+	if st := ts.srv.Stats(); st.KeepAliveTimeouts != 1 {
+		t.Errorf("Stats().KeepAliveTimeouts = %d; want 1 (%+v)", st.KeepAliveTimeouts, st)
+	}
+}

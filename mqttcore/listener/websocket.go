@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"strings"
 	"sync/atomic"
@@ -115,7 +116,8 @@ type wsConn struct {
 
 // Read reads from the current binary message, moving to the next one when
 // it is used up. A close frame with a normal or going-away status reads as
-// io.EOF; a text message closes the connection with status 1003.
+// io.EOF, a read deadline that passed as os.ErrDeadlineExceeded; a text
+// message closes the connection with status 1003.
 func (c *wsConn) Read(p []byte) (int, error) {
 	for {
 		if c.r == nil {
@@ -123,6 +125,13 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			if err != nil {
 				if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 					return 0, io.EOF
+				}
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					// gorilla replaces the network's timeout error with
+					// its own, which does not wrap os.ErrDeadlineExceeded;
+					// the keep-alive check looks for that.
+					return 0, fmt.Errorf("websocket read: %w: %w", err, os.ErrDeadlineExceeded)
 				}
 				return 0, err
 			}
