@@ -539,7 +539,7 @@ func (c *client) finish(err error) {
 	}
 	close(c.stop)
 	<-c.writerDone
-	if final != nil || lingering {
+	if final != nil || c.lingerUntil.Load() != 0 { // the writer may have started one meanwhile
 		c.closeGracefully()
 	}
 }
