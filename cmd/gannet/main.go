@@ -6,7 +6,7 @@
 //	gannet check-config [-c FILE]       load and validate a configuration
 //	gannet version                      print the version
 //
-// Run "gannet COMMAND -h" for a command's flags.
+//	gannet help COMMAND                 a command's usage and flags
 package main
 
 import (
@@ -41,6 +41,7 @@ commands:
   bench          simulate a sensor fleet against a gateway and report throughput and latency
   check-config   load and validate a configuration file
   version        print the version
+  help COMMAND   a command's usage and flags
 `
 
 // run executes one command and returns the process exit code: 0 success,
@@ -64,7 +65,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = checkConfig(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gannet", version())
-	case "help", "-h", "--help":
+	case "help":
+		return help(ctx, args[1:], stdout)
+	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "gannet: unknown command %q\n%s", args[0], usage)
@@ -74,35 +77,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
+		reportUsage(stderr, args[0], err)
 		return 2
 	case err != nil:
 		fmt.Fprintln(stderr, "gannet:", err)
 		return 1
 	}
 	return 0
-}
-
-var errUsage = errors.New("usage")
-
-// flagSet returns a FlagSet for a command that reports its own errors.
-func flagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("gannet "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return errUsage
-	}
-	return nil
 }
 
 func version() string {
@@ -126,7 +107,7 @@ func loadConfig(path string) (*fileConfig, error) {
 // configFlag defines -config and its short form -c.
 func configFlag(fs *flag.FlagSet) *string {
 	path := fs.String("config", "config.toml", "configuration `file`")
-	fs.StringVar(path, "c", "config.toml", "short for -config")
+	alias(fs, "config", "c")
 	return path
 }
 
