@@ -31,7 +31,7 @@ func sampleReport() *Report {
 		Latency:   h.Summary(),
 		Histogram: h.Buckets(),
 		Timeline:  tl.Slots(),
-		Gateway:   &GatewayReport{PID: 42, RSSBefore: 10 << 20, RSSAfter: 11 << 20, RSSPerSession: 104857.6, CPUSeconds: 1, CPUPercent: 50},
+		Gateway:   &GatewayReport{PID: 42, RSSBefore: 10 << 20, RSSAfter: 11 << 20, RSSPerSession: 104857.6, CPUSeconds: 1, CPUPercent: 50, CPUMeasured: true},
 		Notes:     []string{"a note"},
 	}
 }
@@ -50,6 +50,21 @@ func TestWriteTextNamesEveryNumber(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("WriteText output lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestWriteTextOnlyMeasured: a gateway pid whose /proc could not be read
+// (RSS zero, CPU not measured) is reported as not measured, never as
+// "RSS 0.0 MiB -> 0.0 MiB".
+func TestWriteTextOnlyMeasured(t *testing.T) {
+	r := sampleReport()
+	r.Gateway = &GatewayReport{PID: 42}
+	var b bytes.Buffer
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); !strings.Contains(got, "pid 42: RSS not measured, CPU not measured") || strings.Contains(got, "MiB") {
+		t.Errorf("WriteText with nothing measured:\n%s\nwant \"RSS not measured, CPU not measured\" and no MiB", got)
 	}
 }
 
