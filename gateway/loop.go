@@ -48,6 +48,8 @@ type coreEvent struct {
 	att    *attachment
 	closed error      // nil: Notify
 	move   *migration // set: a step of an address migration, att is nil
+	// inspect, when set, runs on the loop's goroutine (inspect.go); att is nil.
+	inspect func(*loop)
 }
 
 func newLoop(g *Gateway, idx int) *loop {
@@ -130,6 +132,10 @@ func (l *loop) handleEvents() {
 	l.events = nil
 	l.mu.Unlock()
 	for _, e := range events {
+		if e.inspect != nil {
+			e.inspect(l)
+			continue
+		}
 		if e.move != nil {
 			l.handleMigration(e.move)
 			continue

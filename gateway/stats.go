@@ -19,8 +19,9 @@ type Stats struct {
 	// the one the link's identity binding (DTLS PSK identity or
 	// certificate) allows; they are in Rejected too.
 	IdentityRefused uint64
-	Clients         int64 // clients with gateway state (active, asleep or awake)
-	Asleep          int64 // of those, asleep
+	Lost            uint64 // clients gone silent (keep-alive, sleep or retries expired): state lost
+	Clients         int64  // clients with gateway state (active, asleep or awake)
+	Asleep          int64  // of those, asleep
 	// LimitHits counts the hits of each configurable limit, indexed by Limit.
 	LimitHits LimitHits
 }
@@ -29,7 +30,7 @@ type stats struct {
 	received, sent, malformed, unknownClient        atomic.Uint64
 	unexpected, invalidTopic, rejected, retransmits atomic.Uint64
 	qosMinus1, migrated                             atomic.Uint64
-	identityRefused                                 atomic.Uint64
+	identityRefused, lost                           atomic.Uint64
 	clients, asleep                                 atomic.Int64
 }
 
@@ -41,7 +42,7 @@ func (s *stats) snapshot(l *limits) Stats {
 		Retransmits: s.retransmits.Load(),
 		QoSMinus1:   s.qosMinus1.Load(), Migrated: s.migrated.Load(), Clients: s.clients.Load(), Asleep: s.asleep.Load(),
 	}
-	st.IdentityRefused = s.identityRefused.Load()
+	st.IdentityRefused, st.Lost = s.identityRefused.Load(), s.lost.Load()
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()
 	}
