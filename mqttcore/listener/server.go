@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -33,7 +34,7 @@ var ErrServerClosed = errors.New("mqtt listener: server closed")
 type Server struct {
 	broker *mqttcore.Broker
 	cfg    ServerConfig
-	auth   *auth.Authenticator
+	auth   atomic.Pointer[auth.Authenticator] // swapped by SetAuthenticator
 	log    *slog.Logger
 	warn   rateLimiter
 
@@ -74,10 +75,9 @@ func NewServer(broker *mqttcore.Broker, cfg ServerConfig, authn *auth.Authentica
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		broker:    broker,
 		cfg:       cfg.withDefaults(),
-		auth:      authn,
 		log:       logger,
 		warn:      rateLimiter{perSecond: 10},
 		ctx:       ctx,
@@ -86,8 +86,15 @@ func NewServer(broker *mqttcore.Broker, cfg ServerConfig, authn *auth.Authentica
 		https:     make(map[*http.Server]struct{}),
 		conns:     make(map[net.Conn]struct{}),
 		addrs:     make(map[string]net.Addr),
-	}, nil
+	}
+	s.auth.Store(authn)
+	return s, nil
 }
+
+// SetAuthenticator replaces the Authenticator (a configuration reload):
+// CONNECTs, PUBLISHes and SUBSCRIBEs from now on are decided by a;
+// established connections stay.
+func (s *Server) SetAuthenticator(a *auth.Authenticator) { s.auth.Store(a) }
 
 // goTracked starts f on a goroutine that Close waits for. It reports false,
 // and does not start f, once the server is closed.

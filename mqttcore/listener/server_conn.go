@@ -195,7 +195,7 @@ func (c *client) connect() error {
 		return c.refuse(reasonBadAuthMethod, 0, fmt.Errorf("authentication method %q not supported", pk.Properties.AuthenticationMethod))
 	}
 	c.username = string(cp.Username)
-	if err := s.auth.Authenticate(c.username, cp.Password); err != nil {
+	if err := s.auth.Load().Authenticate(c.username, cp.Password); err != nil {
 		s.stats.refusedAuth.Add(1)
 		if c.username == "" {
 			return c.refuse(reasonNotAuthorized, connack311NotAuthorized, err)
@@ -244,7 +244,7 @@ func (c *client) connect() error {
 	}
 	c.expiryZero = opts.SessionExpiry == 0
 	if cp.WillFlag {
-		if !s.auth.CanPublish(c.username, c.clientID, cp.WillTopic) {
+		if !s.auth.Load().CanPublish(c.username, c.clientID, cp.WillTopic) {
 			s.stats.refusedAuth.Add(1)
 			return c.refuse(reasonNotAuthorized, connack311NotAuthorized, fmt.Errorf("will topic %q not allowed", cp.WillTopic))
 		}

@@ -108,7 +108,7 @@ func (c *client) onPublish(pk *packets.Packet) error {
 		}
 	}
 	qos := pk.FixedHeader.Qos
-	if !c.srv.auth.CanPublish(c.username, c.clientID, topic) {
+	if !c.srv.auth.Load().CanPublish(c.username, c.clientID, topic) {
 		st.pubDenied.Add(1)
 		c.srv.warnf("mqtt publish denied by acl", "client_id", c.clientID, "username", c.username, "topic", topic)
 		// MQTT 3.1.1 has no refusal: acknowledge and drop, as Mosquitto
@@ -184,7 +184,7 @@ func (c *client) onSubscribe(pk *packets.Packet) error {
 			// [MQTT-3.8.3-4]
 			return &closeErr{reason: byte(ReasonProtocolError), counter: &st.protocol, err: fmt.Errorf("no local on shared subscription %q", f.Filter)}
 		}
-		if !c.srv.auth.CanSubscribe(c.username, c.clientID, f.Filter) {
+		if !c.srv.auth.Load().CanSubscribe(c.username, c.clientID, f.Filter) {
 			st.subDenied.Add(1)
 			c.srv.warnf("mqtt subscribe denied by acl", "client_id", c.clientID, "username", c.username, "filter", f.Filter)
 			codes[i] = pick(v5, reasonNotAuthorized, failure)
