@@ -18,12 +18,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync"
 	"syscall"
 
-	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/internal/config"
-	"github.com/gannet-mqtt/gannet/mqttcore"
 )
 
 func main() {
@@ -109,93 +106,4 @@ func configFlag(fs *flag.FlagSet) *string {
 	path := fs.String("config", "config.toml", "configuration `file`")
 	alias(fs, "config", "c")
 	return path
-}
-
-func checkConfig(args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("check-config", stderr)
-	path := configFlag(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := loadConfig(*path); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s: ok\n", *path)
-	return nil
-}
-
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flagSet("serve", stderr)
-	path := configFlag(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	log := cfg.Log.logger(stderr)
-
-	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version()})
-	if err != nil {
-		return err
-	}
-	defer broker.Close()
-	stopBridges, err := startBridges(ctx, cfg.Bridges, broker, log) // serve_bridge.go
-	if err != nil {
-		return err
-	}
-	defer func() { // runs before broker.Close
-		if err := stopBridges(); err != nil {
-			log.Error("stopping bridges", "err", err)
-		}
-	}()
-	stopMQTT, err := startMQTT(ctx, cfg.MQTT, broker, log) // serve_mqtt.go
-	if err != nil {
-		return err
-	}
-	defer func() { // runs before broker.Close
-		if err := stopMQTT(); err != nil {
-			log.Error("stopping mqtt listener", "err", err)
-		}
-	}()
-	gwOpts := gateway.Options{Logger: log}
-	if err := cfg.RateLimit.apply(&gwOpts); err != nil { // serve_limits.go
-		return err
-	}
-	gw, err := gateway.New(cfg.Gateway, broker, gwOpts)
-	if err != nil {
-		return err
-	}
-
-	links, err := openLinks(cfg.Listen, log) // serve_radio.go
-	if err != nil {
-		gw.Close()
-		return err
-	}
-	hupCtx, stopHUP := context.WithCancel(ctx)
-	defer stopHUP()
-	go reloadOnSIGHUP(hupCtx, links, log) // exits when serve returns
-
-	var wg sync.WaitGroup
-	errc := make(chan error, len(links))
-	for _, link := range links {
-		wg.Add(1)
-		go func() { // exits when the gateway closes the link
-			defer wg.Done()
-			if err := gw.Serve(link); err != nil {
-				errc <- err
-			}
-		}()
-	}
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err = <-errc:
-	}
-	if cerr := gw.Close(); cerr != nil && err == nil {
-		err = cerr
-	}
-	wg.Wait()
-	return err
 }
