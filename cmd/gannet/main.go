@@ -1,12 +1,12 @@
 // Command gannet is the Gannet MQTT-SN gateway.
 //
-//	gannet serve [-c FILE]              run the gateway and its broker
-//	gannet pub -t TOPIC -m MESSAGE      publish as an MQTT-SN sensor would
-//	gannet sub -t FILTER                subscribe as an MQTT-SN sensor and print
-//	gannet check-config [-c FILE]       load and validate a configuration
-//	gannet version                      print the version
-//
-//	gannet help COMMAND                 a command's usage and flags
+//	gannet serve [-config FILE]            run the gateway and its broker
+//	gannet pub -topic TOPIC -message MSG   publish as an MQTT-SN sensor would
+//	gannet sub -topic FILTER               subscribe as an MQTT-SN sensor and print
+//	gannet check-config [-config FILE]     load and validate a configuration
+//	gannet reload [-config FILE]           make a running gateway reread its configuration
+//	gannet version                         print the version
+//	gannet help COMMAND                    a command's usage and flags
 package main
 
 import (
@@ -37,6 +37,7 @@ commands:
   sub            subscribe at an MQTT-SN gateway and print what arrives
   bench          simulate a sensor fleet against a gateway and report throughput and latency
   check-config   load and validate a configuration file
+  reload         make a running gateway reread its configuration
   version        print the version
   help COMMAND   a command's usage and flags
 `
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = bench(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
+	case "reload":
+		err = reloadCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gannet", version())
 	case "help":

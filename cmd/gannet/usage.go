@@ -23,6 +23,7 @@ var synopses = map[string]string{
 	"sub":          "gannet sub (-topic FILTER | -topic-id ID | -short-topic XY) [flags]",
 	"bench":        "gannet bench SCENARIO [flags]   (gannet help bench lists the scenarios)",
 	"check-config": "gannet check-config [-config FILE]",
+	"reload":       "gannet reload [-config FILE | -url URL] [-user USER]",
 	"version":      "gannet version",
 }
 
