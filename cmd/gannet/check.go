@@ -47,8 +47,18 @@ func (c *fileConfig) check(path string) error {
 			add("[mqtt.tls]", err)
 		}
 	}
+	names, queues := map[string]bool{}, map[string]string{}
 	for _, b := range c.Bridges {
 		where := fmt.Sprintf("bridge %q", b.Name)
+		if names[b.Name] {
+			add(where, errors.New("two [[bridge]] sections with this name"))
+		}
+		names[b.Name] = true
+		q := filepath.Clean(b.Queue.Path)
+		if other, ok := queues[q]; ok {
+			add(where+" queue.path", fmt.Errorf("%s is already the queue of bridge %q", b.Queue.Path, other))
+		}
+		queues[q] = b.Name
 		add(where+" queue.path", checkWritable(b.Queue.Path))
 		if b.TLS.CAFile != "" {
 			add(where+" tls.ca_file", checkCAFile(b.TLS.CAFile))

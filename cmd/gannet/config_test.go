@@ -74,6 +74,10 @@ func TestBrokenConfigs(t *testing.T) {
 			if rc != 1 || !strings.Contains(out.String(), tc.want) {
 				t.Errorf("check-config = %d, %q; want 1 and an error containing %q", rc, out.String(), tc.want)
 			}
+			// Every one names the line, value errors included.
+			if !regexp.MustCompile(`: line [1-9][0-9]*: `).MatchString(out.String()) {
+				t.Errorf("check-config = %q; want the line named", out.String())
+			}
 		})
 	}
 }
