@@ -195,10 +195,14 @@ func (g *Gateway) Counts(ctx context.Context) (SensorCounts, error) {
 
 // Sensors returns the page of sensors q selects, ordered by client id (a
 // client that has not finished CONNECT has an empty one), with the counts
-// over all sensors. It is safe for concurrent use. Each loop sorts its own
-// matches and hands over at most Offset+Limit of them, so a page of a
-// gateway with 100,000 sensors copies a page's worth per loop, not every
-// sensor.
+// over all sensors. It is safe for concurrent use.
+//
+// It takes two passes over the loops, so that a page costs the same
+// whichever page it is and the loops only walk their clients: the first
+// returns each loop's matching client ids (no copy of a client); the
+// caller sorts and merges them and picks the page's ids; the second
+// describes those clients. A client that changes in
+// between is shown as it is at the second pass, or left out if it is gone.
 func (g *Gateway) Sensors(ctx context.Context, q SensorQuery) (SensorPage, error) {
 	switch q.State {
 	case "", StateActive.String(), StateAsleep.String(), StateAwake.String():
@@ -210,42 +214,33 @@ func (g *Gateway) Sensors(ctx context.Context, q SensorQuery) (SensorPage, error
 	}
 	q.Limit = min(q.Limit, 1000)
 	q.Offset = max(q.Offset, 0)
-	search := strings.ToLower(q.Search)
-	keep := q.Offset + q.Limit
+	m := newMatcher(q.Search)
+	keep := func(c *client) bool { return (q.State == "" || c.state.String() == q.State) && m.match(c) }
 	type part struct {
-		sensors  []Sensor
-		matching int
-		counts   SensorCounts
+		ids    []string
+		counts SensorCounts
 	}
 	parts := make([]part, len(g.loops))
 	err := g.onLoops(ctx, func(l *loop) {
 		p := &parts[l.idx]
 		l.counts(&p.counts)
-		var match []*client
 		l.eachClient(func(c *client) {
-			if q.State != "" && c.state.String() != q.State {
-				return
+			if keep(c) {
+				p.ids = append(p.ids, c.id)
 			}
-			if search != "" && !strings.Contains(strings.ToLower(c.id), search) &&
-				!strings.Contains(c.key.addr.String(), search) {
-				return
-			}
-			match = append(match, c)
 		})
-		p.matching = len(match)
-		slices.SortFunc(match, func(a, b *client) int { return compareClients(a, b) })
-		for _, c := range match[:min(keep, len(match))] {
-			p.sensors = append(p.sensors, c.sensor())
-		}
 	})
 	if err != nil {
 		return SensorPage{}, err
 	}
-	var page SensorPage
-	var all []Sensor
 	for _, p := range parts {
-		page.Matching += p.matching
-		all = append(all, p.sensors...)
+		slices.Sort(p.ids) // here, not on the loop: sensors wait for nothing
+	}
+	var page SensorPage
+	lists := make([][]string, len(parts))
+	for i, p := range parts {
+		lists[i] = p.ids
+		page.Matching += len(p.ids)
 		page.Counts.Active += p.counts.Active
 		page.Counts.Asleep += p.counts.Asleep
 		page.Counts.Awake += p.counts.Awake
@@ -253,16 +248,35 @@ func (g *Gateway) Sensors(ctx context.Context, q SensorQuery) (SensorPage, error
 		page.Counts.Forwarded += p.counts.Forwarded
 		page.Counts.Forwarders += p.counts.Forwarders
 	}
-	slices.SortFunc(all, func(a, b Sensor) int {
+	want := pageOf(lists, q.Offset, q.Limit)
+	page.Sensors = []Sensor{}
+	if len(want) == 0 {
+		return page, nil
+	}
+	wanted := make(map[string]bool, len(want))
+	for _, id := range want {
+		wanted[id] = true
+	}
+	found := make([][]Sensor, len(g.loops))
+	err = g.onLoops(ctx, func(l *loop) {
+		l.eachClient(func(c *client) {
+			if wanted[c.id] && keep(c) {
+				found[l.idx] = append(found[l.idx], c.sensor())
+			}
+		})
+	})
+	if err != nil {
+		return SensorPage{}, err
+	}
+	for _, f := range found {
+		page.Sensors = append(page.Sensors, f...)
+	}
+	slices.SortFunc(page.Sensors, func(a, b Sensor) int {
 		return cmpSensor(a.ClientID, a.Address, a.Node, b.ClientID, b.Address, b.Node)
 	})
-	if q.Offset < len(all) {
-		page.Sensors = all[q.Offset:min(keep, len(all))]
-	}
-	page.Sensors = slices.Clip(page.Sensors)
-	if page.Sensors == nil {
-		page.Sensors = []Sensor{}
-	}
+	// Ids are not unique before CONNECT completes (""), so the second pass
+	// can find more than Limit; keep the page to Limit.
+	page.Sensors = page.Sensors[:min(len(page.Sensors), q.Limit)]
 	for i := range page.Sensors {
 		if info, ok := g.broker.Session(page.Sensors[i].ClientID); ok {
 			page.Sensors[i].Queued = info.Queued
@@ -271,23 +285,68 @@ func (g *Gateway) Sensors(ctx context.Context, q SensorQuery) (SensorPage, error
 	return page, nil
 }
 
-// compareClients orders clients as Sensors pages them.
-func compareClients(a, b *client) int {
-	if c := strings.Compare(a.id, b.id); c != 0 {
-		return c // almost always: the rest allocates
+// pageOf merges sorted lists and returns limit ids from offset on.
+func pageOf(lists [][]string, offset, limit int) []string {
+	var out []string
+	pos := make([]int, len(lists))
+	for n := 0; len(out) < limit; n++ {
+		best := -1
+		for i, l := range lists {
+			if pos[i] < len(l) && (best < 0 || l[pos[i]] < lists[best][pos[best]]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		if n >= offset {
+			out = append(out, lists[best][pos[best]])
+		}
+		pos[best]++
 	}
-	return cmpSensor(a.id, a.key.addr.String(), hex.EncodeToString([]byte(a.node)),
-		b.id, b.key.addr.String(), hex.EncodeToString([]byte(b.node)))
+	return out
 }
 
-func cmpSensor(aID, aAddr, aNode, bID, bAddr, bNode string) int {
-	if c := strings.Compare(aID, bID); c != 0 {
-		return c
+// matcher is a search: a case-insensitive substring of the client id, or a
+// substring of the address.
+type matcher struct {
+	lower string
+	addr  bool // the search could be part of an address
+}
+
+func newMatcher(search string) matcher {
+	return matcher{lower: strings.ToLower(search), addr: strings.Trim(search, "0123456789abcdefABCDEF.:[]%") == ""}
+}
+
+// match reports whether c matches. It formats the address (an
+// allocation) only when the id does not match and the search could be
+// part of an address.
+func (m matcher) match(c *client) bool {
+	if m.lower == "" || containsFold(c.id, m.lower) {
+		return true
 	}
-	if c := strings.Compare(aAddr, bAddr); c != 0 {
-		return c
+	return m.addr && strings.Contains(c.key.addr.String(), m.lower)
+}
+
+// containsFold reports whether s contains lower (in lower case), ignoring
+// ASCII case, without allocating.
+func containsFold(s, lower string) bool {
+	for i := 0; i+len(lower) <= len(s); i++ {
+		j := 0
+		for ; j < len(lower); j++ {
+			b := s[i+j]
+			if 'A' <= b && b <= 'Z' {
+				b += 'a' - 'A'
+			}
+			if b != lower[j] {
+				break
+			}
+		}
+		if j == len(lower) {
+			return true
+		}
 	}
-	return strings.Compare(aNode, bNode)
+	return false
 }
 
 // Sensor returns the sensor with clientID, its topic registrations and its
@@ -322,4 +381,16 @@ func (g *Gateway) Sensor(ctx context.Context, clientID string) (SensorDetail, bo
 		return *d, true, nil
 	}
 	return SensorDetail{}, false, nil
+}
+
+// cmpSensor orders sensors by client id, then address and node (ids are
+// not unique before CONNECT completes).
+func cmpSensor(aID, aAddr, aNode, bID, bAddr, bNode string) int {
+	if c := strings.Compare(aID, bID); c != 0 {
+		return c
+	}
+	if c := strings.Compare(aAddr, bAddr); c != 0 {
+		return c
+	}
+	return strings.Compare(aNode, bNode)
 }
