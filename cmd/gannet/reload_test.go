@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,9 +31,10 @@ import (
 func TestReloadUnderLiveSensors(t *testing.T) {
 	dir := t.TempDir()
 	gannet := bridgeBuildGannet(t, dir)
-	udp := fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "udp"))
-	mqttAddr := fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "tcp"))
-	httpURL := fmt.Sprintf("http://127.0.0.1:%d", bridgeFreePort(t, "tcp"))
+	// Every listener on port 0: the bound addresses are read from the
+	// log, so no other process can take a port between a probe and the
+	// bind.
+	const udpConf, mqttConf, httpConf = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	acl := filepath.Join(dir, "acl")
 	cfgPath := filepath.Join(dir, "gannet.toml")
 	writeConfig := func(extra string) {
@@ -48,7 +51,7 @@ acl_file = %q
 [http]
 enabled = true
 address = %q
-%s`, udp, mqttAddr, acl, strings.TrimPrefix(httpURL, "http://"), extra)
+%s`, udpConf, mqttConf, acl, httpConf, extra)
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -72,6 +75,19 @@ address = %q
 		default:
 		}
 	}
+	var udp, mqttAddr, httpURL string
+	waitFor(t, "gannet's listeners in its log", func() bool {
+		alive()
+		log := p.out.String()
+		u := regexp.MustCompile(`msg="serving MQTT-SN" network=udp4 address=(\S+)`).FindStringSubmatch(log)
+		m := regexp.MustCompile(`msg="mqtt listener listening" listener=tcp addr=(\S+)`).FindStringSubmatch(log)
+		h := regexp.MustCompile(`msg="serving http[^"]*" url=(http://\S+)/ `).FindStringSubmatch(log)
+		if u == nil || m == nil || h == nil {
+			return false
+		}
+		udp, mqttAddr, httpURL = u[1], m[1], h[1]
+		return true
+	})
 	waitFor(t, "gannet ready", func() bool {
 		alive()
 		resp, err := http.Get(httpURL + "/readyz")
@@ -133,7 +149,7 @@ address = %q
 	}
 	sedLevel("debug")
 	var out, errOut bytes.Buffer
-	if rc := run(ctx, []string{"reload", "-config", cfgPath}, nil, &out, &errOut); rc != 0 {
+	if rc := run(ctx, []string{"reload", "-url", httpURL}, nil, &out, &errOut); rc != 0 {
 		t.Fatalf("gannet reload = %d: %s%s", rc, out.String(), errOut.String())
 	}
 	for _, want := range []string{"applied:      log.level = DEBUG", "applied:      mqtt.auth", "not applied:  [gateway] changed: needs a restart"} {
@@ -193,5 +209,36 @@ address = %q
 	}
 	if active := value(t, fams, "gannet_mqttsn_sensors", "state", "active"); active != 3 {
 		t.Errorf("gannet_mqttsn_sensors{state=active} = %v; want 3", active)
+	}
+}
+
+// TestReloadCommandFindsHTTP: gannet reload -config finds the [http]
+// listener in the file, posts to /-/reload and prints the answer; a file
+// without [http] is refused with a hint to send SIGHUP.
+func TestReloadCommandFindsHTTP(t *testing.T) {
+	posted := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posted <- r.Method + " " + r.URL.Path
+		writeJSON(w, http.StatusOK, reloadReport{Applied: []string{"log.level = DEBUG"}, NotApplied: []string{"[gateway] changed: needs a restart"}})
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gannet.toml")
+	base := "[[listen]]\naddress = \"127.0.0.1:0\"\n"
+	os.WriteFile(path, []byte(base+fmt.Sprintf("[http]\nenabled = true\naddress = %q\n", strings.TrimPrefix(srv.URL, "http://"))), 0o600)
+	var out, errOut bytes.Buffer
+	if rc := run(context.Background(), []string{"reload", "-config", path}, nil, &out, &errOut); rc != 0 {
+		t.Fatalf("gannet reload = %d: %s", rc, errOut.String())
+	}
+	if got := <-posted; got != "POST /-/reload" {
+		t.Errorf("request %q; want POST /-/reload", got)
+	}
+	if want := "applied:      log.level = DEBUG\nnot applied:  [gateway] changed: needs a restart\n"; out.String() != want {
+		t.Errorf("printed %q; want %q", out.String(), want)
+	}
+	os.WriteFile(path, []byte(base), 0o600)
+	errOut.Reset()
+	if rc := run(context.Background(), []string{"reload", "-config", path}, nil, &out, &errOut); rc != 1 || !strings.Contains(errOut.String(), "send SIGHUP") {
+		t.Errorf("gannet reload without [http] = %d, %q; want 1 and a hint to send SIGHUP", rc, errOut.String())
 	}
 }

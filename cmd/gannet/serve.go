@@ -113,7 +113,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return err
 	}
+	in.reloadMu.Lock() // a POST /-/reload may already be waiting
 	live.http = httpSrv
+	in.reloadMu.Unlock()
 	defer func() {
 		if err := httpSrv.stop(); err != nil {
 			log.Error("stopping http listener", "err", err)
