@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,24 @@ func TestWriteSVG(t *testing.T) {
 				t.Errorf("SVG has %d rects; want one per histogram bucket (%d) at least", el["rect"], len(tc.r.Histogram))
 			}
 		})
+	}
+}
+
+// TestSVGAxisTitlesFit: a rotated axis title longer than its panel was
+// cut off at the top of the image. At 12 px sans-serif a character is
+// under 7 px wide.
+func TestSVGAxisTitlesFit(t *testing.T) {
+	var b bytes.Buffer
+	if err := sampleReport().WriteSVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	titles := regexp.MustCompile(`transform="rotate\(-90[^"]*">([^<]*)</text>`).FindAllStringSubmatch(b.String(), -1)
+	if len(titles) != 2 {
+		t.Fatalf("found %d rotated axis titles; want 2", len(titles))
+	}
+	for _, m := range titles {
+		if w := 7 * len(m[1]); w > plotH {
+			t.Errorf("axis title %q is about %d px long; the panel is %d px high", m[1], w, plotH)
+		}
 	}
 }
