@@ -122,11 +122,12 @@ func validate(rv reflect.Value, data []byte, path []tablePos) error {
 	return nil
 }
 
-// errKey finds the "key = " or "key[i]" an error message names.
-var errKey = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)(?:\[\d+\])?(?: = |: |\[)`)
+// errKey finds the words of an error message that may be keys.
+var errKey = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)`)
 
-// errorLine returns the line of the key err names in the table at path
-// (whose Go type is t), or of the table's header; 0 if neither is found.
+// errorLine returns the line of the first key of the table at path (whose
+// Go type is t) that err's message names and the file sets, or else of
+// the table's header; 0 if neither is found.
 func errorLine(data []byte, path []tablePos, t reflect.Type, err error) int {
 	if len(path) == 0 {
 		return 0
