@@ -126,19 +126,27 @@ async function loadDetail() {
   $("detail").hidden = false;
 }
 
+let lastMs = 0;
+
 async function refresh() {
+  const t0 = performance.now();
   try {
     await Promise.all([loadStatus(), loadSensors(), loadDetail()]);
     showError(null);
   } catch (err) {
     showError(err);
   }
+  lastMs = performance.now() - t0;
   document.body.dataset.loaded = "true";
 }
 
+// schedule refreshes every 2 s, or three times as long as the last
+// refresh took: a gateway with 100,000 sensors is not asked faster than
+// it answers.
 function schedule() {
-  clearInterval(timer);
-  if ($("auto").checked) timer = setInterval(refresh, 2000);
+  clearTimeout(timer);
+  if (!$("auto").checked) return;
+  timer = setTimeout(async () => { await refresh(); schedule(); }, Math.max(2000, 3 * lastMs));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
