@@ -59,11 +59,9 @@ func help(ctx context.Context, args []string, stdout io.Writer) int {
 		fmt.Fprintf(stdout, "usage: %s\n", synopsis(cmd))
 		return 0
 	}
-	if _, ok := synopses[cmd]; !ok && cmd != "passwd" {
-		fmt.Fprintf(stdout, "gannet help: unknown command %q\n%s", cmd, usage)
-		return 2
-	}
-	// The command prints its flags on -h; send them to stdout.
+	// The command prints its flags on -h; send them to stdout. An
+	// unknown command gets run's own "unknown command" and exit 2; a
+	// command without a synopsis gets "gannet CMD [flags]".
 	return run(ctx, append(append([]string{cmd}, args[1:]...), "-h"), nil, stdout, stdout)
 }
 
