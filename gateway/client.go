@@ -33,16 +33,17 @@ type client struct {
 	// overlap: sleeping ends any exchange); 0 if none.
 	timerAt int64
 
-	topics registry
+	topics registry  // the client's normal topic ids (registry.go)
 	out    outFlight // the one gateway-to-client exchange in progress
 
 	heapPos   int32  // index+1 in the loop's timer heap, 0 when not in it
 	keepAlive uint16 // CONNECT Duration, seconds (0: not supervised)
 	sleepFor  uint16 // DISCONNECT Duration, seconds
 	regID     uint16 // the last REGISTER MsgId the gateway used
-	state     State
-	removed   bool
-	fwd       bool // behind a forwarder: datagrams are Encapsulated with node
+	state     State  // with dialogue, conn, out.kind and removed: the session state (state.go)
+	removed   bool   // see presence (state.go); only markRemoved sets it
+	fwd       bool   // behind a forwarder: datagrams are Encapsulated with node
+	clean     bool   // CONNECT had CleanSession: the core session ends with the connection
 }
 
 func (c *client) clientID() string {
@@ -108,7 +109,7 @@ func (c *client) handle(m sn.Message) {
 	case *sn.WillMsgUpd:
 		c.onWillMsgUpd(m)
 	case *sn.SearchGW:
-		c.send(&sn.GWInfo{GatewayID: c.l.g.cfg.GatewayID})
+		c.l.answerSearch(c.key, c.nodeID())
 	default:
 		c.unexpected(m)
 	}
@@ -125,41 +126,11 @@ func (c *client) unexpected(m sn.Message) {
 // send writes m to the client, wrapped for its forwarder if it has one.
 func (c *client) send(m sn.Message) bool { return c.l.sendTo(c.key, c.nodeID(), m) }
 
-// nodeID returns the client's Wireless Node Id for an Encapsulated message,
-// in the loop's scratch buffer (valid until the next call), or nil for a
-// direct client.
-func (c *client) nodeID() []byte {
-	if !c.fwd {
-		return nil
-	}
-	c.l.nodeBuf = append(c.l.nodeBuf[:0], c.node...)
-	return c.l.nodeBuf
-}
-
-// setState moves the client to s, logging the transition.
-func (c *client) setState(s State) {
-	if c.state == s {
-		return
-	}
-	if c.l.g.log.Enabled(context.Background(), slog.LevelDebug) {
-		c.l.g.log.Debug("state "+c.state.String()+" -> "+s.String(), "client_id", c.id, "remote", c.key.addr)
-	}
-	switch {
-	case s == StateAsleep:
-		c.l.g.stats.asleep.Add(1)
-		c.indexAsleep(true)
-	case c.state == StateAsleep:
-		c.l.g.stats.asleep.Add(-1)
-		c.indexAsleep(false)
-	}
-	c.state = s
-}
-
 // lose ends the client abnormally: its will is published.
 func (c *client) lose(why string) {
 	if c.conn != nil {
 		_ = c.conn.Lost() // ErrDetached only: the session moved on already
-		c.conn, c.att = nil, nil
+		c.detach()
 	}
 	c.l.g.log.Debug("client lost", "client_id", c.id, "remote", c.key.addr, "reason", why)
 	c.l.g.stats.lost.Add(1)
@@ -170,7 +141,7 @@ func (c *client) lose(why string) {
 // takenOver handles the core closing this client's attachment: the same
 // client id connected elsewhere, or an administrator kicked it.
 func (c *client) takenOver(reason error) {
-	c.conn, c.att = nil, nil
+	c.detach()
 	c.send(&c.l.tx.disconnect)
 	c.l.g.log.Debug("session taken over", "client_id", c.id, "remote", c.key.addr, "err", reason)
 	c.setState(StateDisconnected)
@@ -242,6 +213,9 @@ func (c *client) timerFired(now int64) {
 // limits is also a limit hit, logged.
 func (c *client) refused(err error) {
 	c.l.g.stats.rejected.Add(1)
+	if isDenied(err) {
+		c.l.g.denied(c.id, c.key.addr, err)
+	}
 	if isBrokerLimit(err) {
 		c.l.g.limitHit(LimitBroker, c.id, c.key.addr, err)
 	}
@@ -255,7 +229,8 @@ func returnCode(err error) sn.ReturnCode {
 		return sn.Accepted
 	case errors.Is(err, mqttcore.ErrInflightFull), errors.Is(err, mqttcore.ErrTooManySessions),
 		errors.Is(err, mqttcore.ErrQueueFull), errors.Is(err, mqttcore.ErrRetainedFull),
-		errors.Is(err, mqttcore.ErrClosed):
+		errors.Is(err, mqttcore.ErrClosed), errors.Is(err, mqttcore.ErrCongestion),
+		errors.Is(err, mqttcore.ErrStoreFailed):
 		return sn.RejectedCongestion
 	}
 	return sn.RejectedNotSupported

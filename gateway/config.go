@@ -55,7 +55,8 @@ type Config struct {
 	// (0: DefaultMaxClientIDLen). MQTT-SN 1.2 asks for 1 to 23 characters;
 	// real sensors often use longer ids.
 	MaxClientIDLen int `toml:"max_client_id_len"`
-	// MaxTopicsPerClient caps the normal topic ids one client holds
+	// MaxTopicsPerClient caps the normal topic ids one client holds; an id
+	// is held until the client CONNECTs again, also after UNSUBSCRIBE
 	// (0: DefaultMaxTopicsPerClient).
 	MaxTopicsPerClient int `toml:"max_topics_per_client"`
 	// RetryInterval is Tretry: how long the gateway waits for an

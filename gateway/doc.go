@@ -13,6 +13,28 @@
 // a sleeping client is a detached core session, and the core's bounded
 // per-session queue is its only buffer.
 //
+// # Where each concept lives
+//
+//   - state.go: a client's session state, one machine of five named
+//     dimensions, the table of legal combinations, and the only functions
+//     that change them (each logs "dimension from -> to" at Debug).
+//   - topicid.go: the resolver, the one mapping between topic ids (normal,
+//     predefined, short) and names, used by PUBLISH, SUBSCRIBE,
+//     UNSUBSCRIBE, QoS -1 and delivery; registry.go: a client's normal ids
+//     and both REGISTER exchanges; predefined.go: the configured ids.
+//   - connect.go, will.go, sleep.go, migrate.go: CONNECT, the will
+//     dialogue and updates, sleep and wake, waking from a new address.
+//   - publish.go (client to gateway, QoS -1 included), subscribe.go,
+//     deliver.go (gateway to client, one exchange at a time).
+//   - discovery.go: ADVERTISE, SEARCHGW/GWINFO; forward.go: forwarder
+//     encapsulation; identity.go: DTLS identity binding; authorize.go: the
+//     sensor's ACL user and how the core's authorization refusals are
+//     answered, counted and logged.
+//   - loop.go: the event loop and its dispatch; addrindex.go: clients by
+//     address; timers.go: the loop's timer heap.
+//   - limits.go: limits, their counting and rate-limited logging, the QoS -1
+//     allow-list; config.go, stats.go, sys.go: configuration and counters.
+//
 // # Goroutines
 //
 // New starts a fixed number of event loops (Config.Loops, one per CPU by

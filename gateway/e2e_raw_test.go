@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
+
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/internal/sntest"
 	"github.com/gannet-mqtt/gannet/mqttcore"
@@ -133,7 +135,7 @@ func TestE2EGatewayRetransmission(t *testing.T) {
 		e2eExpectFrame(t, ctx, r, &again)
 	}
 	app.Expect(t, ctx, "e2e/will/deaf", "never acked", 0, false)
-	e.WaitSession(t, ctx, "deaf", mqttcore.StateLost)
+	e.WaitGone(t, ctx, "deaf") // lost: a clean session ends
 	if st := e.Gateway.Stats(); st.Retransmits < 3 || st.Clients != 0 {
 		t.Errorf("gateway Stats() Retransmits %d, Clients %d; want at least 3, and 0", st.Retransmits, st.Clients)
 	}
@@ -272,7 +274,7 @@ func TestE2ELimits(t *testing.T) {
 	ctx := sntest.Context(t)
 	e := sntest.Start(t, sntest.Options{
 		Gateway: gateway.Config{MaxClients: 2, MaxTopicsPerClient: 1, MaxMessageSize: 100},
-		Core:    mqttcore.Config{MaxQueued: 2},
+		Core:    mqttcore.Config{MaxQueued: 2, HoldTimeout: 200 * time.Millisecond},
 	})
 	app := e.MQTT(t, ctx, "app")
 	app.Subscribe(t, ctx, 0, "e2e/#")
@@ -324,14 +326,23 @@ func TestE2ELimits(t *testing.T) {
 		t.Fatalf("Sleep = %v", err)
 	}
 	e.WaitSession(t, ctx, "one", mqttcore.StateAsleep)
-	for _, p := range []string{"q1", "q2", "q3"} {
+	// The default overflow policy is backpressure: the publish that finds
+	// the sleeper's queue full is held, then refused with MQTT 5 0x97
+	// "quota exceeded" after hold_timeout; nothing acknowledged is dropped.
+	for _, p := range []string{"q1", "q2"} {
 		app.Publish(t, ctx, "xy", 1, false, p)
 	}
-	sntest.WaitFor(t, ctx, "the queue to overflow", func() bool { return e.Broker.Stats().Dropped == 1 })
+	resp, err := app.Client.Publish(ctx, &paho.Publish{Topic: "xy", QoS: 1, Payload: []byte("q3")})
+	if err == nil || resp == nil || resp.ReasonCode != 0x97 {
+		t.Errorf("publish to a full queue = %+v, %v; want reason 0x97 after the hold", resp, err)
+	}
+	if st := e.Broker.Stats(); st.LimitHits.Hold != 1 || st.Dropped != 0 {
+		t.Errorf("broker Stats() = %+v; want one hold timeout and nothing dropped", st)
+	}
 	if err := s.CheckMessages(ctx); err != nil {
 		t.Fatalf("CheckMessages = %v", err)
 	}
-	for _, want := range []string{"q2", "q3"} { // the oldest was dropped
+	for _, want := range []string{"q1", "q2"} {
 		if m := s.Next(t, ctx); string(m.Payload) != want {
 			t.Errorf("after the wake the sensor received %q; want %q", m.Payload, want)
 		}
@@ -356,5 +367,5 @@ func TestE2EWillDialogueAbandoned(t *testing.T) {
 		e2eExpectFrame(t, ctx, r, &sn.WillTopicReq{})
 	}
 	sntest.WaitFor(t, ctx, "the gateway to give the dialogue up", func() bool { return e.Gateway.Stats().Clients == 0 })
-	e.WaitSession(t, ctx, "mute", mqttcore.StateLost)
+	e.WaitGone(t, ctx, "mute") // lost: a clean session ends
 }

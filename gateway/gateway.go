@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
-	"github.com/gannet-mqtt/gannet/snpacket"
 )
 
 // Options are the gateway's collaborators.
@@ -44,18 +43,22 @@ type Gateway struct {
 	opts   Options
 	broker *mqttcore.Broker
 	log    *slog.Logger
-	pre    *predefined
+	ids    resolver // topic ids to names and back (topicid.go)
 	allow  []netip.Prefix
 	qosm1  *mqttcore.Inline
 	loops  []*loop
 	stats  stats
 	limits limits
+	deny   denial    // rate-limited log of authorization refusals (authorize.go)
 	pool   sync.Pool // *datagram
 	done   chan struct{}
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	links  map[Link]struct{}
 	closed bool
+
+	durable  bool                        // the core journals sessions: sensors' state is saved (persist.go)
+	restored map[string][]restoredClient // by link local address, until Serve adopts them; guarded by mu
 
 	asleepMu    sync.Mutex
 	asleepOwner map[string]*loop // client id -> loop, for address migration (migrate.go)
@@ -79,13 +82,14 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		opts:   opts,
 		broker: broker,
 		log:    log,
-		pre:    newPredefined(cfg.Predefined),
 		qosm1:  broker.Inline(cfg.QoSMinus1.ClientID),
 		done:   make(chan struct{}),
 		links:  map[Link]struct{}{},
 
 		asleepOwner: map[string]*loop{},
+		durable:     broker.Durable(),
 	}
+	g.ids = resolver{pre: newPredefined(cfg.Predefined)}
 	for _, p := range cfg.QoSMinus1.AllowFrom {
 		g.allow = append(g.allow, netip.MustParsePrefix(p)) // checked by Validate
 	}
@@ -95,11 +99,12 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 	if n == 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	for i := range n {
-		l := newLoop(g, i)
+	for range n {
+		l := newLoop(g)
 		g.loops = append(g.loops, l)
 		g.goTracked(l.run) // exits when g.done closes
 	}
+	g.loadRestored() // persist.go: adopted by Serve, per link
 	if bc := broker.Config(); !bc.SysDisabled {
 		g.goTracked(func() { g.sysLoop(bc.SysInterval) }) // exits when g.done closes
 	}
@@ -141,6 +146,7 @@ func (g *Gateway) Serve(link Link) error {
 	}
 	g.links[link] = struct{}{}
 	g.mu.Unlock()
+	g.adoptRestored(link) // persist.go: sensors from before a restart, before their datagrams
 	if g.cfg.Advertise.Interval > 0 {
 		stop := make(chan struct{})
 		defer close(stop)
@@ -212,28 +218,4 @@ func (g *Gateway) Close() error {
 	g.mu.Unlock()
 	g.wg.Wait()
 	return errors.Join(errs...)
-}
-
-// advertise sends ADVERTISE on link every Advertise.Interval until stop or
-// g.done closes.
-func (g *Gateway) advertise(link Link, stop <-chan struct{}) {
-	to := netip.MustParseAddrPort(g.cfg.Advertise.Address) // checked by Validate
-	m := &snpacket.Advertise{GatewayID: g.cfg.GatewayID, Duration: uint16(g.cfg.Advertise.Interval / time.Second)}
-	buf, _ := m.AppendBinary(nil) // fixed size, cannot fail
-	t := time.NewTicker(g.cfg.Advertise.Interval)
-	defer t.Stop()
-	for {
-		if _, err := link.WriteToUDPAddrPort(buf, to); err != nil {
-			g.log.Warn("advertise failed", "remote", to, "err", err)
-		} else {
-			g.stats.sent.Add(1)
-		}
-		select {
-		case <-t.C:
-		case <-stop:
-			return
-		case <-g.done:
-			return
-		}
-	}
 }

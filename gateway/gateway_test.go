@@ -41,8 +41,8 @@ func TestWillDialogueAndKeepAliveLoss(t *testing.T) {
 		will.expectNone()
 		time.Sleep(2 * time.Second)
 		will.expect("will/dev1", "gone")
-		if info, _ := h.b.Session("dev1"); info.State != mqttcore.StateLost {
-			t.Errorf("core state = %v; want lost", info.State)
+		if info, ok := h.b.Session("dev1"); ok {
+			t.Errorf("core session = %+v; want it ended with the clean sensor", info)
 		}
 		// Its address is unknown again: anything but CONNECT is refused.
 		s.send(&sn.PingReq{})
@@ -619,5 +619,37 @@ func TestUnsubscribe(t *testing.T) {
 		s.expectNone(time.Second)
 		s.send(&sn.Unsubscribe{MsgID: 3, TopicName: []byte("never/subscribed")})
 		s.expect(&sn.Unsuback{MsgID: 3})
+	})
+}
+
+// A sensor that unsubscribed may keep publishing on the topic id its SUBACK
+// gave (Eclipse Paho's GatewayTester does). At QoS 0 it never reads a PUBACK
+// "invalid topic id", so a freed id would lose its messages without a
+// trace: the id stays valid for the connection, and every message arrives
+// (docs/spec-interpretation.md G6).
+func TestPublishOnSubackIDAfterUnsubscribe(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		app := h.app("data/dev1")
+		s := h.sensor("10.0.0.2:5000")
+		s.connect("dev1", true, 600)
+		ack := s.subscribe("data/dev1", sn.QoS0, 1)
+		s.send(&sn.Unsubscribe{MsgID: 2, TopicName: []byte("data/dev1")})
+		s.expect(&sn.Unsuback{MsgID: 2})
+		for i := range 4 {
+			s.send(&sn.Publish{QoS: sn.QoS0, TopicID: ack.TopicID, Data: []byte{'0' + byte(i)}})
+		}
+		for i := range 4 {
+			app.expect("data/dev1", string([]byte{'0' + byte(i)}))
+		}
+		app.expectNone()
+		// No PUBACK "invalid topic id", and, unsubscribed, no copy back.
+		s.expectNone(time.Minute)
+		if st := h.g.Stats(); st.InvalidTopic != 0 {
+			t.Errorf("InvalidTopic = %d; want 0", st.InvalidTopic)
+		}
+		// The id stays the topic's: subscribing again gives the same one.
+		if again := s.subscribe("data/dev1", sn.QoS0, 3); again.TopicID != ack.TopicID {
+			t.Errorf("SUBACK topic id after resubscribing = %d; want %d", again.TopicID, ack.TopicID)
+		}
 	})
 }

@@ -2,9 +2,11 @@ package gateway_test
 
 import (
 	"errors"
+	"log/slog"
 	"net/netip"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -43,6 +45,14 @@ func runWith(t *testing.T, cfg gateway.Config, opts gateway.Options, f func(t *t
 		if cfg.Loops == 0 {
 			cfg.Loops = 2
 		}
+		// Every test is also a check of the session state machine: an event
+		// that leaves a client in a combination state.go's table does not
+		// hold is logged at Error, and fails the test.
+		var errs *logTap
+		if opts.Logger == nil {
+			errs = &logTap{}
+			opts.Logger = slog.New(slog.NewTextHandler(errs, &slog.HandlerOptions{Level: slog.LevelError}))
+		}
 		g, err := gateway.New(cfg, b, opts)
 		if err != nil {
 			t.Fatal(err)
@@ -63,6 +73,9 @@ func runWith(t *testing.T, cfg gateway.Config, opts gateway.Options, f func(t *t
 			}
 			if err := b.Close(); err != nil {
 				t.Errorf("broker Close: %v", err)
+			}
+			if errs != nil && strings.Contains(errs.String(), "illegal session state") {
+				t.Errorf("the gateway left a client in an illegal session state:\n%s", errs)
 			}
 		})
 		f(t, &harness{t: t, b: b, g: g, net: n, gw: link.AddrPort()})

@@ -95,14 +95,14 @@ type SensorDetail struct {
 // errClosed is returned by the read API once the gateway is closed.
 var errClosed = errors.New("gateway: closed")
 
-// onLoops runs f on every loop's goroutine, each with its index, and waits
-// for all of them, ctx or the gateway's closing. f must write only to its
-// own index's slot of whatever it fills.
-func (g *Gateway) onLoops(ctx context.Context, f func(l *loop)) error {
+// onLoops runs f on every loop's goroutine, with the loop's index, and
+// waits for all of them, ctx or the gateway's closing. f must write only
+// to its own index's slot of whatever it fills.
+func (g *Gateway) onLoops(ctx context.Context, f func(i int, l *loop)) error {
 	done := make(chan struct{}, len(g.loops))
-	for _, l := range g.loops {
+	for i, l := range g.loops {
 		l.post(coreEvent{inspect: func(l *loop) {
-			f(l)
+			f(i, l)
 			done <- struct{}{}
 		}})
 	}
@@ -180,7 +180,7 @@ func (c *client) sensor() Sensor {
 // clients.
 func (g *Gateway) Counts(ctx context.Context) (SensorCounts, error) {
 	per := make([]SensorCounts, len(g.loops))
-	err := g.onLoops(ctx, func(l *loop) { l.counts(&per[l.idx]) })
+	err := g.onLoops(ctx, func(i int, l *loop) { l.counts(&per[i]) })
 	var n SensorCounts
 	for _, p := range per {
 		n.Active += p.Active
@@ -221,8 +221,8 @@ func (g *Gateway) Sensors(ctx context.Context, q SensorQuery) (SensorPage, error
 		counts SensorCounts
 	}
 	parts := make([]part, len(g.loops))
-	err := g.onLoops(ctx, func(l *loop) {
-		p := &parts[l.idx]
+	err := g.onLoops(ctx, func(i int, l *loop) {
+		p := &parts[i]
 		l.counts(&p.counts)
 		l.eachClient(func(c *client) {
 			if keep(c) {
@@ -258,10 +258,10 @@ func (g *Gateway) Sensors(ctx context.Context, q SensorQuery) (SensorPage, error
 		wanted[id] = true
 	}
 	found := make([][]Sensor, len(g.loops))
-	err = g.onLoops(ctx, func(l *loop) {
+	err = g.onLoops(ctx, func(i int, l *loop) {
 		l.eachClient(func(c *client) {
 			if wanted[c.id] && keep(c) {
-				found[l.idx] = append(found[l.idx], c.sensor())
+				found[i] = append(found[i], c.sensor())
 			}
 		})
 	})
@@ -354,16 +354,16 @@ func containsFold(s, lower string) bool {
 // safe for concurrent use.
 func (g *Gateway) Sensor(ctx context.Context, clientID string) (SensorDetail, bool, error) {
 	found := make([]*SensorDetail, len(g.loops))
-	err := g.onLoops(ctx, func(l *loop) {
+	err := g.onLoops(ctx, func(i int, l *loop) {
 		l.eachClient(func(c *client) {
-			if c.id != clientID || found[l.idx] != nil {
+			if c.id != clientID || found[i] != nil {
 				return
 			}
 			d := &SensorDetail{Sensor: c.sensor(), Topics: []Topic{}}
 			for _, e := range c.topics.entries {
 				d.Topics = append(d.Topics, Topic{ID: e.id, Name: e.name})
 			}
-			found[l.idx] = d
+			found[i] = d
 		})
 	})
 	if err != nil {

@@ -120,3 +120,25 @@ func isBrokerLimit(err error) bool {
 		errors.Is(err, mqttcore.ErrPayloadTooLarge) || errors.Is(err, mqttcore.ErrRetainedFull) ||
 		errors.Is(err, mqttcore.ErrQueueFull)
 }
+
+// allowQoSMinus1 reports whether src may publish at QoS -1: the feature is
+// on and src is in qos_minus_one.allow_from (anyone when that is empty).
+// The per-source rate (Options.QoSMinus1Limiter) is asked before, in
+// allowUnknown.
+func (g *Gateway) allowQoSMinus1(src netip.Addr) bool {
+	return g.cfg.QoSMinus1.Enabled && allowed(g.allow, src)
+}
+
+// allowed reports whether src may publish at QoS -1.
+func allowed(prefixes []netip.Prefix, src netip.Addr) bool {
+	if len(prefixes) == 0 {
+		return true
+	}
+	src = src.Unmap()
+	for _, p := range prefixes {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
+}

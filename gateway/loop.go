@@ -12,8 +12,9 @@ import (
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
 
-// clientKey identifies a client by where its datagrams come from: the link,
-// the address, and for a client behind a forwarder the Wireless Node Id.
+// clientKey is where a client's datagrams come from: the link and the source
+// address. A client behind a forwarder shares its forwarder's key and is
+// told apart by its Wireless Node Id (client.node; forward.go).
 type clientKey struct {
 	link Link
 	addr netip.AddrPort
@@ -24,7 +25,6 @@ type clientKey struct {
 // and post (core events).
 type loop struct {
 	g       *Gateway
-	idx     int
 	in      chan *datagram
 	dec     sn.Decoder
 	out     []byte // encode buffer
@@ -37,6 +37,10 @@ type loop struct {
 	timer      *time.Timer
 	armedAt    int64
 
+	// subacks holds SUBACKs waiting for the core to make their
+	// subscription durable (Conn.Sync); deliveries to that client wait too.
+	subacks map[*client]sn.Suback
+
 	mu     sync.Mutex
 	events []coreEvent
 	wake   chan struct{} // 1-buffered: events are waiting
@@ -45,19 +49,19 @@ type loop struct {
 // coreEvent is something the core told an attachment, to be handled on the
 // loop's goroutine.
 type coreEvent struct {
-	att    *attachment
-	closed error      // nil: Notify
-	move   *migration // set: a step of an address migration, att is nil
-	// inspect, when set, runs on the loop's goroutine (inspect.go); att is nil.
-	inspect func(*loop)
+	att     *attachment
+	closed  error         // nil: Notify
+	move    *migration    // set: a step of an address migration, att is nil
+	ack     mqttcore.Ack  // Kind set: a deferred acknowledgement is ready
+	restore *restoreBatch // set: sensors from the store to rebuild (persist.go), att is nil
+	inspect func(*loop)   // set: runs on the loop's goroutine (inspect.go), att is nil
 }
 
-func newLoop(g *Gateway, idx int) *loop {
+func newLoop(g *Gateway) *loop {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &loop{
 		g:          g,
-		idx:        idx,
 		in:         make(chan *datagram, g.cfg.LoopQueue),
 		out:        make([]byte, 0, g.cfg.MaxMessageSize+64),
 		clients:    map[Link]*linkClients{},
@@ -112,6 +116,7 @@ func (l *loop) fireTimers() {
 			return
 		}
 		c.timerFired(now)
+		c.checkState()
 	}
 }
 
@@ -140,7 +145,17 @@ func (l *loop) handleEvents() {
 			l.handleMigration(e.move)
 			continue
 		}
+		if e.restore != nil {
+			l.handleRestore(e.restore)
+			continue
+		}
 		c := e.att.c
+		if e.ack.Kind != 0 {
+			if !c.removed {
+				c.onAcked(e.ack) // the sensor still waits for it, whichever attachment
+			}
+			continue
+		}
 		if c.removed || c.att != e.att {
 			continue // an earlier attachment, or a client already gone
 		}
@@ -150,6 +165,7 @@ func (l *loop) handleEvents() {
 		}
 		e.att.notified.Store(false)
 		c.deliver()
+		c.checkState()
 	}
 }
 
@@ -170,6 +186,9 @@ func (a *attachment) Notify() {
 // Close implements mqttcore.FrontEnd: the session was taken over or kicked.
 func (a *attachment) Close(reason error) { a.c.l.post(coreEvent{att: a, closed: reason}) }
 
+// Acked implements mqttcore.FrontEnd: a deferred acknowledgement is ready.
+func (a *attachment) Acked(ack mqttcore.Ack) { a.c.l.post(coreEvent{att: a, ack: ack}) }
+
 // handleDatagram decodes one datagram and dispatches it.
 func (l *loop) handleDatagram(d *datagram) {
 	m, err := l.dec.Decode(d.buf[:d.n])
@@ -181,10 +200,7 @@ func (l *loop) handleDatagram(d *datagram) {
 		return
 	}
 	key := clientKey{d.link, d.addr}
-	var node []byte
-	if e, ok := m.(*sn.Encapsulated); ok {
-		node, m = e.NodeID, e.Inner
-	}
+	node, m := unwrapForwarded(m)
 	c := l.lookup(key, node)
 	if l.g.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.g.log.Debug("received", "remote", d.addr, "msg_type", m.Type(), "client_id", c.clientID())
@@ -194,6 +210,7 @@ func (l *loop) handleDatagram(d *datagram) {
 		return
 	}
 	c.handle(m)
+	c.checkState()
 }
 
 // handleUnknown answers a datagram from a sender with no client state.
@@ -212,8 +229,9 @@ func (l *loop) handleUnknown(key clientKey, node []byte, m sn.Message) {
 		}
 		c := l.newClient(key, node)
 		c.onConnect(m)
+		c.checkState()
 	case *sn.SearchGW:
-		l.sendTo(key, node, &sn.GWInfo{GatewayID: l.g.cfg.GatewayID})
+		l.answerSearch(key, node)
 	case *sn.Publish:
 		if m.QoS == sn.QoSMinus1 {
 			l.publishQoSMinus1(key, m)
@@ -243,133 +261,10 @@ func (l *loop) refuseUnknown(key clientKey, node []byte) {
 	l.sendTo(key, node, &l.tx.disconnect)
 }
 
-func (l *loop) publishQoSMinus1(key clientKey, m *sn.Publish) {
-	g := l.g
-	if !g.cfg.QoSMinus1.Enabled || !allowed(g.allow, key.addr.Addr()) {
-		g.stats.rejected.Add(1)
-		return
-	}
-	var topic string
-	switch m.TopicIDType {
-	case sn.TopicIDShort:
-		name := sn.ShortTopicName(m.TopicID)
-		topic = string(name[:])
-	case sn.TopicIDPredefined:
-		t, ok := g.pre.topic(g.cfg.QoSMinus1.ClientID, m.TopicID)
-		if !ok {
-			g.stats.invalidTopic.Add(1)
-			return
-		}
-		topic = t
-	}
-	msg := newMessage(topic, m.Data, mqttcore.AtMostOnce, m.Retain)
-	if err := g.qosm1.Publish(msg); err != nil {
-		g.stats.rejected.Add(1)
-		g.log.Debug("qos -1 publish refused", "remote", key.addr, "topic", topic, "err", err)
-		return
-	}
-	g.stats.qosMinus1.Add(1)
-}
-
-// linkClients are a loop's clients on one link, by source address. Every
-// client, so every sleeping sensor, has an entry here: the key is compact.
-type linkClients struct {
-	direct    map[addrKey]*client
-	forwarded map[addrKey]map[string]*client // node id -> client
-}
-
-// addrKey is a source address as the maps key it: 24 octets instead of
-// netip.AddrPort's 32 (which holds a pointer for the zone). IPv6 zones are
-// not part of it, so two link-local senders with the same address and port
-// on two interfaces of one link would be taken for one.
-type addrKey struct {
-	ip   [16]byte
-	port uint16
-	v4   bool
-}
-
-func keyOf(a netip.AddrPort) addrKey {
-	ip := a.Addr()
-	return addrKey{ip: ip.As16(), port: a.Port(), v4: ip.Is4()}
-}
-
-// lookup finds the client at key (and forwarder node id), or nil.
-func (l *loop) lookup(key clientKey, node []byte) *client {
-	lc := l.clients[key.link]
-	if lc == nil {
-		return nil
-	}
-	if node == nil {
-		return lc.direct[keyOf(key.addr)]
-	}
-	return lc.forwarded[keyOf(key.addr)][string(node)]
-}
-
-func (l *loop) newClient(key clientKey, node []byte) *client {
-	c := &client{l: l, key: key, state: StateActive, lastSeen: l.now()}
-	if node != nil {
-		c.node, c.fwd = string(node), true // a copy: node aliases the datagram
-	}
-	l.insert(c)
-	return c
-}
-
-// insert adds c to the loop's maps under its key.
-func (l *loop) insert(c *client) {
-	lc := l.clients[c.key.link]
-	if lc == nil {
-		lc = &linkClients{direct: map[addrKey]*client{}, forwarded: map[addrKey]map[string]*client{}}
-		l.clients[c.key.link] = lc
-	}
-	k := keyOf(c.key.addr)
-	if !c.fwd {
-		lc.direct[k] = c
-	} else {
-		m := lc.forwarded[k]
-		if m == nil {
-			m = map[string]*client{}
-			lc.forwarded[k] = m
-		}
-		m[c.node] = c
-	}
-	l.g.stats.clients.Add(1)
-	if c.state == StateAsleep {
-		l.g.stats.asleep.Add(1)
-	}
-}
-
-func (l *loop) removeClient(c *client) {
-	if c.removed {
-		return
-	}
-	c.removed = true
-	l.unschedule(c)
-	if lc := l.clients[c.key.link]; lc != nil {
-		k := keyOf(c.key.addr)
-		if !c.fwd {
-			delete(lc.direct, k)
-		} else if m := lc.forwarded[k]; m != nil {
-			delete(m, c.node)
-			if len(m) == 0 {
-				delete(lc.forwarded, k)
-			}
-		}
-	}
-	l.g.stats.clients.Add(-1)
-	if c.state == StateAsleep {
-		l.g.stats.asleep.Add(-1)
-		c.indexAsleep(false)
-	}
-}
-
 // sendTo encodes m, wraps it for a forwarded client, and writes it. It
 // reports whether the message fit in max_message_size and was written.
 func (l *loop) sendTo(key clientKey, node []byte, m sn.Message) bool {
-	var msg sn.Message = m
-	if node != nil {
-		l.tx.encap = sn.Encapsulated{NodeID: node, Inner: m}
-		msg = &l.tx.encap
-	}
+	msg := l.wrapForwarded(node, m)
 	out, err := msg.AppendBinary(l.out[:0])
 	l.tx.encap.Inner = nil
 	if err != nil || len(out) > l.g.cfg.MaxMessageSize {

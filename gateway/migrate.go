@@ -131,4 +131,5 @@ func (l *loop) handleMigration(mv *migration) {
 	c.lastSeen = l.now()
 	l.schedule(c)
 	c.onPingReq(&sn.PingReq{ClientID: []byte(c.id)})
+	c.checkState()
 }

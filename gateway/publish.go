@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"bytes"
-
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
@@ -24,11 +22,10 @@ func (c *client) onPublish(m *sn.Publish) {
 		q = mqttcore.QoS(m.QoS)
 	}
 	msg := newMessage(topic, m.Data, q, m.Retain)
-	var pid uint16
-	if m.QoS == sn.QoS2 {
-		pid = m.MsgID // a repeat while awaiting PUBREL is not delivered again
-	}
-	_, err := c.conn.Publish(msg, pid)
+	// The message id identifies the deferred acknowledgement; for QoS 2 a
+	// repeat while awaiting PUBREL is not delivered again. The tag carries
+	// what the PUBACK/PUBREC needs back.
+	st, err := c.conn.Publish(msg, m.MsgID, ackTag(m.TopicID, m.QoS))
 	switch {
 	case err != nil:
 		c.refused(err)
@@ -36,6 +33,9 @@ func (c *client) onPublish(m *sn.Publish) {
 		if m.QoS != sn.QoSMinus1 {
 			c.sendPuback(m.TopicID, m.MsgID, returnCode(err))
 		}
+	case st == mqttcore.PublishPending:
+		// Acknowledged when the core says (onAcked): once the message is
+		// durable and every entitled queue had room.
 	case m.QoS == sn.QoS1:
 		c.sendPuback(m.TopicID, m.MsgID, sn.Accepted)
 	case m.QoS == sn.QoS2:
@@ -44,9 +44,54 @@ func (c *client) onPublish(m *sn.Publish) {
 	}
 }
 
+// ackTag packs what a deferred PUBACK/PUBREC needs into mqttcore.Ack.Tag.
+func ackTag(topicID uint16, q sn.QoS) uint32 { return uint32(topicID) | uint32(q&3)<<16 }
+
+// onAcked sends an acknowledgement the core deferred, or the refusal it
+// turned into (congestion: the sensor retries later, §6.8).
+func (c *client) onAcked(a mqttcore.Ack) {
+	switch a.Kind {
+	case mqttcore.AckPublish:
+		topicID, q := uint16(a.Tag), sn.QoS(a.Tag>>16)
+		if a.Err != nil {
+			c.refused(a.Err)
+			c.l.g.log.Debug("publish refused after it was held", "client_id", c.id, "msg_id", a.PacketID, "err", a.Err)
+			c.sendPuback(topicID, a.PacketID, returnCode(a.Err))
+			return
+		}
+		if q == sn.QoS2 {
+			c.l.tx.pubrec = sn.Pubrec{MsgID: a.PacketID}
+			c.send(&c.l.tx.pubrec)
+			return
+		}
+		c.sendPuback(topicID, a.PacketID, sn.Accepted)
+	case mqttcore.AckRelease:
+		c.sendPubcomp(a.PacketID)
+	case mqttcore.AckReceived:
+		if c.out.kind == exchangePubrel && c.out.msgID == a.PacketID {
+			c.sendPubrel()
+		}
+	case mqttcore.AckSubscribe:
+		if sa, ok := c.l.subacks[c]; ok && sa.MsgID == a.PacketID {
+			delete(c.l.subacks, c)
+			c.l.tx.suback = sa
+			c.send(&c.l.tx.suback)
+			c.deliver() // retained messages follow the SUBACK
+		}
+	}
+}
+
 func (c *client) onPubrel(m *sn.Pubrel) {
-	_ = c.conn.Release(m.MsgID) // an unknown id is still answered, so a lost PUBCOMP heals
-	c.l.tx.pubcomp = sn.Pubcomp{MsgID: m.MsgID}
+	// An unknown id is still answered, so a lost PUBCOMP heals; a known one
+	// is answered once its release is on disk (onAcked).
+	if c.conn.Release(m.MsgID) == nil && c.conn.Sync(mqttcore.Ack{Kind: mqttcore.AckRelease, PacketID: m.MsgID}) {
+		return
+	}
+	c.sendPubcomp(m.MsgID)
+}
+
+func (c *client) sendPubcomp(msgID uint16) {
+	c.l.tx.pubcomp = sn.Pubcomp{MsgID: msgID}
 	c.send(&c.l.tx.pubcomp)
 }
 
@@ -55,41 +100,28 @@ func (c *client) sendPuback(topicID, msgID uint16, rc sn.ReturnCode) {
 	c.send(&c.l.tx.puback)
 }
 
-// topicName resolves a topic id from the client to a topic name.
-func (c *client) topicName(typ sn.TopicIDType, id uint16) (string, bool) {
-	switch typ {
-	case sn.TopicIDNormal:
-		if e := c.topics.byID(id); e != nil && e.flags&rejectedID == 0 {
-			return e.name, true
-		}
-		return "", false
-	case sn.TopicIDPredefined:
-		return c.l.g.pre.topic(c.id, id)
-	case sn.TopicIDShort:
-		name := sn.ShortTopicName(id)
-		return string(name[:]), true
+// publishQoSMinus1 publishes a QoS -1 PUBLISH from a sender without a
+// connection (§6.8), as the configured QoS -1 client id. Only predefined ids
+// and short names can name its topic: the sender has no registry.
+func (l *loop) publishQoSMinus1(key clientKey, m *sn.Publish) {
+	g := l.g
+	if !g.allowQoSMinus1(key.addr.Addr()) {
+		g.stats.rejected.Add(1)
+		return
 	}
-	return "", false
-}
-
-// onRegister assigns a topic id to a topic name the client will publish to
-// (§6.5). A name already known keeps its id.
-func (c *client) onRegister(m *sn.Register) {
-	rc, id := sn.Accepted, uint16(0)
-	if bytes.ContainsAny(m.TopicName, "+#") {
-		rc = sn.RejectedNotSupported // REGISTER is for publishing: no wildcards
-	} else if e := c.topics.byName(m.TopicName); e != nil {
-		e.flags = e.flags&^rejectedID | byClient
-		id = e.id
-	} else if e := c.topics.add(string(m.TopicName), byClient, c.l.g.cfg.MaxTopicsPerClient); e != nil {
-		id = e.id
-	} else {
-		rc = sn.RejectedCongestion
-		c.l.g.limitHit(LimitTopicsPerClient, c.id, c.key.addr, nil)
+	topic, ok := g.ids.name(g.cfg.QoSMinus1.ClientID, nil, m.TopicIDType, m.TopicID)
+	if !ok {
+		g.stats.invalidTopic.Add(1)
+		return
 	}
-	if rc != sn.Accepted {
-		c.l.g.stats.rejected.Add(1)
+	if !g.mayPublishQoSMinus1(key.addr, topic) {
+		return // dropped: a QoS -1 sender expects no answer
 	}
-	c.l.tx.regack = sn.Regack{TopicID: id, MsgID: m.MsgID, ReturnCode: rc}
-	c.send(&c.l.tx.regack)
+	msg := newMessage(topic, m.Data, mqttcore.AtMostOnce, m.Retain)
+	if err := g.qosm1.Publish(msg); err != nil {
+		g.stats.rejected.Add(1)
+		g.log.Debug("qos -1 publish refused", "remote", key.addr, "topic", topic, "err", err)
+		return
+	}
+	g.stats.qosMinus1.Add(1)
 }

@@ -21,7 +21,7 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 		} else if c.conn != nil {
 			_ = c.conn.Disconnect()
 		}
-		c.conn, c.att = nil, nil
+		c.detach()
 		c.setState(StateDisconnected)
 		c.l.removeClient(c)
 		return
@@ -31,6 +31,14 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 	}
 	if c.dialogue != nil || c.conn == nil {
 		c.unexpected(m) // asleep before CONNACK: there is no session to keep
+		if c.conn != nil {
+			// A connected client that CONNECTed again with the Will flag:
+			// its attachment ends as a DISCONNECT ends it, or the core
+			// session would stay attached to a client the gateway forgot.
+			_ = c.conn.Disconnect()
+			c.detach()
+			c.setState(StateDisconnected)
+		}
 		c.l.removeClient(c)
 		return
 	}
@@ -42,12 +50,13 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 // exchange in progress stays in the core's in-flight state and is resent
 // with DUP when the client next wakes or connects.
 func (c *client) sleep() {
-	c.out = outFlight{}
+	c.setOut(outFlight{})
 	deadline := tolerance(seconds(c.sleepFor))
-	_ = c.conn.Sleep(deadline)
-	c.conn, c.att = nil, nil
-	c.setState(StateAsleep)
 	c.timerAt = c.l.now() + int64(deadline) // replaces any retry deadline
+	c.saveState(true)                       // persist.go: asleep until timerAt, across a restart
+	_ = c.conn.Sleep(deadline)
+	c.detach()
+	c.setState(StateAsleep)
 	c.l.schedule(c)
 }
 

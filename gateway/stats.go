@@ -24,13 +24,17 @@ type Stats struct {
 	Asleep          int64  // of those, asleep
 	// LimitHits counts the hits of each configurable limit, indexed by Limit.
 	LimitHits LimitHits
+	// Denied counts requests the core's Authorizer (the ACL) refused:
+	// PUBLISH (QoS -1 included), REGISTER, SUBSCRIBE, wills and will
+	// updates; they are in Rejected too. See authorize.go.
+	Denied uint64
 }
 
 type stats struct {
 	received, sent, malformed, unknownClient        atomic.Uint64
 	unexpected, invalidTopic, rejected, retransmits atomic.Uint64
 	qosMinus1, migrated                             atomic.Uint64
-	identityRefused, lost                           atomic.Uint64
+	identityRefused, denied, lost                   atomic.Uint64
 	clients, asleep                                 atomic.Int64
 }
 
@@ -42,7 +46,8 @@ func (s *stats) snapshot(l *limits) Stats {
 		Retransmits: s.retransmits.Load(),
 		QoSMinus1:   s.qosMinus1.Load(), Migrated: s.migrated.Load(), Clients: s.clients.Load(), Asleep: s.asleep.Load(),
 	}
-	st.IdentityRefused, st.Lost = s.identityRefused.Load(), s.lost.Load()
+	st.IdentityRefused = s.identityRefused.Load()
+	st.Denied, st.Lost = s.denied.Load(), s.lost.Load()
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()
 	}

@@ -13,11 +13,15 @@ import (
 // subscription, and 0 for wildcards and short names, which the gateway
 // REGISTERs (or sends as short names) when a message arrives.
 func (c *client) onSubscribe(m *sn.Subscribe) {
-	filter, topicID, ok := c.filterFor(m.TopicIDType, m.TopicName, m.TopicID)
+	filter, ok := c.filterFor(m.TopicIDType, m.TopicName, m.TopicID)
 	if !ok {
 		c.l.g.stats.invalidTopic.Add(1)
 		c.sendSuback(0, m.TopicID, m.MsgID, sn.RejectedInvalidTopicID)
 		return
+	}
+	var topicID uint16
+	if m.TopicIDType == sn.TopicIDPredefined {
+		topicID = m.TopicID // SUBACK repeats a predefined id
 	}
 	if err := c.conn.Subscribe(filter, mqttcore.SubOptions{QoS: mqttcore.QoS(m.QoS)}); err != nil {
 		c.refused(err)
@@ -37,32 +41,40 @@ func (c *client) onSubscribe(m *sn.Subscribe) {
 		e.flags &^= rejectedID
 		topicID = e.id
 	}
+	if topicID != 0 && m.TopicIDType == sn.TopicIDNormal {
+		c.saveState(false) // persist.go: the new id survives a restart
+	}
+	if c.conn.Sync(mqttcore.Ack{Kind: mqttcore.AckSubscribe, PacketID: m.MsgID}) {
+		// The SUBACK promises the subscription: it goes once that is on
+		// disk (onAcked), and deliveries wait for it.
+		if c.l.subacks == nil {
+			c.l.subacks = map[*client]sn.Suback{}
+		}
+		c.l.subacks[c] = sn.Suback{QoS: m.QoS, TopicID: topicID, MsgID: m.MsgID, ReturnCode: sn.Accepted}
+		return
+	}
 	c.sendSuback(m.QoS, topicID, m.MsgID, sn.Accepted)
 	c.deliver() // retained messages follow the SUBACK
 }
 
-// onUnsubscribe removes a subscription; it is always answered (§6.10).
+// onUnsubscribe removes a subscription; it is always answered (§6.10). The
+// topic id SUBACK gave for it stays valid for the connection (registry.go).
 func (c *client) onUnsubscribe(m *sn.Unsubscribe) {
-	if filter, _, ok := c.filterFor(m.TopicIDType, m.TopicName, m.TopicID); ok {
+	if filter, ok := c.filterFor(m.TopicIDType, m.TopicName, m.TopicID); ok {
 		_, _ = c.conn.Unsubscribe(filter) // unsubscribing from nothing is not an error here
-		c.topics.clear(filter, bySub)
 	}
 	c.l.tx.unsuback = sn.Unsuback{MsgID: m.MsgID}
 	c.send(&c.l.tx.unsuback)
 }
 
 // filterFor turns the topic of a SUBSCRIBE or UNSUBSCRIBE into a topic
-// filter, and for a predefined id the id SUBACK returns.
-func (c *client) filterFor(typ sn.TopicIDType, name []byte, id uint16) (filter string, topicID uint16, ok bool) {
-	switch typ {
-	case sn.TopicIDPredefined:
-		t, ok := c.l.g.pre.topic(c.id, id)
-		return t, id, ok
-	case sn.TopicIDShort:
-		n := sn.ShortTopicName(id)
-		return string(n[:]), 0, true
+// filter: the name itself, or what a predefined id or short name stands
+// for (resolver.name).
+func (c *client) filterFor(typ sn.TopicIDType, name []byte, id uint16) (filter string, ok bool) {
+	if typ == sn.TopicIDNormal {
+		return string(name), true
 	}
-	return string(name), 0, true
+	return c.topicName(typ, id)
 }
 
 // exactTopic reports whether a filter names one topic, so that the gateway

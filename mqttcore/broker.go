@@ -3,29 +3,36 @@ package mqttcore
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Lock order (see docs/mqttcore.md): Broker.mu, then tree.mu, then
-// Session.mu. The store's lock (memStore.mu) is a leaf: never held while
-// taking another. No lock is held while calling FrontEnd methods or inline
+// Session.mu, then journalState.mu. The retained index's lock and the
+// parking lock are leaves: never held while taking another. No lock is held while calling FrontEnd methods or inline
 // callbacks, and the fan-out path takes tree.mu (read) and Session.mu one
 // after the other, never nested.
 
 // Options are the broker's non-configuration dependencies.
 type Options struct {
-	// Store holds retained messages; nil means a new in-memory store.
-	Store Store
+	// Journal makes sessions and retained messages durable; nil keeps
+	// everything in memory (nothing survives the process, nothing waits).
+	Journal Journal
 	// Version is reported on $SYS/broker/version.
 	Version string
+	// Authorizer decides what clients may publish, subscribe to, set as a
+	// will and receive; nil allows everything. Replace it with
+	// Broker.SetAuthorizer. See authorize.go.
+	Authorizer Authorizer
 }
 
 // Broker is the broker core. Create it with New and stop it with Close.
 type Broker struct {
-	cfg     Config
-	store   Store
-	version string
-	started time.Time
+	cfg      Config
+	journal  Journal
+	retained *retainedIndex
+	version  string
+	started  time.Time
 
 	mu       sync.Mutex // guards sessions, timers, closed and Session lifecycle fields
 	sessions map[string]*Session
@@ -36,9 +43,18 @@ type Broker struct {
 	tree tree
 
 	stats counters
+	authz authzPointer // the Authorizer, nil: allow everything (authorize.go)
 
-	hits sync.Pool // *[]hit, fan-out scratch
-	fes  sync.Pool // *[]FrontEnd, fan-out scratch
+	hits     sync.Pool // *[]hit, fan-out scratch
+	fes      sync.Pool // *[]FrontEnd, fan-out scratch
+	pendings sync.Pool // *pending, deferred acknowledgements
+
+	seq         atomic.Uint64 // last journal message sequence number
+	retryWanted atomic.Bool   // the timer loop should retry parked publishes
+	heldSubs    atomic.Int32  // inline subscriptions that hold acknowledgements (ever made)
+	jstate      journalState
+	parking     parking
+	restored    []Restored // front-end states loaded from the journal, until taken
 
 	wake chan struct{} // pokes the timer loop when the earliest deadline moves
 	done chan struct{} // closed by Close
@@ -53,25 +69,29 @@ func New(cfg Config, opts Options) (*Broker, error) {
 	}
 	b := &Broker{
 		cfg:      cfg.withDefaults(),
-		store:    opts.Store,
+		journal:  opts.Journal,
+		retained: newRetainedIndex(),
 		version:  opts.Version,
 		sessions: make(map[string]*Session),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
-	}
-	if b.store == nil {
-		b.store = NewMemStore()
 	}
 	if b.version == "" {
 		b.version = "gannet"
 	}
 	b.hits.New = func() any { s := make([]hit, 0, 64); return &s }
 	b.fes.New = func() any { s := make([]FrontEnd, 0, 64); return &s }
+	b.pendings.New = func() any {
+		p := &pending{b: b}
+		p.doneFn = p.committed
+		return p
+	}
 	b.started = b.now()
-	b.stats.retained.Store(int64(b.store.RetainedCount()))
-	if err := b.loadSessions(); err != nil {
+	b.SetAuthorizer(opts.Authorizer)
+	if err := b.load(); err != nil {
 		return nil, err
 	}
+	b.stats.retained.Store(int64(b.retained.RetainedCount()))
 	b.goTracked(b.timerLoop)
 	return b, nil
 }
@@ -95,10 +115,11 @@ func (b *Broker) Config() Config { return b.cfg }
 // test sleeps.
 func (b *Broker) now() time.Time { return time.Now() }
 
-// Close stops the timer goroutine, waits for it, hands every session to
-// Store.SaveSessions and closes every attached front-end with ErrClosed.
-// Sessions are not ended: no wills are published. Close is idempotent; it
-// returns the store's error, if any.
+// Close stops the timer goroutine, waits for it, refuses publishes held by
+// flow control, hands the journal what it has not yet committed and closes
+// every attached front-end with ErrClosed. Sessions are not ended: no wills
+// are published. The journal itself is the caller's to close, after the
+// broker. Close is idempotent.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -118,11 +139,22 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	close(b.done)
 	b.wg.Wait()
-	err := b.saveSessions()
+	b.refuseParked()
+	if b.journal != nil {
+		b.flushLazy()
+	}
 	for _, fe := range fes {
 		fe.Close(fmt.Errorf("mqttcore: broker closing: %w", ErrClosed))
 	}
-	return err
+	return nil
+}
+
+// poke wakes the timer loop to recompute its next deadline.
+func (b *Broker) poke() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
 }
 
 // unattachLocked clears s's attachment. The caller holds b.mu and s.mu.
@@ -131,6 +163,7 @@ func (b *Broker) unattachLocked(s *Session) {
 	s.conn, s.fe = nil, nil
 	s.notified = false
 	s.online.Store(false)
+	s.setEligible(false)
 	b.stats.connected.Add(-1)
 }
 
@@ -151,6 +184,9 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 		return nil, false, fmt.Errorf("mqttcore: attach %q: negative session expiry %v", opts.ClientID, opts.SessionExpiry)
 	}
 	if err := b.validateWill(opts.Will); err != nil {
+		return nil, false, fmt.Errorf("mqttcore: attach %q: %w", opts.ClientID, err)
+	}
+	if err := b.authorizeWill(opts.Username, opts.ClientID, opts.Will); err != nil {
 		return nil, false, fmt.Errorf("mqttcore: attach %q: %w", opts.ClientID, err)
 	}
 	window := b.cfg.MaxInflight
@@ -213,15 +249,18 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 		s.will = opts.Will
 	}
 	s.expiry = opts.SessionExpiry
+	b.setPersistLocked(s)
+	s.setEligible(true)
 	s.mu.Lock()
 	s.gen++
-	c = &Conn{b: b, s: s, gen: s.gen}
+	c = &Conn{b: b, s: s, gen: s.gen, user: opts.Username}
 	s.conn, s.fe = c, fe
+	s.user = opts.Username
 	s.window = uint16(window)
 	s.notified = false
 	s.unsent = 0
 	for i := range s.inflight {
-		s.inflight[i].flags &^= flagSent
+		s.inflight[i].flags &^= flagSent | flagPending
 		s.unsent++
 	}
 	s.online.Store(true)
@@ -265,6 +304,9 @@ func (b *Broker) detach(c *Conn, how State, sleepFor time.Duration) error {
 	b.unattachLocked(s)
 	s.mu.Unlock()
 	wills := b.offlineLocked(s, how, b.now().UnixNano(), sleepFor)
+	if !s.dead {
+		b.writeHeaderLocked(s)
+	}
 	b.mu.Unlock()
 	b.afterUnlock(nil, wills)
 	return nil
@@ -280,6 +322,7 @@ func (b *Broker) offlineLocked(s *Session, how State, now int64, sleepFor time.D
 		if sleepFor > 0 {
 			s.sleepAt = addDur(now, sleepFor)
 		}
+		s.setEligible(true) // a sleeper's full queue holds its publishers
 		b.scheduleLocked(s)
 		return nil
 	case StateDisconnected:
@@ -315,6 +358,9 @@ func (b *Broker) Kick(clientID string) bool {
 	b.unattachLocked(s)
 	s.mu.Unlock()
 	wills := b.offlineLocked(s, StateLost, b.now().UnixNano(), 0)
+	if !s.dead {
+		b.writeHeaderLocked(s)
+	}
 	b.mu.Unlock()
 	fe.Close(fmt.Errorf("mqttcore: kick %q: %w", clientID, ErrKicked))
 	b.afterUnlock(nil, wills)
@@ -368,9 +414,22 @@ func (b *Broker) endSessionLocked(s *Session) {
 	}
 	b.stats.queued.Add(-int64(s.q.reset()))
 	s.inflight, s.inQoS2 = nil, nil
+	wasFull := s.setFull(false)
+	persist := s.persist
+	s.persist = false
+	s.setEligible(false)
 	s.mu.Unlock()
 	s.will = nil
 	b.stats.sessions.Add(-1)
+	if persist {
+		b.commit([]Op{{Kind: OpEndSession, SessionID: s.id}}, nil)
+	}
+	if wasFull {
+		// Parked publishes may fit now; the timer loop retries them, since
+		// a retry calls front-ends and b.mu is held here.
+		b.retryWanted.Store(true)
+		b.poke()
+	}
 }
 
 // addDur returns now+d, saturating instead of overflowing.

@@ -15,6 +15,11 @@ const (
 	DefaultMaxRetained    = 100_000
 	DefaultMaxTopicLevels = 64
 	DefaultSysInterval    = 10 * time.Second
+	// DefaultHoldTimeout is how long flow control holds a publisher's
+	// acknowledgement by default: below the usual MQTT-SN retry timer
+	// (Gannet's own is 10 s), so a held sensor is answered before it
+	// retransmits.
+	DefaultHoldTimeout = 5 * time.Second
 	// MinSysInterval is the shortest accepted Config.SysInterval.
 	MinSysInterval = 100 * time.Millisecond
 	// MaxPacketID is the largest MQTT packet id, and so the largest possible
@@ -52,7 +57,27 @@ type Config struct {
 	SysInterval time.Duration `toml:"sys_interval"`
 	// SysDisabled turns $SYS publishing off.
 	SysDisabled bool `toml:"sys_disabled"`
+	// Overflow is what happens when a message arrives for a session whose
+	// queue holds MaxQueued messages: OverflowBackpressure (the default)
+	// holds the publisher's acknowledgement of a QoS 1/2 message until
+	// every entitled queue has room, and refuses it with ErrCongestion
+	// after HoldTimeout, so an acknowledged message is never dropped;
+	// OverflowDropOldest acknowledges at once and drops the oldest queued
+	// QoS 0 message, else the oldest message (Mosquitto's and EMQX's
+	// behaviour). QoS 0 deliveries are dropped (counted) under both.
+	Overflow Overflow `toml:"overflow"`
+	// HoldTimeout bounds how long backpressure holds one publish.
+	HoldTimeout time.Duration `toml:"hold_timeout"`
 }
+
+// Overflow is a full-queue policy (Config.Overflow).
+type Overflow string
+
+// Full-queue policies.
+const (
+	OverflowBackpressure Overflow = "backpressure"
+	OverflowDropOldest   Overflow = "drop-oldest"
+)
 
 // Validate reports the first bad value, naming the field. It never changes c.
 func (c Config) Validate() error {
@@ -94,6 +119,14 @@ func (c Config) validate() error {
 	if c.SysInterval < 0 || (c.SysInterval > 0 && c.SysInterval < MinSysInterval) {
 		return fmt.Errorf("config sys_interval = %v: must be 0 (default) or at least %v: %w", c.SysInterval, MinSysInterval, ErrInvalidConfig)
 	}
+	switch c.Overflow {
+	case "", OverflowBackpressure, OverflowDropOldest:
+	default:
+		return fmt.Errorf("config overflow = %q: must be %q or %q: %w", c.Overflow, OverflowBackpressure, OverflowDropOldest, ErrInvalidConfig)
+	}
+	if c.HoldTimeout < 0 {
+		return fmt.Errorf("config hold_timeout = %v: must not be negative: %w", c.HoldTimeout, ErrInvalidConfig)
+	}
 	return nil
 }
 
@@ -115,6 +148,12 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxTopicLevels, DefaultMaxTopicLevels)
 	if c.SysInterval == 0 {
 		c.SysInterval = DefaultSysInterval
+	}
+	if c.Overflow == "" {
+		c.Overflow = OverflowBackpressure
+	}
+	if c.HoldTimeout == 0 {
+		c.HoldTimeout = DefaultHoldTimeout
 	}
 	return c
 }

@@ -19,12 +19,22 @@ type FrontEnd interface {
 	// ErrClosed. The Conn is already detached when Close is called; the
 	// front-end should drop its network connection. It must not block.
 	Close(reason error)
+	// Acked completes an acknowledgement the core deferred (Publish
+	// reported PublishPending, or Sync reported true): send it, or with
+	// a.Err set the protocol's refusal. It is called exactly once per
+	// deferred acknowledgement, from any goroutine (possibly before
+	// Publish returns, possibly after the Conn was detached), and must not
+	// block: typically it posts to the connection's own goroutine.
+	Acked(a Ack)
 }
 
 // ConnectOptions are what a front-end learned from CONNECT.
 type ConnectOptions struct {
 	// ClientID identifies the session; required.
 	ClientID string
+	// Username is who the front-end authenticated ("" for anonymous): the
+	// user the Authorizer is asked about for this attachment.
+	Username string
 	// CleanStart discards any existing session (MQTT 3.1.1 clean session).
 	CleanStart bool
 	// SessionExpiry is how long the session outlives its connection: 0 ends
@@ -49,9 +59,10 @@ type ConnectOptions struct {
 // every method returns an error wrapping ErrDetached and Next reports
 // nothing.
 type Conn struct {
-	b   *Broker
-	s   *Session
-	gen uint32
+	b    *Broker
+	s    *Session
+	gen  uint32
+	user string // ConnectOptions.Username
 }
 
 // ClientID returns the session's client id.
@@ -71,58 +82,120 @@ func (c *Conn) attachedLocked() bool {
 // nothing (more) to send now; the core calls Notify when that changes.
 func (c *Conn) Next() (Delivery, bool) {
 	s := c.s
+	b := c.b
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !c.attachedLocked() {
+		s.mu.Unlock()
 		return Delivery{}, false
 	}
 	if s.unsent > 0 {
 		for i := range s.inflight {
 			e := &s.inflight[i]
-			if e.flags&flagSent != 0 {
+			if e.flags&(flagSent|flagPending) != 0 {
 				continue
 			}
 			e.flags |= flagSent | flagEverSent
 			s.unsent--
+			var d Delivery
 			if e.flags&flagRecvd != 0 {
-				return Delivery{PacketID: e.pid, QoS: ExactlyOnce, Release: true}, true
+				d = Delivery{PacketID: e.pid, QoS: ExactlyOnce, Release: true}
+			} else {
+				d = c.delivery(e, true)
 			}
-			return c.delivery(e, true), true
+			s.mu.Unlock()
+			return d, true
 		}
 	}
 	var now int64
-	for s.q.n > 0 {
+	drained := false
+	for s.q.n > 0 && !s.pidPending() {
 		e := s.q.peek()
+		if e.flags&flagDurable != 0 && !e.msg.isStored() {
+			break // its commit has not landed; notifyStored wakes us
+		}
 		if e.msg.expiresAt != 0 {
 			if now == 0 {
-				now = c.b.now().UnixNano()
+				now = b.now().UnixNano()
 			}
 			if e.msg.expired(now) {
-				s.q.pop()
-				c.b.stats.queued.Add(-1)
+				x := s.q.pop()
+				b.stats.queued.Add(-1)
+				b.dropOp(s, &x)
+				drained = s.popped() || drained
 				continue
 			}
 		}
 		if e.qos == AtMostOnce {
 			d := c.delivery(e, false)
 			s.q.pop()
-			c.b.stats.queued.Add(-1)
-			c.b.stats.sent.Add(1)
+			b.stats.queued.Add(-1)
+			b.stats.sent.Add(1)
+			drained = s.popped() || drained
+			s.mu.Unlock()
+			if drained {
+				b.retryParked()
+			}
 			return d, true
 		}
 		if len(s.inflight) >= int(s.window) {
 			break
 		}
 		out := s.q.pop()
-		c.b.stats.queued.Add(-1)
-		c.b.stats.sent.Add(1)
+		b.stats.queued.Add(-1)
+		b.stats.sent.Add(1)
+		drained = s.popped() || drained
 		out.pid = s.allocPID()
+		if out.qos == ExactlyOnce && out.flags&flagDurable != 0 {
+			// Exactly once across a restart needs the packet id on disk
+			// before the PUBLISH leaves: after a crash the subscriber then
+			// gets the same id again, with DUP, and discards it.
+			out.flags |= flagPending | flagEverSent
+			s.inflight = append(s.inflight, out)
+			s.unsent++
+			op := entryOp(s, &out)
+			gen, pid := c.gen, out.pid
+			s.notified = false // pidStored notifies; nothing may overtake it
+			s.mu.Unlock()
+			b.commit([]Op{op}, func(err error) { s.pidStored(gen, pid, err) })
+			if drained {
+				b.retryParked()
+			}
+			return Delivery{}, false
+		}
 		out.flags |= flagSent | flagEverSent
 		s.inflight = append(s.inflight, out)
-		return c.delivery(&out, false), true
+		d := c.delivery(&out, false)
+		s.mu.Unlock()
+		if drained {
+			b.retryParked()
+		}
+		return d, true
 	}
 	s.notified = false
+	s.mu.Unlock()
+	if drained {
+		b.retryParked()
+	}
 	return Delivery{}, false
+}
+
+// pidStored is the commit of an outbound QoS 2 entry's packet id: the entry
+// may now be sent. A failed commit leaves it unsendable on this attachment;
+// it goes out again after the next re-attach (or restart).
+func (s *Session) pidStored(gen uint32, pid uint16, err error) {
+	s.mu.Lock()
+	var fe FrontEnd
+	if i := s.findInflight(pid); i >= 0 && s.gen == gen && err == nil {
+		s.inflight[i].flags &^= flagPending
+		if s.fe != nil && !s.notified {
+			s.notified = true
+			fe = s.fe
+		}
+	}
+	s.mu.Unlock()
+	if fe != nil {
+		fe.Notify()
+	}
 }
 
 // delivery builds the Delivery for e.
@@ -195,11 +268,17 @@ func (c *Conn) ack(pid uint16, what string, step func(*entry) (done, ok bool)) e
 	}
 	var fe FrontEnd
 	if done {
+		e := s.inflight[i]
 		s.removeInflight(i)
+		c.b.dropOp(s, &e)
 		if s.q.n > 0 && !s.notified {
 			s.notified = true
 			fe = s.fe
 		}
+	} else if s.inflight[i].flags&flagDurable != 0 {
+		// PUBREC: record it, so a restart resends PUBREL, not the message.
+		// The front-end's Sync(AckReceived) waits for it before PUBREL.
+		c.b.lazyOp(entryOp(s, &s.inflight[i]))
 	}
 	s.mu.Unlock()
 	if fe != nil {
@@ -210,50 +289,78 @@ func (c *Conn) ack(pid uint16, what string, step func(*entry) (done, ok bool)) e
 
 // Publish routes a message the client published. The core takes ownership
 // of m (do not modify it or its payload afterwards) and sets m.Origin to the
-// client id. For QoS 2, pid is the client's packet id: a pid that is still
-// awaiting PUBREL is a duplicate, reported as such and not delivered again.
-// The front-end answers PUBACK/PUBREC as usual either way.
-func (c *Conn) Publish(m *Message, pid uint16) (duplicate bool, err error) {
+// client id. pid is the client's packet id (MQTT-SN message id) and tag a
+// value of the front-end's own; both come back in the Ack. For QoS 2, a pid
+// that is still awaiting PUBREL is a duplicate, reported as such and not
+// delivered again.
+//
+// PublishDone and PublishDuplicate: acknowledge now. PublishPending: the
+// acknowledgement waits for the journal commit that makes the message
+// durable, for flow control (a full subscriber queue) or for an inline
+// subscriber that holds it; the core then calls FrontEnd.Acked once, with
+// Err set if the message was refused after all (ErrCongestion,
+// ErrStoreFailed). An error return is a refusal now.
+func (c *Conn) Publish(m *Message, pid uint16, tag uint32) (PublishStatus, error) {
 	s := c.s
-	if err := c.b.validatePublish(m, true); err != nil {
-		return false, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
+	b := c.b
+	if err := b.validatePublish(m, true); err != nil {
+		return PublishDone, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
+	}
+	if err := c.b.Authorize(c.user, s.clientID, ActionPublish, m.Topic); err != nil {
+		return PublishDone, err
 	}
 	m.Origin = s.clientID
+	s.mu.Lock()
+	if !c.attachedLocked() {
+		s.mu.Unlock()
+		return PublishDone, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, ErrDetached)
+	}
+	fe, persist := s.fe, s.persist
 	if m.QoS == ExactlyOnce {
-		s.mu.Lock()
-		if !c.attachedLocked() {
-			s.mu.Unlock()
-			return false, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, ErrDetached)
-		}
 		for _, p := range s.inQoS2 {
 			if p == pid {
 				s.mu.Unlock()
-				return true, nil
+				return PublishDuplicate, nil
 			}
 		}
-		if len(s.inQoS2) >= c.b.cfg.MaxInflight {
+		if len(s.inQoS2) >= b.cfg.MaxInflight {
 			s.mu.Unlock()
-			c.b.stats.limitInflight.Add(1)
-			return false, fmt.Errorf("mqttcore: publish qos 2 id %d from %q: %d awaiting pubrel: %w", pid, s.clientID, len(s.inQoS2), ErrInflightFull)
+			b.stats.limitInflight.Add(1)
+			return PublishDone, fmt.Errorf("mqttcore: publish qos 2 id %d from %q: %d awaiting pubrel: %w", pid, s.clientID, len(s.inQoS2), ErrInflightFull)
 		}
 		s.inQoS2 = append(s.inQoS2, pid)
-		s.mu.Unlock()
-		if err := c.b.publish(m); err != nil {
-			c.release(pid)
-			return false, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
-		}
-		return false, nil
 	}
-	s.mu.Lock()
-	ok := c.attachedLocked()
 	s.mu.Unlock()
-	if !ok {
-		return false, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, ErrDetached)
+	if m.QoS == AtMostOnce {
+		if _, err := b.publish(m, nil, s, false); err != nil {
+			return PublishDone, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
+		}
+		return PublishDone, nil
 	}
-	if err := c.b.publish(m); err != nil {
-		return false, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
+	p := b.getPending(fe, Ack{Kind: AckPublish, PacketID: pid, Tag: tag}, s, m)
+	if m.QoS == ExactlyOnce && persist {
+		// The id awaiting PUBREL must survive a restart with the message.
+		b.mu.Lock()
+		p.ops = append(p.ops, b.headerOpLocked(s))
+		b.mu.Unlock()
 	}
-	return false, nil
+	parked, err := b.publish(m, p, s, true)
+	if err != nil {
+		p.recycle()
+		if m.QoS == ExactlyOnce {
+			s.forgetInbound(pid)
+		}
+		return PublishDone, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
+	}
+	if parked {
+		b.park(m, p, s)
+	}
+	if p.onlyCaller() {
+		p.recycle() // nothing to commit, nothing held
+		return PublishDone, nil
+	}
+	p.release(nil)
+	return PublishPending, nil
 }
 
 // Release reports a PUBREL for an inbound QoS 2 packet id: the id may be
@@ -270,6 +377,7 @@ func (c *Conn) Release(pid uint16) error {
 	if !c.release(pid) {
 		return fmt.Errorf("mqttcore: pubrel %d from %q: %w", pid, s.clientID, ErrUnknownPacketID)
 	}
+	c.b.recordHeader(s) // the front-end's Sync(AckRelease) waits for it
 	return nil
 }
 
@@ -311,7 +419,13 @@ func (c *Conn) SetWill(w *Will) error {
 	if err := c.b.validateWill(w); err != nil {
 		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, err)
 	}
-	if !c.lifecycleLocked(func(s *Session) { s.will = w }) {
+	if err := c.b.authorizeWill(c.user, c.s.clientID, w); err != nil {
+		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, err)
+	}
+	if !c.lifecycleLocked(func(s *Session) {
+		s.will = w
+		c.b.writeHeaderLocked(s)
+	}) {
 		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, ErrDetached)
 	}
 	return nil
@@ -331,7 +445,10 @@ func (c *Conn) SetSessionExpiry(d time.Duration) error {
 	if d < 0 {
 		return fmt.Errorf("mqttcore: session expiry %v for %q: negative", d, c.s.clientID)
 	}
-	if !c.lifecycleLocked(func(s *Session) { s.expiry = d }) {
+	if !c.lifecycleLocked(func(s *Session) {
+		s.expiry = d
+		c.b.setPersistLocked(s)
+	}) {
 		return fmt.Errorf("mqttcore: set session expiry for %q: %w", c.s.clientID, ErrDetached)
 	}
 	return nil

@@ -43,6 +43,18 @@ var (
 	ErrKicked = errors.New("connection kicked")
 	// ErrClosed: the broker is closed.
 	ErrClosed = errors.New("broker closed")
+	// ErrNotAuthorized: the broker's Authorizer refused a publish,
+	// subscribe or will (see Authorizer); counted in Stats.Denied.
+	ErrNotAuthorized = errors.New("not authorized")
 	// ErrInvalidConfig: Config.Validate rejected a value.
 	ErrInvalidConfig = errors.New("invalid config")
+	// ErrCongestion: flow control held a publish for longer than
+	// Config.HoldTimeout because a subscriber entitled to it at QoS 1 or 2
+	// had a full queue; the message was not accepted and the publisher
+	// should retry later (MQTT-SN "rejected: congestion", MQTT 5 0x97).
+	ErrCongestion = errors.New("congestion: a subscriber's queue is full")
+	// ErrStoreFailed: the journal could not make a change durable (a full
+	// disk, an I/O error); the acknowledgement is refused and nothing that
+	// was already stored is lost.
+	ErrStoreFailed = errors.New("store failed")
 )

@@ -11,6 +11,9 @@ import (
 // goroutine that writes to the client.
 type sensorFE struct{ wake chan struct{} }
 
+// Acked implements mqttcore.FrontEnd; without a journal nothing is deferred.
+func (f *sensorFE) Acked(mqttcore.Ack) {}
+
 func (f *sensorFE) Notify() {
 	select {
 	case f.wake <- struct{}{}:

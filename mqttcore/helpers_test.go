@@ -9,14 +9,32 @@ import (
 	"github.com/gannet-mqtt/gannet/mqttcore"
 )
 
-// fakeFE is a front-end that records Notify and Close calls.
+// fakeFE is a front-end that records Notify, Close and Acked calls.
 type fakeFE struct {
 	notes  atomic.Int64
 	mu     sync.Mutex
 	closed []error
+	acks   []mqttcore.Ack
+	ackCh  chan mqttcore.Ack // if set, each Ack is also sent here
 }
 
 func (f *fakeFE) Notify() { f.notes.Add(1) }
+
+func (f *fakeFE) Acked(a mqttcore.Ack) {
+	f.mu.Lock()
+	f.acks = append(f.acks, a)
+	ch := f.ackCh
+	f.mu.Unlock()
+	if ch != nil {
+		ch <- a
+	}
+}
+
+func (f *fakeFE) ackList() []mqttcore.Ack {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]mqttcore.Ack(nil), f.acks...)
+}
 
 func (f *fakeFE) Close(reason error) {
 	f.mu.Lock()

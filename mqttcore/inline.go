@@ -23,22 +23,65 @@ func (c *Inline) Name() string { return c.name }
 
 // Publish validates and routes m, setting m.Origin to the client's name.
 // The core takes ownership of m: do not modify it afterwards. $SYS topics
-// are allowed here. Inline callbacks run on this goroutine.
+// are allowed here. Inline callbacks run on this goroutine. A QoS 1/2
+// message returns once it is durable (the journal commit, and inline
+// subscribers that hold it, such as the bridge's queue) and accepted by
+// flow control; the error then says why it was not (ErrCongestion,
+// ErrStoreFailed). QoS 0 never waits.
 func (c *Inline) Publish(m *Message) error {
-	if err := c.b.validatePublish(m, false); err != nil {
+	b := c.b
+	if err := b.validatePublish(m, false); err != nil {
 		return fmt.Errorf("mqttcore: inline %q publish: %w", c.name, err)
 	}
 	m.Origin = c.name
-	if err := c.b.publish(m); err != nil {
+	var p *pending
+	var wait chan error
+	if m.QoS > AtMostOnce && (b.journal != nil || b.heldSubs.Load() > 0) {
+		wait = make(chan error, 1)
+		p = b.newPending(wait, m)
+	}
+	parked, err := b.publish(m, p, nil, m.QoS > AtMostOnce)
+	if err != nil {
+		return fmt.Errorf("mqttcore: inline %q publish: %w", c.name, err)
+	}
+	if parked {
+		if p == nil {
+			wait = make(chan error, 1)
+			p = b.newPending(wait, m)
+		}
+		b.park(m, p, nil)
+	}
+	if p == nil {
+		return nil
+	}
+	p.release(nil)
+	if err := <-wait; err != nil {
 		return fmt.Errorf("mqttcore: inline %q publish: %w", c.name, err)
 	}
 	return nil
 }
 
-// inlineSub is an inline subscriber in the tree.
+// Hold is a held acknowledgement: an inline subscriber registered with
+// SubscribeHeld gets one with each message and must call Done exactly once,
+// when the message is safe with it (for the bridge: committed to its
+// queue). The publisher's PUBACK/PUBREC waits for it. The zero Hold (no
+// publisher waits) ignores Done.
+type Hold struct{ p *pending }
+
+// Done releases the hold; a non-nil err refuses the publish (the publisher
+// gets the protocol's refusal and may retry).
+func (h Hold) Done(err error) {
+	if h.p != nil {
+		h.p.release(err)
+	}
+}
+
+// inlineSub is an inline subscriber in the tree: fn, or held when the
+// subscriber holds the publisher's acknowledgement.
 type inlineSub struct {
 	name string
 	fn   func(*Message)
+	held func(*Message, Hold)
 }
 
 // InlineSub is one inline subscription.
@@ -58,6 +101,25 @@ func (c *Inline) Subscribe(filter string, opts SubOptions, fn func(*Message)) (*
 	if fn == nil {
 		return nil, fmt.Errorf("mqttcore: inline %q subscribe %q: nil callback", c.name, filter)
 	}
+	return c.subscribe(filter, opts, &inlineSub{name: c.name, fn: fn})
+}
+
+// SubscribeHeld is Subscribe for a subscriber that must make a message safe
+// before its publisher is acknowledged (the bridge's durable queue): fn
+// gets a Hold with each message and calls Done once, from any goroutine,
+// without blocking the publisher meanwhile. Retained messages passed at
+// subscribe time come with the zero Hold.
+func (c *Inline) SubscribeHeld(filter string, opts SubOptions, fn func(*Message, Hold)) (*InlineSub, error) {
+	if fn == nil {
+		return nil, fmt.Errorf("mqttcore: inline %q subscribe %q: nil callback", c.name, filter)
+	}
+	c.b.heldSubs.Add(1)
+	return c.subscribe(filter, opts, &inlineSub{name: c.name, fn: func(m *Message) { fn(m, Hold{}) }, held: fn})
+}
+
+// subscribe inserts an inline subscription and passes it the matching
+// retained messages.
+func (c *Inline) subscribe(filter string, opts SubOptions, in *inlineSub) (*InlineSub, error) {
 	b := c.b
 	group, f, err := parseFilter(filter, b.cfg.MaxTopicLevels)
 	if err != nil {
@@ -67,19 +129,19 @@ func (c *Inline) Subscribe(filter string, opts SubOptions, fn func(*Message)) (*
 		return nil, err
 	}
 	is := &InlineSub{b: b}
-	is.sub = &subscription{inl: &inlineSub{name: c.name, fn: fn}, filter: strings.Clone(filter), opts: opts}
+	is.sub = &subscription{inl: in, filter: strings.Clone(filter), opts: opts}
 	b.tree.mu.Lock()
 	b.tree.insert(is.sub, f, group)
 	b.tree.mu.Unlock()
 	if group == "" && opts.RetainHandling != NoRetained {
 		var msgs []*Message
-		if err := b.store.MatchRetained(f, func(m *Message) { msgs = append(msgs, m) }); err != nil {
+		if err := b.retained.MatchRetained(f, func(m *Message) { msgs = append(msgs, m) }); err != nil {
 			return is, fmt.Errorf("mqttcore: inline %q subscribe %q: retained: %w", c.name, filter, err)
 		}
 		now := b.now().UnixNano()
 		for _, m := range msgs {
 			if !m.expired(now) {
-				fn(m)
+				in.fn(m)
 			}
 		}
 	}

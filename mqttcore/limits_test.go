@@ -73,7 +73,7 @@ func TestLimits(t *testing.T) {
 			t.Errorf("%s: Publish = %v; want %v", tt.name, err, tt.want)
 		}
 	}
-	if _, err := c.Publish(&mqttcore.Message{Topic: "$SYS/x"}, 0); !isErr(err, mqttcore.ErrReservedTopic) {
+	if _, err := c.Publish(&mqttcore.Message{Topic: "$SYS/x"}, 0, 0); !isErr(err, mqttcore.ErrReservedTopic) {
 		t.Errorf("client publish to $SYS = %v; want ErrReservedTopic", err)
 	}
 	if err := c.Subscribe("a/b/c/d", mqttcore.SubOptions{}); !isErr(err, mqttcore.ErrInvalidFilter) {

@@ -11,8 +11,9 @@ import (
 // nopFE is a front-end that ignores everything.
 type nopFE struct{}
 
-func (nopFE) Notify()     {}
-func (nopFE) Close(error) {}
+func (nopFE) Notify()            {}
+func (nopFE) Close(error)        {}
+func (nopFE) Acked(mqttcore.Ack) {}
 
 // heapAlloc returns the live heap after a full collection.
 func heapAlloc() uint64 {

@@ -2,6 +2,7 @@ package mqttcore
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,11 +42,32 @@ type Message struct {
 	// expiresAt is the absolute expiry (unix nanoseconds), 0 for none. Set
 	// by the core from Props.MessageExpiry when the message is accepted.
 	expiresAt int64
+	// seq is the message's journal sequence number (0 without a journal),
+	// set once when the core accepts it.
+	seq uint64
+	// stored is 1 once the journal commit that holds the message landed
+	// (atomic): a durable session does not send it before.
+	stored uint32
 }
 
+// ExpiresAt returns the absolute expiry the core computed from
+// Props.MessageExpiry when it accepted m (zero: none). A journal stores it
+// with the message.
+func (m *Message) ExpiresAt() time.Time { return unixTime(m.expiresAt) }
+
+// SetExpiresAt restores the absolute expiry of a message a journal loads.
+// Use it only before handing the message to the core.
+func (m *Message) SetExpiresAt(t time.Time) { m.expiresAt = unixNano(t) }
+
+// isStored reports whether m's journal commit has landed.
+func (m *Message) isStored() bool { return atomic.LoadUint32(&m.stored) != 0 }
+
+// markStored records that m's journal commit landed.
+func (m *Message) markStored() { atomic.StoreUint32(&m.stored, 1) }
+
 // Properties are the MQTT 5 PUBLISH properties a front-end forwards
-// unchanged (topic alias and subscription identifiers are per connection and
-// belong to the front-end).
+// unchanged (topic aliases are per connection and belong to the front-end;
+// subscription identifiers are per subscriber, see Conn.SubscriptionIDs).
 type Properties struct {
 	// PayloadFormat is 0 (unspecified bytes) or 1 (UTF-8).
 	PayloadFormat uint8

@@ -6,13 +6,19 @@ import (
 	"time"
 )
 
-// SessionRecord is the durable form of one session, as handed to
-// Store.SaveSessions when the broker closes and taken from
-// Store.LoadSessions when it starts. Messages are shared pointers: many
-// records may point at one message, and a disk store should write each
+// SessionRecord is the durable form of one session: its header goes to
+// the Journal as an OpSession, its entries as OpEntry, and Journal.Load
+// hands the whole record back when the broker starts. Messages are shared
+// pointers: many records may point at one message, and a journal writes each
 // message once.
 type SessionRecord struct {
+	// ID is the session's stable id: journal keys use it, and a restored
+	// session keeps it.
+	ID       uint64
 	ClientID string
+	// Username is the user of the session's latest attachment, whom the
+	// Authorizer is asked whether the offline session may receive a message.
+	Username string
 	// State is the session's state when saved. A session that was active
 	// comes back lost: its will is published after its delay unless the
 	// client reconnects first.
@@ -32,6 +38,9 @@ type SessionRecord struct {
 	Inflight []QueuedRecord
 	// InboundQoS2 lists inbound QoS 2 packet ids awaiting PUBREL.
 	InboundQoS2 []uint16
+	// FrontEnd is the front-end's opaque state (Conn.SetFrontEndState),
+	// or nil. Only Journal.Load fills it in.
+	FrontEnd []byte
 }
 
 // SubscriptionRecord is one saved subscription.
@@ -42,6 +51,10 @@ type SubscriptionRecord struct {
 
 // QueuedRecord is one saved queued or in-flight message.
 type QueuedRecord struct {
+	// Seq is the message's sequence number: the same in every session
+	// that holds the message, increasing in the order the core accepted
+	// messages (a journal's entries of one session sort by it).
+	Seq     uint64
 	Message *Message
 	QoS     QoS
 	Retain  bool
@@ -52,71 +65,60 @@ type QueuedRecord struct {
 	// Released is set for an in-flight QoS 2 message whose PUBREC arrived
 	// (PUBREL is due).
 	Released bool
+	// Inflight is set for an entry that was sent and awaits its
+	// acknowledgement (PacketID is its id); it comes back as a
+	// retransmission with Dup set.
+	Inflight bool
 }
 
-// snapshot builds the record of s. It takes b.mu, tree.mu and s.mu in
-// order.
-func (b *Broker) snapshot(s *Session) *SessionRecord {
+// restoreGrace is how long a session that was attached when the broker
+// stopped, and whose front-end keeps state of its own (an MQTT-SN sensor,
+// which never saw its gateway go away), waits as if asleep for its
+// front-end to re-attach it before it counts as lost.
+const restoreGrace = time.Minute
+
+// Restored is a session the journal brought back with front-end state
+// (Conn.SetFrontEndState): the front-end rebuilds its side from it.
+type Restored struct {
+	ClientID string
+	// State is the core session's state after the restart: a session that
+	// was active comes back asleep for a grace period, waiting for its
+	// front-end to re-attach it.
+	State    State
+	FrontEnd []byte
+}
+
+// Durable reports whether the broker has a journal: whether front-end state
+// given to SetFrontEndState is kept.
+func (b *Broker) Durable() bool { return b.journal != nil }
+
+// Restored returns, once, the sessions with front-end state that New loaded
+// from the journal; later calls return nil.
+func (b *Broker) Restored() []Restored {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	r := &SessionRecord{
-		ClientID: s.clientID,
-		State:    s.state,
-		Will:     s.will,
-		Expiry:   s.expiry,
-		SleepAt:  unixTime(s.sleepAt),
-		WillAt:   unixTime(s.willAt),
-		ExpireAt: unixTime(s.expireAt),
-	}
-	b.tree.mu.RLock()
-	for _, sub := range s.subs {
-		r.Subscriptions = append(r.Subscriptions, SubscriptionRecord{Filter: sub.filter, Options: sub.opts})
-	}
-	b.tree.mu.RUnlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec := func(e *entry) QueuedRecord {
-		return QueuedRecord{
-			Message:  e.msg,
-			QoS:      e.qos,
-			Retain:   e.flags&flagRetain != 0,
-			Expires:  unixTime(e.msg.expiresAt),
-			PacketID: e.pid,
-			Released: e.flags&flagRecvd != 0,
-		}
-	}
-	for i := int32(0); i < s.q.n; i++ {
-		r.Queue = append(r.Queue, rec(s.q.at(i)))
-	}
-	for i := range s.inflight {
-		r.Inflight = append(r.Inflight, rec(&s.inflight[i]))
-	}
-	r.InboundQoS2 = append(r.InboundQoS2, s.inQoS2...)
+	r := b.restored
+	b.restored = nil
 	return r
 }
 
-// saveSessions hands every session's record to the store. Called by Close
-// once nothing is attached and the timer loop has stopped; no lock is held
-// while the store runs.
-func (b *Broker) saveSessions() error {
-	b.mu.Lock()
-	all := make([]*Session, 0, len(b.sessions))
-	for _, s := range b.sessions {
-		all = append(all, s)
+// SetFrontEndState stores the front-end's own state with a journalled
+// session (for the MQTT-SN gateway: the sensor's address, topic ids and
+// sleep), replacing what was stored; nil deletes it. It is written lazily
+// (with the next commit, within a fraction of a second) and handed back by
+// Restored after a restart. The core keeps no copy in memory. Without a
+// journal, or for a session that is not persistent, it does nothing.
+func (c *Conn) SetFrontEndState(data []byte) {
+	b, s := c.b, c.s
+	if b.journal == nil {
+		return
 	}
-	b.mu.Unlock()
-	err := b.store.SaveSessions(func(yield func(*SessionRecord) error) error {
-		for _, s := range all {
-			if err := yield(b.snapshot(s)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("mqttcore: save sessions: %w", err)
+	s.mu.Lock()
+	ok := s.persist && c.attachedLocked()
+	s.mu.Unlock()
+	if ok {
+		b.lazyOp(Op{Kind: OpFrontEnd, SessionID: s.id, FrontEnd: data})
 	}
-	return nil
 }
 
 // restore rebuilds one session from its record. Called by New before the
@@ -138,9 +140,13 @@ func (b *Broker) restore(r *SessionRecord) error {
 		b.stats.limitSessions.Add(1)
 		return fmt.Errorf("restore session %q: %w", r.ClientID, ErrTooManySessions)
 	}
-	b.nextID++
-	s := &Session{b: b, clientID: strings.Clone(r.ClientID), id: b.nextID, heapIdx: -1,
-		state: r.State, will: r.Will, expiry: r.Expiry,
+	id := r.ID
+	if id == 0 {
+		id = b.nextID + 1
+	}
+	b.nextID = max(b.nextID, id)
+	s := &Session{b: b, clientID: strings.Clone(r.ClientID), id: id, heapIdx: -1,
+		state: r.State, will: r.Will, expiry: r.Expiry, persist: b.journal != nil && r.Expiry > 0, user: strings.Clone(r.Username),
 		sleepAt: unixNano(r.SleepAt), willAt: unixNano(r.WillAt), expireAt: unixNano(r.ExpireAt)}
 
 	b.tree.mu.Lock()
@@ -167,9 +173,16 @@ func (b *Broker) restore(r *SessionRecord) error {
 		if m.expiresAt == 0 && !q.Expires.IsZero() {
 			m.expiresAt = q.Expires.UnixNano()
 		}
+		if q.Seq != 0 {
+			m.seq = q.Seq
+			m.markStored()
+		}
 		e := entry{msg: m, qos: q.QoS, pid: q.PacketID}
 		if q.Retain {
 			e.flags |= flagRetain
+		}
+		if s.persist && q.Seq != 0 {
+			e.flags |= flagDurable
 		}
 		return e
 	}
@@ -178,7 +191,9 @@ func (b *Broker) restore(r *SessionRecord) error {
 		if q.Message == nil {
 			continue
 		}
-		if !s.q.push(entryOf(q), b.cfg.MaxQueued) {
+		// A restored queue keeps everything it held (up to the overshoot
+		// bound), whatever the policy: it was accepted before.
+		if _, didDrop, _ := s.q.push(entryOf(q), b.cfg.MaxQueued, true); !didDrop {
 			queued++
 		} else {
 			s.dropped++
@@ -204,7 +219,15 @@ func (b *Broker) restore(r *SessionRecord) error {
 	b.sessions[s.clientID] = s
 	b.stats.sessions.Add(1)
 	b.stats.queued.Add(queued)
-	if s.state == StateActive {
+	if int(s.q.n) >= b.cfg.MaxQueued {
+		s.setFull(true)
+	}
+	switch {
+	case s.state == StateActive && len(r.FrontEnd) > 0:
+		// Its front-end will re-attach it: wait as if asleep.
+		s.state = StateAsleep
+		s.sleepAt = addDur(now, restoreGrace)
+	case s.state == StateActive:
 		// The broker stopped under it: treat it as a lost connection now.
 		s.state = StateLost
 		if s.will != nil {
@@ -214,15 +237,45 @@ func (b *Broker) restore(r *SessionRecord) error {
 			s.expireAt = addDur(now, s.expiry)
 		}
 	}
+	if s.state == StateAsleep {
+		s.setEligible(true)
+	}
+	if len(r.FrontEnd) > 0 {
+		b.restored = append(b.restored, Restored{ClientID: s.clientID, State: s.state, FrontEnd: r.FrontEnd})
+	}
 	b.scheduleLocked(s)
 	return nil
 }
 
-// loadSessions restores every session the store has.
-func (b *Broker) loadSessions() error {
-	if err := b.store.LoadSessions(b.restore); err != nil {
-		return fmt.Errorf("mqttcore: load sessions: %w", err)
+// load restores every session and retained message the journal has.
+func (b *Broker) load() error {
+	if b.journal == nil {
+		return nil
 	}
+	var retained []*Message
+	maxSeq, err := b.journal.Load(b.restore, func(m *Message) error {
+		if m == nil || b.validTopic(m.Topic) != nil {
+			return fmt.Errorf("restore retained message: %w", ErrInvalidTopic)
+		}
+		m.markStored()
+		if m.expiresAt == 0 && m.Props != nil && m.Props.MessageExpiry > 0 {
+			// The journal hands back what is left of the lifetime.
+			m.expiresAt = addDur(b.now().UnixNano(), m.Props.MessageExpiry)
+		}
+		retained = append(retained, m)
+		_, err := b.retained.SetRetained(m, max(b.cfg.MaxRetained, b.retained.RetainedCount()+1))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mqttcore: load journal: %w", err)
+	}
+	for _, m := range retained {
+		if m.seq == 0 { // numbered so sessions that get it on subscribe can journal it
+			maxSeq++
+			m.seq = maxSeq
+		}
+	}
+	b.seq.Store(maxSeq)
 	return nil
 }
 

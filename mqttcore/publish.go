@@ -33,43 +33,110 @@ func (b *Broker) validatePublish(m *Message, fromClient bool) error {
 	return nil
 }
 
-// publish takes ownership of a validated message, counts it as received,
-// updates the retained store and fans it out.
-func (b *Broker) publish(m *Message) error {
-	if err := b.retainAndRoute(m); err != nil {
-		return err
+// publish takes ownership of a validated message and routes it. p carries
+// the publisher's acknowledgement (nil when no one waits); src is the
+// publishing session, if any. With mayPark, a message that flow control
+// must hold is not routed and publish reports parked: the caller parks it.
+func (b *Broker) publish(m *Message, p *pending, src *Session, mayPark bool) (parked bool, err error) {
+	if b.journal != nil && m.seq == 0 {
+		m.seq = b.seq.Add(1)
+	}
+	mayPark = mayPark && m.QoS > AtMostOnce && b.cfg.Overflow == OverflowBackpressure
+	if mayPark && src != nil && src.parked.Load() > 0 {
+		return true, nil // behind this publisher's earlier held messages
+	}
+	parked, err = b.retainAndRoute(m, p, mayPark)
+	if err != nil || parked {
+		return parked, err
 	}
 	b.stats.received.Add(1)
-	return nil
+	if p != nil {
+		p.commitOps()
+	}
+	return false, nil
 }
 
-// retainAndRoute updates the retained store and fans m out; $SYS messages
-// come here directly so they do not count as received.
-func (b *Broker) retainAndRoute(m *Message) error {
+// retainAndRoute updates the retained set and fans m out, unless mayPark is
+// set and a queue entitled to m at QoS 1/2 is full: then it changes nothing
+// and reports parked. Journal ops go to p (or, without p, ride lazily).
+// $SYS messages come here directly so they do not count as received.
+func (b *Broker) retainAndRoute(m *Message, p *pending, mayPark bool) (parked bool, err error) {
 	if m.Props != nil && m.Props.MessageExpiry > 0 && m.expiresAt == 0 {
 		m.expiresAt = addDur(b.now().UnixNano(), m.Props.MessageExpiry)
 	}
+	hp := b.hits.Get().(*[]hit)
+	hits := (*hp)[:0]
+	defer func() {
+		clear(hits)
+		*hp = hits[:0]
+		b.hits.Put(hp)
+	}()
+	b.tree.mu.RLock()
+	hits = b.tree.match(m.Topic, hits)
+	b.tree.mu.RUnlock()
+	if mayPark && b.anyFull(m, hits) {
+		return true, nil
+	}
 	if m.Retain {
-		if len(m.Payload) == 0 {
-			if removed, err := b.store.DeleteRetained(m.Topic); err != nil {
-				return fmt.Errorf("delete retained %q: %w", m.Topic, err)
-			} else if removed {
-				b.stats.retained.Add(-1)
-			}
-		} else {
-			added, err := b.store.SetRetained(m, b.cfg.MaxRetained)
-			if err != nil {
-				if isRetainedFull(err) {
-					b.stats.limitRetained.Add(1)
-				}
-				return fmt.Errorf("retain %q: %w", m.Topic, err)
-			}
-			if added {
-				b.stats.retained.Add(1)
-			}
+		if err := b.retain(m, p); err != nil {
+			return false, err
 		}
 	}
-	b.route(m)
+	b.route(m, hits, p)
+	return false, nil
+}
+
+// anyFull reports whether a session that would get m at QoS 1/2 has a full
+// queue and holds its publishers back.
+func (b *Broker) anyFull(m *Message, hits []hit) bool {
+	for i := range hits {
+		h := &hits[i]
+		s := h.sub.sess
+		if s == nil || h.opts.QoS == AtMostOnce || !s.holdsBack() {
+			continue
+		}
+		if h.opts.NoLocal && m.Origin == s.clientID {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// retain updates the retained set for m and records the change.
+func (b *Broker) retain(m *Message, p *pending) error {
+	var op Op
+	if len(m.Payload) == 0 {
+		removed, err := b.retained.DeleteRetained(m.Topic)
+		if err != nil {
+			return fmt.Errorf("delete retained %q: %w", m.Topic, err)
+		}
+		if !removed {
+			return nil
+		}
+		b.stats.retained.Add(-1)
+		op = Op{Kind: OpUnretain, Topic: m.Topic}
+	} else {
+		added, err := b.retained.SetRetained(m, b.cfg.MaxRetained)
+		if err != nil {
+			if isRetainedFull(err) {
+				b.stats.limitRetained.Add(1)
+			}
+			return fmt.Errorf("retain %q: %w", m.Topic, err)
+		}
+		if added {
+			b.stats.retained.Add(1)
+		}
+		op = Op{Kind: OpRetain, Message: m}
+	}
+	if b.journal == nil || strings.HasPrefix(m.Topic, "$SYS") {
+		return nil
+	}
+	if p != nil {
+		p.ops = append(p.ops, op)
+	} else {
+		b.lazyOp(op)
+	}
 	return nil
 }
 
@@ -84,21 +151,26 @@ func (b *Broker) publishWill(w pendingWill) {
 		Props:   w.will.Props,
 	}
 	b.stats.wills.Add(1)
+	var p *pending
+	if b.journal != nil {
+		p = b.getPending(nil, Ack{}, nil, m) // nobody to tell; commits the will's entries
+	}
 	// The will was validated when it was set; a retained-store refusal is
-	// counted by publish and there is no one to report it to.
-	_ = b.publish(m)
+	// counted by publish and there is no one to report it to. A will is
+	// never parked: no publisher waits for it.
+	_, _ = b.publish(m, p, nil, false)
+	if p != nil {
+		p.release(nil)
+	}
 }
 
-// route fans m out to every matching subscription: one queue entry per
+// route fans m out to the matched subscriptions: one queue entry per
 // session (the highest QoS of its matching non-shared subscriptions), one
 // per share group, one callback per inline subscription. Front-ends are
-// notified and callbacks run after every lock is released. Beyond growing
+// notified and callbacks run after every lock is released. Entries for
+// journalled sessions go to p's ops and wait for its commit. Beyond growing
 // the pooled scratch slices and session queues, it does not allocate.
-func (b *Broker) route(m *Message) int {
-	hp := b.hits.Get().(*[]hit)
-	hits := (*hp)[:0]
-	b.tree.mu.RLock()
-	hits = b.tree.match(m.Topic, hits)
+func (b *Broker) route(m *Message, hits []hit, p *pending) int {
 	multi := false
 	for i := range hits {
 		if s := hits[i].sub.sess; s != nil && len(s.subs) > 1 {
@@ -106,7 +178,6 @@ func (b *Broker) route(m *Message) int {
 			break
 		}
 	}
-	b.tree.mu.RUnlock()
 	if multi {
 		// Bring a session's overlapping subscriptions together so it gets
 		// one copy at the highest QoS. Shared and inline hits sort first
@@ -127,6 +198,7 @@ func (b *Broker) route(m *Message) int {
 	fes := (*fp)[:0]
 	n := 0
 	var queued int64
+	durable := b.journal != nil && m.QoS > AtMostOnce && !strings.HasPrefix(m.Topic, "$SYS")
 	for i := 0; i < len(hits); {
 		h := hits[i]
 		end := i + 1
@@ -159,8 +231,21 @@ func (b *Broker) route(m *Message) int {
 			e.flags = flagRetain
 		}
 		s.mu.Lock()
-		fe, grew := s.enqueue(e)
+		journal := durable && e.qos > AtMostOnce && s.persist && !s.dead
+		if journal {
+			e.flags |= flagDurable
+		}
+		fe, grew, kept := s.enqueue(e)
 		s.mu.Unlock()
+		if journal && kept {
+			if p != nil {
+				p.ops = append(p.ops, entryOp(s, &e))
+				p.wake = append(p.wake, s)
+			} else {
+				b.lazyOp(entryOp(s, &e))
+				m.markStored() // nobody waits: send without waiting
+			}
+		}
 		if fe != nil {
 			fes = append(fes, fe)
 		}
@@ -175,16 +260,22 @@ func (b *Broker) route(m *Message) int {
 	}
 	for _, h := range hits {
 		if in := h.sub.inl; in != nil && !(h.opts.NoLocal && m.Origin == in.name) {
-			in.fn(m)
+			if in.held != nil {
+				if p != nil && m.QoS > AtMostOnce {
+					p.hold()
+				} else {
+					p = nil // QoS 0 promises nothing: no one waits
+				}
+				in.held(m, Hold{p})
+			} else {
+				in.fn(m)
+			}
 			n++
 		}
 	}
 	clear(fes)
 	*fp = fes[:0]
 	b.fes.Put(fp)
-	clear(hits)
-	*hp = hits[:0]
-	b.hits.Put(hp)
 	return n
 }
 

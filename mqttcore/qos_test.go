@@ -135,11 +135,11 @@ func TestExactlyOnceReceive(t *testing.T) {
 	c, _ := attach(t, b, persistent("pub"))
 	pub := func(c *mqttcore.Conn, pid uint16) bool {
 		t.Helper()
-		dup, err := c.Publish(&mqttcore.Message{Topic: "t", QoS: 2, Payload: []byte("x")}, pid)
+		st, err := c.Publish(&mqttcore.Message{Topic: "t", QoS: 2, Payload: []byte("x")}, pid, 0)
 		if err != nil {
 			t.Fatalf("Publish(pid %d) = %v", pid, err)
 		}
-		return dup
+		return st == mqttcore.PublishDuplicate
 	}
 	if pub(c, 7) {
 		t.Error("first Publish(7) reported duplicate")
@@ -151,7 +151,7 @@ func TestExactlyOnceReceive(t *testing.T) {
 		t.Errorf("subscriber got %d copies; want 1", n)
 	}
 	pub(c, 8)
-	if _, err := c.Publish(&mqttcore.Message{Topic: "t", QoS: 2}, 9); !isErr(err, mqttcore.ErrInflightFull) {
+	if _, err := c.Publish(&mqttcore.Message{Topic: "t", QoS: 2}, 9, 0); !isErr(err, mqttcore.ErrInflightFull) {
 		t.Errorf("third unreleased QoS 2 = %v; want ErrInflightFull", err)
 	}
 	if err := c.Release(7); err != nil {
@@ -217,7 +217,7 @@ func TestPacketIDWrapSkipsInUse(t *testing.T) {
 }
 
 func TestQueueDropPolicy(t *testing.T) {
-	b := newBroker(t, mqttcore.Config{MaxQueued: 3})
+	b := newBroker(t, mqttcore.Config{MaxQueued: 3, Overflow: mqttcore.OverflowDropOldest})
 	c, _ := attach(t, b, persistent("s"))
 	subscribe(t, c, "t/+", mqttcore.SubOptions{QoS: 1})
 	if err := c.Sleep(0); err != nil {
@@ -257,7 +257,7 @@ func TestTakeover(t *testing.T) {
 	if r := fe1.closeReasons(); len(r) != 1 || !isErr(r[0], mqttcore.ErrTakenOver) {
 		t.Errorf("first front-end Close reasons = %v; want [ErrTakenOver]", r)
 	}
-	if _, err := c1.Publish(&mqttcore.Message{Topic: "t"}, 0); !isErr(err, mqttcore.ErrDetached) {
+	if _, err := c1.Publish(&mqttcore.Message{Topic: "t"}, 0, 0); !isErr(err, mqttcore.ErrDetached) {
 		t.Errorf("old Conn Publish = %v; want ErrDetached", err)
 	}
 	if err := c1.Disconnect(); !isErr(err, mqttcore.ErrDetached) {

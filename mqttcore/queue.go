@@ -15,6 +15,8 @@ const (
 	flagSent                       // sent on the current attachment
 	flagRecvd                      // QoS 2: PUBREC received, PUBREL due
 	flagEverSent                   // sent at least once: resend with DUP
+	flagDurable                    // journalled: not sent before its message is stored
+	flagPending                    // in flight, QoS 2: not sent before its packet id is stored
 )
 
 // queue is a session's bounded FIFO of messages not yet sent. The ring
@@ -32,13 +34,23 @@ func (q *queue) at(i int32) *entry {
 	return &q.buf[(q.head+i)%int32(len(q.buf))]
 }
 
-// push appends e. If the queue already holds max entries it first drops the
-// oldest queued QoS 0 entry, or else the oldest entry, and reports that one
-// was dropped.
-func (q *queue) push(e entry, max int) (dropped bool) {
+// push appends e. If the queue already holds max entries it makes room by
+// dropping the oldest queued QoS 0 entry, or else, under drop-oldest, the
+// oldest entry. Under backpressure a QoS 1/2 entry is admitted beyond max
+// (flow control parks publishers before a queue fills, so only publishes
+// racing with it overshoot) up to twice max, where the oldest is dropped
+// after all; a QoS 0 entry finding no QoS 0 to drop is itself dropped. It
+// returns a copy of what was dropped (didDrop), and whether e was kept.
+func (q *queue) push(e entry, max int, backpressure bool) (dropped entry, didDrop, kept bool) {
 	if int(q.n) >= max {
-		dropped = true
-		q.dropOne()
+		switch {
+		case q.qos0 > 0:
+			dropped, didDrop = q.dropOne(), true
+		case !backpressure || int(q.n) >= 2*max:
+			dropped, didDrop = q.pop(), true
+		case e.qos == AtMostOnce:
+			return e, true, false
+		}
 	}
 	if int(q.n) == len(q.buf) {
 		q.grow(max)
@@ -48,11 +60,37 @@ func (q *queue) push(e entry, max int) (dropped bool) {
 	if e.qos == AtMostOnce {
 		q.qos0++
 	}
-	return dropped
+	return dropped, didDrop, true
 }
 
-// dropOne removes the oldest QoS 0 entry, or the oldest entry.
-func (q *queue) dropOne() {
+// remove deletes every entry holding m and returns how many it removed.
+func (q *queue) remove(m *Message) int {
+	n := 0
+	for i := int32(0); i < q.n; {
+		if q.at(i).msg != m {
+			i++
+			continue
+		}
+		e := *q.at(i)
+		for j := i; j > 0; j-- {
+			*q.at(j) = *q.at(j - 1)
+		}
+		*q.at(0) = entry{}
+		q.head = (q.head + 1) % int32(len(q.buf))
+		q.n--
+		if e.qos == AtMostOnce {
+			q.qos0--
+		}
+		n++
+	}
+	if q.n == 0 {
+		q.head = 0
+	}
+	return n
+}
+
+// dropOne removes and returns the oldest QoS 0 entry, or the oldest entry.
+func (q *queue) dropOne() entry {
 	if q.qos0 > 0 {
 		for i := int32(0); i < q.n; i++ {
 			if q.at(i).qos != AtMostOnce {
@@ -60,6 +98,7 @@ func (q *queue) dropOne() {
 			}
 			// Shift the older entries up by one over the dropped slot; the
 			// head slot is then a stale copy and is discarded.
+			e := *q.at(i)
 			for j := i; j > 0; j-- {
 				*q.at(j) = *q.at(j - 1)
 			}
@@ -67,10 +106,10 @@ func (q *queue) dropOne() {
 			q.head = (q.head + 1) % int32(len(q.buf))
 			q.n--
 			q.qos0--
-			return
+			return e
 		}
 	}
-	q.pop()
+	return q.pop()
 }
 
 // grow enlarges the ring (doubling, at most max slots) keeping order.
@@ -79,8 +118,12 @@ func (q *queue) grow(max int) {
 	if c < 4 {
 		c = 4
 	}
-	if c > max {
-		c = max
+	limit := max
+	if int(q.n) >= max {
+		limit = 2 * max // backpressure's overshoot
+	}
+	if c > limit {
+		c = limit
 	}
 	buf := make([]entry, c)
 	for i := int32(0); i < q.n; i++ {

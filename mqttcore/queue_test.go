@@ -29,7 +29,7 @@ func TestQueueDrop(t *testing.T) {
 				model = slices.Delete(model, drop, drop+1)
 			}
 			model = append(model, i)
-			q.push(entry{msg: msgs[i], qos: qosOf(i)}, max)
+			q.push(entry{msg: msgs[i], qos: qosOf(i)}, max, false)
 			var got []int
 			var zeros int32
 			for j := int32(0); j < q.n; j++ {

@@ -101,7 +101,7 @@ func TestNoLocal(t *testing.T) {
 	subscribe(t, c, "t/#", mqttcore.SubOptions{NoLocal: true})
 	other, _ := attach(t, b, persistent("other"))
 	subscribe(t, other, "t/#", mqttcore.SubOptions{NoLocal: true})
-	if _, err := c.Publish(&mqttcore.Message{Topic: "t/1", Payload: []byte("x")}, 0); err != nil {
+	if _, err := c.Publish(&mqttcore.Message{Topic: "t/1", Payload: []byte("x")}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := topics(drain(c)); len(got) != 0 {
@@ -112,7 +112,7 @@ func TestNoLocal(t *testing.T) {
 	}
 	// An overlapping subscription without no-local still delivers.
 	subscribe(t, c, "t/+", mqttcore.SubOptions{})
-	if _, err := c.Publish(&mqttcore.Message{Topic: "t/2"}, 0); err != nil {
+	if _, err := c.Publish(&mqttcore.Message{Topic: "t/2"}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := topics(drain(c)); !slices.Equal(got, []string{"t/2"}) {

@@ -55,6 +55,11 @@ type Session struct {
 	clientID string
 	id       uint64      // creation order; the fan-out de-duplication key
 	online   atomic.Bool // a front-end is attached; read lock-free by share groups
+	// flow holds flowFull (the queue reached MaxQueued) and flowEligible
+	// (attached or asleep: the session may hold publishers back), read
+	// lock-free by the fan-out's flow-control check.
+	flow   atomic.Uint32
+	parked atomic.Int32 // this session's publishes held by flow control
 
 	// Guarded by b.mu: lifecycle, will and deadlines.
 	state    State
@@ -67,11 +72,13 @@ type Session struct {
 	expireAt int64 // session expiry deadline
 
 	// Guarded by b.tree.mu.
-	subs []*subscription
+	subs     []*subscription
+	noSubIDs atomic.Bool // no subscription has an identifier (subid.go); written under b.tree.mu
 
 	// Guarded by mu: the attachment and everything Next and the acks touch.
 	mu       sync.Mutex
 	dead     bool // removed from the broker; drop all work
+	persist  bool // journalled: a journal exists and expiry > 0 (also written under b.mu)
 	notified bool // Notify called and Next has not yet come up empty
 	gen      uint32
 	window   uint16 // in-flight window of the current attachment
@@ -80,6 +87,7 @@ type Session struct {
 	dropped  uint32
 	conn     *Conn
 	fe       FrontEnd
+	user     string // Username of the latest attachment, for ActionRead; written under b.mu and mu, read under either
 	q        queue
 	inflight []entry  // outbound QoS 1/2 awaiting PUBACK/PUBREC/PUBCOMP, in send order
 	inQoS2   []uint16 // inbound QoS 2 packet ids awaiting PUBREL
@@ -123,26 +131,153 @@ func (s *Session) removeInflight(i int) {
 	}
 }
 
-// enqueue adds one delivery to the queue. It reports the front-end to
-// notify, if any, and whether the queue grew (false when a message was
-// dropped to make room, or the session is gone); the caller adds the growth
-// to Stats.Queued in one step. The caller holds s.mu.
-func (s *Session) enqueue(e entry) (fe FrontEnd, grew bool) {
-	if s.dead {
-		return nil, false
+// Flow-control bits of Session.flow.
+const (
+	flowFull     uint32 = 1 << iota // the queue holds MaxQueued or more
+	flowEligible                    // attached or asleep: full means hold publishers
+)
+
+// holdsBack reports whether the session's full queue holds publishers back.
+func (s *Session) holdsBack() bool {
+	return s.flow.Load() == flowFull|flowEligible
+}
+
+// setEligible records whether the session is attached or asleep. The
+// caller holds b.mu.
+func (s *Session) setEligible(on bool) {
+	for {
+		old := s.flow.Load()
+		v := old &^ flowEligible
+		if on {
+			v |= flowEligible
+		}
+		if s.flow.CompareAndSwap(old, v) {
+			return
+		}
 	}
-	if s.q.push(e, s.b.cfg.MaxQueued) {
+}
+
+// setFull records whether the queue is full; it reports whether the queue
+// just went from full to having room (parked publishes may now fit). The
+// caller holds s.mu.
+func (s *Session) setFull(full bool) (drained bool) {
+	for {
+		old := s.flow.Load()
+		v := old &^ flowFull
+		if full {
+			v |= flowFull
+		}
+		if old == v {
+			return false
+		}
+		if s.flow.CompareAndSwap(old, v) {
+			return !full
+		}
+	}
+}
+
+// enqueue adds one delivery to the queue under the overflow policy. It
+// reports the front-end to notify, if any, whether the queue grew (false
+// when a message was dropped to make room, or the session is gone), and
+// whether e itself was kept; the caller adds the growth to Stats.Queued in
+// one step. The caller holds s.mu.
+func (s *Session) enqueue(e entry) (fe FrontEnd, grew, kept bool) {
+	if s.dead || !s.b.mayRead(s, e.msg) {
+		return nil, false, false
+	}
+	b := s.b
+	dropped, didDrop, kept := s.q.push(e, b.cfg.MaxQueued, b.cfg.Overflow == OverflowBackpressure)
+	if didDrop {
 		s.dropped++
-		s.b.stats.dropped.Add(1)
-		s.b.stats.limitQueue.Add(1)
+		b.stats.dropped.Add(1)
+		b.stats.limitQueue.Add(1)
+		if dropped.msg != e.msg {
+			b.dropOp(s, &dropped)
+		}
 	} else {
 		grew = true
 	}
+	if int(s.q.n) >= b.cfg.MaxQueued {
+		s.setFull(true)
+	}
 	if s.fe != nil && !s.notified {
 		s.notified = true
-		return s.fe, grew
+		return s.fe, grew, kept
 	}
-	return nil, grew
+	return nil, grew, kept
+}
+
+// lowWater is the queue length at which a full queue counts as having room
+// again: a few slots below MaxQueued, so parked publishes are retried in
+// batches rather than one slot at a time.
+func (s *Session) lowWater() int32 {
+	m := int32(s.b.cfg.MaxQueued)
+	return m - max(1, m/16)
+}
+
+// popped is called after an entry left the queue. It reports whether the
+// queue drained below its low-water mark while marked full (the caller then
+// retries parked publishes, with no lock held). The caller holds s.mu.
+func (s *Session) popped() bool {
+	if s.flow.Load()&flowFull == 0 || s.q.n > s.lowWater() {
+		return false
+	}
+	return s.setFull(false)
+}
+
+// unqueue removes m's entry from the queue (its journal commit failed) and
+// reports whether the queue drained from full.
+func (s *Session) unqueue(m *Message) (drained bool) {
+	s.mu.Lock()
+	n := s.q.remove(m)
+	drained = s.popped()
+	s.mu.Unlock()
+	s.b.stats.queued.Add(-int64(n))
+	return drained
+}
+
+// notifyStored wakes the front-end after a commit that may have unblocked
+// the head of the queue or an in-flight entry.
+func (s *Session) notifyStored() {
+	s.mu.Lock()
+	var fe FrontEnd
+	if s.fe != nil && !s.notified {
+		s.notified = true
+		fe = s.fe
+	}
+	s.mu.Unlock()
+	if fe != nil {
+		fe.Notify()
+	}
+}
+
+// pidPending reports whether an in-flight entry waits for its packet id's
+// commit: nothing queued may be sent before it. The caller holds s.mu.
+func (s *Session) pidPending() bool {
+	if s.unsent == 0 {
+		return false
+	}
+	for i := range s.inflight {
+		if s.inflight[i].flags&flagPending != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// forgetInbound removes an inbound QoS 2 id whose publish was refused.
+func (s *Session) forgetInbound(pid uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, p := range s.inQoS2 {
+		if p == pid {
+			s.inQoS2 = append(s.inQoS2[:i], s.inQoS2[i+1:]...)
+			if len(s.inQoS2) == 0 {
+				s.inQoS2 = nil
+			}
+			return
+		}
+	}
 }
 
 // itoa formats n.

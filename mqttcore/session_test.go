@@ -109,6 +109,8 @@ func TestMessageExpiry(t *testing.T) {
 // would wake its writer goroutine.
 type feChan struct{ c chan struct{} }
 
+func (f feChan) Acked(mqttcore.Ack) {}
+
 func (f feChan) Notify() {
 	select {
 	case f.c <- struct{}{}:
@@ -154,7 +156,7 @@ func TestConcurrentStress(t *testing.T) {
 						_ = c.Received(d.PacketID)
 					}
 				}
-				if _, err := c.Publish(&mqttcore.Message{Topic: "s/" + id, QoS: mqttcore.QoS(r % 3)}, uint16(r+1)); err == nil && r%3 == 2 {
+				if _, err := c.Publish(&mqttcore.Message{Topic: "s/" + id, QoS: mqttcore.QoS(r % 3)}, uint16(r+1), 0); err == nil && r%3 == 2 {
 					_ = c.Release(uint16(r + 1))
 				}
 				switch r % 3 {
@@ -204,6 +206,8 @@ type reentrantFE struct {
 	got    []string
 	closed bool
 }
+
+func (f *reentrantFE) Acked(mqttcore.Ack) {}
 
 func (f *reentrantFE) Notify() {
 	if f.c == nil {

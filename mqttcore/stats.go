@@ -22,6 +22,18 @@ type counters struct {
 	limitInflight atomic.Uint64
 	limitPayload  atomic.Uint64
 	limitRetained atomic.Uint64
+	limitHold     atomic.Uint64
+
+	held       atomic.Uint64 // publishes held by backpressure
+	heldNow    atomic.Int64  // gauge: publishes held now
+	commits    atomic.Uint64 // journal commits completed
+	commitErrs atomic.Uint64 // journal commits that failed
+	commitNs   atomic.Uint64 // total journal commit latency
+
+	deniedPublish   atomic.Uint64
+	deniedSubscribe atomic.Uint64
+	deniedRead      atomic.Uint64
+	deniedWill      atomic.Uint64
 }
 
 // Stats is a snapshot of the broker's counters, for metrics and $SYS.
@@ -50,6 +62,19 @@ type Stats struct {
 	WillsPublished uint64
 	// LimitHits counts refusals and drops per limit.
 	LimitHits LimitHits
+	// Held counts QoS 1/2 publishes whose acknowledgement backpressure
+	// held because a subscriber's queue was full; HeldNow is how many are
+	// held at the moment.
+	Held    uint64
+	HeldNow int64
+	// Commits counts journal commits (one per Commit call that carried
+	// ops) and CommitErrors the failed ones; CommitTime is their total
+	// latency from Commit to done.
+	Commits      uint64
+	CommitErrors uint64
+	CommitTime   time.Duration
+	// Denied counts what the Authorizer refused.
+	Denied Denied
 	// Uptime is the time since New.
 	Uptime time.Duration
 }
@@ -61,6 +86,15 @@ type LimitHits struct {
 	Inflight uint64 // inbound QoS 2 refused: MaxInflight
 	Payload  uint64 // publish or will refused: MaxPayloadSize
 	Retained uint64 // retained message refused: MaxRetained
+	Hold     uint64 // publish refused with ErrCongestion after HoldTimeout
+}
+
+// Denied counts the Authorizer's refusals per action.
+type Denied struct {
+	Publish   uint64 // Conn.Publish and Broker.Authorize(ActionPublish) refused
+	Subscribe uint64 // Conn.Subscribe refused
+	Read      uint64 // a message not queued for a session whose user may not read it
+	Will      uint64 // a will refused at Attach or Conn.SetWill
 }
 
 // Stats returns a snapshot of the counters. Each value is read atomically;
@@ -83,6 +117,18 @@ func (b *Broker) Stats() Stats {
 			Inflight: c.limitInflight.Load(),
 			Payload:  c.limitPayload.Load(),
 			Retained: c.limitRetained.Load(),
+			Hold:     c.limitHold.Load(),
+		},
+		Held:         c.held.Load(),
+		HeldNow:      c.heldNow.Load(),
+		Commits:      c.commits.Load(),
+		CommitErrors: c.commitErrs.Load(),
+		CommitTime:   time.Duration(c.commitNs.Load()),
+		Denied: Denied{
+			Publish:   c.deniedPublish.Load(),
+			Subscribe: c.deniedSubscribe.Load(),
+			Read:      c.deniedRead.Load(),
+			Will:      c.deniedWill.Load(),
 		},
 		Uptime: b.now().Sub(b.started),
 	}

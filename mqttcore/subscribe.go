@@ -13,7 +13,7 @@ func validSubOptions(filter string, o SubOptions) error {
 	if o.RetainHandling > NoRetained {
 		return fmt.Errorf("mqttcore: subscribe %q: retain handling %d: %w", filter, o.RetainHandling, ErrInvalidFilter)
 	}
-	return nil
+	return validSubID(filter, o)
 }
 
 // Subscribe adds or replaces the session's subscription to filter (which
@@ -27,6 +27,9 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 		return fmt.Errorf("mqttcore: subscribe %q for %q: %w", filter, s.clientID, err)
 	}
 	if err := validSubOptions(filter, opts); err != nil {
+		return err
+	}
+	if err := b.Authorize(c.user, s.clientID, ActionSubscribe, filter); err != nil {
 		return err
 	}
 	b.tree.mu.Lock()
@@ -52,13 +55,15 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 	} else {
 		sub.opts = opts
 	}
+	s.markSubID(opts)
 	b.tree.mu.Unlock()
+	b.recordHeader(s) // the front-end's Sync(AckSubscribe) waits for it
 
 	if group != "" || opts.RetainHandling == NoRetained || (opts.RetainHandling == SendRetainedIfNew && !isNew) {
 		return nil
 	}
 	var msgs []*Message
-	if err := b.store.MatchRetained(f, func(m *Message) { msgs = append(msgs, m) }); err != nil {
+	if err := b.retained.MatchRetained(f, func(m *Message) { msgs = append(msgs, m) }); err != nil {
 		return fmt.Errorf("mqttcore: subscribe %q for %q: retained: %w", filter, s.clientID, err)
 	}
 	if len(msgs) == 0 {
@@ -69,20 +74,32 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 		fe     FrontEnd
 		queued int64
 	)
+	var ops []Op
 	s.mu.Lock()
 	for _, m := range msgs {
 		if m.expired(now) {
 			continue
 		}
-		x, grew := s.enqueue(entry{msg: m, qos: min(m.QoS, opts.QoS), flags: flagRetain})
+		e := entry{msg: m, qos: min(m.QoS, opts.QoS), flags: flagRetain}
+		journal := s.persist && e.qos > AtMostOnce && m.seq != 0
+		if journal {
+			e.flags |= flagDurable // m is stored: the retained set holds it
+		}
+		x, grew, kept := s.enqueue(e)
 		if x != nil {
 			fe = x
 		}
 		if grew {
 			queued++
 		}
+		if journal && kept {
+			ops = append(ops, entryOp(s, &e))
+		}
 	}
 	s.mu.Unlock()
+	for _, op := range ops {
+		b.lazyOp(op)
+	}
 	b.stats.queued.Add(queued)
 	if fe != nil {
 		fe.Notify()
@@ -95,11 +112,11 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 func (c *Conn) Unsubscribe(filter string) (existed bool, err error) {
 	b, s := c.b, c.s
 	b.tree.mu.Lock()
-	defer b.tree.mu.Unlock()
 	s.mu.Lock()
 	ok := c.attachedLocked()
 	s.mu.Unlock()
 	if !ok {
+		b.tree.mu.Unlock()
 		return false, fmt.Errorf("mqttcore: unsubscribe %q for %q: %w", filter, s.clientID, ErrDetached)
 	}
 	for i, x := range s.subs {
@@ -109,8 +126,13 @@ func (c *Conn) Unsubscribe(filter string) (existed bool, err error) {
 			if len(s.subs) == 0 {
 				s.subs = nil
 			}
-			return true, nil
+			existed = true
+			break
 		}
 	}
-	return false, nil
+	b.tree.mu.Unlock()
+	if existed {
+		b.recordHeader(s) // the front-end's Sync(AckSubscribe) waits for it
+	}
+	return existed, nil
 }

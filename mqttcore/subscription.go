@@ -25,6 +25,10 @@ type SubOptions struct {
 	RetainAsPublished bool
 	// RetainHandling selects which retained messages are sent on subscribe.
 	RetainHandling RetainHandling
+	// SubscriptionID is the MQTT 5 Subscription Identifier, 1 to
+	// MaxSubscriptionID, or 0 for none. Conn.SubscriptionIDs gives the
+	// identifiers of the subscriptions a delivery matches (see subid.go).
+	SubscriptionID uint32
 }
 
 // subscription is one (subscriber, filter) pair. It is shared by the tree

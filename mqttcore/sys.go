@@ -28,6 +28,6 @@ func (b *Broker) publishSys() {
 	for _, t := range topics {
 		m := &Message{Topic: t.topic, Payload: t.value, Retain: true, Origin: sysOrigin}
 		// Only the retained limit can refuse these; it is counted.
-		_ = b.retainAndRoute(m)
+		_, _ = b.retainAndRoute(m, nil, false)
 	}
 }

@@ -77,10 +77,16 @@ func (b *Broker) scheduleLocked(s *Session) {
 // the wills to publish once b.mu is released. The caller holds b.mu.
 func (b *Broker) fireLocked(s *Session, now int64) []pendingWill {
 	var wills []pendingWill
+	fired := false
 	if s.sleepAt != 0 && now >= s.sleepAt {
+		fired = true
 		base := s.sleepAt
 		s.sleepAt = 0
 		s.state = StateLost
+		s.setEligible(false) // a lost session's full queue holds no one back
+		if s.flow.Load()&flowFull != 0 {
+			b.retryWanted.Store(true) // the timer loop retries after this pass
+		}
 		if s.will != nil {
 			s.willAt = addDur(base, s.will.Delay)
 		}
@@ -89,6 +95,7 @@ func (b *Broker) fireLocked(s *Session, now int64) []pendingWill {
 		}
 	}
 	if s.willAt != 0 && now >= s.willAt {
+		fired = true
 		s.willAt = 0
 		if s.will != nil {
 			wills = append(wills, pendingWill{s.clientID, s.will})
@@ -104,6 +111,9 @@ func (b *Broker) fireLocked(s *Session, now int64) []pendingWill {
 		return wills
 	}
 	b.scheduleLocked(s)
+	if fired {
+		b.writeHeaderLocked(s)
+	}
 	return wills
 }
 
@@ -120,6 +130,10 @@ func (b *Broker) fireDue(now int64) {
 
 // idleWait is how long the timer loop sleeps when nothing is scheduled.
 const idleWait = time.Hour
+
+// lazyFlush is how long journal ops that no acknowledgement waits for may
+// wait for a ride before the timer loop commits them.
+const lazyFlush = 100 * time.Millisecond
 
 // timerLoop is the broker's one goroutine. It fires deadlines from the heap
 // and publishes $SYS topics. It exits when b.done is closed (by Close).
@@ -138,6 +152,10 @@ func (b *Broker) timerLoop() {
 			b.publishSys()
 			nextSys = now + int64(b.cfg.SysInterval)
 		}
+		if b.retryWanted.Swap(false) {
+			b.retryParked()
+		}
+		held := b.expireParked(now)
 		wait := idleWait
 		b.mu.Lock()
 		if len(b.timers) > 0 {
@@ -146,6 +164,13 @@ func (b *Broker) timerLoop() {
 		b.mu.Unlock()
 		if sys {
 			wait = min(wait, time.Duration(nextSys-now))
+		}
+		if held != 0 {
+			wait = min(wait, time.Duration(held-now))
+		}
+		if b.journal != nil {
+			b.flushLazy()
+			wait = min(wait, lazyFlush)
 		}
 		t.Reset(max(wait, 0))
 		select {

@@ -17,6 +17,7 @@ import (
 // swallows everything else, without allocating: the cost measured is the
 // client's alone.
 type sinkConn struct {
+	v2   bool // answer in MQTT-SN 2.0
 	in   chan []byte
 	done chan struct{}
 	once sync.Once
@@ -36,6 +37,15 @@ func (s *sinkConn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 func (s *sinkConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	s.sent.Add(1)
+	if s.v2 {
+		switch snpacket.PacketType(b[1]) {
+		case snpacket.PacketConnect: // CONNACK, same Packet Id (no will flags)
+			s.in <- []byte{0x06, 0x02, 0x00, b[3], b[4], 0x00}
+		case snpacket.PacketRegister: // REGACK session alias 1, same Packet Id
+			s.in <- []byte{0x07, 0x11, 0x04, b[3], b[4], 0x00, 0x01}
+		}
+		return len(b), nil
+	}
 	switch snpacket.MsgType(b[1]) {
 	case snpacket.TypeConnect:
 		s.in <- []byte{0x03, 0x05, 0x00}
@@ -51,9 +61,14 @@ func (s *sinkConn) SetDeadline(t time.Time) error      { return nil }
 func (s *sinkConn) SetReadDeadline(t time.Time) error  { return nil }
 func (s *sinkConn) SetWriteDeadline(t time.Time) error { return nil }
 
-func sinkClient(tb testing.TB) *snclient.Client {
+func sinkClient(tb testing.TB) *snclient.Client { return sinkClientVersion(tb, snpacket.Version12) }
+
+func sinkClientVersion(tb testing.TB, v snpacket.Version) *snclient.Client {
 	tb.Helper()
-	c, err := snclient.New(newSinkConn(), pipeAddr("gateway"), snclient.Options{
+	sink := newSinkConn()
+	sink.v2 = v == snpacket.Version20
+	c, err := snclient.New(sink, pipeAddr("gateway"), snclient.Options{
+		Version:          v,
 		ClientID:         "bench",
 		PredefinedTopics: map[uint16]string{5: "pre/five"},
 	})
@@ -89,6 +104,40 @@ func TestPublishQoS0Allocs(t *testing.T) {
 		{"short QoS -1", snclient.Short("ab"), -1},
 	}
 	for _, tt := range tests {
+		var err error
+		allocs := testing.AllocsPerRun(100, func() {
+			err = c.Publish(ctx, tt.topic, tt.qos, false, payload)
+		})
+		if err != nil {
+			t.Fatalf("%s: Publish: %v", tt.name, err)
+		}
+		if allocs != 0 {
+			t.Errorf("%s: Publish allocates %v times per call; want 0", tt.name, allocs)
+		}
+	}
+}
+
+// The 2.0 QoS 0 and -1 (PUBWOS) send path allocates nothing either, by
+// session alias, by predefined alias and by full topic name.
+func TestPublishQoS0AllocsV2(t *testing.T) {
+	c := sinkClientVersion(t, snpacket.Version20)
+	if id, ok := c.TopicID("sensors/1/temp"); !ok || id != 1 {
+		t.Fatalf("TopicID = %d, %v; want session alias 1 from the REGACK", id, ok)
+	}
+	ctx := context.Background()
+	payload := []byte("21.5")
+	for _, tt := range []struct {
+		name  string
+		topic snclient.Topic
+		qos   snpacket.QoS
+	}{
+		{"session alias", snclient.Named("sensors/1/temp"), 0},
+		{"predefined by name", snclient.Named("pre/five"), 0},
+		{"predefined", snclient.Predefined(5), 0},
+		{"topic name", snclient.Named("sensors/2/temp"), 0},
+		{"PUBWOS predefined", snclient.Predefined(5), -1},
+		{"PUBWOS topic name", snclient.Named("sensors/2/temp"), -1},
+	} {
 		var err error
 		allocs := testing.AllocsPerRun(100, func() {
 			err = c.Publish(ctx, tt.topic, tt.qos, false, payload)
@@ -154,6 +203,7 @@ func BenchmarkPublishQoS0(b *testing.B) {
 // injectConn feeds prebuilt datagrams to the client and reports each
 // datagram the client writes with a token, allocating nothing itself.
 type injectConn struct {
+	v2   bool // answer CONNECT in MQTT-SN 2.0
 	in   chan []byte
 	out  chan snpacket.MsgType
 	done chan struct{}
@@ -174,7 +224,11 @@ func (s *injectConn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func (s *injectConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if snpacket.MsgType(b[1]) == snpacket.TypeConnect {
+	if s.v2 && snpacket.PacketType(b[1]) == snpacket.PacketConnect {
+		s.in <- []byte{0x06, 0x02, 0x00, b[3], b[4], 0x00} // CONNACK, same Packet Id
+		return len(b), nil
+	}
+	if !s.v2 && snpacket.MsgType(b[1]) == snpacket.TypeConnect {
 		s.in <- []byte{0x03, 0x05, 0x00}
 		return len(b), nil
 	}
@@ -225,6 +279,67 @@ func encode(tb testing.TB, m snpacket.Message) []byte {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// receiverV2 is receiver for a 2.0 client: session alias 1 comes from a
+// gateway REGISTER.
+func receiverV2(tb testing.TB, n *int) (*snclient.Client, *injectConn) {
+	tb.Helper()
+	conn := newInjectConn()
+	conn.v2 = true
+	c, err := snclient.New(conn, pipeAddr("gateway"), snclient.Options{
+		Version:  snpacket.Version20,
+		ClientID: "recv",
+		Handler:  func(m snclient.Message) { *n += len(m.Payload) },
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		tb.Fatalf("Connect: %v", err)
+	}
+	reg, _ := (&snpacket.RegisterV2{PacketID: 1, HasTopicAlias: true, TopicAlias: 1, TopicName: []byte("sensors/1/temp")}).AppendBinary(nil)
+	conn.exchange(tb, reg, snpacket.MsgType(snpacket.PacketRegack))
+	return c, conn
+}
+
+// Receiving, acknowledging and delivering a 2.0 message by session alias
+// allocates nothing; by full topic name it costs the topic string.
+func TestReceiveAllocsV2(t *testing.T) {
+	var n int
+	_, conn := receiverV2(t, &n)
+	enc := func(m snpacket.MessageV2) []byte {
+		b, err := m.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	pub1 := enc(&snpacket.PublishV2{QoS: 1, PacketID: 7, TopicAlias: 1, Data: []byte("21.5")})
+	pubName := enc(&snpacket.PublishV2{QoS: 1, PacketID: 9, TopicType: snpacket.TopicTypeName, TopicName: []byte("a/b"), Data: []byte("21.5")})
+	pub2 := enc(&snpacket.PublishV2{QoS: 2, PacketID: 8, TopicAlias: 1, Data: []byte("21.5")})
+	rel := enc(&snpacket.PubrelV2{PacketID: 8})
+	puback, pubrec, pubcomp := snpacket.MsgType(snpacket.PacketPuback), snpacket.MsgType(snpacket.PacketPubrec), snpacket.MsgType(snpacket.PacketPubcomp)
+	if allocs := testing.AllocsPerRun(100, func() { conn.exchange(t, pub1, puback) }); allocs != 0 {
+		t.Errorf("receiving QoS 1 by alias allocates %v times per message; want 0", allocs)
+	}
+	// By name, Message.Topic is a string made from the datagram: one
+	// allocation. A gateway sends by alias whenever one exists, as 2.0 asks.
+	if allocs := testing.AllocsPerRun(100, func() { conn.exchange(t, pubName, puback) }); allocs != 1 {
+		t.Errorf("receiving QoS 1 by name allocates %v times per message; want 1 (the topic string)", allocs)
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		conn.exchange(t, pub2, pubrec)
+		conn.exchange(t, rel, pubcomp)
+	}); allocs != 0 {
+		t.Errorf("receiving QoS 2 allocates %v times per message; want 0", allocs)
+	}
+	if n != 4*3*101 {
+		t.Errorf("handler saw %d payload octets; want %d", n, 4*3*101)
+	}
 }
 
 // Receiving, acknowledging and delivering a message allocates nothing.

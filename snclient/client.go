@@ -15,10 +15,12 @@ import (
 	"github.com/gannet-mqtt/gannet/snpacket"
 )
 
-// Client is an MQTT-SN 1.2 client of one gateway. Its methods are safe for
-// concurrent use. Create it with [New] or [Dial]; release it with Close.
+// Client is an MQTT-SN client of one gateway, speaking 1.2 or, with
+// Options.Version, 2.0. Its methods are safe for concurrent use. Create it
+// with [New] or [Dial]; release it with Close.
 type Client struct {
 	opts Options
+	v2   bool           // opts.Version is snpacket.Version20
 	pc   net.PacketConn // the link; owned, closed by Close
 	addr net.Addr       // the gateway
 	conn net.Conn       // pc as a connected socket (Write instead of WriteTo), or nil
@@ -78,6 +80,7 @@ func New(pc net.PacketConn, addr net.Addr, opts Options) (*Client, error) {
 		log:        opts.Logger,
 	}
 	c.will = c.opts.Will
+	c.v2 = c.opts.Version == snpacket.Version20
 	if len(c.opts.PredefinedTopics) > 0 {
 		c.predefByName = make(map[string]uint16, len(c.opts.PredefinedTopics))
 		for id, name := range c.opts.PredefinedTopics {
@@ -217,11 +220,29 @@ func (c *Client) write(b []byte) error {
 	return err
 }
 
+// outgoing is a packet of either version: a snpacket.Message (1.2) or a
+// snpacket.MessageV2 (2.0).
+type outgoing interface {
+	Len() int
+	AppendBinary(b []byte) ([]byte, error)
+}
+
+// typeName returns the packet type of m for error texts, such as "PUBLISH".
+func typeName(m outgoing) string {
+	switch m := m.(type) {
+	case snpacket.Message:
+		return m.Type().String()
+	case snpacket.MessageV2:
+		return m.Type().String()
+	}
+	return fmt.Sprintf("%T", m)
+}
+
 // send encodes m and sends it to the gateway. op names the operation for
 // the error text.
-func (c *Client) send(op string, m snpacket.Message) error {
+func (c *Client) send(op string, m outgoing) error {
 	if n := m.Len(); n > c.opts.MaxMessageSize {
-		return fmt.Errorf("snclient: %s: %v of %d octets, limit %d: %w", op, m.Type(), n, c.opts.MaxMessageSize, ErrTooLarge)
+		return fmt.Errorf("snclient: %s: %v of %d octets, limit %d: %w", op, typeName(m), n, c.opts.MaxMessageSize, ErrTooLarge)
 	}
 	b, err := m.AppendBinary(c.getBuf())
 	if err != nil {
@@ -231,7 +252,7 @@ func (c *Client) send(op string, m snpacket.Message) error {
 	err = c.write(b)
 	c.putBuf(b)
 	if err != nil {
-		return fmt.Errorf("snclient: %s: send %v to %v: %w", op, m.Type(), c.addr, err)
+		return fmt.Errorf("snclient: %s: send %v to %v: %w", op, typeName(m), c.addr, err)
 	}
 	return nil
 }

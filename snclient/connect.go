@@ -14,6 +14,8 @@ import (
 // example errors.Is(err, ErrCongestion)). Connect works from every state:
 // it also wakes a sleeping client for good and replaces a lost connection.
 // A clean session (the default) forgets every registered topic id first.
+// In MQTT-SN 2.0 the will travels in the CONNECT itself, the CONNECT is not
+// retransmitted, and a refusal is a *ReasonCodeError.
 func (c *Client) Connect(ctx context.Context) error {
 	const op = "connect"
 	if err := c.acquire(ctx, op); err != nil {
@@ -31,6 +33,9 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.clearTopicsLocked()
 	}
 	c.mu.Unlock()
+	if c.v2 {
+		return c.connectV2(ctx, will)
+	}
 
 	var m snpacket.Message = &snpacket.Connect{
 		Will:         will != nil,
@@ -75,7 +80,8 @@ func (c *Client) Connect(ctx context.Context) error {
 // Disconnect sends DISCONNECT and waits for the gateway's DISCONNECT. The
 // client is disconnected afterwards even when the gateway does not answer
 // (the error then wraps ErrNoResponse). The gateway keeps the session
-// unless the next CONNECT asks for a clean one.
+// unless the next CONNECT asks for a clean one. In MQTT-SN 2.0 a DISCONNECT
+// is never answered: Disconnect returns once it is sent.
 func (c *Client) Disconnect(ctx context.Context) error {
 	const op = "disconnect"
 	if err := c.acquire(ctx, op); err != nil {
@@ -84,6 +90,9 @@ func (c *Client) Disconnect(ctx context.Context) error {
 	defer c.release()
 	if err := c.checkState(op, StateActive, StateAsleep); err != nil {
 		return err
+	}
+	if c.v2 {
+		return c.disconnectV2()
 	}
 	c.mu.Lock()
 	c.stopKeepAliveLocked()
@@ -98,8 +107,15 @@ func (c *Client) Disconnect(ctx context.Context) error {
 // number of seconds, 1 s to 65535 s. The keep-alive stops; the client must
 // call CheckMessages or Connect within d or the gateway considers it lost.
 // Sleep from asleep changes the sleep duration.
+//
+// In MQTT-SN 2.0 Sleep sends SLEEPREQ (keeping the session topic aliases)
+// and waits for SLEEPRESP; d may be up to 4294967295 s, and a refusal is a
+// *ReasonCodeError.
 func (c *Client) Sleep(ctx context.Context, d time.Duration) error {
 	const op = "sleep"
+	if c.v2 {
+		return c.sleepV2(ctx, d)
+	}
 	if d < time.Second || d > 65535*time.Second || d%time.Second != 0 {
 		return fmt.Errorf("snclient: %s: duration %v is not 1..65535 whole seconds: %w", op, d, ErrInvalidOption)
 	}
@@ -134,7 +150,9 @@ func (c *Client) Sleep(ctx context.Context, d time.Duration) error {
 // until the gateway's PINGRESP ends the delivery and the client is asleep
 // again. Every message from the gateway restarts the retry timer; when the
 // gateway stays silent for MaxRetries retransmissions the client goes back
-// to sleep and the error wraps ErrNoResponse.
+// to sleep and the error wraps ErrNoResponse. In MQTT-SN 2.0 the PINGREQ
+// carries a Packet Identifier instead of the client id (the gateway knows
+// the client by its address).
 func (c *Client) CheckMessages(ctx context.Context) error {
 	const op = "check messages"
 	if err := c.acquire(ctx, op); err != nil {
@@ -152,9 +170,12 @@ func (c *Client) CheckMessages(ctx context.Context) error {
 		return fmt.Errorf("snclient: %s: client is %v: %w", op, s, ErrNotAsleep)
 	}
 	c.setStateLocked(StateAwake)
+	var ping outgoing = &snpacket.PingReq{ClientID: []byte(c.opts.ClientID)}
+	if c.v2 {
+		ping = &snpacket.PingReqV2{PacketID: c.nextMsgIDLocked()}
+	}
 	c.mu.Unlock()
-	_, err := c.exchange(ctx, op, &snpacket.PingReq{ClientID: []byte(c.opts.ClientID)}, nil,
-		waitSpec{types: typeBit(snpacket.TypePingResp), activity: true})
+	_, err := c.exchange(ctx, op, ping, nil, waitSpec{types: typeBit(snpacket.TypePingResp), activity: true})
 	c.mu.Lock()
 	if c.state == StateAwake {
 		c.setStateLocked(StateAsleep)
@@ -212,6 +233,9 @@ func (c *Client) UpdateWillMessage(ctx context.Context, msg []byte) error {
 }
 
 func (c *Client) willUpdate(ctx context.Context, op string, m snpacket.Message, answer snpacket.MsgType) error {
+	if c.v2 {
+		return errUnsupportedV2(op) // 2.0 has no will update packets
+	}
 	if err := c.acquire(ctx, op); err != nil {
 		return err
 	}

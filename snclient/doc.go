@@ -4,6 +4,20 @@
 // `gannet pub`, `gannet sub`, `gannet bench` and the gateway's end-to-end
 // tests.
 //
+// # MQTT-SN 2.0
+//
+// With Options.Version set to snpacket.Version20 the client speaks the 2.0
+// draft (CSD01) instead: CONNECT with the will inline (never retransmitted,
+// as the draft asks), PUBLISH at QoS 0, 1 and 2 by session alias or full
+// topic name, PUBWOS for QoS -1, REGISTER, SUBSCRIBE, UNSUBSCRIBE, PINGREQ
+// with a Packet Identifier, SLEEPREQ/SLEEPRESP (Sleep) and the wake-up
+// PINGREQ (CheckMessages), and a DISCONNECT that is not answered. Refusals
+// are *ReasonCodeError; SubscribeWith sets MQTT 5's subscription options.
+// Options.Auth authenticates the CONNECT in one step (PlainAuth for SASL
+// PLAIN). Not yet in 2.0: multi-step AUTH, Connection Encapsulation, and
+// SearchGateway (1.2 SEARCHGW only); WAKEUP is ignored. The will updates do not exist in 2.0
+// (errors.ErrUnsupported). See docs/mqttsn-2.md.
+//
 // # What it owns
 //
 // A [Client] owns the net.PacketConn it is given (Close closes it), one

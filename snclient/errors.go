@@ -68,6 +68,43 @@ func (e *ReturnCodeError) Error() string {
 	return fmt.Sprintf("snclient: %s: gateway answered %v: %v", op, e.Msg, e.Code)
 }
 
+// ReasonCodeError is a refusal from an MQTT-SN 2.0 gateway: a CONNACK,
+// PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK or REGACK whose reason code is
+// a failure (0x80 or above). errors.Is(err, ErrCongestion) matches
+// snpacket.Congestion and ErrInvalidTopicID snpacket.UnknownTopicAlias, as
+// for their 1.2 counterparts.
+type ReasonCodeError struct {
+	// Op is the client operation, such as "connect" or "publish".
+	Op string
+	// Topic is the topic concerned, when there is one.
+	Topic string
+	// Packet is the packet type that carried the refusal.
+	Packet snpacket.PacketType
+	// Code is the reason code the gateway sent.
+	Code snpacket.ReasonCode
+}
+
+// Error returns a text such as
+// "snclient: publish a/b: gateway answered PUBACK: 0x87 not authorized".
+func (e *ReasonCodeError) Error() string {
+	op := e.Op
+	if e.Topic != "" {
+		op += " " + e.Topic
+	}
+	return fmt.Sprintf("snclient: %s: gateway answered %v: 0x%02x %v", op, e.Packet, uint8(e.Code), e.Code)
+}
+
+// Is reports whether target is the sentinel for e's reason code.
+func (e *ReasonCodeError) Is(target error) bool {
+	switch e.Code {
+	case snpacket.Congestion:
+		return target == ErrCongestion
+	case snpacket.UnknownTopicAlias:
+		return target == ErrInvalidTopicID
+	}
+	return false
+}
+
 // Is reports whether target is the sentinel for e's return code.
 func (e *ReturnCodeError) Is(target error) bool {
 	switch e.Code {

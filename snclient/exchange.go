@@ -17,11 +17,22 @@ type waitSpec struct {
 	// activity: every other message also restarts the retry timer
 	// (CheckMessages, MQTT-SN 1.2 §6.14).
 	activity bool
+	// once: never retransmit; wait as long as the retransmissions would
+	// (a 2.0 CONNECT, which the draft forbids retrying).
+	once bool
 	// name, when set, is the topic name a REGACK or SUBACK assigns an id
 	// to. The reader records it before it reads the next datagram, which
 	// may already be a PUBLISH with that id.
 	name string
 }
+
+// typeSleepResp and typeAuth file a 2.0 SLEEPRESP and AUTH, which have no
+// 1.2 twins, under MsgTypes that 1.2 reserves, so that waitSpec.types can
+// name them.
+const (
+	typeSleepResp snpacket.MsgType = 0x1E
+	typeAuth      snpacket.MsgType = 0x1F
+)
 
 // typeBit returns the waitSpec.types bit of message type t.
 func typeBit(t snpacket.MsgType) uint32 {
@@ -32,13 +43,24 @@ func typeBit(t snpacket.MsgType) uint32 {
 }
 
 // reply is the part of an answer an exchange needs: fixed-size values only,
-// so nothing aliases the reader's buffer.
+// so nothing aliases the reader's buffer. A 2.0 answer is filed under the
+// 1.2 type of the same name (a 2.0 PUBACK as TypePuback), so one waitSpec
+// serves both versions; ptype and reason then hold what it said, and rc is
+// Accepted exactly when reason is a success.
 type reply struct {
 	typ     snpacket.MsgType
 	rc      snpacket.ReturnCode
 	topicID uint16
 	msgID   uint16
 	qos     snpacket.QoS
+
+	ptype  snpacket.PacketType // the 2.0 packet type, 0 for a 1.2 answer
+	reason snpacket.ReasonCode // the 2.0 reason code
+	// predefined: topicID is a 2.0 predefined alias, not to be recorded
+	// as a session alias.
+	predefined bool
+	// sessionPresent is a 2.0 CONNACK's Session Present flag.
+	sessionPresent bool
 }
 
 // arm makes w the answers the reader hands to the caller, dropping any stale
@@ -78,7 +100,7 @@ func (c *Client) offer(r reply) bool {
 	}
 	if r.typ == snpacket.TypeDisconnect || w.types&typeBit(r.typ) != 0 && (!w.byID || w.msgID == r.msgID) {
 		c.wait = waitSpec{}
-		if w.name != "" && r.rc == snpacket.Accepted && r.topicID != 0 && r.topicID != 0xFFFF &&
+		if w.name != "" && !r.predefined && r.rc == snpacket.Accepted && r.topicID != 0 && r.topicID != 0xFFFF &&
 			(r.typ == snpacket.TypeRegack || r.typ == snpacket.TypeSuback) {
 			c.storeTopicLocked(w.name, r.topicID)
 		}
@@ -101,11 +123,12 @@ func (c *Client) offer(r reply) bool {
 }
 
 // exchange sends m and waits for an answer matching w, retransmitting m every
-// RetryInterval (with *dup set, when dup is not nil) up to MaxRetries times.
+// RetryInterval (with *dup set, when dup is not nil) up to MaxRetries times
+// (or, with w.once, waiting as long without retransmitting).
 // When the retries run out, an active client is lost and the error wraps
 // ErrNoResponse. A DISCONNECT from the gateway that w does not wait for ends
 // the exchange with ErrGatewayDisconnected.
-func (c *Client) exchange(ctx context.Context, op string, m snpacket.Message, dup *bool, w waitSpec) (reply, error) {
+func (c *Client) exchange(ctx context.Context, op string, m outgoing, dup *bool, w waitSpec) (reply, error) {
 	c.arm(w)
 	defer c.disarm()
 	if err := c.send(op, m); err != nil {
@@ -117,7 +140,7 @@ func (c *Client) exchange(ctx context.Context, op string, m snpacket.Message, du
 		select {
 		case r := <-c.replies:
 			if r.typ == snpacket.TypeDisconnect && w.types&typeBit(snpacket.TypeDisconnect) == 0 {
-				err := fmt.Errorf("snclient: %s: waiting for an answer to %v: %w", op, m.Type(), ErrGatewayDisconnected)
+				err := fmt.Errorf("snclient: %s: waiting for an answer to %v: %w", op, typeName(m), ErrGatewayDisconnected)
 				c.connectionEnded(StateDisconnected, err)
 				return reply{}, err
 			}
@@ -130,11 +153,19 @@ func (c *Client) exchange(ctx context.Context, op string, m snpacket.Message, du
 		case <-t.C:
 			if tries == c.opts.MaxRetries {
 				err := fmt.Errorf("snclient: %s: no answer to %v from %v after %d retransmissions: %w",
-					op, m.Type(), c.addr, tries, ErrNoResponse)
+					op, typeName(m), c.addr, tries, ErrNoResponse)
+				if w.once {
+					err = fmt.Errorf("snclient: %s: no answer to %v from %v within %v: %w",
+						op, typeName(m), c.addr, time.Duration(tries+1)*c.opts.RetryInterval, ErrNoResponse)
+				}
 				c.gaveUp(err)
 				return reply{}, err
 			}
 			tries++
+			t.Reset(c.opts.RetryInterval)
+			if w.once {
+				continue
+			}
 			c.stats.retransmitted.Add(1)
 			if dup != nil {
 				*dup = true
@@ -142,9 +173,8 @@ func (c *Client) exchange(ctx context.Context, op string, m snpacket.Message, du
 			if err := c.send(op, m); err != nil {
 				return reply{}, err
 			}
-			t.Reset(c.opts.RetryInterval)
 		case <-ctx.Done():
-			return reply{}, fmt.Errorf("snclient: %s: waiting for an answer to %v: %w", op, m.Type(), ctx.Err())
+			return reply{}, fmt.Errorf("snclient: %s: waiting for an answer to %v: %w", op, typeName(m), ctx.Err())
 		case <-c.closed:
 			return reply{}, fmt.Errorf("snclient: %s: %w", op, ErrClosed)
 		}
@@ -157,6 +187,17 @@ func refused(op, topic string, t snpacket.MsgType, rc snpacket.ReturnCode) error
 		return nil
 	}
 	return &ReturnCodeError{Op: op, Topic: topic, Msg: t, Code: rc}
+}
+
+// refusedReply returns the refusal in answer r of either version, or nil.
+func refusedReply(op, topic string, r reply) error {
+	if r.ptype != 0 {
+		if !r.reason.Failed() {
+			return nil
+		}
+		return &ReasonCodeError{Op: op, Topic: topic, Packet: r.ptype, Code: r.reason}
+	}
+	return refused(op, topic, r.typ, r.rc)
 }
 
 // gaveUp handles an exchange that ran out of retries: an awake client goes

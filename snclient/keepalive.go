@@ -60,8 +60,12 @@ func (c *Client) onPingTimer(gen uint64) {
 	}
 	c.pingGen++
 	c.armPingLocked(c.opts.RetryInterval)
+	var ping outgoing = &snpacket.PingReq{}
+	if c.v2 {
+		ping = &snpacket.PingReqV2{PacketID: c.nextMsgIDLocked()}
+	}
 	c.mu.Unlock()
-	if err := c.send("keep-alive", &snpacket.PingReq{}); err != nil {
+	if err := c.send("keep-alive", ping); err != nil {
 		c.debug("keep-alive failed", err)
 	}
 }

@@ -26,7 +26,21 @@ import (
 //
 // Publishing at QoS 0 or -1 to a topic with a known id allocates nothing
 // and does not wait; payload may be reused as soon as Publish returns.
+//
+// In MQTT-SN 2.0 a Named topic travels by the session alias the client
+// holds for it (from Register, a SUBACK or the gateway's REGISTER) or else
+// by its full name, so nothing is registered first; QoS -1 sends a PUBWOS;
+// short topics do not exist (ErrInvalidTopic); DUP is set only on a
+// retransmitted QoS 2 PUBLISH; a refusal is a *ReasonCodeError.
 func (c *Client) Publish(ctx context.Context, topic Topic, qos snpacket.QoS, retain bool, payload []byte) error {
+	if c.v2 {
+		switch qos {
+		case snpacket.QoSMinus1, snpacket.QoS0:
+			return c.publishUnackedV2(topic, qos, retain, payload)
+		case snpacket.QoS1, snpacket.QoS2:
+			return c.publishAckedV2(ctx, topic, qos, retain, payload)
+		}
+	}
 	switch qos {
 	case snpacket.QoSMinus1, snpacket.QoS0:
 		return c.publishUnacked(ctx, topic, qos, retain, payload)
@@ -156,6 +170,9 @@ func (c *Client) register(ctx context.Context, op, name string) (uint16, error) 
 		return 0, err
 	}
 	defer c.release()
+	if c.v2 {
+		return c.registerHeldV2(ctx, op, name)
+	}
 	return c.registerHeld(ctx, op, name)
 }
 

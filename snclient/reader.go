@@ -16,6 +16,7 @@ import (
 func (c *Client) readLoop() {
 	defer close(c.readerDone)
 	var dec snpacket.Decoder
+	var dec2 snpacket.DecoderV2
 	buf := make([]byte, c.opts.MaxMessageSize)
 	for {
 		n, ok, err := c.read(buf)
@@ -35,6 +36,17 @@ func (c *Client) readLoop() {
 		}
 		if !ok {
 			c.stats.dropped.Add(1) // not from the gateway
+			continue
+		}
+		if c.v2 {
+			m, err := dec2.Decode(buf[:n])
+			if err != nil {
+				c.stats.dropped.Add(1)
+				c.debug("undecodable datagram", err)
+				continue
+			}
+			c.stats.received.Add(1)
+			c.handleV2(m)
 			continue
 		}
 		m, err := dec.Decode(buf[:n])

@@ -185,9 +185,17 @@ func TestNewUnconnectedUDP(t *testing.T) {
 	defer other.Close()
 	spoof, _ := (&snpacket.Publish{TopicIDType: snpacket.TopicIDShort, TopicID: 0x6162, Data: []byte("spoof")}).AppendBinary(nil)
 	other.WriteTo(spoof, pc.LocalAddr())
+	// Two sockets' datagrams are not ordered against each other: wait until
+	// the client has read and dropped the spoofed one before the gateway
+	// sends, so that "real" first means the spoof was not delivered.
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Stats().Dropped != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the spoofed datagram was not dropped: Stats() = %+v", c.Stats())
+		}
+		time.Sleep(time.Millisecond) // polling a counter, bounded by deadline
+	}
 	g.send(&snpacket.Publish{TopicIDType: snpacket.TopicIDShort, TopicID: 0x6162, Data: []byte("real")})
-	// The gateway's datagram was sent last; the spoofed one, if accepted,
-	// would arrive first.
 	select {
 	case p := <-got:
 		if p != "real" {

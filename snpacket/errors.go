@@ -14,7 +14,8 @@ var (
 	ErrInvalidLength = errors.New("invalid length field")
 	// ErrTrailingBytes: a message of fixed size has bytes after its last field.
 	ErrTrailingBytes = errors.New("trailing bytes after message")
-	// ErrUnknownType: the MsgType octet is reserved in MQTT-SN 1.2.
+	// ErrUnknownType: the MsgType (1.2) or Packet Type (2.0) octet is
+	// reserved in that version.
 	ErrUnknownType = errors.New("unknown message type")
 	// ErrInvalidQoS: a QoS value the message does not allow (QoS -1 anywhere
 	// but PUBLISH, or a value outside -1..2).
@@ -32,25 +33,43 @@ var (
 	// envelope would exceed the 255 octets its one-octet Length can count.
 	ErrTooLong = errors.New("message too long")
 	// ErrInvalidField: a field value that cannot be encoded (for example a
-	// broadcast radius above 3 in an Encapsulated Ctrl octet).
+	// broadcast radius above 3 in an Encapsulated Ctrl octet), or, in
+	// MQTT-SN 2.0, a value the draft forbids outright (a Keep Alive of 0, a
+	// Sleep Duration of 0, a Maximum Packet Size of 1 to 9).
 	ErrInvalidField = errors.New("invalid field value")
+	// ErrReservedBits: an MQTT-SN 2.0 packet has a reserved flag bit set,
+	// which the draft calls malformed (1.2 ignores unused bits instead).
+	ErrReservedBits = errors.New("reserved bits set")
 )
 
 // Error describes a failure to decode or encode one message: which operation,
 // which message type, which field, and the sentinel that says why.
 type Error struct {
-	Op    string  // "decode" or "encode"
-	Type  MsgType // the message type, when known
-	Field string  // the field at fault, using the specification's names
-	Err   error   // one of the sentinel errors
+	Op string // "decode" or "encode"
+	// Version is the protocol version whose codec failed: zero or
+	// Version12 for MQTT-SN 1.2, Version20 for 2.0.
+	Version Version
+	// Type is the type octet, when known. For Version20 it is a 2.0
+	// Packet Type: read it as PacketType(Type).
+	Type  MsgType
+	Field string // the field at fault, using the specification's names
+	Err   error  // one of the sentinel errors
 }
 
 // Error returns a text such as
-// "snpacket: decode PUBLISH: field Flags: invalid QoS".
+// "snpacket: decode PUBLISH: field Flags: invalid QoS", or for MQTT-SN 2.0
+// "snpacket: decode 2.0 PUBLISH: field Flags: reserved bits set".
 func (e *Error) Error() string {
 	s := "snpacket: " + e.Op
+	if e.Version == Version20 {
+		s += " 2.0"
+	}
 	if e.Field != "Length" { // a bad Length comes before the type is read
-		s += " " + e.Type.String()
+		if e.Version == Version20 {
+			s += " " + PacketType(e.Type).String()
+		} else {
+			s += " " + e.Type.String()
+		}
 	}
 	if e.Field != "" {
 		s += ": field " + e.Field
@@ -67,4 +86,12 @@ func decodeErr(t MsgType, field string, err error) error {
 
 func encodeErr(t MsgType, field string, err error) error {
 	return &Error{Op: "encode", Type: t, Field: field, Err: err}
+}
+
+func decodeErr2(t PacketType, field string, err error) error {
+	return &Error{Op: "decode", Version: Version20, Type: MsgType(t), Field: field, Err: err}
+}
+
+func encodeErr2(t PacketType, field string, err error) error {
+	return &Error{Op: "encode", Version: Version20, Type: MsgType(t), Field: field, Err: err}
 }

@@ -276,7 +276,7 @@ func TestTruncation(t *testing.T) {
 var sentinels = []error{
 	sn.ErrShortBuffer, sn.ErrLengthMismatch, sn.ErrInvalidLength, sn.ErrTrailingBytes,
 	sn.ErrUnknownType, sn.ErrInvalidQoS, sn.ErrInvalidTopicIDType, sn.ErrUnsupportedProtocol,
-	sn.ErrEmptyField, sn.ErrNestedEncapsulation, sn.ErrTooLong, sn.ErrInvalidField,
+	sn.ErrEmptyField, sn.ErrNestedEncapsulation, sn.ErrTooLong, sn.ErrInvalidField, sn.ErrReservedBits,
 }
 
 func isSentinel(err error) bool {

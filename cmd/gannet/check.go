@@ -39,9 +39,11 @@ func (c *fileConfig) check(path string) error {
 			add(where+" dtls.ca_file", checkCAFile(d.CAFile))
 		}
 	}
+	// serve loads [mqtt.auth] even with the listener off: its ACL binds
+	// the sensors too.
+	_, err := auth.New(c.MQTT.Auth)
+	add("[mqtt.auth]", err)
 	if !c.MQTT.Disabled {
-		_, err := auth.New(c.MQTT.Auth)
-		add("[mqtt.auth]", err)
 		if c.MQTT.TLS.Enabled() {
 			_, err := c.MQTT.TLS.ServerTLS()
 			add("[mqtt.tls]", err)
@@ -54,12 +56,15 @@ func (c *fileConfig) check(path string) error {
 			add(where, errors.New("two [[bridge]] sections with this name"))
 		}
 		names[b.Name] = true
-		q := filepath.Clean(b.Queue.Path)
-		if other, ok := queues[q]; ok {
-			add(where+" queue.path", fmt.Errorf("%s is already the queue of bridge %q", b.Queue.Path, other))
+		if q := filepath.Clean(b.Queue.Path); b.Queue.Path != "" {
+			if other, ok := queues[q]; ok {
+				add(where+" queue.path", fmt.Errorf("%s is already the queue of bridge %q", b.Queue.Path, other))
+			}
+			queues[q] = b.Name
 		}
-		queues[q] = b.Name
-		add(where+" queue.path", checkWritable(b.Queue.Path))
+		if b.Queue.Path != "" { // "": the core's store
+			add(where+" queue.path", checkWritable(b.Queue.Path))
+		}
 		if b.TLS.CAFile != "" {
 			add(where+" tls.ca_file", checkCAFile(b.TLS.CAFile))
 		}
@@ -67,6 +72,9 @@ func (c *fileConfig) check(path string) error {
 			_, err := tls.LoadX509KeyPair(b.TLS.CertFile, b.TLS.KeyFile)
 			add(where+" tls.cert_file/key_file", err)
 		}
+	}
+	if c.Store.Type != storeMemory {
+		add("[store] path", checkCreatable(c.Store.path(path)))
 	}
 	if c.HTTP.Enabled {
 		_, _, err := c.HTTP.check()
@@ -111,4 +119,24 @@ func checkWritable(path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// checkCreatable checks that the file at path can be created as serve
+// creates the store: missing directories are made, so the nearest existing
+// one must take new entries, and an existing file must open for writing.
+func checkCreatable(path string) error {
+	dir := filepath.Dir(path)
+	for {
+		if _, err := os.Stat(dir); err == nil {
+			break
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("directory %s: %w", dir, err)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return checkWritable(filepath.Join(dir, filepath.Base(path)))
 }

@@ -30,6 +30,9 @@ type fileConfig struct {
 	// HTTP is the operator's HTTP listener: status page, /metrics,
 	// /healthz, /readyz (serve_http.go).
 	HTTP httpConfig `toml:"http"`
+	// Store is where the broker core's durable state lives
+	// (serve_store.go, docs/durability.md).
+	Store storeConfig `toml:"store"`
 }
 
 type logConfig struct {

@@ -5,6 +5,7 @@
 //	gannet sub -topic FILTER               subscribe as an MQTT-SN sensor and print
 //	gannet check-config [-config FILE]     load and validate a configuration
 //	gannet reload [-config FILE]           make a running gateway reread its configuration
+//	gannet passwd [-c | -D] FILE USER      set (password on stdin) or delete a user
 //	gannet version                         print the version
 //	gannet help COMMAND                    a command's usage and flags
 package main
@@ -38,6 +39,7 @@ commands:
   bench          simulate a sensor fleet against a gateway and report throughput and latency
   check-config   load and validate a configuration file
   reload         make a running gateway reread its configuration
+  passwd         add, change or delete a user in a password file (Mosquitto's $7$ format)
   version        print the version
   help COMMAND   a command's usage and flags
 `
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = checkConfig(args[1:], stdout, stderr)
 	case "reload":
 		err = reloadCmd(ctx, args[1:], stdout, stderr)
+	case "passwd":
+		err = passwd(args[1:], stdin, stdout, stderr) // passwd.go
 	case "version":
 		fmt.Fprintln(stdout, "gannet", version())
 	case "help":

@@ -79,6 +79,7 @@ var (
 	mCoreExpired     = counter("gannet_broker_sessions_expired_total", "Sessions ended by their expiry.")
 	mCoreWills       = counter("gannet_broker_wills_published_total", "Wills published.")
 	mCoreLimitHits   = counter("gannet_broker_limit_hits_total", "Hits of each broker limit, by its configuration key.", "limit")
+	mCoreDenied      = counter("gannet_broker_acl_denied_total", "Refusals of the ACL (the core's Authorizer) for every client, MQTT and MQTT-SN, by action (publish, subscribe, read, will).", "action")
 	mCoreUptime      = gauge("gannet_broker_uptime_seconds", "Time since the broker core started.")
 	mMQTTConns       = gauge("gannet_mqtt_connections", "Open MQTT connections (TCP, TLS and WebSocket).")
 	mMQTTAccepted    = counter("gannet_mqtt_connections_accepted_total", "MQTT network connections accepted.")
@@ -115,7 +116,7 @@ var allMetrics = []metricDesc{
 	mRateSources, mRadioReceived, mRadioSent, mRadioTruncated, mRadioWriteErrors, mRadioSyscalls, mRadioRcvBuf,
 	mRadioSndBuf, mDTLSHandshakes, mDTLSFailures, mDTLSRefused, mDTLSSessions, mDTLSHandshaking, mDTLSClosed,
 	mDTLSDropped, mDTLSReloads, mCoreSessions, mCoreQueued, mCoreRetained, mCoreReceived, mCoreSent, mCoreDropped,
-	mCoreExpired, mCoreWills, mCoreLimitHits, mCoreUptime, mMQTTConns, mMQTTAccepted, mMQTTConnects, mMQTTRefused,
+	mCoreExpired, mCoreWills, mCoreLimitHits, mCoreDenied, mCoreUptime, mMQTTConns, mMQTTAccepted, mMQTTConnects, mMQTTRefused,
 	mMQTTClosed, mMQTTACLDenied, mMQTTCoreRefused, mMQTTTooLarge, mMQTTPacketsIn, mMQTTPacketsOut, mBridgeUp,
 	mBridgeDepth, mBridgeBytes, mBridgeOldest, mBridgeInflight, mBridgeQueued, mBridgeSent, mBridgeReceived,
 	mBridgeDropped, mBridgeRefused, mBridgeErrors, mBridgeCommits, mBridgeOps, mBridgeWaits, mBridgeRequeued,
@@ -166,8 +167,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		emit(mSnRefused, float64(st.UnknownClient), "unknown_client")
 		emit(mSnRefused, float64(st.Unexpected), "unexpected")
 		emit(mSnRefused, float64(st.InvalidTopic), "invalid_topic_id")
-		emit(mSnRefused, float64(st.Rejected-st.IdentityRefused), "rejected")
+		emit(mSnRefused, float64(st.Rejected-st.IdentityRefused-st.Denied), "rejected")
 		emit(mSnRefused, float64(st.IdentityRefused), "identity")
+		emit(mSnRefused, float64(st.Denied), "acl")
 		emit(mSnRetransmits, float64(st.Retransmits))
 		emit(mSnQoSMinus1, float64(st.QoSMinus1))
 		emit(mSnMigrated, float64(st.Migrated))
@@ -229,6 +231,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		emit(mCoreLimitHits, float64(s.LimitHits.Inflight), "max_inflight")
 		emit(mCoreLimitHits, float64(s.LimitHits.Payload), "max_payload_size")
 		emit(mCoreLimitHits, float64(s.LimitHits.Retained), "max_retained")
+		emit(mCoreDenied, float64(s.Denied.Publish), "publish")
+		emit(mCoreDenied, float64(s.Denied.Subscribe), "subscribe")
+		emit(mCoreDenied, float64(s.Denied.Read), "read")
+		emit(mCoreDenied, float64(s.Denied.Will), "will")
 		emit(mCoreUptime, s.Uptime.Seconds())
 	}
 	if in.mqtt != nil {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/snclient"
-	"github.com/gannet-mqtt/gannet/snpacket"
 )
 
 // snFlags are the flags gannet pub and gannet sub share: where the gateway
@@ -78,7 +77,7 @@ func (f *snFlags) snTopic() (snclient.Topic, error) {
 }
 
 // parse parses args and returns the topic and QoS the flags name.
-func (f *snFlags) parse(fs *flag.FlagSet, args []string) (snclient.Topic, snpacket.QoS, error) {
+func (f *snFlags) parse(fs *flag.FlagSet, args []string) (snclient.Topic, snclient.QoS, error) {
 	if err := parse(fs, args); err != nil {
 		return snclient.Topic{}, 0, err
 	}
@@ -90,14 +89,14 @@ func (f *snFlags) parse(fs *flag.FlagSet, args []string) (snclient.Topic, snpack
 	return topic, q, err
 }
 
-func (f *snFlags) snQoS() (snpacket.QoS, error) {
+func (f *snFlags) snQoS() (snclient.QoS, error) {
 	if f.qos < -1 || f.qos > 2 {
 		return 0, fmt.Errorf("-qos %d: QoS is -1, 0, 1 or 2: %w", f.qos, errUsage)
 	}
 	if f.qos == -1 {
-		return snpacket.QoSMinus1, nil
+		return snclient.QoSMinus1, nil
 	}
-	return snpacket.QoS(f.qos), nil
+	return snclient.QoS(f.qos), nil
 }
 
 // parsePredefined reads "1=a/b,2=c/d".
@@ -170,7 +169,7 @@ func pub(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 		return err
 	}
 	defer c.Close()
-	if q != snpacket.QoSMinus1 { // QoS -1 needs no connection
+	if q != snclient.QoSMinus1 { // QoS -1 needs no connection
 		rctx, cancel := f.request(ctx)
 		err := c.Connect(rctx)
 		cancel()
@@ -191,7 +190,7 @@ func pub(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	}
 	if *lines {
 		sc := bufio.NewScanner(stdin)
-		sc.Buffer(make([]byte, 0, 64*1024), snpacket.MaxLen)
+		sc.Buffer(make([]byte, 0, 64*1024), snclient.MaxMessageLen)
 		for sc.Scan() {
 			if err := send(sc.Bytes()); err != nil {
 				return err
@@ -203,7 +202,7 @@ func pub(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	} else if err := send([]byte(*msg)); err != nil {
 		return err
 	}
-	if q == snpacket.QoSMinus1 {
+	if q == snclient.QoSMinus1 {
 		return nil
 	}
 	rctx, cancel := f.request(ctx)
@@ -228,7 +227,7 @@ func sub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if q == snpacket.QoSMinus1 {
+	if q == snclient.QoSMinus1 {
 		return fmt.Errorf("-qos -1: a subscription is QoS 0, 1 or 2: %w", errUsage)
 	}
 	if *count < 0 {

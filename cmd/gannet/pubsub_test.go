@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -95,11 +96,22 @@ func TestPubSubCommands(t *testing.T) {
 		{"pub", "-gateway", addr, "-t", "sensors/b", "-m", "two", "-q", "2", "-r"},
 		{"pub", "-gateway", addr, "-p", "7", "-m", "fire", "-q", "-1"},
 	}
-	for _, args := range pubs {
+	// Each pub is its own client on its own socket, and nothing orders one
+	// client's datagrams against the next one's (the QoS -1 pub returns as
+	// soon as its datagram is sent, and the next client's datagrams may
+	// reach another gateway loop first): wait for each message to reach
+	// the subscriber before sending the next, so that the order checked
+	// below is the order sent.
+	printed := func(lines int) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("line %d of gannet sub", lines), func() bool { return strings.Count(out.String(), "\n") >= lines })
+	}
+	for i, args := range pubs {
 		var perr bytes.Buffer
 		if rc := run(ctx, args, nil, &bytes.Buffer{}, &perr); rc != 0 {
 			t.Fatalf("gannet %s = %d; stderr %s", strings.Join(args, " "), rc, perr.String())
 		}
+		printed(i + 1)
 	}
 	// Lines from standard input, QoS 0.
 	var perr bytes.Buffer

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore/auth"
-	"github.com/gannet-mqtt/gannet/mqttcore/listener"
 )
 
 // A reload (SIGHUP, or POST /-/reload which "gannet reload" sends) rereads
@@ -18,8 +17,8 @@ import (
 // changes, every session is kept, and the rest is reported as needing a
 // restart:
 //
-//   - applied live: log.level; the MQTT listener's password file, ACL and
-//     anonymous policy ([mqtt.auth]); the DTLS listeners' PSK file,
+//   - applied live: log.level; the contents of [mqtt.auth]'s password file
+//     and ACL (which binds MQTT and MQTT-SN clients); the DTLS listeners' PSK file,
 //     certificate, key and CA file (their contents: reread); [rate_limit];
 //     http.password_file;
 //   - needs a restart: everything else that changed ([[listen]] addresses,
@@ -45,7 +44,7 @@ type liveConfig struct {
 	level    *slog.LevelVar
 	log      *slog.Logger
 	links    []gateway.Link
-	mqtt     *listener.Server // nil when disabled
+	authn    *auth.Authenticator // [mqtt.auth]: the broker's Authorizer and the listener's passwords
 	limiters *limiters
 	http     *httpServer // nil when disabled
 }
@@ -65,13 +64,8 @@ func (lc *liveConfig) reload() reloadReport {
 	if err := next.check(lc.path); err != nil {
 		return fail(err)
 	}
-	// Build everything that can fail before changing anything.
-	var authn *auth.Authenticator
-	if lc.mqtt != nil {
-		if authn, err = auth.New(next.MQTT.Auth); err != nil {
-			return fail(fmt.Errorf("mqtt.auth: %w", err))
-		}
-	}
+	// Build everything that can fail before changing anything (check
+	// has parsed the [mqtt.auth] files already).
 	var httpPw *auth.Passwords
 	if lc.http != nil && next.HTTP.PasswordFile != "" {
 		if httpPw, err = auth.LoadPasswords(next.HTTP.PasswordFile); err != nil {
@@ -90,11 +84,17 @@ func (lc *liveConfig) reload() reloadReport {
 	if next.Log.Format != old.Log.Format {
 		restart("log.format")
 	}
-	// [mqtt.auth]: the files are reread whether or not their names
-	// changed, since their contents may have.
-	if lc.mqtt != nil {
-		lc.mqtt.SetAuthenticator(authn)
-		rep.Applied = append(rep.Applied, "mqtt.auth (password file, ACL, anonymous) reread")
+	// [mqtt.auth]: the files are reread, since their contents may have
+	// changed; the ACL binds MQTT and MQTT-SN clients alike. Other file
+	// names or another anonymous policy need a restart (Authenticator
+	// rereads the files it was built with).
+	if next.MQTT.Auth != old.MQTT.Auth {
+		restart("[mqtt.auth] (file names or anonymous)")
+		next.MQTT.Auth = old.MQTT.Auth
+	} else if err := lc.authn.Reload(); err != nil {
+		rep.NotApplied = append(rep.NotApplied, "mqtt.auth: "+err.Error()+" (the previous rules stay)")
+	} else {
+		rep.Applied = append(rep.Applied, "mqtt.auth (password file, ACL) reread")
 	}
 	oldMQTT, nextMQTT := old.MQTT, next.MQTT
 	oldMQTT.Auth, nextMQTT.Auth = auth.Config{}, auth.Config{}

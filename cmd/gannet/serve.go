@@ -12,6 +12,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 )
 
 func checkConfig(args []string, stdout, stderr io.Writer) error {
@@ -55,13 +56,28 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log, level := cfg.Log.loggerVar(stderr)
 	in := &instance{version: version(), started: time.Now(), log: log}
 
-	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version()})
+	store, closeStore, err := openStore(cfg.Store, *path) // serve_store.go
+	if err != nil {
+		return err
+	}
+	defer func() { // after broker.Close
+		if err := closeStore(); err != nil {
+			log.Error("closing the store", "err", err)
+		}
+	}()
+	// [mqtt.auth]'s ACL binds every client, sensors included
+	// (docs/security.md); a reload calls authn.Reload.
+	authn, err := auth.New(cfg.MQTT.Auth)
+	if err != nil {
+		return err
+	}
+	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version(), Journal: journalOf(store), Authorizer: authn})
 	if err != nil {
 		return err
 	}
 	defer broker.Close()
 	in.broker = broker
-	bridges, stopBridges, err := startBridges(ctx, cfg.Bridges, broker, log) // serve_bridge.go
+	bridges, stopBridges, err := startBridges(ctx, cfg.Bridges, broker, backendOf(store), log) // serve_bridge.go
 	if err != nil {
 		return err
 	}
@@ -99,7 +115,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	in.links = links
-	live := &liveConfig{path: *path, cfg: cfg, level: level, log: log, links: links, mqtt: mqttSrv, limiters: limiters}
+	live := &liveConfig{path: *path, cfg: cfg, level: level, log: log, links: links, authn: authn, limiters: limiters}
 	in.reload = func() reloadReport {
 		in.reloadMu.Lock()
 		defer in.reloadMu.Unlock()

@@ -6,12 +6,13 @@ import (
 	"log/slog"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 	"github.com/gannet-mqtt/gannet/mqttcore/listener"
 )
 
 // mqttConfig is the [mqtt] section: the MQTT 3.1.1/5.0 listener through
 // which local applications reach the broker core. Its keys are those of
-// listener.ServerConfig (address, max_packet_size, timeouts, [mqtt.tls],
+// listener.Config (address, max_packet_size, timeouts, [mqtt.tls],
 // [mqtt.websocket], [mqtt.auth]; see docs/configuration.md) plus
 // disabled. The zero value is a plain TCP listener on 127.0.0.1:1883 with
 // anonymous access and no ACL; a zero max_packet_size means the [broker]
@@ -20,7 +21,7 @@ type mqttConfig struct {
 	// Disabled turns the MQTT listener off; the broker core still serves
 	// the gateway and the bridges.
 	Disabled bool `toml:"disabled"`
-	listener.ServerConfig
+	listener.Config
 }
 
 // startMQTT opens the MQTT listeners cfg names in front of broker and
@@ -37,12 +38,15 @@ func startMQTT(ctx context.Context, cfg mqttConfig, broker *mqttcore.Broker, log
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("mqtt listener: %w", err)
 	}
-	sc := cfg.ServerConfig
+	sc := cfg.Config
 	if sc.MaxPacketSize == 0 {
 		// Unset in [mqtt]: the broker's limit ([broker] max_packet_size).
 		sc.MaxPacketSize = broker.Config().MaxPacketSize
 	}
-	srv, err = listener.NewServer(broker, sc, nil, log)
+	// serve made the [mqtt.auth] Authenticator the broker's Authorizer:
+	// the listener checks passwords with that same one (nil: its own).
+	authn, _ := broker.Authorizer().(*auth.Authenticator)
+	srv, err = listener.NewServer(broker, sc, authn, log)
 	if err != nil {
 		return nil, nil, err
 	}

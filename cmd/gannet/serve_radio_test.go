@@ -20,6 +20,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 	"github.com/gannet-mqtt/gannet/radio"
 	"github.com/gannet-mqtt/gannet/snclient"
 )
@@ -412,7 +413,11 @@ func TestReloadRereadsDTLS(t *testing.T) {
 		}
 	}()
 	_, level := cfg.Log.loggerVar(io.Discard)
-	lc := &liveConfig{path: conf, cfg: cfg, level: level, log: log, links: links, limiters: &limiters{}}
+	authn, err := auth.New(cfg.MQTT.Auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &liveConfig{path: conf, cfg: cfg, level: level, log: log, links: links, authn: authn, limiters: &limiters{}}
 	dl := links[0].(*radio.DTLSLink)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -236,7 +236,7 @@ func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
 		}
 	}
 	// The decoder promotes the fields of an untagged embedded struct
-	// (listener.ServerConfig in [mqtt]); look there too, or an integer
+	// (listener.Config in [mqtt]); look there too, or an integer
 	// duration in one would pass unnoticed.
 	for i := range t.NumField() {
 		f := t.Field(i)

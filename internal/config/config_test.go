@@ -34,7 +34,7 @@ func (i *item) Validate() error {
 	return nil
 }
 
-// Embedded has its fields promoted into outer, as listener.ServerConfig's
+// Embedded has its fields promoted into outer, as listener.Config's
 // are into the [mqtt] section.
 type Embedded struct {
 	Delay time.Duration `toml:"delay"`

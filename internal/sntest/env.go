@@ -39,6 +39,12 @@ type Options struct {
 	// Core is the broker core's configuration; SysDisabled is always set,
 	// so $SYS messages never reach an MQTT client subscribed to "#".
 	Core mqttcore.Config
+	// Journal makes the core durable (nil: memory only). The Env does not
+	// close it.
+	Journal mqttcore.Journal
+	// UDPAddr is the gateway's UDP address ("": a free loopback port), for
+	// a restart on the address the sensors know.
+	UDPAddr string
 }
 
 // Env is a running Gannet: the core, its MQTT listener on a free loopback
@@ -67,11 +73,11 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	core := opts.Core
 	core.SysDisabled = true
-	b, err := mqttcore.New(core, mqttcore.Options{})
+	b, err := mqttcore.New(core, mqttcore.Options{Journal: opts.Journal})
 	if err != nil {
 		t.Fatalf("mqttcore.New(%+v) = %v", core, err)
 	}
-	srv, err := listener.NewServer(b, listener.ServerConfig{Address: "127.0.0.1:0"}, nil, log)
+	srv, err := listener.NewServer(b, listener.Config{Address: "127.0.0.1:0"}, nil, log)
 	if err != nil {
 		b.Close()
 		t.Fatalf("listener.NewServer = %v", err)
@@ -90,7 +96,13 @@ func Start(t testing.TB, opts Options) *Env {
 		b.Close()
 		t.Fatalf("gateway.New(%+v) = %v", gcfg, err)
 	}
-	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	ua := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	if opts.UDPAddr != "" {
+		if ua, err = net.ResolveUDPAddr("udp4", opts.UDPAddr); err != nil {
+			t.Fatalf("sntest: UDPAddr %q: %v", opts.UDPAddr, err)
+		}
+	}
+	udp, err := net.ListenUDP("udp4", ua)
 	if err != nil {
 		g.Close()
 		srv.Close()
@@ -147,6 +159,16 @@ func WaitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
 		case <-tick.C:
 		}
 	}
+}
+
+// WaitGone waits until the core holds no session for clientID: a clean
+// session ends with its connection (disconnected, lost or replaced).
+func (e *Env) WaitGone(t testing.TB, ctx context.Context, clientID string) {
+	t.Helper()
+	WaitFor(t, ctx, "session "+clientID+" to end", func() bool {
+		_, ok := e.Broker.Session(clientID)
+		return !ok
+	})
 }
 
 // WaitSession waits until the core holds a session for clientID in state.

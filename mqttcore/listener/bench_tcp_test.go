@@ -109,7 +109,7 @@ func BenchmarkQoS1PublishTCP(b *testing.B) {
 }
 
 func benchQoS1TCP(b *testing.B, window int, withSub bool) {
-	ts := startServer(b, listener.ServerConfig{}, mqttcore.Config{MaxInflight: 64})
+	ts := startServer(b, listener.Config{}, mqttcore.Config{MaxInflight: 64})
 	pub := dialRaw(b, ts.addr, "bench-pub")
 	const topic = "bench/sensor/0001"
 	payload := []byte("0123456789abcdef0123456789abcdef")

@@ -1,80 +1,60 @@
-// Package listener holds the framing layer of Gannet's MQTT 3.1.1/5.0 TCP
-// listener: it reads MQTT control packets off a byte stream, enforces the
-// maximum packet size before allocating, and hands complete packets to the
-// codec of github.com/mochi-mqtt/server/v2/packets; it encodes outgoing
-// packets into a reused buffer; and it maps read errors to the MQTT reason
-// code, CONNACK or DISCONNECT the listener sends before closing.
+// Package listener is Gannet's MQTT listener: it accepts MQTT 3.1, 3.1.1
+// and 5.0 clients over TCP, TLS and WebSocket and attaches each to its
+// session in the broker core (package mqttcore), so local applications on
+// the edge box publish and subscribe next to the MQTT-SN sensors. Server is the whole
+// API; Config is the [mqtt] table of config.toml.
 //
-// # What it owns and what it must not import
+// # What it owns and what it imports
 //
-// The package owns framing only: the fixed header, the Remaining Length
-// variable byte integer, the size limit, a few stateless checks the codec
-// does not make (see checks.go) and the mapping from errors to reason codes.
-// Session state (keep alive, topic aliases, packet identifiers in flight,
-// "the first packet must be CONNECT" bookkeeping beyond the protocol version
-// argument) belongs to the listener's session layer. The package imports
-// only the standard library and mochi's packets codec; it never imports
-// mqttcore, the gateway or anything MQTT-SN, and it never logs.
+// The package owns the network side of a client: accepting, the CONNECT
+// dialogue (authentication, client identifiers, CONNACK), keep alive,
+// inbound and outbound topic aliases, mapping packets to mqttcore.Conn
+// calls and core errors to reason codes, writing deliveries, and closing
+// gracefully. Sessions, queues, QoS
+// state, retained messages and wills belong to the core. Framing (reading
+// and writing packets, the size limit, stateless checks, the reason code a
+// framing error earns) is the internal package
+// mqttcore/listener/internal/framing.
 //
-// # Goroutines and buffers
+// It imports the standard library, mqttcore, mqttcore/auth (passwords and
+// the ACL), its internal framing package, mochi-mqtt's packets codec and
+// gorilla/websocket (the bridge's and autopaho's WebSocket library). It never imports the gateway, snpacket or anything
+// MQTT-SN. It logs through the *slog.Logger given to NewServer (connection
+// events at Debug, misbehaving clients at Warn, rate-limited, its own faults
+// at Error) and counts every refusal in Stats.
 //
-// The package starts no goroutines. A Reader and a Writer each belong to
-// one goroutine at a time (one connection's read loop and write loop).
+// # Goroutines
 //
-// Each packet returned by Reader.ReadPacket owns a freshly allocated body
-// buffer of exactly the packet's size: mochi's decoders make the packet's
-// byte slices (Payload, Username, Password, ...) and its strings (TopicName,
-// ClientIdentifier, filters, ...) alias that buffer without copying, so the
-// buffer is never reused and the packet stays valid for as long as it is
-// referenced. That costs one allocation per packet with a body; it is the
-// price of strings that never change under their holder. The exception is
-// an acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP) or DISCONNECT body
-// of at most four bytes, which holds no string or byte field: it is read
-// into a scratch array in the Reader, reused by the next packet, so the
-// acknowledgement of every QoS 1/2 delivery costs no allocation. Bodies above
-// 64 KiB are grown as bytes arrive, so a forged Remaining Length below the
-// maximum packet size costs at most 64 KiB until the peer actually sends
-// the bytes.
+// Every goroutine is started through Server.goTracked, and Close waits for
+// all of them:
 //
-// A Writer encodes into one buffer that it reuses from packet to packet and
-// drops after an unusually large packet so an idle connection does not pin
-// it.
+//   - one accept loop per served listener (Serve for TCP and TLS; for
+//     WebSocket, net/http's Serve with its own per-request goroutines, each
+//     counted by handleWebSocket);
+//   - per connection, a reader (serveConn; for WebSocket, the net/http
+//     handler goroutine) that owns the connection's protocol state and makes
+//     every mqttcore.Conn call except Next and the acknowledgement of an
+//     oversized delivery; it exits when the connection ends;
+//   - per connection, a writer (writeLoop) that owns the network writes
+//     after CONNACK: control packets queued by the reader, then deliveries
+//     pulled from the core with Conn.Next when the core calls Notify. It
+//     exits when the reader stops it, when the core detaches the
+//     connection, or on a write error.
 //
-// # Codec findings
+// A connection thus costs two goroutines while it is open; a disconnected
+// session costs none (it lives in the core). After a closing DISCONNECT or
+// refusing CONNACK the reader stays up to close_drain_timeout longer,
+// reading and discarding the client's input (graceful.go), so the client
+// reads the reason before the connection closes.
 //
-// mochi's decoders are used as they are, with guards in front of them for
-// the cases where they misbehave (each is covered by a test case):
+// # Locks
 //
-//   - SubscribeDecode indexes past the end of the packet when an MQTT 5
-//     SUBSCRIBE ends right after a topic filter without its options byte and
-//     panics; checkSubscribe rejects such packets as malformed first.
-//   - ConnectValidate refuses a will with an empty payload, which the
-//     specification allows, and accepts MQTT 3.1 ("MQIsdp"), which Gannet
-//     does not serve; this package does its own stateless CONNECT checks.
-//   - FixedHeader.Decode reports a PUBLISH with QoS 3 as a protocol error;
-//     the specification calls it malformed [MQTT-3.3.1-4], and so do we.
-//   - The property decoder accepts a property that runs past the declared
-//     property length, and property values outside their ranges (for
-//     example a Subscription Identifier of 0); checkProps walks the
-//     property list first and rejects both.
-//   - DisconnectDecode ignores the reason code of an MQTT 5 DISCONNECT that
-//     has no properties (a one-byte body), so 0x04 "disconnect with will
-//     message" read as 0x00; readPacket sets it.
-//   - AuthDecode refuses an AUTH with an empty or one-byte body, which MQTT 5
-//     allows; decodeBody handles those itself.
-//   - The acknowledgement encoder drops an MQTT 5 reason code below 0x80
-//     when there are no properties (0x10 "no matching subscribers" is sent
-//     as success); Encode writes PUBACK, PUBREC, PUBREL and PUBCOMP itself.
-//   - The property encoder writes Response Topic, Correlation Data and
-//     Response Information only when Mods.AllowResponseInfo is set (see
-//     Encode).
-//   - The variable byte integer decoder (DecodeLength) accepts encodings
-//     longer than four bytes; this package reads the Remaining Length
-//     itself and checkProps reads the property ones.
-//
-// As a last resort, a panic inside mochi's decoder is recovered in
-// decodeBody and reported as a malformed packet wrapping errDecoderPanic, so
-// one bad packet closes one connection and never the process. The fuzz
-// target fails on any such recovered panic, so a new one is found, guarded
-// against explicitly and written down here rather than silently absorbed.
+// Server.mu guards the sets of listeners, HTTP servers and connections and
+// the closed flag; client.kickMu guards the reason the core gave when it
+// closed a connection; rateLimiter.mu guards the Warn budget. Each is a
+// leaf: none is held while another is taken, while writing to the network
+// or while calling into the core. The core calls client.Notify and
+// client.Close (the mqttcore.FrontEnd methods) possibly under its own
+// locks; both only take kickMu or send on a buffered channel and never
+// block or call back into the core.
 package listener

@@ -41,7 +41,7 @@ type testServer struct {
 // startServer starts a broker (with $SYS off) and a listener on free
 // loopback ports. cfg.Address "" means 127.0.0.1:0. Both are closed at
 // cleanup, the listener first.
-func startServer(t testing.TB, cfg listener.ServerConfig, bcfg mqttcore.Config) *testServer {
+func startServer(t testing.TB, cfg listener.Config, bcfg mqttcore.Config) *testServer {
 	t.Helper()
 	bcfg.SysDisabled = true
 	b, err := mqttcore.New(bcfg, mqttcore.Options{})
@@ -129,15 +129,16 @@ func dialPaho(t testing.TB, ctx context.Context, addr string, cp *paho.Connect) 
 	return connectPaho(t, ctx, conn, cp)
 }
 
-// connectPaho runs an MQTT 5 session with paho over conn.
-func connectPaho(t testing.TB, ctx context.Context, conn net.Conn, cp *paho.Connect) (*pahoClient, *paho.Connack, error) {
+// connectPaho runs an MQTT 5 session with paho over conn; mods adjust the
+// client configuration before the client is made.
+func connectPaho(t testing.TB, ctx context.Context, conn net.Conn, cp *paho.Connect, mods ...func(*paho.ClientConfig)) (*pahoClient, *paho.Connack, error) {
 	t.Helper()
 	pc := &pahoClient{
 		conn:        conn,
 		msgs:        make(chan *paho.Publish, 1024),
 		disconnects: make(chan *paho.Disconnect, 1),
 	}
-	pc.Client = paho.NewClient(paho.ClientConfig{
+	cfg := paho.ClientConfig{
 		Conn: conn,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
@@ -155,7 +156,11 @@ func connectPaho(t testing.TB, ctx context.Context, conn net.Conn, cp *paho.Conn
 			default:
 			}
 		},
-	})
+	}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	pc.Client = paho.NewClient(cfg)
 	t.Cleanup(func() { _ = conn.Close() })
 	ca, err := pc.Connect(ctx, cp)
 	return pc, ca, err

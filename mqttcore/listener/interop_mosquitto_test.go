@@ -13,17 +13,17 @@ import (
 )
 
 // Interop tests of the listener against the mosquitto_pub and
-// mosquitto_sub programs (Debian package mosquitto-clients), in MQTT 3.1.1
-// and MQTT 5.
+// mosquitto_sub programs (Debian package mosquitto-clients), in MQTT 3.1,
+// 3.1.1 and 5.
 
 // versions are mosquitto's -V values.
-var versions = []string{"mqttv311", "mqttv5"}
+var versions = []string{"mqttv31", "mqttv311", "mqttv5"}
 
 func TestMosquittoPubSubQoS(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			// Wildcards both ways; -q 2 so the delivered QoS is the
 			// publisher's.
 			sub := startMosqSub(t, ctx, ts, "-V", v, "-q", "2", "-t", "m/+/x", "-t", "n/#", "-C", "4", "-W", "15")
@@ -49,7 +49,7 @@ func TestMosquittoPahoBothWays(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			pc := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "paho", CleanStart: true})
 			pc.subscribe(t, ctx, 2, 2, "to-paho/#")
 			sub := startMosqSub(t, ctx, ts, "-V", v, "-q", "2", "-t", "to-mosq/#", "-C", "3", "-W", "15")
@@ -70,7 +70,7 @@ func TestMosquittoRetained(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			mustMosqPub(t, ctx, ts, "-V", v, "-q", "1", "-r", "-t", "r/a", "-m", "kept")
 			mustMosqPub(t, ctx, ts, "-V", v, "-q", "1", "-r", "-t", "r/b", "-m", "dropped")
 			mustMosqPub(t, ctx, ts, "-V", v, "-q", "1", "-r", "-t", "r/b", "-n") // empty: delete
@@ -92,7 +92,7 @@ func TestMosquittoPersistentSession(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			args := []string{"-V", v, "-c", "-i", "mosq-" + v, "-q", "1", "-t", "later/#"}
 			if v == "mqttv5" {
 				args = append(args, "-x", "3600") // session expiry
@@ -124,7 +124,7 @@ func TestMosquittoWill(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			watcher := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "watcher", CleanStart: true})
 			watcher.subscribe(t, ctx, 1, 1, "wills/#")
 			victim := startMosqSub(t, ctx, ts, "-V", v, "-i", "victim", "-t", "x",
@@ -143,7 +143,7 @@ func TestMosquittoSharedSubscription(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{}, mqttcore.Config{})
 			const n = 20
 			a := startMosqSub(t, ctx, ts, "-V", v, "-q", "1", "-t", "$share/g/work/+")
 			b := startMosqSub(t, ctx, ts, "-V", v, "-q", "1", "-t", "$share/g/work/+")
@@ -184,7 +184,7 @@ func TestMosquittoAuthAndACL(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.ServerConfig{Auth: auth.Config{PasswordFile: pwFile, ACLFile: aclFile, Anonymous: auth.AnonymousDeny}}, mqttcore.Config{})
+			ts := startServer(t, listener.Config{Auth: auth.Config{PasswordFile: pwFile, ACLFile: aclFile, Anonymous: auth.AnonymousDeny}}, mqttcore.Config{})
 			alice := []string{"-V", v, "-u", "alice", "-P", "wonderland"}
 
 			// Refused connections: mosquitto_pub fails and says why.
@@ -233,6 +233,80 @@ func TestMosquittoAuthAndACL(t *testing.T) {
 			watch.expect(t, ctx, "alice/ok 1 0 yes")
 			if got := ts.srv.Stats().PublishDenied; got != 1 {
 				t.Errorf("Stats().PublishDenied = %d; want 1", got)
+			}
+		})
+	}
+}
+
+// TestMosquitto31 runs MQTT 3.1 clients (mosquitto -V mqttv31, protocol
+// "MQIsdp" level 3) against 3.1.1 and 5.0 clients through one broker, both
+// ways, and checks the 3.1 client-identifier rule: 1 to 23 characters,
+// refused with return code 2 (identifier rejected) otherwise, while 3.1.1
+// takes the same identifier.
+func TestMosquitto31(t *testing.T) {
+	ctx := testCtx(t)
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
+	p5 := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "paho5", CleanStart: true})
+	p5.subscribe(t, ctx, 2, 2, "from31/#")
+	sub311 := startMosqSub(t, ctx, ts, "-V", "mqttv311", "-q", "2", "-t", "from31/#", "-C", "2", "-W", "15")
+	sub31 := startMosqSub(t, ctx, ts, "-V", "mqttv31", "-i", "sub31", "-q", "2", "-t", "to31/#", "-C", "3", "-W", "15")
+
+	// 3.1 -> 3.1.1 and 5.0.
+	mustMosqPub(t, ctx, ts, "-V", "mqttv31", "-i", "pub31", "-q", "1", "-t", "from31/a", "-m", "hello from 3.1")
+	mustMosqPub(t, ctx, ts, "-V", "mqttv31", "-i", "pub31", "-q", "2", "-t", "from31/b", "-m", "again")
+	p5.expectMsg(t, ctx, "from31/a", "hello from 3.1", 1)
+	p5.expectMsg(t, ctx, "from31/b", "again", 2)
+	sub311.expect(t, ctx, "from31/a 1 0 hello from 3.1")
+	sub311.expect(t, ctx, "from31/b 2 0 again")
+
+	// 3.1.1 and 5.0 -> 3.1.
+	mustMosqPub(t, ctx, ts, "-V", "mqttv311", "-q", "1", "-t", "to31/x", "-m", "from 3.1.1")
+	p5.publish(t, ctx, "to31/y", "from 5.0", 2, false)
+	mustMosqPub(t, ctx, ts, "-V", "mqttv5", "-q", "0", "-t", "to31/z", "-m", "from mosquitto 5")
+	sub31.expect(t, ctx, "to31/x 1 0 from 3.1.1")
+	sub31.expect(t, ctx, "to31/y 2 0 from 5.0")
+	sub31.expect(t, ctx, "to31/z 0 0 from mosquitto 5")
+	for _, s := range []*mosqSub{sub311, sub31} {
+		if err := s.wait(t, ctx); err != nil {
+			t.Fatalf("mosquitto_sub exit: %v\n%s", err, s.output())
+		}
+	}
+
+	long := strings.Repeat("x", 24)
+	before := ts.srv.Stats().RefusedClientID
+	out, err := mosqPub(t, ctx, ts, "-V", "mqttv31", "-i", long, "-t", "t", "-m", "m")
+	if err == nil || !strings.Contains(strings.ToLower(out), "identifier rejected") {
+		t.Errorf("MQTT 3.1 with a 24-character client id: mosquitto_pub = %v, %q; want identifier rejected", err, out)
+	}
+	if got := ts.srv.Stats().RefusedClientID; got != before+1 {
+		t.Errorf("Stats().RefusedClientID = %d; want %d", got, before+1)
+	}
+	mustMosqPub(t, ctx, ts, "-V", "mqttv311", "-i", long, "-t", "t", "-m", "m")
+	mustMosqPub(t, ctx, ts, "-V", "mqttv31", "-i", long[:23], "-t", "t", "-m", "m")
+}
+
+// TestMosquittoDeniedSubscribeExample runs the example of
+// docs/mqtt-listener.md ("Trying the failure path"): with the one-line ACL
+// "topic readwrite public/#", anonymous mosquitto_sub gets SUBACK codes
+// "0, 135" (MQTT 5) or "0, 128" (3.1.1 and 3.1) for public/x and secret/x.
+func TestMosquittoDeniedSubscribeExample(t *testing.T) {
+	_, aclFile := writeAuthFiles(t, nil, "topic readwrite public/#\n")
+	want := map[string]string{"mqttv31": "0, 128", "mqttv311": "0, 128", "mqttv5": "0, 135"}
+	for _, v := range versions {
+		t.Run(v, func(t *testing.T) {
+			ctx := testCtx(t)
+			ts := startServer(t, listener.Config{Auth: auth.Config{ACLFile: aclFile}}, mqttcore.Config{})
+			sub := runMosqSub(t, ctx, ts, "-V", v, "-t", "public/x", "-t", "secret/x", "-W", "10")
+			select {
+			case line := <-sub.subacked:
+				if !strings.HasSuffix(line, "): "+want[v]) {
+					t.Errorf("mosquitto_sub: %q; want it to end with %q", line, "): "+want[v])
+				}
+			case <-ctx.Done():
+				t.Fatalf("no SUBACK: %v\n%s", ctx.Err(), sub.output())
+			}
+			if got := ts.srv.Stats().SubscribeDenied; got != 1 {
+				t.Errorf("Stats().SubscribeDenied = %d; want 1", got)
 			}
 		})
 	}

@@ -23,7 +23,7 @@ import (
 
 func TestPahoSubscribeWildcards(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
 	sub := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "sub", CleanStart: true})
 	sub.subscribe(t, ctx, 0, 0, "home/+/temp", "office/#")
 	pub := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "pub", CleanStart: true})
@@ -54,7 +54,7 @@ func TestPahoSubscribeWildcards(t *testing.T) {
 
 func TestPahoQoS(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
 	pub := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "pub", CleanStart: true})
 	for subQoS := byte(0); subQoS <= 2; subQoS++ {
 		sub := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: fmt.Sprintf("sub%d", subQoS), CleanStart: true})
@@ -87,7 +87,7 @@ func TestPahoQoS(t *testing.T) {
 
 func TestPahoRetained(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
 	pub := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "pub", CleanStart: true})
 	pub.publish(t, ctx, "status/a", "on", 1, true)
 	pub.publish(t, ctx, "status/b", "off", 1, true)
@@ -120,7 +120,7 @@ func TestPahoRetained(t *testing.T) {
 
 func TestPahoWillOnAbnormalDisconnect(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
 	watcher := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "watcher", CleanStart: true})
 	watcher.subscribe(t, ctx, 1, 1, "wills/#")
 
@@ -148,7 +148,7 @@ func TestPahoWillOnAbnormalDisconnect(t *testing.T) {
 
 func TestPahoPersistentSessionOfflineQueue(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
 	expiry := uint32(3600)
 	cp := &paho.Connect{ClientID: "sleepy", CleanStart: false, Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}}
 	c1, ca, err := dialPaho(t, ctx, ts.addr, cp)
@@ -188,7 +188,7 @@ func TestPahoPersistentSessionOfflineQueue(t *testing.T) {
 
 func TestPahoSessionTakeover(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
 	expiry := uint32(60)
 	cp := &paho.Connect{ClientID: "twin", CleanStart: false, Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}}
 	first := mustPaho(t, ctx, ts.addr, cp)
@@ -222,7 +222,7 @@ func TestPahoSessionTakeover(t *testing.T) {
 
 func TestPahoSharedSubscription(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
 	const members, n = 3, 60
 	var group []*pahoClient
 	for i := range members {
@@ -322,7 +322,7 @@ topic read #
 func TestPahoAuthAndACL(t *testing.T) {
 	ctx := testCtx(t)
 	pwFile, aclFile := writeAuthFiles(t, map[string]string{"alice": "wonderland", "bob": "builder"}, testACL)
-	ts := startServer(t, listener.ServerConfig{Auth: auth.Config{PasswordFile: pwFile, ACLFile: aclFile, Anonymous: auth.AnonymousDeny}}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{Auth: auth.Config{PasswordFile: pwFile, ACLFile: aclFile, Anonymous: auth.AnonymousDeny}}, mqttcore.Config{})
 
 	t.Run("connect", func(t *testing.T) {
 		tests := []struct {
@@ -389,7 +389,7 @@ func TestPahoAuthAndACL(t *testing.T) {
 // no local, retain as published and retain handling.
 func TestPahoSubscriptionOptions(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
 	pub := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "pub", CleanStart: true})
 	pub.publish(t, ctx, "opt/retained", "old", 1, true)
 
@@ -432,7 +432,7 @@ func TestPahoSubscriptionOptions(t *testing.T) {
 // is closed without a packet (3.1.1 has no server DISCONNECT).
 func TestTakeover311(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
 	first := dialRaw(t, ts.addr, "same")
 	dialRaw(t, ts.addr, "same")
 	_ = first.nc.SetReadDeadline(time.Now().Add(5 * time.Second))

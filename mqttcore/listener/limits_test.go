@@ -29,7 +29,7 @@ func readUntilClosed(t *testing.T, nc net.Conn, limit time.Duration) []byte {
 
 func TestMaxConnections(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{MaxConnections: 2}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{MaxConnections: 2}, mqttcore.Config{})
 	a := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "a", CleanStart: true})
 	mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "b", CleanStart: true})
 
@@ -57,7 +57,7 @@ func TestMaxConnections(t *testing.T) {
 
 func TestConnectTimeout(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{ConnectTimeout: 100 * time.Millisecond}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{ConnectTimeout: 100 * time.Millisecond}, mqttcore.Config{})
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", ts.addr)
 	if err != nil {
@@ -77,7 +77,7 @@ func TestConnectTimeout(t *testing.T) {
 // disconnected (MQTT 5: DISCONNECT 0x8D) and its will is published.
 func TestKeepAliveTimeout(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{}, mqttcore.Config{})
 	watcher := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "watcher", CleanStart: true})
 	watcher.subscribe(t, ctx, 0, 0, "wills/#")
 

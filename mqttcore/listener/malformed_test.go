@@ -20,6 +20,7 @@ import (
 var (
 	connect5   = []byte{0x10, 16, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 0, 0, 0, 3, 'r', 'a', 'w'}
 	connect311 = []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 0, 0, 3, 'r', 'a', 'w'}
+	connect31  = []byte{0x10, 17, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 3, 0x02, 0, 0, 0, 3, 'r', 'a', 'w'}
 )
 
 // rawPacket is one packet read back from the server.
@@ -78,7 +79,7 @@ func reasonOf(p rawPacket) (byte, bool) {
 // server keeps working throughout.
 func TestMalformedPacketsOverTCP(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{Config: listener.Config{MaxPacketSize: 256}}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{MaxPacketSize: 256}, mqttcore.Config{})
 	healthy := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "healthy", CleanStart: true, KeepAlive: 0})
 	healthy.subscribe(t, ctx, 1, 1, "health/#")
 	feeder := mustPaho(t, ctx, ts.addr, &paho.Connect{ClientID: "feeder", CleanStart: true})
@@ -107,7 +108,8 @@ func TestMalformedPacketsOverTCP(t *testing.T) {
 		{name: "remaining length of 5 bytes", send: []byte{0x10, 0xff, 0xff, 0xff, 0xff, 0x01}, wantType: none, count: malformed},
 		{name: "remaining length not shortest form", send: []byte{0x10, 0x80, 0x00}, wantType: none, count: malformed},
 		{name: "wrong protocol name", send: []byte{0x10, 16, 0, 4, 'M', 'Q', 'T', 'X', 5, 0x02, 0, 0, 0, 0, 3, 'r', 'a', 'w'}, wantType: none, count: protocol},
-		{name: "MQTT 3.1 protocol name", send: []byte{0x10, 17, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 3, 0x02, 0, 0, 0, 3, 'r', 'a', 'w'}, wantType: connack, wantCode: 0x01, count: badVersion},
+		{name: "MQIsdp level 4", send: []byte{0x10, 17, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 4, 0x02, 0, 0, 0, 3, 'r', 'a', 'w'}, wantType: connack, wantCode: 0x01, count: badVersion},
+		{name: "MQTT level 3", send: []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 3, 0x02, 0, 0, 0, 3, 'r', 'a', 'w'}, wantType: connack, wantCode: 0x01, count: badVersion},
 		{name: "protocol level 6", send: []byte{0x10, 16, 0, 4, 'M', 'Q', 'T', 'T', 6, 0x02, 0, 0, 0, 0, 3, 'r', 'a', 'w'}, wantType: connack, wantCode: 0x01, count: badVersion},
 		{name: "first packet not CONNECT", send: []byte{0xc0, 0x00}, wantType: none, count: protocol},
 		{name: "oversized MQTT 5 CONNECT", send: []byte{0x10, 0xe8, 0x07, 0, 4, 'M', 'Q', 'T', 'T', 5}, wantType: connack, wantCode: 0x95, count: tooLarge},
@@ -131,6 +133,10 @@ func TestMalformedPacketsOverTCP(t *testing.T) {
 		{name: "v311 oversized PUBLISH", connect: connect311, send: []byte{0x30, 0xe8, 0x07, 0, 1, 'a'}, wantType: none, count: tooLarge},
 		{name: "v311 truncated PUBLISH", connect: connect311, send: []byte{0x32, 20, 0, 3, 'a', '/'}, halfOpen: true, wantType: none, count: malformed},
 		{name: "v311 PINGREQ with a body", connect: connect311, send: []byte{0xc0, 1, 0}, wantType: none, count: malformed},
+
+		// After an MQTT 3.1 CONNECT: closed without a word, as 3.1.1.
+		{name: "v31 bad remaining length", connect: connect31, send: []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}, wantType: none, count: malformed},
+		{name: "v31 AUTH", connect: connect31, send: []byte{0xf0, 0}, wantType: none, count: malformed},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

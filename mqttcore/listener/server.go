@@ -9,10 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/auth"
@@ -21,7 +18,7 @@ import (
 // ErrServerClosed is returned by Serve and ServeWebSocket after Close.
 var ErrServerClosed = errors.New("mqtt listener: server closed")
 
-// Server is the MQTT 3.1.1/5.0 listener: it accepts TCP, TLS and WebSocket
+// Server is the MQTT 3.1/3.1.1/5.0 listener: it accepts TCP, TLS and WebSocket
 // connections and attaches each client to its session in the broker core.
 //
 // Goroutines: one per served listener (the accept loop), and two per
@@ -33,8 +30,8 @@ var ErrServerClosed = errors.New("mqtt listener: server closed")
 // to the network or calling into the core.
 type Server struct {
 	broker *mqttcore.Broker
-	cfg    ServerConfig
-	auth   atomic.Pointer[auth.Authenticator] // swapped by SetAuthenticator
+	cfg    Config
+	auth   *auth.Authenticator
 	log    *slog.Logger
 	warn   rateLimiter
 
@@ -53,11 +50,14 @@ type Server struct {
 }
 
 // NewServer validates cfg and returns a Server for broker. authn decides who
-// may connect and what they may publish and subscribe to; nil means one
-// built from cfg.Auth (auth.New). logger receives connection events
+// may connect; nil means one built from cfg.Auth (auth.New). What clients
+// may publish and subscribe to is decided by the broker's Authorizer (see
+// mqttcore.Authorizer), for every client of the broker alike; if the broker
+// has none, authn becomes it, so an ACL in cfg.Auth is never ignored.
+// logger receives connection events
 // (Debug), misbehaving clients (Warn, rate-limited) and the server's own
 // faults (Error); nil discards them.
-func NewServer(broker *mqttcore.Broker, cfg ServerConfig, authn *auth.Authenticator, logger *slog.Logger) (*Server, error) {
+func NewServer(broker *mqttcore.Broker, cfg Config, authn *auth.Authenticator, logger *slog.Logger) (*Server, error) {
 	if broker == nil {
 		return nil, errors.New("mqtt listener: new server: nil broker")
 	}
@@ -71,13 +71,17 @@ func NewServer(broker *mqttcore.Broker, cfg ServerConfig, authn *auth.Authentica
 		}
 		authn = a
 	}
+	if broker.Authorizer() == nil {
+		broker.SetAuthorizer(authn)
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{
+	return &Server{
 		broker:    broker,
 		cfg:       cfg.withDefaults(),
+		auth:      authn,
 		log:       logger,
 		warn:      rateLimiter{perSecond: 10},
 		ctx:       ctx,
@@ -86,15 +90,8 @@ func NewServer(broker *mqttcore.Broker, cfg ServerConfig, authn *auth.Authentica
 		https:     make(map[*http.Server]struct{}),
 		conns:     make(map[net.Conn]struct{}),
 		addrs:     make(map[string]net.Addr),
-	}
-	s.auth.Store(authn)
-	return s, nil
+	}, nil
 }
-
-// SetAuthenticator replaces the Authenticator (a configuration reload):
-// CONNECTs, PUBLISHes and SUBSCRIBEs from now on are decided by a;
-// established connections stay.
-func (s *Server) SetAuthenticator(a *auth.Authenticator) { s.auth.Store(a) }
 
 // goTracked starts f on a goroutine that Close waits for. It reports false,
 // and does not start f, once the server is closed.
@@ -290,63 +287,6 @@ func (s *Server) ServeWebSocket(l net.Listener) error {
 	}
 	return fmt.Errorf("mqtt listener: websocket on %s: %w", l.Addr(), err)
 }
-
-// handleWebSocket upgrades one HTTP request and serves MQTT on it. The
-// handler's goroutine (started by net/http) becomes the connection's
-// reader; it is counted in s.wg so Close waits for it.
-func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		http.Error(w, "server closing", http.StatusServiceUnavailable)
-		return
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols:   []string{WebSocketSubprotocol},
-		OriginPatterns: s.cfg.WebSocket.OriginPatterns,
-	})
-	if err != nil {
-		s.warnf("mqtt websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
-		return
-	}
-	if ws.Subprotocol() != WebSocketSubprotocol {
-		// [MQTT-6.0.0-3]: the client must offer "mqtt".
-		s.stats.accepted.Add(1)
-		s.stats.protocol.Add(1)
-		s.warnf("mqtt websocket without the mqtt subprotocol", "remote", r.RemoteAddr)
-		_ = ws.Close(websocket.StatusPolicyViolation, "subprotocol mqtt required")
-		return
-	}
-	ws.SetReadLimit(int64(s.cfg.MaxPacketSize) + 16)
-	nc := websocket.NetConn(s.ctx, ws, websocket.MessageBinary)
-	nc = remoteConn{Conn: nc, remote: r.RemoteAddr}
-	if !s.admit(nc) {
-		return
-	}
-	s.serveConn(nc)
-}
-
-// remoteConn reports the HTTP peer's address for a WebSocket connection.
-type remoteConn struct {
-	net.Conn
-	remote string
-}
-
-// RemoteAddr returns the address of the HTTP client.
-func (c remoteConn) RemoteAddr() net.Addr { return wsAddr(c.remote) }
-
-// wsAddr is a WebSocket peer address.
-type wsAddr string
-
-// Network returns "websocket".
-func (wsAddr) Network() string { return "websocket" }
-
-// String returns the peer's host:port.
-func (a wsAddr) String() string { return string(a) }
 
 // admit counts an accepted connection and registers it, or closes it when
 // MaxConnections are open or the server is closed.

@@ -12,10 +12,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener/internal/framing"
 )
 
 // MQTT 5 reason codes the session layer sends besides the framing ones in
@@ -41,16 +43,20 @@ const (
 	reasonTopicAliasInvalid    = 0x94
 	reasonQuotaExceeded        = 0x97
 	reasonAdministrative       = 0x98
-	reasonSubIDsNotSupported   = 0xA1
 )
 
-// MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2-3].
+// MQTT 3.1 and 3.1.1 CONNACK return codes [MQTT-3.2.2-3] (MQTT 3.1 section
+// 3.2 has the same ones).
 const (
 	connack311IDRejected     = 0x02
 	connack311Unavailable    = 0x03
 	connack311BadCredentials = 0x04
 	connack311NotAuthorized  = 0x05
 )
+
+// maxClientID31 is the longest client identifier MQTT 3.1 allows (section
+// 3.1, "Client Identifier": 1 to 23 characters).
+const maxClientID31 = 23
 
 // maxDrain is how many deliveries the writer sends before it looks at
 // acknowledgements and control packets again.
@@ -82,8 +88,8 @@ type client struct {
 	srv    *Server
 	nc     net.Conn
 	remote string
-	r      *Reader
-	w      *Writer // writer goroutine only (and the reader before it starts)
+	r      *framing.Reader
+	w      *framing.Writer // writer goroutine only (and the reader before it starts)
 	bw     *bufio.Writer
 
 	version  byte
@@ -92,11 +98,21 @@ type client struct {
 	mods     packets.Mods
 	cc       *mqttcore.Conn
 
-	keepAlive      time.Duration
-	expiryZero     bool     // the CONNECT asked for session expiry 0
-	aliases        []string // inbound topic aliases, index alias-1
-	disconnectWill bool     // MQTT 5 DISCONNECT 0x04
-	lastAckUnknown bool     // the last acknowledgement named an unknown id
+	keepAlive      time.Duration // 1.5 times the keep alive in force, 0 for none
+	expiryZero     bool          // the CONNECT asked for session expiry 0
+	aliases        []string      // inbound topic aliases, index alias-1
+	disconnectWill bool          // MQTT 5 DISCONNECT 0x04
+	lastAckUnknown bool          // the last acknowledgement named an unknown id
+	answered       bool          // a refusing CONNACK was written: close gracefully
+
+	outAliases aliasTable // writer goroutine only: outbound topic aliases
+	subIDs     []uint32   // writer goroutine only: a delivery's subscription identifiers
+	subIDInts  []int      // writer goroutine only: the same, as mochi encodes them
+
+	// lingerUntil is set (unix ns) once the writer has sent the core's
+	// closing DISCONNECT and shut down the write side: the reader keeps
+	// reading, and then draining, until then (see closeGracefully).
+	lingerUntil atomic.Int64
 
 	out        chan packets.Packet // reader -> writer
 	notify     chan struct{}       // core -> writer, 1-buffered
@@ -106,6 +122,8 @@ type client struct {
 
 	kickMu     sync.Mutex
 	kickReason error // set once by Close
+
+	deferred deferredAcks // acknowledgements the core completed, for the writer
 }
 
 // Notify implements mqttcore.FrontEnd: wake the writer.
@@ -151,17 +169,20 @@ func (s *Server) serveConn(nc net.Conn) {
 		writerDone: make(chan struct{}),
 	}
 	defer s.release(nc)
-	r, err := NewReader(nc, s.cfg.Config)
+	r, err := framing.NewReader(nc, s.cfg.limits())
 	if err != nil { // the config was validated; this is our fault
 		s.log.Error("mqtt listener: reader", "err", err)
 		return
 	}
 	c.r = r
 	c.bw = bufio.NewWriterSize(nc, 4096)
-	c.w = NewWriter(c.bw)
+	c.w = framing.NewWriter(c.bw)
 
 	if err := c.connect(); err != nil {
 		c.connectFailed(err)
+		if c.answered {
+			c.closeGracefully()
+		}
 		return
 	}
 	// Exits when stop is closed, on a kick, or on a write error.
@@ -195,7 +216,7 @@ func (c *client) connect() error {
 		return c.refuse(reasonBadAuthMethod, 0, fmt.Errorf("authentication method %q not supported", pk.Properties.AuthenticationMethod))
 	}
 	c.username = string(cp.Username)
-	if err := s.auth.Load().Authenticate(c.username, cp.Password); err != nil {
+	if err := s.auth.Authenticate(c.username, cp.Password); err != nil {
 		s.stats.refusedAuth.Add(1)
 		if c.username == "" {
 			return c.refuse(reasonNotAuthorized, connack311NotAuthorized, err)
@@ -204,6 +225,13 @@ func (c *client) connect() error {
 	}
 
 	c.clientID = cp.ClientIdentifier
+	if c.version == 3 {
+		if n := utf8.RuneCountInString(c.clientID); n == 0 || n > maxClientID31 {
+			// MQTT 3.1 has no assigned identifiers and a 23-character limit.
+			s.stats.refusedID.Add(1)
+			return c.refuse(0, connack311IDRejected, fmt.Errorf("mqtt 3.1 client id of %d characters, want 1 to %d", n, maxClientID31))
+		}
+	}
 	assigned := ""
 	if c.clientID == "" {
 		if !v5 && !cp.Clean {
@@ -223,7 +251,7 @@ func (c *client) connect() error {
 		}
 	}
 
-	opts := mqttcore.ConnectOptions{ClientID: c.clientID, CleanStart: cp.Clean}
+	opts := mqttcore.ConnectOptions{ClientID: c.clientID, Username: c.username, CleanStart: cp.Clean}
 	if v5 {
 		if pk.Properties.SessionExpiryIntervalFlag {
 			opts.SessionExpiry = expiryDuration(pk.Properties.SessionExpiryInterval)
@@ -231,7 +259,7 @@ func (c *client) connect() error {
 		opts.MaxInflight = int(pk.Properties.ReceiveMaximum)
 		if pk.Properties.MaximumPacketSize > 0 {
 			if err := c.w.SetMaxPacketSize(int(pk.Properties.MaximumPacketSize)); err != nil {
-				return c.refuse(byte(ReasonProtocolError), 0, err)
+				return c.refuse(byte(framing.ReasonProtocolError), 0, err)
 			}
 			c.mods.MaxSize = pk.Properties.MaximumPacketSize
 		}
@@ -244,10 +272,6 @@ func (c *client) connect() error {
 	}
 	c.expiryZero = opts.SessionExpiry == 0
 	if cp.WillFlag {
-		if !s.auth.Load().CanPublish(c.username, c.clientID, cp.WillTopic) {
-			s.stats.refusedAuth.Add(1)
-			return c.refuse(reasonNotAuthorized, connack311NotAuthorized, fmt.Errorf("will topic %q not allowed", cp.WillTopic))
-		}
 		w := &mqttcore.Will{
 			Topic:   cp.WillTopic,
 			Payload: cp.WillPayload,
@@ -260,11 +284,26 @@ func (c *client) connect() error {
 		}
 		opts.Will = w
 	}
-	if cp.Keepalive > 0 {
-		c.keepAlive = time.Duration(cp.Keepalive) * time.Second * 3 / 2 // [MQTT-3.1.2-24]
+	keepAlive := time.Duration(cp.Keepalive) * time.Second
+	serverKeepAlive := false
+	if max := s.cfg.ServerKeepAlive; max > 0 && (keepAlive == 0 || keepAlive > max) {
+		if !v5 {
+			// MQTT 3.1 and 3.1.1 cannot tell the client another keep
+			// alive; refuse as Mosquitto's max_keepalive does.
+			s.stats.refusedKA.Add(1)
+			return c.refuse(0, connack311IDRejected, fmt.Errorf("keep alive %v above server_keep_alive %v", keepAlive, max))
+		}
+		keepAlive, serverKeepAlive = max, true // [MQTT-3.2.2-21]
+	}
+	if keepAlive > 0 {
+		c.keepAlive = keepAlive * 3 / 2 // [MQTT-3.1.2-24]
 	}
 
 	cc, present, err := s.broker.Attach(c, opts)
+	if errors.Is(err, mqttcore.ErrNotAuthorized) { // the will's topic
+		s.stats.refusedAuth.Add(1)
+		return c.refuse(reasonNotAuthorized, connack311NotAuthorized, err)
+	}
 	if err != nil {
 		s.stats.refusedOther.Add(1)
 		switch {
@@ -281,12 +320,13 @@ func (c *client) connect() error {
 	c.cc = cc
 	if v5 {
 		c.aliases = make([]string, s.cfg.TopicAliasMaximum)
+		c.outAliases.init(min(pk.Properties.TopicAliasMaximum, uint16(s.cfg.OutboundTopicAliasMaximum)))
 	}
 
 	ack := packets.Packet{
 		FixedHeader:     packets.FixedHeader{Type: packets.Connack},
 		ProtocolVersion: c.version,
-		SessionPresent:  present,
+		SessionPresent:  present && c.version != 3, // MQTT 3.1 has no session present flag
 		Mods:            c.mods,
 	}
 	if v5 {
@@ -295,7 +335,10 @@ func (c *client) connect() error {
 		p.ReceiveMaximum = uint16(s.broker.Config().MaxInflight)
 		p.MaximumPacketSize = uint32(s.cfg.MaxPacketSize)
 		p.TopicAliasMaximum = uint16(s.cfg.TopicAliasMaximum)
-		p.SubIDAvailable, p.SubIDAvailableFlag = 0, true
+		// Subscription Identifier Available is left out: it means 1.
+		if serverKeepAlive {
+			p.ServerKeepAlive, p.ServerKeepAliveFlag = uint16(keepAlive/time.Second), true
+		}
 		p.WildcardSubAvailable, p.WildcardSubAvailableFlag = 1, true
 		p.SharedSubAvailable, p.SharedSubAvailableFlag = 1, true
 	}
@@ -325,14 +368,14 @@ func (c *client) refuse(v5, v311 byte, err error) error {
 			ProtocolVersion: c.version,
 			ReasonCode:      code,
 		}
-		_ = c.writeNow(&ack)
+		c.answered = c.writeNow(&ack) == nil
 	}
 	c.srv.warnf("mqtt connect refused", "client_id", c.clientID, "remote", c.remote, "reason", fmt.Sprintf("0x%02x", code), "err", err)
 	return &closeErr{err: fmt.Errorf("connect refused: %w", err)}
 }
 
 // connectFailed closes a connection whose CONNECT did not succeed,
-// answering a framing error per CloseResponse.
+// answering a framing error per framing.CloseResponse.
 func (c *client) connectFailed(err error) {
 	s := c.srv
 	var ce *closeErr
@@ -345,10 +388,10 @@ func (c *client) connectFailed(err error) {
 		return
 	}
 	c.countReadError(err)
-	if pk, ok := CloseResponse(err, 0); ok {
-		_ = c.writeNow(&pk)
+	if pk, ok := framing.CloseResponse(err, 0); ok {
+		c.answered = c.writeNow(&pk) == nil
 	}
-	if _, ok := Reason(err); ok {
+	if _, ok := framing.Reason(err); ok {
 		s.warnf("mqtt connect rejected", "remote", c.remote, "err", err)
 	} else if !errors.Is(err, io.EOF) {
 		s.log.Debug("mqtt connection closed before connect", "remote", c.remote, "err", err)
@@ -359,13 +402,13 @@ func (c *client) connectFailed(err error) {
 func (c *client) countReadError(err error) {
 	st := &c.srv.stats
 	switch {
-	case errors.Is(err, ErrPacketTooLarge):
+	case errors.Is(err, framing.ErrPacketTooLarge):
 		st.tooLarge.Add(1)
-	case errors.Is(err, ErrUnsupportedVersion):
+	case errors.Is(err, framing.ErrUnsupportedVersion):
 		st.badVersion.Add(1)
-	case errors.Is(err, ErrProtocol):
+	case errors.Is(err, framing.ErrProtocol):
 		st.protocol.Add(1)
-	case errors.Is(err, ErrMalformed):
+	case errors.Is(err, framing.ErrMalformed):
 		st.malformed.Add(1)
 	}
 }
@@ -378,7 +421,7 @@ func (c *client) writeNow(pk *packets.Packet) error {
 		return err
 	}
 	if err := c.bw.Flush(); err != nil {
-		return fmt.Errorf("write %s packet: %w", typeName(pk.FixedHeader.Type), err)
+		return fmt.Errorf("write %s packet: %w", framing.TypeName(pk.FixedHeader.Type), err)
 	}
 	c.srv.stats.sent.Add(1)
 	return nil
@@ -388,11 +431,7 @@ func (c *client) writeNow(pk *packets.Packet) error {
 // why.
 func (c *client) readLoop() error {
 	for {
-		if c.keepAlive > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive))
-		} else {
-			_ = c.nc.SetReadDeadline(time.Time{})
-		}
+		c.armReadDeadline()
 		pk, err := c.r.ReadPacket(c.version)
 		if err != nil {
 			return err
@@ -401,6 +440,22 @@ func (c *client) readLoop() error {
 		if err := c.handle(&pk); err != nil {
 			return err
 		}
+	}
+}
+
+// armReadDeadline sets the read deadline for the next packet: the keep
+// alive, or the end of the drain once the writer has started a graceful
+// close. It checks lingerUntil after setting the keep-alive deadline, and
+// the writer sets lingerUntil before the deadline, so one of the two always
+// sees the other's.
+func (c *client) armReadDeadline() {
+	if c.keepAlive > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive))
+	} else {
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	if u := c.lingerUntil.Load(); u != 0 {
+		_ = c.nc.SetReadDeadline(time.Unix(0, u))
 	}
 }
 
@@ -446,10 +501,10 @@ func (c *client) finish(err error) {
 		}
 		s.warnf("mqtt keep alive timeout", "client_id", c.clientID, "remote", c.remote, "keep_alive", c.keepAlive*2/3)
 	default:
-		if pk, ok := CloseResponse(err, c.version); ok {
+		if pk, ok := framing.CloseResponse(err, c.version); ok {
 			final = &pk
 		}
-		if _, ok := Reason(err); ok {
+		if _, ok := framing.Reason(err); ok {
 			c.countReadError(err)
 			s.warnf("mqtt packet rejected", "client_id", c.clientID, "remote", c.remote, "err", err)
 		} else {
@@ -475,7 +530,8 @@ func (c *client) finish(err error) {
 		default: // the queue is full of packets the client does not read
 		}
 	}
-	if final == nil && !normal {
+	lingering := c.lingerUntil.Load() != 0
+	if final == nil && !normal && !lingering {
 		// Nothing more to say: unblock a writer stuck on a dead peer.
 		_ = c.nc.Close()
 	} else {
@@ -483,6 +539,9 @@ func (c *client) finish(err error) {
 	}
 	close(c.stop)
 	<-c.writerDone
+	if final != nil || lingering {
+		c.closeGracefully()
+	}
 }
 
 // kicked returns the reason the core closed this connection, or nil.

@@ -10,6 +10,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener/internal/framing"
 )
 
 // handle dispatches one packet read after CONNECT. A non-nil error ends the
@@ -32,6 +33,8 @@ func (c *client) handle(pk *packets.Packet) error {
 			return err
 		} else if c.lastAckUnknown {
 			code = reasonPacketIDNotFound
+		} else if c.cc.Sync(mqttcore.Ack{Kind: mqttcore.AckReceived, PacketID: pk.PacketID}) {
+			return nil // PUBREL once the PUBREC is on disk
 		}
 		return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel}, PacketID: pk.PacketID, ReasonCode: code})
 	case packets.Pubrel:
@@ -42,6 +45,8 @@ func (c *client) handle(pk *packets.Packet) error {
 			}
 			// Unknown: already released, or refused by the ACL (3.1.1).
 			code = reasonPacketIDNotFound
+		} else if c.cc.Sync(mqttcore.Ack{Kind: mqttcore.AckRelease, PacketID: pk.PacketID}) {
+			return nil // PUBCOMP once the release is on disk
 		}
 		return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: pk.PacketID, ReasonCode: code})
 	case packets.Pubcomp:
@@ -56,12 +61,12 @@ func (c *client) handle(pk *packets.Packet) error {
 		return c.onDisconnect(pk)
 	case packets.Connect:
 		// [MQTT-3.1.0-2]: a second CONNECT is a protocol error.
-		return &closeErr{reason: byte(ReasonProtocolError), counter: &st.protocol, err: errors.New("second CONNECT")}
+		return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &st.protocol, err: errors.New("second CONNECT")}
 	default:
 		// AUTH without an authentication method, or a packet only a
 		// server sends.
-		return &closeErr{reason: byte(ReasonProtocolError), counter: &st.protocol,
-			err: fmt.Errorf("unexpected %s packet from client", typeName(pk.FixedHeader.Type))}
+		return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &st.protocol,
+			err: fmt.Errorf("unexpected %s packet from client", framing.TypeName(pk.FixedHeader.Type))}
 	}
 }
 
@@ -86,10 +91,19 @@ func (c *client) acked(err error) error {
 }
 
 // onPublish handles an inbound PUBLISH: topic alias, ACL, the core, and
-// the acknowledgement.
+// the acknowledgement. It decides every acknowledgement of a client's
+// PUBLISH: PUBACK or PUBREC through pubAck when Conn.Publish is done or
+// refuses, or none now when the core holds it (PublishPending), in which
+// case the writer sends it when the core calls Acked (sendDeferred in
+// server_acks.go). PUBREL and its PUBCOMP are answered in handle.
 func (c *client) onPublish(pk *packets.Packet) error {
 	st := &c.srv.stats
 	v5 := c.version == 5
+	if v5 && len(pk.Properties.SubscriptionIdentifier) > 0 {
+		// [MQTT-3.3.4-6]: only the server sends subscription identifiers.
+		return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &st.protocol,
+			err: errors.New("publish from client carries a subscription identifier")}
+	}
 	topic := pk.TopicName
 	if v5 && pk.Properties.TopicAliasFlag {
 		a := int(pk.Properties.TopicAlias)
@@ -100,7 +114,7 @@ func (c *client) onPublish(pk *packets.Packet) error {
 		}
 		if topic == "" {
 			if topic = c.aliases[a-1]; topic == "" {
-				return &closeErr{reason: byte(ReasonProtocolError), counter: &st.protocol,
+				return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &st.protocol,
 					err: fmt.Errorf("topic alias %d used before it was set", a)}
 			}
 		} else {
@@ -108,13 +122,6 @@ func (c *client) onPublish(pk *packets.Packet) error {
 		}
 	}
 	qos := pk.FixedHeader.Qos
-	if !c.srv.auth.Load().CanPublish(c.username, c.clientID, topic) {
-		st.pubDenied.Add(1)
-		c.srv.warnf("mqtt publish denied by acl", "client_id", c.clientID, "username", c.username, "topic", topic)
-		// MQTT 3.1.1 has no refusal: acknowledge and drop, as Mosquitto
-		// does.
-		return c.pubAck(qos, pk.PacketID, reasonNotAuthorized)
-	}
 	m := &mqttcore.Message{
 		Topic:   topic,
 		Payload: pk.Payload, // the packet's own buffer, never reused
@@ -124,11 +131,18 @@ func (c *client) onPublish(pk *packets.Packet) error {
 	if v5 {
 		m.Props = messageProps(&pk.Properties)
 	}
-	if _, err := c.cc.Publish(m, pk.PacketID); err != nil {
+	status, err := c.cc.Publish(m, pk.PacketID, uint32(qos))
+	if err != nil {
 		var code byte
 		switch {
 		case errors.Is(err, mqttcore.ErrDetached):
 			return err
+		case errors.Is(err, mqttcore.ErrNotAuthorized):
+			st.pubDenied.Add(1)
+			c.srv.warnf("mqtt publish denied by acl", "client_id", c.clientID, "username", c.username, "topic", topic)
+			// MQTT 3.1.1 has no refusal: acknowledge and drop, as Mosquitto
+			// does.
+			return c.pubAck(qos, pk.PacketID, reasonNotAuthorized)
 		case errors.Is(err, mqttcore.ErrInflightFull):
 			// [MQTT-3.3.4-9]
 			return &closeErr{reason: reasonReceiveMaxExceeded, counter: &st.protocol, err: err}
@@ -148,6 +162,9 @@ func (c *client) onPublish(pk *packets.Packet) error {
 		st.pubRefused.Add(1)
 		c.srv.warnf("mqtt publish refused", "client_id", c.clientID, "topic", topic, "err", err)
 		return c.pubAck(qos, pk.PacketID, code)
+	}
+	if status == mqttcore.PublishPending {
+		return nil // the writer acknowledges when the core says (Acked)
 	}
 	return c.pubAck(qos, pk.PacketID, reasonSuccess)
 }
@@ -172,35 +189,35 @@ func (c *client) pubAck(qos byte, pid uint16, code byte) error {
 func (c *client) onSubscribe(pk *packets.Packet) error {
 	st := &c.srv.stats
 	v5 := c.version == 5
+	var subID uint32
 	if v5 && len(pk.Properties.SubscriptionIdentifier) > 0 {
-		// CONNACK said Subscription Identifier Available = 0
-		// [MQTT-3.8.2-1].
-		return &closeErr{reason: reasonSubIDsNotSupported, counter: &st.protocol, err: errors.New("subscription identifier not supported")}
+		// One per SUBSCRIBE (checkProps refuses a repeat and 0); it applies
+		// to every filter of the packet (MQTT 5.0 section 3.8.2.1.2).
+		subID = uint32(pk.Properties.SubscriptionIdentifier[0])
 	}
 	failure := byte(reasonUnspecified) // 3.1.1: 0x80 for every failure
 	codes := make([]byte, len(pk.Filters))
 	for i, f := range pk.Filters {
 		if v5 && f.NoLocal && strings.HasPrefix(f.Filter, "$share/") {
 			// [MQTT-3.8.3-4]
-			return &closeErr{reason: byte(ReasonProtocolError), counter: &st.protocol, err: fmt.Errorf("no local on shared subscription %q", f.Filter)}
-		}
-		if !c.srv.auth.Load().CanSubscribe(c.username, c.clientID, f.Filter) {
-			st.subDenied.Add(1)
-			c.srv.warnf("mqtt subscribe denied by acl", "client_id", c.clientID, "username", c.username, "filter", f.Filter)
-			codes[i] = pick(v5, reasonNotAuthorized, failure)
-			continue
+			return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &st.protocol, err: fmt.Errorf("no local on shared subscription %q", f.Filter)}
 		}
 		err := c.cc.Subscribe(f.Filter, mqttcore.SubOptions{
 			QoS:               mqttcore.QoS(f.Qos),
 			NoLocal:           f.NoLocal,
 			RetainAsPublished: f.RetainAsPublished,
 			RetainHandling:    mqttcore.RetainHandling(f.RetainHandling),
+			SubscriptionID:    subID,
 		})
 		switch {
 		case err == nil:
 			codes[i] = f.Qos
 		case errors.Is(err, mqttcore.ErrDetached):
 			return err
+		case errors.Is(err, mqttcore.ErrNotAuthorized):
+			st.subDenied.Add(1)
+			c.srv.warnf("mqtt subscribe denied by acl", "client_id", c.clientID, "username", c.username, "filter", f.Filter)
+			codes[i] = pick(v5, reasonNotAuthorized, failure)
 		case errors.Is(err, mqttcore.ErrInvalidFilter):
 			st.subRefused.Add(1)
 			codes[i] = pick(v5, reasonTopicFilterInvalid, failure)
@@ -212,7 +229,8 @@ func (c *client) onSubscribe(pk *packets.Packet) error {
 	}
 	// The core may already have queued retained messages: the server may
 	// send them before the SUBACK [MQTT-3.8.4].
-	return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID, ReasonCodes: codes})
+	suback := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID, ReasonCodes: codes}
+	return c.sendSynced(suback)
 }
 
 // onUnsubscribe handles UNSUBSCRIBE.
@@ -231,7 +249,18 @@ func (c *client) onUnsubscribe(pk *packets.Packet) error {
 			codes[i] = reasonTopicFilterInvalid
 		}
 	}
-	return c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID, ReasonCodes: codes})
+	return c.sendSynced(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID, ReasonCodes: codes})
+}
+
+// sendSynced sends a SUBACK or UNSUBACK once the subscription change is
+// durable: at once without a journal, else when the core's Ack comes.
+func (c *client) sendSynced(pk packets.Packet) error {
+	c.deferSubAck(pk)
+	if c.cc.Sync(mqttcore.Ack{Kind: mqttcore.AckSubscribe, PacketID: pk.PacketID}) {
+		return nil
+	}
+	c.Acked(mqttcore.Ack{Kind: mqttcore.AckSubscribe, PacketID: pk.PacketID})
+	return nil
 }
 
 // onDisconnect handles the client's DISCONNECT.
@@ -240,7 +269,7 @@ func (c *client) onDisconnect(pk *packets.Packet) error {
 		if pk.Properties.SessionExpiryIntervalFlag {
 			if c.expiryZero && pk.Properties.SessionExpiryInterval != 0 {
 				// [MQTT-3.14.2-2]
-				return &closeErr{reason: byte(ReasonProtocolError), counter: &c.srv.stats.protocol,
+				return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &c.srv.stats.protocol,
 					err: errors.New("disconnect sets a session expiry after connect set 0")}
 			}
 			if err := c.cc.SetSessionExpiry(expiryDuration(pk.Properties.SessionExpiryInterval)); err != nil {

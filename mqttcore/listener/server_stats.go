@@ -11,6 +11,7 @@ type serverCounters struct {
 	connectTimeout atomic.Uint64
 	refusedAuth    atomic.Uint64
 	refusedID      atomic.Uint64
+	refusedKA      atomic.Uint64
 	refusedOther   atomic.Uint64
 	keepAlive      atomic.Uint64
 	malformed      atomic.Uint64
@@ -50,8 +51,12 @@ type Stats struct {
 	// anonymous access, an unsupported authentication method or a will
 	// topic the ACL does not allow.
 	RefusedAuth uint64
-	// RefusedClientID counts CONNECTs refused for their client identifier.
+	// RefusedClientID counts CONNECTs refused for their client identifier
+	// (MQTT 3.1: empty or longer than 23 characters).
 	RefusedClientID uint64
+	// RefusedKeepAlive counts MQTT 3.1 and 3.1.1 CONNECTs refused because
+	// their keep alive exceeded server_keep_alive (or was 0 with one set).
+	RefusedKeepAlive uint64
 	// RefusedOther counts CONNECTs the core refused (session limit, bad
 	// will, broker closed).
 	RefusedOther uint64
@@ -61,14 +66,14 @@ type Stats struct {
 	// Malformed counts connections closed for a malformed packet (0x81).
 	Malformed uint64
 	// ProtocolErrors counts connections closed for a protocol error (0x82,
-	// and the MQTT 5 codes for a bad topic alias, receive maximum exceeded
-	// and unsupported subscription identifiers).
+	// and the MQTT 5 codes for a bad topic alias and receive maximum
+	// exceeded).
 	ProtocolErrors uint64
 	// PacketsTooLarge counts connections closed for a packet above the
 	// maximum packet size (0x95).
 	PacketsTooLarge uint64
-	// UnsupportedVersion counts CONNECTs with a protocol level other than
-	// 4 or 5.
+	// UnsupportedVersion counts CONNECTs with a protocol other than MQTT 3.1
+	// ("MQIsdp" 3), 3.1.1 or 5.0 ("MQTT" 4 or 5).
 	UnsupportedVersion uint64
 	// PublishDenied counts PUBLISHes the ACL refused (MQTT 5: PUBACK or
 	// PUBREC 0x87; MQTT 3.1.1: acknowledged and dropped).
@@ -109,6 +114,7 @@ func (s *Server) Stats() Stats {
 		ConnectTimeouts:        c.connectTimeout.Load(),
 		RefusedAuth:            c.refusedAuth.Load(),
 		RefusedClientID:        c.refusedID.Load(),
+		RefusedKeepAlive:       c.refusedKA.Load(),
 		RefusedOther:           c.refusedOther.Load(),
 		KeepAliveTimeouts:      c.keepAlive.Load(),
 		Malformed:              c.malformed.Load(),

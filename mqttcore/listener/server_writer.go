@@ -7,6 +7,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener/internal/framing"
 )
 
 // writeLoop is the connection's writer goroutine. It owns c.w and c.bw and
@@ -72,7 +73,7 @@ func (c *client) writeLoop() {
 // a write error, having closed the connection.
 func (c *client) write(pk *packets.Packet) bool {
 	if err := c.w.WritePacket(pk); err != nil {
-		if errors.Is(err, ErrPacketTooLarge) {
+		if errors.Is(err, framing.ErrPacketTooLarge) {
 			// Only a packet with a reason string or user properties can
 			// grow past the client's maximum; ours have none.
 			c.srv.stats.outTooLarge.Add(1)
@@ -106,6 +107,9 @@ func (c *client) writeFailed(err error) {
 // packets. If more may be waiting it re-arms notify, because the core only
 // notifies again after Next has reported nothing.
 func (c *client) drain() bool {
+	if !c.sendDeferred() {
+		return false
+	}
 	for range maxDrain {
 		d, ok := c.cc.Next()
 		if !ok {
@@ -133,6 +137,7 @@ func (c *client) deliver(d *mqttcore.Delivery) bool {
 		return c.write(&pk)
 	}
 	m := d.Message
+	var newAlias uint16 // an alias this PUBLISH teaches the client
 	pk := packets.Packet{
 		FixedHeader:     packets.FixedHeader{Type: packets.Publish, Qos: byte(d.QoS), Dup: d.Dup, Retain: d.Retain},
 		TopicName:       m.Topic,
@@ -152,9 +157,31 @@ func (c *client) deliver(d *mqttcore.Delivery) bool {
 			// [MQTT-3.3.2-6]: the remaining lifetime, rounded up.
 			pk.Properties.MessageExpiryInterval = uint32((d.ExpiryLeft + time.Second - 1) / time.Second)
 		}
+		// [MQTT-3.3.4-3] [MQTT-3.3.4-4]: every matching subscription's
+		// identifier, in one PUBLISH; buffers owned by the writer.
+		if c.subIDs = c.cc.SubscriptionIDs(m, c.subIDs[:0]); len(c.subIDs) > 0 {
+			c.subIDInts = c.subIDInts[:0]
+			for _, id := range c.subIDs {
+				c.subIDInts = append(c.subIDInts, int(id))
+			}
+			pk.Properties.SubscriptionIdentifier = c.subIDInts
+		}
+		if a, known := c.outAliases.lookup(m.Topic); a != 0 {
+			// [MQTT-3.3.2-12]: the client allowed aliases up to its
+			// Topic Alias Maximum; a known one replaces the topic.
+			pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = a, true
+			if known {
+				pk.TopicName = ""
+			} else {
+				newAlias = a
+			}
+		}
 	}
 	if err := c.w.WritePacket(&pk); err != nil {
-		if !errors.Is(err, ErrPacketTooLarge) {
+		if newAlias != 0 {
+			c.outAliases.forget(m.Topic, newAlias) // the client never saw it
+		}
+		if !errors.Is(err, framing.ErrPacketTooLarge) {
 			c.writeFailed(err)
 			return false
 		}
@@ -169,9 +196,9 @@ func (c *client) deliver(d *mqttcore.Delivery) bool {
 	return true
 }
 
-// closeFromCore handles FrontEnd.Close: tell an MQTT 5 client why, then
-// close the connection. The reader then ends without detaching (the core
-// already did).
+// closeFromCore handles FrontEnd.Close: tell an MQTT 5 client why and
+// close gracefully (graceful.go); close an MQTT 3.1.x connection at once.
+// The reader then ends without detaching (the core already did).
 func (c *client) closeFromCore(reason error) {
 	st := &c.srv.stats
 	code := byte(reasonServerShuttingDown)
@@ -188,8 +215,11 @@ func (c *client) closeFromCore(reason error) {
 	c.srv.log.Debug("mqtt connection closed by the broker", "client_id", c.clientID, "remote", c.remote, "err", reason)
 	if c.version == 5 {
 		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: 5, ReasonCode: code, Mods: c.mods}
-		if c.write(&pk) {
-			c.flush()
+		if c.write(&pk) && c.flush() {
+			// The reader ends on its next packet or the drain deadline,
+			// drains and closes (graceful.go).
+			c.startLinger()
+			return
 		}
 	}
 	_ = c.nc.Close()

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/gorilla/websocket"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/listener"
@@ -131,7 +131,7 @@ func dialPahoTLS(t testing.TB, ctx context.Context, addr string, tc *tls.Config,
 func TestTLSListener(t *testing.T) {
 	ctx := testCtx(t)
 	pki := newTestPKI(t)
-	ts := startServer(t, listener.ServerConfig{TLS: listener.TLSConfig{
+	ts := startServer(t, listener.Config{TLS: listener.TLSConfig{
 		Address: "127.0.0.1:0", CertFile: pki.certFile, KeyFile: pki.keyFile,
 	}}, mqttcore.Config{})
 	tlsAddr := ts.srv.Addr("tls").String()
@@ -183,7 +183,7 @@ func TestTLSListener(t *testing.T) {
 func TestTLSClientCertificate(t *testing.T) {
 	ctx := testCtx(t)
 	pki := newTestPKI(t)
-	ts := startServer(t, listener.ServerConfig{Address: "-", TLS: listener.TLSConfig{
+	ts := startServer(t, listener.Config{Address: "-", TLS: listener.TLSConfig{
 		Address: "127.0.0.1:0", CertFile: pki.certFile, KeyFile: pki.keyFile, ClientCAFile: pki.caFile,
 	}}, mqttcore.Config{})
 	if ts.srv.Addr("tcp") != nil {
@@ -219,7 +219,7 @@ func TestTLSClientCertificate(t *testing.T) {
 // messages with a plain TCP paho client.
 func TestWebSocketAutopaho(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{WebSocket: listener.WebSocketConfig{Address: "127.0.0.1:0"}}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{WebSocket: listener.WebSocketConfig{Address: "127.0.0.1:0"}}, mqttcore.Config{})
 	wsAddr := ts.srv.Addr("websocket").String()
 	u, err := url.Parse("ws://" + wsAddr + listener.DefaultWebSocketPath)
 	if err != nil {
@@ -282,16 +282,19 @@ func TestWebSocketAutopaho(t *testing.T) {
 // the "mqtt" subprotocol is refused [MQTT-6.0.0-3] and counted.
 func TestWebSocketRequiresSubprotocol(t *testing.T) {
 	ctx := testCtx(t)
-	ts := startServer(t, listener.ServerConfig{WebSocket: listener.WebSocketConfig{Address: "127.0.0.1:0"}}, mqttcore.Config{})
+	ts := startServer(t, listener.Config{WebSocket: listener.WebSocketConfig{Address: "127.0.0.1:0"}}, mqttcore.Config{})
 	u := "ws://" + ts.srv.Addr("websocket").String() + listener.DefaultWebSocketPath
-	ws, _, err := websocket.Dial(ctx, u, nil)
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, u, nil)
 	if err != nil {
 		t.Fatalf("websocket.Dial(%s) = %v", u, err)
 	}
-	defer ws.CloseNow()
-	_, _, err = ws.Read(ctx)
-	if got := websocket.CloseStatus(err); got != websocket.StatusPolicyViolation {
-		t.Errorf("Read after dialing without the mqtt subprotocol: %v (status %v); want close status %v", err, got, websocket.StatusPolicyViolation)
+	defer ws.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = ws.SetReadDeadline(dl)
+	}
+	_, _, err = ws.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+		t.Errorf("Read after dialing without the mqtt subprotocol: %v; want close status %v", err, websocket.ClosePolicyViolation)
 	}
 	if got := ts.srv.Stats().ProtocolErrors; got != 1 {
 		t.Errorf("Stats().ProtocolErrors = %d; want 1", got)

@@ -1,0 +1,98 @@
+package gateway
+
+import "net/netip"
+
+// The loop's address index: how a datagram finds its client. Every client,
+// so every sleeping sensor, has an entry, so the keys are compact.
+
+// linkClients are a loop's clients on one link, by source address. Every
+// client, so every sleeping sensor, has an entry here: the key is compact.
+type linkClients struct {
+	direct    map[addrKey]*client
+	forwarded map[addrKey]map[string]*client // node id -> client
+}
+
+// addrKey is a source address as the maps key it: 24 octets instead of
+// netip.AddrPort's 32 (which holds a pointer for the zone). IPv6 zones are
+// not part of it, so two link-local senders with the same address and port
+// on two interfaces of one link would be taken for one.
+type addrKey struct {
+	ip   [16]byte
+	port uint16
+	v4   bool
+}
+
+func keyOf(a netip.AddrPort) addrKey {
+	ip := a.Addr()
+	return addrKey{ip: ip.As16(), port: a.Port(), v4: ip.Is4()}
+}
+
+// lookup finds the client at key (and forwarder node id), or nil.
+func (l *loop) lookup(key clientKey, node []byte) *client {
+	lc := l.clients[key.link]
+	if lc == nil {
+		return nil
+	}
+	if node == nil {
+		return lc.direct[keyOf(key.addr)]
+	}
+	return lc.forwarded[keyOf(key.addr)][string(node)]
+}
+
+func (l *loop) newClient(key clientKey, node []byte) *client {
+	c := &client{l: l, key: key, state: StateActive, lastSeen: l.now()}
+	if node != nil {
+		c.node, c.fwd = string(node), true // a copy: node aliases the datagram
+	}
+	l.insert(c)
+	return c
+}
+
+// insert adds c to the loop's maps under its key.
+func (l *loop) insert(c *client) {
+	lc := l.clients[c.key.link]
+	if lc == nil {
+		lc = &linkClients{direct: map[addrKey]*client{}, forwarded: map[addrKey]map[string]*client{}}
+		l.clients[c.key.link] = lc
+	}
+	k := keyOf(c.key.addr)
+	if !c.fwd {
+		lc.direct[k] = c
+	} else {
+		m := lc.forwarded[k]
+		if m == nil {
+			m = map[string]*client{}
+			lc.forwarded[k] = m
+		}
+		m[c.node] = c
+	}
+	l.g.stats.clients.Add(1)
+	if c.state == StateAsleep {
+		l.g.stats.asleep.Add(1)
+	}
+}
+
+func (l *loop) removeClient(c *client) {
+	if c.removed {
+		return
+	}
+	c.markRemoved()
+	l.unschedule(c)
+	delete(l.subacks, c)
+	if lc := l.clients[c.key.link]; lc != nil {
+		k := keyOf(c.key.addr)
+		if !c.fwd {
+			delete(lc.direct, k)
+		} else if m := lc.forwarded[k]; m != nil {
+			delete(m, c.node)
+			if len(m) == 0 {
+				delete(lc.forwarded, k)
+			}
+		}
+	}
+	l.g.stats.clients.Add(-1)
+	if c.state == StateAsleep {
+		l.g.stats.asleep.Add(-1)
+		c.indexAsleep(false)
+	}
+}

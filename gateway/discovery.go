@@ -1,0 +1,44 @@
+package gateway
+
+import (
+	"net/netip"
+	"time"
+
+	sn "github.com/gannet-mqtt/gannet/snpacket"
+)
+
+// Gateway discovery (MQTT-SN 1.2 §6.1, §6.2): the gateway announces itself
+// with ADVERTISE every Advertise.Interval on each link it serves, and
+// answers SEARCHGW with GWINFO, from known and unknown senders alike. It
+// never answers the gateway-side messages (ADVERTISE, GWINFO) of other
+// gateways, so two gateways cannot ping-pong (loop.handleUnknown).
+
+// answerSearch answers a SEARCHGW from key (and forwarder node id) with
+// GWINFO.
+func (l *loop) answerSearch(key clientKey, node []byte) {
+	l.sendTo(key, node, &sn.GWInfo{GatewayID: l.g.cfg.GatewayID})
+}
+
+// advertise sends ADVERTISE on link every Advertise.Interval until stop or
+// g.done closes.
+func (g *Gateway) advertise(link Link, stop <-chan struct{}) {
+	to := netip.MustParseAddrPort(g.cfg.Advertise.Address) // checked by Validate
+	m := &sn.Advertise{GatewayID: g.cfg.GatewayID, Duration: uint16(g.cfg.Advertise.Interval / time.Second)}
+	buf, _ := m.AppendBinary(nil) // fixed size, cannot fail
+	t := time.NewTicker(g.cfg.Advertise.Interval)
+	defer t.Stop()
+	for {
+		if _, err := link.WriteToUDPAddrPort(buf, to); err != nil {
+			g.log.Warn("advertise failed", "remote", to, "err", err)
+		} else {
+			g.stats.sent.Add(1)
+		}
+		select {
+		case <-t.C:
+		case <-stop:
+			return
+		case <-g.done:
+			return
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package gateway_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/internal/sntest"
+	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
+	"github.com/gannet-mqtt/gannet/snclient"
+	sn "github.com/gannet-mqtt/gannet/snpacket"
+)
+
+// TestE2ERestartKeepsSensors restarts the gateway and its core on the same
+// store and address: a sensor asleep before the restart wakes with PINGREQ
+// and gets the QoS 1 messages acknowledged to their publisher while it
+// slept, then PINGRESP; an awake sensor goes on publishing with the topic id
+// it registered before, and the gateway understands it; a clean-session
+// sensor is gone.
+func TestE2ERestartKeepsSensors(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	path := filepath.Join(t.TempDir(), "store", "gannet.db")
+	open := func() *boltstore.Store {
+		st, err := boltstore.Open(path, boltstore.Options{})
+		if err != nil {
+			t.Fatalf("boltstore.Open = %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+
+	st1 := open()
+	e1 := sntest.Start(t, sntest.Options{Journal: st1})
+	app1 := e1.MQTT(t, ctx, "app")
+	sleeper := e1.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true})
+	if _, err := sleeper.Subscribe(ctx, snclient.Named("cmd/sleeper"), sn.QoS1); err != nil {
+		t.Fatalf("Subscribe = %v", err)
+	}
+	if err := sleeper.Sleep(ctx, time.Minute); err != nil {
+		t.Fatalf("Sleep = %v", err)
+	}
+	e1.WaitSession(t, ctx, "sleeper", mqttcore.StateAsleep)
+	for _, p := range []string{"c1", "c2", "c3"} {
+		app1.Publish(t, ctx, "cmd/sleeper", 1, false, p) // returns on PUBACK: durable
+	}
+	awake := e1.Connected(t, ctx, snclient.Options{ClientID: "awake", PersistentSession: true})
+	if _, err := awake.Register(ctx, "up/awake"); err != nil {
+		t.Fatalf("Register = %v", err)
+	}
+	e1.Connected(t, ctx, snclient.Options{ClientID: "clean"})
+
+	// The restart: everything stops, the store file stays.
+	e1.Close()
+	if err := st1.Close(); err != nil {
+		t.Fatalf("store Close = %v", err)
+	}
+	st2 := open()
+	e2 := sntest.Start(t, sntest.Options{Journal: st2, UDPAddr: e1.UDPAddr})
+	sntest.WaitFor(t, ctx, "the gateway to restore its sensors", func() bool {
+		st := e2.Gateway.Stats()
+		return st.Clients == 2 && st.Asleep == 1
+	})
+	app2 := e2.MQTT(t, ctx, "app2")
+	app2.Subscribe(t, ctx, 1, "up/#")
+
+	if err := sleeper.CheckMessages(ctx); err != nil {
+		t.Fatalf("CheckMessages after the restart = %v", err)
+	}
+	for _, want := range []string{"c1", "c2", "c3"} {
+		select {
+		case m := <-sleeper.Msgs:
+			if m.Topic != "cmd/sleeper" || string(m.Payload) != want {
+				t.Errorf("sleeper got (%q, %q); want (cmd/sleeper, %q)", m.Topic, m.Payload, want)
+			}
+		default:
+			t.Fatalf("PINGRESP came before message %q", want)
+		}
+	}
+	if err := awake.Publish(ctx, snclient.Named("up/awake"), sn.QoS1, false, []byte("still here")); err != nil {
+		t.Fatalf("Publish with the registered id after the restart = %v", err)
+	}
+	app2.Expect(t, ctx, "up/awake", "still here", 1, false)
+	if n := e2.Gateway.Stats().InvalidTopic; n != 0 {
+		t.Errorf("gateway refused %d topic ids after the restart; want the registration kept", n)
+	}
+	if _, ok := e2.Broker.Session("clean"); ok {
+		t.Error("a clean session survived the restart")
+	}
+}

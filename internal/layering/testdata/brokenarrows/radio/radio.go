@@ -1,0 +1,7 @@
+// Package radio breaks "radio parses nothing".
+package radio
+
+import "example.com/brokenarrows/snpacket"
+
+// X uses the import.
+const X = snpacket.X

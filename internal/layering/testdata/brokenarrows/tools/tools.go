@@ -1,0 +1,2 @@
+// Package tools has no rule.
+package tools

@@ -1,0 +1,212 @@
+package boltstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
+)
+
+// txBuckets are the core's buckets in one write transaction.
+type txBuckets struct {
+	sessions, entries, messages, frontEnd, retained *bbolt.Bucket
+}
+
+// coreBucketsOf returns the core's buckets in tx.
+func coreBucketsOf(tx *bbolt.Tx) (txBuckets, error) {
+	b := txBuckets{
+		sessions: tx.Bucket(bucketSessions),
+		entries:  tx.Bucket(bucketEntries),
+		messages: tx.Bucket(bucketMessages),
+		frontEnd: tx.Bucket(bucketFrontEnd),
+		retained: tx.Bucket(bucketRetained),
+	}
+	if b.sessions == nil || b.entries == nil || b.messages == nil || b.frontEnd == nil || b.retained == nil {
+		return b, errors.New("a core bucket is missing")
+	}
+	b.sessions.FillPercent = seqFill
+	b.messages.FillPercent = seqFill
+	b.frontEnd.FillPercent = seqFill
+	// Entries are keyed by session first: inserts land all over the
+	// bucket, so bbolt's default fill suits them.
+	return b, nil
+}
+
+// applyOps applies one Commit's ops in tx. Applying them again in a fresh
+// transaction (after another call in the batch failed) has the same
+// effect: every op replaces or deletes a key, and reference counts are
+// changed only when an entry gains or loses its message.
+func (s *Store) applyOps(tx *bbolt.Tx, ops []mqttcore.Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	b, err := coreBucketsOf(tx)
+	if err != nil {
+		return err
+	}
+	for i := range ops {
+		if err := s.applyOp(&b, &ops[i]); err != nil {
+			op := &ops[i]
+			return fmt.Errorf("op %d of %d (%v, session %d): %w", i+1, len(ops), op.Kind, op.SessionID, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyOp(b *txBuckets, op *mqttcore.Op) error {
+	var key [16]byte
+	sid := appendU64(key[:0], op.SessionID)
+	switch op.Kind {
+	case mqttcore.OpSession:
+		if op.Session == nil {
+			return errors.New("no session record")
+		}
+		s.scratch = appendSession(s.scratch[:0], op.Session)
+		return b.sessions.Put(s.arena.copy(sid), s.arena.copy(s.scratch))
+	case mqttcore.OpEndSession:
+		return s.endSession(b, op.SessionID)
+	case mqttcore.OpEntry:
+		return s.putEntry(b, op.SessionID, &op.Entry)
+	case mqttcore.OpDropEntry:
+		seq := op.Seq
+		if seq == 0 {
+			seq = op.Entry.Seq
+		}
+		return s.dropEntry(b, appendEntryKey(key[:0], op.SessionID, seq), seq)
+	case mqttcore.OpFrontEnd:
+		if op.FrontEnd == nil {
+			return b.frontEnd.Delete(sid)
+		}
+		return b.frontEnd.Put(s.arena.copy(sid), s.arena.copy(op.FrontEnd))
+	case mqttcore.OpRetain:
+		m := op.Message
+		if m == nil {
+			return errors.New("no retained message")
+		}
+		if m.Topic == "" {
+			return errors.New("retained message without a topic")
+		}
+		var expires time.Time
+		if m.Props != nil && m.Props.MessageExpiry > 0 {
+			// The core's absolute expiry is not visible here; the
+			// commit follows its acceptance by at most one batch.
+			expires = s.opts.Now().Add(m.Props.MessageExpiry)
+		}
+		s.scratch = appendMessage(s.scratch[:0], m, expires)
+		return b.retained.Put(s.arena.copy([]byte(m.Topic)), s.arena.copy(s.scratch))
+	case mqttcore.OpUnretain:
+		if op.Topic == "" {
+			return errors.New("unretain without a topic")
+		}
+		return b.retained.Delete([]byte(op.Topic))
+	}
+	return fmt.Errorf("unknown op kind %d", op.Kind)
+}
+
+// putEntry writes session sid's entry e, storing its message unless an
+// entry holds it already.
+func (s *Store) putEntry(b *txBuckets, sid uint64, e *mqttcore.QueuedRecord) error {
+	s.txSeq = max(s.txSeq, e.Seq)
+	var kb [16]byte
+	key := appendEntryKey(kb[:0], sid, e.Seq)
+	had := entryHasMessage(b.entries.Get(key))
+	has := e.Message != nil
+	var mk [8]byte
+	seqKey := appendU64(mk[:0], e.Seq)
+	switch {
+	case has && !had:
+		if s.refs.get(e.Seq) <= 0 {
+			s.scratch = appendMessage(s.scratch[:0], e.Message, e.Expires)
+			if err := b.messages.Put(s.arena.copy(seqKey), s.arena.copy(s.scratch)); err != nil {
+				return err
+			}
+		}
+		s.refs.add(e.Seq, 1)
+	case had && !has:
+		if err := s.unref(b, seqKey, e.Seq); err != nil {
+			return err
+		}
+	}
+	s.scratch = appendEntry(s.scratch[:0], e)
+	return b.entries.Put(s.arena.copy(key), s.arena.copy(s.scratch))
+}
+
+// dropEntry deletes the entry at key, and its message when no other entry
+// refers to it.
+func (s *Store) dropEntry(b *txBuckets, key []byte, seq uint64) error {
+	v := b.entries.Get(key)
+	if v == nil {
+		return nil
+	}
+	if entryHasMessage(v) {
+		var mk [8]byte
+		if err := s.unref(b, appendU64(mk[:0], seq), seq); err != nil {
+			return err
+		}
+	}
+	return b.entries.Delete(key)
+}
+
+// unref drops one reference to message seq, deleting it with the last.
+func (s *Store) unref(b *txBuckets, seqKey []byte, seq uint64) error {
+	s.refs.add(seq, -1)
+	if s.refs.get(seq) > 0 {
+		return nil
+	}
+	return b.messages.Delete(seqKey)
+}
+
+// endSession deletes session sid: its header, entries and front-end state.
+func (s *Store) endSession(b *txBuckets, sid uint64) error {
+	var pk [8]byte
+	prefix := appendU64(pk[:0], sid)
+	if err := b.sessions.Delete(prefix); err != nil {
+		return err
+	}
+	if err := b.frontEnd.Delete(prefix); err != nil {
+		return err
+	}
+	c := b.entries.Cursor()
+	for {
+		// Seek again after each delete: a bbolt cursor may skip the key
+		// after one it deleted.
+		k, _ := c.Seek(prefix)
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			return nil
+		}
+		var kb [16]byte
+		key := append(kb[:0], k...)
+		if len(key) != 16 {
+			return fmt.Errorf("entry key %x: want 16 bytes", key)
+		}
+		if err := s.dropEntry(b, key, seqOfKey(key)); err != nil {
+			return err
+		}
+	}
+}
+
+// seqOfKey returns the seq half of an entry key.
+func seqOfKey(k []byte) uint64 {
+	var seq uint64
+	for _, c := range k[8:16] {
+		seq = seq<<8 | uint64(c)
+	}
+	return seq
+}
+
+// putSeqHigh records the highest seq written, when this transaction
+// raised it.
+func (s *Store) putSeqHigh(tx *bbolt.Tx) error {
+	if s.txSeq == s.seqHigh.Load() {
+		return nil
+	}
+	m := tx.Bucket(bucketMeta)
+	if m == nil {
+		return errors.New("the meta bucket is missing")
+	}
+	return m.Put(keySeq, s.arena.copy(appendU64(nil, s.txSeq)))
+}

@@ -1,4 +1,0 @@
-package listener
-
-// ErrDecoderPanic exposes errDecoderPanic to the black-box fuzz target.
-var ErrDecoderPanic = errDecoderPanic

@@ -1,0 +1,4 @@
+package framing
+
+// ErrDecoderPanic exposes errDecoderPanic to the black-box fuzz target.
+var ErrDecoderPanic = errDecoderPanic
