@@ -141,6 +141,7 @@ func (c *client) lose(why string) {
 		c.detach()
 	}
 	c.l.g.log.Debug("client lost", "client_id", c.id, "remote", c.key.addr, "reason", why)
+	c.l.g.stats.lost.Add(1)
 	c.setState(StateLost)
 	c.l.removeClient(c)
 }

@@ -24,8 +24,9 @@ type Stats struct {
 	// journal's commit), or that crossed that deferred answer: they are
 	// not published again (a crossing one gets the answer again).
 	HeldRepeats uint64
-	Clients     int64 // clients with gateway state (active, asleep or awake)
-	Asleep      int64 // of those, asleep
+	Lost        uint64 // clients gone silent (keep-alive, sleep or retries expired): state lost
+	Clients     int64  // clients with gateway state (active, asleep or awake)
+	Asleep      int64  // of those, asleep
 	// LimitHits counts the hits of each configurable limit, indexed by Limit.
 	LimitHits LimitHits
 	// Denied counts requests the core's Authorizer (the ACL) refused:
@@ -38,7 +39,7 @@ type stats struct {
 	received, sent, malformed, unknownClient        atomic.Uint64
 	unexpected, invalidTopic, rejected, retransmits atomic.Uint64
 	qosMinus1, migrated                             atomic.Uint64
-	identityRefused, denied, heldRepeats            atomic.Uint64
+	identityRefused, denied, heldRepeats, lost      atomic.Uint64
 	clients, asleep                                 atomic.Int64
 }
 
@@ -51,7 +52,7 @@ func (s *stats) snapshot(l *limits) Stats {
 		QoSMinus1:   s.qosMinus1.Load(), Migrated: s.migrated.Load(), Clients: s.clients.Load(), Asleep: s.asleep.Load(),
 	}
 	st.IdentityRefused = s.identityRefused.Load()
-	st.Denied = s.denied.Load()
+	st.Denied, st.Lost = s.denied.Load(), s.lost.Load()
 	st.HeldRepeats = s.heldRepeats.Load()
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()

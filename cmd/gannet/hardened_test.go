@@ -53,9 +53,16 @@ func TestHardenedConfig(t *testing.T) {
 	if cfg.Gateway.QoSMinus1.Enabled {
 		t.Error("QoS -1 enabled; it has no identity")
 	}
+	// check-config also opens the files the example names, which live in
+	// /etc/gannet on a real box: here its only complaints may be that
+	// they are missing.
 	var out strings.Builder
 	if rc := run(context.Background(), []string{"check-config", "-c", hardenedPath}, nil, &out, &out); rc != 0 {
-		t.Errorf("gannet check-config -c docs/hardened.toml = %d: %s", rc, out.String())
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			if !strings.Contains(line, "/etc/gannet/") || !strings.Contains(line, "no such file or directory") {
+				t.Errorf("gannet check-config -c docs/hardened.toml = %d: %s", rc, line)
+			}
+		}
 	}
 }
 

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/radio"
@@ -82,38 +78,4 @@ func reloadLinks(links []gateway.Link, log *slog.Logger) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// reloadOnSIGHUP calls reloadLinks on every SIGHUP until ctx ends. It
-// returns at once when no link can reload.
-func reloadOnSIGHUP(ctx context.Context, links []gateway.Link, log *slog.Logger) {
-	can := false
-	for _, l := range links {
-		_, ok := l.(reloader)
-		can = can || ok
-	}
-	if !can {
-		return
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	reloadOn(ctx, hup, links, log)
-}
-
-// reloadOn calls reloadLinks for every value received on sig until ctx
-// ends; done, when not nil, receives after each reload (for tests).
-func reloadOn(ctx context.Context, sig <-chan os.Signal, links []gateway.Link, log *slog.Logger, done ...chan<- error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sig:
-			log.Info("SIGHUP: reloading DTLS credentials")
-			err := reloadLinks(links, log)
-			for _, d := range done {
-				d <- err
-			}
-		}
-	}
 }
