@@ -36,14 +36,22 @@ type client struct {
 	topics registry  // the client's normal topic ids (registry.go)
 	out    outFlight // the one gateway-to-client exchange in progress
 
+	// heldAtt is the attachment on which the client's QoS 1/2 PUBLISH
+	// heldID had its acknowledgement deferred (flow control, the journal's
+	// commit), nil for none; heldAns is heldPending while it waits, then
+	// the answer sent, so a retransmission gets it again (publish.go).
+	heldAtt *attachment
+
 	heapPos   int32  // index+1 in the loop's timer heap, 0 when not in it
 	keepAlive uint16 // CONNECT Duration, seconds (0: not supervised)
 	sleepFor  uint16 // DISCONNECT Duration, seconds
 	regID     uint16 // the last REGISTER MsgId the gateway used
+	heldID    uint16 // see heldAtt
 	state     State  // with dialogue, conn, out.kind and removed: the session state (state.go)
 	removed   bool   // see presence (state.go); only markRemoved sets it
 	fwd       bool   // behind a forwarder: datagrams are Encapsulated with node
-	clean     bool   // CONNECT had CleanSession: the core session ends with the connection
+	heldAns   sn.ReturnCode
+	clean     bool // CONNECT had CleanSession: the core session ends with the connection
 	// probation: nothing received since CONNACK yet; provisional: the
 	// session was created by that CONNECT and has expiry 0 until the
 	// client is verified (probation.go).
@@ -137,6 +145,7 @@ func (c *client) lose(why string) {
 		c.detach()
 	}
 	c.l.g.log.Debug("client lost", "client_id", c.id, "remote", c.key.addr, "reason", why)
+	c.l.g.stats.lost.Add(1)
 	c.setState(StateLost)
 	c.l.removeClient(c)
 }
@@ -216,6 +225,9 @@ func (c *client) timerFired(now int64) {
 // limits is also a limit hit, logged.
 func (c *client) refused(err error) {
 	c.l.g.stats.rejected.Add(1)
+	if isDenied(err) {
+		c.l.g.denied(c.id, c.key.addr, err)
+	}
 	if isBrokerLimit(err) {
 		c.l.g.limitHit(LimitBroker, c.id, c.key.addr, err)
 	}

@@ -97,6 +97,7 @@ func (c *client) attach(clean bool, will *mqttcore.Will, keepWill bool) error {
 	c.att = att // before Attach: a Close for the old attachment must find it stale
 	conn, present, err := c.l.g.broker.Attach(att, mqttcore.ConnectOptions{
 		ClientID:      c.id,
+		Username:      c.user(), // the ACL user (authorize.go)
 		CleanStart:    clean,
 		SessionExpiry: expiry,
 		Will:          will,

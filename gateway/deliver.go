@@ -84,8 +84,9 @@ func (c *client) sendPubrel() {
 	c.send(&c.l.tx.pubrel)
 }
 
-// retry resends the exchange in progress after retry_interval, or gives the
-// client up as lost after max_retries (or ends a stalled will dialogue).
+// retry resends the exchange in progress after retry_interval (or at once
+// when an awake client repeats its PINGREQ), or gives the client up as lost
+// after max_retries (or ends a stalled will dialogue).
 func (c *client) retry() {
 	cfg := &c.l.g.cfg
 	if c.dialogue != nil {
@@ -114,6 +115,23 @@ func (c *client) retry() {
 		c.sendPubrel()
 	}
 	c.armRetry()
+}
+
+// wakeRepeated handles a PINGREQ repeated by an awake client while its
+// queue is being delivered. The client repeats it only after hearing
+// nothing for its own T_retry, so the exchange in flight (our PUBLISH,
+// REGISTER or PUBREL, or the client's answer) was lost, typically in a
+// burst of wakes that overflowed a socket buffer. Waiting for our own
+// retry_interval would outlast the client's patience (its N_retry x T_retry
+// is often shorter), and the client would give up the wake without its
+// PINGRESP while its messages arrive later. So resend now. The resend
+// counts as one of max_retries, which bounds what a client repeating
+// PINGREQ without acknowledging can make us send.
+func (c *client) wakeRepeated() {
+	if c.out.kind == exchangeNone {
+		return // nothing in flight: PINGRESP follows when delivery ends
+	}
+	c.retry()
 }
 
 func (c *client) onPuback(m *sn.Puback) {

@@ -27,7 +27,9 @@
 //   - publish.go (client to gateway, QoS -1 included), subscribe.go,
 //     deliver.go (gateway to client, one exchange at a time).
 //   - discovery.go: ADVERTISE, SEARCHGW/GWINFO; forward.go: forwarder
-//     encapsulation; identity.go: DTLS identity binding.
+//     encapsulation; identity.go: DTLS identity binding; authorize.go: the
+//     sensor's ACL user and how the core's authorization refusals are
+//     answered, counted and logged.
 //   - loop.go: the event loop and its dispatch; addrindex.go: clients by
 //     address; timers.go: the loop's timer heap.
 //   - limits.go: limits, their counting and rate-limited logging, the QoS -1

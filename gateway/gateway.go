@@ -49,6 +49,7 @@ type Gateway struct {
 	loops  []*loop
 	stats  stats
 	limits limits
+	deny   denial    // rate-limited log of authorization refusals (authorize.go)
 	pool   sync.Pool // *datagram
 	done   chan struct{}
 	wg     sync.WaitGroup

@@ -56,6 +56,7 @@ type coreEvent struct {
 	move    *migration    // set: a step of an address migration, att is nil
 	ack     mqttcore.Ack  // Kind set: a deferred acknowledgement is ready
 	restore *restoreBatch // set: sensors from the store to rebuild (persist.go), att is nil
+	inspect func(*loop)   // set: runs on the loop's goroutine (inspect.go), att is nil
 }
 
 func newLoop(g *Gateway) *loop {
@@ -139,6 +140,10 @@ func (l *loop) handleEvents() {
 	l.events = nil
 	l.mu.Unlock()
 	for _, e := range events {
+		if e.inspect != nil {
+			e.inspect(l)
+			continue
+		}
 		if e.move != nil {
 			l.handleMigration(e.move)
 			continue

@@ -17,6 +17,27 @@ func (c *client) onPublish(m *sn.Publish) {
 		}
 		return
 	}
+	if m.QoS > sn.QoS0 && c.heldAtt != nil && c.heldAtt == c.att && m.MsgID == c.heldID {
+		switch {
+		case c.heldAns == heldPending:
+			// The sensor resent (its T_retry was shorter than the hold) the
+			// publish whose acknowledgement the core still holds. Its
+			// answer comes from onAcked; publishing it again would park a
+			// second copy behind the first, and a QoS 2 repeat would be
+			// answered with PUBREC before the first copy was even routed.
+			c.l.g.stats.heldRepeats.Add(1)
+			return
+		case m.Dup && (m.QoS == sn.QoS1 || c.heldAns != sn.Accepted):
+			// A retransmission that crossed the answer on the wire: answer
+			// it again rather than publish it again (a refused message
+			// would otherwise be delivered after its refusal). A QoS 2
+			// repeat that was accepted goes on: the core answers PUBREC.
+			c.l.g.stats.heldRepeats.Add(1)
+			c.sendPuback(m.TopicID, m.MsgID, c.heldAns)
+			return
+		}
+	}
+	c.heldAtt = nil
 	q := mqttcore.AtMostOnce
 	if m.QoS > 0 {
 		q = mqttcore.QoS(m.QoS)
@@ -36,6 +57,7 @@ func (c *client) onPublish(m *sn.Publish) {
 	case st == mqttcore.PublishPending:
 		// Acknowledged when the core says (onAcked): once the message is
 		// durable and every entitled queue had room.
+		c.heldAtt, c.heldID, c.heldAns = c.att, m.MsgID, heldPending
 	case m.QoS == sn.QoS1:
 		c.sendPuback(m.TopicID, m.MsgID, sn.Accepted)
 	case m.QoS == sn.QoS2:
@@ -43,6 +65,10 @@ func (c *client) onPublish(m *sn.Publish) {
 		c.send(&c.l.tx.pubrec)
 	}
 }
+
+// heldPending marks client.heldAns while the core holds the answer; it is
+// no MQTT-SN return code.
+const heldPending sn.ReturnCode = 0xFF
 
 // ackTag packs what a deferred PUBACK/PUBREC needs into mqttcore.Ack.Tag.
 func ackTag(topicID uint16, q sn.QoS) uint32 { return uint32(topicID) | uint32(q&3)<<16 }
@@ -53,11 +79,19 @@ func (c *client) onAcked(a mqttcore.Ack) {
 	switch a.Kind {
 	case mqttcore.AckPublish:
 		topicID, q := uint16(a.Tag), sn.QoS(a.Tag>>16)
+		held := a.PacketID == c.heldID && c.heldAns == heldPending
 		if a.Err != nil {
 			c.refused(a.Err)
 			c.l.g.log.Debug("publish refused after it was held", "client_id", c.id, "msg_id", a.PacketID, "err", a.Err)
-			c.sendPuback(topicID, a.PacketID, returnCode(a.Err))
+			rc := returnCode(a.Err)
+			if held {
+				c.heldAns = rc
+			}
+			c.sendPuback(topicID, a.PacketID, rc)
 			return
+		}
+		if held {
+			c.heldAns = sn.Accepted
 		}
 		if q == sn.QoS2 {
 			c.l.tx.pubrec = sn.Pubrec{MsgID: a.PacketID}
@@ -113,6 +147,9 @@ func (l *loop) publishQoSMinus1(key clientKey, m *sn.Publish) {
 	if !ok {
 		g.stats.invalidTopic.Add(1)
 		return
+	}
+	if !g.mayPublishQoSMinus1(key.addr, topic) {
+		return // dropped: a QoS -1 sender expects no answer
 	}
 	msg := newMessage(topic, m.Data, mqttcore.AtMostOnce, m.Retain)
 	if err := g.qosm1.Publish(msg); err != nil {

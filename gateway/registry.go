@@ -125,6 +125,8 @@ func (c *client) onRegister(m *sn.Register) {
 	rc, id := sn.Accepted, uint16(0)
 	if bytes.ContainsAny(m.TopicName, "+#") {
 		rc = sn.RejectedNotSupported // REGISTER is for publishing: no wildcards
+	} else if !c.mayPublish(string(m.TopicName)) {
+		rc = sn.RejectedNotSupported // the ACL: told now rather than at PUBLISH
 	} else if e := c.topics.byName(m.TopicName); e != nil {
 		e.flags = e.flags&^rejectedID | byClient
 		id = e.id

@@ -80,7 +80,9 @@ func (c *client) onPingReq(m *sn.PingReq) {
 		c.deliver() // sends PINGRESP once the queue is empty
 	case StateAwake:
 		// The client repeats its PINGREQ while we deliver; PINGRESP comes
-		// when delivery is done.
+		// when delivery is done. A repeat means it heard nothing for its
+		// T_retry: resend what is in flight now (deliver.go).
+		c.wakeRepeated()
 	default:
 		c.send(&c.l.tx.pingresp)
 	}

@@ -48,12 +48,13 @@ func (g *Gateway) sysTopics() []sysTopic {
 		{sysPrefix + "datagrams/received", num(st.Received)},
 		{sysPrefix + "datagrams/sent", num(st.Sent)},
 		{sysPrefix + "datagrams/malformed", num(st.Malformed)},
-		{sysPrefix + "datagrams/unknown client", num(st.UnknownClient)},
+		{sysPrefix + "datagrams/unknown_client", num(st.UnknownClient)},
 		{sysPrefix + "messages/unexpected", num(st.Unexpected)},
-		{sysPrefix + "messages/invalid topic id", num(st.InvalidTopic)},
+		{sysPrefix + "messages/invalid_topic_id", num(st.InvalidTopic)},
 		{sysPrefix + "messages/rejected", num(st.Rejected)},
+		{sysPrefix + "messages/not authorized", num(st.Denied)},
 		{sysPrefix + "messages/retransmitted", num(st.Retransmits)},
-		{sysPrefix + "messages/qos -1", num(st.QoSMinus1)},
+		{sysPrefix + "messages/qos_minus_1", num(st.QoSMinus1)},
 		{sysPrefix + "clients/migrated", num(st.Migrated)},
 	}
 	for l, n := range st.LimitHits {

@@ -108,7 +108,7 @@ func (c *client) onWillTopicUpd(m *sn.WillTopicUpd) {
 		err = c.conn.SetWill(w)
 	}
 	if err != nil {
-		c.l.g.stats.rejected.Add(1)
+		c.refused(err)
 	}
 	c.send(&sn.WillTopicResp{ReturnCode: returnCode(err)})
 }
@@ -125,5 +125,8 @@ func (c *client) onWillMsgUpd(m *sn.WillMsgUpd) {
 	w := *old
 	w.Payload = clone(m.Message)
 	err := c.conn.SetWill(&w)
+	if err != nil {
+		c.refused(err)
+	}
 	c.send(&sn.WillMsgResp{ReturnCode: returnCode(err)})
 }

@@ -20,6 +20,10 @@ type Options struct {
 	Journal Journal
 	// Version is reported on $SYS/broker/version.
 	Version string
+	// Authorizer decides what clients may publish, subscribe to, set as a
+	// will and receive; nil allows everything. Replace it with
+	// Broker.SetAuthorizer. See authorize.go.
+	Authorizer Authorizer
 }
 
 // Broker is the broker core. Create it with New and stop it with Close.
@@ -39,6 +43,7 @@ type Broker struct {
 	tree tree
 
 	stats counters
+	authz authzPointer // the Authorizer, nil: allow everything (authorize.go)
 
 	hits     sync.Pool // *[]hit, fan-out scratch
 	fes      sync.Pool // *[]FrontEnd, fan-out scratch
@@ -82,6 +87,7 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		return p
 	}
 	b.started = b.now()
+	b.SetAuthorizer(opts.Authorizer)
 	if err := b.load(); err != nil {
 		return nil, err
 	}
@@ -180,6 +186,9 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 	if err := b.validateWill(opts.Will); err != nil {
 		return nil, false, fmt.Errorf("mqttcore: attach %q: %w", opts.ClientID, err)
 	}
+	if err := b.authorizeWill(opts.Username, opts.ClientID, opts.Will); err != nil {
+		return nil, false, fmt.Errorf("mqttcore: attach %q: %w", opts.ClientID, err)
+	}
 	window := b.cfg.MaxInflight
 	if opts.MaxInflight > 0 && opts.MaxInflight < window {
 		window = opts.MaxInflight
@@ -251,8 +260,9 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 	s.setEligible(true)
 	s.mu.Lock()
 	s.gen++
-	c = &Conn{b: b, s: s, gen: s.gen}
+	c = &Conn{b: b, s: s, gen: s.gen, user: opts.Username}
 	s.conn, s.fe = c, fe
+	s.user = opts.Username
 	s.window = uint16(window)
 	s.notified = false
 	s.unsent = 0

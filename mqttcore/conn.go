@@ -32,6 +32,9 @@ type FrontEnd interface {
 type ConnectOptions struct {
 	// ClientID identifies the session; required.
 	ClientID string
+	// Username is who the front-end authenticated ("" for anonymous): the
+	// user the Authorizer is asked about for this attachment.
+	Username string
 	// CleanStart discards any existing session (MQTT 3.1.1 clean session).
 	CleanStart bool
 	// SessionExpiry is how long the session outlives its connection: 0 ends
@@ -59,9 +62,10 @@ type ConnectOptions struct {
 // every method returns an error wrapping ErrDetached and Next reports
 // nothing.
 type Conn struct {
-	b   *Broker
-	s   *Session
-	gen uint32
+	b    *Broker
+	s    *Session
+	gen  uint32
+	user string // ConnectOptions.Username
 }
 
 // ClientID returns the session's client id.
@@ -305,6 +309,9 @@ func (c *Conn) Publish(m *Message, pid uint16, tag uint32) (PublishStatus, error
 	if err := b.validatePublish(m, true); err != nil {
 		return PublishDone, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
 	}
+	if err := c.b.Authorize(c.user, s.clientID, ActionPublish, m.Topic); err != nil {
+		return PublishDone, err
+	}
 	m.Origin = s.clientID
 	s.mu.Lock()
 	if !c.attachedLocked() {
@@ -413,6 +420,9 @@ func (c *Conn) lifecycleLocked(f func(s *Session)) bool {
 // WILLTOPICUPD/WILLMSGUPD do.
 func (c *Conn) SetWill(w *Will) error {
 	if err := c.b.validateWill(w); err != nil {
+		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, err)
+	}
+	if err := c.b.authorizeWill(c.user, c.s.clientID, w); err != nil {
 		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, err)
 	}
 	if !c.lifecycleLocked(func(s *Session) {

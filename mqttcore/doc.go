@@ -18,6 +18,11 @@
 // in the same process (the gateway itself, the bridge) publishes and subscribes
 // through [Inline].
 //
+// What a client may publish, subscribe to, set as a will and receive is
+// decided for every front-end alike by one [Authorizer]
+// ([Options.Authorizer], [Broker.SetAuthorizer]); refusals wrap
+// [ErrNotAuthorized] (authorize.go).
+//
 // # What it must not import
 //
 // Only the standard library. The core knows nothing of MQTT-SN, topic ids,

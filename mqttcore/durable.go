@@ -49,6 +49,10 @@ type pending struct {
 	src   *Session // the publishing session, or nil
 	msg   *Message
 	holds atomic.Int32
+	// shared is set once anyone but the creator took a hold: the
+	// acknowledgement is then deferred, even if every other hold was
+	// already released when the creator looks.
+	shared atomic.Bool
 
 	mu  sync.Mutex
 	err error // the first failure, guarded by mu
@@ -81,13 +85,17 @@ func (b *Broker) newPending(wait chan error, m *Message) *pending {
 func (p *pending) waited() bool { return p.fe != nil || p.wait != nil }
 
 // hold adds one hold.
-func (p *pending) hold() { p.holds.Add(1) }
+func (p *pending) hold() {
+	p.shared.Store(true)
+	p.holds.Add(1)
+}
 
-// onlyCaller reports whether nothing but the caller holds p: no commit and
-// no flow control. Only the goroutine that created p may ask, before it
-// releases its own hold; holds taken by others are released, never added,
-// after that goroutine's route returned.
-func (p *pending) onlyCaller() bool { return p.holds.Load() == 1 }
+// onlyCaller reports whether nobody but the caller ever held p: no commit,
+// no flow control, no inline subscriber. Only the goroutine that created p
+// may ask, after its route returned and before it releases its own hold.
+// A hold taken and already released still counts: its outcome (a failed
+// commit) must reach the front-end through Acked.
+func (p *pending) onlyCaller() bool { return !p.shared.Load() }
 
 // release drops one hold, recording err if it is the first failure; the
 // last release completes the acknowledgement.
@@ -140,6 +148,7 @@ func (p *pending) recycle() {
 	p.wake = p.wake[:0]
 	p.fe, p.src, p.msg, p.err = nil, nil, nil, nil
 	p.ack = Ack{}
+	p.shared.Store(false)
 	b.pendings.Put(p)
 }
 
@@ -163,8 +172,13 @@ func (p *pending) committed(err error) {
 		err = fmt.Errorf("mqttcore: commit: %w", err)
 		// The entries never became durable: take them out of the queues so
 		// they neither block their sessions nor go out after a refusal.
+		// (Parked publishes that now fit are retried by the timer loop:
+		// a journal's done must not commit.)
 		for _, s := range p.wake {
-			s.unqueue(p.msg)
+			if s.unqueue(p.msg) {
+				b.retryWanted.Store(true)
+				b.poke()
+			}
 		}
 	} else if p.msg != nil {
 		p.msg.markStored()
@@ -178,9 +192,23 @@ func (p *pending) committed(err error) {
 // journalState is the broker's side of its Journal: ordering of commits
 // and the ops that need no acknowledgement (acks of delivered messages),
 // which ride along with the next commit.
+//
+// Two locks, so that recording a lazy op never waits behind a Commit that
+// blocks on a full journal queue: lazyOp is called with Session.mu held,
+// and the journal's done callbacks take Session.mu.
 type journalState struct {
-	mu   sync.Mutex // serialises Commit calls, so ops reach the journal in order
-	lazy []Op       // recorded, not yet handed to the journal
+	mu     sync.Mutex // serialises Commit calls, so ops reach the journal in order
+	lazyMu sync.Mutex // a leaf: guards lazy only
+	lazy   []Op       // recorded, not yet handed to the journal
+}
+
+// takeLazy returns the lazy ops and forgets them.
+func (j *journalState) takeLazy() []Op {
+	j.lazyMu.Lock()
+	ops := j.lazy
+	j.lazy = nil
+	j.lazyMu.Unlock()
+	return ops
 }
 
 // maxLazyOps is how many unacknowledged-change ops wait for a ride before
@@ -193,9 +221,8 @@ func (b *Broker) commit(ops []Op, done func(error)) {
 	j := &b.jstate
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if len(j.lazy) > 0 {
-		ops = append(j.lazy, ops...)
-		j.lazy = nil
+	if lazy := j.takeLazy(); len(lazy) > 0 {
+		ops = append(lazy, ops...)
 	}
 	if done == nil {
 		done = b.ignoreCommit
@@ -211,26 +238,26 @@ func (b *Broker) ignoreCommit(err error) {
 }
 
 // lazyOp records an op that needs no acknowledgement: it is committed with
-// the next commit, or on its own once maxLazyOps are waiting or the timer
-// loop flushes.
+// the next commit, or by the timer loop (at once when maxLazyOps are
+// waiting, else within lazyFlush). It never blocks: callers hold
+// Session.mu.
 func (b *Broker) lazyOp(op Op) {
 	j := &b.jstate
-	j.mu.Lock()
+	j.lazyMu.Lock()
 	j.lazy = append(j.lazy, op)
-	full := len(j.lazy) >= maxLazyOps
-	j.mu.Unlock()
+	full := len(j.lazy) == maxLazyOps
+	j.lazyMu.Unlock()
 	if full {
-		b.flushLazy()
+		b.poke()
 	}
 }
 
-// flushLazy commits the lazy ops, if any.
+// flushLazy commits the lazy ops, if any. It may wait for room in the
+// journal's queue: call it with no lock held.
 func (b *Broker) flushLazy() {
 	j := &b.jstate
 	j.mu.Lock()
-	ops := j.lazy
-	j.lazy = nil
-	if len(ops) > 0 {
+	if ops := j.takeLazy(); len(ops) > 0 {
 		b.journal.Commit(ops, b.ignoreCommit)
 	}
 	j.mu.Unlock()
@@ -270,6 +297,7 @@ func (b *Broker) headerOpLocked(s *Session) Op {
 	r := &SessionRecord{
 		ID:       s.id,
 		ClientID: s.clientID,
+		Username: s.user,
 		State:    s.state,
 		Will:     s.will,
 		Expiry:   s.expiry,

@@ -43,6 +43,9 @@ var (
 	ErrKicked = errors.New("connection kicked")
 	// ErrClosed: the broker is closed.
 	ErrClosed = errors.New("broker closed")
+	// ErrNotAuthorized: the broker's Authorizer refused a publish,
+	// subscribe or will (see Authorizer); counted in Stats.Denied.
+	ErrNotAuthorized = errors.New("not authorized")
 	// ErrInvalidConfig: Config.Validate rejected a value.
 	ErrInvalidConfig = errors.New("invalid config")
 	// ErrCongestion: flow control held a publish for longer than

@@ -21,7 +21,7 @@ type memJournal struct {
 	retained map[string]*mqttcore.Message
 	maxSeq   uint64
 	commits  int
-	failNext error // the next commit fails with this, changing nothing
+	failNext error // the next commit holding an OpEntry fails with this, changing nothing
 
 	in   chan memCommit
 	gate chan struct{} // nil: commit at once; else one receive per commit
@@ -84,7 +84,9 @@ func (j *memJournal) apply(ops []mqttcore.Op) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.commits++
-	if err := j.failNext; err != nil {
+	if err := j.failNext; err != nil && slices.ContainsFunc(ops, func(op mqttcore.Op) bool { return op.Kind == mqttcore.OpEntry }) {
+		// Only a commit with a message in it: the timer loop's flush of
+		// lazy ops must not take the failure meant for a publish.
 		j.failNext = nil
 		return err
 	}

@@ -16,6 +16,9 @@ type SessionRecord struct {
 	// session keeps it.
 	ID       uint64
 	ClientID string
+	// Username is the user of the session's latest attachment, whom the
+	// Authorizer is asked whether the offline session may receive a message.
+	Username string
 	// State is the session's state when saved. A session that was active
 	// comes back lost: its will is published after its delay unless the
 	// client reconnects first.
@@ -143,7 +146,7 @@ func (b *Broker) restore(r *SessionRecord) error {
 	}
 	b.nextID = max(b.nextID, id)
 	s := &Session{b: b, clientID: strings.Clone(r.ClientID), id: id, heapIdx: -1,
-		state: r.State, will: r.Will, expiry: r.Expiry, persist: b.journal != nil && r.Expiry > 0,
+		state: r.State, will: r.Will, expiry: r.Expiry, persist: b.journal != nil && r.Expiry > 0, user: strings.Clone(r.Username),
 		sleepAt: unixNano(r.SleepAt), willAt: unixNano(r.WillAt), expireAt: unixNano(r.ExpireAt)}
 
 	b.tree.mu.Lock()
@@ -255,6 +258,10 @@ func (b *Broker) load() error {
 			return fmt.Errorf("restore retained message: %w", ErrInvalidTopic)
 		}
 		m.markStored()
+		if m.expiresAt == 0 && m.Props != nil && m.Props.MessageExpiry > 0 {
+			// The journal hands back what is left of the lifetime.
+			m.expiresAt = addDur(b.now().UnixNano(), m.Props.MessageExpiry)
+		}
 		retained = append(retained, m)
 		_, err := b.retained.SetRetained(m, max(b.cfg.MaxRetained, b.retained.RetainedCount()+1))
 		return err

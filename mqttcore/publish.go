@@ -73,6 +73,13 @@ func (b *Broker) retainAndRoute(m *Message, p *pending, mayPark bool) (parked bo
 	}()
 	b.tree.mu.RLock()
 	hits = b.tree.match(m.Topic, hits)
+	multi := false // a session with several subscriptions may match twice
+	for i := range hits {
+		if s := hits[i].sub.sess; s != nil && len(s.subs) > 1 {
+			multi = true
+			break
+		}
+	}
 	b.tree.mu.RUnlock()
 	if mayPark && b.anyFull(m, hits) {
 		return true, nil
@@ -82,7 +89,7 @@ func (b *Broker) retainAndRoute(m *Message, p *pending, mayPark bool) (parked bo
 			return false, err
 		}
 	}
-	b.route(m, hits, p)
+	b.route(m, hits, multi, p)
 	return false, nil
 }
 
@@ -170,14 +177,7 @@ func (b *Broker) publishWill(w pendingWill) {
 // notified and callbacks run after every lock is released. Entries for
 // journalled sessions go to p's ops and wait for its commit. Beyond growing
 // the pooled scratch slices and session queues, it does not allocate.
-func (b *Broker) route(m *Message, hits []hit, p *pending) int {
-	multi := false
-	for i := range hits {
-		if s := hits[i].sub.sess; s != nil && len(s.subs) > 1 {
-			multi = true
-			break
-		}
-	}
+func (b *Broker) route(m *Message, hits []hit, multi bool, p *pending) int {
 	if multi {
 		// Bring a session's overlapping subscriptions together so it gets
 		// one copy at the highest QoS. Shared and inline hits sort first

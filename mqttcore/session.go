@@ -90,6 +90,7 @@ type Session struct {
 	dropped  uint32
 	conn     *Conn
 	fe       FrontEnd
+	user     string // Username of the latest attachment, for ActionRead; written under b.mu and mu, read under either
 	q        queue
 	inflight []entry  // outbound QoS 1/2 awaiting PUBACK/PUBREC/PUBCOMP, in send order
 	inQoS2   []uint16 // inbound QoS 2 packet ids awaiting PUBREL
@@ -184,7 +185,7 @@ func (s *Session) setFull(full bool) (drained bool) {
 // whether e itself was kept; the caller adds the growth to Stats.Queued in
 // one step. The caller holds s.mu.
 func (s *Session) enqueue(e entry) (fe FrontEnd, grew, kept bool) {
-	if s.dead {
+	if s.dead || !s.b.mayRead(s, e.msg) {
 		return nil, false, false
 	}
 	b := s.b
@@ -227,16 +228,15 @@ func (s *Session) popped() bool {
 	return s.setFull(false)
 }
 
-// unqueue removes m's entry from the queue: its journal commit failed.
-func (s *Session) unqueue(m *Message) {
+// unqueue removes m's entry from the queue (its journal commit failed) and
+// reports whether the queue drained from full.
+func (s *Session) unqueue(m *Message) (drained bool) {
 	s.mu.Lock()
 	n := s.q.remove(m)
-	drained := s.popped()
+	drained = s.popped()
 	s.mu.Unlock()
 	s.b.stats.queued.Add(-int64(n))
-	if drained {
-		s.b.retryParked()
-	}
+	return drained
 }
 
 // notifyStored wakes the front-end after a commit that may have unblocked

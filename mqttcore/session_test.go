@@ -121,9 +121,20 @@ func (f feChan) Close(error) { f.Notify() }
 
 // TestConcurrentStress runs publishers, front-ends that drain and ack, and
 // clients that sleep, wake and take each other over, all at once, for the
-// race detector. It checks that the counters balance at the end.
+// race detector, under both overflow policies (backpressure with a short
+// hold, so publishes to the full queues of sleepers park, retry and time
+// out). It checks that the counters balance at the end.
 func TestConcurrentStress(t *testing.T) {
-	b := newBroker(t, mqttcore.Config{MaxQueued: 50, MaxInflight: 4})
+	for _, cfg := range []mqttcore.Config{
+		{MaxQueued: 50, MaxInflight: 4, Overflow: mqttcore.OverflowDropOldest},
+		{MaxQueued: 50, MaxInflight: 4, Overflow: mqttcore.OverflowBackpressure, HoldTimeout: 2 * time.Millisecond},
+	} {
+		t.Run(string(cfg.Overflow), func(t *testing.T) { concurrentStress(t, cfg) })
+	}
+}
+
+func concurrentStress(t *testing.T, cfg mqttcore.Config) {
+	b := newBroker(t, cfg)
 	const clients, rounds = 8, 200
 	var wg sync.WaitGroup
 	for i := range clients {

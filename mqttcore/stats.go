@@ -29,6 +29,11 @@ type counters struct {
 	commits    atomic.Uint64 // journal commits completed
 	commitErrs atomic.Uint64 // journal commits that failed
 	commitNs   atomic.Uint64 // total journal commit latency
+
+	deniedPublish   atomic.Uint64
+	deniedSubscribe atomic.Uint64
+	deniedRead      atomic.Uint64
+	deniedWill      atomic.Uint64
 }
 
 // Stats is a snapshot of the broker's counters, for metrics and $SYS.
@@ -68,6 +73,8 @@ type Stats struct {
 	Commits      uint64
 	CommitErrors uint64
 	CommitTime   time.Duration
+	// Denied counts what the Authorizer refused.
+	Denied Denied
 	// Uptime is the time since New.
 	Uptime time.Duration
 }
@@ -80,6 +87,14 @@ type LimitHits struct {
 	Payload  uint64 // publish or will refused: MaxPayloadSize
 	Retained uint64 // retained message refused: MaxRetained
 	Hold     uint64 // publish refused with ErrCongestion after HoldTimeout
+}
+
+// Denied counts the Authorizer's refusals per action.
+type Denied struct {
+	Publish   uint64 // Conn.Publish and Broker.Authorize(ActionPublish) refused
+	Subscribe uint64 // Conn.Subscribe refused
+	Read      uint64 // a message not queued for a session whose user may not read it
+	Will      uint64 // a will refused at Attach or Conn.SetWill
 }
 
 // Stats returns a snapshot of the counters. Each value is read atomically;
@@ -109,6 +124,12 @@ func (b *Broker) Stats() Stats {
 		Commits:      c.commits.Load(),
 		CommitErrors: c.commitErrs.Load(),
 		CommitTime:   time.Duration(c.commitNs.Load()),
-		Uptime:       b.now().Sub(b.started),
+		Denied: Denied{
+			Publish:   c.deniedPublish.Load(),
+			Subscribe: c.deniedSubscribe.Load(),
+			Read:      c.deniedRead.Load(),
+			Will:      c.deniedWill.Load(),
+		},
+		Uptime: b.now().Sub(b.started),
 	}
 }

@@ -130,8 +130,8 @@ func TestNextNoSubIDsAllocs(t *testing.T) {
 
 // TestSubscriptionIDSurvivesRestart: the identifier is journalled with the
 // session's subscriptions (SubscriptionRecord.Options) and delivered after
-// a restore. The in-memory journal keeps the record as it is; a store must
-// encode the field too (boltstore does not yet).
+// a restore. The in-memory journal keeps the record as it is; boltstore's
+// format tests hold its encoding of the field.
 func TestSubscriptionIDSurvivesRestart(t *testing.T) {
 	j := newMemJournal(t)
 	b1, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{Journal: j})

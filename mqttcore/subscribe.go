@@ -29,6 +29,9 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 	if err := validSubOptions(filter, opts); err != nil {
 		return err
 	}
+	if err := b.Authorize(c.user, s.clientID, ActionSubscribe, filter); err != nil {
+		return err
+	}
 	b.tree.mu.Lock()
 	s.mu.Lock()
 	ok := c.attachedLocked()

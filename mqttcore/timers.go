@@ -83,6 +83,10 @@ func (b *Broker) fireLocked(s *Session, now int64) []pendingWill {
 		base := s.sleepAt
 		s.sleepAt = 0
 		s.state = StateLost
+		s.setEligible(false) // a lost session's full queue holds no one back
+		if s.flow.Load()&flowFull != 0 {
+			b.retryWanted.Store(true) // the timer loop retries after this pass
+		}
 		if s.will != nil {
 			s.willAt = addDur(base, s.will.Delay)
 		}

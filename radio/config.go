@@ -20,6 +20,16 @@ const (
 	DefaultHandshakeRate    = 10
 	DefaultHandshakeBurst   = 20
 	DefaultHandshakeSources = 65536
+	// DefaultReadBuffer and DefaultWriteBuffer are the SO_RCVBUF and
+	// SO_SNDBUF a UDP listener asks for. A fleet's bursts arrive together:
+	// the 1,000 PUBACKs of one fan-out, 1,000 CONNECTs of a power cut's
+	// end, a wake storm's PINGREQs and PUBACKs. Linux charges a small
+	// datagram about 800 octets of buffer (its skb), so its usual default
+	// of 208 KiB holds some 270 and drops the rest. 4 MiB (Linux doubles
+	// the request) holds about 10,000, and costs memory only while full.
+	// The kernel caps the request at net.core.rmem_max/wmem_max.
+	DefaultReadBuffer  = 4 << 20
+	DefaultWriteBuffer = 4 << 20
 	// MaxBatchSize is the largest batch_size accepted.
 	MaxBatchSize = 1024
 )
@@ -47,8 +57,9 @@ type ListenerConfig struct {
 	// counted as truncated; keep it above the gateway's max_message_size.
 	MaxDatagram int `toml:"max_datagram"`
 	// ReadBuffer and WriteBuffer set SO_RCVBUF and SO_SNDBUF in octets
-	// (0: the operating system's default). Linux caps them at
-	// net.core.rmem_max/wmem_max; the effective size is in Stats.
+	// (0: DefaultReadBuffer, DefaultWriteBuffer). Linux caps them at
+	// net.core.rmem_max/wmem_max; the effective size is in Stats. Plain UDP
+	// and multicast only.
 	ReadBuffer  int `toml:"read_buffer"`
 	WriteBuffer int `toml:"write_buffer"`
 	// DTLS configures a "dtls" listener; it must be empty for the others.
@@ -278,6 +289,12 @@ func (c *ListenerConfig) network() string {
 		return "udp"
 	}
 	return c.Network
+}
+
+// Buffers returns the SO_RCVBUF and SO_SNDBUF sizes a UDP listener asks
+// the kernel for: ReadBuffer and WriteBuffer, or their defaults.
+func (c *ListenerConfig) Buffers() (read, write int) {
+	return orDefault(c.ReadBuffer, DefaultReadBuffer), orDefault(c.WriteBuffer, DefaultWriteBuffer)
 }
 
 func (c *ListenerConfig) batchSize() int   { return orDefault(c.BatchSize, DefaultBatchSize) }

@@ -507,6 +507,20 @@ func (l *DTLSLink) Identity(addr netip.AddrPort) (string, bool) {
 	return s.clientID, true
 }
 
+// PeerIdentity returns the identity the session behind addr authenticated
+// with (PSK identity or client certificate common name, before
+// identity_rule), "" for a session without one, and false when addr has no
+// session. The gateway uses it as the sensor's ACL user.
+func (l *DTLSLink) PeerIdentity(addr netip.AddrPort) (string, bool) {
+	l.mu.RLock()
+	s := l.sessions[addr]
+	l.mu.RUnlock()
+	if s == nil {
+		return "", false
+	}
+	return s.identity, true
+}
+
 // RemoteAddr returns the current UDP address of the peer behind addr (it
 // changes when a Connection ID peer moves).
 func (l *DTLSLink) RemoteAddr(addr netip.AddrPort) (net.Addr, bool) {

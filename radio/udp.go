@@ -68,15 +68,12 @@ func newUDPLink(conn *net.UDPConn, cfg ListenerConfig) (*UDPLink, error) {
 		conn.Close()
 		return nil, fmt.Errorf("radio: %s on %v: %w", op, conn.LocalAddr(), err)
 	}
-	if cfg.ReadBuffer > 0 {
-		if err := conn.SetReadBuffer(cfg.ReadBuffer); err != nil {
-			return fail("set SO_RCVBUF", err)
-		}
+	rb, wb := cfg.Buffers()
+	if err := conn.SetReadBuffer(rb); err != nil {
+		return fail("set SO_RCVBUF", err)
 	}
-	if cfg.WriteBuffer > 0 {
-		if err := conn.SetWriteBuffer(cfg.WriteBuffer); err != nil {
-			return fail("set SO_SNDBUF", err)
-		}
+	if err := conn.SetWriteBuffer(wb); err != nil {
+		return fail("set SO_SNDBUF", err)
 	}
 	rc, err := conn.SyscallConn()
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -182,5 +184,32 @@ func TestUDPLinkReadAllocatesNothing(t *testing.T) {
 				t.Errorf("send+read allocates %v per datagram; want 0", allocs)
 			}
 		})
+	}
+}
+
+// TestUDPLinkDefaultBuffers checks that a listener without read_buffer and
+// write_buffer asks for DefaultReadBuffer and DefaultWriteBuffer (as far as
+// net.core.rmem_max/wmem_max allow), not the system's small default.
+func TestUDPLinkDefaultBuffers(t *testing.T) {
+	if !batchSupported {
+		t.Skip("socket buffer sizes are read back on Linux only")
+	}
+	sysMax := func(name string) int {
+		b, err := os.ReadFile("/proc/sys/net/core/" + name)
+		if err != nil {
+			t.Skipf("read net.core.%s: %v", name, err)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Skipf("parse net.core.%s %q: %v", name, b, err)
+		}
+		return n
+	}
+	wantR := min(DefaultReadBuffer, sysMax("rmem_max"))
+	wantW := min(DefaultWriteBuffer, sysMax("wmem_max"))
+	l := listenUDPT(t, ListenerConfig{Network: "udp4", Address: "127.0.0.1:0"})
+	if st := l.Stats(); st.ReadBuffer < wantR || st.WriteBuffer < wantW {
+		t.Errorf("effective buffers %d/%d with read_buffer and write_buffer unset; want at least %d/%d",
+			st.ReadBuffer, st.WriteBuffer, wantR, wantW)
 	}
 }

@@ -13,8 +13,9 @@
 // with a Packet Identifier, SLEEPREQ/SLEEPRESP (Sleep) and the wake-up
 // PINGREQ (CheckMessages), and a DISCONNECT that is not answered. Refusals
 // are *ReasonCodeError; SubscribeWith sets MQTT 5's subscription options.
-// Not yet in 2.0: AUTH, Connection Encapsulation, and SearchGateway (1.2
-// SEARCHGW only); WAKEUP is ignored. The will updates do not exist in 2.0
+// Options.Auth authenticates the CONNECT in one step (PlainAuth for SASL
+// PLAIN). Not yet in 2.0: multi-step AUTH, Connection Encapsulation, and
+// SearchGateway (1.2 SEARCHGW only); WAKEUP is ignored. The will updates do not exist in 2.0
 // (errors.ErrUnsupported). See docs/mqttsn-2.md.
 //
 // # What it owns

@@ -26,9 +26,13 @@ type waitSpec struct {
 	name string
 }
 
-// typeSleepResp files a 2.0 SLEEPRESP, which has no 1.2 twin, under a
-// MsgType that 1.2 reserves, so that waitSpec.types can name it.
-const typeSleepResp snpacket.MsgType = 0x1E
+// typeSleepResp and typeAuth file a 2.0 SLEEPRESP and AUTH, which have no
+// 1.2 twins, under MsgTypes that 1.2 reserves, so that waitSpec.types can
+// name them.
+const (
+	typeSleepResp snpacket.MsgType = 0x1E
+	typeAuth      snpacket.MsgType = 0x1F
+)
 
 // typeBit returns the waitSpec.types bit of message type t.
 func typeBit(t snpacket.MsgType) uint32 {
@@ -55,6 +59,8 @@ type reply struct {
 	// predefined: topicID is a 2.0 predefined alias, not to be recorded
 	// as a session alias.
 	predefined bool
+	// sessionPresent is a 2.0 CONNACK's Session Present flag.
+	sessionPresent bool
 }
 
 // arm makes w the answers the reader hands to the caller, dropping any stale

@@ -39,6 +39,10 @@ type Options struct {
 	PersistentSession bool
 	// Will, when not nil, is offered in the CONNECT will dialogue.
 	Will *Will
+	// Auth, when not nil, authenticates an MQTT-SN 2.0 CONNECT (1.2 has no
+	// authentication). Only single-step methods are supported: the gateway
+	// must answer the CONNECT with CONNACK, not with AUTH.
+	Auth *Auth
 	// RetryInterval is T_retry: how long to wait for an answer before
 	// retransmitting. Zero means DefaultRetryInterval.
 	RetryInterval time.Duration
@@ -89,6 +93,21 @@ type Will struct {
 	Retain bool
 }
 
+// Auth is the authentication an MQTT-SN 2.0 CONNECT carries: a method
+// name, such as "PLAIN", and its data (see PlainAuth).
+type Auth struct {
+	// Method names the method; 1 to 255 octets.
+	Method string
+	// Data is the method's data, at most 65535 octets.
+	Data []byte
+}
+
+// PlainAuth returns the SASL PLAIN (RFC 4616) authentication for user and
+// password, without an authorization identity.
+func PlainAuth(user, password string) *Auth {
+	return &Auth{Method: "PLAIN", Data: []byte("\x00" + user + "\x00" + password)}
+}
+
 // Validate reports the first invalid field of o, naming it. Zero values are
 // valid (they mean the defaults); Validate never adjusts a value.
 func (o *Options) Validate() error {
@@ -107,6 +126,16 @@ func (o *Options) Validate() error {
 		return optErr("MaxRetries", "%d is negative", o.MaxRetries)
 	case o.MaxMessageSize != 0 && (o.MaxMessageSize < 16 || o.MaxMessageSize > snpacket.MaxLen):
 		return optErr("MaxMessageSize", "%d outside 16..%d", o.MaxMessageSize, snpacket.MaxLen)
+	}
+	if a := o.Auth; a != nil {
+		switch {
+		case o.Version != snpacket.Version20:
+			return optErr("Auth", "MQTT-SN %v has no authentication", Version12)
+		case a.Method == "" || len(a.Method) > 255:
+			return optErr("Auth.Method", "%d octets, want 1 to 255", len(a.Method))
+		case len(a.Data) > 0xFFFF:
+			return optErr("Auth.Data", "%d octets, at most 65535", len(a.Data))
+		}
 	}
 	if w := o.Will; w != nil {
 		switch {
@@ -153,6 +182,11 @@ func (o Options) withDefaults(randomID func() string) Options {
 		w := *o.Will
 		w.Message = append([]byte(nil), w.Message...)
 		o.Will = &w
+	}
+	if o.Auth != nil {
+		a := *o.Auth
+		a.Data = append([]byte(nil), a.Data...)
+		o.Auth = &a
 	}
 	if o.PredefinedTopics != nil {
 		m := make(map[uint16]string, len(o.PredefinedTopics))

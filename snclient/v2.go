@@ -9,14 +9,16 @@ import (
 	"github.com/gannet-mqtt/gannet/snpacket"
 )
 
-// MQTT-SN 2.0 (Options.Version snpacket.Version20). The client speaks the
+// MQTT-SN 2.0 (Options.Version Version20). The client speaks the
 // CSD01 draft's CONNECT (with the will inline), PUBLISH at QoS 0, 1 and 2
 // (by session alias when it holds one, else by full topic name: 2.0 needs
 // no REGISTER), PUBWOS for QoS -1, REGISTER, SUBSCRIBE, UNSUBSCRIBE,
 // PINGREQ, SLEEPREQ (Sleep; CheckMessages wakes with PINGREQ) and
-// DISCONNECT, and answers the gateway's PUBLISH, PUBREL and REGISTER. It
-// does not do AUTH or Connection Encapsulation; the will updates, which
-// 2.0 dropped, return errors.ErrUnsupported.
+// DISCONNECT, and answers the gateway's PUBLISH, PUBREL and REGISTER.
+// Options.Auth puts a single-step authentication into the CONNECT; a
+// gateway that answers with AUTH instead of CONNACK gets no second step
+// (errors.ErrUnsupported). No Connection Encapsulation; the will updates,
+// which 2.0 dropped, return errors.ErrUnsupported.
 
 // errUnsupportedV2 is the error of a method 2.0 (or this client's 2.0
 // support) does not have.
@@ -26,7 +28,9 @@ func errUnsupportedV2(op string) error {
 
 // connectV2 sends a 2.0 CONNECT and waits for its CONNACK. A persistent
 // session asks for a Session Expiry that never ends, which is what a 1.2
-// gateway does with CleanSession=0; a clean one leaves it absent (0).
+// gateway does with CleanSession=0; a clean one leaves it absent (0). A
+// CONNACK without Session Present means the gateway has no session, so the
+// client forgets its session aliases.
 func (c *Client) connectV2(ctx context.Context, will *Will) error {
 	const op = "connect"
 	m := &snpacket.ConnectV2{
@@ -43,16 +47,27 @@ func (c *Client) connectV2(ctx context.Context, will *Will) error {
 		m.Will, m.WillQoS, m.WillRetain = true, will.QoS, will.Retain
 		m.WillTopicType, m.WillTopic, m.WillPayload = snpacket.TopicTypeName, []byte(will.Topic), will.Message
 	}
+	if a := c.opts.Auth; a != nil {
+		m.Auth, m.AuthMethod, m.AuthData = true, []byte(a.Method), a.Data
+	}
 	// CSD01 §4.4: a CONNECT is never retransmitted; the client waits as
 	// long as the retransmissions would take, then gives up.
-	r, err := c.exchange(ctx, op, m, nil, waitSpec{types: typeBit(snpacket.TypeConnack), msgID: m.PacketID, byID: true, once: true})
+	r, err := c.exchange(ctx, op, m, nil, waitSpec{
+		types: typeBit(snpacket.TypeConnack) | typeBit(typeAuth), msgID: m.PacketID, byID: true, once: true})
 	if err != nil {
 		return err
+	}
+	if r.typ == typeAuth {
+		return fmt.Errorf("snclient: %s: gateway asked for another authentication step (AUTH 0x%02x): %w",
+			op, uint8(r.reason), errors.ErrUnsupported)
 	}
 	if err := refusedReply(op, "", r); err != nil {
 		return err
 	}
 	c.mu.Lock()
+	if !r.sessionPresent {
+		c.clearTopicsLocked() // the gateway's session aliases are gone too
+	}
 	c.setStateLocked(StateActive)
 	if !c.isClosed {
 		c.startKeepAliveLocked()
@@ -344,10 +359,16 @@ func (c *Client) handleV2(m snpacket.MessageV2) {
 			c.connectionEnded(StateDisconnected,
 				fmt.Errorf("snclient: gateway %v sent DISCONNECT (0x%02x %v): %w", c.addr, uint8(m.ReasonCode), m.ReasonCode, ErrGatewayDisconnected))
 		}
+	case *snpacket.Auth:
+		r := v2Reply(typeAuth, m.Type(), m.PacketID, m.ReasonCode)
+		r.rc = snpacket.Accepted // an AUTH step is not a refusal
+		c.offer(r)
 	case *snpacket.SleepResp:
 		c.offer(v2Reply(typeSleepResp, m.Type(), m.PacketID, m.ReasonCode))
 	case *snpacket.ConnackV2:
-		c.offer(v2Reply(snpacket.TypeConnack, m.Type(), m.PacketID, m.ReasonCode))
+		r := v2Reply(snpacket.TypeConnack, m.Type(), m.PacketID, m.ReasonCode)
+		r.sessionPresent = m.SessionPresent
+		c.offer(r)
 	case *snpacket.PubackV2:
 		c.offer(v2Reply(snpacket.TypePuback, m.Type(), m.PacketID, m.ReasonCode))
 	case *snpacket.PubrecV2:

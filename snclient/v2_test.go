@@ -111,6 +111,34 @@ func TestV2ConnectWillPersistent(t *testing.T) {
 	})
 }
 
+// Session aliases survive a reconnect only when the CONNACK says the
+// session is present.
+func TestV2SessionPresentKeepsAliases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		opts := optionsV2()
+		opts.PersistentSession = true
+		c, g := connectedV2(t, opts)
+		ctx := context.Background()
+		done := async(func() error { _, err := c.Register(ctx, "a/b"); return err })
+		r := expectV2[*sn.RegisterV2](g)
+		g.sendV2(&sn.RegackV2{PacketID: r.PacketID, HasTopicAlias: true, TopicAlias: 4})
+		if err := wait(t, done); err != nil {
+			t.Fatalf("Register() = %v", err)
+		}
+		for _, present := range []bool{true, false} {
+			done = async(func() error { return c.Connect(ctx) })
+			m := expectV2[*sn.ConnectV2](g)
+			g.sendV2(&sn.ConnackV2{PacketID: m.PacketID, SessionPresent: present})
+			if err := wait(t, done); err != nil {
+				t.Fatalf("Connect() = %v", err)
+			}
+			if _, ok := c.TopicID("a/b"); ok != present {
+				t.Fatalf("after CONNACK Session Present %v: alias known %v; want %v", present, ok, present)
+			}
+		}
+	})
+}
+
 func must(b []byte, err error) []byte {
 	if err != nil {
 		panic(err)
@@ -527,6 +555,44 @@ func TestV2SubscribeOptions(t *testing.T) {
 		}
 		g.quiet(time.Second)
 	})
+}
+
+// Authentication in the CONNECT: SASL PLAIN data, a refusal with the
+// reason code, and a gateway that wants a second step.
+func TestV2ConnectAuth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		opts := optionsV2()
+		opts.Auth = snclient.PlainAuth("user", "wrong")
+		c, g := newClient(t, opts)
+		done := async(func() error { return c.Connect(context.Background()) })
+		m := expectV2[*sn.ConnectV2](g)
+		if !m.Auth || string(m.AuthMethod) != "PLAIN" || string(m.AuthData) != "\x00user\x00wrong" {
+			t.Fatalf("CONNECT auth = %v %q %q; want PLAIN \\0user\\0wrong", m.Auth, m.AuthMethod, m.AuthData)
+		}
+		g.sendV2(&sn.ConnackV2{PacketID: m.PacketID, ReasonCode: sn.BadUserNameOrPassword})
+		var rce *snclient.ReasonCodeError
+		if err := wait(t, done); !errors.As(err, &rce) || rce.Code != sn.BadUserNameOrPassword {
+			t.Fatalf("Connect() = %v; want ReasonCodeError 0x86", err)
+		}
+
+		done = async(func() error { return c.Connect(context.Background()) })
+		m = expectV2[*sn.ConnectV2](g)
+		g.sendV2(&sn.Auth{PacketID: m.PacketID, ReasonCode: sn.ContinueAuthentication, Method: []byte("PLAIN")})
+		if err := wait(t, done); !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("Connect() answered by AUTH = %v; want errors.ErrUnsupported", err)
+		}
+		if s := c.State(); s != snclient.StateDisconnected {
+			t.Fatalf("State() = %v; want disconnected", s)
+		}
+	})
+	for name, o := range map[string]snclient.Options{
+		"1.2":          {Auth: snclient.PlainAuth("u", "p")},
+		"empty method": {Version: snclient.Version20, Auth: &snclient.Auth{}},
+	} {
+		if err := o.Validate(); !errors.Is(err, snclient.ErrInvalidOption) {
+			t.Errorf("Validate(%s) = %v; want ErrInvalidOption", name, err)
+		}
+	}
 }
 
 func TestV2OptionsVersion(t *testing.T) {

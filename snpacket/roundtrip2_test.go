@@ -301,6 +301,8 @@ func TestZeroAllocsV2(t *testing.T) {
 		"PINGRESP":                         unhex("05 0D 00 07 FF"),
 		"FORWARDER PUBLISH":                unhex("0E FC 02 AB CD 09 03 20 00 02 00 01 68 69"),
 		"CONNECTION-ENCAPSULATION PINGREQ": unhex("0C FE 00 04 64 65 76 31 04 0C 00 07"),
+		"Paho FORWARDER PUBLISH":           unhex("04 FD AB CD 09 03 20 00 02 00 01 68 69"),
+		"Paho CONNECTION-ENCAPSULATION":    unhex("06 FE 64 65 76 31 04 0C 00 07"),
 	}
 	for name, frame := range frames {
 		var d sn.DecoderV2

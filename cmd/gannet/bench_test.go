@@ -54,9 +54,8 @@ func TestBenchFlagValidation(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := bench(context.Background(), tc.args, &stdout, &stderr)
-			if err != errUsage {
-				t.Errorf("bench(%q) = %v; want errUsage", tc.args, err)
+			if rc := run(context.Background(), append([]string{"bench"}, tc.args...), nil, &stdout, &stderr); rc != 2 {
+				t.Errorf("gannet bench %q = %d; want 2 (usage)", tc.args, rc)
 			}
 			if !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("bench(%q) stderr = %q; want it to mention %q", tc.args, stderr.String(), tc.want)

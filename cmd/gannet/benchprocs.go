@@ -173,11 +173,13 @@ func runBenchProcsWith(ctx context.Context, exe string, env []string, args []str
 			switch name {
 			case "start":
 				g.RSSBefore, _ = benchfleet.ReadRSS(out.pid)
-				cpuStart, _ = benchfleet.ReadCPU(out.pid)
-				startAt = time.Now()
+				if cpu, err := benchfleet.ReadCPU(out.pid); err == nil {
+					cpuStart, startAt = cpu, time.Now()
+				}
 			case "connected", "queued":
-				if cpu, err := benchfleet.ReadCPU(out.pid); err == nil && !startAt.IsZero() && g.CPUSeconds == 0 {
+				if cpu, err := benchfleet.ReadCPU(out.pid); err == nil && !startAt.IsZero() && !g.CPUMeasured {
 					g.CPUSeconds = (cpu - cpuStart).Seconds()
+					g.CPUMeasured = true
 				}
 				settle()
 				g.RSSAfter, _ = benchfleet.ReadRSS(out.pid)
@@ -222,7 +224,7 @@ func runBenchProcsWith(ctx context.Context, exe string, env []string, args []str
 		if c := merged.Connect; c != nil {
 			sessions = c.Connected
 		}
-		if sessions > 0 {
+		if sessions > 0 && g.RSSBefore > 0 && g.RSSAfter > 0 { // 0: not measured
 			g.RSSPerSession = (float64(g.RSSAfter) - float64(g.RSSBefore)) / float64(sessions)
 		}
 		merged.Gateway = g

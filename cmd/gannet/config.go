@@ -27,6 +27,9 @@ type fileConfig struct {
 	// RateLimit holds the per-source limits on work for unverified sources
 	// (serve_limits.go).
 	RateLimit rateLimitConfig `toml:"rate_limit"`
+	// HTTP is the operator's HTTP listener: status page, /metrics,
+	// /healthz, /readyz (serve_http.go).
+	HTTP httpConfig `toml:"http"`
 	// Store is where the broker core's durable state lives
 	// (serve_store.go, docs/durability.md).
 	Store storeConfig `toml:"store"`
@@ -53,12 +56,20 @@ func (c *logConfig) Validate() error {
 // logger returns a logger writing to w at the configured level and format.
 // Call it after Validate.
 func (c *logConfig) logger(w io.Writer) *slog.Logger {
+	log, _ := c.loggerVar(w)
+	return log
+}
+
+// loggerVar is logger with its level in a LevelVar, which a reload sets.
+func (c *logConfig) loggerVar(w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	level, _ := c.level() // checked by Validate
-	opts := &slog.HandlerOptions{Level: level}
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	opts := &slog.HandlerOptions{Level: lv}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), lv
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), lv
 }
 
 func (c *logConfig) level() (slog.Level, error) {

@@ -75,6 +75,10 @@ func TestBrokenConfigs(t *testing.T) {
 			if rc != 1 || !strings.Contains(out.String(), tc.want) {
 				t.Errorf("check-config = %d, %q; want 1 and an error containing %q", rc, out.String(), tc.want)
 			}
+			// Every one names the line, value errors included.
+			if !regexp.MustCompile(`: line [1-9][0-9]*: `).MatchString(out.String()) {
+				t.Errorf("check-config = %q; want the line named", out.String())
+			}
 		})
 	}
 }
@@ -131,11 +135,12 @@ func TestRateLimitConfig(t *testing.T) {
 		}
 	}
 	var opts gateway.Options
-	if err := cfg.RateLimit.apply(&opts); err != nil {
+	lims, err := cfg.RateLimit.apply(&opts)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if opts.UnknownSourceLimiter == nil || opts.QoSMinus1Limiter == nil {
-		t.Fatalf("limiters = %v, %v; want both", opts.UnknownSourceLimiter, opts.QoSMinus1Limiter)
+	if lims.unknown.p.Load() == nil || lims.qosMinus1.p.Load() == nil || opts.UnknownSourceLimiter == nil || opts.QoSMinus1Limiter == nil {
+		t.Fatalf("limiters = %v, %v; want both", lims.unknown.p.Load(), lims.qosMinus1.p.Load())
 	}
 	// A table with a bad value is refused by name.
 	bad := filepath.Join(t.TempDir(), "bad.toml")
@@ -208,7 +213,7 @@ func FuzzConfig(f *testing.F) {
 		}
 		g.Close()
 		var opts gateway.Options
-		if err := cfg.RateLimit.apply(&opts); err != nil {
+		if _, err := cfg.RateLimit.apply(&opts); err != nil {
 			t.Fatalf("config accepted but its rate limits are refused: %v", err)
 		}
 	})

@@ -1,12 +1,13 @@
 // Command gannet is the Gannet MQTT-SN gateway.
 //
-//	gannet serve [-c FILE]              run the gateway and its broker
-//	gannet pub -t TOPIC -m MESSAGE      publish as an MQTT-SN sensor would
-//	gannet sub -t FILTER                subscribe as an MQTT-SN sensor and print
-//	gannet check-config [-c FILE]       load and validate a configuration
-//	gannet version                      print the version
-//
-// Run "gannet COMMAND -h" for a command's flags.
+//	gannet serve [-config FILE]            run the gateway and its broker
+//	gannet pub -topic TOPIC -message MSG   publish as an MQTT-SN sensor would
+//	gannet sub -topic FILTER               subscribe as an MQTT-SN sensor and print
+//	gannet check-config [-config FILE]     load and validate a configuration
+//	gannet reload [-config FILE]           make a running gateway reread its configuration
+//	gannet passwd [-c | -D] FILE USER      set (password on stdin) or delete a user
+//	gannet version                         print the version
+//	gannet help COMMAND                    a command's usage and flags
 package main
 
 import (
@@ -18,12 +19,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync"
 	"syscall"
 
-	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/internal/config"
-	"github.com/gannet-mqtt/gannet/mqttcore"
 )
 
 func main() {
@@ -40,7 +38,10 @@ commands:
   sub            subscribe at an MQTT-SN gateway and print what arrives
   bench          simulate a sensor fleet against a gateway and report throughput and latency
   check-config   load and validate a configuration file
+  reload         make a running gateway reread its configuration
+  passwd         add, change or delete a user in a password file (Mosquitto's $7$ format)
   version        print the version
+  help COMMAND   a command's usage and flags
 `
 
 // run executes one command and returns the process exit code: 0 success,
@@ -62,9 +63,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = bench(ctx, args[1:], stdout, stderr)
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
+	case "reload":
+		err = reloadCmd(ctx, args[1:], stdout, stderr)
+	case "passwd":
+		err = passwd(args[1:], stdin, stdout, stderr) // passwd.go
 	case "version":
 		fmt.Fprintln(stdout, "gannet", version())
-	case "help", "-h", "--help":
+	case "help":
+		return help(ctx, args[1:], stdout)
+	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "gannet: unknown command %q\n%s", args[0], usage)
@@ -74,35 +81,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
+		reportUsage(stderr, args[0], err)
 		return 2
 	case err != nil:
 		fmt.Fprintln(stderr, "gannet:", err)
 		return 1
 	}
 	return 0
-}
-
-var errUsage = errors.New("usage")
-
-// flagSet returns a FlagSet for a command that reports its own errors.
-func flagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("gannet "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return errUsage
-	}
-	return nil
 }
 
 func version() string {
@@ -126,104 +111,6 @@ func loadConfig(path string) (*fileConfig, error) {
 // configFlag defines -config and its short form -c.
 func configFlag(fs *flag.FlagSet) *string {
 	path := fs.String("config", "config.toml", "configuration `file`")
-	fs.StringVar(path, "c", "config.toml", "short for -config")
+	alias(fs, "config", "c")
 	return path
-}
-
-func checkConfig(args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("check-config", stderr)
-	path := configFlag(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if _, err := loadConfig(*path); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s: ok\n", *path)
-	return nil
-}
-
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flagSet("serve", stderr)
-	path := configFlag(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		return err
-	}
-	log := cfg.Log.logger(stderr)
-
-	journal, closeStore, err := openStore(cfg.Store, *path) // serve_store.go
-	if err != nil {
-		return err
-	}
-	defer func() { // after broker.Close
-		if err := closeStore(); err != nil {
-			log.Error("closing the store", "err", err)
-		}
-	}()
-	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version(), Journal: journal})
-	if err != nil {
-		return err
-	}
-	defer broker.Close()
-	stopBridges, err := startBridges(ctx, cfg.Bridges, broker, log) // serve_bridge.go
-	if err != nil {
-		return err
-	}
-	defer func() { // runs before broker.Close
-		if err := stopBridges(); err != nil {
-			log.Error("stopping bridges", "err", err)
-		}
-	}()
-	stopMQTT, err := startMQTT(ctx, cfg.MQTT, broker, log) // serve_mqtt.go
-	if err != nil {
-		return err
-	}
-	defer func() { // runs before broker.Close
-		if err := stopMQTT(); err != nil {
-			log.Error("stopping mqtt listener", "err", err)
-		}
-	}()
-	gwOpts := gateway.Options{Logger: log}
-	if err := cfg.RateLimit.apply(&gwOpts); err != nil { // serve_limits.go
-		return err
-	}
-	gw, err := gateway.New(cfg.Gateway, broker, gwOpts)
-	if err != nil {
-		return err
-	}
-
-	links, err := openLinks(cfg.Listen, log) // serve_radio.go
-	if err != nil {
-		gw.Close()
-		return err
-	}
-	hupCtx, stopHUP := context.WithCancel(ctx)
-	defer stopHUP()
-	go reloadOnSIGHUP(hupCtx, links, log) // exits when serve returns
-
-	var wg sync.WaitGroup
-	errc := make(chan error, len(links))
-	for _, link := range links {
-		wg.Add(1)
-		go func() { // exits when the gateway closes the link
-			defer wg.Done()
-			if err := gw.Serve(link); err != nil {
-				errc <- err
-			}
-		}()
-	}
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err = <-errc:
-	}
-	if cerr := gw.Close(); cerr != nil && err == nil {
-		err = cerr
-	}
-	wg.Wait()
-	return err
 }

@@ -31,19 +31,25 @@ type snFlags struct {
 	verbose    bool
 }
 
+// register defines the shared flags. The long names match gannet bench's
+// (-qos, -topic-id, -short-topic, -count); the short ones of earlier
+// releases (-q, -t, -p, -s, -id, -v) keep working.
 func (f *snFlags) register(fs *flag.FlagSet, defaultQoS int) {
 	fs.StringVar(&f.gateway, "gateway", "127.0.0.1:1884", "MQTT-SN gateway `host:port`")
 	fs.StringVar(&f.network, "network", "udp", "udp, udp4 or udp6")
-	fs.StringVar(&f.clientID, "id", "", "client `id` (default: a random snc-XXXXXXXX)")
+	fs.StringVar(&f.clientID, "client-id", "", "client `id` (default: a random snc-XXXXXXXX)")
 	fs.DurationVar(&f.keepAlive, "keepalive", 60*time.Second, "keep-alive `period` (whole seconds)")
 	fs.BoolVar(&f.persistent, "persistent", false, "connect with CleanSession=0 (keep the session)")
-	fs.IntVar(&f.qos, "q", defaultQoS, "QoS: -1, 0, 1 or 2")
-	fs.StringVar(&f.topic, "t", "", "topic `name` (registered with the gateway)")
-	fs.UintVar(&f.predefID, "p", 0, "predefined topic `id` instead of -t")
-	fs.StringVar(&f.short, "s", "", "two-character short topic `name` instead of -t")
-	fs.StringVar(&f.predefined, "predefined", "", "predefined topics the gateway knows, as `id=topic,...` (names -t uses)")
+	fs.IntVar(&f.qos, "qos", defaultQoS, "QoS: -1, 0, 1 or 2")
+	fs.StringVar(&f.topic, "topic", "", "topic `name` (registered with the gateway)")
+	fs.UintVar(&f.predefID, "topic-id", 0, "predefined topic `id` instead of -topic")
+	fs.StringVar(&f.short, "short-topic", "", "two-character short topic `name` instead of -topic")
+	fs.StringVar(&f.predefined, "predefined", "", "predefined topics the gateway knows, as `id=topic,...` (names -topic uses)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up on the gateway after this `long` per request")
-	fs.BoolVar(&f.verbose, "v", false, "log the client's state changes to stderr")
+	fs.BoolVar(&f.verbose, "verbose", false, "log the client's state changes to stderr")
+	for name, old := range map[string]string{"client-id": "id", "qos": "q", "topic": "t", "topic-id": "p", "short-topic": "s", "verbose": "v"} {
+		alias(fs, name, old)
+	}
 }
 
 // snTopic returns the one topic the flags name.
@@ -56,14 +62,14 @@ func (f *snFlags) snTopic() (snclient.Topic, error) {
 	}
 	switch {
 	case n != 1:
-		return snclient.Topic{}, fmt.Errorf("give exactly one of -t, -p and -s: %w", errUsage)
+		return snclient.Topic{}, fmt.Errorf("give exactly one of -topic (-t), -topic-id (-p) and -short-topic (-s): %w", errUsage)
 	case f.predefID > 0xFFFE:
-		return snclient.Topic{}, fmt.Errorf("-p %d: a topic id is 1 to 65534: %w", f.predefID, errUsage)
+		return snclient.Topic{}, fmt.Errorf("-topic-id %d: a topic id is 1 to 65534: %w", f.predefID, errUsage)
 	case f.predefID != 0:
 		return snclient.Predefined(uint16(f.predefID)), nil
 	case f.short != "":
 		if len(f.short) != 2 {
-			return snclient.Topic{}, fmt.Errorf("-s %q: a short topic name has two characters: %w", f.short, errUsage)
+			return snclient.Topic{}, fmt.Errorf("-short-topic %q: a short topic name has two characters: %w", f.short, errUsage)
 		}
 		return snclient.Short(f.short), nil
 	}
@@ -85,7 +91,7 @@ func (f *snFlags) parse(fs *flag.FlagSet, args []string) (snclient.Topic, snclie
 
 func (f *snFlags) snQoS() (snclient.QoS, error) {
 	if f.qos < -1 || f.qos > 2 {
-		return 0, fmt.Errorf("-q %d: QoS is -1, 0, 1 or 2: %w", f.qos, errUsage)
+		return 0, fmt.Errorf("-qos %d: QoS is -1, 0, 1 or 2: %w", f.qos, errUsage)
 	}
 	if f.qos == -1 {
 		return snclient.QoSMinus1, nil
@@ -139,21 +145,24 @@ func pub(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) 
 	fs := flagSet("pub", stderr)
 	var f snFlags
 	f.register(fs, 0)
-	msg := fs.String("m", "", "the message `payload`")
-	lines := fs.Bool("l", false, "publish each line of standard input as a message")
-	null := fs.Bool("n", false, "publish an empty message")
-	count := fs.Int("c", 1, "publish the message this many `times`")
-	retain := fs.Bool("r", false, "set the retain flag")
+	msg := fs.String("message", "", "the message `payload`")
+	lines := fs.Bool("lines", false, "publish each line of standard input as a message")
+	null := fs.Bool("null", false, "publish an empty message")
+	count := fs.Int("count", 1, "publish the message this many `times`")
+	retain := fs.Bool("retain", false, "set the retain flag")
+	for name, old := range map[string]string{"message": "m", "lines": "l", "null": "n", "count": "c", "retain": "r"} {
+		alias(fs, name, old)
+	}
 	sleep := fs.Duration("sleep", 0, "after publishing, sleep for this `long` instead of disconnecting")
 	topic, q, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if *count < 1 {
-		return fmt.Errorf("-c %d: must be at least 1: %w", *count, errUsage)
+		return fmt.Errorf("-count %d: must be at least 1: %w", *count, errUsage)
 	}
 	if (*msg != "") && (*lines || *null) || (*lines && *null) || (*msg == "" && !*lines && !*null) {
-		return fmt.Errorf("give exactly one of -m, -l and -n: %w", errUsage)
+		return fmt.Errorf("give exactly one of -message (-m), -lines (-l) and -null (-n): %w", errUsage)
 	}
 	c, err := f.dial(ctx, stderr, nil)
 	if err != nil {
@@ -209,18 +218,20 @@ func sub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("sub", stderr)
 	var f snFlags
 	f.register(fs, 0)
-	count := fs.Int("C", 0, "exit after this many `messages` (0: run until interrupted)")
-	withTopic := fs.Bool("V", false, "print each message's topic before its payload")
+	count := fs.Int("count", 0, "exit after this many `messages` (0: run until interrupted)")
+	withTopic := fs.Bool("print-topic", false, "print each message's topic before its payload")
+	alias(fs, "count", "C")
+	alias(fs, "print-topic", "V")
 	sleep := fs.Duration("sleep", 0, "sleep between checks for messages: asleep for this `long`, then wake, collect and sleep again")
 	topic, q, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if q == snclient.QoSMinus1 {
-		return fmt.Errorf("-q -1: a subscription is QoS 0, 1 or 2: %w", errUsage)
+		return fmt.Errorf("-qos -1: a subscription is QoS 0, 1 or 2: %w", errUsage)
 	}
 	if *count < 0 {
-		return fmt.Errorf("-C %d: must not be negative: %w", *count, errUsage)
+		return fmt.Errorf("-count %d: must not be negative: %w", *count, errUsage)
 	}
 	got := make(chan struct{}, 1)
 	received := 0

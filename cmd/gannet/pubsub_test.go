@@ -137,21 +137,82 @@ func TestPubSubCommands(t *testing.T) {
 	}
 }
 
-func TestPubSubUsageErrors(t *testing.T) {
-	for _, args := range [][]string{
-		{"pub", "-m", "x"},                                // no topic
-		{"pub", "-t", "a", "-s", "ab", "-m", "x"},         // two topics
-		{"pub", "-t", "a"},                                // no message
-		{"pub", "-t", "a", "-m", "x", "-q", "3"},          // bad QoS
-		{"pub", "-s", "abc", "-m", "x"},                   // long short name
-		{"pub", "-t", "a", "-m", "x", "-c", "0"},          // bad count
-		{"sub", "-t", "a", "-q", "-1"},                    // QoS -1 subscription
-		{"sub", "-p", "70000"},                            // id out of range
-		{"pub", "-t", "a", "-m", "x", "-predefined", "1"}, // bad table
+// TestUsageErrors runs the CLI's usage errors: each exits 2 and prints
+// what is wrong and the command's usage line (they used to exit 2 in
+// silence).
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // in stderr, besides the usage line
+	}{
+		{[]string{"pub", "-m", "x"}, "give exactly one of -topic (-t), -topic-id (-p) and -short-topic (-s)"},
+		{[]string{"pub", "-t", "a", "-s", "ab", "-m", "x"}, "give exactly one of -topic"},
+		{[]string{"pub", "-t", "a", "-p", "1", "-m", "x"}, "give exactly one of -topic"},
+		{[]string{"pub", "-t", "a"}, "give exactly one of -message (-m), -lines (-l) and -null (-n)"},
+		{[]string{"pub", "-t", "a", "-m", "x", "-l"}, "give exactly one of -message"},
+		{[]string{"pub", "-t", "a", "-m", "x", "-q", "3"}, "-qos 3: QoS is -1, 0, 1 or 2"},
+		{[]string{"pub", "-topic", "a", "-message", "x", "-qos", "-2"}, "-qos -2: QoS is -1, 0, 1 or 2"},
+		{[]string{"pub", "-s", "abc", "-m", "x"}, `-short-topic "abc": a short topic name has two characters`},
+		{[]string{"pub", "-t", "a", "-m", "x", "-c", "0"}, "-count 0: must be at least 1"},
+		{[]string{"pub", "-t", "a", "-m", "x", "-predefined", "1"}, `-predefined "1": want id=topic`},
+		{[]string{"pub", "-t", "a", "-m", "x", "extra"}, `unexpected argument "extra"`},
+		{[]string{"sub"}, "give exactly one of -topic (-t), -topic-id (-p) and -short-topic (-s)"},
+		{[]string{"sub", "-t", "a", "-q", "-1"}, "-qos -1: a subscription is QoS 0, 1 or 2"},
+		{[]string{"sub", "-p", "70000"}, "-topic-id 70000: a topic id is 1 to 65534"},
+		{[]string{"sub", "-t", "a", "-C", "-1"}, "-count -1: must not be negative"},
+		{[]string{"pub", "-colour"}, "flag provided but not defined: -colour"},
+		{[]string{"serve", "stray"}, `unexpected argument "stray"`},
+		{[]string{"check-config", "-c", "a", "b"}, `unexpected argument "b"`},
+		{[]string{"bench", "publish", "-topic-id", "70000"}, "-topic-id 70000: want 1 to 65534"},
+		{[]string{"bench", "publish", "-qos", "3"}, "qos = 3"},
 	} {
 		var stderr bytes.Buffer
-		if rc := run(context.Background(), args, nil, &bytes.Buffer{}, &stderr); rc != 2 {
-			t.Errorf("gannet %s = %d; want 2 (usage); stderr %s", strings.Join(args, " "), rc, stderr.String())
+		rc := run(context.Background(), tc.args, nil, &bytes.Buffer{}, &stderr)
+		usageLine := "usage: " + synopsis(tc.args[0])
+		if strings.HasPrefix(tc.want, "flag provided") {
+			usageLine = "usage: " + synopsis(tc.args[0]) + "\n\nflags:" // the flag package prints the flags
 		}
+		if rc != 2 || !strings.Contains(stderr.String(), tc.want) || !strings.Contains(stderr.String(), usageLine) {
+			t.Errorf("gannet %s = %d, stderr %q; want 2, %q and %q", strings.Join(tc.args, " "), rc, stderr.String(), tc.want, usageLine)
+		}
+	}
+}
+
+// TestHelp checks "gannet help CMD": the command's usage line and its
+// flags on stdout, each flag listed once with its old spellings beside it,
+// internal flags hidden.
+func TestHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"help", "serve"}, []string{"usage: gannet serve [-config FILE]", "-config file   (or -c)"}, []string{"usage: gannet COMMAND"}},
+		{[]string{"help", "pub"}, []string{"usage: gannet pub", "-topic name   (or -t)", "-count times   (or -c)", "-qos int   (or -q)"}, []string{"\n  -t "}},
+		{[]string{"help", "sub"}, []string{"-count messages   (or -C)", "-print-topic   (or -V)"}, nil},
+		{[]string{"help", "bench"}, []string{"connect-storm"}, nil},
+		{[]string{"help", "bench", "idle"}, []string{"usage: gannet bench idle", "-hold"}, []string{"-child", "-window", "-queued"}},
+		{[]string{"help", "bench", "publish"}, []string{"-window", "-procs"}, []string{"-child", "-hold"}},
+		{[]string{"help", "check-config"}, []string{"usage: gannet check-config"}, nil},
+		{[]string{"help"}, []string{"usage: gannet COMMAND"}, nil},
+	} {
+		var stdout, stderr bytes.Buffer
+		rc := run(context.Background(), tc.args, nil, &stdout, &stderr)
+		if rc != 0 {
+			t.Errorf("gannet %s = %d; stderr %s", strings.Join(tc.args, " "), rc, stderr.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stdout.String(), w) {
+				t.Errorf("gannet %s printed %q; want %q in it", strings.Join(tc.args, " "), stdout.String(), w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(stdout.String(), n) {
+				t.Errorf("gannet %s printed %q; want no %q in it", strings.Join(tc.args, " "), stdout.String(), n)
+			}
+		}
+	}
+	var stdout bytes.Buffer
+	if rc := run(context.Background(), []string{"help", "frobnicate"}, nil, &stdout, &stdout); rc != 2 {
+		t.Errorf("gannet help frobnicate = %d; want 2", rc)
 	}
 }

@@ -71,9 +71,10 @@ func (p *bridgeProc) kill() {
 // bridgeServeConfig writes a gannet config to dir: MQTT-SN on a free UDP
 // port, the MQTT listener off (its default port may be taken by another
 // gannet on the machine), and one bridge "central" to a Mosquitto on a free
-// TCP port with its queue in dir. extra holds the bridge's other keys and
-// its [[bridge.rule]] tables.
-func bridgeServeConfig(t *testing.T, dir, extra string) (cfgPath, udp string, mport int) {
+// TCP port with its queue in dir (its own file; with ownQueue false, in the
+// core's store file, data/gannet.db). extra holds the bridge's other keys
+// and its [[bridge.rule]] tables.
+func bridgeServeConfig(t *testing.T, dir, extra string, ownQueue bool) (cfgPath, udp string, mport int) {
 	t.Helper()
 	mport = bridgeFreePort(t, "tcp")
 	udp = fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "udp"))
@@ -89,9 +90,10 @@ disabled = true
 name = "central"
 servers = ["mqtt://127.0.0.1:%d"]
 %s
-[bridge.queue]
-path = %q
-`, udp, mport, extra, filepath.Join(dir, "bridge.db"))
+`, udp, mport, extra)
+	if ownQueue {
+		cfg += fmt.Sprintf("[bridge.queue]\npath = %q\n", filepath.Join(dir, "bridge.db"))
+	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ pattern = "site/#"
 direction = "out"
 qos = 1
 remote_prefix = "edge-1/"
-`)
+`, false) // the queue shares the core's store: one commit for both
 	serve := func() *bridgeProc { return bridgeStart(t, gannet, "serve", "-config", cfgPath) }
 
 	const sensors, each = 5, 1000
@@ -329,7 +331,7 @@ pattern = "cmd/#"
 direction = "in"
 qos = 1
 remote_prefix = "edge-1/"
-`)
+`, true)
 	m := bridgeMosquitto(t, mosquittoBin, dir, mport)
 	_, central := bridgeSubscriber(t, ctx, fmt.Sprintf("127.0.0.1:%d", mport), m, "nothing")
 	p := bridgeStart(t, gannet, "serve", "-config", cfgPath)

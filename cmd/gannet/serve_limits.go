@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"time"
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
@@ -33,22 +36,63 @@ func (c *rateLimitConfig) Validate() error {
 	return nil
 }
 
-// apply sets the gateway's limiters the [rate_limit] table asks for.
-func (c *rateLimitConfig) apply(opts *gateway.Options) error {
-	if c.UnknownSources != nil {
-		lim, err := radio.NewLimiter(*c.UnknownSources)
-		if err != nil {
-			return fmt.Errorf("rate_limit.unknown_sources: %w", err)
-		}
-		opts.UnknownSourceLimiter = lim
+// swapLimiter is a gateway.SourceLimiter whose radio.Limiter a reload can
+// replace, turn on or turn off; with none it allows everything.
+type swapLimiter struct {
+	p atomic.Pointer[radio.Limiter]
+}
+
+// Allow implements gateway.SourceLimiter.
+func (s *swapLimiter) Allow(src netip.Addr, now time.Time) bool {
+	l := s.p.Load()
+	return l == nil || l.Allow(src, now)
+}
+
+// limiters are the gateway's [rate_limit] limiters.
+type limiters struct {
+	unknown, qosMinus1 swapLimiter
+}
+
+// named lists the limiters by their table's name, for the metrics.
+func (l *limiters) named() []namedLimiter {
+	return []namedLimiter{{"unknown_sources", &l.unknown}, {"qos_minus_one", &l.qosMinus1}}
+}
+
+// apply gives the gateway the limiters the [rate_limit] table asks for.
+// They are always set, so that a reload can turn a limit on later; one
+// whose table is absent allows everything.
+func (c *rateLimitConfig) apply(opts *gateway.Options) (*limiters, error) {
+	l := &limiters{}
+	if err := l.set(c); err != nil {
+		return nil, err
 	}
-	if c.QoSMinus1 != nil {
-		lim, err := radio.NewLimiter(*c.QoSMinus1)
-		if err != nil {
-			return fmt.Errorf("rate_limit.qos_minus_one: %w", err)
+	opts.UnknownSourceLimiter, opts.QoSMinus1Limiter = &l.unknown, &l.qosMinus1
+	return l, nil
+}
+
+// set builds the limiters c asks for and puts them in force; on error
+// none changes. A replaced limiter starts with full buckets.
+func (l *limiters) set(c *rateLimitConfig) error {
+	build := func(name string, lc *radio.LimiterConfig) (*radio.Limiter, error) {
+		if lc == nil {
+			return nil, nil
 		}
-		opts.QoSMinus1Limiter = lim
+		lim, err := radio.NewLimiter(*lc)
+		if err != nil {
+			return nil, fmt.Errorf("rate_limit.%s: %w", name, err)
+		}
+		return lim, nil
 	}
+	unknown, err := build("unknown_sources", c.UnknownSources)
+	if err != nil {
+		return err
+	}
+	qosm1, err := build("qos_minus_one", c.QoSMinus1)
+	if err != nil {
+		return err
+	}
+	l.unknown.p.Store(unknown)
+	l.qosMinus1.p.Store(qosm1)
 	return nil
 }
 

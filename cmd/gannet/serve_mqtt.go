@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 	"github.com/gannet-mqtt/gannet/mqttcore/listener"
 )
 
@@ -28,27 +29,30 @@ type mqttConfig struct {
 // client connection (their sessions are detached as lost, so wills are
 // published) and waits for the server's goroutines; call it before the
 // broker closes. With cfg.Disabled nothing is opened and stop does
-// nothing.
-func startMQTT(ctx context.Context, cfg mqttConfig, broker *mqttcore.Broker, log *slog.Logger) (stop func() error, err error) {
+// nothing and srv is nil.
+func startMQTT(ctx context.Context, cfg mqttConfig, broker *mqttcore.Broker, log *slog.Logger) (srv *listener.Server, stop func() error, err error) {
 	if cfg.Disabled {
 		log.Info("mqtt listener disabled")
-		return func() error { return nil }, nil
+		return nil, func() error { return nil }, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("mqtt listener: %w", err)
+		return nil, nil, fmt.Errorf("mqtt listener: %w", err)
 	}
 	sc := cfg.Config
 	if sc.MaxPacketSize == 0 {
 		// Unset in [mqtt]: the broker's limit ([broker] max_packet_size).
 		sc.MaxPacketSize = broker.Config().MaxPacketSize
 	}
-	srv, err := listener.NewServer(broker, sc, nil, log)
+	// serve made the [mqtt.auth] Authenticator the broker's Authorizer:
+	// the listener checks passwords with that same one (nil: its own).
+	authn, _ := broker.Authorizer().(*auth.Authenticator)
+	srv, err = listener.NewServer(broker, sc, authn, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := srv.Listen(); err != nil {
 		_ = srv.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return srv.Close, nil
+	return srv, srv.Close, nil
 }

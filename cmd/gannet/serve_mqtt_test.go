@@ -83,7 +83,7 @@ func TestStartMQTT(t *testing.T) {
 	defer broker.Close()
 	log := slog.New(slog.DiscardHandler)
 
-	stop, err := startMQTT(ctx, mqttConfig{Disabled: true}, broker, log)
+	_, stop, err := startMQTT(ctx, mqttConfig{Disabled: true}, broker, log)
 	if err != nil || stop() != nil {
 		t.Fatalf("startMQTT(disabled) = %v", err)
 	}
@@ -91,7 +91,7 @@ func TestStartMQTT(t *testing.T) {
 	// Find a free port, then start on it: startMQTT does not report the
 	// bound address, so port 0 would not do.
 	addr := freeTCPAddr(t)
-	stop, err = startMQTT(ctx, mqttConfig{Config: listener.Config{Address: addr}}, broker, log)
+	_, stop, err = startMQTT(ctx, mqttConfig{Config: listener.Config{Address: addr}}, broker, log)
 	if err != nil {
 		t.Fatalf("startMQTT(%s) = %v", addr, err)
 	}
@@ -129,7 +129,7 @@ func TestStartMQTT(t *testing.T) {
 	}
 	defer small.Close()
 	smallAddr := freeTCPAddr(t)
-	stopSmall, err := startMQTT(ctx, mqttConfig{Config: listener.Config{Address: smallAddr}}, small, log)
+	_, stopSmall, err := startMQTT(ctx, mqttConfig{Config: listener.Config{Address: smallAddr}}, small, log)
 	if err != nil {
 		t.Fatalf("startMQTT with the broker's max_packet_size = %v", err)
 	}
@@ -144,12 +144,12 @@ func TestStartMQTT(t *testing.T) {
 	}
 
 	// A port already in use is an error naming the listener.
-	stop, err = startMQTT(ctx, mqttConfig{Config: listener.Config{Address: addr}}, broker, log)
+	_, stop, err = startMQTT(ctx, mqttConfig{Config: listener.Config{Address: addr}}, broker, log)
 	if err != nil {
 		t.Fatalf("restart on %s = %v", addr, err)
 	}
 	defer stop()
-	if _, err := startMQTT(ctx, mqttConfig{Config: listener.Config{Address: addr}}, broker, log); err == nil || !strings.Contains(err.Error(), "mqtt listener") {
+	if _, _, err := startMQTT(ctx, mqttConfig{Config: listener.Config{Address: addr}}, broker, log); err == nil || !strings.Contains(err.Error(), "mqtt listener") {
 		t.Errorf("startMQTT on a busy port = %v; want an mqtt listener error", err)
 	}
 }

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/radio"
@@ -44,9 +40,14 @@ func openLinks(cfgs []radio.ListenerConfig, log *slog.Logger) ([]gateway.Link, e
 			u, err = radio.ListenUDP(c)
 			if err == nil {
 				st := u.Stats()
-				if c.ReadBuffer > 0 && st.ReadBuffer < c.ReadBuffer {
+				rb, wb := c.Buffers()
+				if st.ReadBuffer < rb {
 					log.Warn("the kernel gave a smaller receive buffer than read_buffer asks (raise net.core.rmem_max)",
-						"address", c.Address, "read_buffer", c.ReadBuffer, "effective", st.ReadBuffer)
+						"address", c.Address, "read_buffer", rb, "effective", st.ReadBuffer)
+				}
+				if st.WriteBuffer < wb {
+					log.Warn("the kernel gave a smaller send buffer than write_buffer asks (raise net.core.wmem_max)",
+						"address", c.Address, "write_buffer", wb, "effective", st.WriteBuffer)
 				}
 				link = u
 			}
@@ -77,38 +78,4 @@ func reloadLinks(links []gateway.Link, log *slog.Logger) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// reloadOnSIGHUP calls reloadLinks on every SIGHUP until ctx ends. It
-// returns at once when no link can reload.
-func reloadOnSIGHUP(ctx context.Context, links []gateway.Link, log *slog.Logger) {
-	can := false
-	for _, l := range links {
-		_, ok := l.(reloader)
-		can = can || ok
-	}
-	if !can {
-		return
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	reloadOn(ctx, hup, links, log)
-}
-
-// reloadOn calls reloadLinks for every value received on sig until ctx
-// ends; done, when not nil, receives after each reload (for tests).
-func reloadOn(ctx context.Context, sig <-chan os.Signal, links []gateway.Link, log *slog.Logger, done ...chan<- error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sig:
-			log.Info("SIGHUP: reloading DTLS credentials")
-			err := reloadLinks(links, log)
-			for _, d := range done {
-				d <- err
-			}
-		}
-	}
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 	"github.com/gannet-mqtt/gannet/radio"
 	"github.com/gannet-mqtt/gannet/snclient"
 )
@@ -389,18 +389,21 @@ func TestSearchGatewayOverMulticast(t *testing.T) {
 	}
 }
 
-// TestSIGHUPReloadsDTLS drives the SIGHUP loop with a channel: each
-// signal rereads the PSK file of every DTLS link, and an identity added to
-// the file can handshake afterwards.
-func TestSIGHUPReloadsDTLS(t *testing.T) {
+// TestReloadRereadsDTLS: a reload rereads the PSK file of every DTLS
+// link, and an identity added to the file can handshake afterwards.
+func TestReloadRereadsDTLS(t *testing.T) {
 	const key = "00112233445566778899aabbccddeeff"
-	psk := filepath.Join(t.TempDir(), "psk")
+	dir := t.TempDir()
+	psk := filepath.Join(dir, "psk")
 	os.WriteFile(psk, []byte("sensor-1:"+key+"\n"), 0o600)
+	conf := filepath.Join(dir, "gannet.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[[listen]]\nnetwork = \"dtls\"\naddress = \"127.0.0.1:0\"\n[listen.dtls]\npsk_file = %q\n[mqtt]\ndisabled = true\n", psk)), 0o600)
+	cfg, err := loadConfig(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	links, err := openLinks([]radio.ListenerConfig{
-		{Network: "udp4", Address: "127.0.0.1:0"},
-		{Network: "dtls", Address: "127.0.0.1:0", DTLS: radio.DTLSConfig{PSKFile: psk}},
-	}, log)
+	links, err := openLinks(cfg.Listen, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,21 +412,19 @@ func TestSIGHUPReloadsDTLS(t *testing.T) {
 			l.Close()
 		}
 	}()
-	dl := links[1].(*radio.DTLSLink)
+	_, level := cfg.Log.loggerVar(io.Discard)
+	authn, err := auth.New(cfg.MQTT.Auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &liveConfig{path: conf, cfg: cfg, level: level, log: log, links: links, authn: authn, limiters: &limiters{}}
+	dl := links[0].(*radio.DTLSLink)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	hup, done := make(chan os.Signal, 1), make(chan error, 1)
-	go reloadOn(ctx, hup, links, log, done) // exits when ctx ends
 
 	os.WriteFile(psk, []byte("sensor-1:"+key+"\nsensor-2:"+key+"\n"), 0o600)
-	hup <- syscall.SIGHUP
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("reload: %v", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("no reload after SIGHUP")
+	if rep := lc.reload(); rep.Error != "" || len(rep.NotApplied) != 0 {
+		t.Fatalf("reload = %+v; want applied, nothing refused", rep)
 	}
 	if st := dl.Stats(); st.Reloads != 1 {
 		t.Errorf("Reloads = %d; want 1", st.Reloads)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
+	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
 )
 
 // Store types ([store] type).
@@ -65,10 +66,10 @@ func (c *storeConfig) path(configPath string) string {
 	return p
 }
 
-// openStore opens the configured journal for the broker core: nil for
+// openStore opens the configured store for the broker core: nil for
 // memory. The returned close function is to be called after the broker
-// has closed.
-func openStore(c storeConfig, configPath string) (mqttcore.Journal, func() error, error) {
+// (and the bridges sharing the file) have closed.
+func openStore(c storeConfig, configPath string) (*boltstore.Store, func() error, error) {
 	if c.Type == storeMemory {
 		return nil, func() error { return nil }, nil
 	}
@@ -77,4 +78,21 @@ func openStore(c storeConfig, configPath string) (mqttcore.Journal, func() error
 		return nil, nil, err
 	}
 	return st, st.Close, nil
+}
+
+// journalOf returns st as the core's Journal, or nil (not a typed nil) for
+// memory.
+func journalOf(st *boltstore.Store) mqttcore.Journal {
+	if st == nil {
+		return nil
+	}
+	return st
+}
+
+// backendOf returns st as the bridges' shared Backend, or nil for memory.
+func backendOf(st *boltstore.Store) bridge.Backend {
+	if st == nil {
+		return nil
+	}
+	return st
 }

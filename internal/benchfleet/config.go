@@ -50,6 +50,10 @@ type Config struct {
 	Rate float64
 	// QoS is -1, 0, 1 or 2 (-1: publish only, without connecting).
 	QoS int
+	// SubQoS0 makes the publish scenario's MQTT subscriber subscribe at
+	// QoS 0 whatever QoS the sensors publish at (by default it subscribes
+	// at their QoS), to compare end-to-end QoS 1 with QoS 1 in, QoS 0 out.
+	SubQoS0 bool
 	// Duration bounds the sending phase; Count, when positive, ends it
 	// after that many messages per sensor (publish, echo) or in total
 	// (fanout), whichever comes first.

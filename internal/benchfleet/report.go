@@ -105,6 +105,10 @@ type GatewayReport struct {
 	// time (100 % = one core).
 	CPUSeconds float64 `json:"cpu_seconds"`
 	CPUPercent float64 `json:"cpu_percent"`
+	// CPUMeasured is false when /proc could not give the CPU time at both
+	// ends of the phase; CPUSeconds and CPUPercent are then meaningless.
+	// An RSS of 0 likewise means it was not measured.
+	CPUMeasured bool `json:"cpu_measured"`
 }
 
 // WriteJSON writes r as indented JSON.
@@ -169,8 +173,23 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "bench CPU   %.0f %% of one core while sending\n", r.BenchCPUPercent)
 	}
 	if g := r.Gateway; g != nil {
-		fmt.Fprintf(&b, "gateway     pid %d: RSS %.1f MiB -> %.1f MiB (%.0f bytes per session), CPU %.2f s (%.0f %% of one core)\n",
-			g.PID, mib(g.RSSBefore), mib(g.RSSAfter), g.RSSPerSession, g.CPUSeconds, g.CPUPercent)
+		// Only what was measured: a failed /proc read leaves a zero, which
+		// is not a measurement.
+		var parts []string
+		switch {
+		case g.RSSBefore > 0 && g.RSSAfter > 0:
+			parts = append(parts, fmt.Sprintf("RSS %.1f MiB -> %.1f MiB (%.0f bytes per session)", mib(g.RSSBefore), mib(g.RSSAfter), g.RSSPerSession))
+		case g.RSSAfter > 0:
+			parts = append(parts, fmt.Sprintf("RSS %.1f MiB", mib(g.RSSAfter)))
+		default:
+			parts = append(parts, "RSS not measured")
+		}
+		if g.CPUMeasured {
+			parts = append(parts, fmt.Sprintf("CPU %.2f s (%.0f %% of one core)", g.CPUSeconds, g.CPUPercent))
+		} else {
+			parts = append(parts, "CPU not measured")
+		}
+		fmt.Fprintf(&b, "gateway     pid %d: %s\n", g.PID, strings.Join(parts, ", "))
 		if g.RSSAsleep > 0 {
 			fmt.Fprintf(&b, "            RSS with all asleep, nothing queued: %.1f MiB\n", mib(g.RSSAsleep))
 		}

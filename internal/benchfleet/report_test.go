@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func sampleReport() *Report {
 		Latency:   h.Summary(),
 		Histogram: h.Buckets(),
 		Timeline:  tl.Slots(),
-		Gateway:   &GatewayReport{PID: 42, RSSBefore: 10 << 20, RSSAfter: 11 << 20, RSSPerSession: 104857.6, CPUSeconds: 1, CPUPercent: 50},
+		Gateway:   &GatewayReport{PID: 42, RSSBefore: 10 << 20, RSSAfter: 11 << 20, RSSPerSession: 104857.6, CPUSeconds: 1, CPUPercent: 50, CPUMeasured: true},
 		Notes:     []string{"a note"},
 	}
 }
@@ -50,6 +51,21 @@ func TestWriteTextNamesEveryNumber(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("WriteText output lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestWriteTextOnlyMeasured: a gateway pid whose /proc could not be read
+// (RSS zero, CPU not measured) is reported as not measured, never as
+// "RSS 0.0 MiB -> 0.0 MiB".
+func TestWriteTextOnlyMeasured(t *testing.T) {
+	r := sampleReport()
+	r.Gateway = &GatewayReport{PID: 42}
+	var b bytes.Buffer
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); !strings.Contains(got, "pid 42: RSS not measured, CPU not measured") || strings.Contains(got, "MiB") {
+		t.Errorf("WriteText with nothing measured:\n%s\nwant \"RSS not measured, CPU not measured\" and no MiB", got)
 	}
 }
 
@@ -124,5 +140,24 @@ func TestWriteSVG(t *testing.T) {
 				t.Errorf("SVG has %d rects; want one per histogram bucket (%d) at least", el["rect"], len(tc.r.Histogram))
 			}
 		})
+	}
+}
+
+// TestSVGAxisTitlesFit: a rotated axis title longer than its panel was
+// cut off at the top of the image. At 12 px sans-serif a character is
+// under 7 px wide.
+func TestSVGAxisTitlesFit(t *testing.T) {
+	var b bytes.Buffer
+	if err := sampleReport().WriteSVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	titles := regexp.MustCompile(`transform="rotate\(-90[^"]*">([^<]*)</text>`).FindAllStringSubmatch(b.String(), -1)
+	if len(titles) != 2 {
+		t.Fatalf("found %d rotated axis titles; want 2", len(titles))
+	}
+	for _, m := range titles {
+		if w := 7 * len(m[1]); w > plotH {
+			t.Errorf("axis title %q is about %d px long; the panel is %d px high", m[1], w, plotH)
+		}
 	}
 }

@@ -333,14 +333,16 @@ func (r *run) gatewayRSS(ctx context.Context, settle bool) uint64 {
 	return rss
 }
 
-// gatewayCPU reads the gateway's CPU time, or 0.
+// gatewayCPU reads the gateway's CPU time, or returns -1 when no pid was
+// given or /proc could not say.
 func (r *run) gatewayCPU() time.Duration {
 	if r.cfg.GatewayPID <= 0 {
-		return 0
+		return -1
 	}
 	d, err := ReadCPU(r.cfg.GatewayPID)
 	if err != nil {
 		r.errs.add(err)
+		return -1
 	}
 	return d
 }
@@ -364,7 +366,8 @@ func (r *run) setBenchCPU(before time.Duration, wall time.Duration) {
 
 // setCPU records the gateway's CPU use over a phase of wall time wall.
 func (r *run) setCPU(before, after time.Duration, wall time.Duration) {
-	if g := r.rep.Gateway; g != nil && wall > 0 {
+	if g := r.rep.Gateway; g != nil && wall > 0 && before >= 0 && after >= 0 {
+		g.CPUMeasured = true
 		g.CPUSeconds = (after - before).Seconds()
 		g.CPUPercent = 100 * g.CPUSeconds / wall.Seconds()
 	}
@@ -374,7 +377,7 @@ func (r *run) setCPU(before, after time.Duration, wall time.Duration) {
 func (r *run) setRSS(before, after uint64, sessions int) {
 	if g := r.rep.Gateway; g != nil {
 		g.RSSBefore, g.RSSAfter = before, after
-		if sessions > 0 {
+		if sessions > 0 && before > 0 && after > 0 { // 0: not measured
 			g.RSSPerSession = (float64(after) - float64(before)) / float64(sessions)
 		}
 	}

@@ -25,7 +25,12 @@ func (r *run) publish(ctx context.Context) error {
 		return err
 	}
 	defer sub.close()
-	if err := sub.subscribe(ctx, cfg.subFilter(), byte(max(cfg.QoS, 0))); err != nil {
+	subQoS := byte(max(cfg.QoS, 0))
+	if cfg.SubQoS0 {
+		subQoS = 0
+		r.note("the MQTT subscriber subscribed at QoS 0 (-sub-qos0)")
+	}
+	if err := sub.subscribe(ctx, cfg.subFilter(), subQoS); err != nil {
 		return err
 	}
 

@@ -63,7 +63,7 @@ func axes(w io.Writer, top float64, xTitle, yTitle string) {
 // latencyPanel draws the latency histogram (bars, left axis: share of
 // messages per bucket) and its CDF (line, 0 to 100 %) on a log10 time axis.
 func latencyPanel(w io.Writer, hist []Bucket, top float64) {
-	axes(w, top, "latency (ms, log scale)", "messages (%): bars per bucket, line cumulative")
+	axes(w, top, "latency (ms, log scale)", "% (see the key above)")
 	if len(hist) == 0 {
 		text(w, marginL+plotW/2, top+marginT+plotH/2, "middle", "no latencies recorded")
 		return
@@ -110,7 +110,7 @@ func latencyPanel(w io.Writer, hist []Bucket, top float64) {
 	}
 	fmt.Fprintf(w, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", pts.String(), colorDeliv)
 	// The key sits above the plot, where no data is drawn.
-	text(w, marginL+plotW, top+marginT-6, "end", fmt.Sprintf("bars: share of the busiest bucket (%d msgs); line: cumulative", peak))
+	text(w, marginL+plotW, top+marginT-6, "end", fmt.Sprintf("bars: %% of the busiest bucket (%d msgs); line: cumulative %% of all messages", peak))
 }
 
 // throughputPanel draws sent and delivered messages per second over time.

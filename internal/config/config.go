@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -60,14 +61,26 @@ func Decode(data []byte, v any) error {
 			return fmt.Errorf("line %d: %s: a duration needs a unit, as in \"30s\" or \"5m\"", lineOf(data, k), k.String())
 		}
 	}
-	return validate(reflect.ValueOf(v).Elem())
+	return validate(reflect.ValueOf(v).Elem(), data, nil)
 }
 
-// validate calls Validate on rv and on every struct field below it.
-func validate(rv reflect.Value) error {
+// tablePos is one step of the TOML path to a table: its name and, for an
+// element of an array of tables, its index (-1 otherwise).
+type tablePos struct {
+	name  string
+	index int
+}
+
+// validate calls Validate on rv and on every struct field below it. path
+// is where rv is in the file; an error gets the line of the key it names
+// (or of its table) in front, when the line can be found.
+func validate(rv reflect.Value, data []byte, path []tablePos) error {
 	if rv.CanAddr() {
 		if val, ok := rv.Addr().Interface().(Validator); ok {
 			if err := val.Validate(); err != nil {
+				if n := errorLine(data, path, rv.Type(), err); n > 0 {
+					return fmt.Errorf("line %d: %w", n, err)
+				}
 				return err
 			}
 		}
@@ -77,23 +90,119 @@ func validate(rv reflect.Value) error {
 	}
 	for i := range rv.NumField() {
 		f := rv.Field(i)
-		if !rv.Type().Field(i).IsExported() {
+		sf := rv.Type().Field(i)
+		if !sf.IsExported() {
 			continue
+		}
+		name, _, _ := strings.Cut(sf.Tag.Get("toml"), ",")
+		sub := path
+		if !(sf.Anonymous && name == "") { // an untagged embedded struct shares its parent's table
+			if name == "" {
+				name = strings.ToLower(sf.Name)
+			}
+			sub = append(path[:len(path):len(path)], tablePos{name, -1})
+		}
+		for f.Kind() == reflect.Pointer && !f.IsNil() {
+			f = f.Elem()
 		}
 		switch f.Kind() {
 		case reflect.Struct:
-			if err := validate(f); err != nil {
+			if err := validate(f, data, sub); err != nil {
 				return err
 			}
 		case reflect.Slice:
 			for j := range f.Len() {
-				if err := validate(f.Index(j)); err != nil {
+				elem := append(sub[:len(sub)-1:len(sub)-1], tablePos{sub[len(sub)-1].name, j})
+				if err := validate(f.Index(j), data, elem); err != nil {
 					return err
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// errKey finds the words of an error message that may be keys.
+var errKey = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)`)
+
+// errorLine returns the line of the first key of the table at path (whose
+// Go type is t) that err's message names and the file sets, or else of
+// the table's header; 0 if neither is found.
+func errorLine(data []byte, path []tablePos, t reflect.Type, err error) int {
+	if len(path) == 0 {
+		return 0
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	for _, m := range errKey.FindAllStringSubmatch(err.Error(), -1) {
+		if t.Kind() == reflect.Struct {
+			if _, ok := fieldByTag(t, m[1]); !ok {
+				continue
+			}
+		}
+		if n := lineIn(data, path, m[1]); n > 0 {
+			return n
+		}
+	}
+	return lineIn(data, path, "")
+}
+
+// lineIn returns the line of key in the table at path, following
+// [[array]] element indices, or of the table's header when key is "";
+// 0 if not found. Keys are matched as plain or quoted bare names; dotted
+// keys and inline tables are not followed.
+func lineIn(data []byte, path []tablePos, key string) int {
+	want := make([]string, len(path))
+	for i, p := range path {
+		want[i] = p.name
+	}
+	wantName := strings.Join(want, ".")
+	// seen counts, per array-table name, the elements opened so far.
+	seen := map[string]int{}
+	inside := false
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") {
+			array := strings.HasPrefix(line, "[[")
+			name := strings.TrimSpace(strings.Trim(strings.SplitN(line, "#", 2)[0], " []"))
+			if array {
+				seen[name]++
+			}
+			inside = name == wantName && matchesIndices(path, seen)
+			if inside && key == "" {
+				return n
+			}
+			continue
+		}
+		if !inside || key == "" {
+			continue
+		}
+		k, _, ok := strings.Cut(line, "=")
+		if ok && strings.Trim(strings.TrimSpace(k), `"`) == key {
+			return n
+		}
+	}
+	return 0
+}
+
+// matchesIndices reports whether the array elements opened so far (seen)
+// are the ones path names.
+func matchesIndices(path []tablePos, seen map[string]int) bool {
+	for i, p := range path {
+		if p.index < 0 {
+			continue
+		}
+		names := make([]string, i+1)
+		for j := range names {
+			names[j] = path[j].name
+		}
+		if seen[strings.Join(names, ".")] != p.index+1 {
+			return false
+		}
+	}
+	return true
 }
 
 // fieldType follows a TOML key path through struct t by toml tags (array

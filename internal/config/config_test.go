@@ -84,3 +84,22 @@ func TestDecode(t *testing.T) {
 		t.Errorf("Decode = %+v, %v", f, err)
 	}
 }
+
+// TestValidateErrorLines: an error from a section's Validate names the
+// line of the key it mentions, in the right element of an array of
+// tables, or else the line of the table's header.
+func TestValidateErrorLines(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml, want string
+	}{
+		{"key named", "[section]\ninterval = \"1s\"\ncount = -1\n", "line 3: count must not be negative"},
+		{"second element", "[section]\n[[section.item]]\nname = \"a\"\n[[section.item]]\nwait = \"1s\"\n", "line 4: item name is required"},
+		{"third element", "[section]\n[[section.item]]\nname = \"a\"\n[[section.item]]\nname = \"b\"\n\n[[section.item]]\nname = \"\"\n", "line 8: item name is required"},
+	} {
+		var f file
+		err := config.Decode([]byte(tc.toml), &f)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: Decode = %v; want %q", tc.name, err, tc.want)
+		}
+	}
+}

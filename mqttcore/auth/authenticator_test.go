@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 )
 
@@ -106,8 +107,8 @@ func TestNewReportsFileErrors(t *testing.T) {
 			t.Errorf("%s: New = %v; want an error saying %q", tt.name, err, tt.want)
 		}
 	}
-	if _, err := auth.New(auth.Config{PasswordFile: writeFile(t, "p2", "alice:secret\n")}); !errors.Is(err, auth.ErrPlainPassword) {
-		t.Errorf("New with a plain password = %v; want ErrPlainPassword", err)
+	if _, err := auth.New(auth.Config{PasswordFile: writeFile(t, "p2", "alice:secret\n")}); !errors.Is(err, auth.ErrUnknownHash) {
+		t.Errorf("New with a plain password = %v; want ErrUnknownHash", err)
 	}
 }
 
@@ -138,5 +139,52 @@ func BenchmarkVerifyBcrypt(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.Verify("u", []byte("s3cret"))
+	}
+}
+
+// Both implement the core's interface.
+var (
+	_ mqttcore.Authorizer = (*auth.Authenticator)(nil)
+	_ mqttcore.Authorizer = (*auth.ACL)(nil)
+)
+
+// TestReload checks that Reload swaps in edited files, and that a broken
+// file is refused with the old rules kept.
+func TestReload(t *testing.T) {
+	pw := writeFile(t, "pw", "alice:"+cheapArgon2id("one")+"\n")
+	acl := writeFile(t, "acl", "user alice\ntopic a/#\n")
+	a, err := auth.New(auth.Config{PasswordFile: pw, ACLFile: acl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Authenticate("alice", []byte("one")) != nil || !a.Allow("alice", "c", mqttcore.ActionPublish, "a/x") || a.Allow("alice", "c", mqttcore.ActionPublish, "b/x") {
+		t.Fatal("initial files not in force")
+	}
+	if err := os.WriteFile(pw, []byte("alice:"+cheapArgon2id("two")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(acl, []byte("user alice\ntopic b/#\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(); err != nil {
+		t.Fatalf("Reload = %v", err)
+	}
+	if a.Authenticate("alice", []byte("one")) == nil || a.Authenticate("alice", []byte("two")) != nil {
+		t.Error("after Reload the old password still works or the new one does not")
+	}
+	if a.Allow("alice", "c", mqttcore.ActionPublish, "a/x") || !a.Allow("alice", "c", mqttcore.ActionRead, "b/x") {
+		t.Error("after Reload the old ACL is still in force")
+	}
+	if err := os.WriteFile(acl, []byte("user alice\ntopic c/#/d\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("Reload of a broken acl = %v; want an error naming line 2", err)
+	}
+	if !a.Allow("alice", "c", mqttcore.ActionPublish, "b/x") || a.Authenticate("alice", []byte("two")) != nil {
+		t.Error("a failed Reload changed the rules in force")
+	}
+	if err := auth.NewFrom(nil, nil, true).Reload(); err == nil {
+		t.Error("Reload of a NewFrom authenticator = nil; want an error")
 	}
 }

@@ -3,7 +3,9 @@ package auth
 import (
 	"bufio"
 	"bytes"
+	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -32,7 +34,21 @@ const (
 	// Bcrypt is bcrypt ("$2a$", "$2b$" or "$2y$") at cost 10. bcrypt reads
 	// at most 72 bytes of a password; HashPassword refuses longer ones.
 	Bcrypt Algorithm = "bcrypt"
+	// PBKDF2SHA512 is Mosquitto's "$7$" format, PBKDF2 with HMAC-SHA512:
+	// "$7$<iterations>$<salt>$<hash>" with padded standard base64, as
+	// written by mosquitto_passwd (its default, -H sha512-pbkdf2) and by
+	// gannet passwd. HashPassword uses PBKDF2Iterations iterations, a
+	// 12-byte salt and a 64-byte hash; Mosquitto reads the iteration count
+	// from the line, so such entries work in Mosquitto too.
+	PBKDF2SHA512 Algorithm = "sha512-pbkdf2"
 )
+
+// PBKDF2Iterations is the iteration count HashPassword uses for
+// PBKDF2SHA512. mosquitto_passwd writes 101, which costs an attacker with a
+// stolen file little; 20,000 costs about 10 ms per check on a Raspberry
+// Pi class CPU (and a few ms here), cheap enough for connection storms and
+// 200 times dearer to brute-force than Mosquitto's default.
+const PBKDF2Iterations = 20_000
 
 // argon2id parameters HashPassword uses, and the bounds a loaded hash must
 // respect (so that a password file cannot make one check use gigabytes).
@@ -50,11 +66,23 @@ const (
 	argonMaxKeyLen  = 128
 
 	bcryptCost = 10
+
+	pbkdf2SaltLen       = 12 // mosquitto_passwd's
+	pbkdf2KeyLen        = 64 // SHA-512's size, mosquitto_passwd's
+	pbkdf2MaxIterations = 1_000_000
+	mosqMinSaltLen      = 8
+	sha512KeyLen        = sha512.Size
 )
 
-// ErrPlainPassword is wrapped by the error ParsePasswords returns for a line
-// whose password field is not a recognised hash.
-var ErrPlainPassword = errors.New("not a bcrypt or argon2id hash; plain-text passwords are refused")
+// AcceptedFormats names the password hash formats ParsePasswords accepts,
+// for error messages and documentation.
+const AcceptedFormats = "$7$ (PBKDF2-SHA512, mosquitto_passwd's default and gannet passwd), " +
+	"$6$ (salted SHA-512, mosquitto_passwd -H sha512), bcrypt ($2a$, $2b$, $2y$) and argon2id ($argon2id$)"
+
+// ErrUnknownHash is wrapped by the error ParsePasswords returns for a line
+// whose password field is not in one of the AcceptedFormats, such as a
+// plain-text password.
+var ErrUnknownHash = errors.New("unknown password hash format: want " + AcceptedFormats + "; plain-text passwords are refused")
 
 // Passwords is a loaded password file. It is immutable and safe for
 // concurrent use.
@@ -63,13 +91,26 @@ type Passwords struct {
 	dummy  hash
 }
 
+// hashKind is a hash's algorithm.
+type hashKind uint8
+
+// Hash kinds.
+const (
+	kindArgon2id hashKind = iota
+	kindBcrypt
+	kindPBKDF2 // Mosquitto $7$
+	kindSHA512 // Mosquitto $6$
+)
+
 // hash is one parsed password hash.
 type hash struct {
-	bcrypt []byte // the whole bcrypt hash, or nil
-	// argon2id parameters, salt and key.
+	kind   hashKind
+	bcrypt []byte // the whole bcrypt hash (kindBcrypt)
+	// argon2id parameters; iterations is PBKDF2's count.
 	memory, time uint32
 	threads      uint8
-	salt, key    []byte
+	iterations   int
+	salt, key    []byte // argon2id, PBKDF2 and SHA-512
 }
 
 // LoadPasswords reads and parses the password file at path.
@@ -84,10 +125,21 @@ func LoadPasswords(path string) (*Passwords, error) {
 
 // ParsePasswords parses a password file; name is used in error messages.
 //
-// The format: one "username:hash" per line. The username is everything
-// before the first colon and may not be empty; the hash is a bcrypt hash
-// ("$2a$", "$2b$", "$2y$") or an argon2id hash in PHC string format
-// ("$argon2id$v=19$m=...,t=...,p=...$salt$hash"). Blank lines and lines
+// The format: one "username:hash" per line, the format of Mosquitto's
+// password_file. The username is everything before the first colon and may
+// not be empty; the hash is one of:
+//
+//   - "$7$<iterations>$<salt>$<hash>": PBKDF2-HMAC-SHA512, salt and hash in
+//     padded standard base64 (mosquitto_passwd's default; gannet passwd);
+//     1 to 1,000,000 iterations, a salt of at least 8 bytes, a 64-byte hash;
+//   - "$6$<salt>$<hash>": SHA-512 of password then salt (mosquitto_passwd
+//     -H sha512, Mosquitto 1.6 and earlier; fast to brute-force, accepted
+//     for migration only);
+//   - a bcrypt hash ("$2a$", "$2b$", "$2y$");
+//   - an argon2id hash in PHC string format
+//     ("$argon2id$v=19$m=...,t=...,p=...$salt$hash").
+//
+// Blank lines and lines
 // whose first non-blank character is '#' are ignored; surrounding
 // whitespace is trimmed. A line whose password field is anything else, in
 // particular a plain-text password, is refused with an error naming the
@@ -151,28 +203,73 @@ func (p *Passwords) Verify(username string, password []byte) bool {
 
 // verify checks password against h in constant time.
 func (h *hash) verify(password []byte) bool {
-	if h.bcrypt != nil {
+	switch h.kind {
+	case kindBcrypt:
 		return bcrypt.CompareHashAndPassword(h.bcrypt, password) == nil
+	case kindPBKDF2, kindSHA512:
+		got, err := h.derive(password, len(h.key))
+		return err == nil && subtle.ConstantTimeCompare(got, h.key) == 1
 	}
 	got := argon2.IDKey(password, h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(got, h.key) == 1
 }
 
-// parseHash parses a bcrypt or argon2id hash.
+// parseHash parses a hash in one of the AcceptedFormats.
 func parseHash(s string) (hash, error) {
 	switch {
+	case strings.HasPrefix(s, "$7$"):
+		return parsePBKDF2(s)
+	case strings.HasPrefix(s, "$6$"):
+		return parseSHA512(s)
 	case strings.HasPrefix(s, "$2a$"), strings.HasPrefix(s, "$2b$"), strings.HasPrefix(s, "$2y$"):
 		if _, err := bcrypt.Cost([]byte(s)); err != nil || len(s) != 60 {
 			return hash{}, errors.New("malformed bcrypt hash")
 		}
-		return hash{bcrypt: []byte(s)}, nil
+		return hash{kind: kindBcrypt, bcrypt: []byte(s)}, nil
 	case strings.HasPrefix(s, "$argon2id$"):
 		return parseArgon2id(s)
 	case strings.HasPrefix(s, "$argon2i$"), strings.HasPrefix(s, "$argon2d$"):
 		return hash{}, errors.New("argon2i and argon2d hashes are not supported; use argon2id")
 	default:
-		return hash{}, ErrPlainPassword
+		return hash{}, ErrUnknownHash
 	}
+}
+
+// parsePBKDF2 parses Mosquitto's "$7$<iterations>$<salt>$<hash>".
+func parsePBKDF2(s string) (hash, error) {
+	parts := strings.Split(s, "$")
+	if len(parts) != 5 {
+		return hash{}, errors.New("malformed $7$ (PBKDF2-SHA512) hash: want $7$<iterations>$<salt>$<hash>")
+	}
+	n, err := strconv.Atoi(parts[2])
+	if err != nil || n < 1 || n > pbkdf2MaxIterations {
+		return hash{}, fmt.Errorf("$7$ (PBKDF2-SHA512) iterations %q: want 1 to %d", parts[2], pbkdf2MaxIterations)
+	}
+	h := hash{kind: kindPBKDF2, iterations: n}
+	if h.salt, err = base64.StdEncoding.DecodeString(parts[3]); err != nil || len(h.salt) < mosqMinSaltLen {
+		return hash{}, fmt.Errorf("$7$ (PBKDF2-SHA512) salt: want base64 of at least %d bytes", mosqMinSaltLen)
+	}
+	if h.key, err = base64.StdEncoding.DecodeString(parts[4]); err != nil || len(h.key) != pbkdf2KeyLen {
+		return hash{}, fmt.Errorf("$7$ (PBKDF2-SHA512) hash: want base64 of %d bytes", pbkdf2KeyLen)
+	}
+	return h, nil
+}
+
+// parseSHA512 parses Mosquitto's "$6$<salt>$<hash>".
+func parseSHA512(s string) (hash, error) {
+	parts := strings.Split(s, "$")
+	if len(parts) != 4 {
+		return hash{}, errors.New("malformed $6$ (salted SHA-512) hash: want $6$<salt>$<hash>")
+	}
+	h := hash{kind: kindSHA512}
+	var err error
+	if h.salt, err = base64.StdEncoding.DecodeString(parts[2]); err != nil || len(h.salt) < mosqMinSaltLen {
+		return hash{}, fmt.Errorf("$6$ (salted SHA-512) salt: want base64 of at least %d bytes", mosqMinSaltLen)
+	}
+	if h.key, err = base64.StdEncoding.DecodeString(parts[3]); err != nil || len(h.key) != sha512KeyLen {
+		return hash{}, fmt.Errorf("$6$ (salted SHA-512) hash: want base64 of %d bytes", sha512KeyLen)
+	}
+	return h, nil
 }
 
 // parseArgon2id parses "$argon2id$v=19$m=M,t=T,p=P$salt$key".
@@ -184,7 +281,7 @@ func parseArgon2id(s string) (hash, error) {
 	if parts[2] != "v=19" {
 		return hash{}, fmt.Errorf("argon2id version %q: want v=19", parts[2])
 	}
-	var h hash
+	h := hash{kind: kindArgon2id}
 	var seen [3]bool
 	for _, kv := range strings.Split(parts[3], ",") {
 		k, v, _ := strings.Cut(kv, "=")
@@ -230,15 +327,28 @@ func dummyLike(like *hash) (hash, error) {
 	if _, err := rand.Read(secret); err != nil {
 		return hash{}, fmt.Errorf("dummy hash: %w", err)
 	}
-	if like != nil && like.bcrypt != nil {
-		cost, _ := bcrypt.Cost(like.bcrypt)
-		b, err := bcrypt.GenerateFromPassword(secret, cost)
-		if err != nil {
-			return hash{}, fmt.Errorf("dummy hash: %w", err)
+	if like != nil {
+		switch like.kind {
+		case kindBcrypt:
+			cost, _ := bcrypt.Cost(like.bcrypt)
+			b, err := bcrypt.GenerateFromPassword(secret, cost)
+			if err != nil {
+				return hash{}, fmt.Errorf("dummy hash: %w", err)
+			}
+			return hash{kind: kindBcrypt, bcrypt: b}, nil
+		case kindPBKDF2, kindSHA512:
+			h := hash{kind: like.kind, iterations: like.iterations, salt: make([]byte, len(like.salt))}
+			if _, err := rand.Read(h.salt); err != nil {
+				return hash{}, fmt.Errorf("dummy hash: %w", err)
+			}
+			var err error
+			if h.key, err = h.derive(secret, len(like.key)); err != nil {
+				return hash{}, fmt.Errorf("dummy hash: %w", err)
+			}
+			return h, nil
 		}
-		return hash{bcrypt: b}, nil
 	}
-	h := hash{memory: argonMemory, time: argonTime, threads: argonThreads, salt: make([]byte, argonSaltLen), key: make([]byte, argonKeyLen)}
+	h := hash{kind: kindArgon2id, memory: argonMemory, time: argonTime, threads: argonThreads, salt: make([]byte, argonSaltLen), key: make([]byte, argonKeyLen)}
 	if like != nil {
 		h.memory, h.time, h.threads = like.memory, like.time, like.threads
 		h.salt, h.key = make([]byte, len(like.salt)), make([]byte, len(like.key))
@@ -250,10 +360,32 @@ func dummyLike(like *hash) (hash, error) {
 	return h, nil
 }
 
+// derive computes a PBKDF2 or SHA-512 hash's key for password.
+func (h *hash) derive(password []byte, keyLen int) ([]byte, error) {
+	if h.kind == kindSHA512 {
+		d := sha512.New()
+		d.Write(password)
+		d.Write(h.salt)
+		return d.Sum(nil), nil
+	}
+	return pbkdf2.Key(sha512.New, string(password), h.salt, h.iterations, keyLen)
+}
+
 // HashPassword returns a hash of password for a password file line, with a
-// fresh random salt. alg is Argon2id (recommended) or Bcrypt.
+// fresh random salt. alg is PBKDF2SHA512 (Mosquitto's format, what gannet
+// passwd writes), Argon2id or Bcrypt.
 func HashPassword(password []byte, alg Algorithm) (string, error) {
 	switch alg {
+	case PBKDF2SHA512:
+		h := hash{kind: kindPBKDF2, iterations: PBKDF2Iterations, salt: make([]byte, pbkdf2SaltLen)}
+		if _, err := rand.Read(h.salt); err != nil {
+			return "", fmt.Errorf("hash password: %w", err)
+		}
+		key, err := h.derive(password, pbkdf2KeyLen)
+		if err != nil {
+			return "", fmt.Errorf("hash password: %w", err)
+		}
+		return fmt.Sprintf("$7$%d$%s$%s", h.iterations, base64.StdEncoding.EncodeToString(h.salt), base64.StdEncoding.EncodeToString(key)), nil
 	case Bcrypt:
 		b, err := bcrypt.GenerateFromPassword(password, bcryptCost)
 		if err != nil {
@@ -271,6 +403,6 @@ func HashPassword(password []byte, alg Algorithm) (string, error) {
 			base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 		return b.String(), nil
 	default:
-		return "", fmt.Errorf("hash password: unknown algorithm %q (want %q or %q)", alg, Argon2id, Bcrypt)
+		return "", fmt.Errorf("hash password: unknown algorithm %q (want %q, %q or %q)", alg, PBKDF2SHA512, Argon2id, Bcrypt)
 	}
 }

@@ -30,6 +30,16 @@ func TestDummyHashMatchesFile(t *testing.T) {
 				t.Errorf("dummy = m=%d t=%d p=%d salt %d key %d; want m=64 t=3 p=2 salt 16 key 32", d.memory, d.time, d.threads, len(d.salt), len(d.key))
 			}
 		}},
+		{"$7$", "a:$7$101$MDEyMzQ1Njc4OWFi$" + strings.Repeat("A", 86) + "==\n", func(t *testing.T, d hash) {
+			if d.kind != kindPBKDF2 || d.iterations != 101 || len(d.salt) != 12 || len(d.key) != 64 {
+				t.Errorf("dummy = kind %d iterations %d salt %d key %d; want PBKDF2, 101, 12, 64", d.kind, d.iterations, len(d.salt), len(d.key))
+			}
+		}},
+		{"$6$", "a:$6$MDEyMzQ1Njc4OWFi$" + strings.Repeat("A", 86) + "==\n", func(t *testing.T, d hash) {
+			if d.kind != kindSHA512 || len(d.salt) != 12 || len(d.key) != 64 {
+				t.Errorf("dummy = kind %d salt %d key %d; want SHA-512, 12, 64", d.kind, len(d.salt), len(d.key))
+			}
+		}},
 		{"empty file", "# nobody\n", func(t *testing.T, d hash) {
 			if d.memory != argonMemory || d.time != argonTime || d.threads != argonThreads {
 				t.Errorf("dummy = m=%d t=%d p=%d; want HashPassword's defaults", d.memory, d.time, d.threads)

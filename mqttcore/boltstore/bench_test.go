@@ -123,6 +123,11 @@ func BenchmarkCommit(b *testing.B) {
 			})
 		}
 	}
+	for _, c := range []int{16, 100} {
+		b.Run(fmt.Sprintf("entry/committers=%d/maxdelay=1ms", c), func(b *testing.B) {
+			benchCommit(b, c, false, boltstore.Options{MaxDelay: time.Millisecond})
+		})
+	}
 	b.Run("entry/committers=100/sync=never", func(b *testing.B) {
 		benchCommit(b, 100, false, boltstore.Options{Sync: boltstore.SyncNever})
 	})

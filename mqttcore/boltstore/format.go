@@ -82,6 +82,8 @@ const (
 	sesHasWill = 1 << iota
 	sesWillRetain
 	sesWillProps
+	sesHasUser   // the username follows the client id
+	sesHasSubIDs // each subscription's options byte is followed by its identifier
 )
 
 // u64 returns v as 8 big-endian bytes appended to b.
@@ -210,8 +212,20 @@ func appendSession(b []byte, r *mqttcore.SessionRecord) []byte {
 			flags |= sesWillProps
 		}
 	}
+	if r.Username != "" {
+		flags |= sesHasUser
+	}
+	for _, s := range r.Subscriptions {
+		if s.Options.SubscriptionID != 0 {
+			flags |= sesHasSubIDs
+			break
+		}
+	}
 	b = append(b, recordVersion, flags, byte(r.State))
 	b = appendString(b, r.ClientID)
+	if flags&sesHasUser != 0 {
+		b = appendString(b, r.Username)
+	}
 	b = binary.AppendVarint(b, int64(r.Expiry))
 	b = binary.AppendVarint(b, nanos(r.SleepAt))
 	b = binary.AppendVarint(b, nanos(r.WillAt))
@@ -229,6 +243,9 @@ func appendSession(b []byte, r *mqttcore.SessionRecord) []byte {
 	for _, s := range r.Subscriptions {
 		b = appendString(b, s.Filter)
 		b = append(b, subOptions(s.Options))
+		if flags&sesHasSubIDs != 0 {
+			b = binary.AppendUvarint(b, uint64(s.Options.SubscriptionID))
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.InboundQoS2)))
 	for _, id := range r.InboundQoS2 {
@@ -395,6 +412,9 @@ func decodeSession(v []byte, s *mqttcore.SessionRecord) error {
 	flags := r.byte()
 	s.State = mqttcore.State(r.byte())
 	s.ClientID = r.string()
+	if flags&sesHasUser != 0 {
+		s.Username = r.string()
+	}
 	s.Expiry = time.Duration(r.varint())
 	s.SleepAt = fromNanos(r.varint())
 	s.WillAt = fromNanos(r.varint())
@@ -415,6 +435,13 @@ func decodeSession(v []byte, s *mqttcore.SessionRecord) error {
 		for i := range s.Subscriptions {
 			s.Subscriptions[i].Filter = r.string()
 			s.Subscriptions[i].Options = unpackSubOptions(r.byte())
+			if flags&sesHasSubIDs != 0 {
+				id := r.uvarint()
+				if id > math.MaxUint32 {
+					r.bad = true
+				}
+				s.Subscriptions[i].Options.SubscriptionID = uint32(id)
+			}
 		}
 	}
 	if n := r.count(1); n > 0 {

@@ -11,10 +11,10 @@ import (
 func sampleRecords() (*mqttcore.SessionRecord, *mqttcore.Message, *mqttcore.QueuedRecord) {
 	p := &mqttcore.Properties{PayloadFormat: 1, MessageExpiry: time.Minute, ContentType: "ct", ResponseTopic: "rt",
 		CorrelationData: []byte{9}, User: []mqttcore.UserProperty{{Key: "a", Value: "b"}}}
-	r := &mqttcore.SessionRecord{ClientID: "c", State: mqttcore.StateLost, Expiry: time.Hour,
+	r := &mqttcore.SessionRecord{ClientID: "c", Username: "u", State: mqttcore.StateLost, Expiry: time.Hour,
 		SleepAt: time.Unix(5, 6), WillAt: time.Unix(7, 8), ExpireAt: time.Unix(9, 10),
 		Will:          &mqttcore.Will{Topic: "w", Payload: []byte("p"), QoS: 2, Retain: true, Props: p, Delay: time.Second},
-		Subscriptions: []mqttcore.SubscriptionRecord{{Filter: "a/+", Options: mqttcore.SubOptions{QoS: 1, NoLocal: true, RetainHandling: 1}}},
+		Subscriptions: []mqttcore.SubscriptionRecord{{Filter: "a/+", Options: mqttcore.SubOptions{QoS: 1, NoLocal: true, RetainHandling: 1, SubscriptionID: 7}}},
 		InboundQoS2:   []uint16{3, 4000}}
 	m := &mqttcore.Message{Topic: "t", Payload: []byte("x"), QoS: 1, Retain: true, Origin: "o", Props: p}
 	q := &mqttcore.QueuedRecord{Message: m, QoS: 2, PacketID: 77, Released: true, Inflight: true, Retain: true}
@@ -36,6 +36,12 @@ func TestRecordGolden(t *testing.T) {
 		{"session", appendSession(nil, &mqttcore.SessionRecord{ClientID: "c", State: mqttcore.StateAsleep,
 			Subscriptions: []mqttcore.SubscriptionRecord{{Filter: "f", Options: mqttcore.SubOptions{QoS: 1}}}}),
 			"\x01\x00\x01\x01c\x00\x00\x00\x00\x01\x01f\x01\x00"},
+		// The optional user and subscription identifiers: flags 0x08 and
+		// 0x10, the user after the client id, an identifier after each
+		// options byte. Records without them keep the encoding above.
+		{"session with user and subscription id", appendSession(nil, &mqttcore.SessionRecord{ClientID: "c", Username: "u", State: mqttcore.StateAsleep,
+			Subscriptions: []mqttcore.SubscriptionRecord{{Filter: "f", Options: mqttcore.SubOptions{QoS: 1, SubscriptionID: 300}}}}),
+			"\x01\x18\x01\x01c\x01u\x00\x00\x00\x00\x01\x01f\x01\xac\x02\x00"},
 	} {
 		if string(tc.got) != tc.want {
 			t.Errorf("%s encodes as %q; want %q", tc.name, tc.got, tc.want)

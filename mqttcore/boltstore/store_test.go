@@ -519,3 +519,31 @@ func TestCommitDoesNotAllocate(t *testing.T) {
 		t.Errorf("Commit allocates %v times per call; want 0", allocs)
 	}
 }
+
+// TestRetainedExpiry: a retained message whose expiry passes while the
+// store is closed is not loaded, and is deleted; one still alive comes
+// back with what is left of its lifetime.
+func TestRetainedExpiry(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	o := boltstore.Options{Now: func() time.Time { return now }}
+	s, _ := tempStore(t, o)
+	short := &mqttcore.Message{Topic: "short", Payload: []byte("1"), Retain: true, Props: &mqttcore.Properties{MessageExpiry: 10 * time.Second}}
+	long := &mqttcore.Message{Topic: "long", Payload: []byte("2"), Retain: true, Props: &mqttcore.Properties{MessageExpiry: time.Minute}}
+	mustCommit(t, s, mqttcore.Op{Kind: mqttcore.OpRetain, Message: short}, mqttcore.Op{Kind: mqttcore.OpRetain, Message: long})
+	now = now.Add(11 * time.Second)
+	s = reopen(t, s, o)
+	got := load(t, s)
+	if len(got.retained) != 1 || got.retained["long"] == nil {
+		t.Fatalf("Load retained = %v; want only long", got.retained)
+	}
+	if left := got.retained["long"].Props.MessageExpiry; left != 49*time.Second {
+		t.Errorf("long's expiry left = %v; want 49s", left)
+	}
+	if st := s.Stats(); st.LoadSkipped != 1 {
+		t.Errorf("LoadSkipped = %d; want 1", st.LoadSkipped)
+	}
+	now = now.Add(-time.Hour) // short would be alive again if it were still stored
+	if got := load(t, s); got.retained["short"] != nil {
+		t.Errorf("expired retained message still stored after Load")
+	}
+}

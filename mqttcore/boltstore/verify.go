@@ -114,19 +114,64 @@ func (v *verifier) tree(id uint64, lo, hi []byte, depth int) error {
 	if err := v.mark(id, overflow); err != nil {
 		return err
 	}
+	limit := (int(overflow) + 1) * v.pageSize
 	if overflow > 0 {
-		if p, err = v.read(int64(id)*int64(v.pageSize), (int(overflow)+1)*v.pageSize); err != nil {
-			return err
+		// Read only as far as the keys and bucket headers go: a large
+		// value is not looked at.
+		if p, err = v.readNeeded(int64(id)*int64(v.pageSize), p, limit); err != nil {
+			return fmt.Errorf("page %d: %w", id, err)
 		}
 	}
-	if err := v.page(p, lo, hi, depth); err != nil {
+	if err := v.page(p, limit, lo, hi, depth); err != nil {
 		return fmt.Errorf("page %d: %w", id, err)
 	}
 	return nil
 }
 
-// page checks one branch or leaf page (or an inline bucket's page).
-func (v *verifier) page(p, lo, hi []byte, depth int) error {
+// readNeeded returns the start of a page with overflow pages (limit bytes
+// in all), given its first page first: the element headers, and every key
+// and bucket header they point at.
+func (v *verifier) readNeeded(off int64, first []byte, limit int) ([]byte, error) {
+	count := int(ne.Uint16(first[10:]))
+	need := pageHeaderSize + count*elemSize
+	if need > limit {
+		return nil, fmt.Errorf("%d elements do not fit", count)
+	}
+	p := first
+	if need > len(p) {
+		var err error
+		if p, err = v.read(off, need); err != nil {
+			return nil, err
+		}
+	}
+	leaf := ne.Uint16(p[8:]) == flagLeaf
+	for i := range count {
+		e := pageHeaderSize + i*elemSize
+		var end uint64
+		if leaf {
+			flags, pos, ksize, vsize := ne.Uint32(p[e:]), ne.Uint32(p[e+4:]), ne.Uint32(p[e+8:]), ne.Uint32(p[e+12:])
+			end = uint64(e) + uint64(pos) + uint64(ksize)
+			if flags&leafBucket != 0 {
+				end += uint64(vsize)
+			}
+		} else {
+			end = uint64(e) + uint64(ne.Uint32(p[e:])) + uint64(ne.Uint32(p[e+4:]))
+		}
+		if end > uint64(limit) {
+			return nil, fmt.Errorf("element %d: outside the page", i)
+		}
+		need = max(need, int(end))
+	}
+	if need <= len(p) {
+		return p, nil
+	}
+	return v.read(off, need)
+}
+
+// page checks one branch or leaf page (or an inline bucket's page): p
+// holds at least its element headers, keys and bucket headers, and limit
+// is its size.
+func (v *verifier) page(p []byte, limit int, lo, hi []byte, depth int) error {
 	flags, count := ne.Uint16(p[8:]), int(ne.Uint16(p[10:]))
 	if pageHeaderSize+count*elemSize > len(p) {
 		return fmt.Errorf("%d elements do not fit", count)
@@ -148,11 +193,17 @@ func (v *verifier) page(p, lo, hi []byte, depth int) error {
 		case flagLeaf:
 			leafFlags = ne.Uint32(p[e:])
 			pos, ksize, vsize := ne.Uint32(p[e+4:]), ne.Uint32(p[e+8:]), ne.Uint32(p[e+12:])
-			if uint64(e)+uint64(pos)+uint64(ksize)+uint64(vsize) > uint64(len(p)) {
+			end := uint64(e) + uint64(pos) + uint64(ksize)
+			if end+uint64(vsize) > uint64(limit) || end > uint64(len(p)) {
 				return fmt.Errorf("element %d: key or value outside the page", i)
 			}
-			key = p[e+int(pos) : e+int(pos)+int(ksize)]
-			val = p[e+int(pos)+int(ksize) : e+int(pos)+int(ksize)+int(vsize)]
+			key = p[e+int(pos) : end]
+			if leafFlags&leafBucket != 0 {
+				if end+uint64(vsize) > uint64(len(p)) {
+					return fmt.Errorf("element %d: bucket header outside the page", i)
+				}
+				val = p[end : end+uint64(vsize)]
+			}
 		default:
 			return fmt.Errorf("type %#x: neither branch nor leaf", flags)
 		}
@@ -201,7 +252,7 @@ func (v *verifier) bucket(name, val []byte, depth int) error {
 		} else if flags := ne.Uint16(val[16+8:]); flags != flagLeaf {
 			err = fmt.Errorf("inline page of type %#x", flags)
 		} else {
-			err = v.page(val[16:], nil, nil, depth+1)
+			err = v.page(val[16:], len(val)-16, nil, nil, depth+1)
 		}
 	} else {
 		err = v.tree(root, nil, nil, depth+1)

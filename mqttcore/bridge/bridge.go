@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -17,9 +19,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
-	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/eclipse/paho.golang/paho/session/state"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
 )
@@ -30,6 +30,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for queue ages (default time.Now).
 	Now func() time.Time
+	// Backend, if set, is a bbolt file shared with others and its commit
+	// pipeline (the core's durable store): the bridge's queue lives in it,
+	// under the bucket "bridge/<name>", and its writes share the
+	// backend's fsyncs. queue.path, max_batch and max_pending are then not
+	// used. By default the queue is its own file at queue.path.
+	Backend Backend
 }
 
 // Bridge is one running bridge. Create it with New, stop it with Close.
@@ -38,7 +44,7 @@ type Bridge struct {
 	log    *slog.Logger
 	inline *mqttcore.Inline
 	store  *Store
-	sess   *state.State
+	out    *outbox
 	cm     *autopaho.ConnectionManager
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -56,6 +62,7 @@ type Bridge struct {
 	outErrs    atomic.Uint64 // local messages that could not be queued
 	inErrs     atomic.Uint64 // remote messages the core refused
 	refused    atomic.Uint64 // messages the remote refused (PUBACK/PUBREC reason >= 0x80)
+	errLogged  atomic.Int64  // unix ns of the last logged store error
 	closeOnce  sync.Once
 }
 
@@ -106,10 +113,24 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 	for i, s := range cfg.Servers {
 		urls[i], _ = parseServer(s) // checked by Validate
 	}
-	st, err := OpenStore(cfg.Queue.Path, StoreOptions{
+	so := StoreOptions{
 		MaxBytes: cfg.Queue.MaxBytes, MaxAge: cfg.Queue.MaxAge, MaxBatch: cfg.Queue.MaxBatch, MaxPending: cfg.Queue.MaxPending, Now: opts.Now,
-	})
+	}
+	var st *Store
+	switch {
+	case opts.Backend != nil:
+		st, err = OpenSharedStore(opts.Backend, "bridge/"+cfg.Name, so)
+	case cfg.Queue.Path == "":
+		err = errors.New("queue.path is required when the queue cannot share the core's store (a [store] of type bolt)")
+	default:
+		st, err = OpenStore(cfg.Queue.Path, so)
+	}
 	if err != nil {
+		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
+	}
+	out, err := newOutbox(st, cfg.maxInflight())
+	if err != nil {
+		st.Close()
 		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
 	}
 	b := &Bridge{
@@ -117,9 +138,11 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		log:    log,
 		inline: broker.Inline(InlineName(cfg.Name)),
 		store:  st,
-		sess:   st.NewSessionState(),
+		out:    out,
 		stop:   make(chan struct{}),
 	}
+	out.onRefused = b.remoteRefused
+	out.onError = b.storeError
 	if s := st.Stats(); s.Depth > 0 || s.Inflight > 0 {
 		log.Info("bridge queue reopened", "queued", s.Depth, "bytes", s.Bytes, "inflight", s.Inflight, "path", cfg.Queue.Path)
 	}
@@ -130,7 +153,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		if !r.Direction.out() {
 			continue
 		}
-		sub, err := b.inline.Subscribe(r.LocalPrefix+r.Pattern, mqttcore.SubOptions{QoS: r.QoS, RetainHandling: mqttcore.NoRetained}, b.outbound(r))
+		sub, err := b.inline.SubscribeHeld(r.LocalPrefix+r.Pattern, mqttcore.SubOptions{QoS: r.QoS, RetainHandling: mqttcore.NoRetained}, b.outbound(r))
 		if err != nil {
 			b.unsubscribe()
 			st.Close()
@@ -149,8 +172,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		SessionExpiryInterval:         uint32(cfg.SessionExpiry / time.Second),
 		ReconnectBackoff:              cfg.backoff,
 		ConnectTimeout:                cfg.connectTimeout(),
-		Queue:                         st.Queue(),
-		AttemptConnection:             b.dial,
+		AttemptConnection:             b.attempt,
 		OnConnectionUp:                b.connectionUp,
 		OnConnectionDown:              b.connectionDown,
 		OnConnectError:                b.connectError,
@@ -161,7 +183,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		ConnectUsername:               cfg.Username,
 		ClientConfig: paho.ClientConfig{
 			ClientID:          cfg.clientID(),
-			Session:           ackWatch{b.sess, b},
+			Session:           out,
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){b.inbound},
 			OnClientError:     func(err error) { log.Warn("bridge connection error", "err", err) },
 		},
@@ -177,6 +199,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
 	}
 	b.cm = cm
+	out.start()
 	b.wg.Add(1)
 	go b.statsLoop() // exits when Close closes b.stop
 	return b, nil
@@ -197,7 +220,8 @@ func (b *Bridge) Close() error {
 		}
 		close(b.stop)
 		b.wg.Wait()
-		if cerr := b.sess.Close(); cerr != nil {
+		b.out.close()
+		if cerr := b.out.Close(); cerr != nil {
 			err = fmt.Errorf("bridge %q: close session: %w", b.cfg.Name, cerr)
 		}
 		if cerr := b.store.Close(); cerr != nil && err == nil {
@@ -218,8 +242,10 @@ func (b *Bridge) Name() string { return b.cfg.Name }
 
 // Stats returns the bridge's counters.
 func (b *Bridge) Stats() Stats {
+	st := b.store.Stats()
+	st.Inflight, _ = b.out.counts()
 	return Stats{
-		StoreStats:     b.store.Stats(),
+		StoreStats:     st,
 		Connected:      b.connected.Load(),
 		Forwarded:      b.forwarded.Load(),
 		Received:       b.received.Load(),
@@ -237,12 +263,16 @@ func (b *Bridge) AwaitConnection(ctx context.Context) error {
 
 // outbound returns the core callback of an out rule: remap, cap the QoS
 // and write the message to the durable queue. It runs on the publisher's
-// goroutine, which waits for the group commit (QoS 1/2 only), never for
-// the uplink.
-func (b *Bridge) outbound(r Rule) func(*mqttcore.Message) {
-	return func(m *mqttcore.Message) {
+// goroutine and never waits: the core holds the publisher's PUBACK/PUBREC
+// (hold) until the queue's group commit has made the message durable
+// (QoS 1/2), so a gateway loop or an MQTT connection goes on meanwhile and
+// many publishers share one commit. QoS 0 promises nothing and is released
+// at once.
+func (b *Bridge) outbound(r Rule) func(*mqttcore.Message, mqttcore.Hold) {
+	return func(m *mqttcore.Message, hold mqttcore.Hold) {
 		if m.Origin == b.inline.Name() {
 			b.loops.Add(1)
+			hold.Done(nil)
 			return
 		}
 		topic := r.RemotePrefix + strings.TrimPrefix(m.Topic, r.LocalPrefix)
@@ -252,13 +282,15 @@ func (b *Bridge) outbound(r Rule) func(*mqttcore.Message) {
 		if _, err := p.Packet().WriteTo(buf); err != nil {
 			b.outErrs.Add(1)
 			b.log.Warn("bridge: encode outbound message", "topic", m.Topic, "err", err)
+			hold.Done(nil) // a message we cannot encode is not the publisher's to retry
 			return
 		}
-		// QoS 1/2: the publisher's acknowledgement waits until the message
-		// is on disk. QoS 0 promises nothing, so it does not wait.
-		if err := b.store.append(buf.Bytes(), qos > 0); err != nil {
+		if err := b.store.appendAsync(buf.Bytes(), qos > 0, hold.Done); err != nil {
+			// The queue refused it (full, closed): the publisher gets the
+			// protocol's refusal and may retry.
 			b.outErrs.Add(1)
 			b.log.Warn("bridge: queue outbound message", "topic", m.Topic, "err", err)
+			hold.Done(fmt.Errorf("bridge %q: %w: %w", b.cfg.Name, mqttcore.ErrStoreFailed, err))
 			return
 		}
 		b.forwarded.Add(1)
@@ -516,29 +548,67 @@ func coreProps(p *paho.PublishProperties) *mqttcore.Properties {
 	return cp
 }
 
-// ackWatch is paho's session state with a look at the acknowledgements:
-// a PUBACK or PUBREC with an error reason means the remote refused the
-// message, which is counted and logged.
-type ackWatch struct {
-	*state.State
-	b *Bridge
+// remoteRefused counts and logs a message the remote refused with an
+// error reason code in PUBACK, PUBREC or PUBCOMP.
+func (b *Bridge) remoteRefused(id uint16, rc byte) {
+	b.refused.Add(1)
+	b.log.Warn("bridge: remote refused a message", "server", b.server(), "msg_id", id, "reason_code", fmt.Sprintf("0x%02x", rc))
 }
 
-// PacketReceived counts refusals, then hands the packet to the session.
-func (w ackWatch) PacketReceived(cp *packets.ControlPacket, pubs chan<- *packets.Publish) error {
-	var rc byte
-	var id uint16
-	switch p := cp.Content.(type) {
-	case *packets.Puback:
-		rc, id = p.ReasonCode, p.PacketID
-	case *packets.Pubrec:
-		rc, id = p.ReasonCode, p.PacketID
+// storeError logs a failed write or read of the queue file, at most once a
+// second (each one is counted in Stats().FailedWrites).
+func (b *Bridge) storeError(msg string, err error) {
+	now := time.Now().UnixNano()
+	if last := b.errLogged.Load(); now-last > int64(time.Second) && b.errLogged.CompareAndSwap(last, now) {
+		b.log.Error(msg, "err", err)
 	}
-	if rc >= 0x80 {
-		w.b.refused.Add(1)
-		w.b.log.Warn("bridge: remote refused a message", "server", w.b.server(), "msg_id", id, "reason_code", fmt.Sprintf("0x%02x", rc))
+}
+
+// attempt is autopaho's AttemptConnection: dial, then buffer the reads
+// (paho reads each packet in several small reads).
+func (b *Bridge) attempt(ctx context.Context, cfg autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+	c, err := b.dial(ctx, cfg, u)
+	if err != nil {
+		return nil, err
 	}
-	return w.State.PacketReceived(cp, pubs)
+	return &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10), w: bufio.NewWriterSize(c, 4<<10)}, nil
+}
+
+// bufConn is a connection with buffered reads and writes. Its lock
+// serialises writes: paho takes it around each packet, which it writes in
+// pieces (it looks for a sync.Locker), the sender around each batch; what
+// was written under the lock goes out in one write when it is released.
+type bufConn struct {
+	net.Conn
+	mu     sync.Mutex
+	locked bool // under mu
+	r      *bufio.Reader
+	w      *bufio.Writer
+}
+
+func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Lock starts a packet or a batch.
+func (c *bufConn) Lock() {
+	c.mu.Lock()
+	c.locked = true
+}
+
+// Unlock writes out what was written since Lock. A write error shows up
+// on the connection's next read (paho's reader then drops it).
+func (c *bufConn) Unlock() {
+	_ = c.w.Flush()
+	c.locked = false
+	c.mu.Unlock()
+}
+
+// Write buffers under the lock (paho and the sender always take it); a
+// write without it goes straight out.
+func (c *bufConn) Write(p []byte) (int, error) {
+	if c.locked {
+		return c.w.Write(p)
+	}
+	return c.Conn.Write(p)
 }
 
 // logger adapts slog to paho's logger interface.

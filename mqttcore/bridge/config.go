@@ -37,6 +37,10 @@ const (
 	DefaultMaxAge         = 7 * 24 * time.Hour
 	DefaultMaxBatch       = 1024
 	DefaultMaxPending     = 256
+	DefaultMaxInflight    = 256
+	// MaxMaxInflight is the largest accepted MaxInflight (packet ids are
+	// 16 bits, and SUBSCRIBEs need some).
+	MaxMaxInflight = 65000
 	// MinSysInterval is the shortest accepted SysInterval.
 	MinSysInterval = 100 * time.Millisecond
 )
@@ -84,6 +88,12 @@ type Config struct {
 	SysInterval time.Duration `toml:"sys_interval"`
 	// SysDisabled turns the $SYS statistics off.
 	SysDisabled bool `toml:"sys_disabled"`
+	// MaxInflight bounds the messages taken from the queue and not yet
+	// removed from the file (sent and unacknowledged, or acknowledged with
+	// their removal not yet committed); default 256. What is sent and
+	// unacknowledged is further bounded by the remote's Receive Maximum.
+	// A crash of Gannet re-sends at most this many messages.
+	MaxInflight int `toml:"max_inflight"`
 	// Rules say what is forwarded; at least one is required.
 	Rules []Rule `toml:"rule"`
 	// Queue configures the durable outbound queue.
@@ -122,7 +132,10 @@ type Rule struct {
 
 // QueueConfig is the durable outbound queue.
 type QueueConfig struct {
-	// Path is the bbolt file. Required; one file per bridge.
+	// Path is the bridge's own bbolt file, one per bridge. Empty: the
+	// queue lives in the broker core's store file (gannet serve's [store]),
+	// so a message bound for the uplink and for a local session costs one
+	// commit; that needs a bbolt [store].
 	Path string `toml:"path"`
 	// MaxBytes bounds the queued messages' bytes (default 64 MiB). When a
 	// new message would exceed it, the oldest QoS 0 message is dropped,
@@ -134,9 +147,10 @@ type QueueConfig struct {
 	// (default 1024).
 	MaxBatch int `toml:"max_batch"`
 	// MaxPending bounds the writes waiting for the disk (default 256).
-	// Writes that do not wait for their commit (a sent message leaving the
-	// queue, QoS 0 messages) run ahead of the disk by at most this many,
-	// which bounds what a crash can re-send or lose; beyond it writers wait
+	// Writes that do not wait for their commit (QoS 0 messages, the
+	// sender's hand-overs and removals) run ahead of the disk by at most
+	// this many, which bounds the QoS 0 messages a crash can lose (what it
+	// can re-send is bounded by Config.MaxInflight); beyond it writers wait
 	// (counted in WriteWaits).
 	MaxPending int `toml:"max_pending"`
 }
@@ -197,6 +211,9 @@ func (c *Config) validate() error {
 	if c.backoffMin() > c.backoffMax() {
 		return bad("backoff_min = %v is above backoff_max = %v", c.backoffMin(), c.backoffMax())
 	}
+	if c.MaxInflight < 0 || c.MaxInflight > MaxMaxInflight {
+		return bad("max_inflight = %d: must be 0 (default) to %d", c.MaxInflight, MaxMaxInflight)
+	}
 	if len(c.Rules) == 0 {
 		return bad("at least one [[bridge.rule]] is required")
 	}
@@ -204,9 +221,6 @@ func (c *Config) validate() error {
 		if err := r.validate(); err != nil {
 			return fmt.Errorf("rule %d: %w", i+1, err)
 		}
-	}
-	if c.Queue.Path == "" {
-		return bad("queue.path is required")
 	}
 	if c.Queue.MaxBytes < 0 {
 		return bad("queue.max_bytes = %d: must not be negative", c.Queue.MaxBytes)
@@ -308,6 +322,7 @@ func (c *Config) connectTimeout() time.Duration {
 func (c *Config) backoffMin() time.Duration  { return orDefault(c.BackoffMin, DefaultBackoffMin) }
 func (c *Config) backoffMax() time.Duration  { return orDefault(c.BackoffMax, DefaultBackoffMax) }
 func (c *Config) sysInterval() time.Duration { return orDefault(c.SysInterval, DefaultSysInterval) }
+func (c *Config) maxInflight() int           { return orDefault(c.MaxInflight, DefaultMaxInflight) }
 func (q *QueueConfig) maxBytes() int64       { return orDefault(q.MaxBytes, DefaultMaxBytes) }
 func (q *QueueConfig) maxAge() time.Duration { return orDefault(q.MaxAge, DefaultMaxAge) }
 func (q *QueueConfig) maxBatch() int         { return orDefault(q.MaxBatch, DefaultMaxBatch) }

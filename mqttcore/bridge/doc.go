@@ -5,13 +5,25 @@
 //
 // # What it owns
 //
-// A [Bridge] owns its autopaho connection, its inline client of the core
-// (named after the bridge; that name is the Origin of every message it
-// publishes locally, which is how outbound forwarding recognises and skips
-// them), and a [Store]: one bbolt file holding the outbound queue
-// (autopaho's queue.Queue, keyed by big-endian sequence number) and the
-// MQTT session state of in-flight QoS 1/2 messages (paho's session store
-// interface), so nothing handed to the bridge is lost across a restart.
+// A [Bridge] owns its autopaho connection (which dials, reconnects with
+// backoff and reads packets), its inline client of the core (named after
+// the bridge; that name is the Origin of every message it publishes
+// locally, which is how outbound forwarding recognises and skips them), a
+// [Store] and an outbox. The Store is one bbolt file holding the outbound
+// queue (keyed by big-endian sequence number), the QoS 1/2 messages in
+// flight and the PUBREC records of inbound QoS 2 messages, so nothing
+// handed to the bridge is lost across a restart. The outbox is the client
+// half of the MQTT session (packet ids, send quota, acknowledgements: it
+// is paho's session manager, with paho's own state for the server half)
+// and the sender that moves committed messages from the queue to the
+// connection in batches.
+//
+// All reads and writes of the file go through a [Backend] (commit.go): by
+// default the bridge's own file with one group-commit goroutine
+// (OpenStore); with Options.Backend (OpenSharedStore) a file shared with
+// others, such as the broker core's durable store, the bridge's buckets
+// under "bridge/<name>", so that its writes and the core's share each
+// commit and its fsync.
 //
 // # Imports
 //
@@ -20,14 +32,22 @@
 //
 // # Goroutines
 //
-// Per Bridge: autopaho's connection and queue goroutines (stopped by
+// Per Bridge: autopaho's connection goroutines (its queue loop idles: the
+// bridge never publishes through paho), the outbox's sender (stopped by
 // Close), the Store's commit goroutine (stopped by Store.Close) and one
 // statistics loop (stopped by Close). Outbound messages are written to the
 // queue on the publisher's goroutine, inside the core's inline callback:
-// the publisher waits for one group-committed fsync, never for the uplink.
+// the publisher waits for one group-committed fsync, never for the uplink
+// (Store.appendAsync is the non-blocking form, for when the core can hold
+// a publisher's acknowledgement). Acknowledgements from the remote are
+// handled on paho's reader goroutine, which only updates the outbox and
+// wakes the sender.
 //
 // # Lock order
 //
-// Store.sendMu, then Store.mu (a leaf). The commit goroutine takes only
-// Store.mu, and only outside a transaction's I/O.
+// Store.sendMu, then Store.mu (a leaf). outbox.mu is never held while
+// taking another lock, submitting a write or writing to the network; the
+// connection's write lock (bufConn, which paho also takes) is held only
+// across one write. The commit goroutine runs the writes' done callbacks,
+// which take Store.mu or outbox.mu briefly and never block.
 package bridge

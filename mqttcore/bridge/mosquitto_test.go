@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/gannet-mqtt/gannet/internal/outside"
 	"github.com/gannet-mqtt/gannet/mqttcore"
@@ -137,6 +139,15 @@ func (m *mosquitto) stop() {
 	m.cmd = nil
 }
 
+// signal sends sig to mosquitto (SIGSTOP and SIGCONT pause and resume it).
+func (m *mosquitto) signal(sig os.Signal) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		m.cmd.Process.Signal(sig)
+	}
+}
+
 // newCore returns a broker core closed at cleanup.
 func newCore(t testing.TB) *mqttcore.Broker {
 	t.Helper()
@@ -154,6 +165,45 @@ type remoteClient struct {
 	msgs chan *paho.Publish
 }
 
+// bufferedConn buffers a test client's reads (paho reads each packet in
+// several small reads) and its writes: paho takes the lock around each
+// packet it writes in pieces, and the packet goes out in one write when it
+// lets go.
+type bufferedConn struct {
+	net.Conn
+	mu     sync.Mutex
+	locked bool
+	r      *bufio.Reader
+	w      *bufio.Writer
+}
+
+func newBufferedConn(c net.Conn) *bufferedConn {
+	return &bufferedConn{Conn: c, r: bufio.NewReader(c), w: bufio.NewWriter(c)}
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Lock starts a packet.
+func (c *bufferedConn) Lock() {
+	c.mu.Lock()
+	c.locked = true
+}
+
+// Unlock writes the packet out.
+func (c *bufferedConn) Unlock() {
+	c.w.Flush()
+	c.locked = false
+	c.mu.Unlock()
+}
+
+// Write buffers under the lock; a write without it goes straight out.
+func (c *bufferedConn) Write(p []byte) (int, error) {
+	if c.locked {
+		return c.w.Write(p)
+	}
+	return c.Conn.Write(p)
+}
+
 // dialRemote connects a paho client to addr ("127.0.0.1:port").
 func dialRemote(t testing.TB, ctx context.Context, addr, id string) *remoteClient {
 	t.Helper()
@@ -164,7 +214,7 @@ func dialRemote(t testing.TB, ctx context.Context, addr, id string) *remoteClien
 	rc := &remoteClient{msgs: make(chan *paho.Publish, 200000)}
 	rc.c = paho.NewClient(paho.ClientConfig{
 		ClientID: id,
-		Conn:     conn,
+		Conn:     newBufferedConn(conn),
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			rc.msgs <- pr.Packet
 			return true, nil
@@ -686,5 +736,73 @@ func TestBridgeRestartWhileDraining(t *testing.T) {
 				t.Log("the bridge had drained everything before it stopped: nothing was in flight")
 			}
 		})
+	}
+}
+
+// syncBackend is the simplest bridge.Backend: each write is its own
+// transaction, committed before Update returns.
+type syncBackend struct{ db *bolt.DB }
+
+func (b syncBackend) Update(apply func(*bolt.Tx) error, done func(error)) {
+	err := b.db.Update(apply)
+	if done != nil {
+		done(err)
+	}
+}
+
+func (b syncBackend) View(fn func(*bolt.Tx) error) error { return b.db.View(fn) }
+
+// TestBridgeSharedBackend: with Options.Backend the queue lives in the
+// given file, under "bridge/<name>", and messages get through in order.
+func TestBridgeSharedBackend(t *testing.T) {
+	m := newMosquitto(t, "")
+	m.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "shared.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "central-app")
+	remote.subscribe(t, ctx, "site/#", 1)
+	core := newCore(t)
+	cfg := testConfig(t, "shared", m.url(), bridge.Rule{Pattern: "site/#", Direction: bridge.Out, QoS: 1})
+	b, err := bridge.New(cfg, core, bridge.Options{Backend: syncBackend{db}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	publishN(t, core, 2, 100, 8)
+	if dups, _ := checkArrivals(t, ctx, remote, 2, 200, 0); dups != 0 {
+		t.Fatalf("%d duplicates without a restart", dups)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("bridge/shared")) == nil {
+			return fmt.Errorf("no bucket bridge/shared in the shared file")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cfg.Queue.Path); !os.IsNotExist(err) {
+		t.Fatalf("queue.path %s exists (%v); with a Backend it is not used", cfg.Queue.Path, err)
+	}
+}
+
+// TestQueuePathOrSharedStore: without queue.path the queue must live in a
+// shared store (Options.Backend); with neither, New says what is missing.
+func TestQueuePathOrSharedStore(t *testing.T) {
+	cfg := testConfig(t, "noqueue", "mqtt://127.0.0.1:1", bridge.Rule{Pattern: "a/#", Direction: bridge.Out, QoS: 1})
+	cfg.Queue.Path = ""
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate() = %v; want an empty queue.path accepted (the core's store can hold the queue)", err)
+	}
+	if b, err := bridge.New(cfg, newCore(t), bridge.Options{}); err == nil || !strings.Contains(err.Error(), "queue.path") {
+		if b != nil {
+			b.Close()
+		}
+		t.Fatalf("New without queue.path or a Backend = %v; want an error naming queue.path", err)
 	}
 }

@@ -3,60 +3,52 @@ package bridge
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"io"
 	"sort"
 
-	"github.com/eclipse/paho.golang/autopaho/queue"
 	bolt "go.etcd.io/bbolt"
 )
 
-// Queue returns the store's outbound queue, which implements autopaho's
-// queue.Queue.
-func (s *Store) Queue() *Queue { return (*Queue)(s) }
-
-// Queue is the durable outbound queue of a Store, as autopaho's
-// queue.Queue. Its entries are whole MQTT PUBLISH packets, in order.
-type Queue Store
-
-var _ queue.Queue = (*Queue)(nil)
-
-func (q *Queue) store() *Store { return (*Store)(q) }
-
-// Wait returns a channel that is closed when the queue holds a committed
-// message (at once if it already does).
-func (q *Queue) Wait() chan struct{} {
-	s := q.store()
-	c := make(chan struct{})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.headLocked() != nil {
-		close(c)
-		return c
-	}
-	s.waiting = append(s.waiting, c)
-	return c
+// Append queues a PUBLISH packet (copied) and returns once it is committed
+// to disk (group commit: concurrent callers share one fsync). When the
+// queue's byte bound would be exceeded it first drops the oldest QoS 0
+// message, else the oldest message, as often as needed. A packet that
+// alone exceeds the bound is refused with ErrTooLarge.
+func (s *Store) Append(pkt []byte) error {
+	data := make([]byte, 8+len(pkt))
+	copy(data[8:], pkt)
+	return s.append(data, true)
 }
 
-// Enqueue appends the PUBLISH packet read from p and returns once it is
-// committed to disk (group commit: concurrent callers share one fsync).
-// When the queue's byte bound would be exceeded it first drops the oldest
-// QoS 0 message, else the oldest message, as often as needed. A packet
-// that alone exceeds the bound is refused with ErrTooLarge.
-func (q *Queue) Enqueue(p io.Reader) error {
-	data, err := readAll(p)
-	if err != nil {
-		return fmt.Errorf("bridge: enqueue: read packet: %w", err)
-	}
-	return q.store().append(data, true)
-}
-
-// append queues data (8 bytes of room, then a PUBLISH packet). With wait
-// it returns once the message is on disk; without, once it is in line for
-// the next group commit (a crash before that loses it).
+// append is appendAsync for callers that block: with wait it returns once
+// the message is on disk; without, once it is in line for the next group
+// commit (a crash before that loses it).
 func (s *Store) append(data []byte, wait bool) error {
+	if !wait {
+		return s.appendAsync(data, false, nil)
+	}
+	ch := make(chan error, 1)
+	if err := s.appendAsync(data, true, func(err error) { ch <- err }); err != nil {
+		return err
+	}
+	return <-ch
+}
+
+// appendAsync queues data (8 bytes of room for the enqueue time, then a
+// PUBLISH packet; data is kept, not copied) without waiting for the disk.
+// It returns an error, and never calls done, for a message it refuses
+// (not a PUBLISH, ErrTooLarge, ErrClosed). Otherwise done, if not nil, is
+// called once: for a durable message (QoS 1/2: the publisher's
+// acknowledgement waits for it) after the commit that holds the message,
+// with nil, or with the error that kept it off disk, on the committer's
+// goroutine, so it must not block; for a message that is not durable (QoS
+// 0) before appendAsync returns, with nil, the message going to disk with
+// the next commit. appendAsync itself blocks only while queue.max_pending
+// writes are waiting for the disk (counted in WriteWaits).
+func (s *Store) appendAsync(data []byte, durable bool, done func(error)) error {
 	if len(data) < 8+2 || data[8]>>4 != 3 {
-		return fmt.Errorf("bridge: enqueue: not a PUBLISH packet")
+		return errors.New("bridge: enqueue: not a PUBLISH packet")
 	}
 	size := int64(len(data)) + 8
 	if size > s.maxBytes {
@@ -65,10 +57,6 @@ func (s *Store) append(data []byte, wait bool) error {
 	}
 	now := s.now().UnixNano()
 	binary.BigEndian.PutUint64(data, uint64(now))
-	o := &op{}
-	if wait {
-		o.done = make(chan error, 1)
-	}
 
 	s.sendMu.Lock()
 	if s.closed {
@@ -88,26 +76,36 @@ func (s *Store) append(data []byte, wait bool) error {
 	s.nextSeq++
 	s.pushLocked(entry{seq: seq, at: now, size: size, qos: pubQoS(data[8]), state: pending})
 	s.mu.Unlock()
-	o.apply = func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketQueue)
-		for _, v := range victims {
-			if err := b.Delete(seqKey(v)); err != nil {
-				return err
+	w := &write{
+		apply: func(tx *bolt.Tx) error {
+			b := s.queueBucket(tx)
+			for _, v := range victims {
+				if err := b.Delete(seqKey(v)); err != nil {
+					return err
+				}
 			}
-		}
-		return b.Put(seqKey(seq), data)
+			return b.Put(seqKey(seq), data)
+		},
+		done: func(err error) {
+			s.committed(seq, err)
+			if durable && done != nil {
+				done(err)
+			}
+		},
 	}
-	o.after = func(err error) { s.committed(seq, err) }
-	_ = s.submitLocked(o)
+	err := s.submitLocked(w)
 	s.sendMu.Unlock()
-	if wait {
-		return <-o.done
+	if err != nil {
+		return err
+	}
+	if !durable && done != nil {
+		done(nil)
 	}
 	return nil
 }
 
 // committed marks a pending entry live (or dead if its commit failed) and
-// wakes waiters.
+// tells the sender when the head of the queue became sendable.
 func (s *Store) committed(seq uint64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -123,12 +121,17 @@ func (s *Store) committed(seq uint64, err error) {
 		return
 	}
 	s.ents[i].state = live
-	if len(s.waiting) > 0 && s.headLocked() != nil {
-		for _, c := range s.waiting {
-			close(c)
-		}
-		s.waiting = s.waiting[:0]
+	if s.headLocked() != nil {
+		s.notify()
 	}
+}
+
+// setNotify sets the function called (under the index lock, so it must
+// only signal) when a committed message is at the head of the queue.
+func (s *Store) setNotify(f func()) {
+	s.mu.Lock()
+	s.notify = f
+	s.mu.Unlock()
 }
 
 // pushLocked appends e to the index.
@@ -187,12 +190,13 @@ func (s *Store) headLocked() *entry {
 }
 
 // victimLocked drops the oldest QoS 0 message, else the oldest message,
-// never the one being sent, and returns its key.
+// and returns its key. Messages the sender took are no longer in the index:
+// one being sent is never dropped.
 func (s *Store) victimLocked() (uint64, bool) {
 	if s.q0 > 0 {
 		for i := max(s.q0cur, s.head); i < len(s.ents); i++ {
 			e := s.ents[i]
-			if e.state != dead && e.qos == 0 && e.seq != s.peeked {
+			if e.state != dead && e.qos == 0 {
 				s.q0cur = i + 1
 				s.killLocked(i)
 				s.stats.droppedQoS0.Add(1)
@@ -202,7 +206,7 @@ func (s *Store) victimLocked() (uint64, bool) {
 	}
 	for i := s.head; i < len(s.ents); i++ {
 		e := s.ents[i]
-		if e.state != dead && e.seq != s.peeked {
+		if e.state != dead {
 			s.killLocked(i)
 			s.stats.droppedOldest.Add(1)
 			return e.seq, true
@@ -217,7 +221,7 @@ func (s *Store) expireLocked(now int64, keys []uint64) []uint64 {
 	limit := now - int64(s.maxAge)
 	for i := s.head; i < len(s.ents); i++ {
 		e := s.ents[i]
-		if e.state == dead || e.seq == s.peeked {
+		if e.state == dead {
 			continue
 		}
 		if e.at > limit {
@@ -237,8 +241,8 @@ func (s *Store) deleteKeysLocked(keys []uint64) {
 	if len(keys) == 0 {
 		return
 	}
-	_ = s.submitLocked(&op{apply: func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketQueue)
+	_ = s.submitLocked(&write{apply: func(tx *bolt.Tx) error {
+		b := s.queueBucket(tx)
 		for _, k := range keys {
 			if err := b.Delete(seqKey(k)); err != nil {
 				return err
@@ -248,8 +252,8 @@ func (s *Store) deleteKeysLocked(keys []uint64) {
 	}})
 }
 
-// Expire drops messages older than MaxAge now, as Enqueue and Peek also
-// do, so an idle queue's age bound holds during an outage.
+// Expire drops messages older than MaxAge now, as appends and the sender
+// also do, so an idle queue's age bound holds during an outage.
 func (s *Store) Expire() {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
@@ -259,113 +263,254 @@ func (s *Store) Expire() {
 	s.deleteKeysLocked(keys)
 }
 
-// Peek returns the oldest committed message. The caller must call Leave,
-// Remove or Quarantine on it before peeking again (autopaho's queue loop
-// does). It returns queue.ErrEmpty when there is none.
-func (q *Queue) Peek() (queue.Entry, error) {
-	s := q.store()
+// taken is a message the sender took from the head of the queue.
+type taken struct {
+	seq uint64
+	qos uint8
+	rec []byte // 8 bytes of room, then the PUBLISH packet (a copy, the sender's to change)
+}
+
+// data is the PUBLISH packet.
+func (t *taken) data() []byte { return t.rec[8:] }
+
+// take takes up to n committed messages from the head of the queue, in
+// order, appending them to out. They leave the in-memory index at once
+// (the bounds no longer count them, nothing drops them); on disk they stay
+// in the queue until the sender's hand-over write (moveAsync) commits, so
+// a crash before it only sends them again.
+func (s *Store) take(n int, out []taken) ([]taken, error) {
 	s.sendMu.Lock()
 	if s.closed {
 		s.sendMu.Unlock()
-		return nil, ErrClosed
+		return out, ErrClosed
 	}
+	first := len(out)
 	s.mu.Lock()
-	s.peeked, s.consumed = 0, false
 	keys := s.expireLocked(s.now().UnixNano(), nil)
-	h := s.headLocked()
-	var seq uint64
-	if h != nil {
-		seq = h.seq
-		s.peeked = seq
+	for i := s.head; i < len(s.ents) && len(out)-first < n; i++ {
+		e := s.ents[i]
+		if e.state == pending {
+			break // order: nothing passes a message not yet on disk
+		}
+		if e.state == dead {
+			continue
+		}
+		out = append(out, taken{seq: e.seq, qos: e.qos})
+		s.killLocked(i)
+		i = s.head - 1 // killLocked may have moved the head
+		s.stats.sent.Add(1)
 	}
 	s.mu.Unlock()
 	s.deleteKeysLocked(keys)
 	s.sendMu.Unlock()
-	if h == nil {
-		return nil, queue.ErrEmpty
+	if len(out) == first {
+		return out, nil
 	}
-	var data []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketQueue).Get(seqKey(seq))
-		if v == nil {
-			return fmt.Errorf("bridge: queue entry %d missing from the file", seq)
+	var bad []uint64
+	err := s.be.View(func(tx *bolt.Tx) error {
+		b := s.bucket(tx, bucketQueue)
+		j := first
+		for i := first; i < len(out); i++ {
+			v := b.Get(seqKey(out[i].seq))
+			if len(v) < 10 || v[8]>>4 != 3 {
+				bad = append(bad, out[i].seq)
+				continue
+			}
+			out[i].rec = make([]byte, len(v)) // room for the in-flight record's 8-byte order
+			copy(out[i].rec[8:], v[8:])
+			out[j] = out[i]
+			j++
 		}
-		data = bytes.Clone(v[8:])
+		out = out[:j]
 		return nil
 	})
-	if err != nil {
-		return &qentry{s: s, seq: seq, err: err}, nil
+	if len(bad) > 0 { // unreadable records: removed and counted
+		s.stats.quarantined.Add(uint64(len(bad)))
+		s.stats.sent.Add(-uint64(len(bad)))
+		s.sendMu.Lock()
+		if !s.closed {
+			s.deleteKeysLocked(bad)
+		}
+		s.sendMu.Unlock()
 	}
-	return &qentry{s: s, seq: seq, data: data}, nil
+	return out, err
 }
 
-// qentry is one peeked message.
-type qentry struct {
-	s    *Store
-	seq  uint64
-	data []byte
-	err  error
+// flightRec is a packet recorded in flight in the client bucket: a QoS 1/2
+// PUBLISH we sent, or the PUBREL that replaced it after PUBREC.
+type flightRec struct {
+	id  uint16
+	rec []byte // 8 bytes for the put order, then the packet
 }
 
-// Reader returns the PUBLISH packet.
-func (e *qentry) Reader() (io.Reader, error) {
-	if e.err != nil {
-		return nil, e.err
+// data is the packet.
+func (r *flightRec) data() []byte { return r.rec[8:] }
+
+// moveAsync records the hand-over of taken messages in one write: all
+// leave the queue, and recs (the QoS 1/2 ones, with their packet ids)
+// enter the client bucket. done runs after the commit (committer
+// goroutine).
+func (s *Store) moveAsync(ts []taken, recs []flightRec, done func(error)) error {
+	keys := make([]uint64, len(ts))
+	for i, t := range ts {
+		keys[i] = t.seq
 	}
-	return bytes.NewReader(e.data), nil
-}
-
-// Leave keeps the message at the head of the queue. If it already went
-// into the session store (it was sent), it leaves the queue as Remove.
-func (e *qentry) Leave() error {
-	s := e.s
-	s.mu.Lock()
-	consumed := s.peeked == e.seq && s.consumed
-	s.mu.Unlock()
-	if consumed {
-		return e.Remove()
+	vals := make([][]byte, len(recs))
+	ids := make([]uint16, len(recs))
+	for i, r := range recs {
+		binary.BigEndian.PutUint64(r.rec, s.order.Add(1))
+		vals[i], ids[i] = r.rec, r.id
 	}
-	s.mu.Lock()
-	if s.peeked == e.seq {
-		s.peeked = 0
-	}
-	s.q0cur = s.head
-	s.mu.Unlock()
-	return nil
-}
-
-// Remove takes the message out of the queue: it has been sent (QoS 0) or
-// is safe in the session store (QoS 1/2). The deletion is committed with
-// the next batch, without waiting.
-func (e *qentry) Remove() error {
-	return e.s.remove(e.seq, false)
-}
-
-// Quarantine removes an unreadable message and counts it.
-func (e *qentry) Quarantine() error {
-	return e.s.remove(e.seq, true)
-}
-
-func (s *Store) remove(seq uint64, quarantine bool) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	s.mu.Lock()
-	consumed := s.peeked == seq && s.consumed
-	if s.peeked == seq {
-		s.peeked, s.consumed = 0, false
+	if s.closed {
+		return ErrClosed
 	}
-	i, ok := s.findLocked(seq)
-	if ok && s.ents[i].state != dead {
-		s.killLocked(i)
-		if quarantine {
-			s.stats.quarantined.Add(1)
-		} else {
-			s.stats.sent.Add(1)
+	s.flying.Add(int64(len(recs)))
+	return s.submitLocked(&write{
+		apply: func(tx *bolt.Tx) error {
+			q, c := s.queueBucket(tx), s.bucket(tx, bucketClient)
+			for _, k := range keys {
+				if err := q.Delete(seqKey(k)); err != nil {
+					return err
+				}
+			}
+			for i, v := range vals {
+				if err := c.Put(idKey(ids[i]), v); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		done: done,
+	})
+}
+
+// pubrelAsync replaces the client record of id (a QoS 2 PUBLISH the
+// remote acknowledged with PUBREC) with its PUBREL. done runs after the
+// commit (committer goroutine).
+func (s *Store) pubrelAsync(id uint16, rel []byte, done func(error)) error {
+	v := make([]byte, 8+len(rel))
+	binary.BigEndian.PutUint64(v, s.order.Add(1))
+	copy(v[8:], rel)
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.submitLocked(&write{
+		apply: func(tx *bolt.Tx) error { return s.bucket(tx, bucketClient).Put(idKey(id), v) },
+		done:  done,
+	})
+}
+
+// deleteFlightsAsync deletes the client records of ids (fully
+// acknowledged messages) in one write. done runs after the commit
+// (committer goroutine); ids must not change until then.
+func (s *Store) deleteFlightsAsync(ids []uint16, done func(error)) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.flying.Add(-int64(len(ids)))
+	return s.submitLocked(&write{
+		apply: func(tx *bolt.Tx) error {
+			b := s.bucket(tx, bucketClient)
+			for _, id := range ids {
+				if err := b.Delete(idKey(id)); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		done: done,
+	})
+}
+
+// inflight returns the client bucket's records in the order they were
+// put (the order they must be sent again in).
+func (s *Store) inflight() ([]flightRec, error) {
+	if err := s.flush(); err != nil {
+		return nil, err
+	}
+	var recs []flightRec
+	err := s.be.View(func(tx *bolt.Tx) error {
+		b := s.bucket(tx, bucketClient)
+		for _, id := range sortedIDs(b) {
+			v := b.Get(idKey(id))
+			recs = append(recs, flightRec{id: id, rec: bytes.Clone(v)})
 		}
+		return nil
+	})
+	return recs, err
+}
+
+// requeue empties the client bucket, the remote broker having no session
+// for us. Instead of dropping the PUBLISH packets it holds (sent, not
+// acknowledged), as MQTT would have them dropped, it puts them back at the
+// head of the queue in their order, without DUP: they are sent again as
+// new messages, so nothing is lost (the remote may see them twice). PUBREL
+// records are dropped (the remote had the message). It waits for the
+// commit and returns how many messages went back.
+func (s *Store) requeue() (int, error) {
+	var back []entry
+	w := &write{apply: func(tx *bolt.Tx) error {
+		back = back[:0]
+		b := s.bucket(tx, bucketClient)
+		q := s.queueBucket(tx)
+		ids := sortedIDs(b)
+		now := s.now().UnixNano()
+		seq := s.lowSeq
+		for i := len(ids) - 1; i >= 0; i-- {
+			v := b.Get(idKey(ids[i]))
+			if len(v) < 10 || v[8]>>4 != 3 {
+				continue
+			}
+			data := bytes.Clone(v)
+			data[8] &^= 0x08 // not a duplicate on this session
+			binary.BigEndian.PutUint64(data, uint64(now))
+			seq--
+			if err := q.Put(seqKey(seq), data); err != nil {
+				return err
+			}
+			back = append(back, entry{seq: seq, at: now, size: int64(len(data)) + 8, qos: pubQoS(data[8]), state: live})
+		}
+		if err := s.parent(tx).DeleteBucket(bucketClient); err != nil {
+			return err
+		}
+		_, err := s.parent(tx).CreateBucket(bucketClient)
+		return err
+	}}
+	ch := make(chan error, 1)
+	w.done = func(err error) { ch <- err }
+	s.sendMu.Lock()
+	err := s.submitLocked(w)
+	s.sendMu.Unlock()
+	if err != nil {
+		return 0, err
 	}
-	s.mu.Unlock()
-	if !consumed {
-		s.deleteKeysLocked([]uint64{seq})
+	if err := <-ch; err != nil {
+		return 0, fmt.Errorf("bridge: requeue in-flight messages: %w", err)
 	}
-	return nil
+	s.flying.Store(0)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(back) > 0 {
+		s.lowSeq = back[len(back)-1].seq
+		ents := make([]entry, 0, len(back)+len(s.ents)-s.head)
+		for i := len(back) - 1; i >= 0; i-- {
+			ents = append(ents, back[i])
+			if back[i].qos == 0 {
+				s.q0++
+			}
+			s.count++
+			s.bytes += back[i].size
+		}
+		ents = append(ents, s.ents[s.head:]...)
+		s.ents, s.head, s.q0cur = ents, 0, 0
+		s.stats.requeued.Add(uint64(len(back)))
+		s.notify()
+	}
+	return len(back), nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -17,11 +16,11 @@ import (
 var (
 	// ErrClosed is returned after Store.Close.
 	ErrClosed = errors.New("bridge: store closed")
-	// ErrTooLarge is returned by Enqueue for a message larger than the
+	// ErrTooLarge is returned by Append for a message larger than the
 	// queue's byte bound on its own.
 	ErrTooLarge = errors.New("bridge: message larger than the queue bound")
-	// ErrNotInStore is returned by the session store's Get for an id it
-	// does not hold.
+	// ErrNotInStore is returned by the server session store's Get for an
+	// id it does not hold.
 	ErrNotInStore = errors.New("bridge: packet id not in the session store")
 )
 
@@ -55,59 +54,60 @@ type StoreOptions struct {
 }
 
 // Store is the bridge's durable state in one bbolt file: the outbound
-// queue (autopaho's queue.Queue, bucket "queue", keyed by big-endian
-// sequence number) and the MQTT session state of in-flight QoS 1/2
-// messages (paho's session stores, buckets "client" and "server").
+// queue (bucket "queue", keyed by big-endian sequence number, so read back
+// in the order written), the QoS 1/2 messages sent and not yet
+// acknowledged (bucket "client", keyed by packet id, each record led by
+// its put order) and the PUBREC records of inbound QoS 2 messages (bucket
+// "server", paho's session store interface).
 //
-// All writes go through one goroutine that commits whatever has arrived
-// since its last commit in a single fsync'd transaction (group commit).
-// Enqueue and the writes that must be durable before a packet is sent wait
-// for their commit; removals of sent messages are committed with the next
-// batch without waiting (a crash in between can only cause a duplicate).
+// Every write goes through the committer (group commit: one goroutine
+// commits whatever has arrived since its last commit in one fsync'd
+// transaction). Appends of QoS 1/2 messages are acknowledged after their
+// commit; the sender's hand-over of a batch from the queue to the client
+// bucket and the removal of acknowledged messages are committed with the
+// next batch, without waiting (a crash in between can only cause a
+// duplicate, and the sender bounds how many).
 //
-// A message handed to the session store's Put (autopaho's queue loop puts
-// the peeked head there before sending it) leaves the queue in the same
-// transaction, so a message is always in exactly one of the two places.
+// A message taken by the sender leaves the queue in the same transaction
+// that records it in flight, so on disk a message is always in exactly one
+// of the two places.
 type Store struct {
-	db       *bolt.DB
-	maxBytes int64
-	maxAge   time.Duration
-	maxBatch int
-	now      func() time.Time
+	path         string       // our own file's, "" in a shared one
+	root         []byte       // parent bucket in a shared file; nil: the top level of our own
+	be           Backend      // the file and its commit pipeline
+	closeBackend func() error // nil when be is shared
+	maxBytes     int64
+	maxAge       time.Duration
+	now          func() time.Time
 
 	// sendMu orders submissions: an index decision and the submission of
-	// its write happen under it, so writes reach the batcher in the order
-	// the decisions were made. Taken before mu, never by the batcher.
+	// its write happen under it, so writes reach the committer in the order
+	// the decisions were made. Taken before mu, never by the committer.
 	sendMu sync.Mutex
 	closed bool // under sendMu
-	ops    chan *op
-	done   chan struct{} // closed when the batcher has exited
 
-	// mu guards the in-memory index of the queue and the session key sets.
-	// It is a leaf: no I/O and no channel operation happens under it.
-	mu       sync.Mutex
-	ents     []entry // ents[head:] in sequence order
-	head     int
-	count    int   // entries not dead
-	bytes    int64 // bytes of entries not dead
-	q0       int   // QoS 0 entries not dead
-	q0cur    int   // no live QoS 0 entry before this index
-	nextSeq  uint64
-	peeked   uint64 // the entry handed out by Peek, 0 if none
-	consumed bool   // the peeked entry went into the session store
-	waiting  []chan struct{}
-	keys     [2]map[uint16]struct{} // ids held in the client and server buckets
-
-	// Used only by the batcher goroutine (and OpenStore before it starts).
-	lowSeq uint64
-	order  uint64 // put order of session store entries
+	// mu guards the in-memory index of the queue. It is a leaf: no I/O and
+	// no channel operation happens under it.
+	mu      sync.Mutex
+	ents    []entry // ents[head:] in sequence order
+	head    int
+	count   int   // entries not dead
+	bytes   int64 // bytes of entries not dead
+	q0      int   // QoS 0 entries not dead
+	q0cur   int   // no live QoS 0 entry before this index
+	nextSeq uint64
+	lowSeq  uint64        // lowest key ever used; requeued messages go below it
+	notify  func()        // called (under mu) when the head becomes committed
+	order   atomic.Uint64 // put order of client and server records
+	flying  atomic.Int64  // records in the client bucket (committed or submitted)
 
 	stats storeCounters
+	cs    commitStats
 }
 
 type storeCounters struct {
 	enqueued, sent, droppedQoS0, droppedOldest, expired, tooLarge atomic.Uint64
-	quarantined, requeued, commits, committedOps, writeWaits      atomic.Uint64
+	quarantined, requeued                                         atomic.Uint64
 }
 
 // entry is one queued message in the in-memory index.
@@ -122,58 +122,122 @@ type entry struct {
 const (
 	pending uint8 = iota // submitted, not committed yet
 	live                 // committed
-	dead                 // removed or dropped
+	dead                 // removed, taken by the sender, or dropped
 )
-
-// op is one write for the batcher. apply runs inside the batch's
-// transaction; after (if set) runs once the batch committed or failed;
-// done (if set) receives the commit's result.
-type op struct {
-	apply func(tx *bolt.Tx) error
-	after func(err error)
-	done  chan error
-}
 
 // OpenStore opens (creating if needed) the bbolt file at path, rebuilds the
 // queue's index from it and starts the commit goroutine. Close stops it.
+//
+// The file is opened with bbolt's hashmap freelist and without syncing the
+// freelist (it is rebuilt on open), as etcd does: the commit writes only
+// the pages that changed.
 func OpenStore(path string, o StoreOptions) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        5 * time.Second,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bridge: open queue %s: %w", path, err)
 	}
-	qc := QueueConfig{MaxBytes: o.MaxBytes, MaxAge: o.MaxAge, MaxBatch: o.MaxBatch, MaxPending: o.MaxPending}
-	s := &Store{
-		db:       db,
-		maxBytes: qc.maxBytes(),
-		maxAge:   qc.maxAge(),
-		maxBatch: qc.maxBatch(),
-		now:      o.Now,
-		ops:      make(chan *op, qc.maxPending()),
-		done:     make(chan struct{}),
-		nextSeq:  firstSeq,
-		lowSeq:   firstSeq,
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	s.keys[0] = make(map[uint16]struct{})
-	s.keys[1] = make(map[uint16]struct{})
+	s := newStore(path, nil, o)
 	if err := db.Update(s.load); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("bridge: load queue %s: %w", path, err)
 	}
-	go s.run() // exits when Close closes ops; Close waits on done
+	qc := QueueConfig{MaxBatch: o.MaxBatch, MaxPending: o.MaxPending}
+	c := newBoltCommitter(db, qc.maxBatch(), qc.maxPending(), &s.cs)
+	s.be = c
+	s.closeBackend = func() error {
+		c.close()
+		return db.Close()
+	}
 	return s, nil
 }
 
-// load creates the buckets and rebuilds the in-memory index.
+// OpenSharedStore opens a Store in a file shared with others: its buckets
+// live under the bucket named root (created if needed), all its writes go
+// through be's commit pipeline, and Close leaves be open. MaxBatch and
+// MaxPending are be's business; the commit counters in Stats stay zero (be
+// keeps its own).
+func OpenSharedStore(be Backend, root string, o StoreOptions) (*Store, error) {
+	if root == "" {
+		return nil, errors.New("bridge: shared store needs a root bucket name")
+	}
+	s := newStore("", []byte(root), o)
+	s.be = be
+	ch := make(chan error, 1)
+	be.Update(s.load, func(err error) { ch <- err })
+	if err := <-ch; err != nil {
+		return nil, fmt.Errorf("bridge: load queue %s: %w", root, err)
+	}
+	return s, nil
+}
+
+func newStore(path string, root []byte, o StoreOptions) *Store {
+	qc := QueueConfig{MaxBytes: o.MaxBytes, MaxAge: o.MaxAge}
+	s := &Store{
+		path:     path,
+		root:     root,
+		maxBytes: qc.maxBytes(),
+		maxAge:   qc.maxAge(),
+		now:      o.Now,
+		notify:   func() {},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// bucketParent is where a Store's buckets live: a transaction (the top
+// level of its own file) or a bucket (its root in a shared file).
+type bucketParent interface {
+	Bucket(name []byte) *bolt.Bucket
+	CreateBucket(name []byte) (*bolt.Bucket, error)
+	CreateBucketIfNotExists(name []byte) (*bolt.Bucket, error)
+	DeleteBucket(name []byte) error
+}
+
+// parent returns the holder of the Store's buckets in tx.
+func (s *Store) parent(tx *bolt.Tx) bucketParent {
+	if s.root == nil {
+		return tx
+	}
+	return tx.Bucket(s.root)
+}
+
+// bucket returns one of the Store's buckets in tx.
+func (s *Store) bucket(tx *bolt.Tx, name []byte) *bolt.Bucket { return s.parent(tx).Bucket(name) }
+
+// queueFill is the fill percent of the sequence-keyed queue bucket: keys
+// only ever grow at the end, so pages can be split nearly full.
+const queueFill = 0.9
+
+// queueBucket returns the queue bucket in tx, set up for appends.
+func (s *Store) queueBucket(tx *bolt.Tx) *bolt.Bucket {
+	b := s.bucket(tx, bucketQueue)
+	b.FillPercent = queueFill
+	return b
+}
+
+// load creates the buckets and rebuilds the in-memory index (from
+// scratch: it may run twice).
 func (s *Store) load(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketQueue, bucketClient, bucketServer} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+	s.ents, s.head, s.count, s.bytes, s.q0, s.q0cur = nil, 0, 0, 0, 0, 0
+	s.nextSeq, s.lowSeq = firstSeq, firstSeq
+	s.flying.Store(0)
+	if s.root != nil {
+		if _, err := tx.CreateBucketIfNotExists(s.root); err != nil {
 			return err
 		}
 	}
-	c := tx.Bucket(bucketQueue).Cursor()
+	for _, name := range [][]byte{bucketQueue, bucketClient, bucketServer} {
+		if _, err := s.parent(tx).CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	c := s.bucket(tx, bucketQueue).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 || len(v) < 9 {
 			return fmt.Errorf("corrupt queue record %x", k)
@@ -181,135 +245,86 @@ func (s *Store) load(tx *bolt.Tx) error {
 		seq := binary.BigEndian.Uint64(k)
 		e := entry{seq: seq, at: int64(binary.BigEndian.Uint64(v)), size: int64(len(v)) + 8, qos: pubQoS(v[8]), state: live}
 		if len(s.ents) == 0 {
-			s.lowSeq = seq
+			s.lowSeq = min(s.lowSeq, seq)
 		}
-		s.ents = append(s.ents, e)
-		s.count++
-		s.bytes += e.size
-		if e.qos == 0 {
-			s.q0++
-		}
+		s.pushLocked(e)
 		s.nextSeq = seq + 1
 	}
+	var order uint64
 	for i, name := range [][]byte{bucketClient, bucketServer} {
-		err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+		err := s.bucket(tx, name).ForEach(func(k, v []byte) error {
 			if len(k) != 2 || len(v) < 8 {
 				return fmt.Errorf("corrupt %s record %x", name, k)
 			}
-			s.keys[i][binary.BigEndian.Uint16(k)] = struct{}{}
-			s.order = max(s.order, binary.BigEndian.Uint64(v))
+			if i == 0 {
+				s.flying.Add(1)
+			}
+			order = max(order, binary.BigEndian.Uint64(v))
 			return nil
 		})
 		if err != nil {
 			return err
 		}
 	}
+	s.order.Store(order)
 	return nil
 }
 
 // pubQoS is the QoS in a PUBLISH fixed header's first byte.
 func pubQoS(b byte) uint8 { return (b >> 1) & 3 }
 
-// run is the batcher: it commits everything queued since the last commit
-// in one transaction. It exits when Close closes ops.
-func (s *Store) run() {
-	defer close(s.done)
-	batch := make([]*op, 0, s.maxBatch)
-	for o := range s.ops {
-		batch = append(batch[:0], o)
-	collect:
-		for len(batch) < s.maxBatch {
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
-					break collect
-				}
-				batch = append(batch, o)
-			default:
-				break collect
-			}
-		}
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, o := range batch {
-				if o.apply == nil {
-					continue
-				}
-				if err := o.apply(tx); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			err = fmt.Errorf("bridge: queue commit: %w", err)
-		}
-		s.stats.commits.Add(1)
-		s.stats.committedOps.Add(uint64(len(batch)))
-		for _, o := range batch {
-			if o.after != nil {
-				o.after(err)
-			}
-			if o.done != nil {
-				o.done <- err
-			}
-		}
-	}
-}
-
-// submit hands o to the batcher; the caller holds sendMu.
-func (s *Store) submitLocked(o *op) error {
+// submitLocked hands w to the committer; the caller holds sendMu.
+func (s *Store) submitLocked(w *write) error {
 	if s.closed {
 		return ErrClosed
 	}
-	select {
-	case s.ops <- o:
-	default: // max_pending writes are ahead of the disk: wait for it
-		s.stats.writeWaits.Add(1)
-		s.ops <- o
+	done := w.done
+	if done == nil {
+		done = func(error) {}
 	}
+	s.be.Update(w.apply, done)
 	return nil
 }
 
-// wait waits for a submitted op's commit.
-func wait(o *op) error { return <-o.done }
-
 // flush waits until everything submitted so far is committed.
 func (s *Store) flush() error {
-	o := &op{done: make(chan error, 1)}
+	ch := make(chan error, 1)
 	s.sendMu.Lock()
-	err := s.submitLocked(o)
+	err := s.submitLocked(&write{apply: func(*bolt.Tx) error { return nil }, done: func(err error) { ch <- err }})
 	s.sendMu.Unlock()
 	if err != nil {
 		return err
 	}
-	return wait(o)
+	return <-ch
 }
 
-// Close commits what is pending, stops the batcher and closes the file.
+// Close commits what is pending, then stops the committer and closes the
+// file if they are the Store's own.
 func (s *Store) Close() error {
+	var err error
+	if s.closeBackend == nil {
+		err = s.flush()
+	}
 	s.sendMu.Lock()
 	if s.closed {
 		s.sendMu.Unlock()
 		return nil
 	}
 	s.closed = true
-	close(s.ops)
 	s.sendMu.Unlock()
-	<-s.done
 	s.mu.Lock()
-	for _, c := range s.waiting {
-		close(c) // wake the queue reader so it sees ErrClosed
-	}
-	s.waiting = nil
+	s.notify() // wake the sender so it sees ErrClosed
 	s.mu.Unlock()
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("bridge: close queue: %w", err)
+	if s.closeBackend != nil {
+		if cerr := s.closeBackend(); cerr != nil {
+			err = fmt.Errorf("bridge: close queue: %w", cerr)
+		}
 	}
-	return nil
+	return err
 }
 
-// Path returns the bbolt file's path.
-func (s *Store) Path() string { return s.db.Path() }
+// Path returns the bbolt file's path ("" for a shared store).
+func (s *Store) Path() string { return s.path }
 
 func seqKey(seq uint64) []byte {
 	var k [8]byte
@@ -323,24 +338,6 @@ func idKey(id uint16) []byte {
 	return k[:]
 }
 
-// readAll reads r into a new slice with room for an 8-byte prefix.
-func readAll(r io.Reader) ([]byte, error) {
-	buf := make([]byte, 8, 8+256)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
 // StoreStats are the queue's gauges and counters.
 type StoreStats struct {
 	// Depth is the number of queued messages, Bytes their size (as counted
@@ -351,8 +348,8 @@ type StoreStats struct {
 	// Inflight is the number of QoS 1/2 messages sent and not yet fully
 	// acknowledged (held in the session store).
 	Inflight int
-	// Enqueued counts messages accepted into the queue; Sent counts those
-	// taken from it and handed to the connection.
+	// Enqueued counts messages committed to the queue; Sent counts those
+	// taken from it and written to the connection.
 	Enqueued, Sent uint64
 	// Dropped is the sum of the drop counters that follow.
 	Dropped uint64
@@ -366,11 +363,18 @@ type StoreStats struct {
 	// because the remote broker did not keep the session.
 	Requeued uint64
 	// Commits and CommittedOps count transactions and the writes in them
-	// (their ratio is the group-commit batch size).
-	Commits, CommittedOps uint64
+	// (their ratio is the group-commit batch size); FailedWrites counts
+	// writes that did not commit (a failing write is isolated, the others
+	// in its batch commit).
+	Commits, CommittedOps, FailedWrites uint64
+	// CommitTime is the time spent in commits (CommitTime / Commits is the
+	// mean), MaxCommitTime the longest one.
+	CommitTime, MaxCommitTime time.Duration
 	// WriteWaits counts writes that found MaxPending writes ahead of the
-	// disk and waited.
-	WriteWaits uint64
+	// disk and waited; PendingWrites is the writes submitted and not yet
+	// committed (or failed) now.
+	WriteWaits    uint64
+	PendingWrites int
 }
 
 // Stats returns the current gauges and counters.
@@ -384,13 +388,18 @@ func (s *Store) Stats() StoreStats {
 		TooLarge:      s.stats.tooLarge.Load(),
 		Quarantined:   s.stats.quarantined.Load(),
 		Requeued:      s.stats.requeued.Load(),
-		Commits:       s.stats.commits.Load(),
-		CommittedOps:  s.stats.committedOps.Load(),
-		WriteWaits:    s.stats.writeWaits.Load(),
+		Commits:       s.cs.commits.Load(),
+		CommittedOps:  s.cs.writes.Load(),
+		FailedWrites:  s.cs.failed.Load(),
+		CommitTime:    time.Duration(s.cs.nanos.Load()),
+		MaxCommitTime: time.Duration(s.cs.maxNanos.Load()),
+		WriteWaits:    s.cs.waits.Load(),
+		PendingWrites: int(s.cs.pending.Load()),
+		Inflight:      int(s.flying.Load()),
 	}
 	st.Dropped = st.DroppedQoS0 + st.DroppedOldest + st.Expired + st.TooLarge
 	s.mu.Lock()
-	st.Depth, st.Bytes, st.Inflight = s.count, s.bytes, len(s.keys[0])
+	st.Depth, st.Bytes = s.count, s.bytes
 	for i := s.head; i < len(s.ents); i++ {
 		if s.ents[i].state != dead {
 			st.OldestAge = max(0, time.Duration(s.now().UnixNano()-s.ents[i].at))

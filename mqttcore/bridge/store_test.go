@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eclipse/paho.golang/autopaho/queue"
 	"github.com/eclipse/paho.golang/packets"
+	bolt "go.etcd.io/bbolt"
 )
 
 // pubPacket encodes a PUBLISH packet.
@@ -26,20 +25,6 @@ func pubPacket(t testing.TB, topic string, qos byte, payload []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-// readPub decodes an entry's PUBLISH packet.
-func readPub(t testing.TB, e queue.Entry) *packets.Publish {
-	t.Helper()
-	r, err := e.Reader()
-	if err != nil {
-		t.Fatalf("Reader() = %v", err)
-	}
-	cp, err := packets.ReadPacket(r)
-	if err != nil {
-		t.Fatalf("ReadPacket = %v", err)
-	}
-	return cp.Content.(*packets.Publish)
 }
 
 // fakeClock is an injected clock.
@@ -58,29 +43,48 @@ func openTestStore(t testing.TB, path string, o StoreOptions) *Store {
 	return s
 }
 
-func enqueue(t testing.TB, q *Queue, topic string, qos byte, payload []byte) {
+func enqueue(t testing.TB, s *Store, topic string, qos byte, payload []byte) {
 	t.Helper()
-	if err := q.Enqueue(bytes.NewReader(pubPacket(t, topic, qos, payload))); err != nil {
-		t.Fatalf("Enqueue(%s) = %v", topic, err)
+	if err := s.Append(pubPacket(t, topic, qos, payload)); err != nil {
+		t.Fatalf("Append(%s) = %v", topic, err)
 	}
 }
 
-// drain peeks and removes everything, returning the topics in order.
-func drain(t testing.TB, q *Queue) []string {
+// takeN takes up to n messages off the head of the queue and removes them
+// from the file (as a QoS 0 hand-over does), returning their topics.
+func takeN(t testing.TB, s *Store, n int) []string {
+	t.Helper()
+	ts, err := s.take(n, nil)
+	if err != nil {
+		t.Fatalf("take(%d) = %v", n, err)
+	}
+	if len(ts) == 0 {
+		return nil
+	}
+	topics := make([]string, len(ts))
+	for i, m := range ts {
+		cp, err := packets.ReadPacket(bytes.NewReader(m.data()))
+		if err != nil {
+			t.Fatalf("ReadPacket = %v", err)
+		}
+		topics[i] = cp.Content.(*packets.Publish).Topic
+	}
+	if err := s.moveAsync(ts, nil, nil); err != nil {
+		t.Fatalf("moveAsync = %v", err)
+	}
+	return topics
+}
+
+// drain takes and removes everything, returning the topics in order.
+func drain(t testing.TB, s *Store) []string {
 	t.Helper()
 	var topics []string
 	for {
-		e, err := q.Peek()
-		if errors.Is(err, queue.ErrEmpty) {
+		got := takeN(t, s, 7)
+		if len(got) == 0 {
 			return topics
 		}
-		if err != nil {
-			t.Fatalf("Peek() = %v", err)
-		}
-		topics = append(topics, readPub(t, e).Topic)
-		if err := e.Remove(); err != nil {
-			t.Fatalf("Remove() = %v", err)
-		}
+		topics = append(topics, got...)
 	}
 }
 
@@ -90,36 +94,18 @@ func TestQueueOrderAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := s.Queue()
-	select {
-	case <-q.Wait():
-		t.Fatal("Wait() closed on an empty queue")
-	default:
-	}
-	w := q.Wait()
+	ready := make(chan struct{}, 100)
+	s.setNotify(func() { ready <- struct{}{} })
 	for i := range 10 {
-		enqueue(t, q, fmt.Sprintf("t/%d", i), byte(i%3), []byte("x"))
+		enqueue(t, s, fmt.Sprintf("t/%d", i), byte(i%3), []byte("x"))
 	}
 	select {
-	case <-w:
+	case <-ready:
 	default:
-		t.Fatal("Wait() channel not closed after Enqueue")
+		t.Fatal("no notification after Append")
 	}
-	// Take two off, peek and leave the third, then "restart".
-	got := []string{}
-	for range 2 {
-		e, err := q.Peek()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, readPub(t, e).Topic)
-		e.Remove()
-	}
-	e, _ := q.Peek()
-	if tp := readPub(t, e).Topic; tp != "t/2" {
-		t.Fatalf("third Peek topic = %q; want t/2", tp)
-	}
-	e.Leave()
+	// Take two off, then "restart".
+	got := takeN(t, s, 2)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +113,7 @@ func TestQueueOrderAndRestart(t *testing.T) {
 	if st := s.Stats(); st.Depth != 8 {
 		t.Fatalf("Depth after reopen = %d; want 8", st.Depth)
 	}
-	got = append(got, drain(t, s.Queue())...)
+	got = append(got, drain(t, s)...)
 	for i, tp := range got {
 		if want := fmt.Sprintf("t/%d", i); tp != want {
 			t.Fatalf("message %d = %q; want %q (all: %v)", i, tp, want, got)
@@ -147,7 +133,6 @@ func TestQueueOrderAndRestart(t *testing.T) {
 
 func TestQueueConcurrentPublishersKeepOrder(t *testing.T) {
 	s := openTestStore(t, filepath.Join(t.TempDir(), "q.db"), StoreOptions{})
-	q := s.Queue()
 	const pubs, each = 8, 200
 	var wg sync.WaitGroup
 	for p := range pubs {
@@ -155,7 +140,7 @@ func TestQueueConcurrentPublishersKeepOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				if err := q.Enqueue(bytes.NewReader(pubPacket(t, fmt.Sprintf("p%d/%d", p, i), 1, nil))); err != nil {
+				if err := s.Append(pubPacket(t, fmt.Sprintf("p%d/%d", p, i), 1, nil)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -164,7 +149,7 @@ func TestQueueConcurrentPublishersKeepOrder(t *testing.T) {
 	}
 	wg.Wait()
 	next := make([]int, pubs)
-	for _, tp := range drain(t, q) {
+	for _, tp := range drain(t, s) {
 		var p, i int
 		fmt.Sscanf(tp, "p%d/%d", &p, &i)
 		if i != next[p] {
@@ -201,7 +186,7 @@ func TestQueueBoundDropsQoS0First(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openTestStore(t, filepath.Join(t.TempDir(), "q.db"), StoreOptions{MaxBytes: tc.max * one})
 			for i, qos := range tc.qos {
-				enqueue(t, s.Queue(), fmt.Sprintf("t/%02d", i), qos, make([]byte, 100))
+				enqueue(t, s, fmt.Sprintf("t/%02d", i), qos, make([]byte, 100))
 			}
 			st := s.Stats()
 			if st.DroppedQoS0 != tc.wantQ0 || st.DroppedOldest != tc.wantOld || st.Dropped != tc.wantQ0+tc.wantOld {
@@ -210,7 +195,7 @@ func TestQueueBoundDropsQoS0First(t *testing.T) {
 			if st.Bytes > tc.max*one {
 				t.Fatalf("Bytes = %d above the bound %d", st.Bytes, tc.max*one)
 			}
-			got := drain(t, s.Queue())
+			got := drain(t, s)
 			if fmt.Sprint(got) != fmt.Sprint(tc.wantTopic) {
 				t.Fatalf("queue holds %v; want %v", got, tc.wantTopic)
 			}
@@ -220,9 +205,9 @@ func TestQueueBoundDropsQoS0First(t *testing.T) {
 
 func TestQueueTooLarge(t *testing.T) {
 	s := openTestStore(t, filepath.Join(t.TempDir(), "q.db"), StoreOptions{MaxBytes: 100})
-	err := s.Queue().Enqueue(bytes.NewReader(pubPacket(t, "big", 1, make([]byte, 200))))
+	err := s.Append(pubPacket(t, "big", 1, make([]byte, 200)))
 	if !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("Enqueue(200 bytes) with max 100 = %v; want ErrTooLarge", err)
+		t.Fatalf("Append(200 bytes) with max 100 = %v; want ErrTooLarge", err)
 	}
 	if st := s.Stats(); st.TooLarge != 1 || st.Dropped != 1 || st.Depth != 0 {
 		t.Fatalf("stats = %+v; want TooLarge 1, Dropped 1, Depth 0", st)
@@ -234,9 +219,9 @@ func TestQueueAgeExpiry(t *testing.T) {
 	clk.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	path := filepath.Join(t.TempDir(), "q.db")
 	s := openTestStore(t, path, StoreOptions{MaxAge: time.Minute, Now: clk.now})
-	enqueue(t, s.Queue(), "old", 1, nil)
+	enqueue(t, s, "old", 1, nil)
 	clk.advance(40 * time.Second)
-	enqueue(t, s.Queue(), "young", 1, nil)
+	enqueue(t, s, "young", 1, nil)
 	if got := s.Stats().OldestAge; got != 40*time.Second {
 		t.Fatalf("OldestAge = %v; want 40s", got)
 	}
@@ -247,104 +232,96 @@ func TestQueueAgeExpiry(t *testing.T) {
 		t.Fatalf("after Expire: Expired %d Depth %d OldestAge %v; want 1 1 30s", st.Expired, st.Depth, st.OldestAge)
 	}
 	s.Close()
-	// The expiry is on disk too; after another 31s Peek expires "young".
+	// The expiry is on disk too; after another 31s take expires "young".
 	s = openTestStore(t, path, StoreOptions{MaxAge: time.Minute, Now: clk.now})
 	if st := s.Stats(); st.Depth != 1 {
 		t.Fatalf("Depth after reopen = %d; want 1", st.Depth)
 	}
 	clk.advance(31 * time.Second)
-	if _, err := s.Queue().Peek(); !errors.Is(err, queue.ErrEmpty) {
-		t.Fatalf("Peek() of an expired queue = %v; want ErrEmpty", err)
+	if got := takeN(t, s, 10); len(got) != 0 {
+		t.Fatalf("take of an expired queue = %v; want nothing", got)
 	}
 	if st := s.Stats(); st.Expired != 1 || st.Depth != 0 {
 		t.Fatalf("Expired %d Depth %d; want 1 0 (counters are per process)", st.Expired, st.Depth)
 	}
 }
 
-// TestSessionPutTakesHeadOutOfQueue checks the hand-over from the queue to
-// the session store: one transaction, so a message is always in exactly one
-// of them, across a restart.
-func TestSessionPutTakesHeadOutOfQueue(t *testing.T) {
+// TestMoveTakesMessagesOutOfQueue checks the hand-over from the queue to
+// the in-flight records: one transaction, so a message is always in exactly
+// one of them, across a restart.
+func TestMoveTakesMessagesOutOfQueue(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
 	s, err := OpenStore(path, StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		enqueue(t, s.Queue(), fmt.Sprintf("t/%d", i), 1, nil)
+		enqueue(t, s, fmt.Sprintf("t/%d", i), 1, nil)
 	}
-	cs := s.ClientSession()
-	// What autopaho's queue loop does: Peek, Put in the session (as
-	// paho's AddToSession does), send, Remove.
-	for id := uint16(1); id <= 2; id++ {
-		e, err := s.Queue().Peek()
-		if err != nil {
+	// What the sender does: take, give packet ids, record, send.
+	ts, err := s.take(2, nil)
+	if err != nil || len(ts) != 2 {
+		t.Fatalf("take(2) = %d messages, %v; want 2", len(ts), err)
+	}
+	var recs []flightRec
+	for i := range ts {
+		id := uint16(i + 1)
+		if err := setPacketID(ts[i].data(), id); err != nil {
 			t.Fatal(err)
 		}
-		p := readPub(t, e)
-		p.PacketID = id
-		if err := cs.Put(id, packets.PUBLISH, p); err != nil {
-			t.Fatal(err)
-		}
-		e.Remove()
+		recs = append(recs, flightRec{id: id, rec: ts[i].rec})
+	}
+	if err := s.moveAsync(ts, recs, nil); err != nil {
+		t.Fatal(err)
 	}
 	if st := s.Stats(); st.Depth != 1 || st.Inflight != 2 || st.Sent != 2 {
 		t.Fatalf("Depth %d Inflight %d Sent %d; want 1 2 2", st.Depth, st.Inflight, st.Sent)
 	}
-	cs.Delete(1) // PUBACK for id 1
+	s.deleteFlightsAsync([]uint16{1}, nil) // PUBACK for id 1
 	s.Close()
 
 	s = openTestStore(t, path, StoreOptions{})
-	cs = s.ClientSession()
-	ids, err := cs.List()
-	if err != nil || fmt.Sprint(ids) != "[2]" {
-		t.Fatalf("List() after reopen = %v, %v; want [2]", ids, err)
+	if st := s.Stats(); st.Depth != 1 || st.Inflight != 1 {
+		t.Fatalf("after reopen: Depth %d Inflight %d; want 1 1", st.Depth, st.Inflight)
 	}
-	r, err := cs.Get(2)
-	if err != nil {
-		t.Fatal(err)
+	fl, err := s.inflight()
+	if err != nil || len(fl) != 1 || fl[0].id != 2 {
+		t.Fatalf("inflight() after reopen = %v, %v; want id 2", fl, err)
 	}
-	cp, err := packets.ReadPacket(r)
-	if err != nil || cp.Content.(*packets.Publish).Topic != "t/1" {
-		t.Fatalf("Get(2) = %v, %v; want the PUBLISH of t/1", cp, err)
+	cp, err := packets.ReadPacket(bytes.NewReader(fl[0].data()))
+	if p, ok := cp.Content.(*packets.Publish); err != nil || !ok || p.Topic != "t/1" || p.PacketID != 2 {
+		t.Fatalf("in-flight record = %v, %v; want the PUBLISH of t/1 with id 2", cp, err)
 	}
-	if got := drain(t, s.Queue()); fmt.Sprint(got) != "[t/2]" {
+	if got := drain(t, s); fmt.Sprint(got) != "[t/2]" {
 		t.Fatalf("queue after reopen = %v; want [t/2]", got)
-	}
-	if _, err := cs.Get(1); !errors.Is(err, ErrNotInStore) {
-		t.Fatalf("Get(1) after Delete = %v; want ErrNotInStore", err)
 	}
 }
 
-// TestSessionResetRequeues: when the remote lost our session, in-flight
-// messages go back to the head of the queue in order instead of being lost.
-func TestSessionResetRequeues(t *testing.T) {
+// TestRequeue: when the remote lost our session, in-flight messages go
+// back to the head of the queue in order instead of being lost.
+func TestRequeue(t *testing.T) {
 	s := openTestStore(t, filepath.Join(t.TempDir(), "q.db"), StoreOptions{})
 	for i := range 4 {
-		enqueue(t, s.Queue(), fmt.Sprintf("t/%d", i), 1, nil)
+		enqueue(t, s, fmt.Sprintf("t/%d", i), 1, nil)
 	}
-	cs := s.ClientSession()
-	for id := uint16(10); id < 12; id++ {
-		e, _ := s.Queue().Peek()
-		p := readPub(t, e)
-		p.PacketID = id
-		if err := cs.Put(id, packets.PUBLISH, p); err != nil {
-			t.Fatal(err)
-		}
-		e.Remove()
-	}
-	// A PUBREL in flight is not a message; Reset drops it.
-	if err := cs.Put(12, packets.PUBREL, &packets.Pubrel{PacketID: 12}); err != nil {
+	ts, _ := s.take(2, nil)
+	recs := []flightRec{{10, ts[0].rec}, {11, ts[1].rec}}
+	if err := s.moveAsync(ts, recs, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := cs.Reset(); err != nil {
+	// A PUBREL in flight is not a message; requeue drops it.
+	if err := s.pubrelAsync(12, []byte{0x62, 2, 0, 12}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if ids, _ := cs.List(); len(ids) != 0 {
-		t.Fatalf("List() after Reset = %v; want none", ids)
+	n, err := s.requeue()
+	if err != nil || n != 2 {
+		t.Fatalf("requeue() = %d, %v; want 2", n, err)
 	}
-	if got := drain(t, s.Queue()); fmt.Sprint(got) != "[t/0 t/1 t/2 t/3]" {
-		t.Fatalf("queue after Reset = %v; want [t/0 t/1 t/2 t/3]", got)
+	if fl, _ := s.inflight(); len(fl) != 0 {
+		t.Fatalf("inflight() after requeue = %v; want none", fl)
+	}
+	if got := drain(t, s); fmt.Sprint(got) != "[t/0 t/1 t/2 t/3]" {
+		t.Fatalf("queue after requeue = %v; want [t/0 t/1 t/2 t/3]", got)
 	}
 	if st := s.Stats(); st.Requeued != 2 {
 		t.Fatalf("Requeued = %d; want 2", st.Requeued)
@@ -357,11 +334,11 @@ func TestStoreClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if err := s.Queue().Enqueue(bytes.NewReader(pubPacket(t, "a", 1, nil))); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Enqueue after Close = %v; want ErrClosed", err)
+	if err := s.Append(pubPacket(t, "a", 1, nil)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Append after Close = %v; want ErrClosed", err)
 	}
-	if _, err := s.Queue().Peek(); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Peek after Close = %v; want ErrClosed", err)
+	if _, err := s.take(1, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("take after Close = %v; want ErrClosed", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close = %v", err)
@@ -372,11 +349,11 @@ func TestEnqueueRejectsNonPublish(t *testing.T) {
 	s := openTestStore(t, filepath.Join(t.TempDir(), "q.db"), StoreOptions{})
 	var buf bytes.Buffer
 	(&packets.Pubrel{PacketID: 1}).WriteTo(&buf)
-	if err := s.Queue().Enqueue(&buf); err == nil {
-		t.Fatal("Enqueue(PUBREL) succeeded; want an error")
+	if err := s.Append(buf.Bytes()); err == nil {
+		t.Fatal("Append(PUBREL) succeeded; want an error")
 	}
-	if err := s.Queue().Enqueue(io.LimitReader(bytes.NewReader(nil), 0)); err == nil {
-		t.Fatal("Enqueue(empty) succeeded; want an error")
+	if err := s.Append(nil); err == nil {
+		t.Fatal("Append(empty) succeeded; want an error")
 	}
 }
 
@@ -397,7 +374,7 @@ func TestQueueFileStaysBounded(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := p; i < n; i += 8 {
-				if err := s.Queue().Enqueue(bytes.NewReader(pubPacket(t, fmt.Sprintf("t/%d", i), byte(1+i%2), payload))); err != nil {
+				if err := s.Append(pubPacket(t, fmt.Sprintf("t/%d", i), byte(1+i%2), payload)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -441,7 +418,147 @@ func TestAppendWithoutWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openTestStore(t, path, StoreOptions{})
-	if got := drain(t, s.Queue()); fmt.Sprint(got) != "[t/0 t/1 t/2 t/3 t/4 t/5]" {
+	if got := drain(t, s); fmt.Sprint(got) != "[t/0 t/1 t/2 t/3 t/4 t/5]" {
 		t.Fatalf("after reopen the queue holds %v; want t/0 .. t/5 in order", got)
+	}
+}
+
+// TestAppendAsync: a durable append's done runs after its commit, on the
+// committer; a QoS 0 append's before appendAsync returns.
+func TestAppendAsync(t *testing.T) {
+	s := openTestStore(t, filepath.Join(t.TempDir(), "q.db"), StoreOptions{})
+	var q0done bool
+	data := append(make([]byte, 8), pubPacket(t, "q0", 0, nil)...)
+	if err := s.appendAsync(data, false, func(err error) { q0done = err == nil }); err != nil || !q0done {
+		t.Fatalf("appendAsync(QoS 0) = %v, done called: %v; want nil, true", err, q0done)
+	}
+	done := make(chan error, 1)
+	data = append(make([]byte, 8), pubPacket(t, "q1", 1, nil)...)
+	if err := s.appendAsync(data, true, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("done(%v); want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("done not called within 10s")
+	}
+	if st := s.Stats(); st.Enqueued != 2 || st.Commits == 0 || st.CommitTime <= 0 || st.MaxCommitTime <= 0 {
+		t.Fatalf("stats = %+v; want Enqueued 2 and commit times recorded", st)
+	}
+	if err := s.appendAsync(make([]byte, 12), true, func(error) { t.Error("done called for a refused message") }); err == nil {
+		t.Fatal("appendAsync(not a PUBLISH) = nil; want an error")
+	}
+}
+
+// TestCommitIsolatesFailingWrite: one write failing in a batch fails alone;
+// the others in the batch commit.
+func TestCommitIsolatesFailingWrite(t *testing.T) {
+	s := openTestStore(t, filepath.Join(t.TempDir(), "q.db"), StoreOptions{})
+	// Hold the committer inside a commit so the next writes form one batch.
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	s.sendMu.Lock()
+	s.submitLocked(&write{apply: func(*bolt.Tx) error { close(entered); <-release; return nil }})
+	s.sendMu.Unlock()
+	<-entered
+	errs := make([]chan error, 3)
+	s.sendMu.Lock()
+	for i := range errs {
+		errs[i] = make(chan error, 1)
+		s.submitLocked(&write{
+			apply: func(tx *bolt.Tx) error {
+				if i == 1 {
+					return errors.New("broken write")
+				}
+				return tx.Bucket(bucketServer).Put(idKey(uint16(i)), []byte{7: byte(i)})
+			},
+			done: func(err error) { errs[i] <- err },
+		})
+	}
+	s.sendMu.Unlock()
+	before := s.Stats().Commits
+	close(release)
+	for i, ch := range errs {
+		err := <-ch
+		if (err != nil) != (i == 1) {
+			t.Fatalf("write %d: done(%v); want an error only for write 1", i, err)
+		}
+	}
+	st := s.Stats()
+	if st.FailedWrites != 1 || st.Commits-before != 2 {
+		t.Fatalf("FailedWrites %d, commits %d; want 1 and 2 (the held write's, then the batch's)", st.FailedWrites, st.Commits-before)
+	}
+	ids, err := s.ServerSession().List()
+	if err != nil || fmt.Sprint(ids) != "[0 2]" {
+		t.Fatalf("committed records %v, %v; want [0 2]", ids, err)
+	}
+}
+
+// TestStoresShareOneCommit: two stores in one file (each under its own
+// root bucket) on one commit pipeline: writes of both made while a commit
+// runs go to disk in the next single commit, and each store reads back only
+// its own messages.
+func TestStoresShareOneCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var cs commitStats
+	c := newBoltCommitter(db, 1024, 256, &cs)
+	defer c.close()
+	a, err := OpenSharedStore(c, "bridge/a", StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenSharedStore(c, "bridge/b", StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold the committer inside a commit so the next writes form one batch.
+	release, entered := make(chan struct{}), make(chan struct{})
+	c.Update(func(*bolt.Tx) error { close(entered); <-release; return nil }, nil)
+	<-entered
+	done := make(chan error, 4)
+	for i, s := range []*Store{a, b, a, b} {
+		data := append(make([]byte, 8), pubPacket(t, fmt.Sprintf("%c/%d", 'a'+i%2, i), 1, nil)...)
+		if err := s.appendAsync(data, true, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := cs.commits.Load()
+	close(release)
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cs.commits.Load() - before; n != 2 {
+		t.Fatalf("%d commits after the held one was released; want 2 (it, then one for both stores)", n)
+	}
+	if got := drain(t, a); fmt.Sprint(got) != "[a/0 a/2]" {
+		t.Fatalf("store a holds %v; want [a/0 a/2]", got)
+	}
+	if got := drain(t, b); fmt.Sprint(got) != "[b/1 b/3]" {
+		t.Fatalf("store b holds %v; want [b/1 b/3]", got)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(pubPacket(t, "b/4", 1, nil)); err != nil {
+		t.Fatalf("Append to b after a closed = %v; the shared pipeline must stay open", err)
+	}
+	b.Close()
+	// Reopened from the shared file, b still holds its own.
+	b, err = OpenSharedStore(c, "bridge/b", StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(t, b); fmt.Sprint(got) != "[b/4]" {
+		t.Fatalf("store b reopened holds %v; want [b/4]", got)
 	}
 }

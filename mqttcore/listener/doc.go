@@ -16,10 +16,11 @@
 // framing error earns) is the internal package
 // mqttcore/listener/internal/framing.
 //
-// It imports the standard library, mqttcore, mqttcore/auth (passwords and
-// the ACL), its internal framing package, mochi-mqtt's packets codec and
-// gorilla/websocket (the bridge's and autopaho's WebSocket library). It never imports the gateway, snpacket or anything
-// MQTT-SN. It logs through the *slog.Logger given to NewServer (connection
+// It imports the standard library, mqttcore, mqttcore/auth (passwords, and
+// the ACL it hands the broker as its Authorizer), its internal framing
+// package, mochi-mqtt's packets codec and gorilla/websocket (the bridge's
+// and autopaho's WebSocket library). It never imports the gateway,
+// snpacket or anything MQTT-SN. It logs through the *slog.Logger given to NewServer (connection
 // events at Debug, misbehaving clients at Warn, rate-limited, its own faults
 // at Error) and counts every refusal in Stats.
 //
@@ -51,10 +52,12 @@
 //
 // Server.mu guards the sets of listeners, HTTP servers and connections and
 // the closed flag; client.kickMu guards the reason the core gave when it
-// closed a connection; rateLimiter.mu guards the Warn budget. Each is a
-// leaf: none is held while another is taken, while writing to the network
-// or while calling into the core. The core calls client.Notify and
-// client.Close (the mqttcore.FrontEnd methods) possibly under its own
-// locks; both only take kickMu or send on a buffered channel and never
-// block or call back into the core.
+// closed a connection; client.deferred.mu guards the acknowledgements the
+// core completed for the writer to send (server_acks.go); rateLimiter.mu
+// guards the Warn budget. Each is a leaf: none is held while another is
+// taken, while writing to the network or while calling into the core. The
+// core calls client.Notify, client.Close and client.Acked (the
+// mqttcore.FrontEnd methods) possibly under its own locks; they only take
+// kickMu or deferred.mu or send on a buffered channel, and never block or
+// call back into the core.
 package listener

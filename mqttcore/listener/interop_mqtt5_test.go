@@ -307,6 +307,56 @@ func (c *wsClientConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// transports are the listener's three: plain TCP, TLS and WebSocket.
+var transports = []string{"tcp", "tls", "websocket"}
+
+// allTransports is a listener config with every transport, on free ports.
+func allTransports(pki *testPKI) listener.Config {
+	return listener.Config{
+		TLS:       listener.TLSConfig{Address: "127.0.0.1:0", CertFile: pki.certFile, KeyFile: pki.keyFile},
+		WebSocket: listener.WebSocketConfig{Address: "127.0.0.1:0"},
+	}
+}
+
+// dialTransport connects a raw byte stream to ts over the named transport,
+// with ctx's deadline on reads and writes; it is closed at cleanup.
+func dialTransport(t *testing.T, ctx context.Context, ts *testServer, pki *testPKI, name string) io.ReadWriter {
+	t.Helper()
+	dl, _ := ctx.Deadline()
+	switch name {
+	case "tcp":
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, "tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = nc.Close() })
+		_ = nc.SetDeadline(dl)
+		return nc
+	case "tls":
+		d := tls.Dialer{Config: &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1"}}
+		nc, err := d.DialContext(ctx, "tcp", ts.srv.Addr("tls").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = nc.Close() })
+		_ = nc.SetDeadline(dl)
+		return nc
+	case "websocket":
+		d := websocket.Dialer{Subprotocols: []string{"mqtt"}}
+		ws, _, err := d.DialContext(ctx, "ws://"+ts.srv.Addr("websocket").String()+listener.DefaultWebSocketPath, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ws.Close() })
+		_ = ws.SetReadDeadline(dl)
+		_ = ws.SetWriteDeadline(dl)
+		return &wsClientConn{ws: ws}
+	}
+	t.Fatalf("unknown transport %q", name)
+	return nil
+}
+
 // TestReceiveMaximumViolationDisconnect: a client that exceeds the server's
 // Receive Maximum with QoS 2 PUBLISHes, and keeps sending, reads
 // DISCONNECT 0x93 and then the end of the stream, never a reset, over TCP,
@@ -314,50 +364,11 @@ func (c *wsClientConn) Write(p []byte) (int, error) {
 func TestReceiveMaximumViolationDisconnect(t *testing.T) {
 	const window = 2
 	pki := newTestPKI(t)
-	dial := map[string]func(t *testing.T, ctx context.Context, ts *testServer) io.ReadWriter{
-		"tcp": func(t *testing.T, ctx context.Context, ts *testServer) io.ReadWriter {
-			var d net.Dialer
-			nc, err := d.DialContext(ctx, "tcp", ts.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = nc.Close() })
-			dl, _ := ctx.Deadline()
-			_ = nc.SetDeadline(dl)
-			return nc
-		},
-		"tls": func(t *testing.T, ctx context.Context, ts *testServer) io.ReadWriter {
-			d := tls.Dialer{Config: &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1"}}
-			nc, err := d.DialContext(ctx, "tcp", ts.srv.Addr("tls").String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = nc.Close() })
-			dl, _ := ctx.Deadline()
-			_ = nc.SetDeadline(dl)
-			return nc
-		},
-		"websocket": func(t *testing.T, ctx context.Context, ts *testServer) io.ReadWriter {
-			d := websocket.Dialer{Subprotocols: []string{"mqtt"}}
-			ws, _, err := d.DialContext(ctx, "ws://"+ts.srv.Addr("websocket").String()+listener.DefaultWebSocketPath, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = ws.Close() })
-			dl, _ := ctx.Deadline()
-			_ = ws.SetReadDeadline(dl)
-			_ = ws.SetWriteDeadline(dl)
-			return &wsClientConn{ws: ws}
-		},
-	}
-	for _, name := range []string{"tcp", "tls", "websocket"} {
+	for _, name := range transports {
 		t.Run(name, func(t *testing.T) {
 			ctx := testCtx(t)
-			ts := startServer(t, listener.Config{
-				TLS:       listener.TLSConfig{Address: "127.0.0.1:0", CertFile: pki.certFile, KeyFile: pki.keyFile},
-				WebSocket: listener.WebSocketConfig{Address: "127.0.0.1:0"},
-			}, mqttcore.Config{MaxInflight: window})
-			nc := dial[name](t, ctx, ts)
+			ts := startServer(t, allTransports(pki), mqttcore.Config{MaxInflight: window})
+			nc := dialTransport(t, ctx, ts, pki, name)
 			var out bytes.Buffer
 			write := func(pk packets.Packet) {
 				pk.ProtocolVersion = 5
@@ -460,5 +471,50 @@ func TestPahoNoLocalRequestResponse(t *testing.T) {
 				t.Fatalf("run %d: Disconnect: %v", i, err)
 			}
 		}
+	}
+}
+
+// TestKeepAliveDisconnectTransports: a silent MQTT 5 client gets
+// DISCONNECT 0x8D when its keep alive runs out, and then the end of the
+// stream, over TCP, TLS and WebSocket. Over WebSocket the read deadline that
+// fires must leave the connection writable (the reason gorilla/websocket
+// replaced coder/websocket, whose net.Conn closes on a deadline) and must
+// be recognised as a timeout (gorilla hides the network's error).
+func TestKeepAliveDisconnectTransports(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, name := range transports {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each waits 1.5 s on its own server
+			ctx := testCtx(t)
+			ts := startServer(t, allTransports(pki), mqttcore.Config{})
+			nc := dialTransport(t, ctx, ts, pki, name)
+			var out bytes.Buffer
+			connect := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 5,
+				Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), ClientIdentifier: "silent", Clean: true, Keepalive: 1}}
+			if err := framing.Encode(&out, &connect); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := nc.Write(out.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			r, _ := framing.NewReader(nc, framing.Limits{})
+			var got []string
+			for {
+				pk, err := r.ReadPacket(5)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("after %v: %v", got, err)
+				}
+				got = append(got, fmt.Sprintf("%s 0x%02x", framing.TypeName(pk.FixedHeader.Type), pk.ReasonCode))
+			}
+			if want := []string{"CONNACK 0x00", "DISCONNECT 0x8d"}; !slices.Equal(got, want) {
+				t.Errorf("server sent %v; want %v", got, want)
+			}
+			if n := ts.srv.Stats().KeepAliveTimeouts; n != 1 {
+				t.Errorf("Stats().KeepAliveTimeouts = %d; want 1", n)
+			}
+		})
 	}
 }

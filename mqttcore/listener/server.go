@@ -50,8 +50,11 @@ type Server struct {
 }
 
 // NewServer validates cfg and returns a Server for broker. authn decides who
-// may connect and what they may publish and subscribe to; nil means one
-// built from cfg.Auth (auth.New). logger receives connection events
+// may connect; nil means one built from cfg.Auth (auth.New). What clients
+// may publish and subscribe to is decided by the broker's Authorizer (see
+// mqttcore.Authorizer), for every client of the broker alike; if the broker
+// has none, authn becomes it, so an ACL in cfg.Auth is never ignored.
+// logger receives connection events
 // (Debug), misbehaving clients (Warn, rate-limited) and the server's own
 // faults (Error); nil discards them.
 func NewServer(broker *mqttcore.Broker, cfg Config, authn *auth.Authenticator, logger *slog.Logger) (*Server, error) {
@@ -67,6 +70,9 @@ func NewServer(broker *mqttcore.Broker, cfg Config, authn *auth.Authenticator, l
 			return nil, fmt.Errorf("mqtt listener: new server: %w", err)
 		}
 		authn = a
+	}
+	if broker.Authorizer() == nil {
+		broker.SetAuthorizer(authn)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -251,7 +251,7 @@ func (c *client) connect() error {
 		}
 	}
 
-	opts := mqttcore.ConnectOptions{ClientID: c.clientID, CleanStart: cp.Clean}
+	opts := mqttcore.ConnectOptions{ClientID: c.clientID, Username: c.username, CleanStart: cp.Clean}
 	if v5 {
 		if pk.Properties.SessionExpiryIntervalFlag {
 			opts.SessionExpiry = expiryDuration(pk.Properties.SessionExpiryInterval)
@@ -272,10 +272,6 @@ func (c *client) connect() error {
 	}
 	c.expiryZero = opts.SessionExpiry == 0
 	if cp.WillFlag {
-		if !s.auth.CanPublish(c.username, c.clientID, cp.WillTopic) {
-			s.stats.refusedAuth.Add(1)
-			return c.refuse(reasonNotAuthorized, connack311NotAuthorized, fmt.Errorf("will topic %q not allowed", cp.WillTopic))
-		}
 		w := &mqttcore.Will{
 			Topic:   cp.WillTopic,
 			Payload: cp.WillPayload,
@@ -304,6 +300,10 @@ func (c *client) connect() error {
 	}
 
 	cc, present, err := s.broker.Attach(c, opts)
+	if errors.Is(err, mqttcore.ErrNotAuthorized) { // the will's topic
+		s.stats.refusedAuth.Add(1)
+		return c.refuse(reasonNotAuthorized, connack311NotAuthorized, err)
+	}
 	if err != nil {
 		s.stats.refusedOther.Add(1)
 		switch {
@@ -539,7 +539,7 @@ func (c *client) finish(err error) {
 	}
 	close(c.stop)
 	<-c.writerDone
-	if final != nil || lingering {
+	if final != nil || c.lingerUntil.Load() != 0 { // the writer may have started one meanwhile
 		c.closeGracefully()
 	}
 }

@@ -122,13 +122,6 @@ func (c *client) onPublish(pk *packets.Packet) error {
 		}
 	}
 	qos := pk.FixedHeader.Qos
-	if !c.srv.auth.CanPublish(c.username, c.clientID, topic) {
-		st.pubDenied.Add(1)
-		c.srv.warnf("mqtt publish denied by acl", "client_id", c.clientID, "username", c.username, "topic", topic)
-		// MQTT 3.1.1 has no refusal: acknowledge and drop, as Mosquitto
-		// does.
-		return c.pubAck(qos, pk.PacketID, reasonNotAuthorized)
-	}
 	m := &mqttcore.Message{
 		Topic:   topic,
 		Payload: pk.Payload, // the packet's own buffer, never reused
@@ -144,6 +137,12 @@ func (c *client) onPublish(pk *packets.Packet) error {
 		switch {
 		case errors.Is(err, mqttcore.ErrDetached):
 			return err
+		case errors.Is(err, mqttcore.ErrNotAuthorized):
+			st.pubDenied.Add(1)
+			c.srv.warnf("mqtt publish denied by acl", "client_id", c.clientID, "username", c.username, "topic", topic)
+			// MQTT 3.1.1 has no refusal: acknowledge and drop, as Mosquitto
+			// does.
+			return c.pubAck(qos, pk.PacketID, reasonNotAuthorized)
 		case errors.Is(err, mqttcore.ErrInflightFull):
 			// [MQTT-3.3.4-9]
 			return &closeErr{reason: reasonReceiveMaxExceeded, counter: &st.protocol, err: err}
@@ -203,12 +202,6 @@ func (c *client) onSubscribe(pk *packets.Packet) error {
 			// [MQTT-3.8.3-4]
 			return &closeErr{reason: byte(framing.ReasonProtocolError), counter: &st.protocol, err: fmt.Errorf("no local on shared subscription %q", f.Filter)}
 		}
-		if !c.srv.auth.CanSubscribe(c.username, c.clientID, f.Filter) {
-			st.subDenied.Add(1)
-			c.srv.warnf("mqtt subscribe denied by acl", "client_id", c.clientID, "username", c.username, "filter", f.Filter)
-			codes[i] = pick(v5, reasonNotAuthorized, failure)
-			continue
-		}
 		err := c.cc.Subscribe(f.Filter, mqttcore.SubOptions{
 			QoS:               mqttcore.QoS(f.Qos),
 			NoLocal:           f.NoLocal,
@@ -221,6 +214,10 @@ func (c *client) onSubscribe(pk *packets.Packet) error {
 			codes[i] = f.Qos
 		case errors.Is(err, mqttcore.ErrDetached):
 			return err
+		case errors.Is(err, mqttcore.ErrNotAuthorized):
+			st.subDenied.Add(1)
+			c.srv.warnf("mqtt subscribe denied by acl", "client_id", c.clientID, "username", c.username, "filter", f.Filter)
+			codes[i] = pick(v5, reasonNotAuthorized, failure)
 		case errors.Is(err, mqttcore.ErrInvalidFilter):
 			st.subRefused.Add(1)
 			codes[i] = pick(v5, reasonTopicFilterInvalid, failure)

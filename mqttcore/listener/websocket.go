@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -105,11 +107,17 @@ type wsConn struct {
 	ws     *websocket.Conn
 	remote wsAddr
 	r      io.Reader // the current message, nil between messages
+
+	// writeDeadline (unix ns, 0 for none) is applied by Write: gorilla's
+	// SetWriteDeadline is a plain field write that its writes read, while
+	// the listener sets deadlines from other goroutines than the writer.
+	writeDeadline atomic.Int64
 }
 
 // Read reads from the current binary message, moving to the next one when
 // it is used up. A close frame with a normal or going-away status reads as
-// io.EOF; a text message closes the connection with status 1003.
+// io.EOF, a read deadline that passed as os.ErrDeadlineExceeded; a text
+// message closes the connection with status 1003.
 func (c *wsConn) Read(p []byte) (int, error) {
 	for {
 		if c.r == nil {
@@ -117,6 +125,13 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			if err != nil {
 				if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 					return 0, io.EOF
+				}
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					// gorilla replaces the network's timeout error with
+					// its own, which does not wrap os.ErrDeadlineExceeded;
+					// the keep-alive check looks for that.
+					return 0, fmt.Errorf("websocket read: %w: %w", err, os.ErrDeadlineExceeded)
 				}
 				return 0, err
 			}
@@ -139,8 +154,13 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write sends p as one binary message.
+// Write sends p as one binary message within the write deadline.
 func (c *wsConn) Write(p []byte) (int, error) {
+	var dl time.Time
+	if ns := c.writeDeadline.Load(); ns != 0 {
+		dl = time.Unix(0, ns)
+	}
+	_ = c.ws.SetWriteDeadline(dl) // only the writing goroutine touches gorilla's field
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, fmt.Errorf("websocket write: %w", err)
 	}
@@ -175,14 +195,24 @@ func (c *wsConn) RemoteAddr() net.Addr { return c.remote }
 
 // SetDeadline sets the read and write deadlines.
 func (c *wsConn) SetDeadline(t time.Time) error {
-	return errors.Join(c.ws.SetReadDeadline(t), c.ws.SetWriteDeadline(t))
+	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
 
-// SetReadDeadline sets the read deadline.
+// SetReadDeadline sets the read deadline (gorilla passes it to the
+// network connection, which allows any goroutine to set it).
 func (c *wsConn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
 
-// SetWriteDeadline sets the write deadline.
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+// SetWriteDeadline sets the write deadline from any goroutine: for the
+// next Write, and at once on the network connection so that a write in
+// progress is bounded by it too.
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	c.writeDeadline.Store(ns)
+	return c.ws.NetConn().SetWriteDeadline(t)
+}
 
 // closeWriter is a connection whose write side can be shut down on its own
 // (*net.TCPConn, *tls.Conn, wsConn).
