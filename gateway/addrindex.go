@@ -39,17 +39,16 @@ func (l *loop) lookup(key clientKey, node []byte) *client {
 	return lc.forwarded[keyOf(key.addr)][string(node)]
 }
 
-func (l *loop) newClient(key clientKey, node []byte) *client {
-	c := &client{l: l, key: key, state: StateActive, lastSeen: l.now()}
-	if node != nil {
-		c.node, c.fwd = string(node), true // a copy: node aliases the datagram
-	}
-	l.insert(c)
-	return c
+// insert adds c to the loop's maps under its key and counts it. Use it for
+// clients that already hold a place among max_clients (restored, migrated);
+// new ones get theirs through admit (probation.go).
+func (l *loop) insert(c *client) {
+	l.index(c)
+	l.g.stats.clients.Add(1)
 }
 
-// insert adds c to the loop's maps under its key.
-func (l *loop) insert(c *client) {
+// index adds c to the loop's maps under its key, without counting it.
+func (l *loop) index(c *client) {
 	lc := l.clients[c.key.link]
 	if lc == nil {
 		lc = &linkClients{direct: map[addrKey]*client{}, forwarded: map[addrKey]map[string]*client{}}
@@ -66,7 +65,6 @@ func (l *loop) insert(c *client) {
 		}
 		m[c.node] = c
 	}
-	l.g.stats.clients.Add(1)
 	if c.state == StateAsleep {
 		l.g.stats.asleep.Add(1)
 	}
@@ -77,6 +75,7 @@ func (l *loop) removeClient(c *client) {
 		return
 	}
 	c.markRemoved()
+	l.endProbation(c) // probation.go
 	l.unschedule(c)
 	delete(l.subacks, c)
 	if lc := l.clients[c.key.link]; lc != nil {

@@ -52,6 +52,10 @@ type client struct {
 	fwd       bool   // behind a forwarder: datagrams are Encapsulated with node
 	heldAns   sn.ReturnCode
 	clean     bool // CONNECT had CleanSession: the core session ends with the connection
+	// probation: nothing received since CONNACK yet; provisional: the
+	// session was created by that CONNECT and has expiry 0 until the
+	// client is verified (probation.go).
+	probation, provisional bool
 }
 
 func (c *client) clientID() string {

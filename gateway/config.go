@@ -10,7 +10,12 @@ import (
 
 // Defaults for a zero Config.
 const (
-	DefaultMaxClients         = 1_000_000
+	// DefaultMaxClients leaves a tenth of the core's default max_sessions
+	// to MQTT listener clients: the gateway's sessions count against
+	// max_clients in the core too (mqttcore.SessionBudget).
+	DefaultMaxClients         = 900_000
+	DefaultMaxUnverified      = 50_000
+	DefaultSessionExpiry      = 7 * 24 * time.Hour
 	DefaultMaxMessageSize     = 1500
 	DefaultMaxClientIDLen     = 64
 	DefaultMaxTopicsPerClient = 256
@@ -40,9 +45,19 @@ type Config struct {
 	// (0: one per CPU).
 	Loops int `toml:"loops"`
 	// MaxClients caps the clients with gateway state (active, asleep or
-	// awake); a CONNECT beyond it is answered "rejected: congestion"
-	// (0: DefaultMaxClients).
+	// awake), and the sessions MQTT-SN clients hold in the core, attached
+	// or not; it must be below the core's max_sessions, so MQTT listener
+	// clients always have room. A CONNECT beyond it is answered "rejected:
+	// congestion" (0: DefaultMaxClients).
 	MaxClients int `toml:"max_clients"`
+	// MaxUnverified caps the clients that have sent nothing since their
+	// CONNACK (a CONNECT from a spoofed address never does). A new CONNECT
+	// beyond it evicts the oldest such client of its loop (its session
+	// ends with it, if its CONNECT created it). Each loop has an equal
+	// share, at least 1. Keep it well below MaxClients: strangers then
+	// never hold the places of clients that answered (0:
+	// DefaultMaxUnverified).
+	MaxUnverified int `toml:"max_unverified"`
 	// LoopQueue is how many received datagrams may wait for one loop; more
 	// are dropped and counted (0: DefaultLoopQueue).
 	LoopQueue int `toml:"loop_queue"`
@@ -66,10 +81,12 @@ type Config struct {
 	// MaxRetries is Nretry: resends before a silent client is lost
 	// (0: DefaultMaxRetries).
 	MaxRetries int `toml:"max_retries"`
-	// SessionExpiry is how long the core keeps a client's session
-	// (subscriptions, queued messages, will) after it disconnects or is
-	// lost; 0 keeps it until a CONNECT with CleanSession ends it, which is
-	// MQTT-SN 1.2's rule.
+	// SessionExpiry is how long the core keeps a persistent
+	// (CleanSession=0) client's session (subscriptions, queued messages,
+	// will) after it disconnects or is lost (0: DefaultSessionExpiry, a
+	// week). MQTT-SN 1.2 keeps it until a CONNECT with CleanSession; a
+	// finite default lets sessions nobody comes back for go away. Set it
+	// above the longest time a sensor may stay away.
 	SessionExpiry time.Duration `toml:"session_expiry"`
 	// AddressMigration lists the client ids (exact, or a prefix ending in
 	// "*"; "*" alone means every client) that may wake from sleep with a
@@ -127,6 +144,12 @@ func (c Config) withDefaults() Config {
 	if c.LoopQueue == 0 {
 		c.LoopQueue = DefaultLoopQueue
 	}
+	if c.MaxUnverified == 0 {
+		c.MaxUnverified = DefaultMaxUnverified
+	}
+	if c.SessionExpiry == 0 {
+		c.SessionExpiry = DefaultSessionExpiry
+	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
 	}
@@ -158,6 +181,8 @@ func (c Config) Validate() error {
 		return bad("loops = %d: must be 0 (one per CPU) to %d", c.Loops, MaxLoops)
 	case c.MaxClients < 0:
 		return bad("max_clients = %d: must not be negative", c.MaxClients)
+	case c.MaxUnverified < 0:
+		return bad("max_unverified = %d: must not be negative", c.MaxUnverified)
 	case c.LoopQueue < 0 || c.LoopQueue > MaxLoopQueue:
 		return bad("loop_queue = %d: must be 0 (default) to %d", c.LoopQueue, MaxLoopQueue)
 	case c.MaxMessageSize != 0 && (c.MaxMessageSize < 16 || c.MaxMessageSize > 65535):

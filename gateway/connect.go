@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"time"
+
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
@@ -26,7 +28,12 @@ func (c *client) onConnect(m *sn.Connect) {
 		// Another client id from the same address: the old client is gone.
 		key, node := c.key, c.ownNodeID()
 		c.lose("replaced by client id " + string(m.ClientID))
-		c.l.newClient(key, node).onConnect(m)
+		nc := c.l.admit(key, node, m.ClientID) // probation.go
+		if nc == nil {
+			c.l.refuseFull(key, node, m.ClientID)
+			return
+		}
+		nc.onConnect(m)
 		return
 	}
 	if c.id == "" {
@@ -71,34 +78,42 @@ func (c *client) connect(clean bool, will *mqttcore.Will, keepWill bool) {
 	c.deliver()
 }
 
-// attach attaches the client to its core session, taking over any earlier
-// attachment of the same client id.
-func (c *client) attach(clean bool, will *mqttcore.Will, keepWill bool) error {
-	cfg := &c.l.g.cfg
-	expiry := cfg.SessionExpiry
-	switch {
-	case c.clean:
+// sessionExpiry is the expiry of the client's core session.
+func (c *client) sessionExpiry() time.Duration {
+	if c.clean {
 		// CleanSession=1: the session lasts as long as the connection
 		// (MQTT-SN §6.3, MQTT 3.1.2.4), sleep included: nothing is kept
 		// once the sensor disconnects or is lost, and nothing is journalled.
-		expiry = 0
-	case expiry == 0:
-		expiry = mqttcore.NeverExpire
+		return 0
 	}
+	return c.l.g.cfg.SessionExpiry
+}
+
+// attach attaches the client to its core session, taking over any earlier
+// attachment of the same client id.
+func (c *client) attach(clean bool, will *mqttcore.Will, keepWill bool) error {
+	expiry := c.sessionExpiry()
 	att := &attachment{c: c}
 	c.att = att // before Attach: a Close for the old attachment must find it stale
-	conn, _, err := c.l.g.broker.Attach(att, mqttcore.ConnectOptions{
+	conn, present, err := c.l.g.broker.Attach(att, mqttcore.ConnectOptions{
 		ClientID:      c.id,
 		Username:      c.user(), // the ACL user (authorize.go)
 		CleanStart:    clean,
 		SessionExpiry: expiry,
 		Will:          will,
 		KeepWill:      keepWill,
-		MaxInflight:   1, // one QoS 1/2 message in flight per direction (§6.5)
+		MaxInflight:   1,            // one QoS 1/2 message in flight per direction (§6.5)
+		Budget:        c.l.g.budget, // max_clients bounds sensors' sessions in the core
 	})
 	if err != nil {
 		c.detach()
 		return err
+	}
+	if c.probation && (!present || c.provisional) && expiry > 0 {
+		// probation.go: a session this client's CONNECT created (now or in
+		// an earlier CONNECT while on probation) ends with it until it is
+		// verified.
+		c.provisional = conn.SetSessionExpiry(0) == nil
 	}
 	c.setConn(conn)
 	c.timerAt = 0

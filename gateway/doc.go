@@ -34,6 +34,9 @@
 //     address; timers.go: the loop's timer heap.
 //   - limits.go: limits, their counting and rate-limited logging, the QoS -1
 //     allow-list; config.go, stats.go, sys.go: configuration and counters.
+//   - probation.go: admission (exact max_clients) and probation of clients
+//     that have not answered since CONNACK (max_unverified), which keeps a
+//     CONNECT flood from crowding out the others.
 //
 // # Goroutines
 //

@@ -136,6 +136,8 @@ func TestE2EGatewayRetransmission(t *testing.T) {
 	}
 	app.Expect(t, ctx, "e2e/will/deaf", "never acked", 0, false)
 	e.WaitGone(t, ctx, "deaf") // lost: a clean session ends
+	// The loop forgets the client just after the core ends its session.
+	sntest.WaitFor(t, ctx, "the gateway to forget the lost sensor", func() bool { return e.Gateway.Stats().Clients == 0 })
 	if st := e.Gateway.Stats(); st.Retransmits < 3 || st.Clients != 0 {
 		t.Errorf("gateway Stats() Retransmits %d, Clients %d; want at least 3, and 0", st.Retransmits, st.Clients)
 	}

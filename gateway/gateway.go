@@ -57,6 +57,7 @@ type Gateway struct {
 	links  map[Link]struct{}
 	closed bool
 
+	budget   *mqttcore.SessionBudget     // max_clients: the sensors' share of the core's sessions
 	durable  bool                        // the core journals sessions: sensors' state is saved (persist.go)
 	restored map[string][]restoredClient // by link local address, until Serve adopts them; guarded by mu
 
@@ -73,6 +74,14 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 	if broker == nil {
 		return nil, errors.New("gateway: new: nil broker")
 	}
+	if ms := broker.Config().MaxSessions; cfg.MaxClients >= ms {
+		return nil, fmt.Errorf("gateway: max_clients = %d: must be below the broker's max_sessions = %d, so MQTT clients keep room: %w",
+			cfg.MaxClients, ms, ErrInvalidConfig)
+	}
+	budget, err := mqttcore.NewSessionBudget(cfg.MaxClients)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: new: %w", err)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -88,6 +97,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 
 		asleepOwner: map[string]*loop{},
 		durable:     broker.Durable(),
+		budget:      budget,
 	}
 	g.ids = resolver{pre: newPredefined(cfg.Predefined)}
 	for _, p := range cfg.QoSMinus1.AllowFrom {
@@ -95,11 +105,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 	}
 	size := cfg.MaxMessageSize + 1 // one more octet to notice oversized datagrams
 	g.pool.New = func() any { return &datagram{buf: make([]byte, size)} }
-	n := cfg.Loops
-	if n == 0 {
-		n = runtime.GOMAXPROCS(0)
-	}
-	for range n {
+	for range g.loopCount() {
 		l := newLoop(g)
 		g.loops = append(g.loops, l)
 		g.goTracked(l.run) // exits when g.done closes
@@ -109,6 +115,14 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		g.goTracked(func() { g.sysLoop(bc.SysInterval) }) // exits when g.done closes
 	}
 	return g, nil
+}
+
+// loopCount is the number of event loops: loops, or one per CPU.
+func (g *Gateway) loopCount() int {
+	if g.cfg.Loops > 0 {
+		return g.cfg.Loops
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // goTracked runs f on a goroutine that Close waits for.

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gannet-mqtt/gannet/gateway"
@@ -602,6 +603,7 @@ func TestClientIDTooLong(t *testing.T) {
 		s := h.sensor("10.0.0.2:5000")
 		s.send(&sn.Connect{Duration: 60, ClientID: []byte("much-too-long")})
 		s.expect(&sn.Connack{ReturnCode: sn.RejectedNotSupported})
+		synctest.Wait() // the loop forgets the client after sending CONNACK
 		if st := h.g.Stats(); st.Clients != 0 || st.Rejected != 1 {
 			t.Errorf("Clients, Rejected = %d, %d; want 0, 1", st.Clients, st.Rejected)
 		}

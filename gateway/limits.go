@@ -40,13 +40,16 @@ const (
 	// LimitQoSMinus1Rate is Options.QoSMinus1Limiter (the
 	// rate_limit.qos_minus_one table): the QoS -1 PUBLISH is dropped.
 	LimitQoSMinus1Rate
+	// LimitUnverified is max_unverified reached by a CONNECT: the oldest
+	// client on probation of the loop is evicted (probation.go).
+	LimitUnverified
 	numLimits
 )
 
 var limitNames = [numLimits]string{
 	"max_clients", "max_client_id_len", "max_topics_per_client",
 	"max_message_size (received)", "max_message_size (sent)", "loop_queue", "broker",
-	"rate_limit.unknown_sources", "rate_limit.qos_minus_one",
+	"rate_limit.unknown_sources", "rate_limit.qos_minus_one", "max_unverified",
 }
 
 // String returns the configuration key of the limit.

@@ -116,6 +116,8 @@ func TestSysTopics(t *testing.T) {
 		defer mu.Unlock()
 		for topic, want := range map[string]string{
 			"$SYS/broker/mqttsn/clients/total":                    "0",
+			"$SYS/broker/mqttsn/clients/unverified":               "0",
+			"$SYS/broker/mqttsn/limits/max_unverified":            "0",
 			"$SYS/broker/mqttsn/datagrams/malformed":              "0",
 			"$SYS/broker/mqttsn/limits/max_clients":               "0",
 			"$SYS/broker/mqttsn/limits/max_message_size/received": "0",

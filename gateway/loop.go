@@ -41,6 +41,8 @@ type loop struct {
 	// subscription durable (Conn.Sync); deliveries to that client wait too.
 	subacks map[*client]sn.Suback
 
+	probation probationQueue // clients not yet verified (probation.go)
+
 	mu     sync.Mutex
 	events []coreEvent
 	wake   chan struct{} // 1-buffered: events are waiting
@@ -68,6 +70,7 @@ func newLoop(g *Gateway) *loop {
 		asleepByID: map[string]*client{},
 		timer:      t,
 		wake:       make(chan struct{}, 1),
+		probation:  probationQueue{max: max(1, g.cfg.MaxUnverified/g.loopCount())},
 	}
 }
 
@@ -209,6 +212,9 @@ func (l *loop) handleDatagram(d *datagram) {
 		l.handleUnknown(key, node, m)
 		return
 	}
+	if c.probation {
+		l.verify(c, m) // probation.go
+	}
 	c.handle(m)
 	c.checkState()
 }
@@ -220,14 +226,11 @@ func (l *loop) handleUnknown(key clientKey, node []byte, m sn.Message) {
 	}
 	switch m := m.(type) {
 	case *sn.Connect:
-		if n := l.g.stats.clients.Load(); n >= int64(l.g.cfg.MaxClients) {
-			l.g.stats.rejected.Add(1)
-			l.g.limitHit(LimitClients, string(m.ClientID), key.addr, nil)
-			l.tx.connack = sn.Connack{ReturnCode: sn.RejectedCongestion}
-			l.sendTo(key, node, &l.tx.connack)
+		c := l.admit(key, node, m.ClientID) // probation.go
+		if c == nil {
+			l.refuseFull(key, node, m.ClientID)
 			return
 		}
-		c := l.newClient(key, node)
 		c.onConnect(m)
 		c.checkState()
 	case *sn.SearchGW:
@@ -251,6 +254,14 @@ func (l *loop) handleUnknown(key clientKey, node []byte, m sn.Message) {
 		// answering them could start a loop with another gateway.
 		l.g.stats.unexpected.Add(1)
 	}
+}
+
+// refuseFull answers a CONNECT for which max_clients has no place.
+func (l *loop) refuseFull(key clientKey, node, clientID []byte) {
+	l.g.stats.rejected.Add(1)
+	l.g.limitHit(LimitClients, string(clientID), key.addr, nil)
+	l.tx.connack = sn.Connack{ReturnCode: sn.RejectedCongestion}
+	l.sendTo(key, node, &l.tx.connack)
 }
 
 // refuseUnknown tells a sender the gateway has no connection for it, so it

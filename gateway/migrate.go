@@ -110,6 +110,7 @@ func (l *loop) handleMigration(mv *migration) {
 			keepAlive: c.keepAlive, sleepFor: c.sleepFor, timerAt: c.timerAt, topics: c.topics, regID: c.regID,
 		}
 		old := c.key.addr
+		l.g.stats.clients.Add(1) // the place among max_clients moves with the client
 		l.removeClient(c)
 		l.g.stats.migrated.Add(1)
 		l.g.log.Info("sensor woke from a new address", "client_id", c.id, "from", old, "remote", mv.key.addr)
@@ -124,9 +125,10 @@ func (l *loop) handleMigration(mv *migration) {
 	if l.lookup(c.key, mv.node) != nil {
 		// Another client started at the new address meanwhile; the core
 		// session stays asleep until its own deadline.
+		l.g.stats.clients.Add(-1) // the place it held
 		return
 	}
-	l.insert(c)
+	l.index(c) // its place among max_clients was kept on the way
 	c.indexAsleep(true)
 	c.lastSeen = l.now()
 	l.schedule(c)

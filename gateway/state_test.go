@@ -150,6 +150,8 @@ func TestNewClientIDFromSameAddress(t *testing.T) {
 		will := h.app("will/#")
 		s := h.sensor("10.0.0.2:5000")
 		s.connectWithWill("dev1", false, 60)
+		s.send(&sn.PingReq{}) // verified: its session outlives it (probation.go)
+		s.expect(&sn.PingResp{})
 		s.connect("dev2", true, 60)
 		will.expect("will/dev1", "gone")
 		coreState(t, h, "dev1", mqttcore.StateLost)

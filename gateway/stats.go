@@ -27,6 +27,9 @@ type Stats struct {
 	Lost        uint64 // clients gone silent (keep-alive, sleep or retries expired): state lost
 	Clients     int64  // clients with gateway state (active, asleep or awake)
 	Asleep      int64  // of those, asleep
+	// Unverified counts the clients on probation: nothing received since
+	// their CONNACK (max_unverified).
+	Unverified int64
 	// LimitHits counts the hits of each configurable limit, indexed by Limit.
 	LimitHits LimitHits
 	// Denied counts requests the core's Authorizer (the ACL) refused:
@@ -40,7 +43,7 @@ type stats struct {
 	unexpected, invalidTopic, rejected, retransmits atomic.Uint64
 	qosMinus1, migrated                             atomic.Uint64
 	identityRefused, denied, heldRepeats, lost      atomic.Uint64
-	clients, asleep                                 atomic.Int64
+	clients, asleep, unverified                     atomic.Int64
 }
 
 func (s *stats) snapshot(l *limits) Stats {
@@ -54,6 +57,7 @@ func (s *stats) snapshot(l *limits) Stats {
 	st.IdentityRefused = s.identityRefused.Load()
 	st.Denied, st.Lost = s.denied.Load(), s.lost.Load()
 	st.HeldRepeats = s.heldRepeats.Load()
+	st.Unverified = s.unverified.Load()
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()
 	}

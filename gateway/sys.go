@@ -44,6 +44,7 @@ func (g *Gateway) sysTopics() []sysTopic {
 	out := []sysTopic{
 		{sysPrefix + "clients/total", num(uint64(st.Clients))},
 		{sysPrefix + "clients/asleep", num(uint64(st.Asleep))},
+		{sysPrefix + "clients/unverified", num(uint64(st.Unverified))}, // probation.go
 		{sysPrefix + "datagrams/received", num(st.Received)},
 		{sysPrefix + "datagrams/sent", num(st.Sent)},
 		{sysPrefix + "datagrams/malformed", num(st.Malformed)},

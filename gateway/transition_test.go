@@ -335,6 +335,8 @@ func TestSleepRequestDuringWillDialogueEndsAttachment(t *testing.T) {
 		will := h.app("will/#")
 		s := h.sensor("10.0.0.2:5000")
 		s.connectWithWill("dev1", false, 60)
+		s.send(&sn.PingReq{}) // verified: its session outlives it (probation.go)
+		s.expect(&sn.PingResp{})
 		s.send(&sn.Connect{Will: true, Duration: 60, ClientID: []byte("dev1")})
 		s.expect(&sn.WillTopicReq{})
 		s.send(&sn.Disconnect{HasDuration: true, Duration: 60})

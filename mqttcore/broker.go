@@ -229,6 +229,7 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 		} else {
 			s.sleepAt, s.willAt, s.expireAt = 0, 0, 0
 			b.scheduleLocked(s)
+			s.chargeLocked(opts.Budget) // budget.go: a restored session joins its budget
 		}
 	}
 	sessionPresent = s != nil
@@ -239,8 +240,14 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 			b.afterUnlock(oldFE, wills)
 			return nil, false, fmt.Errorf("mqttcore: attach %q: %d sessions: %w", opts.ClientID, b.cfg.MaxSessions, ErrTooManySessions)
 		}
+		if opts.Budget != nil && !opts.Budget.takeLocked() { // budget.go
+			b.mu.Unlock()
+			b.stats.limitSessions.Add(1)
+			b.afterUnlock(oldFE, wills)
+			return nil, false, fmt.Errorf("mqttcore: attach %q: front-end's budget of %d sessions: %w", opts.ClientID, opts.Budget.Max(), ErrTooManySessions)
+		}
 		b.nextID++
-		s = &Session{b: b, clientID: opts.ClientID, id: b.nextID, heapIdx: -1}
+		s = &Session{b: b, clientID: opts.ClientID, id: b.nextID, heapIdx: -1, budget: opts.Budget}
 		b.sessions[s.clientID] = s
 		b.stats.sessions.Add(1)
 	}
@@ -400,6 +407,7 @@ func (b *Broker) Session(clientID string) (SessionInfo, bool) {
 // in-flight state and deadlines go. The caller holds b.mu.
 func (b *Broker) endSessionLocked(s *Session) {
 	delete(b.sessions, s.clientID)
+	s.releaseLocked() // budget.go
 	b.timers.remove(s)
 	b.tree.mu.Lock()
 	for _, sub := range s.subs {

@@ -51,6 +51,9 @@ type ConnectOptions struct {
 	// receive maximum; the MQTT-SN gateway uses 1). 0 or more than
 	// Config.MaxInflight means Config.MaxInflight.
 	MaxInflight int
+	// Budget, when set, is the front-end's share of Config.MaxSessions: a
+	// new session beyond it is refused with ErrTooManySessions (budget.go).
+	Budget *SessionBudget
 }
 
 // Conn is one front-end's attachment to a session. Its methods are safe for

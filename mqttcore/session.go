@@ -60,6 +60,9 @@ type Session struct {
 	// lock-free by the fan-out's flow-control check.
 	flow   atomic.Uint32
 	parked atomic.Int32 // this session's publishes held by flow control
+	// budget is the front-end's share of MaxSessions this session counts
+	// against, or nil (budget.go); guarded by b.mu.
+	budget *SessionBudget
 
 	// Guarded by b.mu: lifecycle, will and deadlines.
 	state    State

@@ -13,6 +13,7 @@ import (
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/internal/config"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/radio"
 )
 
 // TestRootConfigLoads keeps the annotated config.toml at the repository
@@ -118,8 +119,21 @@ func TestRateLimitConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The commented example, uncommented, loads and builds both limiters.
-	cfg := loadRootExample(t, "RATE LIMIT")
+	// The default configuration turns both limits on, sized for a carrier
+	// NAT (docs/security.md says why these numbers).
+	cfg, err := loadConfig("../../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]*radio.LimiterConfig{
+		"unknown_sources": {Rate: 100, Burst: 1000, MaxSources: 100000},
+		"qos_minus_one":   {Rate: 200, Burst: 2000, MaxSources: 10000},
+	}
+	for name, got := range map[string]*radio.LimiterConfig{"unknown_sources": cfg.RateLimit.UnknownSources, "qos_minus_one": cfg.RateLimit.QoSMinus1} {
+		if got == nil || *got != *want[name] {
+			t.Errorf("config.toml rate_limit.%s = %+v; want %+v", name, got, want[name])
+		}
+	}
 	var opts gateway.Options
 	lims, err := cfg.RateLimit.apply(&opts)
 	if err != nil {
@@ -130,11 +144,42 @@ func TestRateLimitConfig(t *testing.T) {
 	}
 	// A table with a bad value is refused by name.
 	bad := filepath.Join(t.TempDir(), "bad.toml")
-	if err := os.WriteFile(bad, append(root, "\n[rate_limit.qos_minus_one]\nrate = 0.0\nburst = 1\nmax_sources = 1\n"...), 0o600); err != nil {
+	text := strings.Replace(string(root), "rate = 200.0", "rate = 0.0", 1)
+	if err := os.WriteFile(bad, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := loadConfig(bad); err == nil || !strings.Contains(err.Error(), "rate_limit.qos_minus_one") {
 		t.Errorf("loadConfig with rate = 0: %v; want an error naming rate_limit.qos_minus_one", err)
+	}
+}
+
+// TestSessionLimitsConfig: config.toml gives persistent sensors a finite
+// session expiry and the gateway a share of the broker's sessions that
+// leaves room for MQTT clients; a share that does not is refused by name.
+func TestSessionLimitsConfig(t *testing.T) {
+	cfg, err := loadConfig("../../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Gateway.SessionExpiry != gateway.DefaultSessionExpiry || cfg.Gateway.MaxClients != gateway.DefaultMaxClients ||
+		cfg.Gateway.MaxUnverified != gateway.DefaultMaxUnverified {
+		t.Errorf("config.toml session_expiry, max_clients, max_unverified = %v, %d, %d; want the defaults %v, %d, %d",
+			cfg.Gateway.SessionExpiry, cfg.Gateway.MaxClients, cfg.Gateway.MaxUnverified,
+			gateway.DefaultSessionExpiry, gateway.DefaultMaxClients, gateway.DefaultMaxUnverified)
+	}
+	for _, tc := range []struct{ toml, want string }{
+		{"[broker]\nmax_sessions = 800\n", "gateway.max_clients = 900000: must be below broker.max_sessions = 800"},
+		{"[gateway]\nmax_clients = 1000000\n", "gateway.max_clients = 1000000: must be below broker.max_sessions = 1000000"},
+		{"[gateway]\nmax_unverified = -1\n", "max_unverified = -1"},
+	} {
+		path := filepath.Join(t.TempDir(), "gannet.toml")
+		text := "[[listen]]\nnetwork = \"udp\"\naddress = \"127.0.0.1:0\"\n" + tc.toml
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadConfig(path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("loadConfig(%q) = %v; want an error containing %q", tc.toml, err, tc.want)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/radio"
 )
 
@@ -92,5 +93,22 @@ func (l *limiters) set(c *rateLimitConfig) error {
 	}
 	l.unknown.p.Store(unknown)
 	l.qosMinus1.p.Store(qosm1)
+	return nil
+}
+
+// Validate checks what spans the tables of config.toml: the gateway's
+// max_clients is the sensors' share of the broker's max_sessions
+// (mqttcore.SessionBudget), and must leave room for MQTT clients.
+func (c *fileConfig) Validate() error {
+	mc, ms := c.Gateway.MaxClients, c.Broker.MaxSessions
+	if mc == 0 {
+		mc = gateway.DefaultMaxClients
+	}
+	if ms == 0 {
+		ms = mqttcore.DefaultMaxSessions
+	}
+	if mc > 0 && ms > 0 && mc >= ms {
+		return fmt.Errorf("gateway.max_clients = %d: must be below broker.max_sessions = %d: it is the sensors' share of the broker's sessions, and MQTT clients need room", mc, ms)
+	}
 	return nil
 }
