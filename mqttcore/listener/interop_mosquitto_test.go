@@ -27,14 +27,19 @@ func TestMosquittoPubSubQoS(t *testing.T) {
 			// Wildcards both ways; -q 2 so the delivered QoS is the
 			// publisher's.
 			sub := startMosqSub(t, ctx, ts, "-V", v, "-q", "2", "-t", "m/+/x", "-t", "n/#", "-C", "4", "-W", "15")
+			// Each mosquitto_pub is its own connection, and nothing orders
+			// one connection's PUBLISH against the next one's (a QoS 0
+			// publisher may exit before the broker read it): wait for each
+			// message before sending the next. "nomatch" would show up
+			// before "one".
 			mustMosqPub(t, ctx, ts, "-V", v, "-q", "0", "-t", "m/a/x", "-m", "zero")
+			sub.expect(t, ctx, "m/a/x 0 0 zero")
 			mustMosqPub(t, ctx, ts, "-V", v, "-q", "1", "-t", "m/b/y", "-m", "nomatch")
 			mustMosqPub(t, ctx, ts, "-V", v, "-q", "1", "-t", "n", "-m", "one")
-			mustMosqPub(t, ctx, ts, "-V", v, "-q", "2", "-t", "n/c/d", "-m", "two")
-			mustMosqPub(t, ctx, ts, "-V", v, "-q", "2", "-t", "m/c/x", "-m", "two again")
-			sub.expect(t, ctx, "m/a/x 0 0 zero")
 			sub.expect(t, ctx, "n 1 0 one")
+			mustMosqPub(t, ctx, ts, "-V", v, "-q", "2", "-t", "n/c/d", "-m", "two")
 			sub.expect(t, ctx, "n/c/d 2 0 two")
+			mustMosqPub(t, ctx, ts, "-V", v, "-q", "2", "-t", "m/c/x", "-m", "two again")
 			sub.expect(t, ctx, "m/c/x 2 0 two again")
 			if err := sub.wait(t, ctx); err != nil {
 				t.Fatalf("mosquitto_sub exit: %v\n%s", err, sub.output())
