@@ -51,7 +51,7 @@ func (g *Gateway) sysTopics() []sysTopic {
 		{sysPrefix + "messages/unexpected", num(st.Unexpected)},
 		{sysPrefix + "messages/invalid_topic_id", num(st.InvalidTopic)},
 		{sysPrefix + "messages/rejected", num(st.Rejected)},
-		{sysPrefix + "messages/not authorized", num(st.Denied)},
+		{sysPrefix + "messages/not_authorized", num(st.Denied)},
 		{sysPrefix + "messages/retransmitted", num(st.Retransmits)},
 		{sysPrefix + "messages/qos_minus_1", num(st.QoSMinus1)},
 		{sysPrefix + "clients/migrated", num(st.Migrated)},

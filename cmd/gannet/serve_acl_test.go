@@ -310,7 +310,7 @@ acl_file = %q
 	t.Run("subscribe", func(t *testing.T) {
 		got := make(chan snclient.Message, 16)
 		s := aclSensor(t, ctx, udp, snclient.Options{ClientID: "sn-s", Handler: func(m snclient.Message) { got <- m }})
-		for _, f := range []string{"#", "$SYS/#", "$SYS/broker/mqttsn/messages/not authorized", "cmd/+/x", "cmd/#", "sensors/sn-s/#"} {
+		for _, f := range []string{"#", "$SYS/#", "$SYS/broker/mqttsn/messages/not_authorized", "cmd/+/x", "cmd/#", "sensors/sn-s/#"} {
 			_, err := s.Subscribe(ctx, snclient.Named(f), snpacket.QoS1)
 			mustRefuse(t, "subscribe "+f, err)
 		}
@@ -464,7 +464,7 @@ acl_file = %q
 	})
 
 	// Every refusal was counted ($SYS) and logged.
-	sys, _ := aclObserver(t, ctx, mqttAddr, proc, "sys", "$SYS/broker/mqttsn/messages/not authorized")
+	sys, _ := aclObserver(t, ctx, mqttAddr, proc, "sys", "$SYS/broker/mqttsn/messages/not_authorized")
 	for {
 		var m aclMsg
 		select {
