@@ -43,9 +43,14 @@
 // fanned out to. Front-ends that decode into a reusable buffer must copy the
 // payload before publishing.
 //
-// Retained messages live in a [Store] (in memory by default); sessions
-// cross the Store as [SessionRecord]s at [Broker.Close] and [New], so a disk
-// store can persist them.
+// With a [Journal] (Options.Journal; mqttcore/boltstore is the bbolt one)
+// every change to a persistent session and to the retained set is recorded
+// as an [Op] as it happens, and a QoS 1/2 acknowledgement is deferred
+// ([PublishPending], [FrontEnd].Acked, [Conn.Sync]) until the commit that
+// holds it has landed; [New] rebuilds the sessions from [Journal.Load].
+// Without one everything is in memory and nothing waits. Flow control
+// (Config.Overflow) holds a publisher's acknowledgement instead of dropping
+// a message a full queue cannot take.
 //
 // The core never calls into a front-end (Notify, Close) or an inline callback
 // while holding one of its locks. The lock order is written down in
