@@ -342,6 +342,10 @@ func (l *DTLSLink) serve(c *dtls.Conn) {
 	s := &session{conn: c, identity: identity, clientID: clientID}
 	s.last.Store(time.Now().UnixNano())
 	old, ok := l.register(s)
+	if !ok && l.closed() {
+		c.Close()
+		return
+	}
 	if !ok {
 		l.stats.sessionsRefused.Add(1)
 		l.log.Warn("dtls session refused: max_sessions reached", "remote", c.RemoteAddr(), "max_sessions", l.cfg.maxSessions())
@@ -358,10 +362,16 @@ func (l *DTLSLink) serve(c *dtls.Conn) {
 }
 
 // register numbers s and adds it; it returns the session s replaces (same
-// identity), and false when max_sessions are established.
+// identity), and false when max_sessions are established or the link is
+// closing. (Close takes its list of sessions to close after closing done,
+// under the same lock: a session registered before is closed by Close, one
+// arriving after is refused here, so none is left reading after Close.)
 func (l *DTLSLink) register(s *session) (*session, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed() {
+		return nil, false
+	}
 	old := l.byIdentity[s.identity]
 	if s.identity == "" {
 		old = nil
