@@ -59,23 +59,7 @@ type aclMsg struct {
 func aclObserver(t *testing.T, ctx context.Context, addr string, proc *bridgeProc, id string, filters ...string) (<-chan aclMsg, *paho.Client) {
 	t.Helper()
 	msgs := make(chan aclMsg, 10000)
-	var conn net.Conn
-	for conn == nil {
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		switch {
-		case err == nil:
-			conn = c
-		case ctx.Err() != nil:
-			t.Fatalf("gannet did not accept on %s: %v\n%s", addr, err, proc.out)
-		default:
-			select { // poll an outside process's port; bounded by ctx
-			case <-proc.exit:
-				t.Fatalf("gannet exited:\n%s", proc.out)
-			case <-time.After(10 * time.Millisecond):
-			case <-ctx.Done():
-			}
-		}
-	}
+	conn := procDial(t, ctx, proc, addr)
 	c := paho.NewClient(paho.ClientConfig{
 		ClientID: id,
 		Conn:     conn,

@@ -276,23 +276,7 @@ func bridgeSensor(t *testing.T, ctx context.Context, addr, id string) *snclient.
 func bridgeSubscriber(t *testing.T, ctx context.Context, addr string, m *bridgeProc, filter string) (<-chan string, *paho.Client) {
 	t.Helper()
 	msgs := make(chan string, 100000)
-	var conn net.Conn
-	for conn == nil {
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		switch {
-		case err == nil:
-			conn = c
-		case ctx.Err() != nil:
-			t.Fatalf("mosquitto did not accept on %s: %v\n%s", addr, err, m.out)
-		default:
-			select { // poll an outside process's port; bounded by ctx
-			case <-m.exit:
-				t.Fatalf("mosquitto exited:\n%s", m.out)
-			case <-time.After(10 * time.Millisecond):
-			case <-ctx.Done():
-			}
-		}
-	}
+	conn := procDial(t, ctx, m, addr)
 	c := paho.NewClient(paho.ClientConfig{
 		ClientID: "central-app",
 		Conn:     conn,
@@ -378,6 +362,27 @@ remote_prefix = "edge-1/"
 		case <-time.After(100 * time.Millisecond): // retry until the bridge's remote subscription is in place
 		case <-ctx.Done():
 			t.Fatalf("the command never reached the sensor\n%s", p.out)
+		}
+	}
+}
+
+// procDial dials addr over TCP, retrying while the process p (gannet or
+// Mosquitto) starts; it fails the test if p exits or ctx ends first.
+func procDial(t *testing.T, ctx context.Context, p *bridgeProc, addr string) net.Conn {
+	t.Helper()
+	for {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		switch {
+		case err == nil:
+			return c
+		case ctx.Err() != nil:
+			t.Fatalf("nothing accepted on %s: %v\n%s", addr, err, p.out)
+		}
+		select { // poll an outside process's port; bounded by ctx
+		case <-p.exit:
+			t.Fatalf("process exited:\n%s", p.out)
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
 		}
 	}
 }

@@ -60,7 +60,7 @@ address = %q
 	// SEARCHGW (it opens after the MQTT listener).
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	flowDial(t, ctx, p, mqtt).Close()
+	procDial(t, ctx, p, mqtt).Close()
 	flowGatewayUp(t, ctx, p, udp)
 	return p, udp, mqtt
 }
@@ -93,26 +93,6 @@ func flowGatewayUp(t *testing.T, ctx context.Context, p *bridgeProc, udp string)
 		}
 	}
 	t.Fatalf("gannet's gateway did not answer SEARCHGW on %s\n%s", udp, p.out)
-}
-
-// flowDial connects to gannet's MQTT listener, retrying while it starts.
-func flowDial(t *testing.T, ctx context.Context, p *bridgeProc, addr string) net.Conn {
-	t.Helper()
-	for {
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		switch {
-		case err == nil:
-			return c
-		case ctx.Err() != nil:
-			t.Fatalf("gannet did not accept MQTT on %s: %v\n%s", addr, err, p.out)
-		}
-		select { // poll an outside process's port; bounded by ctx
-		case <-p.exit:
-			t.Fatalf("gannet exited:\n%s", p.out)
-		case <-time.After(10 * time.Millisecond):
-		case <-ctx.Done():
-		}
-	}
 }
 
 // flowSet is the set of payloads one subscriber received.
@@ -150,7 +130,7 @@ func (s *flowSet) has(p string) bool {
 func flowSubscriber(t *testing.T, ctx context.Context, p *bridgeProc, addr, id, filter string, ackRate int) *flowSet {
 	t.Helper()
 	set := newFlowSet()
-	conn := flowDial(t, ctx, p, addr)
+	conn := procDial(t, ctx, p, addr)
 	pending := make(chan *paho.Publish, 1<<16)
 	cfg := paho.ClientConfig{
 		ClientID: id,
