@@ -250,8 +250,15 @@ func bridgeFreePort(t *testing.T, network string) int {
 
 // bridgeSensor connects an MQTT-SN client, retrying while gannet starts.
 func bridgeSensor(t *testing.T, ctx context.Context, addr, id string) *snclient.Client {
+	return sensorUp(t, ctx, addr, snclient.Options{ClientID: id, RetryInterval: 200 * time.Millisecond, MaxRetries: 10})
+}
+
+// sensorUp dials and connects an MQTT-SN client with opts, on a fresh socket
+// for each try, while gannet starts. It reports a failure with t.Errorf and
+// returns nil, so it may run on any goroutine.
+func sensorUp(t *testing.T, ctx context.Context, addr string, opts snclient.Options) *snclient.Client {
 	for {
-		c, err := snclient.Dial(ctx, "udp4", addr, snclient.Options{ClientID: id, RetryInterval: 200 * time.Millisecond, MaxRetries: 10})
+		c, err := snclient.Dial(ctx, "udp4", addr, opts)
 		if err != nil {
 			t.Errorf("dial %s: %v", addr, err)
 			return nil
@@ -264,7 +271,7 @@ func bridgeSensor(t *testing.T, ctx context.Context, addr, id string) *snclient.
 		}
 		c.Close()
 		if ctx.Err() != nil {
-			t.Errorf("sensor %s could not connect: %v", id, err)
+			t.Errorf("sensor %s could not connect: %v", opts.ClientID, err)
 			return nil
 		}
 	}

@@ -47,28 +47,6 @@ address = %q
 	return cfgPath, udp, mqttAddr
 }
 
-// storeSensor dials and connects an MQTT-SN client, retrying while gannet
-// starts.
-func storeSensor(t *testing.T, ctx context.Context, addr string, opts snclient.Options) *snclient.Client {
-	t.Helper()
-	for {
-		c, err := snclient.Dial(ctx, "udp4", addr, opts)
-		if err != nil {
-			t.Fatalf("dial %s: %v", addr, err)
-		}
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		err = c.Connect(cctx)
-		cancel()
-		if err == nil {
-			return c
-		}
-		c.Close()
-		if ctx.Err() != nil {
-			t.Fatalf("sensor %s could not connect: %v", opts.ClientID, err)
-		}
-	}
-}
-
 // storeApp is an MQTT 5 client with a persistent session whose client-side
 // session state (QoS 2 ids received) outlives its connections, as a real
 // application's does; it records every payload delivered to it.
@@ -167,13 +145,16 @@ func TestServeStoreSurvivesSIGKILL(t *testing.T) {
 
 	var gotMu sync.Mutex
 	got := map[string]bool{} // what the sleeper received
-	sleeper := storeSensor(t, ctx, udp, snclient.Options{ClientID: "sleeper", PersistentSession: true,
+	sleeper := sensorUp(t, ctx, udp, snclient.Options{ClientID: "sleeper", PersistentSession: true,
 		RetryInterval: 200 * time.Millisecond, MaxRetries: 10,
 		Handler: func(m snclient.Message) {
 			gotMu.Lock()
 			got[string(m.Payload)] = true
 			gotMu.Unlock()
 		}})
+	if sleeper == nil {
+		t.FailNow()
+	}
 	defer sleeper.Close()
 	if _, err := sleeper.Subscribe(ctx, snclient.Named("cmd/sleeper"), snclient.QoS1); err != nil {
 		t.Fatalf("sleeper subscribe: %v", err)
