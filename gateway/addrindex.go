@@ -55,6 +55,7 @@ func (l *loop) index(c *client) {
 		l.clients[c.key.link] = lc
 	}
 	k := keyOf(c.key.addr)
+	st := &l.g.stats
 	if !c.fwd {
 		lc.direct[k] = c
 	} else {
@@ -62,12 +63,20 @@ func (l *loop) index(c *client) {
 		if m == nil {
 			m = map[string]*client{}
 			lc.forwarded[k] = m
+			st.forwarders.Add(1)
+		}
+		if _, dup := m[c.node]; !dup {
+			st.forwarded.Add(1) // the number of entries, as Counts sees them
 		}
 		m[c.node] = c
 	}
 	if c.state == StateAsleep {
-		l.g.stats.asleep.Add(1)
+		st.asleep.Add(1)
 	}
+	if g := st.stateGauge(c.state); g != nil {
+		g.Add(1)
+	}
+	st.registrations.Add(int64(len(c.topics.entries)))
 }
 
 func (l *loop) removeClient(c *client) {
@@ -83,12 +92,20 @@ func (l *loop) removeClient(c *client) {
 		if !c.fwd {
 			delete(lc.direct, k)
 		} else if m := lc.forwarded[k]; m != nil {
-			delete(m, c.node)
+			if _, ok := m[c.node]; ok {
+				delete(m, c.node)
+				l.g.stats.forwarded.Add(-1)
+			}
 			if len(m) == 0 {
 				delete(lc.forwarded, k)
+				l.g.stats.forwarders.Add(-1)
 			}
 		}
 	}
+	if g := l.g.stats.stateGauge(c.state); g != nil {
+		g.Add(-1)
+	}
+	l.g.stats.registrations.Add(-int64(len(c.topics.entries)))
 	l.g.stats.clients.Add(-1)
 	if c.state == StateAsleep {
 		l.g.stats.asleep.Add(-1)

@@ -41,7 +41,9 @@ func (c *client) onConnect(m *sn.Connect) {
 	}
 	c.keepAlive = m.Duration
 	c.clean = m.CleanSession
+	n := len(c.topics.entries)
 	c.topics.reset() // ids are per connection: the gateway REGISTERs again as needed
+	c.topicsChanged(n)
 	c.setOut(outFlight{})
 	c.timerAt = 0
 	c.setState(StateActive)

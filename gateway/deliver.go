@@ -62,6 +62,7 @@ func (c *client) start(d mqttcore.Delivery) {
 func (c *client) publish(d mqttcore.Delivery, typ sn.TopicIDType, id uint16) {
 	p := &c.l.tx.publish
 	*p = sn.Publish{Dup: d.Dup, QoS: sn.QoS(d.QoS), Retain: d.Retain, TopicIDType: typ, TopicID: id, Data: d.Message.Payload}
+	countPublish(&c.l.g.stats.publishesOut, int8(d.QoS))
 	if d.QoS == mqttcore.AtMostOnce {
 		c.send(p)
 		return
@@ -147,7 +148,9 @@ func (c *client) onPuback(m *sn.Puback) {
 		_ = c.conn.Ack(d.PacketID)
 	case m.ReturnCode == sn.RejectedInvalidTopicID && typ == sn.TopicIDNormal:
 		// The client lost the mapping: forget it, REGISTER again, resend.
+		n := len(c.topics.entries)
 		c.topics.removeID(id)
+		c.topicsChanged(n)
 		c.saveState(false)
 		c.start(d)
 		return

@@ -118,6 +118,12 @@ func (g *Gateway) onLoops(ctx context.Context, f func(i int, l *loop)) error {
 	return nil
 }
 
+// Ping returns nil once every loop has run an empty event: no loop is stuck
+// in a handler. It costs each loop one event, whatever its clients.
+func (g *Gateway) Ping(ctx context.Context) error {
+	return g.onLoops(ctx, func(int, *loop) {})
+}
+
 // eachClient calls f for every client of l.
 func (l *loop) eachClient(f func(c *client)) {
 	for _, lc := range l.clients {

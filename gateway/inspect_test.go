@@ -55,6 +55,19 @@ func TestSensorsPages(t *testing.T) {
 	if err != nil || counts != page.Counts {
 		t.Errorf("Counts() = %+v, %v; want %+v", counts, err, page.Counts)
 	}
+	// Stats keeps the same numbers as clients change, for a scrape that
+	// must not walk every client.
+	if err := sensors[3].Publish(ctx, snclient.Named("plant/dev03/temp"), sn.QoS1, false, []byte("21")); err != nil {
+		t.Fatal(err)
+	}
+	st := e.Gateway.Stats()
+	if st.Active != int64(counts.Active) || st.Asleep != int64(counts.Asleep) || st.Awake != int64(counts.Awake) ||
+		st.Registrations != int64(counts.Registrations) || st.Forwarded != int64(counts.Forwarded) || st.Forwarders != int64(counts.Forwarders) {
+		t.Errorf("Stats() = %+v; want the gauges of Counts() %+v", st, counts)
+	}
+	if st.PublishesIn != [4]uint64{0, 0, 1, 0} {
+		t.Errorf("Stats().PublishesIn = %v; want one QoS 1 PUBLISH", st.PublishesIn)
+	}
 
 	asleep, err := e.Gateway.Sensors(ctx, gateway.SensorQuery{State: "asleep"})
 	if err != nil || asleep.Matching != 1 || asleep.Sensors[0].ClientID != "dev05" || asleep.Sensors[0].SleepDuration != 10*time.Minute {

@@ -47,6 +47,9 @@ func (c *client) onPublish(m *sn.Publish) {
 	// repeat while awaiting PUBREL is not delivered again. The tag carries
 	// what the PUBACK/PUBREC needs back.
 	st, err := c.conn.Publish(msg, m.MsgID, ackTag(m.TopicID, m.QoS))
+	if err == nil {
+		countPublish(&c.l.g.stats.publishesIn, int8(m.QoS))
+	}
 	switch {
 	case err != nil:
 		c.refused(err)
@@ -158,4 +161,5 @@ func (l *loop) publishQoSMinus1(key clientKey, m *sn.Publish) {
 		return
 	}
 	g.stats.qosMinus1.Add(1)
+	countPublish(&g.stats.publishesIn, int8(sn.QoSMinus1))
 }

@@ -132,6 +132,7 @@ func (c *client) onRegister(m *sn.Register) {
 		id = e.id
 	} else if e := c.topics.add(string(m.TopicName), byClient, c.l.g.cfg.MaxTopicsPerClient); e != nil {
 		id = e.id
+		c.topicsChanged(len(c.topics.entries) - 1)
 		c.saveState(false) // persist.go: the new id survives a restart
 	} else {
 		rc = sn.RejectedCongestion
@@ -149,7 +150,9 @@ func (c *client) onRegister(m *sn.Register) {
 // topic the client refused before, or one beyond max_topics_per_client, is
 // not delivered to it.
 func (c *client) register(d mqttcore.Delivery) {
+	n := len(c.topics.entries)
 	e := c.topics.add(d.Message.Topic, byGateway, c.l.g.cfg.MaxTopicsPerClient)
+	c.topicsChanged(n)
 	if e == nil || e.flags&rejectedID != 0 {
 		if e == nil {
 			c.l.g.stats.rejected.Add(1)

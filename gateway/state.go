@@ -247,6 +247,14 @@ func (c *client) setState(s State) {
 		return
 	}
 	c.transition("state", c.state.String(), s.String())
+	if !c.removed { // an indexed client: index and removeClient count the others
+		if g := c.l.g.stats.stateGauge(c.state); g != nil {
+			g.Add(-1)
+		}
+		if g := c.l.g.stats.stateGauge(s); g != nil {
+			g.Add(1)
+		}
+	}
 	switch {
 	case s == StateAsleep:
 		c.l.g.stats.asleep.Add(1)

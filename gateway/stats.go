@@ -36,6 +36,62 @@ type Stats struct {
 	// PUBLISH (QoS -1 included), REGISTER, SUBSCRIBE, wills and will
 	// updates; they are in Rejected too. See authorize.go.
 	Denied uint64
+
+	// Kept as clients change, so that a metrics scrape reads them without
+	// a pass over every client (cmd/gannet/metrics.go; Counts walks the
+	// clients and gives the same numbers).
+
+	// Active and Awake are the clients in those states (Asleep above).
+	Active, Awake int64
+	// Registrations is the number of normal topic ids registered, over
+	// all clients.
+	Registrations int64
+	// Forwarded is the number of clients behind a forwarder; Forwarders
+	// the number of distinct forwarders (link and address) with clients.
+	Forwarded, Forwarders int64
+	// PublishesIn counts PUBLISHes from clients the core took (not refused
+	// at once), by QoS, indexed by QoS+1: [0] is QoS -1 (the connectionless
+	// ones, also in QoSMinus1, and any from connected clients), [1] QoS 0,
+	// [2] QoS 1, [3] QoS 2.
+	PublishesIn [4]uint64
+	// PublishesOut counts PUBLISHes the gateway sent to clients, first
+	// transmissions only (resends are in Retransmits), indexed by QoS+1
+	// ([0], QoS -1, stays 0: the gateway never sends it).
+	PublishesOut [4]uint64
+}
+
+// metricsStats are the counters of Stats' last block.
+type metricsStats struct {
+	active, awake, registrations, forwarded, forwarders atomic.Int64
+	publishesIn, publishesOut                           [4]atomic.Uint64
+}
+
+// stateGauge returns the gauge of Stats' last block that counts clients in
+// state st, or nil (Asleep is kept beside the index of sleepers).
+func (s *stats) stateGauge(st State) *atomic.Int64 {
+	switch st {
+	case StateActive:
+		return &s.active
+	case StateAwake:
+		return &s.awake
+	}
+	return nil
+}
+
+// topicsChanged counts the change in c's registrations since it had n.
+// Called on c's loop after each change to c.topics of an indexed client.
+func (c *client) topicsChanged(n int) {
+	if d := len(c.topics.entries) - n; d != 0 && !c.removed {
+		c.l.g.stats.registrations.Add(int64(d))
+	}
+}
+
+// countPublish counts a PUBLISH of QoS q in one of the PublishesIn/Out
+// arrays.
+func countPublish(a *[4]atomic.Uint64, q int8) {
+	if i := int(q) + 1; i >= 0 && i < len(a) {
+		a[i].Add(1)
+	}
 }
 
 type stats struct {
@@ -44,6 +100,7 @@ type stats struct {
 	qosMinus1, migrated                             atomic.Uint64
 	identityRefused, denied, heldRepeats, lost      atomic.Uint64
 	clients, asleep, unverified                     atomic.Int64
+	metricsStats
 }
 
 func (s *stats) snapshot(l *limits) Stats {
@@ -58,6 +115,13 @@ func (s *stats) snapshot(l *limits) Stats {
 	st.Denied, st.Lost = s.denied.Load(), s.lost.Load()
 	st.HeldRepeats = s.heldRepeats.Load()
 	st.Unverified = s.unverified.Load()
+	st.Active, st.Awake = s.active.Load(), s.awake.Load()
+	st.Registrations = s.registrations.Load()
+	st.Forwarded, st.Forwarders = s.forwarded.Load(), s.forwarders.Load()
+	for i := range st.PublishesIn {
+		st.PublishesIn[i] = s.publishesIn[i].Load()
+		st.PublishesOut[i] = s.publishesOut[i].Load()
+	}
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()
 	}

@@ -30,7 +30,9 @@ func (c *client) onSubscribe(m *sn.Subscribe) {
 		return
 	}
 	if m.TopicIDType == sn.TopicIDNormal && exactTopic(filter) {
+		n := len(c.topics.entries)
 		e := c.topics.add(filter, bySub, c.l.g.cfg.MaxTopicsPerClient)
+		c.topicsChanged(n)
 		if e == nil { // max_topics_per_client reached: the client could not be told this topic
 			_, _ = c.conn.Unsubscribe(filter)
 			c.l.g.stats.rejected.Add(1)

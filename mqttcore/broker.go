@@ -421,6 +421,7 @@ func (b *Broker) endSessionLocked(s *Session) {
 		b.unattachLocked(s)
 	}
 	b.stats.queued.Add(-int64(s.q.reset()))
+	s.reclass()
 	s.inflight, s.inQoS2 = nil, nil
 	wasFull := s.setFull(false)
 	persist := s.persist

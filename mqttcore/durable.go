@@ -166,7 +166,9 @@ func (p *pending) commitOps() {
 func (p *pending) committed(err error) {
 	b := p.b
 	b.stats.commits.Add(1)
-	b.stats.commitNs.Add(uint64(time.Since(p.start)))
+	d := time.Since(p.start)
+	b.stats.commitNs.Add(uint64(d))
+	b.stats.observeCommit(d)
 	if err != nil {
 		b.stats.commitErrs.Add(1)
 		err = fmt.Errorf("mqttcore: commit: %w", err)

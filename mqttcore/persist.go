@@ -219,6 +219,7 @@ func (b *Broker) restore(r *SessionRecord) error {
 	b.sessions[s.clientID] = s
 	b.stats.sessions.Add(1)
 	b.stats.queued.Add(queued)
+	s.reclass()
 	if int(s.q.n) >= b.cfg.MaxQueued {
 		s.setFull(true)
 	}

@@ -80,9 +80,10 @@ type Session struct {
 
 	// Guarded by mu: the attachment and everything Next and the acks touch.
 	mu       sync.Mutex
-	dead     bool // removed from the broker; drop all work
-	persist  bool // journalled: a journal exists and expiry > 0 (also written under b.mu)
-	notified bool // Notify called and Next has not yet come up empty
+	dead     bool  // removed from the broker; drop all work
+	persist  bool  // journalled: a journal exists and expiry > 0 (also written under b.mu)
+	notified bool  // Notify called and Next has not yet come up empty
+	qclass   uint8 // the queue's class in Stats.QueueFill (stats_ops.go)
 	gen      uint32
 	window   uint16 // in-flight window of the current attachment
 	nextPID  uint16
@@ -203,6 +204,7 @@ func (s *Session) enqueue(e entry) (fe FrontEnd, grew, kept bool) {
 	if int(s.q.n) >= b.cfg.MaxQueued {
 		s.setFull(true)
 	}
+	s.reclass()
 	if s.fe != nil && !s.notified {
 		s.notified = true
 		return s.fe, grew, kept
@@ -222,6 +224,7 @@ func (s *Session) lowWater() int32 {
 // queue drained below its low-water mark while marked full (the caller then
 // retries parked publishes, with no lock held). The caller holds s.mu.
 func (s *Session) popped() bool {
+	s.reclass()
 	if s.flow.Load()&flowFull == 0 || s.q.n > s.lowWater() {
 		return false
 	}

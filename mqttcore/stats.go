@@ -34,6 +34,8 @@ type counters struct {
 	deniedSubscribe atomic.Uint64
 	deniedRead      atomic.Uint64
 	deniedWill      atomic.Uint64
+
+	opsCounters // stats_ops.go
 }
 
 // Stats is a snapshot of the broker's counters, for metrics and $SYS.
@@ -73,6 +75,14 @@ type Stats struct {
 	Commits      uint64
 	CommitErrors uint64
 	CommitTime   time.Duration
+	// CommitLatency counts the commits of Commits by their latency:
+	// [i] those up to CommitBuckets[i] and over the one before, the last
+	// those over every bound.
+	CommitLatency [len(CommitBuckets) + 1]uint64
+	// QueueFill counts the sessions whose queue holds at least i tenths of
+	// MaxQueued (and less than i+1) at [i]; [0], the rest, is not counted.
+	// FullestQueue reads it.
+	QueueFill [QueueClasses]int64
 	// Denied counts what the Authorizer refused.
 	Denied Denied
 	// Uptime is the time since New.
@@ -101,7 +111,7 @@ type Denied struct {
 // the snapshot as a whole is not.
 func (b *Broker) Stats() Stats {
 	c := &b.stats
-	return Stats{
+	st := Stats{
 		Sessions:         c.sessions.Load(),
 		Connected:        c.connected.Load(),
 		Queued:           c.queued.Load(),
@@ -132,4 +142,6 @@ func (b *Broker) Stats() Stats {
 		},
 		Uptime: b.now().Sub(b.started),
 	}
+	c.snapshotOps(&st)
+	return st
 }

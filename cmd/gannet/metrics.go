@@ -1,14 +1,13 @@
 package main
 
 import (
-	"context"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/radio"
 )
 
@@ -37,7 +36,11 @@ func gauge(name, help string, labels ...string) metricDesc {
 var (
 	mBuildInfo = gauge("gannet_build_info", "Always 1; the version label is the running build.", "version")
 
-	mSensors          = gauge("gannet_mqttsn_sensors", "MQTT-SN clients with gateway state, by state (active, asleep, awake).", "state")
+	mSensors          = gauge("gannet_mqttsn_sensors", "MQTT-SN clients with gateway state, by state (active, asleep, awake; lost ones have none: gannet_mqttsn_sensors_lost_total).", "state")
+	mUnverified       = gauge("gannet_mqttsn_unverified_sensors", "MQTT-SN clients on probation: nothing received since their CONNACK (max_unverified).")
+	mSnMsgsIn         = counter("gannet_mqttsn_messages_received_total", "PUBLISHes from MQTT-SN clients the core took, by QoS (-1, 0, 1, 2).", "qos")
+	mSnMsgsOut        = counter("gannet_mqttsn_messages_sent_total", "PUBLISHes sent to MQTT-SN clients, first transmissions only, by QoS (0, 1, 2).", "qos")
+	mSnHeldRepeats    = counter("gannet_mqttsn_held_repeats_total", "QoS 1/2 PUBLISHes a sensor resent while the core held the first one's acknowledgement, not published again.")
 	mRegistrations    = gauge("gannet_mqttsn_registrations", "Normal topic ids registered with MQTT-SN clients, over all clients.")
 	mForwarded        = gauge("gannet_mqttsn_forwarded_sensors", "MQTT-SN clients behind a forwarder.")
 	mForwarders       = gauge("gannet_mqttsn_forwarders", "Forwarders (distinct listener and address) with clients behind them.")
@@ -80,6 +83,17 @@ var (
 	mCoreWills       = counter("gannet_broker_wills_published_total", "Wills published.")
 	mCoreLimitHits   = counter("gannet_broker_limit_hits_total", "Hits of each broker limit, by its configuration key.", "limit")
 	mCoreDenied      = counter("gannet_broker_acl_denied_total", "Refusals of the ACL (the core's Authorizer) for every client, MQTT and MQTT-SN, by action (publish, subscribe, read, will).", "action")
+	mCoreHeld        = counter("gannet_broker_held_publishes_total", "QoS 1/2 publishes whose acknowledgement flow control held because a subscriber's queue was full.")
+	mCoreHeldNow     = gauge("gannet_broker_held_publishes", "QoS 1/2 publishes held by flow control now.")
+	mCoreFullest     = gauge("gannet_broker_queue_fullest_ratio", "Fill of the fullest session queue as a fraction of max_queued, rounded down to a tenth (0: none holds a tenth; 1: full; up to 2 under backpressure).")
+	mCoreCommitErrs  = counter("gannet_broker_store_commit_errors_total", "Store commits that failed: their publishes were refused.")
+	mCoreCommitTime  = metricDesc{prometheus.NewDesc("gannet_broker_store_commit_duration_seconds", "Time from a publish's store commit request to its durability, which its acknowledgement waits for.", nil, nil), prometheus.UntypedValue}
+	mStoreBatches    = counter("gannet_store_transactions_total", "Write transactions of the store file (each fsyncs under sync = \"always\"; commits over transactions is the group-commit batch).")
+	mStoreCalls      = counter("gannet_store_commits_total", "Commits (the core's and the bridges') written to the store file.")
+	mStoreTxTime     = counter("gannet_store_transaction_seconds_total", "Time spent in write transactions of the store file, fsync included.")
+	mStoreWaits      = counter("gannet_store_commit_waits_total", "Commits that found the store's pending queue full and waited.")
+	mStoreFailed     = counter("gannet_store_commit_failures_total", "Commits whose write to the store file failed.")
+	mStoreUsed       = gauge("gannet_store_used_bytes", "Bytes of the store file's pages in use.")
 	mCoreUptime      = gauge("gannet_broker_uptime_seconds", "Time since the broker core started.")
 	mMQTTConns       = gauge("gannet_mqtt_connections", "Open MQTT connections (TCP, TLS and WebSocket).")
 	mMQTTAccepted    = counter("gannet_mqtt_connections_accepted_total", "MQTT network connections accepted.")
@@ -115,7 +129,9 @@ var allMetrics = []metricDesc{
 	mSnRefused, mSnRetransmits, mSnQoSMinus1, mSnMigrated, mSnLimitHits, mRateAllowed, mRateLimited, mRateEvicted,
 	mRateSources, mRadioReceived, mRadioSent, mRadioTruncated, mRadioWriteErrors, mRadioSyscalls, mRadioRcvBuf,
 	mRadioSndBuf, mDTLSHandshakes, mDTLSFailures, mDTLSRefused, mDTLSSessions, mDTLSHandshaking, mDTLSClosed,
-	mDTLSDropped, mDTLSReloads, mCoreSessions, mCoreQueued, mCoreRetained, mCoreReceived, mCoreSent, mCoreDropped,
+	mDTLSDropped, mDTLSReloads, mUnverified, mSnMsgsIn, mSnMsgsOut, mSnHeldRepeats, mCoreHeld, mCoreHeldNow,
+	mCoreFullest, mCoreCommitErrs, mCoreCommitTime, mStoreBatches, mStoreCalls, mStoreTxTime, mStoreWaits,
+	mStoreFailed, mStoreUsed, mCoreSessions, mCoreQueued, mCoreRetained, mCoreReceived, mCoreSent, mCoreDropped,
 	mCoreExpired, mCoreWills, mCoreLimitHits, mCoreDenied, mCoreUptime, mMQTTConns, mMQTTAccepted, mMQTTConnects, mMQTTRefused,
 	mMQTTClosed, mMQTTACLDenied, mMQTTCoreRefused, mMQTTTooLarge, mMQTTPacketsIn, mMQTTPacketsOut, mBridgeUp,
 	mBridgeDepth, mBridgeBytes, mBridgeOldest, mBridgeInflight, mBridgeQueued, mBridgeSent, mBridgeReceived,
@@ -135,9 +151,6 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// inspectTimeout bounds the wait for the gateway's loops during a scrape.
-const inspectTimeout = 5 * time.Second
-
 // Collect implements prometheus.Collector: one snapshot of every part's
 // Stats per scrape.
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -148,18 +161,23 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	emit(mBuildInfo, 1, in.version)
 
 	if in.gw != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), inspectTimeout)
-		n, err := in.gw.Counts(ctx)
-		cancel()
-		if err == nil { // a stuck or closing gateway: /healthz says so
-			emit(mSensors, float64(n.Active), "active")
-			emit(mSensors, float64(n.Asleep), "asleep")
-			emit(mSensors, float64(n.Awake), "awake")
-			emit(mRegistrations, float64(n.Registrations))
-			emit(mForwarded, float64(n.Forwarded))
-			emit(mForwarders, float64(n.Forwarders))
-		}
+		// Gauges kept as clients change: no pass over the clients, so a
+		// scrape costs the same with 100 sensors or 100,000.
 		st := in.gw.Stats()
+		emit(mSensors, float64(st.Active), "active")
+		emit(mSensors, float64(st.Asleep), "asleep")
+		emit(mSensors, float64(st.Awake), "awake")
+		emit(mUnverified, float64(st.Unverified))
+		emit(mRegistrations, float64(st.Registrations))
+		emit(mForwarded, float64(st.Forwarded))
+		emit(mForwarders, float64(st.Forwarders))
+		for i, n := range st.PublishesIn {
+			emit(mSnMsgsIn, float64(n), qosLabels[i])
+		}
+		for i, n := range st.PublishesOut[1:] {
+			emit(mSnMsgsOut, float64(n), qosLabels[i+1])
+		}
+		emit(mSnHeldRepeats, float64(st.HeldRepeats))
 		emit(mLost, float64(st.Lost))
 		emit(mSnReceived, float64(st.Received))
 		emit(mSnSent, float64(st.Sent))
@@ -231,6 +249,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		emit(mCoreLimitHits, float64(s.LimitHits.Inflight), "max_inflight")
 		emit(mCoreLimitHits, float64(s.LimitHits.Payload), "max_payload_size")
 		emit(mCoreLimitHits, float64(s.LimitHits.Retained), "max_retained")
+		emit(mCoreLimitHits, float64(s.LimitHits.Hold), "hold_timeout")
+		emit(mCoreHeld, float64(s.Held))
+		emit(mCoreHeldNow, float64(s.HeldNow))
+		emit(mCoreFullest, s.FullestQueue())
+		emit(mCoreCommitErrs, float64(s.CommitErrors))
+		ch <- commitHistogram(&s)
 		emit(mCoreDenied, float64(s.Denied.Publish), "publish")
 		emit(mCoreDenied, float64(s.Denied.Subscribe), "subscribe")
 		emit(mCoreDenied, float64(s.Denied.Read), "read")
@@ -262,6 +286,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		emit(mMQTTPacketsIn, float64(s.PacketsReceived))
 		emit(mMQTTPacketsOut, float64(s.PacketsSent))
 	}
+	if in.store != nil {
+		s := in.store.Stats()
+		emit(mStoreBatches, float64(s.Batches))
+		emit(mStoreCalls, float64(s.Calls))
+		emit(mStoreTxTime, s.BatchTime.Seconds())
+		emit(mStoreWaits, float64(s.QueueWaits))
+		emit(mStoreFailed, float64(s.Failed))
+		emit(mStoreUsed, float64(s.UsedBytes))
+	}
 	for _, b := range in.bridges {
 		s, name := b.Stats(), b.Name()
 		up := 0.0
@@ -289,6 +322,22 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		emit(mBridgeRequeued, float64(s.Requeued), name)
 		emit(mBridgeQuarantin, float64(s.Quarantined), name)
 	}
+}
+
+// qosLabels are the qos label values of Stats.PublishesIn/Out's indexes.
+var qosLabels = [...]string{"-1", "0", "1", "2"}
+
+// commitHistogram is the core's commit latency as a Prometheus histogram:
+// CommitLatency holds per-bucket counts, a histogram cumulative ones.
+func commitHistogram(s *mqttcore.Stats) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(mqttcore.CommitBuckets))
+	var n uint64
+	for i, le := range mqttcore.CommitBuckets {
+		n += s.CommitLatency[i]
+		buckets[le.Seconds()] = n
+	}
+	n += s.CommitLatency[len(mqttcore.CommitBuckets)]
+	return prometheus.MustNewConstHistogram(mCoreCommitTime.desc, n, s.CommitTime.Seconds(), buckets)
 }
 
 // limitLabel is a gateway limit's configuration key as a label value:

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/internal/sntest"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
 	"github.com/gannet-mqtt/gannet/radio"
 	"github.com/gannet-mqtt/gannet/snclient"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
@@ -66,7 +68,14 @@ func startOps(t *testing.T, opts sntest.Options) *opsEnv {
 // sensor connects an MQTT-SN client to the radio link.
 func (o *opsEnv) sensor(t *testing.T, ctx context.Context, id string) *snclient.Client {
 	t.Helper()
-	c, err := snclient.Dial(ctx, "udp4", o.link, snclient.Options{ClientID: id, KeepAlive: time.Minute})
+	return o.sensorWith(t, ctx, snclient.Options{ClientID: id, KeepAlive: time.Minute})
+}
+
+// sensorWith connects an MQTT-SN client with opts to the radio link.
+func (o *opsEnv) sensorWith(t *testing.T, ctx context.Context, opts snclient.Options) *snclient.Client {
+	t.Helper()
+	id := opts.ClientID
+	c, err := snclient.Dial(ctx, "udp4", o.link, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,17 +151,35 @@ next:
 // TestMetricsAfterTraffic scrapes /metrics after real traffic: MQTT-SN
 // sensors (snclient) publish at QoS 1 and one sleeps, an MQTT client
 // (paho) subscribes and receives, a malformed datagram arrives. The values
-// must be those of the parts' Stats, the one source of truth.
+// must be those of the parts' Stats, the one source of truth. The core is
+// durable (a bbolt store) with max_queued 10, and the sleeper has 5
+// messages queued: half full.
 func TestMetricsAfterTraffic(t *testing.T) {
-	o := startOps(t, sntest.Options{})
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "gannet.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() }) // after the Env's cleanup: the core closes first
+	o := startOps(t, sntest.Options{Core: mqttcore.Config{MaxQueued: 10}, Journal: st})
+	o.in.store = st
 	ctx := sntest.Context(t)
 	app := o.MQTT(t, ctx, "app")
 	app.Subscribe(t, ctx, 1, "m/#")
 
 	const perSensor = 5
 	var sensors []*snclient.Client
-	for i := range 3 {
+	for i := range 2 {
 		sensors = append(sensors, o.sensor(t, ctx, fmt.Sprintf("s%d", i)))
+	}
+	// s2's session is persistent: what is queued for it is written to the
+	// store before the publisher's PUBACK.
+	sensors = append(sensors, o.sensorWith(t, ctx, snclient.Options{ClientID: "s2", KeepAlive: time.Minute, PersistentSession: true}))
+	// s0 receives s1's messages; s2 subscribes to q/s2 and sleeps.
+	if _, err := sensors[0].Subscribe(ctx, snclient.Named("m/s1"), sn.QoS1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sensors[2].Subscribe(ctx, snclient.Named("q/s2"), sn.QoS1); err != nil {
+		t.Fatal(err)
 	}
 	for i, s := range sensors {
 		for j := range perSensor {
@@ -168,6 +195,14 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.WaitSession(t, ctx, "s2", mqttcore.StateAsleep)
+	for i := range perSensor {
+		app.Publish(t, ctx, "q/s2", 1, false, fmt.Sprint(i))
+	}
+	sntest.WaitFor(t, ctx, "5 messages queued for the sleeper", func() bool {
+		s, _ := o.Broker.Session("s2")
+		return s.Queued == perSensor
+	})
+	sntest.WaitFor(t, ctx, "s1's messages sent to s0", func() bool { return o.Gateway.Stats().PublishesOut[2] == perSensor })
 	// A malformed datagram: length 5, type PUBLISH, cut short.
 	raw, err := net.Dial("udp4", o.link)
 	if err != nil {
@@ -189,15 +224,28 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		{"gannet_mqttsn_sensors", []string{"state", "active"}, 2},
 		{"gannet_mqttsn_sensors", []string{"state", "asleep"}, 1},
 		{"gannet_mqttsn_sensors", []string{"state", "awake"}, 0},
-		{"gannet_mqttsn_registrations", nil, 3},
+		{"gannet_mqttsn_registrations", nil, 3 + 2}, // the publishers' and the subscriptions'
+		{"gannet_mqttsn_unverified_sensors", nil, 0},
+		{"gannet_mqttsn_messages_received_total", []string{"qos", "1"}, 3 * perSensor},
+		{"gannet_mqttsn_messages_received_total", []string{"qos", "0"}, 0},
+		{"gannet_mqttsn_messages_received_total", []string{"qos", "-1"}, 0},
+		{"gannet_mqttsn_messages_sent_total", []string{"qos", "1"}, perSensor},
+		{"gannet_mqttsn_messages_sent_total", []string{"qos", "2"}, 0},
+		{"gannet_mqttsn_held_repeats_total", nil, 0},
+		{"gannet_broker_queue_fullest_ratio", nil, 0.5},
+		{"gannet_broker_queued_messages", nil, perSensor},
+		{"gannet_broker_held_publishes", nil, 0},
+		{"gannet_broker_limit_hits_total", []string{"limit", "hold_timeout"}, 0},
+		{"gannet_broker_store_commit_errors_total", nil, 0},
+		{"gannet_store_commit_failures_total", nil, 0},
 		{"gannet_mqttsn_malformed_datagrams_total", nil, 1},
 		{"gannet_mqttsn_datagrams_received_total", nil, float64(gs.Received)},
 		{"gannet_mqttsn_datagrams_sent_total", nil, float64(gs.Sent)},
 		{"gannet_radio_datagrams_received_total", []string{"listener", o.link, "network", "udp"}, float64(gs.Received)},
 		{"gannet_mqttsn_sensors_lost_total", nil, 0},
-		{"gannet_broker_messages_received_total", nil, 3 * perSensor},
+		{"gannet_broker_messages_received_total", nil, 4 * perSensor},
 		{"gannet_broker_messages_received_total", nil, float64(bs.MessagesReceived)},
-		{"gannet_broker_messages_sent_total", nil, 3 * perSensor},
+		{"gannet_broker_messages_sent_total", nil, 4 * perSensor},     // to the app and to s0
 		{"gannet_broker_sessions", []string{"state", "connected"}, 3}, // two sensors and the app
 		{"gannet_broker_sessions", []string{"state", "offline"}, 1},
 		{"gannet_mqtt_connections", nil, 1},
@@ -208,6 +256,22 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		if got := value(t, fams, tc.name, tc.labels...); got != tc.want {
 			t.Errorf("%s%v = %v; want %v", tc.name, tc.labels, got, tc.want)
 		}
+	}
+	// Every acknowledged QoS 1 publish waited for a commit: the histogram
+	// counts the core's commits, and the store wrote them.
+	h := fams["gannet_broker_store_commit_duration_seconds"].GetMetric()[0].GetHistogram()
+	if h.GetSampleCount() != bs.Commits || bs.Commits < perSensor || h.GetSampleSum() != bs.CommitTime.Seconds() {
+		t.Errorf("commit histogram count %d, sum %v; want the core's %d commits (at least %d), %v", h.GetSampleCount(), h.GetSampleSum(), bs.Commits, perSensor, bs.CommitTime.Seconds())
+	}
+	// The parser adds the +Inf bucket.
+	if b := h.GetBucket(); len(b) != len(mqttcore.CommitBuckets)+1 || b[len(b)-1].GetCumulativeCount() != h.GetSampleCount() || b[len(b)-2].GetUpperBound() != 5 {
+		t.Errorf("commit histogram buckets %v; want %d, cumulative, up to 5 s and +Inf", b, len(mqttcore.CommitBuckets)+1)
+	}
+	if got := value(t, fams, "gannet_store_commits_total"); got < float64(bs.Commits) {
+		t.Errorf("gannet_store_commits_total = %v; want at least the core's %d commits", got, bs.Commits)
+	}
+	if got := value(t, fams, "gannet_store_used_bytes"); got <= 0 {
+		t.Errorf("gannet_store_used_bytes = %v; want > 0", got)
 	}
 	// Received counts every datagram: 3 CONNECT, 3 REGISTER, 15 PUBLISH,
 	// 1 DISCONNECT, the malformed one, and the keep-alive pings there were.

@@ -65,6 +65,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			log.Error("closing the store", "err", err)
 		}
 	}()
+	in.store = store
 	// [mqtt.auth]'s ACL binds every client, sensors included
 	// (docs/security.md); a reload calls authn.Reload.
 	authn, err := auth.New(cfg.MQTT.Auth)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
 	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
 	"github.com/gannet-mqtt/gannet/mqttcore/listener"
 	"github.com/gannet-mqtt/gannet/radio"
@@ -41,6 +42,7 @@ type instance struct {
 	started  time.Time
 	log      *slog.Logger
 	broker   *mqttcore.Broker
+	store    *boltstore.Store // nil for [store] type = "memory"
 	gw       *gateway.Gateway
 	links    []gateway.Link
 	mqtt     *listener.Server // nil when [mqtt] is disabled
@@ -108,12 +110,15 @@ func jsonError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 
+// inspectTimeout bounds the wait for the gateway's loops in an API call.
+const inspectTimeout = 5 * time.Second
+
 // healthz answers 200 while the gateway's event loops answer (a loop stuck
 // in a handler would stop every sensor it owns) and 503 otherwise.
 func (in *instance) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if _, err := in.gw.Counts(ctx); err != nil {
+	if err := in.gw.Ping(ctx); err != nil {
 		http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
