@@ -5,6 +5,7 @@
 //	gannet sub -topic FILTER               subscribe as an MQTT-SN sensor and print
 //	gannet check-config [-config FILE]     load and validate a configuration
 //	gannet reload [-config FILE]           make a running gateway reread its configuration
+//	gannet backup [-config FILE] -o FILE   a consistent copy of the store, gateway running or not
 //	gannet passwd [-c | -D] FILE USER      set (password on stdin) or delete a user
 //	gannet version                         print the version
 //	gannet help COMMAND                    a command's usage and flags
@@ -39,6 +40,7 @@ commands:
   bench          simulate a sensor fleet against a gateway and report throughput and latency
   check-config   load and validate a configuration file
   reload         make a running gateway reread its configuration
+  backup         write a consistent copy of the store (sessions, queues, retained), running or not
   passwd         add, change or delete a user in a password file (Mosquitto's $7$ format)
   version        print the version
   help COMMAND   a command's usage and flags
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = checkConfig(args[1:], stdout, stderr)
 	case "reload":
 		err = reloadCmd(ctx, args[1:], stdout, stderr)
+	case "backup":
+		err = backupCmd(ctx, args[1:], stdout, stderr) // backup.go
 	case "passwd":
 		err = passwd(args[1:], stdin, stdout, stderr) // passwd.go
 	case "version":

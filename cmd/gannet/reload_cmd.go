@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -31,17 +30,9 @@ func reloadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return fmt.Errorf("find the [http] listener (or give -url): %w", err)
 		}
-		if !cfg.HTTP.Enabled {
-			return fmt.Errorf("%s: [http] is not enabled: give -url, or send SIGHUP (kill -HUP PID, systemctl reload gannet)", *path)
+		if *url, err = httpURL(cfg, *path); err != nil { // backup.go
+			return fmt.Errorf("%w, or send SIGHUP (kill -HUP PID, systemctl reload gannet)", err)
 		}
-		scheme, addr := "http", cfg.HTTP.address()
-		if cfg.HTTP.TLS.CertFile != "" {
-			scheme = "https"
-		}
-		if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
-			addr = net.JoinHostPort("127.0.0.1", port)
-		}
-		*url = scheme + "://" + addr
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -78,6 +78,7 @@ func (in *instance) handler() http.Handler {
 	mux.HandleFunc("GET /api/sensors", in.apiSensors)
 	mux.HandleFunc("GET /api/sensor", in.apiSensor)
 	mux.HandleFunc("POST /-/reload", in.apiReload)
+	mux.HandleFunc("GET "+backupPath, in.apiBackup) // backup.go
 	return mux
 }
 

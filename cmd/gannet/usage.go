@@ -24,6 +24,7 @@ var synopses = map[string]string{
 	"bench":        "gannet bench SCENARIO [flags]   (gannet help bench lists the scenarios)",
 	"check-config": "gannet check-config [-config FILE]",
 	"reload":       "gannet reload [-config FILE | -url URL] [-user USER]",
+	"backup":       "gannet backup [-config FILE] [-url URL] [-user USER] -o FILE",
 	"version":      "gannet version",
 }
 
