@@ -506,6 +506,10 @@ func TestForwarderEncapsulation(t *testing.T) {
 		if st := h.g.Stats(); st.Clients != 2 {
 			t.Errorf("Clients = %d; want 2 (one per node id)", st.Clients)
 		}
+		st := h.g.Stats()
+		if st.Active != 2 || st.Forwarded != 2 || st.Forwarders != 1 || st.Registrations != 2 || st.PublishesIn != [4]uint64{0, 0, 2, 0} {
+			t.Errorf("Stats = %+v; want 2 active, 2 forwarded behind 1 forwarder, 2 registrations, 2 QoS 1 publishes in", st)
+		}
 	})
 }
 
@@ -533,8 +537,8 @@ func TestQoSMinus1(t *testing.T) {
 		ok.send(&sn.Publish{QoS: sn.QoSMinus1, TopicIDType: sn.TopicIDPredefined, TopicID: 4, Data: []byte("no")})
 		a.expectNone()
 		ok.expectNone(time.Second) // no answer to QoS -1, ever
-		if st := h.g.Stats(); st.QoSMinus1 != 2 || st.Rejected != 1 || st.InvalidTopic != 1 {
-			t.Errorf("QoSMinus1, Rejected, InvalidTopic = %d, %d, %d; want 2, 1, 1", st.QoSMinus1, st.Rejected, st.InvalidTopic)
+		if st := h.g.Stats(); st.QoSMinus1 != 2 || st.Rejected != 1 || st.InvalidTopic != 1 || st.PublishesIn[0] != 2 {
+			t.Errorf("QoSMinus1, Rejected, InvalidTopic, PublishesIn[QoS -1] = %d, %d, %d, %d; want 2, 1, 1, 2", st.QoSMinus1, st.Rejected, st.InvalidTopic, st.PublishesIn[0])
 		}
 	})
 }

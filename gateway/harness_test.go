@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -79,6 +80,19 @@ func runWith(t *testing.T, cfg gateway.Config, opts gateway.Options, f func(t *t
 			}
 		})
 		f(t, &harness{t: t, b: b, g: g, net: n, gw: link.AddrPort()})
+		// Every test is also a check of the gauges Stats keeps as clients
+		// change: once everything is idle they equal what Counts finds by
+		// walking the clients.
+		synctest.Wait()
+		if !t.Failed() {
+			if c, err := g.Counts(context.Background()); err == nil {
+				st := g.Stats()
+				if got := (gateway.SensorCounts{Active: int(st.Active), Asleep: int(st.Asleep), Awake: int(st.Awake),
+					Registrations: int(st.Registrations), Forwarded: int(st.Forwarded), Forwarders: int(st.Forwarders)}); got != c {
+					t.Errorf("Stats gauges %+v; Counts() walking the clients = %+v", got, c)
+				}
+			}
+		}
 	})
 }
 
