@@ -57,6 +57,23 @@ func (g *Gateway) sysTopics() []sysTopic {
 		{sysPrefix + "messages/qos_minus_1", num(st.QoSMinus1)},
 		{sysPrefix + "clients/migrated", num(st.Migrated)},
 	}
+	// The gauges and counters /metrics exports too (cmd/gannet/metrics.go),
+	// from the same Stats.
+	out = append(out,
+		sysTopic{sysPrefix + "clients/active", num(uint64(st.Active))},
+		sysTopic{sysPrefix + "clients/awake", num(uint64(st.Awake))},
+		sysTopic{sysPrefix + "clients/lost", num(st.Lost)},
+		sysTopic{sysPrefix + "clients/forwarded", num(uint64(st.Forwarded))},
+		sysTopic{sysPrefix + "forwarders", num(uint64(st.Forwarders))},
+		sysTopic{sysPrefix + "registrations", num(uint64(st.Registrations))},
+		sysTopic{sysPrefix + "messages/held_repeats", num(st.HeldRepeats)},
+	)
+	for i, q := range [...]string{"qos-1", "qos0", "qos1", "qos2"} {
+		out = append(out, sysTopic{sysPrefix + "publish/received/" + q, num(st.PublishesIn[i])})
+		if i > 0 {
+			out = append(out, sysTopic{sysPrefix + "publish/sent/" + q, num(st.PublishesOut[i])})
+		}
+	}
 	for l, n := range st.LimitHits {
 		name := strings.ReplaceAll(strings.ReplaceAll(Limit(l).String(), " (", "/"), ")", "")
 		out = append(out, sysTopic{sysPrefix + "limits/" + name, num(n)})
