@@ -99,7 +99,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		durable:     broker.Durable(),
 		budget:      budget,
 	}
-	g.ids = resolver{pre: newPredefined(cfg.Predefined)}
+	g.ids.pre.Store(newPredefined(cfg.Predefined))
 	for _, p := range cfg.QoSMinus1.AllowFrom {
 		g.allow = append(g.allow, netip.MustParsePrefix(p)) // checked by Validate
 	}

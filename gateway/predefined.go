@@ -13,6 +13,19 @@ type predefined struct {
 
 const clientIDPlaceholder = "{client_id}"
 
+// SetPredefined replaces the predefined topic ids (a configuration
+// reload), checked as Config.Validate checks them; on an error nothing
+// changes. Sessions are kept: a client's next message with an id no longer
+// defined is refused with "invalid topic id", as any unknown id is, and a
+// delivery to a topic no longer predefined for it is REGISTERed first.
+func (g *Gateway) SetPredefined(list []PredefinedTopic) error {
+	if err := (&Config{Predefined: list}).Validate(); err != nil {
+		return err
+	}
+	g.ids.pre.Store(newPredefined(list))
+	return nil
+}
+
 func newPredefined(list []PredefinedTopic) *predefined {
 	p := &predefined{global: map[uint16]string{}, perClient: map[string]map[uint16]string{}, byName: map[string]uint16{}}
 	for _, t := range list {

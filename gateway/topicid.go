@@ -1,6 +1,10 @@
 package gateway
 
-import sn "github.com/gannet-mqtt/gannet/snpacket"
+import (
+	"sync/atomic"
+
+	sn "github.com/gannet-mqtt/gannet/snpacket"
+)
 
 // Topic ids. MQTT-SN names a topic on the wire in one of three id spaces,
 // told apart by the message's TopicIdType:
@@ -17,10 +21,12 @@ import sn "github.com/gannet-mqtt/gannet/snpacket"
 // short name, and delivery to a client. Whatever decides on a topic (the
 // core, access rules) sees only names: resolve the id first.
 
-// resolver maps topic ids to topic names and back. It is shared read-only
-// by every loop; the registry it is given belongs to the calling loop.
+// resolver maps topic ids to topic names and back. It is shared by every
+// loop; the registry it is given belongs to the calling loop. The
+// predefined table is read-only once stored and replaced whole by
+// SetPredefined (a reload).
 type resolver struct {
-	pre *predefined
+	pre atomic.Pointer[predefined]
 }
 
 // name returns the topic name that id, of type typ, stands for when
@@ -28,7 +34,7 @@ type resolver struct {
 // without one (QoS -1): it holds no normal ids. ok is false for an id the
 // sender does not hold, including a normal id the sender refused in a
 // REGACK. Only a predefined template allocates.
-func (r resolver) name(clientID string, reg *registry, typ sn.TopicIDType, id uint16) (topic string, ok bool) {
+func (r *resolver) name(clientID string, reg *registry, typ sn.TopicIDType, id uint16) (topic string, ok bool) {
 	switch typ {
 	case sn.TopicIDNormal:
 		if reg == nil {
@@ -39,7 +45,7 @@ func (r resolver) name(clientID string, reg *registry, typ sn.TopicIDType, id ui
 		}
 		return "", false
 	case sn.TopicIDPredefined:
-		return r.pre.topic(clientID, id)
+		return r.pre.Load().topic(clientID, id)
 	case sn.TopicIDShort:
 		n := sn.ShortTopicName(id)
 		return string(n[:]), true
@@ -50,11 +56,11 @@ func (r resolver) name(clientID string, reg *registry, typ sn.TopicIDType, id ui
 // id returns how clientID knows topic, in order of preference: a normal id
 // in its registry, a predefined id, or a short name. ok is false when the
 // client knows none, and the gateway must REGISTER the name first.
-func (r resolver) id(clientID string, reg *registry, topic string) (typ sn.TopicIDType, id uint16, ok bool) {
+func (r *resolver) id(clientID string, reg *registry, topic string) (typ sn.TopicIDType, id uint16, ok bool) {
 	if e := reg.byNameString(topic); e != nil && e.flags&rejectedID == 0 {
 		return sn.TopicIDNormal, e.id, true
 	}
-	if id, ok := r.pre.id(clientID, topic); ok {
+	if id, ok := r.pre.Load().id(clientID, topic); ok {
 		return sn.TopicIDPredefined, id, true
 	}
 	if id, ok := sn.ShortTopicID(topic); ok {

@@ -20,10 +20,10 @@ import (
 //   - applied live: log.level; the contents of [mqtt.auth]'s password file
 //     and ACL (which binds MQTT and MQTT-SN clients); the DTLS listeners' PSK file,
 //     certificate, key and CA file (their contents: reread); [rate_limit];
-//     http.password_file;
+//     http.password_file; [[gateway.predefined]] (the table is replaced);
 //   - needs a restart: everything else that changed ([[listen]] addresses,
-//     [gateway], [broker], [[bridge]], the rest of [mqtt] and [http],
-//     log.format). Those parts would have to be rebuilt, dropping the
+//     the rest of [gateway], [broker], [[bridge]], the rest of [mqtt] and
+//     [http], log.format). Those parts would have to be rebuilt, dropping the
 //     sessions or connections they hold.
 
 // reloadReport says what a reload did.
@@ -46,6 +46,7 @@ type liveConfig struct {
 	links    []gateway.Link
 	authn    *auth.Authenticator // [mqtt.auth]: the broker's Authorizer and the listener's passwords
 	limiters *limiters
+	gw       *gateway.Gateway
 	http     *httpServer // nil when disabled
 }
 
@@ -138,12 +139,23 @@ func (lc *liveConfig) reload() reloadReport {
 		lc.http.setPasswords(httpPw)
 		rep.Applied = append(rep.Applied, "http.password_file reread")
 	}
+	// [[gateway.predefined]]: replaced whole; sessions stay.
+	if !reflect.DeepEqual(old.Gateway.Predefined, next.Gateway.Predefined) {
+		if err := lc.gw.SetPredefined(next.Gateway.Predefined); err != nil {
+			rep.NotApplied = append(rep.NotApplied, "gateway.predefined: "+err.Error()+" (the previous table stays)")
+			next.Gateway.Predefined = old.Gateway.Predefined
+		} else {
+			rep.Applied = append(rep.Applied, fmt.Sprintf("gateway.predefined (%d topic ids)", len(next.Gateway.Predefined)))
+		}
+	}
+	oldGw, nextGw := old.Gateway, next.Gateway
+	oldGw.Predefined, nextGw.Predefined = nil, nil
 	// The parts that hold sessions and connections.
 	for _, part := range []struct {
 		name      string
 		old, next any
 	}{
-		{"[gateway]", old.Gateway, next.Gateway},
+		{"[gateway] (other than predefined)", oldGw, nextGw},
 		{"[broker]", old.Broker, next.Broker},
 		{"[[bridge]]", old.Bridges, next.Bridges},
 	} {
@@ -157,6 +169,7 @@ func (lc *liveConfig) reload() reloadReport {
 	applied.Log.Level = next.Log.Level
 	applied.MQTT.Auth = next.MQTT.Auth
 	applied.RateLimit = next.RateLimit
+	applied.Gateway.Predefined = next.Gateway.Predefined
 	applied.HTTP.PasswordFile = next.HTTP.PasswordFile
 	lc.cfg = &applied
 

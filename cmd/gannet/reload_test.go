@@ -120,6 +120,10 @@ address = %q
 		}
 	}
 	publishAll("before")
+	// Predefined id 7 is not defined yet.
+	if err := sensors[1].Publish(ctx, snclient.Predefined(7), sn.QoS1, false, []byte("pre")); err == nil {
+		t.Fatal("PUBLISH with predefined id 7 before it is defined: accepted; want invalid topic id")
+	}
 
 	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", mqttAddr)
 	if err != nil {
@@ -142,10 +146,10 @@ address = %q
 		t.Fatalf("publish to cmd/# under the first ACL: reason %#x; want 0x87 (not authorized)", rc)
 	}
 
-	// gannet reload: the ACL allows cmd/#, the log level and [gateway]
-	// change.
+	// gannet reload: the ACL allows cmd/#, the log level, a predefined
+	// topic id and [gateway]'s max_clients change.
 	writeACL(sensorsACL + "topic write cmd/#\n")
-	writeConfig("[gateway]\nmax_clients = 5000\n")
+	writeConfig("[gateway]\nmax_clients = 5000\n[[gateway.predefined]]\nid = 7\ntopic = \"sensors/live-1\"\n")
 	sedLevel := func(level string) {
 		t.Helper()
 		b, _ := os.ReadFile(cfgPath)
@@ -156,7 +160,8 @@ address = %q
 	if rc := run(ctx, []string{"reload", "-url", httpURL}, nil, &out, &errOut); rc != 0 {
 		t.Fatalf("gannet reload = %d: %s%s", rc, out.String(), errOut.String())
 	}
-	for _, want := range []string{"applied:      log.level = DEBUG", "applied:      mqtt.auth", "not applied:  [gateway] changed: needs a restart"} {
+	for _, want := range []string{"applied:      log.level = DEBUG", "applied:      mqtt.auth", "applied:      gateway.predefined (1 topic ids)",
+		"not applied:  [gateway] (other than predefined) changed: needs a restart"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("gannet reload printed %q; want %q in it", out.String(), want)
 		}
@@ -166,6 +171,9 @@ address = %q
 	}
 	alive()
 	publishAll("after reload")
+	if err := sensors[1].Publish(ctx, snclient.Predefined(7), sn.QoS1, false, []byte("pre")); err != nil {
+		t.Errorf("PUBLISH with predefined id 7 after the reload defined it: %v; want PUBACK", err)
+	}
 	if code, body, _ := get(t, httpURL+"/api/status"); code != 200 || !strings.Contains(body, `"Active":3`) {
 		t.Errorf("GET /api/status after reload = %d %s; want 3 active sensors", code, body)
 	}
@@ -205,6 +213,9 @@ address = %q
 	})
 	if rc := pubCmd(); rc != 0x87 {
 		t.Errorf("publish to cmd/# after the SIGHUP reload: reason %#x; want 0x87", rc)
+	}
+	if err := sensors[1].Publish(ctx, snclient.Predefined(7), sn.QoS1, false, []byte("pre")); err == nil {
+		t.Error("PUBLISH with predefined id 7 after the SIGHUP reload removed it: accepted; want invalid topic id")
 	}
 	publishAll("after SIGHUP")
 	fams := scrape(t, httpURL)

@@ -116,7 +116,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	in.links = links
-	live := &liveConfig{path: *path, cfg: cfg, level: level, log: log, links: links, authn: authn, limiters: limiters}
+	live := &liveConfig{path: *path, cfg: cfg, level: level, log: log, links: links, authn: authn, limiters: limiters, gw: gw}
 	in.reload = func() reloadReport {
 		in.reloadMu.Lock()
 		defer in.reloadMu.Unlock()
