@@ -296,6 +296,21 @@ func TestMetricsAfterTraffic(t *testing.T) {
 			t.Errorf("no %s: the Go and process collectors are missing", name)
 		}
 	}
+	// The sleeper wakes and takes its messages: its queue empties.
+	if err := sensors[2].CheckMessages(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sntest.WaitFor(t, ctx, "the sleeper's queue drained", func() bool {
+		s, _ := o.Broker.Session("s2")
+		return s.Queued == 0 && s.Inflight == 0
+	})
+	fams = scrape(t, o.url)
+	if got := value(t, fams, "gannet_broker_queue_fullest_ratio"); got != 0 {
+		t.Errorf("gannet_broker_queue_fullest_ratio after the sleeper drained its queue = %v; want 0", got)
+	}
+	if got := value(t, fams, "gannet_mqttsn_messages_sent_total", "qos", "1"); got != 2*perSensor {
+		t.Errorf("gannet_mqttsn_messages_sent_total{qos=1} after the sleeper woke = %v; want %d", got, 2*perSensor)
+	}
 }
 
 func TestHealthAndReady(t *testing.T) {
