@@ -44,6 +44,9 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
 	}
+	if fi, err := os.Stat(*out); err == nil && fi.IsDir() {
+		return fmt.Errorf("-o %s is a directory: give the copy's file name: %w", *out, errUsage)
+	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err

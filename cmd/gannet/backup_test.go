@@ -209,6 +209,7 @@ func TestBackupCommandRefuses(t *testing.T) {
 	}{
 		{[]string{"-config", memory}, 2, "-o FILE is required"},
 		{[]string{"-config", memory, "-o", out, "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"-config", memory, "-o", dir}, 2, "is a directory"},
 		{[]string{"-config", memory, "-o", out}, 1, "nothing to back up"},
 		{[]string{"-config", missing, "-o", out}, 1, "nowhere/gannet.db: no such file"},
 		{[]string{"-config", locked, "-o", out}, 1, "[http] is not enabled: give -url"},
