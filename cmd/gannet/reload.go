@@ -141,7 +141,10 @@ func (lc *liveConfig) reload() reloadReport {
 	}
 	// [[gateway.predefined]]: replaced whole; sessions stay.
 	if !reflect.DeepEqual(old.Gateway.Predefined, next.Gateway.Predefined) {
-		if err := lc.gw.SetPredefined(next.Gateway.Predefined); err != nil {
+		if lc.gw == nil {
+			restart("[[gateway.predefined]]")
+			next.Gateway.Predefined = old.Gateway.Predefined
+		} else if err := lc.gw.SetPredefined(next.Gateway.Predefined); err != nil {
 			rep.NotApplied = append(rep.NotApplied, "gateway.predefined: "+err.Error()+" (the previous table stays)")
 			next.Gateway.Predefined = old.Gateway.Predefined
 		} else {
