@@ -76,9 +76,9 @@ type Stats struct {
 	CommitErrors uint64
 	CommitTime   time.Duration
 	// CommitLatency counts the commits of Commits by their latency:
-	// [i] those up to CommitBuckets[i] and over the one before, the last
+	// [i] those up to CommitBuckets()[i] and over the one before, the last
 	// those over every bound.
-	CommitLatency [len(CommitBuckets) + 1]uint64
+	CommitLatency [len(commitBuckets) + 1]uint64
 	// QueueFill counts the sessions whose queue holds at least i tenths of
 	// MaxQueued (and less than i+1) at [i]; [0], the rest, is not counted.
 	// FullestQueue reads it.

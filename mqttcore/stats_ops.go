@@ -15,9 +15,8 @@ import (
 // and beyond in the last.
 const QueueClasses = 21
 
-// CommitBuckets are the upper bounds of Stats.CommitLatency's buckets; the
-// last bucket, one past these, holds the slower commits.
-var CommitBuckets = [...]time.Duration{
+// commitBuckets are the upper bounds of Stats.CommitLatency's buckets.
+var commitBuckets = [...]time.Duration{
 	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
 	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
 	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
@@ -25,10 +24,14 @@ var CommitBuckets = [...]time.Duration{
 	time.Second, 2500 * time.Millisecond, 5 * time.Second,
 }
 
+// CommitBuckets returns the upper bounds of Stats.CommitLatency's buckets;
+// the last bucket, one past these, holds the slower commits.
+func CommitBuckets() [len(commitBuckets)]time.Duration { return commitBuckets }
+
 // opsCounters are the broker's counters for QueueFill and CommitLatency.
 type opsCounters struct {
 	queueFill     [QueueClasses]atomic.Int64
-	commitLatency [len(CommitBuckets) + 1]atomic.Uint64
+	commitLatency [len(commitBuckets) + 1]atomic.Uint64
 }
 
 // queueClass is the class of a queue holding n entries: the tenths of
@@ -59,7 +62,7 @@ func (s *Session) reclass() {
 // observeCommit counts a commit that took d.
 func (c *opsCounters) observeCommit(d time.Duration) {
 	i := 0
-	for i < len(CommitBuckets) && d > CommitBuckets[i] {
+	for i < len(commitBuckets) && d > commitBuckets[i] {
 		i++
 	}
 	c.commitLatency[i].Add(1)

@@ -330,13 +330,14 @@ var qosLabels = [...]string{"-1", "0", "1", "2"}
 // commitHistogram is the core's commit latency as a Prometheus histogram:
 // CommitLatency holds per-bucket counts, a histogram cumulative ones.
 func commitHistogram(s *mqttcore.Stats) prometheus.Metric {
-	buckets := make(map[float64]uint64, len(mqttcore.CommitBuckets))
+	bounds := mqttcore.CommitBuckets()
+	buckets := make(map[float64]uint64, len(bounds))
 	var n uint64
-	for i, le := range mqttcore.CommitBuckets {
+	for i, le := range bounds {
 		n += s.CommitLatency[i]
 		buckets[le.Seconds()] = n
 	}
-	n += s.CommitLatency[len(mqttcore.CommitBuckets)]
+	n += s.CommitLatency[len(bounds)]
 	return prometheus.MustNewConstHistogram(mCoreCommitTime.desc, n, s.CommitTime.Seconds(), buckets)
 }
 

@@ -264,8 +264,8 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		t.Errorf("commit histogram count %d, sum %v; want the core's %d commits (at least %d), %v", h.GetSampleCount(), h.GetSampleSum(), bs.Commits, perSensor, bs.CommitTime.Seconds())
 	}
 	// The parser adds the +Inf bucket.
-	if b := h.GetBucket(); len(b) != len(mqttcore.CommitBuckets)+1 || b[len(b)-1].GetCumulativeCount() != h.GetSampleCount() || b[len(b)-2].GetUpperBound() != 5 {
-		t.Errorf("commit histogram buckets %v; want %d, cumulative, up to 5 s and +Inf", b, len(mqttcore.CommitBuckets)+1)
+	if b := h.GetBucket(); len(b) != len(mqttcore.CommitBuckets())+1 || b[len(b)-1].GetCumulativeCount() != h.GetSampleCount() || b[len(b)-2].GetUpperBound() != 5 {
+		t.Errorf("commit histogram buckets %v; want %d, cumulative, up to 5 s and +Inf", b, len(mqttcore.CommitBuckets())+1)
 	}
 	if got := value(t, fams, "gannet_store_commits_total"); got < float64(bs.Commits) {
 		t.Errorf("gannet_store_commits_total = %v; want at least the core's %d commits", got, bs.Commits)
