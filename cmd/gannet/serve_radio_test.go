@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/internal/sntest"
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 	"github.com/gannet-mqtt/gannet/radio"
@@ -142,7 +144,8 @@ func TestMQTTSNOverDTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	links, err := openLinks([]radio.ListenerConfig{{Network: "dtls", Address: "127.0.0.1:0", DTLS: radio.DTLSConfig{PSKFile: psk}}}, log)
+	links, err := openLinks([]radio.ListenerConfig{{Network: "dtls", Address: "127.0.0.1:0", DTLS: radio.DTLSConfig{PSKFile: psk,
+		HandshakeTimeout: 3 * time.Second}}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +188,57 @@ func TestMQTTSNOverDTLS(t *testing.T) {
 	}
 	if st := gw.Stats(); st.IdentityRefused != 1 {
 		t.Errorf("IdentityRefused = %d; want 1", st.IdentityRefused)
+	}
+
+	// A handshake with the wrong key fails (the gateway counts it when its
+	// handshake_timeout, 3 s here, ends it), and /metrics says so beside
+	// the two that succeeded and the traffic above.
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	wrong, _ := hex.DecodeString(key2)
+	dc, err := dtls.ClientWithOptions(pc, addr,
+		dtls.WithPSK(func([]byte) ([]byte, error) { return wrong, nil }),
+		dtls.WithPSKIdentityHint([]byte("sensor-1")),
+		dtls.WithCipherSuites(dtls.TLS_PSK_WITH_AES_128_CCM_8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hctx, hcancel := context.WithTimeout(ctx, 2*time.Second)
+	if err := dc.HandshakeContext(hctx); err == nil {
+		t.Error("a DTLS handshake with the wrong key succeeded")
+	}
+	hcancel()
+	dl := links[0].(*radio.DTLSLink)
+	sntest.WaitFor(t, ctx, "the failed handshake counted", func() bool { return dl.Stats().HandshakeFailures >= 1 })
+	in := &instance{version: "test", started: time.Now(), log: log, broker: broker, gw: gw, links: links}
+	srv := httptest.NewServer(in.handler())
+	defer srv.Close()
+	fams := scrape(t, srv.URL)
+	ls := dl.Stats()
+	lAddr := addr.String()
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"gannet_dtls_handshakes_total", []string{"listener", lAddr}, 2},
+		{"gannet_dtls_handshake_failures_total", []string{"listener", lAddr}, float64(ls.HandshakeFailures)},
+		{"gannet_dtls_sessions", []string{"listener", lAddr}, float64(ls.Sessions)},
+		{"gannet_radio_datagrams_received_total", []string{"listener", lAddr, "network", "dtls"}, float64(ls.Received)},
+		{"gannet_mqttsn_refused_total", []string{"cause", "identity"}, 1},
+		{"gannet_mqttsn_messages_received_total", []string{"qos", "1"}, 1},
+		{"gannet_mqttsn_messages_sent_total", []string{"qos", "1"}, 1},
+		{"gannet_mqttsn_sensors", []string{"state", "active"}, 1},
+	} {
+		if got := value(t, fams, tc.name, tc.labels...); got != tc.want {
+			t.Errorf("%s%v = %v; want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+	if ls.HandshakeFailures < 1 || ls.Received == 0 {
+		t.Errorf("DTLS link stats %+v; want a failed handshake and datagrams received", ls)
 	}
 }
 
