@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/gannet-mqtt/gannet/internal/outside"
 	"github.com/gannet-mqtt/gannet/snclient"
@@ -128,6 +129,15 @@ direction = "out"
 qos = 1
 remote_prefix = "edge-1/"
 `, false) // the queue shares the core's store: one commit for both
+	// [http], for /metrics at the end.
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "tcp"))
+	cfgText, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, fmt.Appendf(cfgText, "\n[http]\nenabled = true\naddress = %q\n", httpAddr), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	serve := func() *bridgeProc { return bridgeStart(t, gannet, "serve", "-config", cfgPath) }
 
 	const sensors, each = 5, 1000
@@ -199,6 +209,39 @@ remote_prefix = "edge-1/"
 	// (plus one batch being committed).
 	if dups > 600 {
 		t.Fatalf("%d duplicates after one SIGKILL during the drain; want at most about 512", dups)
+	}
+	// The last gannet's /metrics: the bridge is up and its queue, which
+	// this process found on disk, is empty and nothing is in flight once
+	// the remote acknowledged everything.
+	var fams map[string]*dto.MetricFamily
+	for {
+		fams = scrape(t, "http://"+httpAddr)
+		if value(t, fams, "gannet_bridge_up", "bridge", "central") == 1 && value(t, fams, "gannet_bridge_queue_messages", "bridge", "central") == 0 &&
+			value(t, fams, "gannet_bridge_inflight_messages", "bridge", "central") == 0 {
+			break
+		}
+		select { // poll an outside process; bounded by ctx
+		case <-ctx.Done():
+			t.Fatalf("the bridge's queue and in-flight window never showed empty in /metrics\n%s", p.out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		ok     func(float64) bool
+		want   string
+	}{
+		{"gannet_bridge_messages_sent_total", []string{"bridge", "central"}, func(v float64) bool { return v > 0 }, "> 0: it drained the queue it found"},
+		{"gannet_bridge_messages_queued_total", []string{"bridge", "central"}, func(v float64) bool { return v == 0 }, "0: no sensor published to this process"},
+		{"gannet_bridge_messages_dropped_total", []string{"bridge", "central", "reason", "oldest"}, func(v float64) bool { return v == 0 }, "0"},
+		{"gannet_bridge_queue_oldest_age_seconds", []string{"bridge", "central"}, func(v float64) bool { return v == 0 }, "0 (empty)"},
+		{"gannet_bridge_inflight_messages", []string{"bridge", "central"}, func(v float64) bool { return v == 0 }, "0"},
+		{"gannet_store_commits_total", nil, func(v float64) bool { return v > 0 }, "> 0: the queue shares the core's store"},
+	} {
+		if got := value(t, fams, tc.name, tc.labels...); !tc.ok(got) {
+			t.Errorf("%s%v = %v; want %s", tc.name, tc.labels, got, tc.want)
+		}
 	}
 }
 
