@@ -1,0 +1,150 @@
+package transparent
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultMaxConnections = 10000
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultKeepAlive      = 60 * time.Second
+	DefaultUsername       = "{client_id}"
+	// DefaultMaxOps bounds one link's queue of operations waiting for the
+	// remote (QoS 0 publishes beyond it are dropped and counted; others
+	// are refused with congestion).
+	DefaultMaxOps = 64
+)
+
+// ErrInvalidConfig is wrapped by every Config.Validate error.
+var ErrInvalidConfig = errors.New("invalid transparent config")
+
+// Config configures transparent mode. The zero value of each field means
+// its default; Validate rejects bad values and never adjusts them.
+type Config struct {
+	// Server is the remote broker, "mqtt://host:port" or "tcp://host:port".
+	Server string
+	// ClientIDs are path.Match patterns ("valve-*"); a sensor whose client
+	// id matches one is transparent. At least one is required.
+	ClientIDs []string
+	// Username and Password are templates for the remote credentials;
+	// "{client_id}" stands for the sensor's client id. Username defaults
+	// to "{client_id}"; an empty Password sends none. A Devices entry for
+	// the client id overrides both.
+	Username string
+	Password string
+	// Devices gives per-client credentials, keyed by client id.
+	Devices map[string]Credentials
+	// MaxConnections bounds the upstream connections held at once; a
+	// sensor beyond it is refused (CONNACK congestion), counted and
+	// logged.
+	MaxConnections int
+	// CloseOnSleep closes a sensor's upstream connection while it sleeps;
+	// the remote broker holds its messages (with SessionExpiry long
+	// enough) and they arrive when it wakes. Without it a sleeping sensor
+	// keeps its connection and its messages queue in the gateway.
+	CloseOnSleep bool
+	// SessionExpiry is the remote session expiry of a sensor that
+	// connects with CleanSession=0; 0 means the gateway's own
+	// session_expiry as the core passes it. A CleanSession=1 sensor's
+	// remote session ends with its connection.
+	SessionExpiry time.Duration
+	// ConnectTimeout bounds dialling plus CONNACK, and each later
+	// exchange with the remote (PUBACK, SUBACK).
+	ConnectTimeout time.Duration
+	// KeepAlive is the MQTT keep-alive of each upstream connection.
+	KeepAlive time.Duration
+}
+
+// Credentials are one device's remote username and password.
+type Credentials struct {
+	Username string
+	Password string
+}
+
+// Validate reports the first bad field.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.Server)
+	switch {
+	case c.Server == "":
+		return fmt.Errorf("%w: server is required", ErrInvalidConfig)
+	case err != nil:
+		return fmt.Errorf("%w: server %q: %v", ErrInvalidConfig, c.Server, err)
+	case u.Scheme != "mqtt" && u.Scheme != "tcp":
+		return fmt.Errorf("%w: server %q: scheme %q, want mqtt:// or tcp://", ErrInvalidConfig, c.Server, u.Scheme)
+	case u.Host == "" || u.Port() == "":
+		return fmt.Errorf("%w: server %q: want host:port", ErrInvalidConfig, c.Server)
+	case len(c.ClientIDs) == 0:
+		return fmt.Errorf("%w: client_ids: at least one pattern is required", ErrInvalidConfig)
+	case c.MaxConnections < 0:
+		return fmt.Errorf("%w: max_connections %d is negative", ErrInvalidConfig, c.MaxConnections)
+	case c.SessionExpiry < 0:
+		return fmt.Errorf("%w: session_expiry %v is negative", ErrInvalidConfig, c.SessionExpiry)
+	case c.ConnectTimeout < 0:
+		return fmt.Errorf("%w: connect_timeout %v is negative", ErrInvalidConfig, c.ConnectTimeout)
+	case c.KeepAlive < 0 || c.KeepAlive > 65535*time.Second || c.KeepAlive%time.Second != 0:
+		return fmt.Errorf("%w: keep_alive %v: want whole seconds up to 65535s", ErrInvalidConfig, c.KeepAlive)
+	case c.SessionExpiry > 0 && c.SessionExpiry < time.Second:
+		return fmt.Errorf("%w: session_expiry %v is under a second", ErrInvalidConfig, c.SessionExpiry)
+	}
+	for _, p := range c.ClientIDs {
+		if p == "" {
+			return fmt.Errorf("%w: client_ids: empty pattern", ErrInvalidConfig)
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("%w: client_ids: pattern %q: %v", ErrInvalidConfig, p, err)
+		}
+	}
+	for id, d := range c.Devices {
+		if id == "" {
+			return fmt.Errorf("%w: device with an empty client id", ErrInvalidConfig)
+		}
+		if d.Username == "" {
+			return fmt.Errorf("%w: device %q: username is required", ErrInvalidConfig, id)
+		}
+		if !c.Claims(id) {
+			return fmt.Errorf("%w: device %q matches none of client_ids", ErrInvalidConfig, id)
+		}
+	}
+	return nil
+}
+
+// Claims reports whether clientID matches one of the patterns.
+func (c *Config) Claims(clientID string) bool {
+	for _, p := range c.ClientIDs {
+		if ok, _ := path.Match(p, clientID); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// credentials returns the remote username and password of clientID.
+func (c *Config) credentials(clientID string) (user, pass string) {
+	if d, ok := c.Devices[clientID]; ok {
+		return d.Username, d.Password
+	}
+	return strings.ReplaceAll(c.Username, "{client_id}", clientID), strings.ReplaceAll(c.Password, "{client_id}", clientID)
+}
+
+// withDefaults fills in zero fields.
+func (c Config) withDefaults() Config {
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.Username == "" {
+		c.Username = DefaultUsername
+	}
+	return c
+}
