@@ -56,6 +56,9 @@ type client struct {
 	// session was created by that CONNECT and has expiry 0 until the
 	// client is verified (probation.go).
 	probation, provisional bool
+	// upWait: a transparent session's CONNACK or wake-up waits for the
+	// remote broker (upstream.go).
+	upWait bool
 }
 
 func (c *client) clientID() string {
