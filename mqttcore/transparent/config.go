@@ -27,48 +27,57 @@ var ErrInvalidConfig = errors.New("invalid transparent config")
 // Config configures transparent mode. The zero value of each field means
 // its default; Validate rejects bad values and never adjusts them.
 type Config struct {
+	// Enabled turns transparent mode on. When false nothing else is
+	// checked and New refuses the config.
+	Enabled bool `toml:"enabled"`
 	// Server is the remote broker, "mqtt://host:port" or "tcp://host:port".
-	Server string
+	Server string `toml:"server"`
 	// ClientIDs are path.Match patterns ("valve-*"); a sensor whose client
 	// id matches one is transparent. At least one is required.
-	ClientIDs []string
+	ClientIDs []string `toml:"client_ids"`
 	// Username and Password are templates for the remote credentials;
 	// "{client_id}" stands for the sensor's client id. Username defaults
 	// to "{client_id}"; an empty Password sends none. A Devices entry for
 	// the client id overrides both.
-	Username string
-	Password string
-	// Devices gives per-client credentials, keyed by client id.
-	Devices map[string]Credentials
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	// Devices gives per-client credentials ([[transparent.device]]).
+	Devices []Device `toml:"device"`
 	// MaxConnections bounds the upstream connections held at once; a
 	// sensor beyond it is refused (CONNACK congestion), counted and
 	// logged.
-	MaxConnections int
+	MaxConnections int `toml:"max_connections"`
 	// CloseOnSleep closes a sensor's upstream connection while it sleeps;
 	// the remote broker holds its messages (with SessionExpiry long
 	// enough) and they arrive when it wakes. Without it a sleeping sensor
 	// keeps its connection and its messages queue in the gateway.
-	CloseOnSleep bool
+	CloseOnSleep bool `toml:"close_on_sleep"`
 	// SessionExpiry is the remote session expiry of a sensor that
 	// connects with CleanSession=0; 0 means the gateway's own
 	// session_expiry as the core passes it. A CleanSession=1 sensor's
 	// remote session ends with its connection.
-	SessionExpiry time.Duration
+	SessionExpiry time.Duration `toml:"session_expiry"`
 	// ConnectTimeout bounds dialling plus CONNACK, and each later
 	// exchange with the remote (PUBACK, SUBACK).
-	ConnectTimeout time.Duration
+	ConnectTimeout time.Duration `toml:"connect_timeout"`
 	// KeepAlive is the MQTT keep-alive of each upstream connection.
-	KeepAlive time.Duration
+	KeepAlive time.Duration `toml:"keep_alive"`
 }
 
-// Credentials are one device's remote username and password.
-type Credentials struct {
-	Username string
-	Password string
+// Device is one sensor's remote credentials.
+type Device struct {
+	// ClientID is the sensor's client id; it must match ClientIDs.
+	ClientID string `toml:"client_id"`
+	// Username and Password are sent to the remote broker for it.
+	Username string `toml:"username"`
+	Password string `toml:"password"`
 }
 
-// Validate reports the first bad field.
+// Validate reports the first bad field; a disabled config is valid.
 func (c *Config) Validate() error {
+	if !c.Enabled {
+		return nil
+	}
 	u, err := url.Parse(c.Server)
 	switch {
 	case c.Server == "":
@@ -100,16 +109,20 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%w: client_ids: pattern %q: %v", ErrInvalidConfig, p, err)
 		}
 	}
-	for id, d := range c.Devices {
-		if id == "" {
-			return fmt.Errorf("%w: device with an empty client id", ErrInvalidConfig)
-		}
-		if d.Username == "" {
+	seen := map[string]bool{}
+	for _, d := range c.Devices {
+		id := d.ClientID
+		switch {
+		case id == "":
+			return fmt.Errorf("%w: device with an empty client_id", ErrInvalidConfig)
+		case seen[id]:
+			return fmt.Errorf("%w: device %q listed twice", ErrInvalidConfig, id)
+		case d.Username == "":
 			return fmt.Errorf("%w: device %q: username is required", ErrInvalidConfig, id)
-		}
-		if !c.Claims(id) {
+		case !c.Claims(id):
 			return fmt.Errorf("%w: device %q matches none of client_ids", ErrInvalidConfig, id)
 		}
+		seen[id] = true
 	}
 	return nil
 }
@@ -124,9 +137,10 @@ func (c *Config) Claims(clientID string) bool {
 	return false
 }
 
-// credentials returns the remote username and password of clientID.
-func (c *Config) credentials(clientID string) (user, pass string) {
-	if d, ok := c.Devices[clientID]; ok {
+// credentials returns the remote username and password of clientID:
+// its Devices entry (devices indexes them) or the templates.
+func (c *Config) credentials(devices map[string]Device, clientID string) (user, pass string) {
+	if d, ok := devices[clientID]; ok {
 		return d.Username, d.Password
 	}
 	return strings.ReplaceAll(c.Username, "{client_id}", clientID), strings.ReplaceAll(c.Password, "{client_id}", clientID)

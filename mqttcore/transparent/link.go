@@ -157,7 +157,7 @@ func (l *link) connect(ctx context.Context, p connectParams, barrier bool) error
 		OnClientError:      func(err error) { l.lost(cli, 0, err) },
 		OnServerDisconnect: func(d *paho.Disconnect) { l.lost(cli, d.ReasonCode, nil) },
 	})
-	user, pass := l.u.cfg.credentials(l.id)
+	user, pass := l.u.cfg.credentials(l.u.devices, l.id)
 	cp := &paho.Connect{
 		ClientID:     l.id,
 		CleanStart:   p.clean,

@@ -17,9 +17,10 @@ import (
 // with New, install it with Broker.SetUpstream, and Close it after the
 // broker.
 type Upstream struct {
-	cfg  Config
-	addr string // host:port of the remote
-	log  *slog.Logger
+	cfg     Config
+	devices map[string]Device // cfg.Devices by client id
+	addr    string            // host:port of the remote
+	log     *slog.Logger
 
 	ctx    context.Context // cancelled by Close: every remote exchange ends
 	cancel context.CancelFunc
@@ -66,6 +67,9 @@ type Stats struct {
 // New validates cfg and returns an Upstream. log receives connection
 // events and refusals.
 func New(cfg Config, log *slog.Logger) (*Upstream, error) {
+	if !cfg.Enabled {
+		return nil, fmt.Errorf("transparent: new: %w: not enabled", ErrInvalidConfig)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("transparent: new: %w", err)
 	}
@@ -73,8 +77,12 @@ func New(cfg Config, log *slog.Logger) (*Upstream, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	devices := make(map[string]Device, len(cfg.Devices))
+	for _, d := range cfg.Devices {
+		devices[d.ClientID] = d
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Upstream{cfg: cfg.withDefaults(), addr: u.Host, log: log, ctx: ctx, cancel: cancel, live: map[*link]struct{}{}}, nil
+	return &Upstream{cfg: cfg.withDefaults(), devices: devices, addr: u.Host, log: log, ctx: ctx, cancel: cancel, live: map[*link]struct{}{}}, nil
 }
 
 // Claims implements mqttcore.Upstream.
