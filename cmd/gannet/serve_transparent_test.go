@@ -527,3 +527,47 @@ func TestTransparentConfig(t *testing.T) {
 		t.Errorf("a disabled [transparent]: %v", err)
 	}
 }
+
+// TestTransparentMaxConnections: with max_connections = 1 a second
+// transparent sensor is refused with CONNACK "rejected: congestion" and
+// the refusal is logged; once the first disconnects, it gets in.
+func TestTransparentMaxConnections(t *testing.T) {
+	r := newTPRig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, udp := r.serve(t, "a", "max_connections = 1")
+	s1, _ := tpSensor(t, ctx, udp, "valve-1", false)
+	if err := tpConnect(t, ctx, p, s1); err != nil {
+		t.Fatalf("valve-1: %v\n%s", err, p.out)
+	}
+	s2, _ := tpSensor(t, ctx, udp, "valve-2", false)
+	err := tpConnect(t, ctx, p, s2)
+	var rc *snclient.ReturnCodeError
+	if !errors.As(err, &rc) || rc.Code != snpacket.RejectedCongestion || rc.Msg != snpacket.TypeConnack {
+		t.Fatalf("valve-2 beyond max_connections: err = %v; want CONNACK rejected: congestion\n%s", err, p.out)
+	}
+	waitLog(t, ctx, p, "the refusal", func(l string) bool { return strings.Contains(l, "max_connections reached") })
+	if strings.Contains(r.mosq.out.String(), "as valve-2 (") {
+		t.Fatalf("valve-2 reached Mosquitto beyond max_connections:\n%s", r.mosq.out)
+	}
+	if err := s1.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The slot frees once valve-1's upstream DISCONNECT went out, which
+	// the gateway does after answering the sensor: retry until then.
+	for {
+		s2, _ = tpSensor(t, ctx, udp, "valve-2", false)
+		err := tpConnect(t, ctx, p, s2)
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &rc) || rc.Code != snpacket.RejectedCongestion {
+			t.Fatalf("valve-2 after valve-1 left: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("valve-2 never got in after valve-1 left\n%s", p.out)
+		case <-time.After(20 * time.Millisecond): // retry, as a refused sensor would
+		}
+	}
+}
