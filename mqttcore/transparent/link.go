@@ -49,6 +49,9 @@ type op struct {
 	fail func(err error)
 }
 
+// receiveMaximum is the Receive Maximum of every upstream CONNECT.
+const receiveMaximum = 16
+
 // connectParams are what a connect sends.
 type connectParams struct {
 	clean  bool
@@ -158,6 +161,7 @@ func (l *link) connect(ctx context.Context, p connectParams, barrier bool) error
 		OnServerDisconnect: func(d *paho.Disconnect) { l.lost(cli, d.ReasonCode, nil) },
 	})
 	user, pass := l.u.cfg.credentials(l.u.devices, l.id)
+	recvMax := uint16(receiveMaximum)
 	cp := &paho.Connect{
 		ClientID:     l.id,
 		CleanStart:   p.clean,
@@ -166,7 +170,10 @@ func (l *link) connect(ctx context.Context, p connectParams, barrier bool) error
 		UsernameFlag: user != "",
 		Password:     []byte(pass),
 		PasswordFlag: pass != "",
-		Properties:   &paho.ConnectProperties{SessionExpiryInterval: &p.expiry},
+		// A sensor takes one message at a time; a small Receive Maximum
+		// keeps the remote from flooding its queue, and keeps paho's
+		// per-connection channel (one slot per message) small.
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &p.expiry, ReceiveMaximum: &recvMax},
 	}
 	if w := p.will; w != nil {
 		cp.WillMessage = &paho.WillMessage{Topic: w.Topic, Payload: w.Payload, QoS: byte(w.QoS), Retain: w.Retain}
