@@ -36,6 +36,7 @@ type link struct {
 	sess     *countingSession
 	params   connectParams // of the last connect
 	willGone bool          // the remote has (or will have) published the will
+	slept    bool          // the connection was closed for a sleep (close_on_sleep)
 	taken    bool          // the remote session was taken over elsewhere
 
 	handled  atomic.Int64  // QoS 1/2 messages from the remote handed to the core
@@ -194,7 +195,7 @@ func (l *link) connect(ctx context.Context, p connectParams, barrier bool) error
 		}
 		return fmt.Errorf("transparent: connect %q: %v: %w", l.id, err, mqttcore.ErrCongestion)
 	}
-	l.cli, l.sess, l.params, l.willGone = cli, sess, p, false
+	l.cli, l.sess, l.params, l.willGone, l.slept = cli, sess, p, false, false
 	l.u.connects.Add(1)
 	l.u.setLive(l, true)
 	l.mu.Lock()
@@ -381,7 +382,12 @@ func (l *link) Offline(how mqttcore.State, _ time.Duration) {
 		if !l.u.cfg.CloseOnSleep {
 			return // the connection stays; messages queue in the core session
 		}
-		l.enqueue(op{run: func(context.Context) { l.drop(0x00) }}, true)
+		l.enqueue(op{run: func(context.Context) {
+			if l.cli != nil {
+				l.drop(0x00)
+				l.slept = true
+			}
+		}}, true)
 	case mqttcore.StateLost:
 		l.enqueue(op{run: func(context.Context) { l.drop(0x04) }}, true) // the remote publishes the will
 	default:
@@ -397,6 +403,12 @@ func (l *link) PublishWill(w *mqttcore.Will) {
 		}
 		if l.cli != nil && l.params.will == w {
 			l.drop(0x04)
+			return
+		}
+		if !l.slept {
+			// The connection ended without us: the remote published the
+			// will then, or the session lives on through another gateway
+			// (taken over): reconnecting would steal it back.
 			return
 		}
 		// The connection that carried the will ended normally (closed on

@@ -1,0 +1,230 @@
+package transparent_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/gannet-mqtt/gannet/internal/outside"
+	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/transparent"
+)
+
+// startMosquitto runs an anonymous Mosquitto on a free port until the
+// test ends and returns its address.
+func startMosquitto(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	bin := outside.Program(t, "mosquitto", "mosquitto")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)
+	if os.Geteuid() == 0 {
+		conf += "user root\n"
+	}
+	path := filepath.Join(t.TempDir(), "mosquitto.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", path)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { // exits with the process
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		select { // poll an outside process's port, bounded by ctx
+		case <-ctx.Done():
+			t.Fatalf("mosquitto did not start: %v", err)
+		case <-exited:
+			t.Fatal("mosquitto exited")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// sink is an UpstreamSink that records what the link hands it.
+type sink struct {
+	msgs  chan *mqttcore.Message
+	taken chan struct{}
+	once  sync.Once
+}
+
+func newSink() *sink {
+	return &sink{msgs: make(chan *mqttcore.Message, 100), taken: make(chan struct{})}
+}
+
+func (s *sink) Deliver(m *mqttcore.Message) error { s.msgs <- m; return nil }
+func (s *sink) TakenOver()                        { s.once.Do(func() { close(s.taken) }) }
+
+// observe subscribes a paho client to filter on addr.
+func observe(t *testing.T, ctx context.Context, addr, filter string) <-chan *paho.Publish {
+	t.Helper()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *paho.Publish, 100)
+	c := paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(pr paho.PublishReceived) (bool, error) { ch <- pr.Packet; return true, nil }}})
+	if _, err := c.Connect(ctx, &paho.Connect{ClientID: "observer", CleanStart: true, KeepAlive: 30}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
+	if _, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+func newUpstream(t *testing.T, addr string, closeOnSleep bool) *transparent.Upstream {
+	t.Helper()
+	u, err := transparent.New(transparent.Config{Enabled: true, Server: "mqtt://" + addr, ClientIDs: []string{"s-*"},
+		CloseOnSleep: closeOnSleep, SessionExpiry: time.Hour, ConnectTimeout: 5 * time.Second}, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.Close() })
+	return u
+}
+
+// attachLink opens and connects clientID's link, failing the test on a
+// refusal.
+func attachLink(t *testing.T, ctx context.Context, u *transparent.Upstream, id string, in mqttcore.UpstreamSink, will *mqttcore.Will) mqttcore.UpstreamLink {
+	t.Helper()
+	l := u.Open(id, in)
+	done := make(chan error, 1)
+	if !l.Attach(mqttcore.ConnectOptions{ClientID: id, SessionExpiry: time.Hour, Will: will}, false, func(err error) { done <- err }) {
+		t.Fatal("Attach of a new link did not connect")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("connect %s: %v", id, err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no CONNACK")
+	}
+	return l
+}
+
+func next(t *testing.T, ctx context.Context, ch <-chan *paho.Publish, what string) *paho.Publish {
+	t.Helper()
+	select {
+	case p := <-ch:
+		return p
+	case <-ctx.Done():
+		t.Fatalf("no %s", what)
+		return nil
+	}
+}
+
+// TestTakenOverElsewhere: when the same client id connects through
+// another gateway, the remote takes the session over. Mosquitto 2.0.11
+// just closes the old connection (no DISCONNECT 0x8E, which would make the
+// link tell its session); either way the old link does not reconnect on
+// its own, not even to publish a will the core fires later, and the
+// session works through the new gateway.
+func TestTakenOverElsewhere(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr := startMosquitto(t, ctx)
+	wills := observe(t, ctx, addr, "#")
+	ua, ub := newUpstream(t, addr, false), newUpstream(t, addr, false)
+	w := &mqttcore.Will{Topic: "will/s-1", Payload: []byte("bye"), QoS: 1}
+	la := attachLink(t, ctx, ua, "s-1", newSink(), w)
+	sb := newSink()
+	lb := attachLink(t, ctx, ub, "s-1", sb, w)
+	la.Offline(mqttcore.StateLost, 0) // the old gateway loses the sensor later
+	la.PublishWill(w)
+	subscribed := make(chan error, 1)
+	lb.Subscribe("cmd/s-1", mqttcore.SubOptions{QoS: 1}, func(err error) { subscribed <- err })
+	if err := <-subscribed; err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	lb.Publish(&mqttcore.Message{Topic: "cmd/s-1", Payload: []byte("through b"), QoS: 1}, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-sb.msgs:
+		if string(m.Payload) != "through b" {
+			t.Fatalf("b got %q", m.Payload)
+		}
+	case <-ctx.Done():
+		t.Fatal("the session did not work through b")
+	}
+	// The observer sees b's publish and no will: the old gateway neither
+	// reconnected nor published one (Mosquitto forwards in order, and its
+	// close of a's connection came before b's CONNACK).
+	if p := next(t, ctx, wills, "b's message"); p.Topic != "cmd/s-1" {
+		t.Fatalf("observer got %s %q first; want b's message, no will", p.Topic, p.Payload)
+	}
+	if st := ua.Stats(); st.Connects != 1 {
+		t.Fatalf("old gateway: %+v; want exactly one connect", st)
+	}
+}
+
+// TestWillGoesUpstream: a lost sensor's will is published by the remote
+// (DISCONNECT 0x04); a sensor that was lost asleep, its connection closed,
+// has its will published by the link.
+func TestWillGoesUpstream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr := startMosquitto(t, ctx)
+	wills := observe(t, ctx, addr, "will/#")
+	u := newUpstream(t, addr, true)
+
+	w1 := &mqttcore.Will{Topic: "will/s-1", Payload: []byte("lost"), QoS: 1}
+	l1 := attachLink(t, ctx, u, "s-1", newSink(), w1)
+	l1.Offline(mqttcore.StateLost, 0)
+	l1.PublishWill(w1) // the core fires it too: it must not go twice
+	if p := next(t, ctx, wills, "will of s-1"); p.Topic != "will/s-1" || string(p.Payload) != "lost" {
+		t.Fatalf("got %s %q; want will/s-1 lost", p.Topic, p.Payload)
+	}
+
+	w2 := &mqttcore.Will{Topic: "will/s-2", Payload: []byte("never woke"), QoS: 1}
+	l2 := attachLink(t, ctx, u, "s-2", newSink(), w2)
+	l2.Offline(mqttcore.StateAsleep, time.Minute) // close_on_sleep: DISCONNECT 0x00, no will
+	l2.PublishWill(w2)                            // the sleep deadline passed
+	if p := next(t, ctx, wills, "will of s-2"); p.Topic != "will/s-2" || string(p.Payload) != "never woke" {
+		t.Fatalf("got %s %q; want will/s-2 (and s-1's will only once)", p.Topic, p.Payload)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := u.Stats(); st.Connections != 0 {
+		t.Fatalf("after Close: %+v; want no connection", st)
+	}
+}
+
+// testWriter sends log lines to t.Log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
