@@ -3,10 +3,10 @@ package transparent_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
-	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
