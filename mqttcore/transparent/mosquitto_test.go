@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -228,3 +229,45 @@ func TestWillGoesUpstream(t *testing.T) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// TestCloseLeavesNoGoroutines: after Close every goroutine the links and
+// their paho clients started is gone, and the connections are closed.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr := startMosquitto(t, ctx)
+	before := runtime.NumGoroutine()
+	u, err := transparent.New(transparent.Config{Enabled: true, Server: "mqtt://" + addr, ClientIDs: []string{"s-*"},
+		CloseOnSleep: true, SessionExpiry: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		l := attachLink(t, ctx, u, fmt.Sprintf("s-%d", i), newSink(), nil)
+		done := make(chan error, 1)
+		l.Publish(&mqttcore.Message{Topic: "x", QoS: 1}, func(err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			l.Offline(mqttcore.StateAsleep, time.Minute)
+		}
+	}
+	if st := u.Stats(); st.Connects != 3 || st.Published != 3 {
+		t.Fatalf("stats %+v; want 3 connects and 3 publishes", st)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := u.Stats(); st.Connections != 0 {
+		t.Fatalf("%d connections after Close", st.Connections)
+	}
+	for runtime.NumGoroutine() > before {
+		select { // paho's goroutines finish asynchronously after Close; bounded by ctx
+		case <-ctx.Done():
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after Close, %d before New:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
