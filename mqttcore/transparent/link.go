@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
@@ -155,7 +156,9 @@ func (l *link) connect(ctx context.Context, p connectParams, barrier bool) error
 	sess := newCountingSession()
 	var cli *paho.Client
 	cli = paho.NewClient(paho.ClientConfig{
-		Conn:               conn,
+		// paho writes from several goroutines (this worker, its router's
+		// acknowledgements, its pinger): the conn must lock its writes.
+		Conn:               packets.NewThreadSafeConn(conn),
 		Session:            sess,
 		OnPublishReceived:  []func(paho.PublishReceived) (bool, error){l.received},
 		OnClientError:      func(err error) { l.lost(cli, 0, err) },
