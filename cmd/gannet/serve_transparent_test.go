@@ -499,7 +499,9 @@ func TestTransparentConfig(t *testing.T) {
 	}
 	for _, c := range []struct{ body, want string }{
 		{"enabled = true\nclient_ids = [\"a*\"]", "server is required"},
-		{"enabled = true\nserver = \"mqtts://h:1\"\nclient_ids = [\"a*\"]", "scheme"},
+		{"enabled = true\nserver = \"ws://h:1\"\nclient_ids = [\"a*\"]", "scheme"},
+		{"enabled = true\nserver = \"mqtt://h:1\"\nclient_ids = [\"a*\"]\n[transparent.tls]\nca_file = \"x\"", "not mqtts"},
+		{"enabled = true\nserver = \"mqtts://h:1\"\nclient_ids = [\"a*\"]\n[transparent.tls]\ncert_file = \"x\"", "both cert_file and key_file"},
 		{"enabled = true\nserver = \"mqtt://h:1\"", "client_ids"},
 		{"enabled = true\nserver = \"mqtt://h:1\"\nclient_ids = [\"[\"]", "pattern"},
 		{"enabled = true\nserver = \"mqtt://h:1\"\nclient_ids = [\"a*\"]\nmax_connections = -1", "max_connections"},
@@ -569,5 +571,21 @@ func TestTransparentMaxConnections(t *testing.T) {
 			t.Fatalf("valve-2 never got in after valve-1 left\n%s", p.out)
 		case <-time.After(20 * time.Millisecond): // retry, as a refused sensor would
 		}
+	}
+}
+
+// TestTransparentCheckConfigReadsTLSFiles: check-config (and serve) read
+// [transparent.tls]'s files and name a missing one.
+func TestTransparentCheckConfigReadsTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gannet.toml")
+	body := tpListen + "[transparent]\nenabled = true\nserver = \"mqtts://h:8883\"\nclient_ids = [\"a*\"]\n[transparent.tls]\nca_file = \"" + filepath.Join(dir, "missing.pem") + "\"\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	err := checkConfig([]string{"-config", path}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "[transparent.tls]") || !strings.Contains(err.Error(), "missing.pem") {
+		t.Fatalf("check-config with a missing ca_file: %v; want an error naming [transparent.tls] and the file", err)
 	}
 }

@@ -1,9 +1,12 @@
 package transparent
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -30,8 +33,11 @@ type Config struct {
 	// Enabled turns transparent mode on. When false nothing else is
 	// checked and New refuses the config.
 	Enabled bool `toml:"enabled"`
-	// Server is the remote broker, "mqtt://host:port" or "tcp://host:port".
+	// Server is the remote broker: "mqtt://host:port" or "tcp://host:port",
+	// or over TLS "mqtts://host:port" ("tls://", "ssl://").
 	Server string `toml:"server"`
+	// TLS configures the TLS of an mqtts:// server.
+	TLS TLSConfig `toml:"tls"`
 	// ClientIDs are path.Match patterns ("valve-*"); a sensor whose client
 	// id matches one is transparent. At least one is required.
 	ClientIDs []string `toml:"client_ids"`
@@ -64,6 +70,20 @@ type Config struct {
 	KeepAlive time.Duration `toml:"keep_alive"`
 }
 
+// TLSConfig is the TLS towards the remote broker.
+type TLSConfig struct {
+	// CAFile is a PEM file of CA certificates that verify the server;
+	// empty: the system's roots.
+	CAFile string `toml:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and key (the
+	// gateway's, for every sensor) for mutual TLS; set both or neither.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// ServerName overrides the name sent in SNI and checked in the server
+	// certificate (default: the server's host).
+	ServerName string `toml:"server_name"`
+}
+
 // Device is one sensor's remote credentials.
 type Device struct {
 	// ClientID is the sensor's client id; it must match ClientIDs.
@@ -84,8 +104,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: server is required", ErrInvalidConfig)
 	case err != nil:
 		return fmt.Errorf("%w: server %q: %v", ErrInvalidConfig, c.Server, err)
-	case u.Scheme != "mqtt" && u.Scheme != "tcp":
-		return fmt.Errorf("%w: server %q: scheme %q, want mqtt:// or tcp://", ErrInvalidConfig, c.Server, u.Scheme)
+	case !plainScheme(u.Scheme) && !tlsScheme(u.Scheme):
+		return fmt.Errorf("%w: server %q: scheme %q, want mqtt://, tcp://, mqtts://, tls:// or ssl://", ErrInvalidConfig, c.Server, u.Scheme)
+	case (c.TLS.CertFile == "") != (c.TLS.KeyFile == ""):
+		return fmt.Errorf("%w: tls: set both cert_file and key_file, or neither", ErrInvalidConfig)
+	case c.TLS != (TLSConfig{}) && !tlsScheme(u.Scheme):
+		return fmt.Errorf("%w: tls is set but server %q is not mqtts://", ErrInvalidConfig, c.Server)
 	case u.Host == "" || u.Port() == "":
 		return fmt.Errorf("%w: server %q: want host:port", ErrInvalidConfig, c.Server)
 	case len(c.ClientIDs) == 0:
@@ -125,6 +149,46 @@ func (c *Config) Validate() error {
 		seen[id] = true
 	}
 	return nil
+}
+
+// plainScheme and tlsScheme classify a server URL's scheme.
+func plainScheme(s string) bool { return s == "mqtt" || s == "tcp" }
+func tlsScheme(s string) bool   { return s == "mqtts" || s == "tls" || s == "ssl" }
+
+// ClientTLS loads the TLS configuration for server (nil for a plain
+// mqtt:// server): the files are read here, so a bad one is reported at
+// start-up (and by check-config).
+func (c *Config) ClientTLS() (*tls.Config, error) {
+	u, err := url.Parse(c.Server)
+	if err != nil {
+		return nil, fmt.Errorf("transparent: server %q: %w", c.Server, err)
+	}
+	if !tlsScheme(u.Scheme) {
+		return nil, nil
+	}
+	tc := &tls.Config{ServerName: c.TLS.ServerName, MinVersion: tls.VersionTLS12}
+	if tc.ServerName == "" {
+		tc.ServerName = u.Hostname()
+	}
+	if c.TLS.CAFile != "" {
+		pem, err := os.ReadFile(c.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("transparent: tls ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("transparent: tls ca_file %s: no PEM certificate in it", c.TLS.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("transparent: tls cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 // Claims reports whether clientID matches one of the patterns.

@@ -2,6 +2,7 @@ package transparent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -146,7 +147,13 @@ func (l *link) connect(ctx context.Context, p connectParams, barrier bool) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.u.cfg.ConnectTimeout)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", l.u.addr)
+	var conn net.Conn
+	var err error
+	if l.u.tls != nil {
+		conn, err = (&tls.Dialer{Config: l.u.tls}).DialContext(ctx, "tcp", l.u.addr)
+	} else {
+		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", l.u.addr)
+	}
 	if err != nil {
 		l.u.conns.Add(-1)
 		l.u.failures.Add(1)

@@ -2,8 +2,16 @@ package transparent_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +32,13 @@ import (
 // test ends and returns its address.
 func startMosquitto(t *testing.T, ctx context.Context) string {
 	t.Helper()
+	return startMosquittoWith(t, ctx, "")
+}
+
+// startMosquittoWith is startMosquitto with extra configuration lines (such
+// as another listener), waiting for morePorts to accept too.
+func startMosquittoWith(t *testing.T, ctx context.Context, extra string, morePorts ...int) string {
+	t.Helper()
 	bin := outside.Program(t, "mosquitto", "mosquitto")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,6 +47,8 @@ func startMosquitto(t *testing.T, ctx context.Context) string {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)
+	conf += extra
+	ports := append([]int{port}, morePorts...)
 	if os.Geteuid() == 0 {
 		conf += "user root\n"
 	}
@@ -52,21 +69,23 @@ func startMosquitto(t *testing.T, ctx context.Context) string {
 		cmd.Process.Kill()
 		<-exited
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for {
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select { // poll an outside process's port, bounded by ctx
-		case <-ctx.Done():
-			t.Fatalf("mosquitto did not start: %v", err)
-		case <-exited:
-			t.Fatal("mosquitto exited")
-		case <-time.After(10 * time.Millisecond):
+	for _, p := range ports {
+		for {
+			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err == nil {
+				c.Close()
+				break
+			}
+			select { // poll an outside process's port, bounded by ctx
+			case <-ctx.Done():
+				t.Fatalf("mosquitto did not start: %v", err)
+			case <-exited:
+				t.Fatal("mosquitto exited")
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 // sink is an UpstreamSink that records what the link hands it.
@@ -269,5 +288,93 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 			t.Fatalf("%d goroutines after Close, %d before New:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// writeServerPKI writes a CA and a server certificate for dns, as PEM
+// files, and returns their paths.
+func writeServerPKI(t *testing.T, dns string) (ca, cert, key string) {
+	t.Helper()
+	dir := t.TempDir()
+	ca, cert, key = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
+	now := time.Now()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "transparent test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: dns}, DNSNames: []string{dns},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, b := range map[string]*pem.Block{ca: {Type: "CERTIFICATE", Bytes: caDER}, cert: {Type: "CERTIFICATE", Bytes: srvDER},
+		key: {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ca, cert, key
+}
+
+// TestTLS: over mqtts:// a sensor's session connects when the server's
+// certificate verifies against ca_file with server_name, and is refused
+// (congestion: the sensor retries later) when it does not.
+func TestTLS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ca, cert, key := writeServerPKI(t, "broker.test")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsPort := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	startMosquittoWith(t, ctx, fmt.Sprintf("listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n", tlsPort, ca, cert, key), tlsPort)
+	server := fmt.Sprintf("mqtts://127.0.0.1:%d", tlsPort)
+	for _, tc := range []struct {
+		name string
+		tls  transparent.TLSConfig
+		ok   bool
+	}{
+		{"verified", transparent.TLSConfig{CAFile: ca, ServerName: "broker.test"}, true},
+		{"wrong server name", transparent.TLSConfig{CAFile: ca}, false},
+		{"unknown CA", transparent.TLSConfig{ServerName: "broker.test"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := transparent.New(transparent.Config{Enabled: true, Server: server, TLS: tc.tls, ClientIDs: []string{"s-*"},
+				ConnectTimeout: 5 * time.Second}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer u.Close()
+			link := u.Open("s-1", newSink())
+			done := make(chan error, 1)
+			link.Attach(mqttcore.ConnectOptions{ClientID: "s-1"}, false, func(err error) { done <- err })
+			err = <-done
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("connect over TLS: %v", err)
+			case !tc.ok && (err == nil || !errors.Is(err, mqttcore.ErrCongestion)):
+				t.Fatalf("connect over TLS = %v; want a refusal as congestion", err)
+			case tc.ok:
+				pub := make(chan error, 1)
+				link.Publish(&mqttcore.Message{Topic: "t", Payload: []byte("over tls"), QoS: 1}, func(err error) { pub <- err })
+				if err := <-pub; err != nil {
+					t.Fatalf("publish over TLS: %v", err)
+				}
+			}
+		})
 	}
 }

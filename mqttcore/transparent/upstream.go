@@ -2,6 +2,7 @@ package transparent
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -20,6 +21,7 @@ type Upstream struct {
 	cfg     Config
 	devices map[string]Device // cfg.Devices by client id
 	addr    string            // host:port of the remote
+	tls     *tls.Config       // nil for a plain mqtt:// remote
 	log     *slog.Logger
 
 	ctx    context.Context // cancelled by Close: every remote exchange ends
@@ -74,6 +76,10 @@ func New(cfg Config, log *slog.Logger) (*Upstream, error) {
 		return nil, fmt.Errorf("transparent: new: %w", err)
 	}
 	u, _ := url.Parse(cfg.Server) // validated
+	tc, err := cfg.ClientTLS()
+	if err != nil {
+		return nil, fmt.Errorf("transparent: new: %w", err)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -82,7 +88,7 @@ func New(cfg Config, log *slog.Logger) (*Upstream, error) {
 		devices[d.ClientID] = d
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Upstream{cfg: cfg.withDefaults(), devices: devices, addr: u.Host, log: log, ctx: ctx, cancel: cancel, live: map[*link]struct{}{}}, nil
+	return &Upstream{cfg: cfg.withDefaults(), devices: devices, addr: u.Host, tls: tc, log: log, ctx: ctx, cancel: cancel, live: map[*link]struct{}{}}, nil
 }
 
 // Claims implements mqttcore.Upstream.
