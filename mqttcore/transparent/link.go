@@ -156,6 +156,9 @@ func (l *link) connect(ctx context.Context, p connectParams, barrier bool) error
 	}
 	if err != nil {
 		l.u.conns.Add(-1)
+		if l.u.ctx.Err() != nil { // Close: not a failure of the remote
+			return fmt.Errorf("transparent: connect %q: %w", l.id, mqttcore.ErrClosed)
+		}
 		l.u.failures.Add(1)
 		l.u.warnRateLimited("transparent: cannot reach the remote broker", "client_id", l.id, "server", l.u.cfg.Server, "err", err)
 		return fmt.Errorf("transparent: connect %q: %v: %w", l.id, err, mqttcore.ErrCongestion)
