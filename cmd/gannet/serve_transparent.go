@@ -2,6 +2,8 @@ package main
 
 import (
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/transparent"
@@ -9,8 +11,10 @@ import (
 
 // transparentMode is [transparent] while serving: nil up when it is off.
 type transparentMode struct {
-	up  *transparent.Upstream
-	log *slog.Logger
+	up   *transparent.Upstream
+	log  *slog.Logger
+	quit chan struct{}  // closed by stop: the $SYS loop ends
+	wg   sync.WaitGroup // the $SYS loop
 }
 
 // startTransparent creates transparent mode when [transparent] enables it.
@@ -28,11 +32,37 @@ func startTransparent(cfg transparent.Config, log *slog.Logger) (*transparentMod
 	return t, nil
 }
 
-// install makes broker hand the claimed sessions to transparent mode.
+// install makes broker hand the claimed sessions to transparent mode and,
+// unless [broker] sys_disabled, publishes its counters under
+// $SYS/broker/transparent/ every sys_interval.
 func (t *transparentMode) install(broker *mqttcore.Broker) {
-	if t.up != nil {
-		broker.SetUpstream(t.up)
+	if t.up == nil {
+		return
 	}
+	broker.SetUpstream(t.up)
+	if broker.Config().SysDisabled {
+		return
+	}
+	t.quit = make(chan struct{})
+	t.wg.Add(1)
+	go func() { // exits when stop closes quit
+		defer t.wg.Done()
+		in := broker.Inline("$SYS/transparent")
+		tick := time.NewTicker(broker.Config().SysInterval)
+		defer tick.Stop()
+		for {
+			for topic, v := range t.up.SysTopics() {
+				if err := in.Publish(&mqttcore.Message{Topic: topic, Payload: []byte(v), Retain: true}); err != nil {
+					t.log.Debug("transparent: publish $SYS", "topic", topic, "err", err)
+				}
+			}
+			select {
+			case <-t.quit:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 }
 
 // stop disconnects the upstream sessions normally (the remote broker keeps
@@ -40,6 +70,10 @@ func (t *transparentMode) install(broker *mqttcore.Broker) {
 func (t *transparentMode) stop() {
 	if t.up == nil {
 		return
+	}
+	if t.quit != nil {
+		close(t.quit)
+		t.wg.Wait()
 	}
 	_ = t.up.Close()
 	st := t.up.Stats()

@@ -85,9 +85,15 @@ func newTPRig(t *testing.T) *tpRig {
 // serve writes a gannet configuration named name with [transparent]
 // pointing at the rig's Mosquitto (plus extra keys in that section) and
 // starts `gannet serve`; it returns the process and its MQTT-SN address.
-func (r *tpRig) serve(t *testing.T, name, extra string) (*bridgeProc, string) {
+// With mqttAddr its MQTT listener is on there and $SYS is published every
+// 100 ms; otherwise the listener is off.
+func (r *tpRig) serve(t *testing.T, name, extra string, mqttAddr ...string) (*bridgeProc, string) {
 	t.Helper()
 	udp := fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "udp"))
+	mqttSection := "[mqtt]\ndisabled = true"
+	if len(mqttAddr) > 0 {
+		mqttSection = fmt.Sprintf("[mqtt]\naddress = %q\n\n[broker]\nsys_interval = \"100ms\"", mqttAddr[0])
+	}
 	dir := filepath.Join(r.dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -99,8 +105,7 @@ level = "debug"
 network = "udp4"
 address = %q
 
-[mqtt]
-disabled = true
+%s
 
 [store]
 path = %q
@@ -117,7 +122,7 @@ connect_timeout = "5s"
 client_id = "valve-3"
 username = "valve-3"
 password = "not-the-password"
-`, udp, filepath.Join(dir, "data"), r.mport, extra)
+`, udp, mqttSection, filepath.Join(dir, "data"), r.mport, extra)
 	path := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -537,7 +542,8 @@ func TestTransparentMaxConnections(t *testing.T) {
 	r := newTPRig(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p, udp := r.serve(t, "a", "max_connections = 1")
+	mqttAddr := fmt.Sprintf("127.0.0.1:%d", bridgeFreePort(t, "tcp"))
+	p, udp := r.serve(t, "a", "max_connections = 1", mqttAddr)
 	s1, _ := tpSensor(t, ctx, udp, "valve-1", false)
 	if err := tpConnect(t, ctx, p, s1); err != nil {
 		t.Fatalf("valve-1: %v\n%s", err, p.out)
@@ -551,6 +557,25 @@ func TestTransparentMaxConnections(t *testing.T) {
 	waitLog(t, ctx, p, "the refusal", func(l string) bool { return strings.Contains(l, "max_connections reached") })
 	if strings.Contains(r.mosq.out.String(), "as valve-2 (") {
 		t.Fatalf("valve-2 reached Mosquitto beyond max_connections:\n%s", r.mosq.out)
+	}
+	// The counters are in $SYS on the gateway's MQTT listener.
+	sys := make(chan tpMsg, 1000)
+	sc := paho.NewClient(paho.ClientConfig{Conn: procDial(t, ctx, p, mqttAddr),
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			sys <- tpMsg{pr.Packet.Topic, string(pr.Packet.Payload), pr.Packet.QoS}
+			return true, nil
+		}}})
+	if _, err := sc.Connect(ctx, &paho.Connect{ClientID: "sys-watch", CleanStart: true, KeepAlive: 30}); err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Disconnect(&paho.Disconnect{})
+	if _, err := sc.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "$SYS/broker/transparent/#"}}}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for seen["$SYS/broker/transparent/connections"] != "1" || seen["$SYS/broker/transparent/refused/max_connections"] != "1" {
+		m := tpNext(t, ctx, sys, "$SYS/broker/transparent", p)
+		seen[m.topic] = m.payload
 	}
 	if err := s1.Disconnect(ctx); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,4 +189,22 @@ func (u *Upstream) setLive(l *link, on bool) {
 		delete(u.live, l)
 	}
 	u.mu.Unlock()
+}
+
+// SysTopics returns transparent mode's counters as $SYS topics and values
+// ($SYS/broker/transparent/...), for the caller to publish retained.
+func (u *Upstream) SysTopics() map[string]string {
+	s := u.Stats()
+	p := "$SYS/broker/transparent/"
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	return map[string]string{
+		p + "connections":             n(s.Connections),
+		p + "connects":                n(s.Connects),
+		p + "refused/max_connections": n(s.RefusedMaxConnections),
+		p + "connect_failures":        n(s.ConnectFailures),
+		p + "messages/published":      n(s.Published),
+		p + "messages/delivered":      n(s.Delivered),
+		p + "messages/rejected":       n(s.Rejected),
+		p + "messages/dropped":        n(s.Dropped),
+	}
 }
