@@ -245,7 +245,7 @@ func returnCode(err error) sn.ReturnCode {
 	case errors.Is(err, mqttcore.ErrInflightFull), errors.Is(err, mqttcore.ErrTooManySessions),
 		errors.Is(err, mqttcore.ErrQueueFull), errors.Is(err, mqttcore.ErrRetainedFull),
 		errors.Is(err, mqttcore.ErrClosed), errors.Is(err, mqttcore.ErrCongestion),
-		errors.Is(err, mqttcore.ErrStoreFailed):
+		errors.Is(err, mqttcore.ErrStoreFailed), errors.Is(err, mqttcore.ErrUnavailable):
 		return sn.RejectedCongestion
 	}
 	return sn.RejectedNotSupported

@@ -161,7 +161,7 @@ func (l *link) connect(ctx context.Context, p connectParams, barrier bool) error
 		}
 		l.u.failures.Add(1)
 		l.u.warnRateLimited("transparent: cannot reach the remote broker", "client_id", l.id, "server", l.u.cfg.Server, "err", err)
-		return fmt.Errorf("transparent: connect %q: %v: %w", l.id, err, mqttcore.ErrCongestion)
+		return fmt.Errorf("transparent: connect %q: %v: %w", l.id, err, mqttcore.ErrUnavailable)
 	}
 	sess := newCountingSession()
 	var cli *paho.Client
@@ -206,7 +206,7 @@ func (l *link) connect(ctx context.Context, p connectParams, barrier bool) error
 			l.u.warnRateLimited("transparent: the remote broker refused a sensor", "client_id", l.id, "reason_code", fmt.Sprintf("0x%02x", ca.ReasonCode))
 			return fmt.Errorf("transparent: connect %q: remote CONNACK 0x%02x: %w", l.id, ca.ReasonCode, connackErr(ca.ReasonCode))
 		}
-		return fmt.Errorf("transparent: connect %q: %v: %w", l.id, err, mqttcore.ErrCongestion)
+		return fmt.Errorf("transparent: connect %q: %v: %w", l.id, err, mqttcore.ErrUnavailable)
 	}
 	l.cli, l.sess, l.params, l.willGone, l.slept = cli, sess, p, false, false
 	l.u.connects.Add(1)
@@ -343,7 +343,7 @@ func (l *link) publish(ctx context.Context, m *mqttcore.Message) error {
 		return fmt.Errorf("transparent: publish %q from %q: remote reason 0x%02x: %w", m.Topic, l.id, pr.ReasonCode, reasonErr(pr.ReasonCode))
 	}
 	if err != nil {
-		return fmt.Errorf("transparent: publish %q from %q: %v: %w", m.Topic, l.id, err, mqttcore.ErrCongestion)
+		return fmt.Errorf("transparent: publish %q from %q: %v: %w", m.Topic, l.id, err, mqttcore.ErrUnavailable)
 	}
 	l.u.published.Add(1)
 	return nil
@@ -367,7 +367,7 @@ func (l *link) Subscribe(filter string, o mqttcore.SubOptions, done func(error))
 				l.u.rejected.Add(1)
 				done(fmt.Errorf("transparent: subscribe %q for %q: remote reason 0x%02x: %w", filter, l.id, sa.Reasons[0], reasonErr(sa.Reasons[0])))
 			case err != nil:
-				done(fmt.Errorf("transparent: subscribe %q for %q: %v: %w", filter, l.id, err, mqttcore.ErrCongestion))
+				done(fmt.Errorf("transparent: subscribe %q for %q: %v: %w", filter, l.id, err, mqttcore.ErrUnavailable))
 			default:
 				done(nil)
 			}
@@ -449,7 +449,7 @@ func connackErr(rc byte) error {
 	case 0x84, 0x86, 0x87, 0x85, 0x8A, 0x8C: // version, bad credentials, not authorized, client id, banned, bad auth method
 		return mqttcore.ErrNotAuthorized
 	case 0x89, 0x97, 0x9F, 0x88, 0x9C, 0x9D: // busy, quota, rate, unavailable, use another server, server moved
-		return mqttcore.ErrCongestion
+		return mqttcore.ErrUnavailable
 	}
 	return errRefused
 }
