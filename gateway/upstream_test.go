@@ -96,6 +96,7 @@ func (l *remoteLink) Offline(mqttcore.State, time.Duration) {
 	l.r.mu.Unlock()
 }
 func (l *remoteLink) PublishWill(*mqttcore.Will) {}
+func (l *remoteLink) SetWill(*mqttcore.Will)     {}
 func (l *remoteLink) Close()                     {}
 
 // TestTransparentAnswersFollowTheRemote: a transparent sensor's CONNACK,

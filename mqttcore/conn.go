@@ -434,6 +434,9 @@ func (c *Conn) SetWill(w *Will) error {
 	}) {
 		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, ErrDetached)
 	}
+	if link := c.upLink(); link != nil {
+		link.SetWill(w) // upstream.go: the remote holds a transparent session's will
+	}
 	return nil
 }
 

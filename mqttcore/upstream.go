@@ -55,6 +55,11 @@ type UpstreamLink interface {
 	Subscribe(filter string, opts SubOptions, done func(error))
 	// Unsubscribe removes a subscription on the remote.
 	Unsubscribe(filter string)
+	// SetWill follows a change of the attached session's will
+	// (Conn.SetWill, the MQTT-SN will updates); nil removes it. MQTT
+	// changes a will only at CONNECT: the link may reconnect now, or let
+	// the new will wait for its next connect.
+	SetWill(w *Will)
 	// Offline follows the end of an attachment: how is StateAsleep
 	// (sleepFor as given to Conn.Sleep), StateDisconnected or StateLost.
 	Offline(how State, sleepFor time.Duration)

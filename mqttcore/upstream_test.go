@@ -49,6 +49,7 @@ type fakeLink struct {
 	unsubs    []string
 	offline   []mqttcore.State
 	wills     []*mqttcore.Will
+	setWills  []*mqttcore.Will
 	closed    int
 }
 
@@ -97,6 +98,12 @@ func (l *fakeLink) Offline(how mqttcore.State, _ time.Duration) {
 	if how != mqttcore.StateAsleep {
 		l.connected = false
 	}
+}
+
+func (l *fakeLink) SetWill(w *mqttcore.Will) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.setWills = append(l.setWills, w)
 }
 
 func (l *fakeLink) PublishWill(w *mqttcore.Will) {
@@ -245,6 +252,13 @@ func TestUpstreamLifecycle(t *testing.T) {
 	if got := l.connects[0].Will; got != opts.Will {
 		t.Fatalf("the link connected with will %+v; want the session's", got)
 	}
+	w2 := &mqttcore.Will{Topic: "will/t-1", Payload: []byte("gone, updated")}
+	if err := c.SetWill(w2); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.setWills) != 1 || l.setWills[0] != w2 {
+		t.Fatalf("link SetWill calls %+v; want the updated will", l.setWills)
+	}
 	if err := c.Sleep(time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +269,7 @@ func TestUpstreamLifecycle(t *testing.T) {
 	if want := []mqttcore.State{mqttcore.StateAsleep, mqttcore.StateLost}; len(l.offline) != 2 || l.offline[0] != want[0] || l.offline[1] != want[1] {
 		t.Fatalf("link offline calls %v; want %v", l.offline, want)
 	}
-	if len(l.wills) != 1 || l.wills[0].Topic != "will/t-1" {
+	if len(l.wills) != 1 || l.wills[0] != w2 {
 		t.Fatalf("link wills %+v; want the session's will", l.wills)
 	}
 	if d := drain(local); len(d) != 0 {

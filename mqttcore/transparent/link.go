@@ -408,6 +408,24 @@ func (l *link) Offline(how mqttcore.State, _ time.Duration) {
 	}
 }
 
+// SetWill implements mqttcore.UpstreamLink. A session that outlives its
+// connection (session expiry above 0) reconnects with the new will at
+// once, resuming itself; a CleanSession=1 sensor's session would not
+// survive that, so its new will waits for its next CONNECT (Attach sees
+// that the will changed).
+func (l *link) SetWill(w *mqttcore.Will) {
+	l.enqueue(op{run: func(ctx context.Context) {
+		if l.cli == nil || l.params.will == w || l.params.expiry == 0 {
+			return
+		}
+		p := l.params
+		p.clean, p.will = false, w
+		if err := l.connect(ctx, p, false); err != nil {
+			l.u.warnRateLimited("transparent: will update not sent upstream", "client_id", l.id, "err", err)
+		}
+	}}, true)
+}
+
 // PublishWill implements mqttcore.UpstreamLink.
 func (l *link) PublishWill(w *mqttcore.Will) {
 	l.enqueue(op{run: func(ctx context.Context) {

@@ -212,8 +212,9 @@ func TestTakenOverElsewhere(t *testing.T) {
 }
 
 // TestWillGoesUpstream: a lost sensor's will is published by the remote
-// (DISCONNECT 0x04); a sensor that was lost asleep, its connection closed,
-// has its will published by the link.
+// (DISCONNECT 0x04), the updated one after a will update; a sensor that
+// was lost asleep, its connection closed, has its will published by the
+// link.
 func TestWillGoesUpstream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -227,6 +228,17 @@ func TestWillGoesUpstream(t *testing.T) {
 	l1.PublishWill(w1) // the core fires it too: it must not go twice
 	if p := next(t, ctx, wills, "will of s-1"); p.Topic != "will/s-1" || string(p.Payload) != "lost" {
 		t.Fatalf("got %s %q; want will/s-1 lost", p.Topic, p.Payload)
+	}
+
+	// A will update reaches the remote: the link reconnects with it,
+	// resuming the session.
+	w1b := &mqttcore.Will{Topic: "will/s-1b", Payload: []byte("first")}
+	l1b := attachLink(t, ctx, u, "s-1b", newSink(), w1b)
+	w1c := &mqttcore.Will{Topic: "will/s-1b", Payload: []byte("updated"), QoS: 1}
+	l1b.SetWill(w1c)
+	l1b.Offline(mqttcore.StateLost, 0)
+	if p := next(t, ctx, wills, "will of s-1b"); string(p.Payload) != "updated" {
+		t.Fatalf("got %s %q; want the updated will", p.Topic, p.Payload)
 	}
 
 	w2 := &mqttcore.Will{Topic: "will/s-2", Payload: []byte("never woke"), QoS: 1}
