@@ -614,3 +614,48 @@ func TestTransparentCheckConfigReadsTLSFiles(t *testing.T) {
 		t.Fatalf("check-config with a missing ca_file: %v; want an error naming [transparent.tls] and the file", err)
 	}
 }
+
+// TestTransparentSleepKeepsConnection: without close_on_sleep a sleeping
+// sensor keeps its upstream connection; Mosquitto sends the commands at
+// once, the gateway holds them in the sensor's core session, and the
+// wake-up delivers them.
+func TestTransparentSleepKeepsConnection(t *testing.T) {
+	r := newTPRig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, central := r.observer(t, ctx, "obs-keep", "nothing")
+	p, udp := r.serve(t, "a", "session_expiry = \"1h\"")
+	s, got := tpSensor(t, ctx, udp, "valve-5", true)
+	if err := tpConnect(t, ctx, p, s); err != nil {
+		t.Fatalf("connect: %v\n%s", err, p.out)
+	}
+	if _, err := s.Subscribe(ctx, snclient.Named("devices/valve-5/cmd"), snpacket.QoS1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sleep(ctx, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	for i := range n {
+		if _, err := central.Publish(ctx, &paho.Publish{Topic: "devices/valve-5/cmd", QoS: 1, Payload: fmt.Appendf(nil, "cmd-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Mosquitto hands them to the gateway while the sensor sleeps, and
+	// gets them acknowledged.
+	waitLog(t, ctx, r.mosq, "the commands sent to valve-5's connection", func(l string) bool {
+		return strings.Count(l, "Sending PUBLISH to valve-5") == n && strings.Count(l, "Received PUBACK from valve-5") == n
+	})
+	if strings.Contains(r.mosq.out.String(), "Client valve-5 disconnected") || len(got) != 0 {
+		t.Fatalf("the sleep closed the upstream connection or reached the sensor")
+	}
+	if err := s.CheckMessages(ctx); err != nil {
+		t.Fatalf("wake: %v\n%s", err, p.out)
+	}
+	if len(got) != n {
+		t.Fatalf("the wake-up delivered %d messages before PINGRESP; want %d", len(got), n)
+	}
+	if c := connectsOf(r.mosq.out.String(), "valve-5"); c != 1 {
+		t.Fatalf("valve-5 connected %d times at Mosquitto; want 1 (kept through the sleep)", c)
+	}
+}
