@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -657,5 +658,42 @@ func TestTransparentSleepKeepsConnection(t *testing.T) {
 	}
 	if c := connectsOf(r.mosq.out.String(), "valve-5"); c != 1 {
 		t.Fatalf("valve-5 connected %d times at Mosquitto; want 1 (kept through the sleep)", c)
+	}
+}
+
+// TestTransparentGatewayRestart: `gannet serve` stopped with SIGTERM
+// disconnects its upstream sessions normally, so Mosquitto keeps them;
+// commands published while the gateway is down arrive at the sensor once
+// it is back (its session restored from [store], its remote session
+// resumed), without the sensor doing anything.
+func TestTransparentGatewayRestart(t *testing.T) {
+	r := newTPRig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, central := r.observer(t, ctx, "obs-restart", "nothing")
+	p, udp := r.serve(t, "a", "session_expiry = \"1h\"")
+	s, got := tpSensor(t, ctx, udp, "valve-1", true)
+	if err := tpConnect(t, ctx, p, s); err != nil {
+		t.Fatalf("connect: %v\n%s", err, p.out)
+	}
+	if _, err := s.Subscribe(ctx, snclient.Named("devices/valve-1/cmd"), snpacket.QoS1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exit
+	waitLog(t, ctx, r.mosq, "valve-1's normal disconnect", func(l string) bool { return strings.Contains(l, "Client valve-1 disconnected.") })
+	const n = 3
+	for i := range n {
+		if _, err := central.Publish(ctx, &paho.Publish{Topic: "devices/valve-1/cmd", QoS: 1, Payload: fmt.Appendf(nil, "cmd-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p2 := bridgeStart(t, r.gannet, "serve", "-config", filepath.Join(r.dir, "a", "config.toml"))
+	for i := range n {
+		if m := tpNext(t, ctx, got, "sensor after the restart", p2); m.payload != fmt.Sprintf("cmd-%d", i) {
+			t.Fatalf("message %d after the restart = %+v; want cmd-%d", i, m, i)
+		}
 	}
 }
