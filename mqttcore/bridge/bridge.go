@@ -55,14 +55,18 @@ type Bridge struct {
 
 	lastURL    atomic.Pointer[string]
 	connected  atomic.Bool
-	failWarned atomic.Int64  // unix ns of the last connect-failure warning, 0 while connected
-	forwarded  atomic.Uint64 // local messages written to the queue
-	received   atomic.Uint64 // remote messages published into the core
-	loops      atomic.Uint64 // local messages skipped because they came from this bridge
-	outErrs    atomic.Uint64 // local messages that could not be queued
-	inErrs     atomic.Uint64 // remote messages the core refused
-	refused    atomic.Uint64 // messages the remote refused (PUBACK/PUBREC reason >= 0x80)
-	errLogged  atomic.Int64  // unix ns of the last logged store error
+	failWarned atomic.Int64                // unix ns of the last connect-failure warning, 0 while connected
+	forwarded  atomic.Uint64               // local messages written to the queue
+	received   atomic.Uint64               // remote messages published into the core
+	loops      atomic.Uint64               // local messages skipped because they came from this bridge
+	outErrs    atomic.Uint64               // local messages that could not be queued
+	inErrs     atomic.Uint64               // remote messages the core refused
+	refused    atomic.Uint64               // messages the remote refused (PUBACK/PUBREC reason >= 0x80)
+	inDeferred atomic.Uint64               // remote messages left unacknowledged because the core refused them for now
+	inRetries  atomic.Int64                // reconnects in a row to have refused inbound messages sent again
+	inHalted   atomic.Pointer[paho.Client] // the connection on which inbound stopped after a refusal
+	conn       atomic.Pointer[bufConn]     // the current connection, closed to have inbound messages sent again
+	errLogged  atomic.Int64                // unix ns of the last logged store error
 	closeOnce  sync.Once
 }
 
@@ -80,13 +84,23 @@ type Stats struct {
 	LoopsPrevented uint64
 	// QueueErrors counts local messages that could not be queued (too
 	// large, or a disk error); InboundErrors remote messages the core
-	// refused (for example an invalid topic after remapping).
+	// refused (for example an invalid topic after remapping, or a full
+	// queue).
 	QueueErrors, InboundErrors uint64
+	// InboundDeferred counts remote messages the core refused for now
+	// (flow control, a full queue, a store failure): they were not
+	// acknowledged, and the bridge reconnected so the remote sends them
+	// again.
+	InboundDeferred uint64
 	// RemoteRefused counts QoS 1/2 messages the remote broker refused with
 	// an error reason code in PUBACK or PUBREC (for example "not
 	// authorized"): MQTT 5 says not to resend them, so they are lost.
 	RemoteRefused uint64
 }
+
+// ackInterval is how often paho sends the inbound acknowledgements that
+// became due (manual acknowledgement, in order).
+const ackInterval = 10 * time.Millisecond
 
 // InlineName returns the name of a bridge's inline client of the core: the
 // Origin of the messages it brings in.
@@ -170,7 +184,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		KeepAlive:                     uint16(cfg.keepAlive() / time.Second),
 		CleanStartOnInitialConnection: cfg.CleanStart,
 		SessionExpiryInterval:         uint32(cfg.SessionExpiry / time.Second),
-		ReconnectBackoff:              cfg.backoff,
+		ReconnectBackoff:              b.reconnectDelay,
 		ConnectTimeout:                cfg.connectTimeout(),
 		AttemptConnection:             b.attempt,
 		OnConnectionUp:                b.connectionUp,
@@ -182,10 +196,14 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		PahoDebug:                     logger{log, slog.LevelDebug, "paho"},
 		ConnectUsername:               cfg.Username,
 		ClientConfig: paho.ClientConfig{
-			ClientID:          cfg.clientID(),
-			Session:           out,
-			OnPublishReceived: []func(paho.PublishReceived) (bool, error){b.inbound},
-			OnClientError:     func(err error) { log.Warn("bridge connection error", "err", err) },
+			ClientID: cfg.clientID(),
+			Session:  out,
+			// Inbound messages are acknowledged once the core has them
+			// (inbound); paho sends the acknowledgements in order.
+			EnableManualAcknowledgment: true,
+			SendAcksInterval:           ackInterval,
+			OnPublishReceived:          []func(paho.PublishReceived) (bool, error){b.inbound},
+			OnClientError:              func(err error) { log.Warn("bridge connection error", "err", err) },
 		},
 	}
 	if cfg.Password != "" {
@@ -245,14 +263,15 @@ func (b *Bridge) Stats() Stats {
 	st := b.store.Stats()
 	st.Inflight, _ = b.out.counts()
 	return Stats{
-		StoreStats:     st,
-		Connected:      b.connected.Load(),
-		Forwarded:      b.forwarded.Load(),
-		Received:       b.received.Load(),
-		LoopsPrevented: b.loops.Load(),
-		QueueErrors:    b.outErrs.Load(),
-		InboundErrors:  b.inErrs.Load(),
-		RemoteRefused:  b.refused.Load(),
+		StoreStats:      st,
+		Connected:       b.connected.Load(),
+		Forwarded:       b.forwarded.Load(),
+		Received:        b.received.Load(),
+		LoopsPrevented:  b.loops.Load(),
+		QueueErrors:     b.outErrs.Load(),
+		InboundErrors:   b.inErrs.Load(),
+		InboundDeferred: b.inDeferred.Load(),
+		RemoteRefused:   b.refused.Load(),
 	}
 }
 
@@ -298,13 +317,31 @@ func (b *Bridge) outbound(r Rule) func(*mqttcore.Message, mqttcore.Hold) {
 }
 
 // inbound publishes a remote message into the core through the bridge's
-// inline client (so its Origin is the bridge and it is not sent back).
+// inline client (so its Origin is the bridge and it is not sent back), and
+// acknowledges it to the remote (paho's manual acknowledgements, sent in
+// the order the messages came) only once the core has it: for QoS 1/2,
+// once Publish returned, which with a durable store is after the commit.
+//
+// A message the core refuses for now (flow control, a full queue, a failed
+// store write, shutdown) is not acknowledged: an acknowledgement is a
+// promise. Acknowledgements go out in order, so nothing after it on this
+// connection is acknowledged either, or published (that keeps the order):
+// the bridge drops the connection, and the remote sends them again, with
+// DUP, when it reconnects (after backoff) and finds its session
+// (session_expiry). A message the core can never take (an invalid topic
+// after remapping, too large, not authorized) is acknowledged, counted and
+// logged: sent again, it would be refused again forever.
 func (b *Bridge) inbound(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
+	if pr.Client != nil && b.inHalted.Load() == pr.Client {
+		return true, nil // after a refusal on this connection: left for the remote to send again
+	}
+	handled := false
 	for _, r := range b.in {
 		if !topicMatch(r.RemotePrefix+r.Pattern, p.Topic) {
 			continue
 		}
+		handled = true
 		m := &mqttcore.Message{
 			Topic:   r.LocalPrefix + strings.TrimPrefix(p.Topic, r.RemotePrefix),
 			Payload: p.Payload,
@@ -312,15 +349,73 @@ func (b *Bridge) inbound(pr paho.PublishReceived) (bool, error) {
 			Retain:  p.Retain,
 			Props:   coreProps(p.Properties),
 		}
-		if err := b.inline.Publish(m); err != nil {
+		err := b.inline.Publish(m)
+		switch {
+		case err == nil:
+			b.received.Add(1)
+			b.inRetries.Store(0)
+		case permanentRefusal(err):
 			b.inErrs.Add(1)
-			b.log.Warn("bridge: inbound message refused by the core", "topic", p.Topic, "err", err)
-			return true, nil // acknowledged anyway: the remote would resend it forever
+			b.log.Warn("bridge: inbound message refused by the core; acknowledged, it cannot be taken", "topic", p.Topic, "err", err)
+		default:
+			b.inErrs.Add(1)
+			b.inDeferred.Add(1)
+			b.haltInbound(pr.Client, p, err)
+			return true, nil
 		}
-		b.received.Add(1)
-		return true, nil
+		break
 	}
-	return false, nil
+	b.ack(pr)
+	return handled, nil
+}
+
+// permanentRefusal reports whether the core refused a message for good
+// (sending it again cannot help), as opposed to for now.
+func permanentRefusal(err error) bool {
+	for _, e := range []error{mqttcore.ErrInvalidTopic, mqttcore.ErrReservedTopic, mqttcore.ErrInvalidQoS,
+		mqttcore.ErrPayloadTooLarge, mqttcore.ErrNotAuthorized} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// ack acknowledges an inbound QoS 1/2 message to the remote (PUBACK or
+// PUBREC; paho sends them in order).
+func (b *Bridge) ack(pr paho.PublishReceived) {
+	if pr.Client == nil || pr.Packet.QoS == 0 {
+		return
+	}
+	if err := pr.Client.Ack(pr.Packet); err != nil {
+		b.log.Debug("bridge: acknowledge inbound message", "msg_id", pr.Packet.PacketID, "err", err)
+	}
+}
+
+// haltInbound stops taking messages on the connection of c after the core
+// refused p for now, and drops the connection, so that the remote sends p
+// and what followed it again when the bridge reconnects (after backoff,
+// growing while the refusals go on).
+func (b *Bridge) haltInbound(c *paho.Client, p *paho.Publish, err error) {
+	if c != nil {
+		b.inHalted.Store(c)
+	}
+	n := b.inRetries.Add(1)
+	b.log.Warn("bridge: inbound message refused by the core for now; not acknowledged, reconnecting so the remote sends it again",
+		"server", b.server(), "topic", p.Topic, "msg_id", p.PacketID, "err", err, "retry", n)
+	if conn := b.conn.Load(); conn != nil {
+		_ = conn.Conn.Close() // paho's reader fails; autopaho reconnects with backoff (reconnectDelay)
+	}
+}
+
+// reconnectDelay is autopaho's ReconnectBackoff: the configured backoff,
+// but after the bridge dropped a connection itself to have inbound
+// messages sent again, the first attempt waits too, longer each time.
+func (b *Bridge) reconnectDelay(attempt int) time.Duration {
+	if n := int(b.inRetries.Load()); n > 0 {
+		attempt += n
+	}
+	return b.cfg.backoff(attempt)
 }
 
 func (b *Bridge) connectionUp(cm *autopaho.ConnectionManager, ca *paho.Connack) {
@@ -571,7 +666,9 @@ func (b *Bridge) attempt(ctx context.Context, cfg autopaho.ClientConfig, u *url.
 	if err != nil {
 		return nil, err
 	}
-	return &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10), w: bufio.NewWriterSize(c, 4<<10)}, nil
+	bc := &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10), w: bufio.NewWriterSize(c, 4<<10)}
+	b.conn.Store(bc)
+	return bc, nil
 }
 
 // bufConn is a connection with buffered reads and writes. Its lock
