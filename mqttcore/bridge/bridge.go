@@ -296,15 +296,14 @@ func (b *Bridge) outbound(r Rule) func(*mqttcore.Message, mqttcore.Hold) {
 		}
 		topic := r.RemotePrefix + strings.TrimPrefix(m.Topic, r.LocalPrefix)
 		qos := min(m.QoS, r.QoS)
-		p := &paho.Publish{QoS: byte(qos), Retain: m.Retain, Topic: topic, Payload: m.Payload, Properties: pahoProps(m.Props)}
-		buf := bytes.NewBuffer(make([]byte, 8, 8+len(topic)+len(m.Payload)+16))
-		if _, err := p.Packet().WriteTo(buf); err != nil {
+		data, err := encodeQueued(topic, byte(qos), m.Retain, m.Payload, m.Props)
+		if err != nil {
 			b.outErrs.Add(1)
 			b.log.Warn("bridge: encode outbound message", "topic", m.Topic, "err", err)
 			hold.Done(nil) // a message we cannot encode is not the publisher's to retry
 			return
 		}
-		if err := b.store.appendAsync(buf.Bytes(), qos > 0, hold.Done); err != nil {
+		if err := b.store.appendAsync(data, qos > 0, hold.Done); err != nil {
 			// The queue refused it (full, closed): the publisher gets the
 			// protocol's refusal and may retry.
 			b.outErrs.Add(1)
@@ -601,6 +600,59 @@ func topicMatch(filter, topic string) bool {
 		}
 		filter, topic = frest, trest
 	}
+}
+
+// encodeQueued returns a queue record: 8 bytes of room for the enqueue
+// time, then the MQTT 5 PUBLISH packet (with a zero packet id, set when it
+// is sent). Without properties (the common case: sensors' messages) it is
+// encoded here in one allocation; with them, through paho.
+func encodeQueued(topic string, qos byte, retain bool, payload []byte, props *mqttcore.Properties) ([]byte, error) {
+	if props != nil {
+		p := &paho.Publish{QoS: qos, Retain: retain, Topic: topic, Payload: payload, Properties: pahoProps(props)}
+		buf := bytes.NewBuffer(make([]byte, 8, 8+len(topic)+len(payload)+64))
+		if _, err := p.Packet().WriteTo(buf); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	if len(topic) > 0xFFFF {
+		return nil, fmt.Errorf("topic of %d bytes: at most 65535", len(topic))
+	}
+	rl := 2 + len(topic) + 1 + len(payload) // topic, property length 0, payload
+	if qos > 0 {
+		rl += 2
+	}
+	if rl > 268435455 {
+		return nil, fmt.Errorf("packet of %d bytes: beyond MQTT's 268435455", rl)
+	}
+	vbi := 1
+	for n := rl; n > 127; n >>= 7 {
+		vbi++
+	}
+	b := make([]byte, 8, 8+1+vbi+rl)
+	h := byte(3<<4) | qos<<1
+	if retain {
+		h |= 1
+	}
+	b = append(b, h)
+	for n := rl; ; {
+		d := byte(n & 0x7F)
+		n >>= 7
+		if n > 0 {
+			d |= 0x80
+		}
+		b = append(b, d)
+		if n == 0 {
+			break
+		}
+	}
+	b = append(b, byte(len(topic)>>8), byte(len(topic)))
+	b = append(b, topic...)
+	if qos > 0 {
+		b = append(b, 0, 0) // packet id, set by the sender
+	}
+	b = append(b, 0) // no properties
+	return append(b, payload...), nil
 }
 
 func pahoProps(p *mqttcore.Properties) *paho.PublishProperties {
