@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -712,52 +711,16 @@ func (b *Bridge) storeError(msg string, err error) {
 }
 
 // attempt is autopaho's AttemptConnection: dial, then buffer the reads
-// (paho reads each packet in several small reads).
+// (paho reads each packet in several small reads) and take the PUBACKs of
+// what the sender sent before paho sees them (bufConn).
 func (b *Bridge) attempt(ctx context.Context, cfg autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
 	c, err := b.dial(ctx, cfg, u)
 	if err != nil {
 		return nil, err
 	}
-	bc := &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10), w: bufio.NewWriterSize(c, 4<<10)}
+	bc := newBufConn(c, b.out.end)
 	b.conn.Store(bc)
 	return bc, nil
-}
-
-// bufConn is a connection with buffered reads and writes. Its lock
-// serialises writes: paho takes it around each packet, which it writes in
-// pieces (it looks for a sync.Locker), the sender around each batch; what
-// was written under the lock goes out in one write when it is released.
-type bufConn struct {
-	net.Conn
-	mu     sync.Mutex
-	locked bool // under mu
-	r      *bufio.Reader
-	w      *bufio.Writer
-}
-
-func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-// Lock starts a packet or a batch.
-func (c *bufConn) Lock() {
-	c.mu.Lock()
-	c.locked = true
-}
-
-// Unlock writes out what was written since Lock. A write error shows up
-// on the connection's next read (paho's reader then drops it).
-func (c *bufConn) Unlock() {
-	_ = c.w.Flush()
-	c.locked = false
-	c.mu.Unlock()
-}
-
-// Write buffers under the lock (paho and the sender always take it); a
-// write without it goes straight out.
-func (c *bufConn) Write(p []byte) (int, error) {
-	if c.locked {
-		return c.w.Write(p)
-	}
-	return c.Conn.Write(p)
 }
 
 // logger adapts slog to paho's logger interface.
