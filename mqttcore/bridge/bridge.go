@@ -399,7 +399,11 @@ func (b *Bridge) haltInbound(c *paho.Client, p *paho.Publish, err error) {
 		b.inHalted.Store(c)
 	}
 	n := b.inRetries.Add(1)
-	b.log.Warn("bridge: inbound message refused by the core for now; not acknowledged, reconnecting so the remote sends it again",
+	level := slog.LevelWarn // at most once per reconnect, which backs off
+	if errors.Is(err, mqttcore.ErrClosed) {
+		level = slog.LevelDebug // shutting down
+	}
+	b.log.Log(context.Background(), level, "bridge: inbound message refused by the core for now; not acknowledged, reconnecting so the remote sends it again",
 		"server", b.server(), "topic", p.Topic, "msg_id", p.PacketID, "err", err, "retry", n)
 	if conn := b.conn.Load(); conn != nil {
 		_ = conn.Conn.Close() // paho's reader fails; autopaho reconnects with backoff (reconnectDelay)
