@@ -57,6 +57,9 @@ func TestChurnBoundedFile(t *testing.T) {
 			ops = append(ops, mqttcore.Op{Kind: mqttcore.OpEndSession, SessionID: id})
 		}
 		mustCommit(t, s, ops...)
+		if err := s.Checkpoint(); err != nil {
+			t.Fatalf("Checkpoint = %v", err)
+		}
 		sizes = append(sizes, s.Stats().UsedBytes)
 	}
 	if n := messageCount(t, s); n != 0 {

@@ -1,0 +1,296 @@
+package boltstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
+)
+
+// A log record's payload is a sequence of ops, each encoded as its kind
+// byte followed by fields that depend on the kind. Values are the bbolt
+// records of format.go, so that applying a logged op to the file is a Put
+// of bytes already encoded:
+//
+//	session      sid, session header record
+//	end-session  sid
+//	entry        sid, seq, entry record, message: 0 none, 1 a message
+//	             record follows, 2 the message of the last entry op of this
+//	             record with the same seq (a message fanned out to several
+//	             sessions is logged once per record)
+//	drop-entry   sid, seq
+//	front-end    sid, 0 (delete) or 1 followed by the bytes
+//	retain       topic, message record
+//	unretain     topic
+//
+// sid and seq are uvarints; records and byte strings a uvarint length and
+// the bytes.
+const (
+	entryNoMessage = iota
+	entryMessage
+	entrySameMessage
+)
+
+// rawOp is one decoded op; its byte slices alias the payload it was
+// decoded from.
+type rawOp struct {
+	kind     mqttcore.OpKind
+	sid, seq uint64
+	val      []byte // session, entry or front-end record; retained message record
+	msg      []byte // the message record of an entry op, nil for none
+	topic    []byte // retain and unretain
+	del      bool   // front-end: delete
+}
+
+// opEncoder encodes ops into log payloads.
+type opEncoder struct {
+	now     func() time.Time
+	lastSeq uint64 // seq of the last entry op with a message in this record
+}
+
+// reset starts a new record.
+func (e *opEncoder) reset() { e.lastSeq = 0 }
+
+// appendOps appends the encoding of ops to b. On an op that cannot be
+// applied to the file (a session op without its record, a retained topic
+// bbolt refuses as a key, an unknown kind) it returns b unchanged and the
+// error, so that only the call holding it fails.
+func (e *opEncoder) appendOps(b []byte, ops []mqttcore.Op) ([]byte, error) {
+	start, last := len(b), e.lastSeq
+	for i := range ops {
+		var err error
+		if b, err = e.appendOp(b, &ops[i]); err != nil {
+			op := &ops[i]
+			e.lastSeq = last
+			return b[:start], fmt.Errorf("op %d of %d (%v, session %d): %w", i+1, len(ops), op.Kind, op.SessionID, err)
+		}
+	}
+	return b, nil
+}
+
+func checkTopic(topic string) error {
+	switch {
+	case topic == "":
+		return errors.New("retained message without a topic")
+	case len(topic) > bbolt.MaxKeySize:
+		return fmt.Errorf("topic of %d bytes: longer than the store's limit of %d", len(topic), bbolt.MaxKeySize)
+	}
+	return nil
+}
+
+func (e *opEncoder) appendOp(b []byte, op *mqttcore.Op) ([]byte, error) {
+	b = append(b, byte(op.Kind))
+	switch op.Kind {
+	case mqttcore.OpSession:
+		if op.Session == nil {
+			return b, errors.New("no session record")
+		}
+		b = binary.AppendUvarint(b, op.SessionID)
+		n := len(b)
+		b = appendSession(append(b, 0, 0, 0, 0, 0), op.Session)
+		return putLen(b, n), nil
+	case mqttcore.OpEndSession:
+		return binary.AppendUvarint(b, op.SessionID), nil
+	case mqttcore.OpEntry:
+		q := &op.Entry
+		b = binary.AppendUvarint(b, op.SessionID)
+		b = binary.AppendUvarint(b, q.Seq)
+		n := len(b)
+		b = putLen(appendEntry(append(b, 0, 0, 0, 0, 0), q), n)
+		switch {
+		case q.Message == nil:
+			return append(b, entryNoMessage), nil
+		case q.Seq == e.lastSeq && e.lastSeq != 0:
+			return append(b, entrySameMessage), nil
+		}
+		e.lastSeq = q.Seq
+		b = append(b, entryMessage)
+		n = len(b)
+		return putLen(appendMessage(append(b, 0, 0, 0, 0, 0), q.Message, q.Expires), n), nil
+	case mqttcore.OpDropEntry:
+		seq := op.Seq
+		if seq == 0 {
+			seq = op.Entry.Seq
+		}
+		b = binary.AppendUvarint(b, op.SessionID)
+		return binary.AppendUvarint(b, seq), nil
+	case mqttcore.OpFrontEnd:
+		b = binary.AppendUvarint(b, op.SessionID)
+		if op.FrontEnd == nil {
+			return append(b, 0), nil
+		}
+		return appendBytes(append(b, 1), op.FrontEnd), nil
+	case mqttcore.OpRetain:
+		m := op.Message
+		if m == nil {
+			return b, errors.New("no retained message")
+		}
+		if err := checkTopic(m.Topic); err != nil {
+			return b, err
+		}
+		var expires time.Time
+		if m.Props != nil && m.Props.MessageExpiry > 0 {
+			// The core's absolute expiry is not visible here; the
+			// log write follows its acceptance by at most one group.
+			expires = e.now().Add(m.Props.MessageExpiry)
+		}
+		b = appendString(b, m.Topic)
+		n := len(b)
+		return putLen(appendMessage(append(b, 0, 0, 0, 0, 0), m, expires), n), nil
+	case mqttcore.OpUnretain:
+		if err := checkTopic(op.Topic); err != nil {
+			return b, fmt.Errorf("unretain: %w", err)
+		}
+		return appendString(b, op.Topic), nil
+	}
+	return b, fmt.Errorf("unknown op kind %d", op.Kind)
+}
+
+// putLen turns the 5 bytes reserved at b[at:] into the uvarint length of
+// what follows them, moving it back when the length takes fewer bytes.
+func putLen(b []byte, at int) []byte {
+	n := len(b) - at - 5
+	var l [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(l[:], uint64(n))
+	copy(b[at:], l[:k])
+	if k < 5 {
+		copy(b[at+k:], b[at+5:])
+		b = b[:len(b)-(5-k)]
+	}
+	return b
+}
+
+// decodeOps decodes one record's payload of ops, appending them to ops.
+func decodeOps(p []byte, ops []rawOp) ([]rawOp, error) {
+	r := reader{b: p}
+	var lastSeq uint64
+	var lastMsg []byte
+	for len(r.b) > 0 && !r.bad {
+		op := rawOp{kind: mqttcore.OpKind(r.byte())}
+		switch op.kind {
+		case mqttcore.OpSession:
+			op.sid = r.uvarint()
+			op.val = r.raw()
+		case mqttcore.OpEndSession:
+			op.sid = r.uvarint()
+		case mqttcore.OpEntry:
+			op.sid = r.uvarint()
+			op.seq = r.uvarint()
+			op.val = r.raw()
+			switch r.byte() {
+			case entryNoMessage:
+			case entryMessage:
+				op.msg = r.raw()
+				lastSeq, lastMsg = op.seq, op.msg
+			case entrySameMessage:
+				if lastMsg == nil || lastSeq != op.seq {
+					return ops, fmt.Errorf("%w: entry %d of session %d refers to a message not in its record", errRecord, op.seq, op.sid)
+				}
+				op.msg = lastMsg
+			default:
+				r.bad = true
+			}
+			if !r.bad && (op.msg != nil) != entryHasMessage(op.val) {
+				return ops, fmt.Errorf("%w: entry %d of session %d: message flag and record disagree", errRecord, op.seq, op.sid)
+			}
+		case mqttcore.OpDropEntry:
+			op.sid = r.uvarint()
+			op.seq = r.uvarint()
+		case mqttcore.OpFrontEnd:
+			op.sid = r.uvarint()
+			switch r.byte() {
+			case 0:
+				op.del = true
+			case 1:
+				op.val = r.raw()
+			default:
+				r.bad = true
+			}
+		case mqttcore.OpRetain:
+			op.topic = r.raw()
+			op.val = r.raw()
+		case mqttcore.OpUnretain:
+			op.topic = r.raw()
+		default:
+			return ops, fmt.Errorf("%w: op kind %d", errRecord, op.kind)
+		}
+		if r.bad {
+			return ops, fmt.Errorf("%w: %v op", errRecord, op.kind)
+		}
+		if (op.kind == mqttcore.OpRetain || op.kind == mqttcore.OpUnretain) && (len(op.topic) == 0 || len(op.topic) > bbolt.MaxKeySize) {
+			return ops, fmt.Errorf("%w: %v op with a topic of %d bytes", errRecord, op.kind, len(op.topic))
+		}
+		ops = append(ops, op)
+	}
+	if r.bad {
+		return ops, errRecord
+	}
+	return ops, nil
+}
+
+// opKey names what an op writes, for coalescing: a later op with the same
+// key makes an earlier one unnecessary.
+type opKey struct {
+	class    uint8 // 1 session header, 2 entry, 3 front-end, 4 retained
+	sid, seq uint64
+	topic    string
+}
+
+func (op *rawOp) key() (opKey, bool) {
+	switch op.kind {
+	case mqttcore.OpSession, mqttcore.OpEndSession:
+		// An end-session also deletes the front-end state and every
+		// entry; it stays whatever follows, so only the header's key is
+		// claimed by it.
+		return opKey{class: 1, sid: op.sid}, true
+	case mqttcore.OpEntry, mqttcore.OpDropEntry:
+		return opKey{class: 2, sid: op.sid, seq: op.seq}, true
+	case mqttcore.OpFrontEnd:
+		return opKey{class: 3, sid: op.sid}, true
+	case mqttcore.OpRetain, mqttcore.OpUnretain:
+		return opKey{class: 4, topic: string(op.topic)}, true
+	}
+	return opKey{}, false
+}
+
+// coalescer marks the ops of a window that a later op of the same window
+// makes unnecessary: a message queued and delivered between two
+// checkpoints never reaches the bbolt file.
+//
+// Skipping is exact because every op replaces or deletes its key, and a
+// message record follows from the references counted when the surviving
+// ops are applied: a skipped entry put is never counted, its skipped or
+// applied delete finds nothing. An end-session is never skipped: it also
+// deletes entries and front-end state that ops between it and a later
+// header may not touch.
+type coalescer struct {
+	last map[opKey]int
+}
+
+// keep reports, for each op, whether it must be applied.
+func (c *coalescer) keep(ops []rawOp, keep []bool) []bool {
+	if c.last == nil {
+		c.last = make(map[opKey]int)
+	}
+	clear(c.last)
+	keep = keep[:0]
+	for i := range ops {
+		keep = append(keep, true)
+		k, ok := ops[i].key()
+		if !ok {
+			continue
+		}
+		if j, seen := c.last[k]; seen && ops[j].kind != mqttcore.OpEndSession {
+			keep[j] = false
+		}
+		c.last[k] = i
+	}
+	if len(c.last) > 1<<16 {
+		c.last = nil // a huge window passed: do not keep its map
+	}
+	return keep
+}
