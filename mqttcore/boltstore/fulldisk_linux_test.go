@@ -39,8 +39,10 @@ func TestFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A small mapping makes bbolt grow the file in small steps, as it
-	// would on a large disk that is nearly full.
-	o := boltstore.Options{InitialMmapSize: 64 << 10}
+	// would on a large disk that is nearly full; checkpoints of 128 KiB
+	// keep the log to a part of this small disk, as the default 8 MiB
+	// does on a real one.
+	o := boltstore.Options{InitialMmapSize: 64 << 10, CheckpointBytes: 128 << 10}
 	s := open(t, filepath.Join(dir, "data", "core.db"), o)
 	mustCommit(t, s, sessionOp(&mqttcore.SessionRecord{ID: 1, ClientID: "sensor"}))
 	payload := bytes.Repeat([]byte("x"), 16<<10)

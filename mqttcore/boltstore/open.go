@@ -32,7 +32,7 @@ var (
 
 // What the operator should do, per error.
 const (
-	adviceCorrupt = "restore it from a backup, or move it aside to start with an empty store (everything in it is lost)"
+	adviceCorrupt = "restore it from a backup, or move it (and its .wal.* files) aside to start with an empty store (everything in it is lost)"
 	adviceNewer   = "upgrade gannet, or restore a backup taken by this version"
 	adviceForeign = "check the store path in the configuration, or move the file aside"
 	adviceLocked  = "stop the other gannet using it, or give this one another store path"
@@ -144,7 +144,7 @@ func (s *Store) openLog() error {
 	sync := s.opts.Sync != SyncNever
 	var recs [2][]logRecord
 	for i := range s.segs {
-		sg, r, err := openSegment(segmentName(s.path, i), s.logID, sync)
+		sg, r, err := openSegment(segmentName(s.path, i), s.logID, sync, int64(s.opts.CheckpointBytes/4))
 		if err != nil {
 			return err
 		}

@@ -733,15 +733,25 @@ func (s *Store) waitCheckpoint() {
 // segments' records.
 func (s *Store) maybeCheckpoint() {
 	w := &s.win[s.active]
+	if s.running && len(w.buf) >= 2*s.opts.CheckpointBytes {
+		// The checkpoint falls behind the log: wait for it, so that a
+		// segment stays within about twice CheckpointBytes.
+		s.waitCheckpoint()
+	}
 	if s.running || w.empty() {
 		return
 	}
-	if len(w.buf) < s.opts.CheckpointBytes && time.Since(s.lastCkpt) < s.opts.CheckpointInterval {
+	since := time.Since(s.lastCkpt)
+	if len(w.buf) < s.opts.CheckpointBytes && since < s.opts.CheckpointInterval {
 		return
 	}
 	if s.ckptFail || !s.win[1-s.active].empty() {
-		if err := s.flush(nil); err != nil {
-			s.lastCkpt = time.Now() // retry after an interval, not at once
+		// The last checkpoint failed (a full disk): retry once per
+		// interval, not after every group.
+		if since >= s.opts.CheckpointInterval {
+			if err := s.flush(nil); err != nil {
+				s.lastCkpt = time.Now()
+			}
 		}
 		return
 	}
@@ -766,6 +776,7 @@ func (s *Store) checkpointed(err error) {
 	old := 1 - s.active
 	if err != nil {
 		s.ckptFail = true
+		s.lastCkpt = time.Now()
 		return
 	}
 	s.ckptFail = false

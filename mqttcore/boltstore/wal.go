@@ -63,6 +63,7 @@ type segment struct {
 	off   int64  // where the next record goes
 	prev  uint32 // crc of the last record of this lap
 	index uint64 // index of the last record of this lap, 0 when none
+	step  int64  // how much to grow by at least
 }
 
 func segmentName(path string, i int) string { return fmt.Sprintf("%s.wal.%d", path, i) }
@@ -82,15 +83,16 @@ type logRecord struct {
 }
 
 // openSegment opens (creating) segment file name of store id and reads its
-// records of the current lap. A missing, empty or header-less file (a
+// records of the current lap; it grows by step at a time (bounded by
+// logGrowMin and logGrowMax). A missing, empty or header-less file (a
 // creation cut short) is given a fresh header. The segment's write
 // position is left after its last record.
-func openSegment(name string, id uint64, sync bool) (*segment, []logRecord, error) {
+func openSegment(name string, id uint64, sync bool, step int64) (*segment, []logRecord, error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("boltstore: open log %s: %w", name, err)
 	}
-	sg := &segment{f: f, name: name}
+	sg := &segment{f: f, name: name, step: step}
 	recs, err := sg.load(id, sync)
 	if err != nil {
 		f.Close()
@@ -254,12 +256,22 @@ func (sg *segment) appendRecord(buf []byte, idx uint64, p []byte, sync bool) ([]
 	return buf, nil
 }
 
-// grow extends the segment with zeros to at least need bytes.
+// grow extends the segment with zeros to at least need bytes: by its
+// size again (at least logGrowMin) up to its step, or, when that does not
+// fit on the disk, by only what need asks.
 func (sg *segment) grow(need int64, sync bool) error {
-	step := min(max(sg.size, logGrowMin), logGrowMax)
-	size := max(need, sg.size+step)
-	size = (size + logGrowMin - 1) / logGrowMin * logGrowMin
-	zeros := make([]byte, 64<<10)
+	roundUp := func(n int64) int64 { return (n + logGrowMin - 1) / logGrowMin * logGrowMin }
+	step := min(max(sg.size, logGrowMin), max(sg.step, logGrowMin), logGrowMax)
+	size := roundUp(max(need, sg.size+step))
+	err := sg.growTo(size, sync)
+	if err != nil && roundUp(need) < size {
+		err = sg.growTo(roundUp(need), sync)
+	}
+	return err
+}
+
+func (sg *segment) growTo(size int64, sync bool) error {
+	zeros := make([]byte, min(size-sg.size, 64<<10))
 	for at := sg.size; at < size; {
 		k := min(int64(len(zeros)), size-at)
 		if _, err := sg.f.WriteAt(zeros[:k], at); err != nil {
