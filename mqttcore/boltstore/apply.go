@@ -50,20 +50,18 @@ func (s *Store) applyOps(tx *bbolt.Tx, ops []mqttcore.Op) error {
 		return err
 	}
 	p = s.arena.copy(p) // bbolt keeps the values until the transaction ends
-	raw, err := decodeOps(p, nil)
-	if err != nil {
-		return err
-	}
 	b, err := coreBucketsOf(tx)
 	if err != nil {
 		return err
 	}
-	for i := range raw {
-		if err := s.applyRaw(&b, &raw[i]); err != nil {
-			return fmt.Errorf("op %d of %d (%v, session %d): %w", i+1, len(raw), raw[i].kind, raw[i].sid, err)
+	i := 0
+	return decodeOps(p, func(op *rawOp) error {
+		i++
+		if err := s.applyRaw(&b, op); err != nil {
+			return fmt.Errorf("op %d of %d (%v, session %d): %w", i, len(ops), op.kind, op.sid, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // applyRaw applies one decoded op. Its values alias a buffer that stays

@@ -164,8 +164,8 @@ func putLen(b []byte, at int) []byte {
 	return b
 }
 
-// decodeOps decodes one record's payload of ops, appending them to ops.
-func decodeOps(p []byte, ops []rawOp) ([]rawOp, error) {
+// decodeOps decodes one record's payload of ops, calling f with each.
+func decodeOps(p []byte, f func(*rawOp) error) error {
 	r := reader{b: p}
 	var lastSeq uint64
 	var lastMsg []byte
@@ -188,14 +188,14 @@ func decodeOps(p []byte, ops []rawOp) ([]rawOp, error) {
 				lastSeq, lastMsg = op.seq, op.msg
 			case entrySameMessage:
 				if lastMsg == nil || lastSeq != op.seq {
-					return ops, fmt.Errorf("%w: entry %d of session %d refers to a message not in its record", errRecord, op.seq, op.sid)
+					return fmt.Errorf("%w: entry %d of session %d refers to a message not in its record", errRecord, op.seq, op.sid)
 				}
 				op.msg = lastMsg
 			default:
 				r.bad = true
 			}
 			if !r.bad && (op.msg != nil) != entryHasMessage(op.val) {
-				return ops, fmt.Errorf("%w: entry %d of session %d: message flag and record disagree", errRecord, op.seq, op.sid)
+				return fmt.Errorf("%w: entry %d of session %d: message flag and record disagree", errRecord, op.seq, op.sid)
 			}
 		case mqttcore.OpDropEntry:
 			op.sid = r.uvarint()
@@ -216,81 +216,82 @@ func decodeOps(p []byte, ops []rawOp) ([]rawOp, error) {
 		case mqttcore.OpUnretain:
 			op.topic = r.raw()
 		default:
-			return ops, fmt.Errorf("%w: op kind %d", errRecord, op.kind)
+			return fmt.Errorf("%w: op kind %d", errRecord, op.kind)
 		}
 		if r.bad {
-			return ops, fmt.Errorf("%w: %v op", errRecord, op.kind)
+			return fmt.Errorf("%w: %v op", errRecord, op.kind)
 		}
 		if (op.kind == mqttcore.OpRetain || op.kind == mqttcore.OpUnretain) && (len(op.topic) == 0 || len(op.topic) > bbolt.MaxKeySize) {
-			return ops, fmt.Errorf("%w: %v op with a topic of %d bytes", errRecord, op.kind, len(op.topic))
+			return fmt.Errorf("%w: %v op with a topic of %d bytes", errRecord, op.kind, len(op.topic))
 		}
-		ops = append(ops, op)
+		if err := f(&op); err != nil {
+			return err
+		}
 	}
 	if r.bad {
-		return ops, errRecord
+		return errRecord
 	}
-	return ops, nil
+	return nil
 }
 
-// opKey names what an op writes, for coalescing: a later op with the same
-// key makes an earlier one unnecessary.
-type opKey struct {
-	class    uint8 // 1 session header, 2 entry, 3 front-end, 4 retained
-	sid, seq uint64
-	topic    string
-}
-
-func (op *rawOp) key() (opKey, bool) {
-	switch op.kind {
-	case mqttcore.OpSession, mqttcore.OpEndSession:
-		// An end-session also deletes the front-end state and every
-		// entry; it stays whatever follows, so only the header's key is
-		// claimed by it.
-		return opKey{class: 1, sid: op.sid}, true
-	case mqttcore.OpEntry, mqttcore.OpDropEntry:
-		return opKey{class: 2, sid: op.sid, seq: op.seq}, true
-	case mqttcore.OpFrontEnd:
-		return opKey{class: 3, sid: op.sid}, true
-	case mqttcore.OpRetain, mqttcore.OpUnretain:
-		return opKey{class: 4, topic: string(op.topic)}, true
-	}
-	return opKey{}, false
-}
-
-// coalescer marks the ops of a window that a later op of the same window
-// makes unnecessary: a message queued and delivered between two
-// checkpoints never reaches the bbolt file.
+// coalescer finds the ops of a checkpoint that a later op of the same
+// checkpoint makes unnecessary, so that, for example, a message queued and
+// delivered between two checkpoints never reaches the bbolt file. A first
+// pass notes, for each key, the number of the last op that writes it; the
+// second applies an op only if it is that last one.
 //
 // Skipping is exact because every op replaces or deletes its key, and a
 // message record follows from the references counted when the surviving
-// ops are applied: a skipped entry put is never counted, its skipped or
-// applied delete finds nothing. An end-session is never skipped: it also
+// ops are applied: a skipped entry put is never counted, and a later
+// delete of it finds nothing. An end-session is never skipped (it also
 // deletes entries and front-end state that ops between it and a later
-// header may not touch.
+// header may not touch); it claims the header's key, so a header written
+// before it is skipped.
 type coalescer struct {
-	last map[opKey]int
+	entries  map[[2]uint64]int32
+	sessions map[uint64]int32
+	fronts   map[uint64]int32
+	retained map[string]int32
 }
 
-// keep reports, for each op, whether it must be applied.
-func (c *coalescer) keep(ops []rawOp, keep []bool) []bool {
-	if c.last == nil {
-		c.last = make(map[opKey]int)
+func (c *coalescer) reset() {
+	if c.entries == nil || len(c.entries) > 1<<16 {
+		// First use, or a huge checkpoint passed: do not keep its maps.
+		*c = coalescer{entries: make(map[[2]uint64]int32), sessions: make(map[uint64]int32),
+			fronts: make(map[uint64]int32), retained: make(map[string]int32)}
+		return
 	}
-	clear(c.last)
-	keep = keep[:0]
-	for i := range ops {
-		keep = append(keep, true)
-		k, ok := ops[i].key()
-		if !ok {
-			continue
-		}
-		if j, seen := c.last[k]; seen && ops[j].kind != mqttcore.OpEndSession {
-			keep[j] = false
-		}
-		c.last[k] = i
+	clear(c.entries)
+	clear(c.sessions)
+	clear(c.fronts)
+	clear(c.retained)
+}
+
+// note records op, the i-th of the checkpoint.
+func (c *coalescer) note(op *rawOp, i int32) {
+	switch op.kind {
+	case mqttcore.OpSession, mqttcore.OpEndSession:
+		c.sessions[op.sid] = i
+	case mqttcore.OpEntry, mqttcore.OpDropEntry:
+		c.entries[[2]uint64{op.sid, op.seq}] = i
+	case mqttcore.OpFrontEnd:
+		c.fronts[op.sid] = i
+	case mqttcore.OpRetain, mqttcore.OpUnretain:
+		c.retained[string(op.topic)] = i
 	}
-	if len(c.last) > 1<<16 {
-		c.last = nil // a huge window passed: do not keep its map
+}
+
+// keep reports whether op, the i-th, must be applied.
+func (c *coalescer) keep(op *rawOp, i int32) bool {
+	switch op.kind {
+	case mqttcore.OpSession:
+		return c.sessions[op.sid] == i
+	case mqttcore.OpEntry, mqttcore.OpDropEntry:
+		return c.entries[[2]uint64{op.sid, op.seq}] == i
+	case mqttcore.OpFrontEnd:
+		return c.fronts[op.sid] == i
+	case mqttcore.OpRetain, mqttcore.OpUnretain:
+		return c.retained[string(op.topic)] == i
 	}
-	return keep
+	return true
 }

@@ -192,8 +192,6 @@ type Store struct {
 	txSeq   uint64        // the highest seq in the open transaction
 	arena   arena
 	scratch []byte
-	rawOps  []rawOp
-	keepOps []bool
 	coal    coalescer
 
 	stats counters
@@ -914,37 +912,39 @@ func (s *Store) applyWindows(batch []*request, ws []*window) error {
 }
 
 // applyLogged applies the records of ws in tx, leaving out the ops that
-// a later op of the same checkpoint replaces.
+// a later op of the same checkpoint replaces: two passes over the records,
+// the first to find those.
 func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
-	ops := s.rawOps[:0]
-	for _, w := range ws {
-		if err := w.records(func(p []byte) error {
-			var err error
-			ops, err = decodeOps(p, ops)
-			return err
-		}); err != nil {
-			return fmt.Errorf("logged record: %w", err)
-		}
-	}
-	s.keepOps = s.coal.keep(ops, s.keepOps)
 	b, err := coreBucketsOf(tx)
-	if err == nil {
-		for i := range ops {
-			if !s.keepOps[i] {
-				continue
-			}
-			if err = s.applyRaw(&b, &ops[i]); err != nil {
-				err = fmt.Errorf("logged %v op (session %d): %w", ops[i].kind, ops[i].sid, err)
-				break
+	if err != nil {
+		return err
+	}
+	each := func(f func(*rawOp) error) error {
+		for _, w := range ws {
+			if err := w.records(func(p []byte) error { return decodeOps(p, f) }); err != nil {
+				return fmt.Errorf("logged record: %w", err)
 			}
 		}
+		return nil
 	}
-	clear(ops)
-	if cap(ops) > 1<<20 {
-		ops = nil
+	c := &s.coal
+	c.reset()
+	var i int32
+	if err := each(func(op *rawOp) error { c.note(op, i); i++; return nil }); err != nil {
+		return err
 	}
-	s.rawOps = ops[:0]
-	return err
+	i = 0
+	return each(func(op *rawOp) error {
+		k := c.keep(op, i)
+		i++
+		if !k {
+			return nil
+		}
+		if err := s.applyRaw(&b, op); err != nil {
+			return fmt.Errorf("logged %v op (session %d): %w", op.kind, op.sid, err)
+		}
+		return nil
+	})
 }
 
 // requestPool recycles requests, so that Commit, called for every QoS 1/2

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -423,5 +424,64 @@ func TestLogBoundedUnderChurn(t *testing.T) {
 	}
 	if n := messageCount(t, s); n != sessions {
 		t.Errorf("%d messages stored; want %d (those of ended sessions deleted)", n, sessions)
+	}
+}
+
+// TestCheckpointCoalescing: a checkpoint leaves out the ops that later
+// ops of the same checkpoint replace. Random sequences of ops over a few
+// keys, applied in one checkpoint, must leave what applying each op in a
+// checkpoint of its own leaves.
+func TestCheckpointCoalescing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	msg := func(seq uint64) *mqttcore.Message {
+		return &mqttcore.Message{Topic: "t", Payload: []byte(fmt.Sprintf("m%d", seq)), QoS: 1}
+	}
+	randomOp := func() mqttcore.Op {
+		sid, seq := uint64(1+rng.IntN(3)), uint64(1+rng.IntN(4))
+		switch rng.IntN(8) {
+		case 0:
+			return sessionOp(&mqttcore.SessionRecord{ID: sid, ClientID: fmt.Sprintf("c%d-%d", sid, rng.IntN(100)), Expiry: time.Hour})
+		case 1:
+			return mqttcore.Op{Kind: mqttcore.OpEndSession, SessionID: sid}
+		case 2, 3:
+			return entryOp(sid, mqttcore.QueuedRecord{Seq: seq, QoS: 1, Message: msg(seq), Inflight: rng.IntN(2) == 0, PacketID: uint16(rng.IntN(9))})
+		case 4:
+			return entryOp(sid, mqttcore.QueuedRecord{Seq: seq, QoS: 2, Released: true, Inflight: true, PacketID: 7})
+		case 5:
+			return dropOp(sid, seq)
+		case 6:
+			if rng.IntN(2) == 0 {
+				return mqttcore.Op{Kind: mqttcore.OpFrontEnd, SessionID: sid}
+			}
+			return mqttcore.Op{Kind: mqttcore.OpFrontEnd, SessionID: sid, FrontEnd: []byte{byte(rng.IntN(256))}}
+		}
+		topic := []string{"r/a", "r/b"}[rng.IntN(2)]
+		if rng.IntN(2) == 0 {
+			return mqttcore.Op{Kind: mqttcore.OpUnretain, Topic: topic}
+		}
+		return mqttcore.Op{Kind: mqttcore.OpRetain, Message: &mqttcore.Message{Topic: topic, Payload: []byte{byte(rng.IntN(256))}, Retain: true}}
+	}
+	o := boltstore.Options{Sync: boltstore.SyncNever, CheckpointBytes: 1 << 30, CheckpointInterval: time.Hour}
+	for round := range 30 {
+		ops := make([]mqttcore.Op, 40)
+		for i := range ops {
+			ops[i] = randomOp()
+		}
+		one, _ := tempStore(t, o)
+		each, _ := tempStore(t, o)
+		for i := range ops {
+			mustCommit(t, one, ops[i])
+			mustCommit(t, each, ops[i])
+			if err := each.Checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, want := load(t, one), load(t, each)
+		if !reflect.DeepEqual(got.sessions, want.sessions) || !reflect.DeepEqual(got.retained, want.retained) {
+			t.Fatalf("round %d: one checkpoint loads %+v %+v;\nop by op loads %+v %+v", round, got.sessions, got.retained, want.sessions, want.retained)
+		}
+		if g, w := messageCount(t, one), messageCount(t, each); g != w {
+			t.Fatalf("round %d: one checkpoint stores %d messages; op by op %d", round, g, w)
+		}
 	}
 }
