@@ -30,7 +30,8 @@ import (
 //	        the previous record of this lap (0 for the first), uint32 0,
 //	        payload, zero padding to 8 bytes
 //
-// crc is CRC-32C of everything in the record after it. Indexes increase
+// crc is CRC-32C of everything in the record after it, seeded with the
+// store id's two halves XORed (crcSeed). Indexes increase
 // by one from record to record. A segment is preallocated with zeros and
 // reused from its start (a new "lap") once its records are in the bbolt
 // file, so what follows the last record is zeros or records of an earlier
@@ -64,7 +65,16 @@ type segment struct {
 	prev  uint32 // crc of the last record of this lap
 	index uint64 // index of the last record of this lap, 0 when none
 	step  int64  // how much to grow by at least
+	seed  uint32 // the records' CRC seed, from the store id
 }
+
+// crcSeed derives the records' CRC seed from the store id: a record
+// written by someone who does not know the id (a message payload made to
+// look like a record, left in a segment from an earlier pass) does not
+// read as one.
+func crcSeed(id uint64) uint32 { return uint32(id) ^ uint32(id>>32) }
+
+func recordCRC(seed uint32, b []byte) uint32 { return crc32.Update(seed, crcTable, b) }
 
 func segmentName(path string, i int) string { return fmt.Sprintf("%s.wal.%d", path, i) }
 
@@ -92,7 +102,7 @@ func openSegment(name string, id uint64, sync bool, step int64) (*segment, []log
 	if err != nil {
 		return nil, nil, fmt.Errorf("boltstore: open log %s: %w", name, err)
 	}
-	sg := &segment{f: f, name: name, step: step}
+	sg := &segment{f: f, name: name, step: step, seed: crcSeed(id)}
 	recs, err := sg.load(id, sync)
 	if err != nil {
 		f.Close()
@@ -136,7 +146,7 @@ func (sg *segment) load(id uint64, sync bool) ([]logRecord, error) {
 		return nil, openError(sg.name, fmt.Errorf("%w: %w", ErrCorrupt, ErrLogCorrupt),
 			fmt.Sprintf("the log belongs to another store file (store id %016x, the store file's is %016x)", got, id), adviceLog)
 	}
-	recs, end, err := readRecords(data)
+	recs, end, err := readRecords(data, sg.seed)
 	if err != nil {
 		return nil, openError(sg.name, fmt.Errorf("%w: %w", ErrCorrupt, ErrLogCorrupt), err.Error(), adviceLog)
 	}
@@ -160,7 +170,7 @@ type readRec struct {
 
 // parseRecord checks the record at off on its own: its crc, and that it
 // fits in data.
-func parseRecord(data []byte, off int64) (r readRec, prev uint32, next int64, ok bool) {
+func parseRecord(data []byte, off int64, seed uint32) (r readRec, prev uint32, next int64, ok bool) {
 	if off+recHeaderSize > int64(len(data)) {
 		return r, 0, 0, false
 	}
@@ -170,7 +180,7 @@ func parseRecord(data []byte, off int64) (r readRec, prev uint32, next int64, ok
 	if end > int64(len(data)) || binary.BigEndian.Uint32(h[20:]) != 0 {
 		return r, 0, 0, false
 	}
-	if crc32.Checksum(data[off+4:end], crcTable) != crc {
+	if recordCRC(seed, data[off+4:end]) != crc {
 		return r, 0, 0, false
 	}
 	r = readRec{index: binary.BigEndian.Uint64(h[8:]), at: off, payload: data[off+recHeaderSize : end]}
@@ -186,11 +196,11 @@ func align8(n int64) int64 { return (n + 7) &^ 7 }
 // which was never acknowledged and is dropped. A damaged record that is
 // followed by a record of this lap (an intact record numbered above it)
 // is not a torn write but damage, and an error.
-func readRecords(data []byte) (recs []readRec, end int64, err error) {
+func readRecords(data []byte, seed uint32) (recs []readRec, end int64, err error) {
 	off := int64(logHeaderSize)
 	var prevCRC uint32
 	for {
-		r, prev, next, ok := parseRecord(data, off)
+		r, prev, next, ok := parseRecord(data, off, seed)
 		if ok && prev == prevCRC && (len(recs) == 0 || r.index == recs[len(recs)-1].index+1) && r.index != 0 {
 			recs = append(recs, r)
 			prevCRC = binary.BigEndian.Uint32(data[off:])
@@ -206,7 +216,7 @@ func readRecords(data []byte) (recs []readRec, end int64, err error) {
 		if len(recs) > 0 {
 			want := recs[len(recs)-1].index + 1
 			for o := off + 8; o+recHeaderSize <= int64(len(data)); o += 8 {
-				if r, _, _, ok := parseRecord(data, o); ok && r.index > want && r.index-want < 1<<20 {
+				if r, _, _, ok := parseRecord(data, o, seed); ok && r.index > want && r.index-want < 1<<20 {
 					return nil, 0, fmt.Errorf("record %d at offset %d does not read back (bad checksum or length), but record %d follows it at offset %d", want, off, r.index, o)
 				}
 			}
@@ -242,7 +252,7 @@ func (sg *segment) appendRecord(buf []byte, idx uint64, p []byte, sync bool) ([]
 	binary.BigEndian.PutUint64(buf[8:], idx)
 	binary.BigEndian.PutUint32(buf[16:], sg.prev)
 	buf = append(buf, p...)
-	crc := crc32.Checksum(buf[4:], crcTable)
+	crc := recordCRC(sg.seed, buf[4:])
 	binary.BigEndian.PutUint32(buf, crc)
 	for int64(len(buf)) < total {
 		buf = append(buf, 0)
