@@ -104,7 +104,7 @@ func (s *Store) putEntry(b *txBuckets, op *rawOp) error {
 	switch {
 	case has && !had:
 		if s.refs.get(op.seq) <= 0 {
-			if err := b.messages.Put(s.arena.copy(seqKey), op.msg); err != nil {
+			if err := s.putMessage(b, seqKey, op.seq, op.msg); err != nil {
 				return err
 			}
 		}
@@ -139,7 +139,27 @@ func (s *Store) unref(b *txBuckets, seqKey []byte, seq uint64) error {
 	if s.refs.get(seq) > 0 {
 		return nil
 	}
-	return b.messages.Delete(seqKey)
+	return s.putMessage(b, seqKey, seq, nil)
+}
+
+// msgWrite is a write to core.messages held back until the end of a run
+// of sorted ops (applySorted): a put of val, or a delete when val is nil.
+type msgWrite struct {
+	seq uint64
+	val []byte
+}
+
+// putMessage writes (val nil: deletes) message seq, or holds the write
+// back while a run of sorted ops is applied.
+func (s *Store) putMessage(b *txBuckets, seqKey []byte, seq uint64, val []byte) error {
+	if s.msgDefer {
+		s.msgWrites = append(s.msgWrites, msgWrite{seq: seq, val: val})
+		return nil
+	}
+	if val == nil {
+		return b.messages.Delete(seqKey)
+	}
+	return b.messages.Put(s.arena.copy(seqKey), val)
 }
 
 // endSession deletes session sid: its header, entries and front-end state.

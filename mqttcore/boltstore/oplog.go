@@ -254,6 +254,32 @@ type coalescer struct {
 	retained map[string]int32
 }
 
+// Op classes: which bucket an op writes.
+const (
+	classSession = iota + 1
+	classFrontEnd
+	classRetained
+	classEntry
+)
+
+func opClass(k mqttcore.OpKind) int {
+	switch k {
+	case mqttcore.OpSession, mqttcore.OpEndSession:
+		return classSession
+	case mqttcore.OpFrontEnd:
+		return classFrontEnd
+	case mqttcore.OpRetain, mqttcore.OpUnretain:
+		return classRetained
+	}
+	return classEntry
+}
+
+// size is the number of keys noted: a bound on the ops kept, but for
+// end-session ops.
+func (c *coalescer) size() int {
+	return len(c.entries) + len(c.sessions) + len(c.fronts) + len(c.retained)
+}
+
 func (c *coalescer) reset() {
 	if c.entries == nil || len(c.entries) > 1<<16 {
 		// First use, or a huge checkpoint passed: do not keep its maps.

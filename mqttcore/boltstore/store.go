@@ -1,11 +1,14 @@
 package boltstore
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -187,12 +190,15 @@ type Store struct {
 	// Owned by whoever applies to the file: the committer, or the
 	// background checkpoint while one runs (the committer waits for it
 	// before it applies anything itself).
-	refs    refCounts
-	seqHigh atomic.Uint64 // the highest seq the file holds (meta "seq"); Load reads it
-	txSeq   uint64        // the highest seq in the open transaction
-	arena   arena
-	scratch []byte
-	coal    coalescer
+	refs      refCounts
+	seqHigh   atomic.Uint64 // the highest seq the file holds (meta "seq"); Load reads it
+	txSeq     uint64        // the highest seq in the open transaction
+	arena     arena
+	scratch   []byte
+	coal      coalescer
+	sorted    []rawOp    // a checkpoint's ops that survive coalescing
+	msgDefer  bool       // hold back writes to core.messages (applySorted)
+	msgWrites []msgWrite // the writes held back
 
 	stats counters
 }
@@ -912,8 +918,9 @@ func (s *Store) applyWindows(batch []*request, ws []*window) error {
 }
 
 // applyLogged applies the records of ws in tx, leaving out the ops that
-// a later op of the same checkpoint replaces: two passes over the records,
-// the first to find those.
+// a later op of the same checkpoint replaces: a first pass over the
+// records finds those, a second collects the others, which are applied
+// in key order (applySorted) between end-session ops.
 func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 	b, err := coreBucketsOf(tx)
 	if err != nil {
@@ -933,18 +940,99 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 	if err := each(func(op *rawOp) error { c.note(op, i); i++; return nil }); err != nil {
 		return err
 	}
+	ops := s.sorted[:0]
+	if n := c.size(); cap(ops) < n {
+		ops = make([]rawOp, 0, n)
+	}
 	i = 0
-	return each(func(op *rawOp) error {
-		k := c.keep(op, i)
+	if err := each(func(op *rawOp) error {
+		if c.keep(op, i) {
+			ops = append(ops, *op)
+		}
 		i++
-		if !k {
-			return nil
-		}
-		if err := s.applyRaw(&b, op); err != nil {
-			return fmt.Errorf("logged %v op (session %d): %w", op.kind, op.sid, err)
-		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	all := ops
+	defer func() {
+		clear(all)
+		if cap(all) > 1<<16 {
+			all = nil // a huge checkpoint passed: do not keep its slice
+		}
+		s.sorted = all[:0]
+	}()
+	for len(ops) > 0 {
+		n := 0
+		for n < len(ops) && ops[n].kind != mqttcore.OpEndSession {
+			n++
+		}
+		if err := s.applySorted(&b, ops[:n]); err != nil {
+			return err
+		}
+		if n < len(ops) {
+			if err := s.applyRaw(&b, &ops[n]); err != nil {
+				return fmt.Errorf("logged %v op (session %d): %w", ops[n].kind, ops[n].sid, err)
+			}
+			n++
+		}
+		ops = ops[n:]
+	}
+	return nil
+}
+
+// applySorted applies ops, each on a key of its own (what survives
+// coalescing between two end-session ops), in key order, bucket by
+// bucket, and the message writes they cause in sequence order after
+// them. A bbolt node grows without splitting until its transaction
+// commits, and inserting into the middle of it moves everything after
+// the insertion point: keys in order make every insert land at the end of
+// what this transaction added, so a checkpoint of many entries costs
+// n log n, not n squared. Ops on different keys commute: an entry's
+// message is written while any entry holds it, whatever their order.
+func (s *Store) applySorted(b *txBuckets, ops []rawOp) error {
+	slices.SortFunc(ops, compareOps)
+	s.msgDefer, s.msgWrites = true, s.msgWrites[:0]
+	for i := range ops {
+		if err := s.applyRaw(b, &ops[i]); err != nil {
+			s.msgDefer = false
+			return fmt.Errorf("logged %v op (session %d): %w", ops[i].kind, ops[i].sid, err)
+		}
+	}
+	s.msgDefer = false
+	ws := s.msgWrites
+	// The last write to a seq is the one that counts.
+	slices.SortStableFunc(ws, func(a, b msgWrite) int { return cmp.Compare(a.seq, b.seq) })
+	var key [8]byte
+	for i, w := range ws {
+		if i+1 < len(ws) && ws[i+1].seq == w.seq {
+			continue
+		}
+		if err := s.putMessage(b, appendU64(key[:0], w.seq), w.seq, w.val); err != nil {
+			return fmt.Errorf("message %d: %w", w.seq, err)
+		}
+	}
+	clear(ws)
+	s.msgWrites = ws[:0]
+	return nil
+}
+
+// compareOps orders ops by bucket, then key.
+func compareOps(a, b rawOp) int {
+	ca, cb := opClass(a.kind), opClass(b.kind)
+	if ca != cb {
+		return cmp.Compare(ca, cb)
+	}
+	switch ca {
+	case classEntry:
+		if c := cmp.Compare(a.sid, b.sid); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	case classRetained:
+		return bytes.Compare(a.topic, b.topic)
+	}
+	return cmp.Compare(a.sid, b.sid)
 }
 
 // requestPool recycles requests, so that Commit, called for every QoS 1/2
