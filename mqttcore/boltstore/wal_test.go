@@ -485,3 +485,52 @@ func TestCheckpointCoalescing(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateBetweenLoggedCommits: an Update call between logged commits
+// applies the log before it, in order, and a crash after the last commit
+// loses none of them.
+func TestUpdateBetweenLoggedCommits(t *testing.T) {
+	s, path := tempStore(t, noCheckpoint)
+	commitSessions(t, s, 1, 3)
+	bucket := []byte("bridge.queue")
+	errc := make(chan error, 1)
+	s.Update(func(tx *bbolt.Tx) error {
+		// The logged sessions are in the file by now, under this
+		// transaction.
+		n := 0
+		c := tx.Bucket([]byte("core.sessions")).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		if n != 3 {
+			return fmt.Errorf("%d sessions in the file inside Update; want the 3 logged before it", n)
+		}
+		b, err := tx.CreateBucketIfNotExists(bucket)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	}, func(err error) { errc <- err })
+	if err := <-errc; err != nil {
+		t.Fatalf("Update = %v", err)
+	}
+	commitSessions(t, s, 4, 2)
+	if err := boltstore.Crash(s); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, noCheckpoint)
+	if st := s.Stats(); st.Replayed != 2 {
+		t.Errorf("Stats.Replayed = %d; want 2 (the commits after the Update)", st.Replayed)
+	}
+	wantSessions(t, s, 5)
+	var v []byte
+	s.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(bucket); b != nil {
+			v = append(v, b.Get([]byte("k"))...)
+		}
+		return nil
+	})
+	if string(v) != "v" {
+		t.Errorf("the Update's key after a crash = %q; want v", v)
+	}
+}
