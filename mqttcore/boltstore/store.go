@@ -21,24 +21,26 @@ import (
 
 // Fsync policies for Options.Sync.
 const (
-	// SyncAlways fdatasyncs every batch before its done callbacks run: a
-	// power cut loses nothing that was acknowledged. The default.
+	// SyncAlways fdatasyncs every group's log record before its done
+	// callbacks run, and every checkpoint's bbolt transaction before the
+	// segment it emptied is reused: a power cut loses nothing that was
+	// acknowledged. The default.
 	SyncAlways = "always"
-	// SyncNever writes every batch to the file but never fdatasyncs it
-	// (bbolt's NoSync): done runs once the data is in the page cache. A
-	// crash of the process loses nothing; a power cut or kernel crash may
-	// lose any commit since the kernel last wrote back, and may leave the
-	// file corrupt (bbolt orders its writes with the syncs). For tests and
-	// for users who prefer speed to durability.
+	// SyncNever writes every log record and checkpoint but never
+	// fdatasyncs them (bbolt's NoSync): done runs once the record is in
+	// the page cache. A crash of the process loses nothing; a power cut or
+	// kernel crash may lose any commit since the kernel last wrote back,
+	// and may leave the store damaged (bbolt and the log order their
+	// writes with the syncs). For tests and for users who prefer speed to
+	// durability.
 	SyncNever = "never"
 )
 
 // Defaults for the zero values of Options.
 const (
-	DefaultMaxBatch    = 1024
-	DefaultMaxPending  = 8192
-	DefaultLockTimeout = 5 * time.Second
-
+	DefaultMaxBatch           = 1024
+	DefaultMaxPending         = 8192
+	DefaultLockTimeout        = 5 * time.Second
 	DefaultCheckpointBytes    = 8 << 20
 	DefaultCheckpointInterval = 2 * time.Second
 )
@@ -49,14 +51,14 @@ type Options struct {
 	// SyncNever.
 	Sync string
 	// MaxDelay bounds how long the committer, having taken the first
-	// pending call, waits for more to share its transaction. 0 (the
-	// default) commits as soon as the committer is idle: whatever queued
-	// while the previous batch was being written goes into the next one,
-	// which is all the grouping a busy gateway needs and adds no latency
-	// to a lone publish.
+	// pending call, waits for more to share its log record. 0 (the
+	// default) writes as soon as the previous group's sync is over:
+	// whatever queued meanwhile goes into the next record, and a lone
+	// publish waits for nothing but its own sync.
 	MaxDelay time.Duration
-	// MaxBatch is the most Commit and Update calls applied in one
-	// transaction (default DefaultMaxBatch).
+	// MaxBatch is the most Commit and Update calls in one group: one log
+	// record, or one bbolt transaction for Update calls (default
+	// DefaultMaxBatch).
 	MaxBatch int
 	// MaxPending bounds the calls queued for the committer (default
 	// DefaultMaxPending). A caller that finds the queue full waits for
