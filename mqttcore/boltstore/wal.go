@@ -37,8 +37,11 @@ import (
 // file, so what follows the last record is zeros or records of an earlier
 // lap, whose indexes are lower and whose chain does not continue.
 const (
+	// LogVersion is the version of the log segment format this package
+	// writes; a segment with a higher one is refused with ErrNewerFormat.
+	LogVersion = 1
+
 	logMagic      = "gannet core log\n"
-	LogVersion    = 1 // the segment format version this package writes and reads
 	logHeaderSize = 32
 	recHeaderSize = 24
 	// logGrowMin and logGrowMax bound how much a segment grows at once:
