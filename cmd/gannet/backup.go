@@ -88,10 +88,19 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("backup: %w", err)
 	}
 	// The copy must open as a store, as serve will open it at a restore.
+	// Opening gives it a write-ahead log; Close checkpoints it into the
+	// file, and the log goes: a log left beside a restored copy would be
+	// refused.
 	st, err := boltstore.Open(tmp.Name(), boltstore.Options{LockTimeout: time.Second})
 	if err != nil {
 		return fmt.Errorf("backup: the copy does not open as a store: %w", err)
 	}
+	logs := st.LogPaths()
+	defer func() {
+		for _, l := range logs {
+			os.Remove(l) // also after a failure below: nothing of the temporary copy stays
+		}
+	}()
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}

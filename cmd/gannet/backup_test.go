@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"go.etcd.io/bbolt"
 
 	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
@@ -225,6 +226,71 @@ func TestBackupCommandRefuses(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".copy.db.*")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestBackupLeavesOnlyTheCopy: an offline backup of a store with committed
+// data leaves exactly one file in the output directory, the copy (no
+// temporary file, no write-ahead log of the check that opened it), and
+// the copy holds the data without any log beside it.
+func TestBackupLeavesOnlyTheCopy(t *testing.T) {
+	dir := t.TempDir()
+	storePath := filepath.Join(dir, "data", "gannet.db")
+	st, err := boltstore.Open(storePath, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	st.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("backup-test"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	}, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte("[[listen]]\nnetwork = \"udp4\"\naddress = \"127.0.0.1:0\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	outDir := filepath.Join(dir, "out")
+	if err := os.Mkdir(outDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(outDir, "copy.db")
+	var stdout, stderr bytes.Buffer
+	if rc := run(context.Background(), []string{"backup", "-config", cfgPath, "-o", out}, nil, &stdout, &stderr); rc != 0 {
+		t.Fatalf("gannet backup = %d: %s", rc, stderr.String())
+	}
+	entries, err := os.ReadDir(outDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "copy.db" {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("the output directory holds %v; want only copy.db", names)
+	}
+	cp, err := boltstore.Open(out, boltstore.Options{})
+	if err != nil {
+		t.Fatalf("the copy does not open: %v", err)
+	}
+	defer cp.Close()
+	var got []byte
+	if err := cp.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket([]byte("backup-test")); b != nil {
+			got = append(got, b.Get([]byte("k"))...)
+		}
+		return nil
+	}); err != nil || string(got) != "v" {
+		t.Errorf("the copy holds %q, %v; want the committed v", got, err)
 	}
 }
 

@@ -161,6 +161,7 @@ func (lc *liveConfig) reload() reloadReport {
 		{"[gateway] (other than predefined)", oldGw, nextGw},
 		{"[broker]", old.Broker, next.Broker},
 		{"[[bridge]]", old.Bridges, next.Bridges},
+		{"[transparent]", old.Transparent, next.Transparent},
 	} {
 		if !reflect.DeepEqual(part.old, part.next) {
 			restart(part.name)
