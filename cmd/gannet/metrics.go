@@ -88,9 +88,14 @@ var (
 	mCoreFullest     = gauge("gannet_broker_queue_fullest_ratio", "Fill of the fullest session queue as a fraction of max_queued, rounded down to a tenth (0: none holds a tenth; 1: full; up to 2 under backpressure).")
 	mCoreCommitErrs  = counter("gannet_broker_store_commit_errors_total", "Store commits that failed: their publishes were refused.")
 	mCoreCommitTime  = metricDesc{prometheus.NewDesc("gannet_broker_store_commit_duration_seconds", "Time from a publish's store commit request to its durability, which its acknowledgement waits for.", nil, nil), prometheus.UntypedValue}
-	mStoreBatches    = counter("gannet_store_transactions_total", "Write transactions of the store file (each fsyncs under sync = \"always\"; commits over transactions is the group-commit batch).")
-	mStoreCalls      = counter("gannet_store_commits_total", "Commits (the core's and the bridges') written to the store file.")
-	mStoreTxTime     = counter("gannet_store_transaction_seconds_total", "Time spent in write transactions of the store file, fsync included.")
+	mStoreBatches    = counter("gannet_store_commit_groups_total", "Groups of commits written together: write-ahead log records, and transactions for the bridges' updates (commits over groups is the group-commit batch).")
+	mStoreCalls      = counter("gannet_store_commits_total", "Commits (the core's and the bridges') made durable in the store.")
+	mStoreTxTime     = counter("gannet_store_commit_group_seconds_total", "Time from the start of each group's write to the end of the sync that made it durable.")
+	mStoreSyncs      = counter("gannet_store_log_syncs_total", "fdatasyncs of the write-ahead log.")
+	mStoreLogBytes   = counter("gannet_store_log_bytes_total", "Bytes of records written to the write-ahead log.")
+	mStoreCkpts      = counter("gannet_store_checkpoints_total", "Checkpoints: transactions that applied logged records to the store file.")
+	mStoreCkptErrs   = counter("gannet_store_checkpoint_errors_total", "Checkpoints that failed (retried).")
+	mStoreCkptTime   = counter("gannet_store_checkpoint_seconds_total", "Time spent in checkpoints.")
 	mStoreWaits      = counter("gannet_store_commit_waits_total", "Commits that found the store's pending queue full and waited.")
 	mStoreFailed     = counter("gannet_store_commit_failures_total", "Commits whose write to the store file failed.")
 	mStoreUsed       = gauge("gannet_store_used_bytes", "Bytes of the store file's pages in use.")
@@ -131,7 +136,7 @@ var allMetrics = []metricDesc{
 	mRadioSndBuf, mDTLSHandshakes, mDTLSFailures, mDTLSRefused, mDTLSSessions, mDTLSHandshaking, mDTLSClosed,
 	mDTLSDropped, mDTLSReloads, mUnverified, mSnMsgsIn, mSnMsgsOut, mSnHeldRepeats, mCoreHeld, mCoreHeldNow,
 	mCoreFullest, mCoreCommitErrs, mCoreCommitTime, mStoreBatches, mStoreCalls, mStoreTxTime, mStoreWaits,
-	mStoreFailed, mStoreUsed, mCoreSessions, mCoreQueued, mCoreRetained, mCoreReceived, mCoreSent, mCoreDropped,
+	mStoreFailed, mStoreUsed, mStoreSyncs, mStoreLogBytes, mStoreCkpts, mStoreCkptErrs, mStoreCkptTime, mCoreSessions, mCoreQueued, mCoreRetained, mCoreReceived, mCoreSent, mCoreDropped,
 	mCoreExpired, mCoreWills, mCoreLimitHits, mCoreDenied, mCoreUptime, mMQTTConns, mMQTTAccepted, mMQTTConnects, mMQTTRefused,
 	mMQTTClosed, mMQTTACLDenied, mMQTTCoreRefused, mMQTTTooLarge, mMQTTPacketsIn, mMQTTPacketsOut, mBridgeUp,
 	mBridgeDepth, mBridgeBytes, mBridgeOldest, mBridgeInflight, mBridgeQueued, mBridgeSent, mBridgeReceived,
@@ -294,6 +299,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		emit(mStoreWaits, float64(s.QueueWaits))
 		emit(mStoreFailed, float64(s.Failed))
 		emit(mStoreUsed, float64(s.UsedBytes))
+		emit(mStoreSyncs, float64(s.LogSyncs))
+		emit(mStoreLogBytes, float64(s.LogBytes))
+		emit(mStoreCkpts, float64(s.Checkpoints))
+		emit(mStoreCkptErrs, float64(s.CheckpointErrors))
+		emit(mStoreCkptTime, s.CheckpointTime.Seconds())
 	}
 	for _, b := range in.bridges {
 		s, name := b.Stats(), b.Name()

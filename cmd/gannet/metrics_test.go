@@ -273,6 +273,9 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if got := value(t, fams, "gannet_store_used_bytes"); got <= 0 {
 		t.Errorf("gannet_store_used_bytes = %v; want > 0", got)
 	}
+	if syncs, groups := value(t, fams, "gannet_store_log_syncs_total"), value(t, fams, "gannet_store_commit_groups_total"); syncs == 0 || groups == 0 || value(t, fams, "gannet_store_log_bytes_total") == 0 {
+		t.Errorf("gannet_store_log_syncs_total %v, gannet_store_commit_groups_total %v, log bytes: want > 0 after durable publishes", syncs, groups)
+	}
 	// Received counts every datagram: 3 CONNECT, 3 REGISTER, 15 PUBLISH,
 	// 1 DISCONNECT, the malformed one, and the keep-alive pings there were.
 	if gs.Received < 3+3+3*perSensor+1+1 {
