@@ -26,6 +26,11 @@ type Options struct {
 	// QoSMinus1Limiter, when set, is asked before a QoS -1 PUBLISH is
 	// accepted; a refused one is dropped and counted (LimitQoSMinus1Rate).
 	QoSMinus1Limiter SourceLimiter
+	// Authenticator checks the user name and password a 2.0 CONNECT
+	// authenticates with (auth2.go); serve passes the [mqtt.auth] password
+	// file, the MQTT listener's. Nil: 2.0 authentication is refused (a
+	// CONNECT without authentication is served as for 1.2).
+	Authenticator Authenticator
 }
 
 // SourceLimiter decides whether a source may have more of the gateway's

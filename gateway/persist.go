@@ -48,10 +48,19 @@ type savedState struct {
 // it; asleep says the client is on its way to sleep (its deadline is in
 // timerAt).
 func (c *client) saveState(asleep bool) {
-	if c.conn == nil || !c.l.g.durable {
-		return
+	if c.conn == nil || !c.l.g.durable || c.isV2 {
+		return // 2.0 sensors are not restored (docs/mqttsn-2.md)
 	}
 	c.conn.SetFrontEndState(c.appendState(nil, asleep))
+}
+
+// forgetSavedState deletes the state a 1.2 connection of the same client
+// id saved: a 2.0 sensor is not restored after a restart (it CONNECTs
+// again), and must not come back as the 1.2 sensor it was.
+func (c *client) forgetSavedState() {
+	if c.conn != nil && c.l.g.durable {
+		c.conn.SetFrontEndState(nil)
+	}
 }
 
 // appendState encodes the client's state.

@@ -106,9 +106,9 @@ func (c *client) onAcked(a mqttcore.Ack) {
 			c.sendPubrel()
 		}
 	case mqttcore.AckSubscribe:
-		if sa, ok := c.l.subacks[c]; ok && sa.MsgID == a.PacketID {
+		if sa, ok := c.l.subacks[c]; ok && sa.v1.MsgID == a.PacketID {
 			delete(c.l.subacks, c)
-			c.l.tx.suback = sa
+			c.l.tx.suback = sa.v1
 			c.send(&c.l.tx.suback)
 			c.deliver() // retained messages follow the SUBACK
 		}

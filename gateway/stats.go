@@ -36,6 +36,9 @@ type Stats struct {
 	// PUBLISH (QoS -1 included), REGISTER, SUBSCRIBE, wills and will
 	// updates; they are in Rejected too. See authorize.go.
 	Denied uint64
+
+	// MQTT-SN 2.0 (stats2.go).
+	V2 StatsV2
 }
 
 type stats struct {
@@ -44,6 +47,7 @@ type stats struct {
 	qosMinus1, migrated                             atomic.Uint64
 	identityRefused, denied, heldRepeats, lost      atomic.Uint64
 	clients, asleep, unverified                     atomic.Int64
+	stats2                                          // MQTT-SN 2.0 (stats2.go)
 }
 
 func (s *stats) snapshot(l *limits) Stats {
@@ -58,6 +62,7 @@ func (s *stats) snapshot(l *limits) Stats {
 	st.Denied, st.Lost = s.denied.Load(), s.lost.Load()
 	st.HeldRepeats = s.heldRepeats.Load()
 	st.Unverified = s.unverified.Load()
+	st.V2 = s.snapshot2()
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()
 	}
