@@ -30,7 +30,7 @@ type loop struct {
 	dec2    sn.DecoderV2 // for 2.0 clients (v2.go)
 	out     []byte       // encode buffer
 	nameBuf []byte       // a topic name for a 2.0 PUBLISH (publish2.go)
-	nodeBuf []byte // a forwarded client's node id, for encoding (client.nodeID)
+	nodeBuf []byte       // a forwarded client's node id, for encoding (client.nodeID)
 	tx      txScratch
 	tx2     txScratch2
 

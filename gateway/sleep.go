@@ -52,8 +52,8 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 func (c *client) sleep() {
 	c.setOut(outFlight{})
 	deadline := c.tolerance(c.sleepPeriod()) // sleep2.go: 1.2 or 2.0 rules
-	c.timerAt = c.l.now() + int64(deadline) // replaces any retry deadline
-	c.saveState(true)                       // persist.go: asleep until timerAt, across a restart
+	c.timerAt = c.l.now() + int64(deadline)  // replaces any retry deadline
+	c.saveState(true)                        // persist.go: asleep until timerAt, across a restart
 	_ = c.conn.Sleep(deadline)
 	c.detach()
 	c.setState(StateAsleep)
