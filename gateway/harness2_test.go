@@ -65,9 +65,10 @@ func (s *sensor) connect2(m *sn.ConnectV2) *sn.ConnackV2 {
 		m.KeepAlive = 60
 	}
 	s.send2(m)
-	ack, ok := s.recv2().(*sn.ConnackV2)
+	got := s.recv2()
+	ack, ok := got.(*sn.ConnackV2)
 	if !ok || ack.PacketID != m.PacketID || ack.ReasonCode != sn.Success {
-		s.h.t.Fatalf("CONNECT %q: got %#v; want CONNACK success", m.ClientID, ack)
+		s.h.t.Fatalf("CONNECT %q: got %#v; want CONNACK success", m.ClientID, got)
 	}
 	return ack
 }

@@ -217,6 +217,11 @@ func (l *loop) handleDatagram(d *datagram) {
 		if direct != nil && l.switchVersion(direct, b) {
 			return
 		}
+		if direct == nil && l.handleUnknownV2(key, b) {
+			// Not 1.2: perhaps a 2.0 sensor the gateway has forgotten
+			// (a restart), told "no virtual connection" (v2.go).
+			return
+		}
 		l.g.stats.malformed.Add(1)
 		if l.g.log.Enabled(context.Background(), slog.LevelDebug) {
 			l.g.log.Debug("malformed datagram dropped", "remote", d.addr, "err", err)

@@ -172,10 +172,10 @@ func (l *loop) switchVersion(c *client, b []byte) bool {
 	return true
 }
 
-// handleUnknownV2 answers a datagram that DetectVersion classified 2.0,
-// from a sender with no client state. It reports false, leaving the
-// datagram to the 1.2 rules, when the 2.0 codec refuses it and the 1.2
-// codec accepts it: a 1.2 SUBSCRIBE (0x12) from a sensor the gateway forgot
+// handleUnknownV2 answers a datagram from a sender with no client state
+// that DetectVersion classified 2.0, or that the 1.2 codec refused. It
+// reports false, leaving the datagram to the 1.2 rules, when the 2.0 codec
+// refuses it and the 1.2 codec accepts it: a 1.2 SUBSCRIBE (0x12) from a sensor the gateway forgot
 // (a restart) is then answered DISCONNECT as before, so it CONNECTs again
 // (docs/spec-interpretation.md G21).
 func (l *loop) handleUnknownV2(key clientKey, b []byte) bool {
