@@ -128,7 +128,8 @@ func (c *client) connectV2(m *sn.ConnectV2, id, user string, assigned bool) {
 		ack.AssignedClientID = []byte(id)
 	}
 	g.stats.v2Connects.Add(1)
-	c.l.schedule(c) // keep-alive supervision starts
+	c.indexMovable(m.AllowAddressChange) // connencap.go
+	c.l.schedule(c)                      // keep-alive supervision starts
 	c.sendV2(ack)
 	c.forgetSavedState() // persist.go
 	c.deliver()

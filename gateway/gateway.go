@@ -68,6 +68,9 @@ type Gateway struct {
 
 	asleepMu    sync.Mutex
 	asleepOwner map[string]*loop // client id -> loop, for address migration (migrate.go)
+	// movableOwner: client id -> loop of the 2.0 clients that allow
+	// address changes (connencap.go); guarded by asleepMu too.
+	movableOwner map[string]*loop
 }
 
 // New returns a gateway in front of broker. Its event loops run until Close.

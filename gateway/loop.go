@@ -37,6 +37,7 @@ type loop struct {
 	clients    map[Link]*linkClients // by the link their datagrams arrive on
 	asleepByID map[string]*client    // asleep clients that may migrate (migrate.go)
 	v2         map[*client]*v2conn   // the 2.0 clients' own state (v2.go)
+	movable    map[string]*client    // 2.0 clients that allow address changes (connencap.go)
 	timers     timerHeap
 	timer      *time.Timer
 	armedAt    int64
@@ -61,6 +62,7 @@ type coreEvent struct {
 	ack     mqttcore.Ack  // Kind set: a deferred acknowledgement is ready
 	restore *restoreBatch // set: sensors from the store to rebuild (persist.go), att is nil
 	inspect func(*loop)   // set: runs on the loop's goroutine (inspect.go), att is nil
+	rebind  *rebind       // set: a step of a 2.0 re-bind (connencap.go), att is nil
 }
 
 func newLoop(g *Gateway) *loop {
@@ -150,6 +152,10 @@ func (l *loop) handleEvents() {
 		}
 		if e.move != nil {
 			l.handleMigration(e.move)
+			continue
+		}
+		if e.rebind != nil {
+			l.handleRebind(e.rebind)
 			continue
 		}
 		if e.restore != nil {

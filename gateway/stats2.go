@@ -20,19 +20,24 @@ type StatsV2 struct {
 	// a protocol error (DISCONNECT 0x82, 0x86, 0x87).
 	ProtocolErrors uint64
 	// Unsupported counts 2.0 envelopes dropped because Gannet does not
-	// implement them (Connection, Forwarder and Protection Encapsulation).
+	// implement them (Forwarder and Protection Encapsulation, Eclipse
+	// Paho's form of the Connection Encapsulation).
 	Unsupported uint64
+	// Rebound counts 2.0 clients re-bound to a new address by a
+	// Connection Encapsulation (connencap.go).
+	Rebound uint64
 }
 
 type stats2 struct {
 	v2Connects, authRefused, pahoDeviations atomic.Uint64
 	v2ProtocolErrors, v2Unsupported         atomic.Uint64
+	v2Rebound                               atomic.Uint64
 }
 
 func (s *stats2) snapshot2() StatsV2 {
 	return StatsV2{
 		Connects: s.v2Connects.Load(), AuthRefused: s.authRefused.Load(),
 		PahoDeviations: s.pahoDeviations.Load(), ProtocolErrors: s.v2ProtocolErrors.Load(),
-		Unsupported: s.v2Unsupported.Load(),
+		Unsupported: s.v2Unsupported.Load(), Rebound: s.v2Rebound.Load(),
 	}
 }

@@ -206,7 +206,9 @@ func (l *loop) handleUnknownV2(key clientKey, b []byte) bool {
 		// tells the sender to CONNECT; it is four octets, so a spoofed
 		// source cannot use the gateway as an amplifier.
 		l.refuseUnknownV2(key)
-	case *sn.ConnEncapsulation, *sn.ForwarderEncapsulation, *sn.ProtectionEncapsulation:
+	case *sn.ConnEncapsulation:
+		l.connEncapsulated(key, m, b) // connencap.go
+	case *sn.ForwarderEncapsulation, *sn.ProtectionEncapsulation:
 		// Not implemented (docs/mqttsn-2.md "What is left"): counted and
 		// dropped, so a sender's next step is its own choice.
 		l.g.stats.v2Unsupported.Add(1)
@@ -268,8 +270,7 @@ func (g *Gateway) allowUnknownV2(src netip.AddrPort, m sn.MessageV2) bool {
 	case *sn.Pubwos:
 		lim, which = g.opts.QoSMinus1Limiter, LimitQoSMinus1Rate
 	case *sn.AdvertiseV2, *sn.GWInfoV2, *sn.ConnackV2, *sn.SubackV2, *sn.UnsubackV2, *sn.PingRespV2,
-		*sn.SleepResp, *sn.Wakeup, *sn.ConnEncapsulation, *sn.ForwarderEncapsulation,
-		*sn.ProtectionEncapsulation:
+		*sn.SleepResp, *sn.Wakeup, *sn.ForwarderEncapsulation, *sn.ProtectionEncapsulation:
 		return true // ignored, and counted, by handleUnknownV2
 	}
 	if lim == nil || lim.Allow(src.Addr(), time.Now()) {
@@ -289,7 +290,7 @@ func (c *client) handleV2(m sn.MessageV2) {
 		// sleep again (SLEEPREQ while asleep restarts the sleep timer,
 		// digest C.8); PUBWOS and SEARCHGW need no session.
 		switch m.(type) {
-		case *sn.ConnectV2, *sn.PingReqV2, *sn.DisconnectV2, *sn.SleepReq, *sn.SearchGWV2, *sn.Pubwos:
+		case *sn.ConnectV2, *sn.PingReqV2, *sn.DisconnectV2, *sn.SleepReq, *sn.SearchGWV2, *sn.Pubwos, *sn.ConnEncapsulation:
 		default:
 			c.unexpectedV2(m)
 			return
@@ -327,6 +328,8 @@ func (c *client) handleV2(m sn.MessageV2) {
 	case *sn.SearchGWV2:
 		c.l.tx2.gwinfo = sn.GWInfoV2{GatewayID: c.l.g.cfg.GatewayID}
 		c.sendV2(&c.l.tx2.gwinfo)
+	case *sn.ConnEncapsulation:
+		c.onConnEncapsulation(m) // connencap.go
 	default:
 		// REGACK (the gateway sends no REGISTER in 2.0), server packets,
 		// envelopes from a connected client.
