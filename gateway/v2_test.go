@@ -431,3 +431,26 @@ func TestV2Authentication(t *testing.T) {
 		})
 	}
 }
+
+// TestV2ForwardersNotServed pins docs/mqttsn-2.md P3: 2.0 forwarders, at
+// the draft's 0xFC and at Eclipse Paho's 0xFD, are not served yet. Their
+// frames are dropped unanswered and counted in V2.Unsupported, and do not
+// disturb a 1.2 forwarder (0xFE) on the same port.
+func TestV2ForwardersNotServed(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		f := h.sensor("10.0.0.2:5000")
+		connect := &sn.ConnectV2{CleanStart: true, PacketID: 1, KeepAlive: 60, ClientID: []byte("behind")}
+		f.send2(&sn.ForwarderEncapsulation{Addr: []byte{0xAB, 0xCD}, Inner: connect})
+		f.send2(&sn.ForwarderEncapsulation{Paho: true, Addr: []byte{0x00, 0xAB, 0xCD}, Inner: connect})
+		f.expectNone(time.Second)
+		if n := h.g.Stats().V2.Unsupported; n != 2 {
+			t.Errorf("V2.Unsupported = %d; want 2", n)
+		}
+		if _, ok := h.b.Session("behind"); ok {
+			t.Errorf("a forwarded 2.0 CONNECT created a session")
+		}
+		// A 1.2 forwarder at the same address is served as before.
+		f.node = []byte{0x01}
+		f.connect("node1", true, 60)
+	})
+}
