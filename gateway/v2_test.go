@@ -454,3 +454,23 @@ func TestV2ForwardersNotServed(t *testing.T) {
 		f.connect("node1", true, 60)
 	})
 }
+
+// TestV2RefusedReconnectAndPubrel pins mqttsn-2.md G2-9 and G2-14: a
+// refused CONNECT from a connected client leaves its connection as it was,
+// and a PUBREL for an unknown Packet Identifier is completed.
+func TestV2RefusedReconnectAndPubrel(t *testing.T) {
+	runWith(t, gateway.Config{}, gateway.Options{Authenticator: fakeAuth{"alice", "pw"}}, func(t *testing.T, h *harness) {
+		s := h.sensor("10.0.0.2:5000")
+		s.connect2(&sn.ConnectV2{CleanStart: true, ClientID: []byte("dev")})
+		s.send2(&sn.ConnectV2{CleanStart: true, PacketID: 5, KeepAlive: 60, ClientID: []byte("dev"),
+			Auth: true, AuthMethod: []byte("PLAIN"), AuthData: []byte("\x00alice\x00wrong")})
+		s.expect2(&sn.ConnackV2{PacketID: 5, ReasonCode: sn.BadUserNameOrPassword})
+		if info, _ := h.b.Session("dev"); info.State != mqttcore.StateActive {
+			t.Errorf("core session %v after a refused re-CONNECT; want active", info.State)
+		}
+		s.send2(&sn.PingReqV2{PacketID: 6})
+		s.expect2(&sn.PingRespV2{PacketID: 6})
+		s.send2(&sn.PubrelV2{PacketID: 77})
+		s.expect2(&sn.PubcompV2{PacketID: 77})
+	})
+}
