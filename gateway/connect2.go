@@ -74,7 +74,7 @@ func (c *client) connectV2(m *sn.ConnectV2, id, user string, assigned bool) {
 	resumed := c.id == id && !m.CleanStart
 	var will *mqttcore.Will
 	if m.Will {
-		topic, ok := c.willTopicV2(m, resumed)
+		topic, ok := c.willTopicV2(m, id, resumed)
 		if !ok {
 			// A will by an alias that does not resolve (docs/mqttsn-2.md
 			// V10): a protocol error.
@@ -148,12 +148,12 @@ func (c *client) refuseConnectV2(packetID uint16, rc sn.ReasonCode) {
 
 // willTopicV2 resolves the topic of the CONNECT's will: a name, a
 // predefined alias, or a session alias of the session the CONNECT resumes.
-func (c *client) willTopicV2(m *sn.ConnectV2, resumed bool) (string, bool) {
+func (c *client) willTopicV2(m *sn.ConnectV2, id string, resumed bool) (string, bool) {
 	switch m.WillTopicType {
 	case sn.TopicTypeName:
 		return string(m.WillTopic), true
 	case sn.TopicTypePredefined:
-		return c.l.g.ids.pre.topic(string(m.ClientID), m.WillTopicAlias)
+		return c.l.g.ids.pre.topic(id, m.WillTopicAlias)
 	case sn.TopicTypeSession:
 		if resumed {
 			return c.topicName(sn.TopicIDNormal, m.WillTopicAlias)
