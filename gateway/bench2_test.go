@@ -74,6 +74,8 @@ func BenchmarkSessionPublishV2(b *testing.B) {
 			frames := [2][]byte{make([]byte, 0, 128), make([]byte, 0, 128)}
 			id := uint16(2)
 			b.ResetTimer()
+			cpu := startCPU(b)
+			defer cpu.stop()
 			for i := 0; b.Loop(); i++ {
 				id++
 				if id == 0 {
@@ -130,6 +132,8 @@ func BenchmarkE2EPublishLoopbackV2(b *testing.B) {
 			payload := make([]byte, 64)
 			expired := ctx.Done()
 			b.ResetTimer()
+			cpu := startCPU(b)
+			defer cpu.stop()
 			for b.Loop() {
 				if err := c.Publish(ctx, t, qos, false, payload); err != nil {
 					b.Fatal(err)
