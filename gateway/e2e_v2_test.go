@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -222,5 +223,74 @@ func TestE2EV2SleepWake(t *testing.T) {
 	}
 	if info := e.WaitSession(t, ctx, "sleeper", mqttcore.StateAsleep); info.Queued != 0 || info.Inflight != 0 {
 		t.Errorf("after the wake: %d queued, %d in flight; want 0, 0", info.Queued, info.Inflight)
+	}
+}
+
+// TestE2EV2AddressChange: a 2.0 sensor (snclient) whose address changed
+// resumes its connection from the new address through a Connection
+// Encapsulation (sent here from a fresh UDP socket, the sensor's new
+// address) only when its CONNECT allowed network address changes; messages
+// from an MQTT 5 client then reach it there.
+func TestE2EV2AddressChange(t *testing.T) {
+	t.Parallel()
+	for _, allow := range []bool{true, false} {
+		t.Run(fmt.Sprint("allow=", allow), func(t *testing.T) {
+			t.Parallel()
+			ctx := sntest.Context(t)
+			e := sntest.Start(t, sntest.Options{})
+			app := e.MQTT(t, ctx, "app")
+			s := e.Connected(t, ctx, snclient.Options{ClientID: "mover", Version: sn.Version20, AllowAddressChange: allow})
+			if _, err := s.Subscribe(ctx, snclient.Named("cmd/mover"), sn.QoS0); err != nil {
+				t.Fatalf("Subscribe = %v", err)
+			}
+			gw, err := net.ResolveUDPAddr("udp4", e.UDPAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			moved, err := net.DialUDP("udp4", nil, gw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer moved.Close()
+			recv := func() sn.MessageV2 {
+				t.Helper()
+				dl, _ := ctx.Deadline()
+				moved.SetReadDeadline(dl)
+				buf := make([]byte, 1500)
+				n, err := moved.Read(buf)
+				if err != nil {
+					t.Fatalf("new address: reading from the gateway: %v", err)
+				}
+				m, err := sn.DecodeV2(buf[:n])
+				if err != nil {
+					t.Fatalf("new address: %x does not decode as 2.0: %v", buf[:n], err)
+				}
+				return m.Clone()
+			}
+			env, _ := (&sn.ConnEncapsulation{ClientID: []byte("mover"), Inner: &sn.PingReqV2{PacketID: 900}}).AppendBinary(nil)
+			if _, err := moved.Write(env); err != nil {
+				t.Fatal(err)
+			}
+			got := recv()
+			if !allow {
+				if d, ok := got.(*sn.DisconnectV2); !ok || d.ReasonCode != sn.NoVirtualConnection {
+					t.Fatalf("new address got %#v; want DISCONNECT 0xF4", got)
+				}
+				app.Publish(t, ctx, "cmd/mover", 0, false, "still here")
+				expectSensor(t, ctx, s, "cmd/mover", "still here")
+				return
+			}
+			if p, ok := got.(*sn.PingRespV2); !ok || p.PacketID != 900 {
+				t.Fatalf("new address got %#v; want PINGRESP 900", got)
+			}
+			app.Publish(t, ctx, "cmd/mover", 0, false, "moved")
+			p, ok := recv().(*sn.PublishV2)
+			if !ok || string(p.Data) != "moved" {
+				t.Fatalf("new address got %#v; want the PUBLISH", p)
+			}
+			if n := e.Gateway.Stats().V2.Rebound; n != 1 {
+				t.Errorf("V2.Rebound = %d; want 1", n)
+			}
+		})
 	}
 }
