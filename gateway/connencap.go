@@ -96,14 +96,14 @@ func (l *loop) connEncapsulated(key clientKey, m *sn.ConnEncapsulation, raw []by
 		return
 	}
 	if !sn.ConnEncapsulationAllows(m.Inner.Type()) || !identityAllows(key.link, key.addr, id) {
-		l.refuseUnknownV2(key)
+		l.refuseUnknownV2(key, nil)
 		return
 	}
 	g.asleepMu.Lock()
 	owner := g.movableOwner[id]
 	g.asleepMu.Unlock()
 	if owner == nil {
-		l.refuseUnknownV2(key) // unknown, or did not allow address changes
+		l.refuseUnknownV2(key, nil) // unknown, or did not allow address changes
 		return
 	}
 	rb := &rebind{id: id, key: key, raw: append([]byte(nil), raw...), to: l}
@@ -121,7 +121,7 @@ func (l *loop) handleRebind(rb *rebind) {
 	if rb.c == nil { // the owner's step
 		c := l.movable[rb.id]
 		if c == nil || c.removed || !c.isV2 || !c.v2().allowMove {
-			l.refuseUnknownV2(rb.key) // left or changed meanwhile
+			l.refuseUnknownV2(rb.key, nil) // left or changed meanwhile
 			return
 		}
 		v := *c.v2()

@@ -37,7 +37,8 @@
 //   - v2.go: MQTT-SN 2.0 beside 1.2: which version a sender speaks, the
 //     2.0 dispatch and reason codes; connect2.go, auth2.go, publish2.go,
 //     subscribe2.go, sleep2.go: the 2.0 procedures; connencap.go:
-//     Connection Encapsulation; stats2.go: the 2.0 counters.
+//     Connection Encapsulation; forward2.go: 2.0 forwarders; stats2.go:
+//     the 2.0 counters.
 //     docs/mqttsn-2.md records every 2.0 choice.
 //   - probation.go: admission (exact max_clients) and probation of clients
 //     that have not answered since CONNACK (max_unverified), which keeps a

@@ -246,6 +246,12 @@ func (l *loop) handleDatagram(d *datagram) {
 		l.handleUnknown(key, node, m)
 		return
 	}
+	if c.isV2 {
+		// A 1.2 envelope naming a 2.0 client behind the same forwarder:
+		// a forwarder speaks one version (forward2.go).
+		l.g.stats.unexpected.Add(1)
+		return
+	}
 	if c.probation {
 		l.verify(c, m) // probation.go
 	}

@@ -20,8 +20,9 @@ type StatsV2 struct {
 	// a protocol error (DISCONNECT 0x82, 0x86, 0x87).
 	ProtocolErrors uint64
 	// Unsupported counts 2.0 envelopes dropped because Gannet does not
-	// implement them (Forwarder and Protection Encapsulation, Eclipse
-	// Paho's form of the Connection Encapsulation).
+	// implement them (Protection Encapsulation, Eclipse Paho's forms of
+	// the Forwarder and Connection Encapsulation, a re-bind behind a
+	// forwarder).
 	Unsupported uint64
 	// Rebound counts 2.0 clients re-bound to a new address by a
 	// Connection Encapsulation (connencap.go).

@@ -81,6 +81,10 @@ func (l *loop) handleDatagramV2(c *client, b []byte) {
 		l.malformedV2(c.key, b, err)
 		return
 	}
+	if fe, ok := m.(*sn.ForwarderEncapsulation); ok && !fe.Paho {
+		l.handleForwardedV2(c.key, fe, b) // a forwarder at a 2.0 client's address (forward2.go)
+		return
+	}
 	if l.g.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.g.log.Debug("received", "remote", c.key.addr, "msg_type", m.Type(), "client_id", c.id, "version", "2.0")
 	}
@@ -153,7 +157,7 @@ func (l *loop) switchVersion(c *client, b []byte) bool {
 			return false
 		}
 		c.lose("CONNECT in MQTT-SN 2.0")
-		l.connectNewV2(key, cm)
+		l.connectNewV2(key, nil, cm)
 		return true
 	}
 	m, err := l.dec.Decode(b)
@@ -187,15 +191,27 @@ func (l *loop) handleUnknownV2(key clientKey, b []byte) bool {
 		l.malformedV2(key, b, err)
 		return true
 	}
-	if !l.g.allowUnknownV2(key.addr, m) {
+	if fe, ok := m.(*sn.ForwarderEncapsulation); ok && !fe.Paho {
+		l.handleForwardedV2(key, fe, b) // forward2.go
 		return true
+	}
+	l.unknownV2(key, nil, m, b)
+	return true
+}
+
+// unknownV2 answers a 2.0 packet m (in datagram b) from a sender with no
+// client state: at key, or behind the forwarder at key with addressing
+// information node (forward2.go).
+func (l *loop) unknownV2(key clientKey, node []byte, m sn.MessageV2, b []byte) {
+	if !l.g.allowUnknownV2(key.addr, m) {
+		return
 	}
 	switch m := m.(type) {
 	case *sn.ConnectV2:
-		l.connectNewV2(key, m)
+		l.connectNewV2(key, node, m)
 	case *sn.SearchGWV2:
 		l.tx2.gwinfo = sn.GWInfoV2{GatewayID: l.g.cfg.GatewayID}
-		l.sendToV2(key, &l.tx2.gwinfo)
+		l.sendToNodeV2(key, node, &l.tx2.gwinfo)
 	case *sn.Pubwos:
 		l.publishPubwos(key, m) // publish2.go
 	case *sn.PublishV2, *sn.PubackV2, *sn.PubrecV2, *sn.PubrelV2, *sn.PubcompV2, *sn.SubscribeV2,
@@ -205,30 +221,34 @@ func (l *loop) handleUnknownV2(key clientKey, b []byte) bool {
 		// connection (digest C.6): DISCONNECT "no virtual connection"
 		// tells the sender to CONNECT; it is four octets, so a spoofed
 		// source cannot use the gateway as an amplifier.
-		l.refuseUnknownV2(key)
+		l.refuseUnknownV2(key, node)
 	case *sn.ConnEncapsulation:
+		if node != nil {
+			l.g.stats.v2Unsupported.Add(1) // a re-bind behind a forwarder: not served
+			return
+		}
 		l.connEncapsulated(key, m, b) // connencap.go
 	case *sn.ForwarderEncapsulation, *sn.ProtectionEncapsulation:
-		// Not implemented (docs/mqttsn-2.md "What is left"): counted and
-		// dropped, so a sender's next step is its own choice.
+		// Not implemented (docs/mqttsn-2.md "What is left": Eclipse
+		// Paho's 0xFD forwarder, protection): counted and dropped, so a
+		// sender's next step is its own choice.
 		l.g.stats.v2Unsupported.Add(1)
 	default:
 		// ADVERTISE, GWINFO and the server-to-client packets are not for
 		// us; answering them could start a loop with another gateway.
 		l.g.stats.unexpected.Add(1)
 	}
-	return true
 }
 
 // connectNewV2 starts a client for a 2.0 CONNECT from a sender with no
 // client state.
-func (l *loop) connectNewV2(key clientKey, m *sn.ConnectV2) {
-	c := l.admit(key, nil, m.ClientID) // probation.go
+func (l *loop) connectNewV2(key clientKey, node []byte, m *sn.ConnectV2) {
+	c := l.admit(key, node, m.ClientID) // probation.go
 	if c == nil {
 		l.g.stats.rejected.Add(1)
 		l.g.limitHit(LimitClients, string(m.ClientID), key.addr, nil)
 		l.tx2.connack = sn.ConnackV2{PacketID: m.PacketID, ReasonCode: sn.Congestion}
-		l.sendToV2(key, &l.tx2.connack)
+		l.sendToNodeV2(key, node, &l.tx2.connack)
 		return
 	}
 	c.setV2()
@@ -238,17 +258,26 @@ func (l *loop) connectNewV2(key clientKey, m *sn.ConnectV2) {
 
 // refuseUnknownV2 answers a 2.0 packet that needs a virtual connection from
 // a sender without one.
-func (l *loop) refuseUnknownV2(key clientKey) {
+func (l *loop) refuseUnknownV2(key clientKey, node []byte) {
 	l.g.stats.unknownClient.Add(1)
 	l.tx2.disconnect = sn.DisconnectV2{HasReasonCode: true, ReasonCode: sn.NoVirtualConnection}
-	l.sendToV2(key, &l.tx2.disconnect)
+	l.sendToNodeV2(key, node, &l.tx2.disconnect)
 }
 
 // sendToV2 encodes a 2.0 packet and writes it to key. It reports whether
-// the packet fit in max_message_size and was written. 2.0 clients are
-// never behind a forwarder (docs/mqttsn-2.md).
-func (l *loop) sendToV2(key clientKey, m sn.MessageV2) bool {
+// the packet fit in max_message_size and was written.
+func (l *loop) sendToV2(key clientKey, m sn.MessageV2) bool { return l.sendToNodeV2(key, nil, m) }
+
+// sendToNodeV2 is sendToV2 for a client behind a forwarder when node is
+// not nil: the packet goes in a Forwarder Encapsulation with the client's
+// addressing information (forward2.go).
+func (l *loop) sendToNodeV2(key clientKey, node []byte, m sn.MessageV2) bool {
+	if node != nil {
+		l.tx2.fwd = sn.ForwarderEncapsulation{Addr: node, Inner: m}
+		m = &l.tx2.fwd
+	}
 	out, err := m.AppendBinary(l.out[:0])
+	l.tx2.fwd.Inner = nil
 	if err != nil || len(out) > l.g.cfg.MaxMessageSize {
 		l.g.limitHit(LimitMessageSizeOut, "", key.addr, err)
 		return false
@@ -346,7 +375,7 @@ func (c *client) unexpectedV2(m sn.MessageV2) {
 }
 
 // sendV2 writes a 2.0 packet to the client.
-func (c *client) sendV2(m sn.MessageV2) bool { return c.l.sendToV2(c.key, m) }
+func (c *client) sendV2(m sn.MessageV2) bool { return c.l.sendToNodeV2(c.key, c.nodeID(), m) }
 
 // protocolError ends the client's virtual connection for a protocol error
 // (CSD01 4.12): DISCONNECT with rc, then the client is lost (its will is
@@ -400,4 +429,5 @@ type txScratch2 struct {
 	disconnect sn.DisconnectV2
 	auth       sn.Auth
 	gwinfo     sn.GWInfoV2
+	fwd        sn.ForwarderEncapsulation
 }

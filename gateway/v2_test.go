@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -432,26 +433,71 @@ func TestV2Authentication(t *testing.T) {
 	}
 }
 
-// TestV2ForwardersNotServed pins docs/mqttsn-2.md P3: 2.0 forwarders, at
-// the draft's 0xFC and at Eclipse Paho's 0xFD, are not served yet. Their
-// frames are dropped unanswered and counted in V2.Unsupported, and do not
-// disturb a 1.2 forwarder (0xFE) on the same port.
-func TestV2ForwardersNotServed(t *testing.T) {
+// TestV2Forwarders: 2.0 clients behind a 2.0 forwarder (0xFC) are served
+// as forwarded 1.2 clients are, each answered in an envelope with its own
+// addressing information; Eclipse Paho's 0xFD form is not served
+// (docs/mqttsn-2.md P3): dropped unanswered, counted in V2.Unsupported. A
+// 1.2 forwarder (0xFE) at the same address is unaffected.
+func TestV2Forwarders(t *testing.T) {
 	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		a := h.app("up/#")
 		f := h.sensor("10.0.0.2:5000")
-		connect := &sn.ConnectV2{CleanStart: true, PacketID: 1, KeepAlive: 60, ClientID: []byte("behind")}
-		f.send2(&sn.ForwarderEncapsulation{Addr: []byte{0xAB, 0xCD}, Inner: connect})
-		f.send2(&sn.ForwarderEncapsulation{Paho: true, Addr: []byte{0x00, 0xAB, 0xCD}, Inner: connect})
-		f.expectNone(time.Second)
-		if n := h.g.Stats().V2.Unsupported; n != 2 {
-			t.Errorf("V2.Unsupported = %d; want 2", n)
+		via := func(addr []byte, m sn.MessageV2) { f.send2(&sn.ForwarderEncapsulation{Addr: addr, Inner: m}) }
+		from := func(addr []byte) sn.MessageV2 {
+			t.Helper()
+			fe, ok := f.recv2().(*sn.ForwarderEncapsulation)
+			if !ok || string(fe.Addr) != string(addr) || fe.Paho {
+				t.Fatalf("got %#v; want a 0xFC envelope for %x", fe, addr)
+			}
+			return fe.Inner
 		}
-		if _, ok := h.b.Session("behind"); ok {
-			t.Errorf("a forwarded 2.0 CONNECT created a session")
+		n1, n2 := []byte{0xAB, 0xCD}, []byte{0x01}
+		for i, n := range [][]byte{n1, n2} {
+			via(n, &sn.ConnectV2{CleanStart: true, PacketID: 1, KeepAlive: 60, ClientID: []byte(fmt.Sprint("node", i))})
+			if ack, ok := from(n).(*sn.ConnackV2); !ok || ack.ReasonCode != sn.Success {
+				t.Fatalf("node %d CONNECT answered %#v", i, ack)
+			}
+		}
+		via(n1, &sn.SubscribeV2{QoS: sn.QoS1, PacketID: 2, TopicType: sn.TopicTypeName, TopicFilter: []byte("up/#")})
+		if ack, ok := from(n1).(*sn.SubackV2); !ok || ack.ReasonCode != sn.GrantedQoS1 {
+			t.Fatalf("SUBSCRIBE answered %#v", ack)
+		}
+		via(n2, &sn.PublishV2{QoS: sn.QoS1, PacketID: 2, TopicType: sn.TopicTypeName, TopicName: []byte("up/x"), Data: []byte("hi")})
+		// node 2's PUBACK and node 1's delivery, in either order.
+		var gotAck, gotPub bool
+		for range 2 {
+			fe, ok := f.recv2().(*sn.ForwarderEncapsulation)
+			switch {
+			case !ok:
+				t.Fatalf("got %#v; want an envelope", fe)
+			case string(fe.Addr) == string(n2):
+				pa, ok := fe.Inner.(*sn.PubackV2)
+				gotAck = ok && pa.PacketID == 2 && pa.ReasonCode == sn.Success
+			case string(fe.Addr) == string(n1):
+				p, ok := fe.Inner.(*sn.PublishV2)
+				gotPub = ok && string(p.Data) == "hi"
+				if ok {
+					via(n1, &sn.PubackV2{PacketID: p.PacketID})
+				}
+			}
+		}
+		if !gotAck || !gotPub {
+			t.Fatalf("PUBACK to node 2: %v, PUBLISH to node 1: %v; want both", gotAck, gotPub)
+		}
+		a.expect("up/x", "hi")
+		// Eclipse Paho's 0xFD form.
+		f.send2(&sn.ForwarderEncapsulation{Paho: true, Addr: []byte{0x00, 0x07},
+			Inner: &sn.ConnectV2{CleanStart: true, PacketID: 1, KeepAlive: 60, ClientID: []byte("paho")}})
+		f.expectNone(time.Second)
+		if n := h.g.Stats().V2.Unsupported; n != 1 {
+			t.Errorf("V2.Unsupported = %d; want 1", n)
+		}
+		if _, ok := h.b.Session("paho"); ok {
+			t.Errorf("a 0xFD-forwarded CONNECT created a session")
 		}
 		// A 1.2 forwarder at the same address is served as before.
-		f.node = []byte{0x01}
-		f.connect("node1", true, 60)
+		f.node = []byte{0x09}
+		f.connect("node12", true, 60)
 	})
 }
 
