@@ -45,6 +45,9 @@ type rebind struct {
 	c   *client   // set by the owner: the client, re-keyed for to
 	v2  *v2conn   // set by the owner: its 2.0 state
 	was State     // the client's state before the move
+	// provisional: the client's session still had expiry 0 for probation
+	// (probation.go); the re-bound client gets its configured expiry.
+	provisional bool
 }
 
 // indexMovable records (or with on=false forgets) that c, a 2.0 client,
@@ -129,7 +132,7 @@ func (l *loop) handleRebind(rb *rebind) {
 			l: rb.to, key: rb.key, id: c.id, state: c.state, isV2: true,
 			keepAlive: c.keepAlive, timerAt: c.timerAt, topics: c.topics, regID: c.regID, clean: c.clean,
 		}
-		rb.was = c.state
+		rb.was, rb.provisional = c.state, c.provisional
 		if c.conn != nil {
 			_ = c.conn.Sleep(rebindPark) // parked: the target attaches it again
 			c.detach()
@@ -170,6 +173,9 @@ func (l *loop) handleRebind(rb *rebind) {
 		if err := c.attach(false, nil, true); err != nil {
 			c.lose("re-bind refused by the core")
 			return
+		}
+		if rb.provisional {
+			_ = c.conn.SetSessionExpiry(c.sessionExpiry())
 		}
 	}
 	l.schedule(c)
