@@ -25,7 +25,7 @@ import (
 // against: it never accepts credentials it cannot verify), 0x86 for a
 // wrong user name or password or malformed method data. Multi-step methods
 // (AUTH 0x18) are not offered; a client may re-authenticate after CONNACK
-// (AUTH 0x19) as the same user.
+// (AUTH 0x19) as the same user. The checks run off the event loops (below).
 
 // Authenticator checks a user name and password. mqttcore/auth's
 // Authenticator (the [mqtt.auth] password file) implements it; its
@@ -99,24 +99,147 @@ func mqttBasic(b []byte) (user, password []byte, ok bool) {
 	return user, password, ok1 && ok2 && len(b) == 0
 }
 
+// The password check (PBKDF2, bcrypt or argon2id: milliseconds to tens of
+// milliseconds of CPU) never runs on an event loop, where it would hold up
+// every sensor of the loop: a CONNECT or AUTH with authentication becomes
+// an authJob for the gateway's auth workers (one per loop), through a queue
+// of max_pending_auth; the verdict is posted back to the loop, which goes
+// on with the CONNECT (authChecked). Until then nothing changes for the
+// sender: a connected client stays connected, a new one has no state (its
+// other packets get DISCONNECT 0xF4). A full queue refuses the CONNECT
+// with 0x89 "server busy", counted (LimitPendingAuth).
+
+// authJob is one password check, from a loop to a worker and back.
+type authJob struct {
+	l      *loop
+	key    clientKey
+	node   []byte // owned; nil for a direct sender
+	packet []byte // the CONNECT, encoded (owned); nil for a re-authentication
+	method []byte // owned
+	data   []byte // owned
+	// For a re-authentication (AUTH 0x19): the client and its AUTH.
+	clientID string
+	packetID uint16
+	// The worker's verdict.
+	user string
+	rc   sn.ReasonCode
+}
+
+// authWorker checks passwords until the gateway closes.
+func (g *Gateway) authWorker() {
+	for {
+		select {
+		case j := <-g.authq:
+			j.user, j.rc = g.authenticate(j.method, j.data)
+			j.l.post(coreEvent{auth: j})
+		case <-g.done:
+			return
+		}
+	}
+}
+
+// queueAuth hands j to a worker; false when max_pending_auth checks wait
+// already (counted and logged; the caller refuses).
+func (l *loop) queueAuth(j *authJob) bool {
+	select {
+	case l.g.authq <- j:
+		return true
+	default:
+		l.g.stats.rejected.Add(1)
+		l.g.limitHit(LimitPendingAuth, j.clientID, j.key.addr, nil)
+		return false
+	}
+}
+
+// ownedNode copies a node id, keeping nil (direct) apart from empty.
+func ownedNode(node []byte) []byte {
+	if node == nil {
+		return nil
+	}
+	return append([]byte{}, node...)
+}
+
+// connectAuthV2 queues the password check of CONNECT m from key (and
+// node); the CONNECT goes on in authChecked.
+func (l *loop) connectAuthV2(key clientKey, node []byte, m *sn.ConnectV2) {
+	raw, err := m.AppendBinary(nil)
+	if err != nil {
+		l.g.stats.malformed.Add(1) // it decoded, so it encodes: not reached
+		return
+	}
+	j := &authJob{l: l, key: key, node: ownedNode(node), packet: raw,
+		method: clone(m.AuthMethod), data: clone(m.AuthData), clientID: string(m.ClientID)}
+	if !l.queueAuth(j) {
+		l.tx2.connack = sn.ConnackV2{PacketID: m.PacketID, ReasonCode: sn.ServerBusy}
+		l.sendToNodeV2(key, node, &l.tx2.connack)
+	}
+}
+
+// authChecked goes on with the CONNECT or AUTH of j, now that its password
+// was checked.
+func (l *loop) authChecked(j *authJob) {
+	c := l.lookup(j.key, j.node)
+	if j.packet == nil {
+		l.reauthChecked(c, j)
+		return
+	}
+	m, err := sn.DecodeV2(j.packet)
+	cm, ok := m.(*sn.ConnectV2)
+	if err != nil || !ok {
+		return // encoded by connectAuthV2 from a decoded CONNECT: not reached
+	}
+	if j.rc != sn.Success {
+		l.g.stats.authRefused.Add(1)
+		l.g.stats.rejected.Add(1)
+		l.g.log.Debug("CONNECT authentication refused", "remote", j.key.addr, "client_id", j.clientID, "reason", j.rc)
+		l.tx2.connack = sn.ConnackV2{PacketID: cm.PacketID, ReasonCode: j.rc}
+		l.sendToNodeV2(j.key, j.node, &l.tx2.connack)
+		return // a client at key keeps its connection (mqttsn-2.md G2-9)
+	}
+	if c != nil && !c.isV2 {
+		c.lose("CONNECT in MQTT-SN 2.0") // switchVersion
+		c = nil
+	}
+	if c == nil {
+		l.startV2(j.key, j.node, cm, j.user)
+		return
+	}
+	c.connectChecked(cm, j.user)
+	c.checkState()
+}
+
 // onAuth handles AUTH from a connected client: re-authentication (0x19)
-// as the same user is answered AUTH 0x00; anything else ends the virtual
-// connection (a failed re-authentication with 0x86, an AUTH Gannet never
-// asked for with 0x82).
+// as the same user is answered AUTH 0x00 once its password is checked
+// (reauthChecked); anything else ends the virtual connection (an AUTH
+// Gannet never asked for: 0x82; no place in the check queue: 0x89).
 func (c *client) onAuth(m *sn.Auth) {
 	if m.ReasonCode != sn.ReAuthenticate || c.conn == nil {
 		c.protocolError(sn.ProtocolError, "unexpected AUTH")
 		return
 	}
-	user, rc := c.l.g.authenticate(m.Method, m.Data)
-	if rc == sn.Success && user != c.v2().user {
-		rc = sn.NotAuthorized // the core connection's ACL user cannot change
+	j := &authJob{l: c.l, key: c.key, node: c.ownNodeID(), method: clone(m.Method), data: clone(m.Data),
+		clientID: c.id, packetID: m.PacketID}
+	if !c.l.queueAuth(j) {
+		c.protocolError(sn.ServerBusy, "re-authentication queue full")
+	}
+}
+
+// reauthChecked answers a re-authentication of c, whose password was
+// checked: AUTH 0x00 as the same user, else the connection ends (0x86, or
+// 0x87 for another user: the core connection's ACL user cannot change).
+func (l *loop) reauthChecked(c *client, j *authJob) {
+	if c == nil || !c.isV2 || c.id != j.clientID || c.conn == nil {
+		return // gone or replaced meanwhile
+	}
+	rc := j.rc
+	if rc == sn.Success && j.user != c.v2().user {
+		rc = sn.NotAuthorized
 	}
 	if rc != sn.Success {
 		c.l.g.stats.authRefused.Add(1)
 		c.protocolError(rc, "re-authentication refused")
 		return
 	}
-	c.l.tx2.auth = sn.Auth{PacketID: m.PacketID, ReasonCode: sn.Success, Method: m.Method}
+	c.l.tx2.auth = sn.Auth{PacketID: j.packetID, ReasonCode: sn.Success, Method: j.method}
 	c.sendV2(&c.l.tx2.auth)
 }

@@ -16,8 +16,19 @@ import (
 // onConnectV2 handles a 2.0 CONNECT in any state. Every CONNECT is
 // answered. A refused CONNECT from a client that is connected leaves that
 // connection as it was (as in 1.2); a refused first CONNECT forgets the
-// client.
+// client. A CONNECT with authentication waits for its password check,
+// which runs off the loop (auth2.go), and goes on in connectChecked.
 func (c *client) onConnectV2(m *sn.ConnectV2) {
+	if m.Auth {
+		c.l.connectAuthV2(c.key, c.nodeID(), m)
+		return
+	}
+	c.connectChecked(m, "")
+}
+
+// connectChecked goes on with a CONNECT whose authentication, if it had
+// any, authenticated user.
+func (c *client) connectChecked(m *sn.ConnectV2, user string) {
 	g := c.l.g
 	if m.PacketID == 0 {
 		// Eclipse Paho's 2.0 tools send Packet Identifier 0 (CSD01 wants
@@ -38,27 +49,16 @@ func (c *client) onConnectV2(m *sn.ConnectV2) {
 		c.refuseConnectV2(m.PacketID, sn.NotAuthorized)
 		return
 	}
-	var user string
-	if m.Auth {
-		u, rc := g.authenticate(m.AuthMethod, m.AuthData) // auth2.go
-		if rc != sn.Success {
-			g.stats.authRefused.Add(1)
-			g.log.Debug("CONNECT authentication refused", "remote", c.key.addr, "client_id", id, "reason", rc)
-			c.refuseConnectV2(m.PacketID, rc)
-			return
-		}
-		user = u
-	}
 	if c.id != "" && c.id != id {
 		// Another client id from the same address: the old client is gone.
-		key := c.key
+		key, node := c.key, c.ownNodeID()
 		c.lose("replaced by client id " + id)
-		nc := c.l.admit(key, nil, []byte(id)) // probation.go
+		nc := c.l.admit(key, node, []byte(id)) // probation.go
 		if nc == nil {
 			g.stats.rejected.Add(1)
 			g.limitHit(LimitClients, id, key.addr, nil)
 			c.l.tx2.connack = sn.ConnackV2{PacketID: m.PacketID, ReasonCode: sn.Congestion}
-			c.l.sendToV2(key, &c.l.tx2.connack)
+			c.l.sendToNodeV2(key, node, &c.l.tx2.connack)
 			return
 		}
 		nc.setV2()

@@ -66,6 +66,8 @@ type Gateway struct {
 	durable  bool                        // the core journals sessions: sensors' state is saved (persist.go)
 	restored map[string][]restoredClient // by link local address, until Serve adopts them; guarded by mu
 
+	authq chan *authJob // 2.0 password checks waiting for a worker (auth2.go)
+
 	asleepMu    sync.Mutex
 	asleepOwner map[string]*loop // client id -> loop, for address migration (migrate.go)
 	// movableOwner: client id -> loop of the 2.0 clients that allow
@@ -108,6 +110,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		budget:      budget,
 	}
 	g.ids = resolver{pre: newPredefined(cfg.Predefined)}
+	g.authq = make(chan *authJob, cfg.MaxPendingAuth)
 	for _, p := range cfg.QoSMinus1.AllowFrom {
 		g.allow = append(g.allow, netip.MustParsePrefix(p)) // checked by Validate
 	}
@@ -116,7 +119,8 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 	for range g.loopCount() {
 		l := newLoop(g)
 		g.loops = append(g.loops, l)
-		g.goTracked(l.run) // exits when g.done closes
+		g.goTracked(l.run)        // exits when g.done closes
+		g.goTracked(g.authWorker) // exits when g.done closes (auth2.go)
 	}
 	g.loadRestored() // persist.go: adopted by Serve, per link
 	if bc := broker.Config(); !bc.SysDisabled {

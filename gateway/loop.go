@@ -63,6 +63,7 @@ type coreEvent struct {
 	restore *restoreBatch // set: sensors from the store to rebuild (persist.go), att is nil
 	inspect func(*loop)   // set: runs on the loop's goroutine (inspect.go), att is nil
 	rebind  *rebind       // set: a step of a 2.0 re-bind (connencap.go), att is nil
+	auth    *authJob      // set: a 2.0 password check is done (auth2.go), att is nil
 }
 
 func newLoop(g *Gateway) *loop {
@@ -156,6 +157,10 @@ func (l *loop) handleEvents() {
 		}
 		if e.rebind != nil {
 			l.handleRebind(e.rebind)
+			continue
+		}
+		if e.auth != nil {
+			l.authChecked(e.auth)
 			continue
 		}
 		if e.restore != nil {

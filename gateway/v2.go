@@ -241,8 +241,19 @@ func (l *loop) unknownV2(key clientKey, node []byte, m sn.MessageV2, b []byte) {
 }
 
 // connectNewV2 starts a client for a 2.0 CONNECT from a sender with no
-// client state.
+// client state; one with authentication first waits for its password
+// check (auth2.go).
 func (l *loop) connectNewV2(key clientKey, node []byte, m *sn.ConnectV2) {
+	if m.Auth {
+		l.connectAuthV2(key, node, m)
+		return
+	}
+	l.startV2(key, node, m, "")
+}
+
+// startV2 admits a client for CONNECT m, which authenticated user (""
+// for none), and connects it.
+func (l *loop) startV2(key clientKey, node []byte, m *sn.ConnectV2, user string) {
 	c := l.admit(key, node, m.ClientID) // probation.go
 	if c == nil {
 		l.g.stats.rejected.Add(1)
@@ -252,7 +263,7 @@ func (l *loop) connectNewV2(key clientKey, node []byte, m *sn.ConnectV2) {
 		return
 	}
 	c.setV2()
-	c.onConnectV2(m)
+	c.connectChecked(m, user)
 	c.checkState()
 }
 

@@ -520,3 +520,56 @@ func TestV2RefusedReconnectAndPubrel(t *testing.T) {
 		s.expect2(&sn.PubcompV2{PacketID: 77})
 	})
 }
+
+// gateAuth is fakeAuth that checks only once release is closed. (release
+// is made inside the test's synctest bubble, so that a worker blocked on it
+// is durably blocked.)
+type gateAuth struct {
+	fakeAuth
+	release chan struct{}
+}
+
+func (a *gateAuth) Authenticate(user string, password []byte) error {
+	<-a.release
+	return a.fakeAuth.Authenticate(user, password)
+}
+
+// TestV2AuthOffLoop: password checks run off the event loops, so a slow
+// check holds up no other sensor, and at most max_pending_auth of them
+// wait (plus one per worker being checked): one more CONNECT is refused
+// with 0x89 "server busy", counted as a limit hit.
+func TestV2AuthOffLoop(t *testing.T) {
+	gate := &gateAuth{fakeAuth: fakeAuth{"alice", "pw"}}
+	runWith(t, gateway.Config{Loops: 2, MaxPendingAuth: 1}, gateway.Options{Authenticator: gate}, func(t *testing.T, h *harness) {
+		gate.release = make(chan struct{}) // before any CONNECT reaches a worker
+		connect := func(id string) *sn.ConnectV2 {
+			return &sn.ConnectV2{CleanStart: true, PacketID: 1, KeepAlive: 60, ClientID: []byte(id),
+				Auth: true, AuthMethod: []byte("PLAIN"), AuthData: []byte("\x00alice\x00pw")}
+		}
+		var waiting []*sensor
+		for i := range 3 { // two workers busy, one in the queue
+			s := h.sensor(fmt.Sprintf("10.0.0.%d:5000", 10+i))
+			s.send2(connect(fmt.Sprint("a", i)))
+			synctest.Wait()
+			waiting = append(waiting, s)
+		}
+		busy := h.sensor("10.0.0.20:5000")
+		busy.send2(connect("b"))
+		busy.expect2(&sn.ConnackV2{PacketID: 1, ReasonCode: sn.ServerBusy})
+		if n := h.g.Stats().LimitHits[gateway.LimitPendingAuth]; n != 1 {
+			t.Errorf("max_pending_auth hits = %d; want 1", n)
+		}
+		// The loops serve others meanwhile.
+		other := h.sensor("10.0.0.30:5000")
+		other.connect2(&sn.ConnectV2{CleanStart: true, ClientID: []byte("other")})
+		other.send2(&sn.PingReqV2{PacketID: 2})
+		other.expect2(&sn.PingRespV2{PacketID: 2})
+		for _, s := range waiting {
+			s.expectNone(time.Second) // no CONNACK before the check ends
+		}
+		close(gate.release)
+		for _, s := range waiting {
+			s.expect2(&sn.ConnackV2{PacketID: 1, ReasonCode: sn.Success})
+		}
+	})
+}
