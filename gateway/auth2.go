@@ -120,6 +120,8 @@ type authJob struct {
 	// For a re-authentication (AUTH 0x19): the client and its AUTH.
 	clientID string
 	packetID uint16
+	// paho: the CONNECT came in Eclipse Paho's 0xFD forwarder envelope.
+	paho bool
 	// The worker's verdict.
 	user string
 	rc   sn.ReasonCode
@@ -168,16 +170,18 @@ func (l *loop) connectAuthV2(key clientKey, node []byte, m *sn.ConnectV2) {
 		return
 	}
 	j := &authJob{l: l, key: key, node: ownedNode(node), packet: raw,
-		method: clone(m.AuthMethod), data: clone(m.AuthData), clientID: string(m.ClientID)}
+		method: clone(m.AuthMethod), data: clone(m.AuthData), clientID: string(m.ClientID), paho: node != nil && l.pahoReply}
 	if !l.queueAuth(j) {
 		l.tx2.connack = sn.ConnackV2{PacketID: m.PacketID, ReasonCode: sn.ServerBusy}
-		l.sendToNodeV2(key, node, &l.tx2.connack)
+		l.sendToNodeV2(key, node, node != nil && l.pahoReply, &l.tx2.connack)
 	}
 }
 
 // authChecked goes on with the CONNECT or AUTH of j, now that its password
 // was checked.
 func (l *loop) authChecked(j *authJob) {
+	l.pahoReply = j.paho // answers go in the form the CONNECT came in
+	defer func() { l.pahoReply = false }()
 	c := l.lookup(j.key, j.node)
 	if j.packet == nil {
 		l.reauthChecked(c, j)
@@ -193,7 +197,7 @@ func (l *loop) authChecked(j *authJob) {
 		l.g.stats.rejected.Add(1)
 		l.g.log.Debug("CONNECT authentication refused", "remote", j.key.addr, "client_id", j.clientID, "reason", j.rc)
 		l.tx2.connack = sn.ConnackV2{PacketID: cm.PacketID, ReasonCode: j.rc}
-		l.sendToNodeV2(j.key, j.node, &l.tx2.connack)
+		l.sendToNodeV2(j.key, j.node, j.paho, &l.tx2.connack)
 		return // a client at key keeps its connection (mqttsn-2.md G2-9)
 	}
 	if c != nil && !c.isV2 {

@@ -101,6 +101,11 @@ type Config struct {
 	// they slept at. Empty (the default): a sensor whose address changed
 	// must CONNECT again. See docs/security.md for the trade-off.
 	AddressMigration []string `toml:"address_migration"`
+	// PahoForwarders lists the source prefixes (CIDR) of forwarders that
+	// may use Eclipse Paho's MQTT-SN 2.0 Forwarder Encapsulation (0xFD,
+	// not the draft's 0xFC; docs/mqttsn-2.md P3). Empty (the default):
+	// 0xFD is dropped and counted.
+	PahoForwarders []string `toml:"paho_forwarders"`
 	// Predefined lists the predefined topic ids.
 	Predefined []PredefinedTopic `toml:"predefined"`
 	// QoSMinus1 configures publishing without a connection.
@@ -226,6 +231,11 @@ func (c Config) Validate() error {
 	for i, p := range c.AddressMigration {
 		if p == "" || strings.Contains(strings.TrimSuffix(p, "*"), "*") {
 			return bad("address_migration[%d] = %q: want a client id or a prefix ending in *", i, p)
+		}
+	}
+	for _, p := range c.PahoForwarders {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return bad("paho_forwarders %q: %v", p, err)
 		}
 	}
 	for _, p := range c.QoSMinus1.AllowFrom {

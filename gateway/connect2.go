@@ -58,10 +58,11 @@ func (c *client) connectChecked(m *sn.ConnectV2, user string) {
 			g.stats.rejected.Add(1)
 			g.limitHit(LimitClients, id, key.addr, nil)
 			c.l.tx2.connack = sn.ConnackV2{PacketID: m.PacketID, ReasonCode: sn.Congestion}
-			c.l.sendToNodeV2(key, node, &c.l.tx2.connack)
+			c.l.sendToNodeV2(key, node, node != nil && c.l.pahoReply, &c.l.tx2.connack)
 			return
 		}
 		nc.setV2()
+		nc.v2().paho = node != nil && c.l.pahoReply
 		c = nc
 	}
 	c.connectV2(m, id, user, assigned)
@@ -85,7 +86,9 @@ func (c *client) connectV2(m *sn.ConnectV2, id, user string, assigned bool) {
 	}
 	expiry, capped := sessionExpiryV2(m, g.cfg.SessionExpiry)
 	c.id = id
+	paho := c.v2().paho // the forwarder's envelope form, which the CONNECT does not change
 	*c.v2() = v2conn{
+		paho:       paho,
 		user:       user,
 		expiry:     expiry,
 		maxPacket:  m.MaxPacketSize,

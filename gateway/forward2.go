@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
@@ -14,12 +15,26 @@ import (
 // in everything it sends the client. The 2.0 envelope's Length covers the
 // whole packet and its addressing information has a length octet; a
 // forwarder speaks one version (0xFE is 1.2's envelope, 0xFC 2.0's), and
-// the clients behind it speak that version. Eclipse Paho's 0xFD form is
-// not served (docs/mqttsn-2.md P3).
+// the clients behind it speak that version. Eclipse Paho's 0xFD form (the
+// Length covers the envelope only; its addressing information is opaque
+// here and echoed octet for octet) is served only from the forwarders
+// paho_forwarders lists: a forwarder is a trusted relay, vouching for the
+// node ids behind it, so it is named, not accepted by its format
+// (docs/mqttsn-2.md P3). Each client is answered in its forwarder's form.
+
+// pahoForwarder reports whether src may use Eclipse Paho's 0xFD envelope.
+func (g *Gateway) pahoForwarder(src netip.AddrPort) bool {
+	return len(g.paho) > 0 && allowed(g.paho, src.Addr())
+}
 
 // handleForwardedV2 handles a 2.0 Forwarder Encapsulation fe (datagram b)
 // from the forwarder at key.
 func (l *loop) handleForwardedV2(key clientKey, fe *sn.ForwarderEncapsulation, b []byte) {
+	l.pahoReply = fe.Paho // answers go in the form the envelope came in
+	defer func() { l.pahoReply = false }()
+	if fe.Paho {
+		l.g.stats.pahoDeviations.Add(1)
+	}
 	node := fe.Addr
 	if node == nil {
 		node = []byte{} // forwarded, with empty addressing information: not direct
@@ -38,6 +53,7 @@ func (l *loop) handleForwardedV2(key clientKey, fe *sn.ForwarderEncapsulation, b
 	if l.g.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.g.log.Debug("received", "remote", key.addr, "msg_type", fe.Inner.Type(), "client_id", c.id, "version", "2.0")
 	}
+	c.v2().paho = fe.Paho
 	if c.probation {
 		switch fe.Inner.(type) {
 		case *sn.ConnectV2, *sn.SearchGWV2, *sn.Pubwos:

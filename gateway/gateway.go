@@ -50,6 +50,7 @@ type Gateway struct {
 	log    *slog.Logger
 	ids    resolver // topic ids to names and back (topicid.go)
 	allow  []netip.Prefix
+	paho   []netip.Prefix // paho_forwarders (forward2.go)
 	qosm1  *mqttcore.Inline
 	loops  []*loop
 	stats  stats
@@ -113,6 +114,9 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 	g.authq = make(chan *authJob, cfg.MaxPendingAuth)
 	for _, p := range cfg.QoSMinus1.AllowFrom {
 		g.allow = append(g.allow, netip.MustParsePrefix(p)) // checked by Validate
+	}
+	for _, p := range cfg.PahoForwarders {
+		g.paho = append(g.paho, netip.MustParsePrefix(p)) // checked by Validate
 	}
 	size := cfg.MaxMessageSize + 1 // one more octet to notice oversized datagrams
 	g.pool.New = func() any { return &datagram{buf: make([]byte, size)} }

@@ -33,6 +33,11 @@ type loop struct {
 	nodeBuf []byte       // a forwarded client's node id, for encoding (client.nodeID)
 	tx      txScratch
 	tx2     txScratch2
+	// pahoReply: the 2.0 forwarder envelope being handled is Eclipse
+	// Paho's 0xFD form, so answers to a sender without a client go in it
+	// too (forward2.go). Set only while such a datagram (or the result of
+	// its password check) is handled.
+	pahoReply bool
 
 	clients    map[Link]*linkClients // by the link their datagrams arrive on
 	asleepByID map[string]*client    // asleep clients that may migrate (migrate.go)

@@ -14,15 +14,17 @@ type StatsV2 struct {
 	AuthRefused uint64
 	// PahoDeviations counts packets accepted in Eclipse Paho's forms that
 	// CSD01 does not allow: CONNECT with Packet Identifier 0, the 2-octet
-	// DISCONNECT (docs/mqttsn-2.md).
+	// DISCONNECT, the 0xFD forwarder envelope from a forwarder
+	// paho_forwarders lists (docs/mqttsn-2.md).
 	PahoDeviations uint64
 	// ProtocolErrors counts 2.0 virtual connections the gateway ended for
 	// a protocol error (DISCONNECT 0x82, 0x86, 0x87).
 	ProtocolErrors uint64
 	// Unsupported counts 2.0 envelopes dropped because Gannet does not
-	// implement them (Protection Encapsulation, Eclipse Paho's forms of
-	// the Forwarder and Connection Encapsulation, a re-bind behind a
-	// forwarder).
+	// implement them (Protection Encapsulation, Eclipse Paho's Connection
+	// Encapsulation, a re-bind behind a forwarder) or does not accept from
+	// the sender (Paho's 0xFD forwarder envelope from a forwarder
+	// paho_forwarders does not list).
 	Unsupported uint64
 	// Rebound counts 2.0 clients re-bound to a new address by a
 	// Connection Encapsulation (connencap.go).

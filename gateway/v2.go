@@ -52,6 +52,9 @@ type v2conn struct {
 	awakeMax, awakeSent uint8
 	// allowMove: the CONNECT allowed network address changes.
 	allowMove bool
+	// paho: the client is behind a forwarder that uses Eclipse Paho's
+	// 0xFD envelope; everything it is sent goes in that form (forward2.go).
+	paho bool
 	// expiryZero: the CONNECT's Session Expiry was 0 (or absent); a
 	// DISCONNECT may then not set one (CSD01 3.14).
 	expiryZero bool
@@ -81,7 +84,7 @@ func (l *loop) handleDatagramV2(c *client, b []byte) {
 		l.malformedV2(c.key, b, err)
 		return
 	}
-	if fe, ok := m.(*sn.ForwarderEncapsulation); ok && !fe.Paho {
+	if fe, ok := m.(*sn.ForwarderEncapsulation); ok && (!fe.Paho || l.g.pahoForwarder(c.key.addr)) {
 		l.handleForwardedV2(c.key, fe, b) // a forwarder at a 2.0 client's address (forward2.go)
 		return
 	}
@@ -191,7 +194,7 @@ func (l *loop) handleUnknownV2(key clientKey, b []byte) bool {
 		l.malformedV2(key, b, err)
 		return true
 	}
-	if fe, ok := m.(*sn.ForwarderEncapsulation); ok && !fe.Paho {
+	if fe, ok := m.(*sn.ForwarderEncapsulation); ok && (!fe.Paho || l.g.pahoForwarder(key.addr)) {
 		l.handleForwardedV2(key, fe, b) // forward2.go
 		return true
 	}
@@ -211,7 +214,7 @@ func (l *loop) unknownV2(key clientKey, node []byte, m sn.MessageV2, b []byte) {
 		l.connectNewV2(key, node, m)
 	case *sn.SearchGWV2:
 		l.tx2.gwinfo = sn.GWInfoV2{GatewayID: l.g.cfg.GatewayID}
-		l.sendToNodeV2(key, node, &l.tx2.gwinfo)
+		l.sendToNodeV2(key, node, node != nil && l.pahoReply, &l.tx2.gwinfo)
 	case *sn.Pubwos:
 		l.publishPubwos(key, m) // publish2.go
 	case *sn.PublishV2, *sn.PubackV2, *sn.PubrecV2, *sn.PubrelV2, *sn.PubcompV2, *sn.SubscribeV2,
@@ -259,10 +262,11 @@ func (l *loop) startV2(key clientKey, node []byte, m *sn.ConnectV2, user string)
 		l.g.stats.rejected.Add(1)
 		l.g.limitHit(LimitClients, string(m.ClientID), key.addr, nil)
 		l.tx2.connack = sn.ConnackV2{PacketID: m.PacketID, ReasonCode: sn.Congestion}
-		l.sendToNodeV2(key, node, &l.tx2.connack)
+		l.sendToNodeV2(key, node, node != nil && l.pahoReply, &l.tx2.connack)
 		return
 	}
 	c.setV2()
+	c.v2().paho = node != nil && l.pahoReply // behind a Paho forwarder (forward2.go)
 	c.connectChecked(m, user)
 	c.checkState()
 }
@@ -272,19 +276,22 @@ func (l *loop) startV2(key clientKey, node []byte, m *sn.ConnectV2, user string)
 func (l *loop) refuseUnknownV2(key clientKey, node []byte) {
 	l.g.stats.unknownClient.Add(1)
 	l.tx2.disconnect = sn.DisconnectV2{HasReasonCode: true, ReasonCode: sn.NoVirtualConnection}
-	l.sendToNodeV2(key, node, &l.tx2.disconnect)
+	l.sendToNodeV2(key, node, node != nil && l.pahoReply, &l.tx2.disconnect)
 }
 
 // sendToV2 encodes a 2.0 packet and writes it to key. It reports whether
 // the packet fit in max_message_size and was written.
-func (l *loop) sendToV2(key clientKey, m sn.MessageV2) bool { return l.sendToNodeV2(key, nil, m) }
+func (l *loop) sendToV2(key clientKey, m sn.MessageV2) bool {
+	return l.sendToNodeV2(key, nil, false, m)
+}
 
 // sendToNodeV2 is sendToV2 for a client behind a forwarder when node is
 // not nil: the packet goes in a Forwarder Encapsulation with the client's
-// addressing information (forward2.go).
-func (l *loop) sendToNodeV2(key clientKey, node []byte, m sn.MessageV2) bool {
+// addressing information, in Eclipse Paho's 0xFD form when paho is set
+// (forward2.go).
+func (l *loop) sendToNodeV2(key clientKey, node []byte, paho bool, m sn.MessageV2) bool {
 	if node != nil {
-		l.tx2.fwd = sn.ForwarderEncapsulation{Addr: node, Inner: m}
+		l.tx2.fwd = sn.ForwarderEncapsulation{Paho: paho, Addr: node, Inner: m}
 		m = &l.tx2.fwd
 	}
 	out, err := m.AppendBinary(l.out[:0])
@@ -386,7 +393,9 @@ func (c *client) unexpectedV2(m sn.MessageV2) {
 }
 
 // sendV2 writes a 2.0 packet to the client.
-func (c *client) sendV2(m sn.MessageV2) bool { return c.l.sendToNodeV2(c.key, c.nodeID(), m) }
+func (c *client) sendV2(m sn.MessageV2) bool {
+	return c.l.sendToNodeV2(c.key, c.nodeID(), c.fwd && c.v2().paho, m)
+}
 
 // protocolError ends the client's virtual connection for a protocol error
 // (CSD01 4.12): DISCONNECT with rc, then the client is lost (its will is

@@ -573,3 +573,31 @@ func TestV2AuthOffLoop(t *testing.T) {
 		}
 	})
 }
+
+// TestV2PahoForwarder pins docs/mqttsn-2.md P3: Eclipse Paho's 0xFD
+// forwarder envelope is served from the forwarders paho_forwarders lists,
+// each client answered in that form with its envelope echoed octet for
+// octet; from any other source it is dropped and counted.
+func TestV2PahoForwarder(t *testing.T) {
+	run(t, gateway.Config{PahoForwarders: []string{"10.0.5.0/24"}}, func(t *testing.T, h *harness) {
+		a := h.app("up/#")
+		env := []byte{0x00, 0xAB, 0xCD} // Paho's gateway: Ctrl octet, Wireless Node Id
+		connect := &sn.ConnectV2{CleanStart: true, PacketID: 1, KeepAlive: 60, ClientID: []byte("behind")}
+		stranger := h.sensor("10.0.0.2:5000")
+		stranger.send2(&sn.ForwarderEncapsulation{Paho: true, Addr: env, Inner: connect})
+		stranger.expectNone(time.Second)
+		if n := h.g.Stats().V2.Unsupported; n != 1 {
+			t.Errorf("V2.Unsupported = %d; want 1", n)
+		}
+		f := h.sensor("10.0.5.7:5000")
+		f.send2(&sn.ForwarderEncapsulation{Paho: true, Addr: env, Inner: connect})
+		f.expect2(&sn.ForwarderEncapsulation{Paho: true, Addr: env, Inner: &sn.ConnackV2{PacketID: 1}})
+		f.send2(&sn.ForwarderEncapsulation{Paho: true, Addr: env,
+			Inner: &sn.PublishV2{QoS: sn.QoS1, PacketID: 2, TopicType: sn.TopicTypeName, TopicName: []byte("up/p"), Data: []byte("via paho")}})
+		f.expect2(&sn.ForwarderEncapsulation{Paho: true, Addr: env, Inner: &sn.PubackV2{PacketID: 2}})
+		a.expect("up/p", "via paho")
+		if n := h.g.Stats().V2.PahoDeviations; n != 2 {
+			t.Errorf("V2.PahoDeviations = %d; want 2 (two 0xFD envelopes served)", n)
+		}
+	})
+}
