@@ -134,7 +134,7 @@ func (c *client) connectV2(m *sn.ConnectV2, id, user string, assigned bool) {
 	c.indexMovable(m.AllowAddressChange) // connencap.go
 	c.l.schedule(c)                      // keep-alive supervision starts
 	c.sendV2(ack)
-	c.forgetSavedState() // persist.go
+	c.saveState(false) // persist.go: where the sensor is, for a restart
 	c.deliver()
 }
 

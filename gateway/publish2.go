@@ -196,6 +196,7 @@ func (c *client) onRegisterV2(m *sn.RegisterV2) {
 		} else if e := c.topics.add(name, byClient, c.l.g.cfg.MaxTopicsPerClient); e != nil {
 			e.flags &^= rejectedID
 			ack.HasTopicAlias, ack.TopicAlias = true, e.id
+			c.saveState(false) // persist.go: the alias survives a restart
 		} else {
 			ack.ReasonCode = sn.QuotaExceeded
 			c.l.g.limitHit(LimitTopicsPerClient, c.id, c.key.addr, nil)
@@ -334,6 +335,7 @@ func (c *client) endPublishV2(rc sn.ReasonCode) {
 	case rc == sn.UnknownTopicAlias && typ == sn.TopicTypeSession:
 		// The client lost the alias: forget it and send by name.
 		c.topics.removeID(id)
+		c.saveState(false)
 		c.start(d)
 		return
 	default:

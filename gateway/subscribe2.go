@@ -49,6 +49,7 @@ func (c *client) onSubscribeV2(m *sn.SubscribeV2) {
 		} else if e := c.topics.add(filter, bySub, c.l.g.cfg.MaxTopicsPerClient); e != nil {
 			e.flags &^= rejectedID
 			ack.TopicType, ack.HasTopicAlias, ack.TopicAlias = sn.TopicTypeSession, true, e.id
+			c.saveState(false) // persist.go: the alias survives a restart
 		} else {
 			// max_topics_per_client: the client could not be told the
 			// alias, so the subscription is not kept.
