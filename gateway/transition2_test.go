@@ -207,6 +207,35 @@ func TestTransitionsV2(t *testing.T) {
 			state: mqttcore.StateLost, willFired: true,
 		},
 		{
+			name:  "awake -> active (CONNECT during the flush)",
+			setup: asleep,
+			step: func(t *testing.T, h *harness, s *sensor) {
+				h.publish("cmd/dev1", "one", mqttcore.AtLeastOnce, false)
+				s.send2(&sn.PingReqV2{PacketID: 9})
+				s.recv2() // the PUBLISH, left unacknowledged
+				c := will("dev1")
+				c.Will = false
+				s.connect2(c) // the old connection's will is published (G2-10)
+				p, ok := s.recv2().(*sn.PublishV2)
+				if !ok || string(p.Data) != "one" {
+					t.Fatalf("after CONNECT got %#v; want the unacknowledged message again", p)
+				}
+			},
+			state: mqttcore.StateActive, willFired: true,
+		},
+		{
+			name:  "awake -> disconnected (DISCONNECT during the flush)",
+			setup: asleep,
+			step: func(t *testing.T, h *harness, s *sensor) {
+				h.publish("cmd/dev1", "one", mqttcore.AtLeastOnce, false)
+				s.send2(&sn.PingReqV2{PacketID: 9})
+				s.recv2()
+				s.send2(&sn.DisconnectV2{})
+				s.expectNone(time.Second)
+			},
+			state: mqttcore.StateDisconnected,
+		},
+		{
 			name:  "active -> disconnected (taken over: DISCONNECT 0x8E)",
 			setup: active,
 			step: func(t *testing.T, h *harness, s *sensor) {
