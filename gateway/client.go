@@ -57,6 +57,9 @@ type client struct {
 	// session was created by that CONNECT and has expiry 0 until the
 	// client is verified (probation.go).
 	probation, provisional bool
+	// upWait: a transparent session's CONNACK or wake-up waits for the
+	// remote broker (upstream.go).
+	upWait bool
 }
 
 func (c *client) clientID() string {
@@ -243,7 +246,7 @@ func returnCode(err error) sn.ReturnCode {
 	case errors.Is(err, mqttcore.ErrInflightFull), errors.Is(err, mqttcore.ErrTooManySessions),
 		errors.Is(err, mqttcore.ErrQueueFull), errors.Is(err, mqttcore.ErrRetainedFull),
 		errors.Is(err, mqttcore.ErrClosed), errors.Is(err, mqttcore.ErrCongestion),
-		errors.Is(err, mqttcore.ErrStoreFailed):
+		errors.Is(err, mqttcore.ErrStoreFailed), errors.Is(err, mqttcore.ErrUnavailable):
 		return sn.RejectedCongestion
 	}
 	return sn.RejectedNotSupported

@@ -24,6 +24,9 @@ func (c *client) onConnect(m *sn.Connect) {
 	if c.refuseIdentity(m) { // identity.go: DTLS identity binding
 		return
 	}
+	if c.upWait && c.id == string(m.ClientID) {
+		return // a repeat while the remote broker answers (upstream.go)
+	}
 	if c.id != "" && c.id != string(m.ClientID) {
 		// Another client id from the same address: the old client is gone.
 		key, node := c.key, c.ownNodeID()
@@ -72,6 +75,9 @@ func (c *client) connect(clean bool, will *mqttcore.Will, keepWill bool) {
 	}
 	c.setState(StateActive)
 	c.l.schedule(c) // keep-alive supervision starts
+	if c.awaitUpstream() {
+		return // upstream.go: CONNACK follows the remote broker's
+	}
 	c.l.tx.connack = sn.Connack{ReturnCode: sn.Accepted}
 	c.send(&c.l.tx.connack)
 	c.saveState(false) // persist.go: where the sensor is, for a restart

@@ -49,6 +49,9 @@ func (c *client) connectChecked(m *sn.ConnectV2, user string) {
 		c.refuseConnectV2(m.PacketID, sn.NotAuthorized)
 		return
 	}
+	if c.upWait && c.id == id {
+		return // a repeat while the remote broker answers (upstream.go)
+	}
 	if c.id != "" && c.id != id {
 		// Another client id from the same address: the old client is gone.
 		key, node := c.key, c.ownNodeID()
@@ -133,8 +136,51 @@ func (c *client) connectV2(m *sn.ConnectV2, id, user string, assigned bool) {
 	g.stats.v2Connects.Add(1)
 	c.indexMovable(m.AllowAddressChange) // connencap.go
 	c.l.schedule(c)                      // keep-alive supervision starts
+	if c.awaitUpstream() {
+		// upstream.go: a transparent session's CONNACK follows the
+		// remote broker's (upstreamConnectedV2).
+		pending := *ack
+		pending.AssignedClientID = clone(ack.AssignedClientID)
+		c.v2().connack = &pending
+		return
+	}
 	c.sendV2(ack)
 	c.saveState(false) // persist.go: where the sensor is, for a restart
+	c.deliver()
+}
+
+// upstreamConnectedV2 is upstreamConnected (upstream.go) for a 2.0 client:
+// the waiting CONNACK, or the remote's refusal as a reason code; for a
+// waking client the delivery of what the remote had queued.
+func (c *client) upstreamConnectedV2(err error) {
+	if c.state == StateAwake {
+		if err != nil {
+			c.l.g.log.Debug("wake refused by the remote broker", "client_id", c.id, "err", err)
+			c.lose("wake refused by the remote broker")
+			return
+		}
+		c.deliver()
+		return
+	}
+	ack := c.v2().connack
+	c.v2().connack = nil
+	if ack == nil {
+		return // not reached: only a CONNECT waits outside awake
+	}
+	if err != nil {
+		c.refused(err)
+		c.l.g.log.Debug("connect refused by the remote broker", "client_id", c.id, "remote", c.key.addr, "err", err)
+		_ = c.conn.SetSessionExpiry(0) // the session this CONNECT attached ends with it
+		_ = c.conn.Disconnect()
+		c.detach()
+		c.l.tx2.connack = sn.ConnackV2{PacketID: ack.PacketID, ReasonCode: reasonCode(err)}
+		c.sendV2(&c.l.tx2.connack)
+		c.setState(StateDisconnected)
+		c.l.removeClient(c)
+		return
+	}
+	c.sendV2(ack)
+	c.saveState(false)
 	c.deliver()
 }
 

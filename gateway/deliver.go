@@ -20,6 +20,9 @@ type outFlight struct {
 // deliver sends the client what its core session has for it, one exchange
 // at a time. An awake client goes back to sleep when nothing is left.
 func (c *client) deliver() {
+	if c.upWait {
+		return // upstream.go: nothing before the remote broker's answer
+	}
 	if len(c.l.subacks) > 0 {
 		if _, waiting := c.l.subacks[c]; waiting {
 			return // the SUBACK goes first: it may carry the topic id

@@ -105,9 +105,15 @@ func (c *client) onAcked(a mqttcore.Ack) {
 		if c.out.kind == exchangePubrel && c.out.msgID == a.PacketID {
 			c.sendPubrel()
 		}
+	case mqttcore.AckConnect:
+		c.upstreamConnected(a.Err) // upstream.go
 	case mqttcore.AckSubscribe:
 		if sa, ok := c.l.subacks[c]; ok && sa.v1.MsgID == a.PacketID {
 			delete(c.l.subacks, c)
+			if a.Err != nil { // the store or a remote broker refused it
+				c.refused(a.Err)
+				sa.v1.TopicID, sa.v1.ReturnCode = 0, returnCode(a.Err)
+			}
 			c.l.tx.suback = sa.v1
 			c.send(&c.l.tx.suback)
 			c.deliver() // retained messages follow the SUBACK

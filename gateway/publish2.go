@@ -146,9 +146,16 @@ func (c *client) onAckedV2(a mqttcore.Ack) {
 		if c.out.kind == exchangePubrel && c.out.msgID == a.PacketID {
 			c.sendPubrel()
 		}
+	case mqttcore.AckConnect:
+		c.upstreamConnected(a.Err) // upstream.go
 	case mqttcore.AckSubscribe:
 		if sa, ok := c.l.subacks[c]; ok && sa.v2.PacketID == a.PacketID {
 			delete(c.l.subacks, c)
+			if a.Err != nil { // the store or a remote broker refused it
+				c.refused(a.Err)
+				sa.v2.HasTopicAlias, sa.v2.TopicAlias = false, 0
+				sa.v2.TopicType, sa.v2.ReasonCode = sn.TopicTypePredefined, reasonCode(a.Err)
+			}
 			c.l.tx2.suback = sa.v2
 			c.sendV2(&c.l.tx2.suback)
 			c.deliver() // retained messages follow the SUBACK

@@ -77,6 +77,9 @@ func (c *client) onPingReq(m *sn.PingReq) {
 		}
 		c.timerAt = 0
 		c.setState(StateAwake)
+		if c.awaitUpstream() {
+			return // upstream.go: the remote session resumes first
+		}
 		c.deliver() // sends PINGRESP once the queue is empty
 	case StateAwake:
 		// The client repeats its PINGREQ while we deliver; PINGRESP comes

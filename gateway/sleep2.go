@@ -27,6 +27,9 @@ func (c *client) onPingReqV2(m *sn.PingReqV2) {
 		c.timerAt = 0
 		c.v2().pingID, c.v2().awakeSent = m.PacketID, 0
 		c.setState(StateAwake)
+		if c.awaitUpstream() {
+			return // upstream.go: the remote session resumes first
+		}
 		c.deliver() // sends PINGRESP when done (backToSleep)
 	case StateAwake:
 		// A repeated PINGREQ (same Packet Identifier) is a retransmission

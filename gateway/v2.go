@@ -55,6 +55,9 @@ type v2conn struct {
 	// paho: the client is behind a forwarder that uses Eclipse Paho's
 	// 0xFD envelope; everything it is sent goes in that form (forward2.go).
 	paho bool
+	// connack is the CONNACK that waits for the remote broker of a
+	// transparent session (upstream.go), nil otherwise.
+	connack *sn.ConnackV2
 	// expiryZero: the CONNECT's Session Expiry was 0 (or absent); a
 	// DISCONNECT may then not set one (CSD01 3.14).
 	expiryZero bool
@@ -426,7 +429,8 @@ func reasonCode(err error) sn.ReasonCode {
 	case errors.Is(err, mqttcore.ErrClosed):
 		return sn.ServerUnavailable
 	case errors.Is(err, mqttcore.ErrInflightFull), errors.Is(err, mqttcore.ErrQueueFull),
-		errors.Is(err, mqttcore.ErrCongestion), errors.Is(err, mqttcore.ErrStoreFailed):
+		errors.Is(err, mqttcore.ErrCongestion), errors.Is(err, mqttcore.ErrStoreFailed),
+		errors.Is(err, mqttcore.ErrUnavailable):
 		return sn.Congestion // "try again later", as 1.2's congestion
 	}
 	return sn.ImplementationError // payload too large, retained full, ...

@@ -44,6 +44,8 @@ type Broker struct {
 
 	stats counters
 	authz authzPointer // the Authorizer, nil: allow everything (authorize.go)
+	// upstream claims transparent sessions (upstream.go); guarded by mu.
+	upstream Upstream
 
 	hits     sync.Pool // *[]hit, fan-out scratch
 	fes      sync.Pool // *[]FrontEnd, fan-out scratch
@@ -219,12 +221,12 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 		keepWill = opts.KeepWill && !opts.CleanStart && opts.Will == nil
 		if !keepWill {
 			if s.will != nil && (opts.CleanStart || (wasAttached && s.will.Delay == 0)) {
-				wills = append(wills, pendingWill{s.clientID, s.will})
+				wills = append(wills, pendingWill{s.clientID, s.will, s.up.linkOf()})
 			}
 			s.will = nil
 		}
 		if opts.CleanStart {
-			b.endSessionLocked(s)
+			b.endSessionLocked(s) // a transparent session's link closes; the new one connects clean
 			s = nil
 		} else {
 			s.sleepAt, s.willAt, s.expireAt = 0, 0, 0
@@ -258,6 +260,7 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 	s.expiry = opts.SessionExpiry
 	b.setPersistLocked(s)
 	s.setEligible(true)
+	link := b.linkLocked(s) // upstream.go: nil unless transparent
 	s.mu.Lock()
 	s.gen++
 	c = &Conn{b: b, s: s, gen: s.gen, user: opts.Username}
@@ -275,6 +278,9 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 	s.mu.Unlock()
 	b.mu.Unlock()
 	b.afterUnlock(oldFE, wills)
+	if link != nil {
+		b.upstreamAttach(c, link, opts, sessionPresent)
+	}
 	return c, sessionPresent, nil
 }
 
@@ -282,6 +288,7 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 type pendingWill struct {
 	clientID string
 	will     *Will
+	link     UpstreamLink // a transparent session's will goes upstream
 }
 
 // afterUnlock closes a taken-over front-end and publishes wills; called with
@@ -309,7 +316,11 @@ func (b *Broker) detach(c *Conn, how State, sleepFor time.Duration) error {
 		return fmt.Errorf("mqttcore: %s %q: %w", how, s.clientID, ErrDetached)
 	}
 	b.unattachLocked(s)
+	link := s.up.linkOf()
 	s.mu.Unlock()
+	if link != nil {
+		link.Offline(how, sleepFor) // before any will fires: it may go with the connection
+	}
 	wills := b.offlineLocked(s, how, b.now().UnixNano(), sleepFor)
 	if !s.dead {
 		b.writeHeaderLocked(s)
@@ -363,7 +374,11 @@ func (b *Broker) Kick(clientID string) bool {
 		return false
 	}
 	b.unattachLocked(s)
+	link := s.up.linkOf()
 	s.mu.Unlock()
+	if link != nil {
+		link.Offline(StateLost, 0)
+	}
 	wills := b.offlineLocked(s, StateLost, b.now().UnixNano(), 0)
 	if !s.dead {
 		b.writeHeaderLocked(s)
@@ -407,6 +422,9 @@ func (b *Broker) Session(clientID string) (SessionInfo, bool) {
 // in-flight state and deadlines go. The caller holds b.mu.
 func (b *Broker) endSessionLocked(s *Session) {
 	delete(b.sessions, s.clientID)
+	if link := s.takeLink(); link != nil {
+		link.Close()
+	}
 	s.releaseLocked() // budget.go
 	b.timers.remove(s)
 	b.tree.mu.Lock()

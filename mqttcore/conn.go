@@ -318,7 +318,7 @@ func (c *Conn) Publish(m *Message, pid uint16, tag uint32) (PublishStatus, error
 		s.mu.Unlock()
 		return PublishDone, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, ErrDetached)
 	}
-	fe, persist := s.fe, s.persist
+	fe, persist, link := s.fe, s.persist, s.up.linkOf()
 	if m.QoS == ExactlyOnce {
 		for _, p := range s.inQoS2 {
 			if p == pid {
@@ -334,6 +334,9 @@ func (c *Conn) Publish(m *Message, pid uint16, tag uint32) (PublishStatus, error
 		s.inQoS2 = append(s.inQoS2, pid)
 	}
 	s.mu.Unlock()
+	if link != nil {
+		return c.publishUpstream(link, m, fe, pid, tag), nil // upstream.go
+	}
 	if m.QoS == AtMostOnce {
 		if _, err := b.publish(m, nil, s, false); err != nil {
 			return PublishDone, fmt.Errorf("mqttcore: publish from %q: %w", s.clientID, err)
@@ -430,6 +433,9 @@ func (c *Conn) SetWill(w *Will) error {
 		c.b.writeHeaderLocked(s)
 	}) {
 		return fmt.Errorf("mqttcore: set will for %q: %w", c.s.clientID, ErrDetached)
+	}
+	if link := c.upLink(); link != nil {
+		link.SetWill(w) // upstream.go: the remote holds a transparent session's will
 	}
 	return nil
 }

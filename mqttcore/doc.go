@@ -18,6 +18,12 @@
 // in the same process (the gateway itself, the bridge) publishes and subscribes
 // through [Inline].
 //
+// A session an [Upstream] claims ([Broker.SetUpstream]; mqttcore/transparent
+// is the MQTT 5 one) is transparent: its publishes, subscriptions and will
+// go to its own session on a remote broker through an [UpstreamLink], the
+// remote's messages come back into its queue, and its acknowledgements
+// (including CONNACK, [AckConnect]) wait for the remote's (upstream.go).
+//
 // What a client may publish, subscribe to, set as a will and receive is
 // decided for every front-end alike by one [Authorizer]
 // ([Options.Authorizer], [Broker.SetAuthorizer]); refusals wrap

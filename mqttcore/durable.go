@@ -362,9 +362,21 @@ func (b *Broker) dropOp(s *Session, e *entry) {
 // and Sync reports true; otherwise there is nothing to wait for and it
 // reports false (send the acknowledgement now). Front-ends call it after
 // Subscribe and Unsubscribe (SUBACK, UNSUBACK), Release (PUBCOMP) and
-// Received (PUBREL).
+// Received (PUBREL). For a transparent session (upstream.go),
+// Sync(AckSubscribe) waits for the remote SUBACK of the last Subscribe and
+// Sync(AckConnect), called after Attach, for the remote CONNACK; Acked
+// carries the remote's refusal in Err. For other sessions
+// Sync(AckConnect) reports false.
 func (c *Conn) Sync(a Ack) bool {
 	b, s := c.b, c.s
+	if a.Kind == AckConnect || a.Kind == AckSubscribe {
+		if c.upLink() != nil {
+			return c.syncUpstream(a) // upstream.go: wait for the remote
+		}
+		if a.Kind == AckConnect {
+			return false // a local session's CONNACK waits for nothing
+		}
+	}
 	if b.journal == nil {
 		return false
 	}

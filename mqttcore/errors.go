@@ -53,6 +53,10 @@ var (
 	// had a full queue; the message was not accepted and the publisher
 	// should retry later (MQTT-SN "rejected: congestion", MQTT 5 0x97).
 	ErrCongestion = errors.New("congestion: a subscriber's queue is full")
+	// ErrUnavailable: a transparent session's remote broker could not be
+	// reached or did not answer in time, or said it is busy (upstream.go);
+	// the client should retry later (MQTT-SN "rejected: congestion").
+	ErrUnavailable = errors.New("remote broker unavailable")
 	// ErrStoreFailed: the journal could not make a change durable (a full
 	// disk, an I/O error); the acknowledgement is refused and nothing that
 	// was already stored is lost.

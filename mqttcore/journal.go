@@ -116,6 +116,9 @@ const (
 	AckReceived
 	// AckSubscribe: SUBACK (or UNSUBACK) for a subscription change.
 	AckSubscribe
+	// AckConnect: CONNACK for a transparent session whose remote session
+	// was being connected (upstream.go); Err carries the remote refusal.
+	AckConnect
 )
 
 // String returns the kind's name.
@@ -129,6 +132,8 @@ func (k AckKind) String() string {
 		return "received"
 	case AckSubscribe:
 		return "subscribe"
+	case AckConnect:
+		return "connect"
 	}
 	return "ack(" + itoa(int64(k)) + ")"
 }

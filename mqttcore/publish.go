@@ -149,6 +149,10 @@ func (b *Broker) retain(m *Message, p *pending) error {
 
 // publishWill publishes a session's will as a message from that client.
 func (b *Broker) publishWill(w pendingWill) {
+	if w.link != nil {
+		w.link.PublishWill(w.will) // a transparent session's will is the remote's (upstream.go)
+		return
+	}
 	m := &Message{
 		Topic:   w.will.Topic,
 		Payload: w.will.Payload,

@@ -94,6 +94,12 @@ type Session struct {
 	q        queue
 	inflight []entry  // outbound QoS 1/2 awaiting PUBACK/PUBREC/PUBCOMP, in send order
 	inQoS2   []uint16 // inbound QoS 2 packet ids awaiting PUBREL
+
+	// up is the link to the session's remote session when it is
+	// transparent (upstream.go), nil otherwise: one pointer, so other
+	// sessions pay 8 bytes. Set under b.mu and mu, read under either;
+	// its fields are guarded by mu.
+	up *upState
 }
 
 // ClientID returns the session's client id.

@@ -32,6 +32,18 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 	if err := b.Authorize(c.user, s.clientID, ActionSubscribe, filter); err != nil {
 		return err
 	}
+	if link := c.upLink(); link != nil {
+		// Transparent: the remote holds the subscription; Sync(AckSubscribe)
+		// waits for its SUBACK (upstream.go).
+		op := &upOp{}
+		s.mu.Lock()
+		if s.up != nil {
+			s.up.subscribe = op
+		}
+		s.mu.Unlock()
+		link.Subscribe(filter, opts, op.finish)
+		return nil
+	}
 	b.tree.mu.Lock()
 	s.mu.Lock()
 	ok := c.attachedLocked()
@@ -111,6 +123,10 @@ func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 // whether it existed.
 func (c *Conn) Unsubscribe(filter string) (existed bool, err error) {
 	b, s := c.b, c.s
+	if link := c.upLink(); link != nil {
+		link.Unsubscribe(filter) // transparent: the remote holds it (upstream.go)
+		return true, nil
+	}
 	b.tree.mu.Lock()
 	s.mu.Lock()
 	ok := c.attachedLocked()

@@ -98,13 +98,13 @@ func (b *Broker) fireLocked(s *Session, now int64) []pendingWill {
 		fired = true
 		s.willAt = 0
 		if s.will != nil {
-			wills = append(wills, pendingWill{s.clientID, s.will})
+			wills = append(wills, pendingWill{s.clientID, s.will, s.up.linkOf()})
 			s.will = nil
 		}
 	}
 	if s.expireAt != 0 && now >= s.expireAt {
 		if s.will != nil {
-			wills = append(wills, pendingWill{s.clientID, s.will})
+			wills = append(wills, pendingWill{s.clientID, s.will, s.up.linkOf()})
 		}
 		b.endSessionLocked(s)
 		b.stats.expired.Add(1)

@@ -29,6 +29,7 @@ scenarios:
   sleepers       sensors subscribe and sleep; -queued messages each are queued; they wake and collect
   idle           sensors connect and stay idle (memory per session with -gateway-pid)
   echo           raw UDP: sensors send to an echo server (gannet bench echo-server) at -gateway
+  mqtt-publish   the ceiling of publish: MQTT clients publish straight to -broker, no gateway
 
 Run "gannet bench SCENARIO -h" for the flags.
 `
@@ -143,7 +144,7 @@ func parseBenchFlags(scenario string, args []string, stderr io.Writer) (benchfle
 	if out.procs < 1 || out.procs > cfg.Sensors {
 		return cfg, out, fmt.Errorf("-procs %d: want 1 to -sensors (%d): %w", out.procs, cfg.Sensors, errUsage)
 	}
-	if out.procs > 1 && (cfg.Scenario == benchfleet.ScenarioFanout || cfg.Scenario == benchfleet.ScenarioEcho) {
+	if out.procs > 1 && (cfg.Scenario == benchfleet.ScenarioFanout || cfg.Scenario == benchfleet.ScenarioEcho || cfg.Scenario == benchfleet.ScenarioMQTTPublish) {
 		return cfg, out, fmt.Errorf("-procs is not supported for %s: %w", cfg.Scenario, errUsage)
 	}
 	out.settle, out.pid = cfg.Settle, cfg.GatewayPID
@@ -154,15 +155,15 @@ func parseBenchFlags(scenario string, args []string, stderr io.Writer) (benchfle
 // that do not matter to all of them; "gannet bench SCENARIO -h" lists only
 // the flags of that scenario.
 var benchFlagScenarios = map[string][]string{
-	"window":      {benchfleet.ScenarioPublish, benchfleet.ScenarioEcho},
+	"window":      {benchfleet.ScenarioPublish, benchfleet.ScenarioEcho, benchfleet.ScenarioMQTTPublish},
 	"queued":      {benchfleet.ScenarioSleepers},
 	"sleep":       {benchfleet.ScenarioSleepers},
 	"hold":        {benchfleet.ScenarioIdle},
 	"procs":       {benchfleet.ScenarioConnectStorm, benchfleet.ScenarioIdle, benchfleet.ScenarioSleepers, benchfleet.ScenarioPublish},
-	"broker":      {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioSleepers},
-	"sub-filter":  {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioSleepers},
-	"rate":        {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioEcho},
-	"drain":       {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioSleepers, benchfleet.ScenarioEcho},
+	"broker":      {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioSleepers, benchfleet.ScenarioMQTTPublish},
+	"sub-filter":  {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioSleepers, benchfleet.ScenarioMQTTPublish},
+	"rate":        {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioEcho, benchfleet.ScenarioMQTTPublish},
+	"drain":       {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioSleepers, benchfleet.ScenarioEcho, benchfleet.ScenarioMQTTPublish},
 	"topic-mode":  {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioSleepers},
 	"topic-id":    {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioSleepers},
 	"short-topic": {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioSleepers},

@@ -49,6 +49,10 @@ func (c *fileConfig) check(path string) error {
 			add("[mqtt.tls]", err)
 		}
 	}
+	if c.Transparent.Enabled {
+		_, err := c.Transparent.ClientTLS()
+		add("[transparent.tls]", err)
+	}
 	names, queues := map[string]bool{}, map[string]string{}
 	for _, b := range c.Bridges {
 		where := fmt.Sprintf("bridge %q", b.Name)

@@ -8,6 +8,7 @@ import (
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
+	"github.com/gannet-mqtt/gannet/mqttcore/transparent"
 	"github.com/gannet-mqtt/gannet/radio"
 )
 
@@ -33,6 +34,10 @@ type fileConfig struct {
 	// Store is where the broker core's durable state lives
 	// (serve_store.go, docs/durability.md).
 	Store storeConfig `toml:"store"`
+	// Transparent gives sensors whose client ids match its patterns their
+	// own session on a remote broker (serve_transparent.go,
+	// docs/scaling.md).
+	Transparent transparent.Config `toml:"transparent"`
 }
 
 type logConfig struct {

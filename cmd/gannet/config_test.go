@@ -26,6 +26,9 @@ func TestRootConfigLoads(t *testing.T) {
 	if len(cfg.Listen) == 0 {
 		t.Error("config.toml has no [[listen]] entry")
 	}
+	if st := cfg.Store.options(); st.CheckpointBytes != 8<<20 || st.CheckpointInterval != 2*time.Second {
+		t.Errorf("store options = %+v; want config.toml's checkpoint_bytes and checkpoint_interval", st)
+	}
 	if cfg.Gateway.RetryInterval != 10*time.Second || cfg.Broker.SysInterval != 10*time.Second {
 		t.Errorf("retry_interval, sys_interval = %v, %v; want 10s, 10s", cfg.Gateway.RetryInterval, cfg.Broker.SysInterval)
 	}
@@ -56,6 +59,8 @@ func TestBrokenConfigs(t *testing.T) {
 		{"bad migration", "address_migration", `address_migration = ["a*b"]`, "address_migration[0]"},
 		{"bad predefined", "", "[[gateway.predefined]]\nid = 1\ntopic = \"a/#\"", "contains a wildcard"},
 		{"not toml", "", "[gateway", "line"},
+		{"negative checkpoint", "checkpoint_bytes", "checkpoint_bytes = -1", "checkpoint bytes -1: negative"},
+		{"integer checkpoint interval", "checkpoint_interval", "checkpoint_interval = 2", "store.checkpoint_interval: a duration needs a unit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := string(root)

@@ -146,6 +146,7 @@ func (lc *liveConfig) reload() reloadReport {
 		{"[gateway]", old.Gateway, next.Gateway},
 		{"[broker]", old.Broker, next.Broker},
 		{"[[bridge]]", old.Bridges, next.Bridges},
+		{"[transparent]", old.Transparent, next.Transparent},
 	} {
 		if !reflect.DeepEqual(part.old, part.next) {
 			restart(part.name)

@@ -71,12 +71,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	up, err := startTransparent(cfg.Transparent, log) // serve_transparent.go
+	if err != nil {
+		return err
+	}
+	defer up.stop() // after broker.Close: the remote sessions are left to their expiry
 	broker, err := mqttcore.New(cfg.Broker, mqttcore.Options{Version: version(), Journal: journalOf(store), Authorizer: authn})
 	if err != nil {
 		return err
 	}
 	defer broker.Close()
 	in.broker = broker
+	up.install(broker)
 	bridges, stopBridges, err := startBridges(ctx, cfg.Bridges, broker, backendOf(store), log) // serve_bridge.go
 	if err != nil {
 		return err

@@ -216,11 +216,15 @@ func bridgeBuildGannet(t *testing.T, dir string) string {
 	return gannet
 }
 
-// bridgeMosquitto starts mosquitto on 127.0.0.1:port.
-func bridgeMosquitto(t *testing.T, bin, dir string, port int) *bridgeProc {
+// bridgeMosquitto starts mosquitto on 127.0.0.1:port; extra lines go into
+// its configuration.
+func bridgeMosquitto(t *testing.T, bin, dir string, port int, extra ...string) *bridgeProc {
 	t.Helper()
 	mconf := filepath.Join(dir, "mosquitto.conf")
 	mc := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n", port)
+	for _, e := range extra {
+		mc += e + "\n"
+	}
 	if os.Geteuid() == 0 {
 		mc += "user root\n" // else it drops to user mosquitto, which cannot read the test's files
 	}

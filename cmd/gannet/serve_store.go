@@ -39,6 +39,20 @@ type storeConfig struct {
 	// committer is free, which already batches everything that arrived
 	// during the previous commit.
 	MaxDelay time.Duration `toml:"max_delay"`
+	// CheckpointBytes is how much of the write-ahead log accumulates
+	// before it is applied to the bbolt file (0: boltstore's default,
+	// 8 MiB). The log on disk and the memory holding its records until
+	// their checkpoint stay within about twice this.
+	CheckpointBytes int `toml:"checkpoint_bytes"`
+	// CheckpointInterval bounds how long a logged change waits for its
+	// checkpoint when less than CheckpointBytes arrives (0: 2s).
+	CheckpointInterval time.Duration `toml:"checkpoint_interval"`
+}
+
+// options returns the boltstore options the table asks for.
+func (c *storeConfig) options() boltstore.Options {
+	return boltstore.Options{Sync: c.Sync, MaxDelay: c.MaxDelay,
+		CheckpointBytes: c.CheckpointBytes, CheckpointInterval: c.CheckpointInterval}
 }
 
 // Validate checks the table.
@@ -48,7 +62,7 @@ func (c *storeConfig) Validate() error {
 	default:
 		return fmt.Errorf("store.type = %q: must be %q or %q", c.Type, storeBolt, storeMemory)
 	}
-	if err := (boltstore.Options{Sync: c.Sync, MaxDelay: c.MaxDelay}).Validate(); err != nil {
+	if err := c.options().Validate(); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
@@ -73,7 +87,7 @@ func openStore(c storeConfig, configPath string) (*boltstore.Store, func() error
 	if c.Type == storeMemory {
 		return nil, func() error { return nil }, nil
 	}
-	st, err := boltstore.Open(c.path(configPath), boltstore.Options{Sync: c.Sync, MaxDelay: c.MaxDelay})
+	st, err := boltstore.Open(c.path(configPath), c.options())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -18,6 +18,9 @@ const (
 	ScenarioSleepers     = "sleepers"
 	ScenarioIdle         = "idle"
 	ScenarioEcho         = "echo"
+	// ScenarioMQTTPublish is publish without a gateway: MQTT clients
+	// publish straight to the broker (the ceiling of publish).
+	ScenarioMQTTPublish = "mqtt-publish"
 )
 
 // Topic id modes: how sensors name the topic they publish to or subscribe
@@ -34,7 +37,8 @@ var ErrInvalidConfig = errors.New("invalid bench config")
 // Config is one benchmark run. Validate rejects bad values; nothing is
 // adjusted.
 type Config struct {
-	// Scenario is publish, fanout, connect-storm, sleepers, idle or echo.
+	// Scenario is publish, fanout, connect-storm, sleepers, idle, echo or
+	// mqtt-publish.
 	Scenario string
 	// Gateway is the MQTT-SN gateway's UDP host:port (the echo server's in
 	// echo mode).
@@ -128,14 +132,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bench: %s: %w", fmt.Sprintf(format, args...), ErrInvalidConfig)
 	}
 	switch c.Scenario {
-	case ScenarioPublish, ScenarioFanout, ScenarioConnectStorm, ScenarioSleepers, ScenarioIdle, ScenarioEcho:
+	case ScenarioPublish, ScenarioFanout, ScenarioConnectStorm, ScenarioSleepers, ScenarioIdle, ScenarioEcho, ScenarioMQTTPublish:
 	default:
-		return bad("scenario %q: want publish, fanout, connect-storm, sleepers, idle or echo", c.Scenario)
+		return bad("scenario %q: want publish, fanout, connect-storm, sleepers, idle, echo or mqtt-publish", c.Scenario)
 	}
 	if _, err := netip.ParseAddrPort(c.Gateway); err != nil {
 		return bad("gateway address %q: want ip:port: %v", c.Gateway, err)
 	}
-	needsBroker := c.Scenario == ScenarioPublish || c.Scenario == ScenarioFanout
+	needsBroker := c.Scenario == ScenarioPublish || c.Scenario == ScenarioFanout || c.Scenario == ScenarioMQTTPublish
 	if needsBroker && c.Broker == "" {
 		return bad("scenario %s needs a broker address", c.Scenario)
 	}
@@ -171,7 +175,7 @@ func (c *Config) Validate() error {
 	case len(c.ClientPrefix) > 16:
 		return bad("client prefix %q: at most 16 characters, so ids stay within %d", c.ClientPrefix, snclient.MaxClientIDLen)
 	}
-	sending := c.Scenario == ScenarioPublish || c.Scenario == ScenarioFanout || c.Scenario == ScenarioEcho
+	sending := c.Scenario == ScenarioPublish || c.Scenario == ScenarioFanout || c.Scenario == ScenarioEcho || c.Scenario == ScenarioMQTTPublish
 	if sending && c.Duration == 0 && c.Count == 0 {
 		return bad("scenario %s needs a duration or a count", c.Scenario)
 	}
@@ -206,6 +210,9 @@ func (c *Config) Validate() error {
 		if c.QoS < 1 {
 			return bad("qos = %d: sleepers need QoS 1 or 2, or the core does not queue for them", c.QoS)
 		}
+	}
+	if c.Scenario == ScenarioMQTTPublish && (c.QoS < 0 || c.TopicMode != TopicRegister) {
+		return bad("mqtt-publish publishes over MQTT: qos must be 0, 1 or 2 and topic mode register")
 	}
 	if (c.Scenario == ScenarioFanout) && c.QoS < 0 {
 		return bad("fanout publishes over MQTT: qos must be 0, 1 or 2")

@@ -48,6 +48,8 @@ func TestConfigValidate(t *testing.T) {
 		{"qos -1 register", func(c *Config) { c.QoS = -1 }, "qos -1 needs"},
 		{"qos -1 fanout", func(c *Config) { c.Scenario, c.QoS, c.TopicMode = ScenarioFanout, -1, TopicShort }, "only for the publish"},
 		{"sleepers qos 0", func(c *Config) { c.Scenario = ScenarioSleepers }, "QoS 1 or 2"},
+		{"mqtt-publish short topic", func(c *Config) { c.Scenario, c.TopicMode = ScenarioMQTTPublish, TopicShort }, "mqtt-publish publishes over MQTT"},
+		{"mqtt-publish ok", func(c *Config) { c.Scenario = ScenarioMQTTPublish }, ""},
 		{"sleepers no queue", func(c *Config) { c.Scenario, c.QoS, c.Queued = ScenarioSleepers, 1, 0 }, "queued"},
 		{"sleepers bad sleep", func(c *Config) { c.Scenario, c.QoS, c.SleepFor = ScenarioSleepers, 1, 0 }, "sleep"},
 	}

@@ -17,7 +17,9 @@
 //   - timeline.go: sent and delivered counts per time slot, for the
 //     throughput plot.
 //   - report.go and svg.go: the final report as text, JSON and an SVG plot.
-//   - scenario_*.go: publish, fanout, connect-storm, sleepers and idle.
+//   - scenario_*.go: publish, fanout, connect-storm, sleepers and idle;
+//     mqtt-publish, the ceiling of publish: paho.golang clients publishing
+//     straight to the broker, no gateway.
 //   - echo.go: the raw UDP echo client and the trivial echo server that give
 //     the datagram rate the machine can carry (the physical limit).
 //   - proc.go and rlimit.go: the gateway's RSS and CPU time from /proc, and

@@ -118,6 +118,8 @@ func Run(ctx context.Context, cfg Config, prog *Progress) (*Report, error) {
 		err = r.sleepers(ctx)
 	case ScenarioEcho:
 		err = r.echo(ctx)
+	case ScenarioMQTTPublish:
+		err = r.mqttPublish(ctx)
 	}
 	r.rep.LoadAfter = LoadAvg()
 	r.rep.Errors, r.rep.FirstErrors = r.errs.snapshot()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -36,103 +35,86 @@ func coreBucketsOf(tx *bbolt.Tx) (txBuckets, error) {
 	return b, nil
 }
 
-// applyOps applies one Commit's ops in tx. Applying them again in a fresh
-// transaction (after another call in the batch failed) has the same
-// effect: every op replaces or deletes a key, and reference counts are
-// changed only when an entry gains or loses its message.
+// applyOps applies one Commit's ops in tx (an Update batch's): encoded as
+// they would be logged, then applied as a logged record is. Applying them
+// again in a fresh transaction (after another call in the batch failed)
+// has the same effect: every op replaces or deletes a key, and reference
+// counts are changed only when an entry gains or loses its message.
 func (s *Store) applyOps(tx *bbolt.Tx, ops []mqttcore.Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
+	enc := opEncoder{now: s.opts.Now}
+	p, err := enc.appendOps(s.scratch[:0], ops)
+	if err != nil {
+		return err
+	}
+	p = s.arena.copy(p) // bbolt keeps the values until the transaction ends
 	b, err := coreBucketsOf(tx)
 	if err != nil {
 		return err
 	}
-	for i := range ops {
-		if err := s.applyOp(&b, &ops[i]); err != nil {
-			op := &ops[i]
-			return fmt.Errorf("op %d of %d (%v, session %d): %w", i+1, len(ops), op.Kind, op.SessionID, err)
+	i := 0
+	return decodeOps(p, func(op *rawOp) error {
+		i++
+		if err := s.applyRaw(&b, op); err != nil {
+			return fmt.Errorf("op %d of %d (%v, session %d): %w", i, len(ops), op.kind, op.sid, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
-func (s *Store) applyOp(b *txBuckets, op *mqttcore.Op) error {
+// applyRaw applies one decoded op. Its values alias a buffer that stays
+// valid until the transaction ends; keys are copied into the arena.
+func (s *Store) applyRaw(b *txBuckets, op *rawOp) error {
 	var key [16]byte
-	sid := appendU64(key[:0], op.SessionID)
-	switch op.Kind {
+	sid := appendU64(key[:0], op.sid)
+	switch op.kind {
 	case mqttcore.OpSession:
-		if op.Session == nil {
-			return errors.New("no session record")
-		}
-		s.scratch = appendSession(s.scratch[:0], op.Session)
-		return b.sessions.Put(s.arena.copy(sid), s.arena.copy(s.scratch))
+		return b.sessions.Put(s.arena.copy(sid), op.val)
 	case mqttcore.OpEndSession:
-		return s.endSession(b, op.SessionID)
+		return s.endSession(b, op.sid)
 	case mqttcore.OpEntry:
-		return s.putEntry(b, op.SessionID, &op.Entry)
+		return s.putEntry(b, op)
 	case mqttcore.OpDropEntry:
-		seq := op.Seq
-		if seq == 0 {
-			seq = op.Entry.Seq
-		}
-		return s.dropEntry(b, appendEntryKey(key[:0], op.SessionID, seq), seq)
+		return s.dropEntry(b, appendEntryKey(key[:0], op.sid, op.seq), op.seq)
 	case mqttcore.OpFrontEnd:
-		if op.FrontEnd == nil {
+		if op.del {
 			return b.frontEnd.Delete(sid)
 		}
-		return b.frontEnd.Put(s.arena.copy(sid), s.arena.copy(op.FrontEnd))
+		return b.frontEnd.Put(s.arena.copy(sid), op.val)
 	case mqttcore.OpRetain:
-		m := op.Message
-		if m == nil {
-			return errors.New("no retained message")
-		}
-		if m.Topic == "" {
-			return errors.New("retained message without a topic")
-		}
-		var expires time.Time
-		if m.Props != nil && m.Props.MessageExpiry > 0 {
-			// The core's absolute expiry is not visible here; the
-			// commit follows its acceptance by at most one batch.
-			expires = s.opts.Now().Add(m.Props.MessageExpiry)
-		}
-		s.scratch = appendMessage(s.scratch[:0], m, expires)
-		return b.retained.Put(s.arena.copy([]byte(m.Topic)), s.arena.copy(s.scratch))
+		return b.retained.Put(op.topic, op.val)
 	case mqttcore.OpUnretain:
-		if op.Topic == "" {
-			return errors.New("unretain without a topic")
-		}
-		return b.retained.Delete([]byte(op.Topic))
+		return b.retained.Delete(op.topic)
 	}
-	return fmt.Errorf("unknown op kind %d", op.Kind)
+	return fmt.Errorf("unknown op kind %d", op.kind)
 }
 
-// putEntry writes session sid's entry e, storing its message unless an
-// entry holds it already.
-func (s *Store) putEntry(b *txBuckets, sid uint64, e *mqttcore.QueuedRecord) error {
-	s.txSeq = max(s.txSeq, e.Seq)
+// putEntry writes an entry op, storing its message unless an entry holds
+// it already.
+func (s *Store) putEntry(b *txBuckets, op *rawOp) error {
+	s.txSeq = max(s.txSeq, op.seq)
 	var kb [16]byte
-	key := appendEntryKey(kb[:0], sid, e.Seq)
+	key := appendEntryKey(kb[:0], op.sid, op.seq)
 	had := entryHasMessage(b.entries.Get(key))
-	has := e.Message != nil
+	has := op.msg != nil
 	var mk [8]byte
-	seqKey := appendU64(mk[:0], e.Seq)
+	seqKey := appendU64(mk[:0], op.seq)
 	switch {
 	case has && !had:
-		if s.refs.get(e.Seq) <= 0 {
-			s.scratch = appendMessage(s.scratch[:0], e.Message, e.Expires)
-			if err := b.messages.Put(s.arena.copy(seqKey), s.arena.copy(s.scratch)); err != nil {
+		if s.refs.get(op.seq) <= 0 {
+			if err := s.putMessage(b, seqKey, op.seq, op.msg); err != nil {
 				return err
 			}
 		}
-		s.refs.add(e.Seq, 1)
+		s.refs.add(op.seq, 1)
 	case had && !has:
-		if err := s.unref(b, seqKey, e.Seq); err != nil {
+		if err := s.unref(b, seqKey, op.seq); err != nil {
 			return err
 		}
 	}
-	s.scratch = appendEntry(s.scratch[:0], e)
-	return b.entries.Put(s.arena.copy(key), s.arena.copy(s.scratch))
+	return b.entries.Put(s.arena.copy(key), op.val)
 }
 
 // dropEntry deletes the entry at key, and its message when no other entry
@@ -157,7 +139,27 @@ func (s *Store) unref(b *txBuckets, seqKey []byte, seq uint64) error {
 	if s.refs.get(seq) > 0 {
 		return nil
 	}
-	return b.messages.Delete(seqKey)
+	return s.putMessage(b, seqKey, seq, nil)
+}
+
+// msgWrite is a write to core.messages held back until the end of a run
+// of sorted ops (applySorted): a put of val, or a delete when val is nil.
+type msgWrite struct {
+	seq uint64
+	val []byte
+}
+
+// putMessage writes (val nil: deletes) message seq, or holds the write
+// back while a run of sorted ops is applied.
+func (s *Store) putMessage(b *txBuckets, seqKey []byte, seq uint64, val []byte) error {
+	if s.msgDefer {
+		s.msgWrites = append(s.msgWrites, msgWrite{seq: seq, val: val})
+		return nil
+	}
+	if val == nil {
+		return b.messages.Delete(seqKey)
+	}
+	return b.messages.Put(s.arena.copy(seqKey), val)
 }
 
 // endSession deletes session sid: its header, entries and front-end state.

@@ -44,6 +44,12 @@ func TestChurnBoundedFile(t *testing.T) {
 			}
 			mustCommit(t, s, ops...)
 		}
+		// Into the bbolt file (else the log's checkpoint would coalesce
+		// the round's creations with its deletions and the file would
+		// never see them).
+		if err := s.Checkpoint(); err != nil {
+			t.Fatalf("Checkpoint = %v", err)
+		}
 		// Deliver half of each queue, then end every session.
 		var ops []mqttcore.Op
 		for id := first; id <= sid; id++ {
@@ -57,6 +63,9 @@ func TestChurnBoundedFile(t *testing.T) {
 			ops = append(ops, mqttcore.Op{Kind: mqttcore.OpEndSession, SessionID: id})
 		}
 		mustCommit(t, s, ops...)
+		if err := s.Checkpoint(); err != nil {
+			t.Fatalf("Checkpoint = %v", err)
+		}
 		sizes = append(sizes, s.Stats().UsedBytes)
 	}
 	if n := messageCount(t, s); n != 0 {

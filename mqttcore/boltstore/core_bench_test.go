@@ -139,6 +139,9 @@ func benchCorePublish(b *testing.B, store string, pubs int) {
 		if s := st.Stats(); s.Batches > 0 {
 			b.ReportMetric(float64(total)/float64(s.Batches), "msgs/tx")
 			b.ReportMetric(float64(s.BatchTime.Microseconds())/float64(s.Batches), "µs/tx")
+			if s.LogSyncs > 0 {
+				b.ReportMetric(float64(total)/float64(s.LogSyncs), "msgs/sync")
+			}
 		}
 	}
 }

@@ -9,12 +9,15 @@ import (
 	"github.com/gannet-mqtt/gannet/mqttcore"
 )
 
-// The on-disk format, version 1. Every bucket the core uses is named
+// The on-disk format, version 2. Every bucket the core uses is named
 // "core.*"; other users of the file must not create or touch those.
 //
 //	core.meta      "magic" -> "gannet core journal"; "version" -> uint32 BE;
 //	               "seq" -> the highest message seq ever written, uint64 BE
-//	               (so seqs are not reused after their messages went)
+//	               (so seqs are not reused after their messages went);
+//	               "logid" -> uint64 BE, the id the write-ahead log's
+//	               segments carry (wal.go); "log" -> uint64 BE, the index of
+//	               the last log record the file holds
 //	core.sessions  session id (uint64 BE) -> session header record
 //	core.entries   session id, seq (2 x uint64 BE) -> entry record
 //	core.messages  seq (uint64 BE) -> message record, written once and
@@ -23,6 +26,12 @@ import (
 //	core.frontend  session id (uint64 BE) -> the front-end's opaque bytes
 //	core.retained  topic -> message record
 //
+// Version 2 added the write-ahead log and the "logid" and "log" keys; the
+// buckets and records are those of version 1, which is read and upgraded
+// in place when opened (a version 1 file has no log). The version was
+// raised so that a gannet that knows no log refuses a file whose latest
+// changes may be in one.
+//
 // Records start with a version byte (1). Integers are unsigned varints
 // (uvarint) or zigzag varints for signed values; times are unix
 // nanoseconds, 0 for none; strings and byte slices are a uvarint length
@@ -30,7 +39,7 @@ import (
 const (
 	// FormatVersion is the version of the on-disk format this package
 	// writes. A file with a higher version is refused with ErrNewerFormat.
-	FormatVersion = 1
+	FormatVersion = 2
 
 	recordVersion = 1
 	magic         = "gannet core journal"
@@ -50,6 +59,8 @@ var (
 	keyMagic   = []byte("magic")
 	keyVersion = []byte("version")
 	keySeq     = []byte("seq")
+	keyLogID   = []byte("logid")
+	keyLog     = []byte("log")
 )
 
 // ReservedPrefix is the prefix of the bucket names the core uses. Update

@@ -28,10 +28,17 @@ const loadChunk = 1024
 // returns the highest message sequence number ever written, even when its
 // message has gone since, so that sequence numbers are never reused.
 //
-// Load must be called before the first Commit. A record that does not
+// Load must be called before the first Commit; it applies the log to the
+// file first (Checkpoint), which fails, on a full disk, if anything was
+// committed since Open. A record that does not
 // decode fails it with an error wrapping ErrCorrupt; an error from a
 // callback stops it and is returned wrapped.
 func (s *Store) Load(session func(*mqttcore.SessionRecord) error, retained func(*mqttcore.Message) error) (uint64, error) {
+	// Open applied the log; whatever was committed since (by a caller
+	// that did not keep to the rule above) is applied now.
+	if err := s.Checkpoint(); err != nil {
+		return 0, fmt.Errorf("boltstore: load %s: %w", s.path, err)
+	}
 	l := loader{s: s, msgs: make(map[uint64]*mqttcore.Message), maxSeq: s.seqHigh.Load()}
 	if err := l.view(func(tx *bbolt.Tx) error {
 		if k, _ := tx.Bucket(bucketMessages).Cursor().Last(); len(k) == 8 {

@@ -2,12 +2,14 @@ package boltstore
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"time"
 
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -30,7 +32,7 @@ var (
 
 // What the operator should do, per error.
 const (
-	adviceCorrupt = "restore it from a backup, or move it aside to start with an empty store (everything in it is lost)"
+	adviceCorrupt = "restore it from a backup, or move it (and its .wal.* files) aside to start with an empty store (everything in it is lost)"
 	adviceNewer   = "upgrade gannet, or restore a backup taken by this version"
 	adviceForeign = "check the store path in the configuration, or move the file aside"
 	adviceLocked  = "stop the other gannet using it, or give this one another store path"
@@ -60,12 +62,17 @@ func Open(path string, opts Options) (*Store, error) {
 	fresh := err != nil || fi.Size() == 0
 
 	s := &Store{
-		path:   path,
-		opts:   opts,
-		reqs:   make(chan *request, opts.MaxPending),
-		exited: make(chan struct{}),
-		refs:   refCounts{base: make(map[uint64]uint32), delta: make(map[uint64]int32)},
+		path:      path,
+		opts:      opts,
+		reqs:      make(chan *request, opts.MaxPending),
+		exited:    make(chan struct{}),
+		syncq:     make(chan *group, 64),
+		syncerEnd: make(chan struct{}),
+		syncIdle:  make(chan struct{}, 1),
+		ckptDone:  make(chan error, 1),
+		refs:      refCounts{base: make(map[uint64]uint32), delta: make(map[uint64]int32)},
 	}
+	s.enc.now = opts.Now
 	if !fresh {
 		// Check the file read-only before bbolt opens it for writing:
 		// that open walks every page to rebuild the free list and
@@ -86,13 +93,91 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.db = db
 	if fresh || s.needInit {
-		if err := db.Update(initFile); err != nil {
+		s.logID = newLogID()
+		if err := db.Update(func(tx *bbolt.Tx) error { return initFile(tx, s.logID) }); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("boltstore: initialise %s: %w", path, err)
 		}
+	} else if s.version < FormatVersion || s.logID == 0 {
+		// A version 1 file: no log yet. It becomes version 2 with a log id.
+		s.logID = newLogID()
+		err := db.Update(func(tx *bbolt.Tx) error {
+			m := tx.Bucket(bucketMeta)
+			if err := m.Put(keyLogID, appendU64(nil, s.logID)); err != nil {
+				return err
+			}
+			return m.Put(keyVersion, binary.BigEndian.AppendUint32(nil, FormatVersion))
+		})
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("boltstore: upgrade %s to format version %d: %w", path, FormatVersion, err)
+		}
 	}
-	go s.run() // exits when Close closes reqs; Close waits on exited
+	if err := s.openLog(); err != nil {
+		for _, sg := range s.segs {
+			if sg != nil {
+				sg.f.Close()
+			}
+		}
+		db.Close()
+		return nil, err
+	}
+	go s.syncer() // exits when Close closes syncq; Close waits on syncerEnd
+	go s.run()    // exits when Close closes reqs; Close waits on exited
 	return s, nil
+}
+
+// newLogID returns a random store id for the log segments.
+func newLogID() uint64 {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if id := binary.BigEndian.Uint64(b[:]); id != 0 {
+			return id
+		}
+	}
+}
+
+// openLog opens both log segments, applies their records that the file
+// does not hold yet (one transaction), and starts a new lap in segment 0.
+func (s *Store) openLog() error {
+	sync := s.opts.Sync != SyncNever
+	var recs [2][]logRecord
+	for i := range s.segs {
+		sg, r, err := openSegment(segmentName(s.path, i), s.logID, sync, int64(s.opts.CheckpointBytes/4))
+		if err != nil {
+			return err
+		}
+		s.segs[i], recs[i] = sg, r
+	}
+	todo, err := replayable(s.applied, recs[0], recs[1])
+	if err != nil {
+		return openError(s.path+".wal.*", fmt.Errorf("%w: %w", ErrCorrupt, ErrLogCorrupt), err.Error(), adviceLog)
+	}
+	if len(todo) > 0 {
+		n := 0
+		for _, r := range todo {
+			n += len(r.payload) + binary.MaxVarintLen32
+		}
+		w := window{buf: make([]byte, 0, n)}
+		for _, r := range todo {
+			w.add(r.index, r.payload)
+		}
+		if err := s.applyWindows(nil, []*window{&w}); err != nil {
+			if errors.Is(err, errRecord) {
+				return openError(s.path+".wal.*", fmt.Errorf("%w: %w", ErrCorrupt, ErrLogCorrupt), err.Error(), adviceLog)
+			}
+			return fmt.Errorf("boltstore: open %s: apply %d log records: %w", s.path, len(todo), err)
+		}
+		s.stats.replayed.Add(uint64(len(todo)))
+	}
+	s.nextIndex = s.applied + 1
+	for _, sg := range s.segs {
+		sg.rewind()
+	}
+	s.active = 0
+	s.lastCkpt = time.Now()
+	return nil
 }
 
 func (s *Store) boltOptions(readOnly bool) *bbolt.Options {
@@ -147,7 +232,7 @@ func protect(f func() error) (err error) {
 }
 
 // initFile creates the core's buckets and the meta record in a new file.
-func initFile(tx *bbolt.Tx) error {
+func initFile(tx *bbolt.Tx, logID uint64) error {
 	for _, name := range coreBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
@@ -155,6 +240,9 @@ func initFile(tx *bbolt.Tx) error {
 	}
 	m := tx.Bucket(bucketMeta)
 	if err := m.Put(keyMagic, []byte(magic)); err != nil {
+		return err
+	}
+	if err := m.Put(keyLogID, appendU64(nil, logID)); err != nil {
 		return err
 	}
 	return m.Put(keyVersion, binary.BigEndian.AppendUint32(nil, FormatVersion))
@@ -258,6 +346,20 @@ func (s *Store) checkMeta(tx *bbolt.Tx) error {
 		return openError(s.path, ErrNewerFormat, fmt.Sprintf("format version %d; this gannet reads up to %d", ver, FormatVersion), adviceNewer)
 	case ver < 1:
 		return openError(s.path, ErrCorrupt, fmt.Sprintf("format version %d", ver), adviceCorrupt)
+	default:
+		s.version = ver
+	}
+	for _, k := range []struct {
+		key []byte
+		to  *uint64
+	}{{keyLogID, &s.logID}, {keyLog, &s.applied}} {
+		switch v := m.Get(k.key); len(v) {
+		case 0:
+		case 8:
+			*k.to = binary.BigEndian.Uint64(v)
+		default:
+			return openError(s.path, ErrCorrupt, fmt.Sprintf("%s record %x", k.key, v), adviceCorrupt)
+		}
 	}
 	switch v := m.Get(keySeq); len(v) {
 	case 0:

@@ -1,10 +1,14 @@
 package boltstore
 
 import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,23 +21,28 @@ import (
 
 // Fsync policies for Options.Sync.
 const (
-	// SyncAlways fdatasyncs every batch before its done callbacks run: a
-	// power cut loses nothing that was acknowledged. The default.
+	// SyncAlways fdatasyncs every group's log record before its done
+	// callbacks run, and every checkpoint's bbolt transaction before the
+	// segment it emptied is reused: a power cut loses nothing that was
+	// acknowledged. The default.
 	SyncAlways = "always"
-	// SyncNever writes every batch to the file but never fdatasyncs it
-	// (bbolt's NoSync): done runs once the data is in the page cache. A
-	// crash of the process loses nothing; a power cut or kernel crash may
-	// lose any commit since the kernel last wrote back, and may leave the
-	// file corrupt (bbolt orders its writes with the syncs). For tests and
-	// for users who prefer speed to durability.
+	// SyncNever writes every log record and checkpoint but never
+	// fdatasyncs them (bbolt's NoSync): done runs once the record is in
+	// the page cache. A crash of the process loses nothing; a power cut or
+	// kernel crash may lose any commit since the kernel last wrote back,
+	// and may leave the store damaged (bbolt and the log order their
+	// writes with the syncs). For tests and for users who prefer speed to
+	// durability.
 	SyncNever = "never"
 )
 
 // Defaults for the zero values of Options.
 const (
-	DefaultMaxBatch    = 1024
-	DefaultMaxPending  = 8192
-	DefaultLockTimeout = 5 * time.Second
+	DefaultMaxBatch           = 1024
+	DefaultMaxPending         = 8192
+	DefaultLockTimeout        = 5 * time.Second
+	DefaultCheckpointBytes    = 8 << 20
+	DefaultCheckpointInterval = 2 * time.Second
 )
 
 // Options configure a Store. The zero value is the default.
@@ -42,14 +51,14 @@ type Options struct {
 	// SyncNever.
 	Sync string
 	// MaxDelay bounds how long the committer, having taken the first
-	// pending call, waits for more to share its transaction. 0 (the
-	// default) commits as soon as the committer is idle: whatever queued
-	// while the previous batch was being written goes into the next one,
-	// which is all the grouping a busy gateway needs and adds no latency
-	// to a lone publish.
+	// pending call, waits for more to share its log record. 0 (the
+	// default) writes as soon as the previous group's sync is over:
+	// whatever queued meanwhile goes into the next record, and a lone
+	// publish waits for nothing but its own sync.
 	MaxDelay time.Duration
-	// MaxBatch is the most Commit and Update calls applied in one
-	// transaction (default DefaultMaxBatch).
+	// MaxBatch is the most Commit and Update calls in one group: one log
+	// record, or one bbolt transaction for Update calls (default
+	// DefaultMaxBatch).
 	MaxBatch int
 	// MaxPending bounds the calls queued for the committer (default
 	// DefaultMaxPending). A caller that finds the queue full waits for
@@ -63,6 +72,16 @@ type Options struct {
 	// LockTimeout bounds the wait for the file's lock when another process
 	// has it open (default DefaultLockTimeout).
 	LockTimeout time.Duration
+	// CheckpointBytes is how many bytes of log records accumulate before
+	// they are applied to the bbolt file and their segment is freed
+	// (default DefaultCheckpointBytes). The log on disk stays within
+	// about twice this, and so does the memory that holds the records
+	// until their checkpoint.
+	CheckpointBytes int
+	// CheckpointInterval bounds how long a logged change waits for its
+	// checkpoint when fewer than CheckpointBytes arrive (default
+	// DefaultCheckpointInterval).
+	CheckpointInterval time.Duration
 	// Now is the clock used for retained messages' expiry (default
 	// time.Now).
 	Now func() time.Time
@@ -90,6 +109,12 @@ func (o Options) Validate() error {
 	if o.LockTimeout < 0 {
 		return fmt.Errorf("boltstore: lock timeout %v: negative", o.LockTimeout)
 	}
+	if o.CheckpointBytes < 0 {
+		return fmt.Errorf("boltstore: checkpoint bytes %d: negative", o.CheckpointBytes)
+	}
+	if o.CheckpointInterval < 0 {
+		return fmt.Errorf("boltstore: checkpoint interval %v: negative", o.CheckpointInterval)
+	}
 	return nil
 }
 
@@ -112,13 +137,20 @@ func (o *Options) setDefaults() {
 	if o.LockTimeout == 0 {
 		o.LockTimeout = DefaultLockTimeout
 	}
+	if o.CheckpointBytes == 0 {
+		o.CheckpointBytes = DefaultCheckpointBytes
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 }
 
-// Store is the durable journal: one bbolt file and its committer. It
-// implements mqttcore.Journal. Its methods are safe for concurrent use.
+// Store is the durable journal: one bbolt file, its write-ahead log and
+// its committer. It implements mqttcore.Journal. Its methods are safe for
+// concurrent use.
 type Store struct {
 	db   *bbolt.DB
 	path string
@@ -132,38 +164,124 @@ type Store struct {
 	reqs     chan *request
 	exited   chan struct{} // closed when the committer returns
 
+	// Read from core.meta by check and Open.
+	version uint32 // the file's format version, 0 for a new file
+	logID   uint64 // core.meta "logid": the id the log segments carry
+	applied uint64 // core.meta "log": the last log record the file holds
+
 	// Owned by the committer (and by Open before it starts).
-	refs    refCounts
-	seqHigh atomic.Uint64 // the highest seq committed (meta "seq"); Load reads it
-	txSeq   uint64        // the highest seq in the open transaction
-	arena   arena
-	scratch []byte
-	batch   []*request
+	segs      [2]*segment
+	win       [2]window // win[i]: records of segs[i] not in the file yet
+	active    int       // the segment records go to
+	nextIndex uint64
+	enc       opEncoder
+	payload   []byte
+	recBuf    []byte
+	batch     []*request
+	lastCkpt  time.Time
+	ckptFail  bool // the last background checkpoint failed: the next one runs in line
+	running   bool // a background checkpoint is running; its result comes on ckptDone
+	ckptDone  chan error
+	ckptWG    sync.WaitGroup
+	syncq     chan *group
+	syncerEnd chan struct{}
+	inSyncer  atomic.Int32          // groups handed to the syncer and not done yet
+	syncIdle  chan struct{}         // the syncer signals here when inSyncer drops to 0
+	sticky    atomic.Pointer[error] // a failed log sync: every later commit fails
+
+	// Owned by whoever applies to the file: the committer, or the
+	// background checkpoint while one runs (the committer waits for it
+	// before it applies anything itself).
+	refs      refCounts
+	seqHigh   atomic.Uint64 // the highest seq the file holds (meta "seq"); Load reads it
+	txSeq     uint64        // the highest seq in the open transaction
+	arena     arena
+	scratch   []byte
+	coal      coalescer
+	sorted    []rawOp    // a checkpoint's ops that survive coalescing
+	msgDefer  bool       // hold back writes to core.messages (applySorted)
+	msgWrites []msgWrite // the writes held back
 
 	stats counters
 }
 
 var _ mqttcore.Journal = (*Store)(nil)
 
-// request is one Commit or Update call.
+// request is one Commit or Update call, or a checkpoint barrier.
 type request struct {
-	ops   []mqttcore.Op
-	apply func(*bbolt.Tx) error
-	done  func(error)
-	err   error // set when its apply failed (isolated) or the batch did
+	ops        []mqttcore.Op
+	apply      func(*bbolt.Tx) error
+	done       func(error)
+	err        error // set when its apply failed (isolated) or the batch did
+	checkpoint bool  // a barrier that applies the log to the file
+}
+
+// group is one batch on its way through the syncer: its record is
+// written; its callers are told once the segment is synced.
+type group struct {
+	reqs    []*request
+	seg     *segment // the segment written, nil when nothing was
+	err     error    // the write failed
+	start   time.Time
+	barrier chan struct{} // a drain marker: closed when everything before it is done
+}
+
+// window holds the payloads of a segment's records that the bbolt file
+// does not hold yet, each led by its uvarint length.
+type window struct {
+	buf         []byte
+	first, last uint64 // their indexes; 0 when empty
+}
+
+func (w *window) add(idx uint64, p []byte) {
+	if w.first == 0 {
+		w.first = idx
+	}
+	w.last = idx
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(p)))
+	w.buf = append(w.buf, p...)
+}
+
+func (w *window) empty() bool { return w.first == 0 }
+
+func (w *window) reset() {
+	if cap(w.buf) > 64<<20 {
+		w.buf = nil
+	}
+	w.buf = w.buf[:0]
+	w.first, w.last = 0, 0
+}
+
+// records calls f with each payload in w.
+func (w *window) records(f func([]byte) error) error {
+	b := w.buf
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return errRecord
+		}
+		if err := f(b[k : k+int(n)]); err != nil {
+			return err
+		}
+		b = b[k+int(n):]
+	}
+	return nil
 }
 
 type counters struct {
 	calls, batches, ops, queueWaits, failed, isolated, batchNanos, maxBatchNanos atomic.Uint64
 	maxBatchCalls, loadSkipped                                                   atomic.Uint64
+	logSyncs, logBytes, checkpoints, checkpointErrs, checkpointNanos, boltTxs    atomic.Uint64
+	replayed                                                                     atomic.Uint64
 }
 
 // Stats are a Store's counters since Open.
 type Stats struct {
 	// Calls is the number of Commit and Update calls committed or failed.
 	Calls uint64
-	// Batches is the number of write transactions (each two fdatasyncs
-	// under SyncAlways); Calls/Batches is the grouping achieved.
+	// Batches is the number of groups committed: log records, and bbolt
+	// transactions made for Update calls; Calls/Batches is the grouping
+	// achieved.
 	Batches uint64
 	// Ops is the number of journal ops committed.
 	Ops uint64
@@ -172,21 +290,36 @@ type Stats struct {
 	QueueWaits uint64
 	// Failed counts calls whose done got an error.
 	Failed uint64
-	// Isolated counts calls whose apply failed and that were taken out of
-	// their batch so the others could commit.
+	// Isolated counts calls whose ops or apply failed and that were taken
+	// out of their batch so the others could commit.
 	Isolated uint64
-	// BatchTime is the total time spent in write transactions, and
-	// MaxBatchTime the longest one.
+	// BatchTime is the total time from the start of a group's write to
+	// the end of the sync that made it durable, and MaxBatchTime the
+	// longest.
 	BatchTime, MaxBatchTime time.Duration
-	// MaxBatchCalls is the most calls one transaction held.
+	// MaxBatchCalls is the most calls one group held.
 	MaxBatchCalls uint64
+	// LogSyncs counts the log's fdatasyncs (one per group, or fewer when
+	// groups written during a sync share the next), and LogBytes the
+	// bytes of records written to it.
+	LogSyncs, LogBytes uint64
+	// Checkpoints counts the transactions that applied logged records to
+	// the bbolt file, CheckpointErrors those that failed (retried), and
+	// CheckpointTime the time spent in them.
+	Checkpoints, CheckpointErrors uint64
+	CheckpointTime                time.Duration
+	// BoltTxs counts write transactions on the bbolt file (checkpoints
+	// and Update groups).
+	BoltTxs uint64
+	// Replayed is the number of log records applied at Open.
+	Replayed uint64
 	// LoadSkipped counts records Load passed over: entries whose message
 	// is missing, entries and front-end state of sessions without a
 	// header (deleted afterwards), expired retained messages (deleted).
 	LoadSkipped uint64
-	// UsedBytes is the size of the pages in use (bbolt grows the file
-	// ahead of them), and FreePages the pages among them held free for
-	// reuse.
+	// UsedBytes is the size of the bbolt file's pages in use (bbolt grows
+	// the file ahead of them), and FreePages the pages among them held
+	// free for reuse.
 	UsedBytes int64
 	FreePages int
 }
@@ -194,16 +327,23 @@ type Stats struct {
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		Calls:         s.stats.calls.Load(),
-		Batches:       s.stats.batches.Load(),
-		Ops:           s.stats.ops.Load(),
-		QueueWaits:    s.stats.queueWaits.Load(),
-		Failed:        s.stats.failed.Load(),
-		Isolated:      s.stats.isolated.Load(),
-		BatchTime:     time.Duration(s.stats.batchNanos.Load()),
-		MaxBatchTime:  time.Duration(s.stats.maxBatchNanos.Load()),
-		MaxBatchCalls: s.stats.maxBatchCalls.Load(),
-		LoadSkipped:   s.stats.loadSkipped.Load(),
+		Calls:            s.stats.calls.Load(),
+		Batches:          s.stats.batches.Load(),
+		Ops:              s.stats.ops.Load(),
+		QueueWaits:       s.stats.queueWaits.Load(),
+		Failed:           s.stats.failed.Load(),
+		Isolated:         s.stats.isolated.Load(),
+		BatchTime:        time.Duration(s.stats.batchNanos.Load()),
+		MaxBatchTime:     time.Duration(s.stats.maxBatchNanos.Load()),
+		MaxBatchCalls:    s.stats.maxBatchCalls.Load(),
+		LogSyncs:         s.stats.logSyncs.Load(),
+		LogBytes:         s.stats.logBytes.Load(),
+		Checkpoints:      s.stats.checkpoints.Load(),
+		CheckpointErrors: s.stats.checkpointErrs.Load(),
+		CheckpointTime:   time.Duration(s.stats.checkpointNanos.Load()),
+		BoltTxs:          s.stats.boltTxs.Load(),
+		Replayed:         s.stats.replayed.Load(),
+		LoadSkipped:      s.stats.loadSkipped.Load(),
 	}
 	bs := s.db.Stats()
 	st.FreePages = bs.FreePageN
@@ -217,32 +357,52 @@ func (s *Store) Stats() Stats {
 // Path returns the store file's path.
 func (s *Store) Path() string { return s.path }
 
+// LogPaths returns the paths of the write-ahead log's two segment files.
+func (s *Store) LogPaths() []string {
+	return []string{segmentName(s.path, 0), segmentName(s.path, 1)}
+}
+
 // ErrClosed is wrapped by the error a Commit or Update after Close gets.
 var ErrClosed = errors.New("store closed")
 
 // Commit implements mqttcore.Journal: it queues ops for the committer,
-// which applies them after every earlier call's and then calls done. It
-// waits only when Options.MaxPending calls are queued already. After Close,
-// done is called at once, on the caller's goroutine, with an error wrapping
-// ErrClosed and mqttcore.ErrStoreFailed.
+// which writes them to the log after every earlier call's and calls done
+// once the log is synced (under SyncAlways). It waits only when
+// Options.MaxPending calls are queued already. After Close, done is called
+// at once, on the caller's goroutine, with an error wrapping ErrClosed and
+// mqttcore.ErrStoreFailed.
 func (s *Store) Commit(ops []mqttcore.Op, done func(error)) {
 	r := requestPool.Get().(*request)
 	r.ops, r.done = ops, done
 	s.submit(r)
 }
 
-// Update queues apply to run in the same transactions as the core's
-// commits, in call order with them, and calls done (nil or the error, which
-// wraps mqttcore.ErrStoreFailed) once that transaction is durable or has
-// failed. apply may run more than once (when another call in its batch
-// fails) and must be idempotent, must not keep tx, and must not touch the
-// buckets named with ReservedPrefix. done runs on the committer's
-// goroutine and must not block or call Commit or Update. Its ordering and
-// after-Close behaviour are those of Commit.
+// Update queues apply to run in a bbolt transaction, in call order with
+// the core's commits: the committer applies everything logged before it
+// to the file and runs apply in the same transaction, and calls done (nil
+// or the error, which wraps mqttcore.ErrStoreFailed) once that
+// transaction is durable or has failed. An Update therefore costs a bbolt
+// commit (two fdatasyncs), not a log record. apply may run more than once
+// (when another call in its batch fails) and must be idempotent, must not
+// keep tx, and must not touch the buckets named with ReservedPrefix. done
+// runs on the committer's goroutine and must not block or call Commit or
+// Update. Its ordering and after-Close behaviour are those of Commit.
 func (s *Store) Update(apply func(*bbolt.Tx) error, done func(error)) {
 	r := requestPool.Get().(*request)
 	r.apply, r.done = apply, done
 	s.submit(r)
+}
+
+// Checkpoint applies everything logged so far to the bbolt file and
+// returns once that transaction is durable. The store does this by itself
+// (Options.CheckpointBytes, CheckpointInterval, Close); View of the core's
+// buckets, Load and Backup see logged changes only once it has.
+func (s *Store) Checkpoint() error {
+	r := requestPool.Get().(*request)
+	ch := make(chan error, 1)
+	r.checkpoint, r.done = true, func(err error) { ch <- err }
+	s.submit(r)
+	return <-ch
 }
 
 func (s *Store) submit(r *request) {
@@ -266,17 +426,25 @@ func (s *Store) submit(r *request) {
 	s.mu.RUnlock()
 }
 
-// View runs fn in a read transaction: a consistent snapshot of everything
-// committed so far. fn must not keep tx or anything it returns.
+// View runs fn in a read transaction of the bbolt file: a consistent
+// snapshot of the file. Changes to the core's buckets reach the file at
+// checkpoints, behind the log (call Checkpoint first to see them all);
+// Update calls' changes are in it once their done has been called. fn must
+// not keep tx or anything it returns.
 func (s *Store) View(fn func(*bbolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
-// Backup writes a consistent copy of the whole file to w, from one read
-// transaction (commits go on meanwhile), and returns the bytes written. The
-// copy is a store file: to restore it, stop gannet and put it in place of
-// the store's file.
+// Backup applies the log to the bbolt file (Checkpoint), then writes a
+// consistent copy of the whole file to w from one read transaction
+// (commits go on meanwhile, into the log), and returns the bytes written.
+// The copy is a store file holding everything committed before Backup was
+// called: to restore it, stop gannet, put it in place of the store's file
+// and delete the store's .wal.* files.
 func (s *Store) Backup(w io.Writer) (int64, error) {
+	if err := s.Checkpoint(); err != nil {
+		return 0, fmt.Errorf("boltstore: back up %s: %w", s.path, err)
+	}
 	var n int64
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		var err error
@@ -289,9 +457,13 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	return n, nil
 }
 
-// Close commits what is queued, stops the committer and closes the file.
-// A second Close returns nil.
-func (s *Store) Close() error {
+// Close commits what is queued, applies the log to the bbolt file, stops
+// the committer and closes the files. If that last checkpoint fails (a
+// full disk), the log keeps the changes and the next Open applies them;
+// Close returns the error. A second Close returns nil.
+func (s *Store) Close() error { return s.close(true) }
+
+func (s *Store) close(checkpoint bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -301,10 +473,27 @@ func (s *Store) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.exited
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
+	var errs []error
+	if checkpoint {
+		if err := s.flush(nil); err != nil {
+			errs = append(errs, fmt.Errorf("boltstore: close %s: checkpoint: %w", s.path, err))
+		}
+	} else {
+		s.drainSyncer()
+		s.waitCheckpoint()
 	}
-	return nil
+	s.ckptWG.Wait()
+	close(s.syncq)
+	<-s.syncerEnd
+	for _, sg := range s.segs {
+		if err := sg.f.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("boltstore: close %s: %w", sg.name, err))
+		}
+	}
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("boltstore: close %s: %w", s.path, err))
+	}
+	return errors.Join(errs...)
 }
 
 // run is the committer. It exits when Close has closed reqs and every call
@@ -316,12 +505,25 @@ func (s *Store) run() {
 		timer = time.NewTimer(time.Hour)
 		timer.Stop()
 	}
-	for first := range s.reqs {
-		batch := append(s.batch[:0], first)
-		batch = s.collect(batch, timer)
-		s.commit(batch)
-		clear(batch)
-		s.batch = batch[:0]
+	tick := time.NewTicker(max(s.opts.CheckpointInterval/4, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case first, ok := <-s.reqs:
+			if !ok {
+				return
+			}
+			batch := append(s.batch[:0], first)
+			batch = s.collect(batch, timer)
+			batch = s.gatherWhileSyncing(batch)
+			s.commit(batch)
+			clear(batch)
+			s.batch = batch[:0]
+		case err := <-s.ckptDone:
+			s.checkpointed(err)
+		case <-tick.C:
+		}
+		s.maybeCheckpoint()
 	}
 }
 
@@ -359,50 +561,137 @@ func (s *Store) collect(batch []*request, timer *time.Timer) []*request {
 	return batch
 }
 
-// commit applies batch in one transaction and calls each done. A call whose
-// apply fails is taken out and the transaction re-run without it; a
-// failing commit (a full disk, an I/O error) fails every call in it.
-func (s *Store) commit(batch []*request) {
-	start := time.Now()
-	live := batch
-	var failed *request
-	var err error
-	for len(live) > 0 {
-		failed = nil
-		// A panic in bbolt (at a page damaged since Open) fails the batch
-		// instead of the process.
-		err = protect(func() error {
-			return s.db.Update(func(tx *bbolt.Tx) error {
-				s.txSeq = s.seqHigh.Load()
-				for _, r := range live {
-					if r.err != nil {
-						continue
-					}
-					if err := s.applySafe(tx, r); err != nil {
-						r.err = err
-						failed = r
-						return err
-					}
-				}
-				return s.putSeqHigh(tx)
-			})
-		})
-		s.arena.reset()
-		if err == nil {
-			s.refs.commit()
-			s.seqHigh.Store(s.txSeq)
-			break
-		}
-		s.refs.rollback()
-		if failed == nil {
-			break // the commit itself failed: the whole batch does
-		}
-		s.stats.isolated.Add(1)
-		if !anyLeft(live) {
-			err = nil
-			break
+// gatherWhileSyncing adds calls to batch while the syncer is still busy
+// with earlier groups: their records are written together once it is
+// free, so a busy store makes one write and one fdatasync per sync, not a
+// write per call.
+func (s *Store) gatherWhileSyncing(batch []*request) []*request {
+	for len(batch) < s.opts.MaxBatch && s.inSyncer.Load() > 0 {
+		select {
+		case r, ok := <-s.reqs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		case <-s.syncIdle:
 		}
 	}
+	return batch
+}
+
+// toSyncer hands g to the syncer.
+func (s *Store) toSyncer(g *group) {
+	s.inSyncer.Add(1)
+	s.syncq <- g
+}
+
+// commit commits one batch: as a log record when it holds only ops, or
+// in a bbolt transaction (after the logged records) when it holds Update
+// calls or a checkpoint barrier.
+func (s *Store) commit(batch []*request) {
+	for _, r := range batch {
+		if r.apply != nil || r.checkpoint {
+			s.commitBolt(batch)
+			return
+		}
+	}
+	s.commitLog(batch)
+}
+
+// commitLog encodes the batch's ops into one record, writes it to the
+// active segment and hands the batch to the syncer. A call whose ops
+// cannot be stored is failed alone.
+func (s *Store) commitLog(batch []*request) {
+	g := &group{reqs: append([]*request(nil), batch...), start: time.Now()}
+	if p := s.sticky.Load(); p != nil {
+		g.err = *p
+		s.toSyncer(g)
+		return
+	}
+	s.enc.reset()
+	p := s.payload[:0]
+	for _, r := range batch {
+		var err error
+		if p, err = s.enc.appendOps(p, r.ops); err != nil {
+			r.err = err
+			s.stats.isolated.Add(1)
+		}
+	}
+	s.payload = p
+	if len(p) > 0 {
+		sg := s.segs[s.active]
+		var err error
+		s.recBuf, err = sg.appendRecord(s.recBuf, s.nextIndex, p, s.opts.Sync != SyncNever)
+		if err != nil {
+			g.err = err
+		} else {
+			s.win[s.active].add(s.nextIndex, p)
+			s.nextIndex++
+			s.stats.logBytes.Add(uint64(len(s.recBuf)))
+			g.seg = sg
+		}
+	}
+	s.toSyncer(g)
+}
+
+// syncer makes written groups durable and tells their callers, in order.
+// Groups written while it syncs share its next sync. It exits when Close
+// closes syncq.
+func (s *Store) syncer() {
+	defer close(s.syncerEnd)
+	var gs []*group
+	for g := range s.syncq {
+		gs = append(gs[:0], g)
+	more:
+		for len(gs) < cap(s.syncq)+1 {
+			select {
+			case g, ok := <-s.syncq:
+				if !ok {
+					break more
+				}
+				gs = append(gs, g)
+			default:
+				break more
+			}
+		}
+		var syncErr error
+		if s.opts.Sync != SyncNever {
+			var synced *segment
+			for _, g := range gs {
+				if g.seg != nil && g.seg != synced {
+					if err := fdatasync(g.seg.f); err != nil {
+						syncErr = fmt.Errorf("sync log %s: %w", g.seg.name, err)
+						s.sticky.CompareAndSwap(nil, &syncErr)
+						break
+					}
+					s.stats.logSyncs.Add(1)
+					synced = g.seg
+				}
+			}
+		}
+		for _, g := range gs {
+			if g.barrier != nil {
+				close(g.barrier)
+				continue
+			}
+			err := g.err
+			if err == nil && g.seg != nil {
+				err = syncErr
+			}
+			s.finish(g.reqs, err, g.start)
+		}
+		if s.inSyncer.Add(-int32(len(gs))) == 0 {
+			select {
+			case s.syncIdle <- struct{}{}:
+			default:
+			}
+		}
+		clear(gs)
+	}
+}
+
+// finish tells a committed or failed batch's callers and counts it.
+func (s *Store) finish(batch []*request, err error, start time.Time) {
 	d := time.Since(start)
 	s.stats.batches.Add(1)
 	s.stats.batchNanos.Add(uint64(d))
@@ -426,6 +715,326 @@ func (s *Store) commit(batch []*request) {
 		*r = request{}
 		requestPool.Put(r)
 	}
+}
+
+// drainSyncer waits until every group handed to the syncer is done.
+func (s *Store) drainSyncer() {
+	ch := make(chan struct{})
+	s.toSyncer(&group{barrier: ch})
+	<-ch
+}
+
+// waitCheckpoint waits for a running background checkpoint.
+func (s *Store) waitCheckpoint() {
+	if s.running {
+		s.checkpointed(<-s.ckptDone)
+	}
+}
+
+// maybeCheckpoint starts a checkpoint when the active segment's records
+// are due (CheckpointBytes, CheckpointInterval) and none is running: the
+// other segment becomes the active one and the records of this one are
+// applied to the file in the background, while commits go on. After a
+// failed checkpoint the next one runs in line instead, applying both
+// segments' records.
+func (s *Store) maybeCheckpoint() {
+	w := &s.win[s.active]
+	if s.running && len(w.buf) >= 2*s.opts.CheckpointBytes {
+		// The checkpoint falls behind the log: wait for it, so that a
+		// segment stays within about twice CheckpointBytes.
+		s.waitCheckpoint()
+	}
+	if s.running || w.empty() {
+		return
+	}
+	since := time.Since(s.lastCkpt)
+	if len(w.buf) < s.opts.CheckpointBytes && since < s.opts.CheckpointInterval {
+		return
+	}
+	if s.ckptFail || !s.win[1-s.active].empty() {
+		// The last checkpoint failed (a full disk): retry once per
+		// interval, not after every group.
+		if since >= s.opts.CheckpointInterval {
+			if err := s.flush(nil); err != nil {
+				s.lastCkpt = time.Now()
+			}
+		}
+		return
+	}
+	// The records of this segment must be synced before any goes to the
+	// next one: a replay takes a gap for damage.
+	s.drainSyncer()
+	old := s.active
+	s.active = 1 - old
+	s.segs[s.active].rewind()
+	s.running = true
+	s.lastCkpt = time.Now()
+	s.ckptWG.Add(1)
+	go func() { // exits after one transaction; the committer or Close receives its result
+		defer s.ckptWG.Done()
+		s.ckptDone <- s.applyWindows(nil, []*window{&s.win[old]})
+	}()
+}
+
+// checkpointed takes a background checkpoint's result.
+func (s *Store) checkpointed(err error) {
+	s.running = false
+	old := 1 - s.active
+	if err != nil {
+		s.ckptFail = true
+		s.lastCkpt = time.Now()
+		return
+	}
+	s.ckptFail = false
+	s.win[old].reset()
+}
+
+// flush applies every logged record, then batch's ops and Update calls,
+// in one bbolt transaction. A call whose apply fails is taken out and the
+// transaction re-run without it; a failing commit fails every call. With
+// batch nil it is a checkpoint of everything logged.
+func (s *Store) flush(batch []*request) error {
+	s.drainSyncer()
+	s.waitCheckpoint()
+	var ws []*window
+	for _, i := range []int{1 - s.active, s.active} {
+		if !s.win[i].empty() {
+			ws = append(ws, &s.win[i])
+		}
+	}
+	if len(ws) == 2 && ws[0].first > ws[1].first {
+		ws[0], ws[1] = ws[1], ws[0]
+	}
+	if len(ws) == 0 && !hasWork(batch) {
+		return nil
+	}
+	err := s.applyWindows(batch, ws)
+	if err != nil {
+		s.ckptFail = true
+		return err
+	}
+	s.ckptFail = false
+	for i := range s.win {
+		s.win[i].reset()
+		s.segs[i].rewind()
+	}
+	s.lastCkpt = time.Now()
+	return nil
+}
+
+// hasWork reports whether batch holds anything to apply.
+func hasWork(batch []*request) bool {
+	for _, r := range batch {
+		if r.apply != nil || len(r.ops) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// commitBolt commits a batch holding Update calls or a checkpoint
+// barrier: after everything logged, in one bbolt transaction.
+func (s *Store) commitBolt(batch []*request) {
+	start := time.Now()
+	var err error
+	if p := s.sticky.Load(); p != nil {
+		err = *p
+	} else {
+		err = s.flush(batch)
+	}
+	s.finish(batch, err, start)
+}
+
+// applyWindows applies the records of ws (in order), then the ops and
+// Update calls of batch, in one transaction that also records the last
+// record's index as the file's log position. It isolates a failing call
+// of batch; it fails as a whole when a logged record does not apply
+// (which Commit's checks prevent) or the commit fails.
+func (s *Store) applyWindows(batch []*request, ws []*window) error {
+	start := time.Now()
+	applied := s.applied
+	for _, w := range ws {
+		applied = max(applied, w.last)
+	}
+	var err error
+	for {
+		var failed *request
+		// A panic in bbolt (at a page damaged since Open) fails the batch
+		// instead of the process.
+		err = protect(func() error {
+			return s.db.Update(func(tx *bbolt.Tx) error {
+				s.txSeq = s.seqHigh.Load()
+				if len(ws) > 0 {
+					if err := s.applyLogged(tx, ws); err != nil {
+						return err
+					}
+				}
+				for _, r := range batch {
+					if r.err != nil {
+						continue
+					}
+					if err := s.applySafe(tx, r); err != nil {
+						r.err = err
+						failed = r
+						return err
+					}
+				}
+				if err := s.putSeqHigh(tx); err != nil {
+					return err
+				}
+				if applied != s.applied {
+					return tx.Bucket(bucketMeta).Put(keyLog, s.arena.copy(appendU64(nil, applied)))
+				}
+				return nil
+			})
+		})
+		s.arena.reset()
+		if err == nil {
+			s.refs.commit()
+			s.seqHigh.Store(s.txSeq)
+			s.applied = applied
+			break
+		}
+		s.refs.rollback()
+		if failed == nil {
+			break // the commit itself failed: the whole batch does
+		}
+		s.stats.isolated.Add(1)
+		if !anyLeft(batch) {
+			err = nil
+			if len(ws) == 0 {
+				break
+			}
+		}
+	}
+	s.stats.boltTxs.Add(1)
+	if len(ws) > 0 {
+		s.stats.checkpointNanos.Add(uint64(time.Since(start)))
+		if err != nil {
+			s.stats.checkpointErrs.Add(1)
+		} else {
+			s.stats.checkpoints.Add(1)
+		}
+	}
+	return err
+}
+
+// applyLogged applies the records of ws in tx, leaving out the ops that
+// a later op of the same checkpoint replaces: a first pass over the
+// records finds those, a second collects the others, which are applied
+// in key order (applySorted) between end-session ops.
+func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
+	b, err := coreBucketsOf(tx)
+	if err != nil {
+		return err
+	}
+	each := func(f func(*rawOp) error) error {
+		for _, w := range ws {
+			if err := w.records(func(p []byte) error { return decodeOps(p, f) }); err != nil {
+				return fmt.Errorf("logged record: %w", err)
+			}
+		}
+		return nil
+	}
+	c := &s.coal
+	c.reset()
+	var i int32
+	if err := each(func(op *rawOp) error { c.note(op, i); i++; return nil }); err != nil {
+		return err
+	}
+	ops := s.sorted[:0]
+	if n := c.size(); cap(ops) < n {
+		ops = make([]rawOp, 0, n)
+	}
+	i = 0
+	if err := each(func(op *rawOp) error {
+		if c.keep(op, i) {
+			ops = append(ops, *op)
+		}
+		i++
+		return nil
+	}); err != nil {
+		return err
+	}
+	all := ops
+	defer func() {
+		clear(all)
+		if cap(all) > 1<<16 {
+			all = nil // a huge checkpoint passed: do not keep its slice
+		}
+		s.sorted = all[:0]
+	}()
+	for len(ops) > 0 {
+		n := 0
+		for n < len(ops) && ops[n].kind != mqttcore.OpEndSession {
+			n++
+		}
+		if err := s.applySorted(&b, ops[:n]); err != nil {
+			return err
+		}
+		if n < len(ops) {
+			if err := s.applyRaw(&b, &ops[n]); err != nil {
+				return fmt.Errorf("logged %v op (session %d): %w", ops[n].kind, ops[n].sid, err)
+			}
+			n++
+		}
+		ops = ops[n:]
+	}
+	return nil
+}
+
+// applySorted applies ops, each on a key of its own (what survives
+// coalescing between two end-session ops), in key order, bucket by
+// bucket, and the message writes they cause in sequence order after
+// them. A bbolt node grows without splitting until its transaction
+// commits, and inserting into the middle of it moves everything after
+// the insertion point: keys in order make every insert land at the end of
+// what this transaction added, so a checkpoint of many entries costs
+// n log n, not n squared. Ops on different keys commute: an entry's
+// message is written while any entry holds it, whatever their order.
+func (s *Store) applySorted(b *txBuckets, ops []rawOp) error {
+	slices.SortFunc(ops, compareOps)
+	s.msgDefer, s.msgWrites = true, s.msgWrites[:0]
+	for i := range ops {
+		if err := s.applyRaw(b, &ops[i]); err != nil {
+			s.msgDefer = false
+			return fmt.Errorf("logged %v op (session %d): %w", ops[i].kind, ops[i].sid, err)
+		}
+	}
+	s.msgDefer = false
+	ws := s.msgWrites
+	// The last write to a seq is the one that counts.
+	slices.SortStableFunc(ws, func(a, b msgWrite) int { return cmp.Compare(a.seq, b.seq) })
+	var key [8]byte
+	for i, w := range ws {
+		if i+1 < len(ws) && ws[i+1].seq == w.seq {
+			continue
+		}
+		if err := s.putMessage(b, appendU64(key[:0], w.seq), w.seq, w.val); err != nil {
+			return fmt.Errorf("message %d: %w", w.seq, err)
+		}
+	}
+	clear(ws)
+	s.msgWrites = ws[:0]
+	return nil
+}
+
+// compareOps orders ops by bucket, then key.
+func compareOps(a, b rawOp) int {
+	ca, cb := opClass(a.kind), opClass(b.kind)
+	if ca != cb {
+		return cmp.Compare(ca, cb)
+	}
+	switch ca {
+	case classEntry:
+		if c := cmp.Compare(a.sid, b.sid); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	case classRetained:
+		return bytes.Compare(a.topic, b.topic)
+	}
+	return cmp.Compare(a.sid, b.sid)
 }
 
 // requestPool recycles requests, so that Commit, called for every QoS 1/2

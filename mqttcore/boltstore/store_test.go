@@ -109,9 +109,12 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// messageCount is the number of stored messages.
+// messageCount is the number of stored messages, after a checkpoint.
 func messageCount(t testing.TB, s *boltstore.Store) int {
 	t.Helper()
+	if err := s.Checkpoint(); err != nil {
+		t.Fatalf("Checkpoint = %v", err)
+	}
 	n := 0
 	err := s.View(func(tx *bbolt.Tx) error {
 		n = tx.Bucket([]byte("core.messages")).Stats().KeyN

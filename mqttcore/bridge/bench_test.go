@@ -69,15 +69,21 @@ func BenchmarkQueueAppend(b *testing.B) {
 // default max_inflight_messages (20, its Receive Maximum and the window
 // towards the subscriber) and with 1,000. cpu-us/msg is this process's CPU
 // time (the bridge and the test's subscriber, not Mosquitto) per message.
+//
+// window is the bridge's max_inflight: the default (256) and 1,000.
 func BenchmarkDrain100k(b *testing.B) {
-	for _, remote := range []int{20, 1000} {
-		b.Run(fmt.Sprintf("remote_inflight=%d", remote), func(b *testing.B) {
-			benchDrain(b, fmt.Sprintf("max_inflight_messages %d\n", remote))
+	for _, c := range []struct{ remote, window int }{{20, 0}, {1000, 0}, {1000, 1000}} {
+		name := fmt.Sprintf("remote_inflight=%d", c.remote)
+		if c.window > 0 {
+			name += fmt.Sprintf("/window=%d", c.window)
+		}
+		b.Run(name, func(b *testing.B) {
+			benchDrain(b, fmt.Sprintf("max_inflight_messages %d\n", c.remote), c.window)
 		})
 	}
 }
 
-func benchDrain(b *testing.B, mosquittoConf string) {
+func benchDrain(b *testing.B, mosquittoConf string, window int) {
 	const n = 100_000
 	m := newMosquitto(b, mosquittoConf)
 	m.start()
@@ -114,6 +120,7 @@ func benchDrain(b *testing.B, mosquittoConf string) {
 		cfg := testConfig(b, "bench", m.url(), bridge.Rule{Pattern: "edge/#", Direction: bridge.Out, QoS: 1})
 		cfg.Queue.Path = path
 		cfg.Queue.MaxBytes = 1 << 40
+		cfg.MaxInflight = window
 		b.StartTimer()
 		start, cpu0 := time.Now(), processCPU()
 		br, err := bridge.New(cfg, newCore(b), bridge.Options{})

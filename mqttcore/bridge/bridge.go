@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -55,14 +54,18 @@ type Bridge struct {
 
 	lastURL    atomic.Pointer[string]
 	connected  atomic.Bool
-	failWarned atomic.Int64  // unix ns of the last connect-failure warning, 0 while connected
-	forwarded  atomic.Uint64 // local messages written to the queue
-	received   atomic.Uint64 // remote messages published into the core
-	loops      atomic.Uint64 // local messages skipped because they came from this bridge
-	outErrs    atomic.Uint64 // local messages that could not be queued
-	inErrs     atomic.Uint64 // remote messages the core refused
-	refused    atomic.Uint64 // messages the remote refused (PUBACK/PUBREC reason >= 0x80)
-	errLogged  atomic.Int64  // unix ns of the last logged store error
+	failWarned atomic.Int64                // unix ns of the last connect-failure warning, 0 while connected
+	forwarded  atomic.Uint64               // local messages written to the queue
+	received   atomic.Uint64               // remote messages published into the core
+	loops      atomic.Uint64               // local messages skipped because they came from this bridge
+	outErrs    atomic.Uint64               // local messages that could not be queued
+	inErrs     atomic.Uint64               // remote messages the core refused
+	refused    atomic.Uint64               // messages the remote refused (PUBACK/PUBREC reason >= 0x80)
+	inDeferred atomic.Uint64               // remote messages left unacknowledged because the core refused them for now
+	inRetries  atomic.Int64                // reconnects in a row to have refused inbound messages sent again
+	inHalted   atomic.Pointer[paho.Client] // the connection on which inbound stopped after a refusal
+	conn       atomic.Pointer[bufConn]     // the current connection, closed to have inbound messages sent again
+	errLogged  atomic.Int64                // unix ns of the last logged store error
 	closeOnce  sync.Once
 }
 
@@ -80,13 +83,23 @@ type Stats struct {
 	LoopsPrevented uint64
 	// QueueErrors counts local messages that could not be queued (too
 	// large, or a disk error); InboundErrors remote messages the core
-	// refused (for example an invalid topic after remapping).
+	// refused (for example an invalid topic after remapping, or a full
+	// queue).
 	QueueErrors, InboundErrors uint64
+	// InboundDeferred counts remote messages the core refused for now
+	// (flow control, a full queue, a store failure): they were not
+	// acknowledged, and the bridge reconnected so the remote sends them
+	// again.
+	InboundDeferred uint64
 	// RemoteRefused counts QoS 1/2 messages the remote broker refused with
 	// an error reason code in PUBACK or PUBREC (for example "not
 	// authorized"): MQTT 5 says not to resend them, so they are lost.
 	RemoteRefused uint64
 }
+
+// ackInterval is how often paho sends the inbound acknowledgements that
+// became due (manual acknowledgement, in order).
+const ackInterval = 10 * time.Millisecond
 
 // InlineName returns the name of a bridge's inline client of the core: the
 // Origin of the messages it brings in.
@@ -170,7 +183,7 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		KeepAlive:                     uint16(cfg.keepAlive() / time.Second),
 		CleanStartOnInitialConnection: cfg.CleanStart,
 		SessionExpiryInterval:         uint32(cfg.SessionExpiry / time.Second),
-		ReconnectBackoff:              cfg.backoff,
+		ReconnectBackoff:              b.reconnectDelay,
 		ConnectTimeout:                cfg.connectTimeout(),
 		AttemptConnection:             b.attempt,
 		OnConnectionUp:                b.connectionUp,
@@ -182,10 +195,14 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		PahoDebug:                     logger{log, slog.LevelDebug, "paho"},
 		ConnectUsername:               cfg.Username,
 		ClientConfig: paho.ClientConfig{
-			ClientID:          cfg.clientID(),
-			Session:           out,
-			OnPublishReceived: []func(paho.PublishReceived) (bool, error){b.inbound},
-			OnClientError:     func(err error) { log.Warn("bridge connection error", "err", err) },
+			ClientID: cfg.clientID(),
+			Session:  out,
+			// Inbound messages are acknowledged once the core has them
+			// (inbound); paho sends the acknowledgements in order.
+			EnableManualAcknowledgment: true,
+			SendAcksInterval:           ackInterval,
+			OnPublishReceived:          []func(paho.PublishReceived) (bool, error){b.inbound},
+			OnClientError:              func(err error) { log.Warn("bridge connection error", "err", err) },
 		},
 	}
 	if cfg.Password != "" {
@@ -245,14 +262,15 @@ func (b *Bridge) Stats() Stats {
 	st := b.store.Stats()
 	st.Inflight, _ = b.out.counts()
 	return Stats{
-		StoreStats:     st,
-		Connected:      b.connected.Load(),
-		Forwarded:      b.forwarded.Load(),
-		Received:       b.received.Load(),
-		LoopsPrevented: b.loops.Load(),
-		QueueErrors:    b.outErrs.Load(),
-		InboundErrors:  b.inErrs.Load(),
-		RemoteRefused:  b.refused.Load(),
+		StoreStats:      st,
+		Connected:       b.connected.Load(),
+		Forwarded:       b.forwarded.Load(),
+		Received:        b.received.Load(),
+		LoopsPrevented:  b.loops.Load(),
+		QueueErrors:     b.outErrs.Load(),
+		InboundErrors:   b.inErrs.Load(),
+		InboundDeferred: b.inDeferred.Load(),
+		RemoteRefused:   b.refused.Load(),
 	}
 }
 
@@ -277,15 +295,14 @@ func (b *Bridge) outbound(r Rule) func(*mqttcore.Message, mqttcore.Hold) {
 		}
 		topic := r.RemotePrefix + strings.TrimPrefix(m.Topic, r.LocalPrefix)
 		qos := min(m.QoS, r.QoS)
-		p := &paho.Publish{QoS: byte(qos), Retain: m.Retain, Topic: topic, Payload: m.Payload, Properties: pahoProps(m.Props)}
-		buf := bytes.NewBuffer(make([]byte, 8, 8+len(topic)+len(m.Payload)+16))
-		if _, err := p.Packet().WriteTo(buf); err != nil {
+		data, err := encodeQueued(topic, byte(qos), m.Retain, m.Payload, m.Props)
+		if err != nil {
 			b.outErrs.Add(1)
 			b.log.Warn("bridge: encode outbound message", "topic", m.Topic, "err", err)
 			hold.Done(nil) // a message we cannot encode is not the publisher's to retry
 			return
 		}
-		if err := b.store.appendAsync(buf.Bytes(), qos > 0, hold.Done); err != nil {
+		if err := b.store.appendAsync(data, qos > 0, hold.Done); err != nil {
 			// The queue refused it (full, closed): the publisher gets the
 			// protocol's refusal and may retry.
 			b.outErrs.Add(1)
@@ -298,13 +315,31 @@ func (b *Bridge) outbound(r Rule) func(*mqttcore.Message, mqttcore.Hold) {
 }
 
 // inbound publishes a remote message into the core through the bridge's
-// inline client (so its Origin is the bridge and it is not sent back).
+// inline client (so its Origin is the bridge and it is not sent back), and
+// acknowledges it to the remote (paho's manual acknowledgements, sent in
+// the order the messages came) only once the core has it: for QoS 1/2,
+// once Publish returned, which with a durable store is after the commit.
+//
+// A message the core refuses for now (flow control, a full queue, a failed
+// store write, shutdown) is not acknowledged: an acknowledgement is a
+// promise. Acknowledgements go out in order, so nothing after it on this
+// connection is acknowledged either, or published (that keeps the order):
+// the bridge drops the connection, and the remote sends them again, with
+// DUP, when it reconnects (after backoff) and finds its session
+// (session_expiry). A message the core can never take (an invalid topic
+// after remapping, too large, not authorized) is acknowledged, counted and
+// logged: sent again, it would be refused again forever.
 func (b *Bridge) inbound(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
+	if pr.Client != nil && b.inHalted.Load() == pr.Client {
+		return true, nil // after a refusal on this connection: left for the remote to send again
+	}
+	handled := false
 	for _, r := range b.in {
 		if !topicMatch(r.RemotePrefix+r.Pattern, p.Topic) {
 			continue
 		}
+		handled = true
 		m := &mqttcore.Message{
 			Topic:   r.LocalPrefix + strings.TrimPrefix(p.Topic, r.RemotePrefix),
 			Payload: p.Payload,
@@ -312,15 +347,77 @@ func (b *Bridge) inbound(pr paho.PublishReceived) (bool, error) {
 			Retain:  p.Retain,
 			Props:   coreProps(p.Properties),
 		}
-		if err := b.inline.Publish(m); err != nil {
+		err := b.inline.Publish(m)
+		switch {
+		case err == nil:
+			b.received.Add(1)
+			b.inRetries.Store(0)
+		case permanentRefusal(err):
 			b.inErrs.Add(1)
-			b.log.Warn("bridge: inbound message refused by the core", "topic", p.Topic, "err", err)
-			return true, nil // acknowledged anyway: the remote would resend it forever
+			b.log.Warn("bridge: inbound message refused by the core; acknowledged, it cannot be taken", "topic", p.Topic, "err", err)
+		default:
+			b.inErrs.Add(1)
+			b.inDeferred.Add(1)
+			b.haltInbound(pr.Client, p, err)
+			return true, nil
 		}
-		b.received.Add(1)
-		return true, nil
+		break
 	}
-	return false, nil
+	b.ack(pr)
+	return handled, nil
+}
+
+// permanentRefusal reports whether the core refused a message for good
+// (sending it again cannot help), as opposed to for now.
+func permanentRefusal(err error) bool {
+	for _, e := range []error{mqttcore.ErrInvalidTopic, mqttcore.ErrReservedTopic, mqttcore.ErrInvalidQoS,
+		mqttcore.ErrPayloadTooLarge, mqttcore.ErrNotAuthorized} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// ack acknowledges an inbound QoS 1/2 message to the remote (PUBACK or
+// PUBREC; paho sends them in order).
+func (b *Bridge) ack(pr paho.PublishReceived) {
+	if pr.Client == nil || pr.Packet.QoS == 0 {
+		return
+	}
+	if err := pr.Client.Ack(pr.Packet); err != nil {
+		b.log.Debug("bridge: acknowledge inbound message", "msg_id", pr.Packet.PacketID, "err", err)
+	}
+}
+
+// haltInbound stops taking messages on the connection of c after the core
+// refused p for now, and drops the connection, so that the remote sends p
+// and what followed it again when the bridge reconnects (after backoff,
+// growing while the refusals go on).
+func (b *Bridge) haltInbound(c *paho.Client, p *paho.Publish, err error) {
+	if c != nil {
+		b.inHalted.Store(c)
+	}
+	n := b.inRetries.Add(1)
+	level := slog.LevelWarn // at most once per reconnect, which backs off
+	if errors.Is(err, mqttcore.ErrClosed) {
+		level = slog.LevelDebug // shutting down
+	}
+	b.log.Log(context.Background(), level, "bridge: inbound message refused by the core for now; not acknowledged, reconnecting so the remote sends it again",
+		"server", b.server(), "topic", p.Topic, "msg_id", p.PacketID, "err", err, "retry", n)
+	if conn := b.conn.Load(); conn != nil {
+		_ = conn.Conn.Close() // paho's reader fails; autopaho reconnects with backoff (reconnectDelay)
+	}
+}
+
+// reconnectDelay is autopaho's ReconnectBackoff: the configured backoff,
+// but after the bridge dropped a connection itself to have inbound
+// messages sent again, the first attempt waits too, longer each time.
+func (b *Bridge) reconnectDelay(attempt int) time.Duration {
+	if n := int(b.inRetries.Load()); n > 0 {
+		attempt += n
+	}
+	return b.cfg.backoff(attempt)
 }
 
 func (b *Bridge) connectionUp(cm *autopaho.ConnectionManager, ca *paho.Connack) {
@@ -508,6 +605,59 @@ func topicMatch(filter, topic string) bool {
 	}
 }
 
+// encodeQueued returns a queue record: 8 bytes of room for the enqueue
+// time, then the MQTT 5 PUBLISH packet (with a zero packet id, set when it
+// is sent). Without properties (the common case: sensors' messages) it is
+// encoded here in one allocation; with them, through paho.
+func encodeQueued(topic string, qos byte, retain bool, payload []byte, props *mqttcore.Properties) ([]byte, error) {
+	if props != nil {
+		p := &paho.Publish{QoS: qos, Retain: retain, Topic: topic, Payload: payload, Properties: pahoProps(props)}
+		buf := bytes.NewBuffer(make([]byte, 8, 8+len(topic)+len(payload)+64))
+		if _, err := p.Packet().WriteTo(buf); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	if len(topic) > 0xFFFF {
+		return nil, fmt.Errorf("topic of %d bytes: at most 65535", len(topic))
+	}
+	rl := 2 + len(topic) + 1 + len(payload) // topic, property length 0, payload
+	if qos > 0 {
+		rl += 2
+	}
+	if rl > 268435455 {
+		return nil, fmt.Errorf("packet of %d bytes: beyond MQTT's 268435455", rl)
+	}
+	vbi := 1
+	for n := rl; n > 127; n >>= 7 {
+		vbi++
+	}
+	b := make([]byte, 8, 8+1+vbi+rl)
+	h := byte(3<<4) | qos<<1
+	if retain {
+		h |= 1
+	}
+	b = append(b, h)
+	for n := rl; ; {
+		d := byte(n & 0x7F)
+		n >>= 7
+		if n > 0 {
+			d |= 0x80
+		}
+		b = append(b, d)
+		if n == 0 {
+			break
+		}
+	}
+	b = append(b, byte(len(topic)>>8), byte(len(topic)))
+	b = append(b, topic...)
+	if qos > 0 {
+		b = append(b, 0, 0) // packet id, set by the sender
+	}
+	b = append(b, 0) // no properties
+	return append(b, payload...), nil
+}
+
 func pahoProps(p *mqttcore.Properties) *paho.PublishProperties {
 	if p == nil {
 		return nil
@@ -565,50 +715,16 @@ func (b *Bridge) storeError(msg string, err error) {
 }
 
 // attempt is autopaho's AttemptConnection: dial, then buffer the reads
-// (paho reads each packet in several small reads).
+// (paho reads each packet in several small reads) and take the PUBACKs of
+// what the sender sent before paho sees them (bufConn).
 func (b *Bridge) attempt(ctx context.Context, cfg autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
 	c, err := b.dial(ctx, cfg, u)
 	if err != nil {
 		return nil, err
 	}
-	return &bufConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10), w: bufio.NewWriterSize(c, 4<<10)}, nil
-}
-
-// bufConn is a connection with buffered reads and writes. Its lock
-// serialises writes: paho takes it around each packet, which it writes in
-// pieces (it looks for a sync.Locker), the sender around each batch; what
-// was written under the lock goes out in one write when it is released.
-type bufConn struct {
-	net.Conn
-	mu     sync.Mutex
-	locked bool // under mu
-	r      *bufio.Reader
-	w      *bufio.Writer
-}
-
-func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-// Lock starts a packet or a batch.
-func (c *bufConn) Lock() {
-	c.mu.Lock()
-	c.locked = true
-}
-
-// Unlock writes out what was written since Lock. A write error shows up
-// on the connection's next read (paho's reader then drops it).
-func (c *bufConn) Unlock() {
-	_ = c.w.Flush()
-	c.locked = false
-	c.mu.Unlock()
-}
-
-// Write buffers under the lock (paho and the sender always take it); a
-// write without it goes straight out.
-func (c *bufConn) Write(p []byte) (int, error) {
-	if c.locked {
-		return c.w.Write(p)
-	}
-	return c.Conn.Write(p)
+	bc := newBufConn(c, b.out.end)
+	b.conn.Store(bc)
+	return bc, nil
 }
 
 // logger adapts slog to paho's logger interface.

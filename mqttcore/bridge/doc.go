@@ -33,15 +33,20 @@
 // # Goroutines
 //
 // Per Bridge: autopaho's connection goroutines (its queue loop idles: the
-// bridge never publishes through paho), the outbox's sender (stopped by
-// Close), the Store's commit goroutine (stopped by Store.Close) and one
-// statistics loop (stopped by Close). Outbound messages are written to the
-// queue on the publisher's goroutine, inside the core's inline callback:
-// the publisher waits for one group-committed fsync, never for the uplink
-// (Store.appendAsync is the non-blocking form, for when the core can hold
-// a publisher's acknowledgement). Acknowledgements from the remote are
-// handled on paho's reader goroutine, which only updates the outbox and
-// wakes the sender.
+// bridge never publishes through paho; paho's acknowledgement goroutine
+// sends the inbound acknowledgements that became due every 10 ms), the
+// outbox's sender (stopped by Close), the Store's commit goroutine when
+// the file is its own (stopped by Store.Close) and one statistics loop
+// (stopped by Close). Outbound messages are encoded and appended to the
+// queue on the publisher's goroutine, inside the core's inline callback,
+// without waiting: the core holds the publisher's acknowledgement until
+// the commit's callback releases it (mqttcore.Hold), never waiting for the
+// uplink. The remote's PUBACKs are taken out of the stream on paho's
+// reader goroutine (bufConn.Read, before paho decodes anything), which
+// only updates the outbox and wakes the sender; other acknowledgements go
+// through paho's session interface on the same goroutine. Inbound messages
+// are published into the core on paho's router goroutine, which waits for
+// the core (a commit, flow control) and only then acknowledges.
 //
 // # Lock order
 //

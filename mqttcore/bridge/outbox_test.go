@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,10 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
+	"github.com/eclipse/paho.golang/paho"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
 )
 
 // pipeConn is the outbox's connection in a test: what the sender writes
@@ -292,5 +296,48 @@ func TestOutboxQoS2HandOverFails(t *testing.T) {
 	defer mu.Unlock()
 	if quota != 0 || len(errs) == 0 {
 		t.Fatalf("quota %d, errors reported %v; want 0 (the one slot in use) and the failed hand-over", quota, errs)
+	}
+}
+
+// TestEncodeQueued: the queue record's PUBLISH, encoded by hand, is the
+// packet paho encodes, for every QoS, with and without retain, and across
+// the remaining length's 1-, 2- and 3-byte encodings.
+func TestEncodeQueued(t *testing.T) {
+	for _, size := range []int{0, 5, 100, 200, 20000} {
+		for qos := range byte(3) {
+			for _, retain := range []bool{false, true} {
+				payload := bytes.Repeat([]byte{'x'}, size)
+				got, err := encodeQueued("site/a/b", qos, retain, payload, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want bytes.Buffer
+				if _, err := (&paho.Publish{QoS: qos, Retain: retain, Topic: "site/a/b", Payload: payload}).Packet().WriteTo(&want); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got[8:], want.Bytes()) {
+					t.Fatalf("encodeQueued(qos %d, retain %v, %d bytes) = %x; paho encodes %x", qos, retain, size, got[8:], want.Bytes())
+				}
+				if cap(got) != len(got) {
+					t.Errorf("encodeQueued(%d bytes): cap %d, len %d: one exact allocation wanted", size, cap(got), len(got))
+				}
+			}
+		}
+	}
+	payload := make([]byte, 64)
+	if n := testing.AllocsPerRun(100, func() { _, _ = encodeQueued("bench/gb1234-7", 1, false, payload, nil) }); n != 1 {
+		t.Errorf("encodeQueued allocates %v times; want 1 (the record)", n)
+	}
+	props := &mqttcore.Properties{ContentType: "text/plain"}
+	got, err := encodeQueued("t", 1, false, []byte("p"), props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := packets.ReadPacket(bytes.NewReader(got[8:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := pk.Content.(*packets.Publish); p.Properties.ContentType != "text/plain" || p.Topic != "t" || string(p.Payload) != "p" {
+		t.Fatalf("with properties: decoded %+v", p)
 	}
 }

@@ -103,12 +103,16 @@ func (c *client) sendDeferred() bool {
 	return true
 }
 
-// deferredReason maps a deferred refusal to its MQTT 5 reason code: flow control
-// and a failing store both mean "try later".
+// deferredReason maps a deferred refusal to its MQTT 5 reason code: flow control,
+// a failing store and an unavailable remote broker (a transparent session,
+// mqttcore/upstream.go) mean "try later"; a remote broker's ACL refusal is
+// passed on.
 func deferredReason(err error) byte {
 	switch {
-	case errors.Is(err, mqttcore.ErrCongestion), errors.Is(err, mqttcore.ErrStoreFailed):
+	case errors.Is(err, mqttcore.ErrCongestion), errors.Is(err, mqttcore.ErrStoreFailed), errors.Is(err, mqttcore.ErrUnavailable):
 		return reasonQuotaExceeded
+	case errors.Is(err, mqttcore.ErrNotAuthorized):
+		return reasonNotAuthorized
 	}
 	return reasonImplementation
 }
