@@ -87,6 +87,10 @@ func (l *loop) removeClient(c *client) {
 	l.endProbation(c) // probation.go
 	l.unschedule(c)
 	delete(l.subacks, c)
+	if c.isV2 {
+		c.indexMovable(false) // connencap.go
+		delete(l.v2, c)
+	}
 	if lc := l.clients[c.key.link]; lc != nil {
 		k := keyOf(c.key.addr)
 		if !c.fwd {

@@ -55,8 +55,14 @@ func aclUser(link Link, addr netip.AddrPort, clientID string) string {
 	return clientID
 }
 
-// user returns the client's ACL user.
-func (c *client) user() string { return aclUser(c.key.link, c.key.addr, c.id) }
+// user returns the client's ACL user: for a 2.0 client that authenticated,
+// the user name it authenticated (auth2.go).
+func (c *client) user() string {
+	if c.isV2 && c.v2().user != "" {
+		return c.v2().user
+	}
+	return aclUser(c.key.link, c.key.addr, c.id)
+}
 
 // mayPublish asks the core whether the client may publish to topic,
 // counting and logging a denial.

@@ -180,6 +180,8 @@ func BenchmarkSessionPublish(b *testing.B) {
 			frames := [2][]byte{make([]byte, 0, 128), make([]byte, 0, 128)}
 			msgID := uint16(1)
 			b.ResetTimer()
+			cpu := startCPU(b)
+			defer cpu.stop()
 			for i := 0; b.Loop(); i++ {
 				msgID++
 				if msgID == 0 {
@@ -258,6 +260,8 @@ func BenchmarkE2EPublishLoopback(b *testing.B) {
 				tokens <- struct{}{}
 			}
 			b.ResetTimer()
+			cpu := startCPU(b)
+			defer cpu.stop()
 			for b.Loop() {
 				select {
 				case <-tokens:

@@ -52,6 +52,7 @@ type client struct {
 	fwd       bool   // behind a forwarder: datagrams are Encapsulated with node
 	heldAns   sn.ReturnCode
 	clean     bool // CONNECT had CleanSession: the core session ends with the connection
+	isV2      bool // speaks MQTT-SN 2.0; its own state is in loop.v2 (v2.go)
 	// probation: nothing received since CONNACK yet; provisional: the
 	// session was created by that CONNECT and has expiry 0 until the
 	// client is verified (probation.go).
@@ -157,7 +158,7 @@ func (c *client) lose(why string) {
 // client id connected elsewhere, or an administrator kicked it.
 func (c *client) takenOver(reason error) {
 	c.detach()
-	c.send(&c.l.tx.disconnect)
+	c.sendDisconnect(sn.SessionTakenOver) // sleep2.go: in the client's version
 	c.l.g.log.Debug("session taken over", "client_id", c.id, "remote", c.key.addr, "err", reason)
 	c.setState(StateDisconnected)
 	c.l.removeClient(c)
@@ -182,7 +183,7 @@ func (c *client) keepAliveAt() int64 {
 	if c.state != StateActive || c.keepAlive == 0 || c.conn == nil || c.dialogue != nil {
 		return 0
 	}
-	return c.lastSeen + int64(tolerance(seconds(c.keepAlive)))
+	return c.lastSeen + int64(c.tolerance(seconds(c.keepAlive)))
 }
 
 // nextDeadline returns the earliest of the client's deadlines, 0 for none.

@@ -22,14 +22,16 @@ const (
 	DefaultRetryInterval      = 10 * time.Second
 	DefaultMaxRetries         = 3
 	DefaultLoopQueue          = 1024
+	DefaultMaxPendingAuth     = 256
 	DefaultQoSMinus1ClientID  = "gannet-qos-1"
 )
 
 // Upper bounds of settings that size memory allocated at start-up, so that a
 // typo cannot make the gateway allocate gigabytes before serving anything.
 const (
-	MaxLoops     = 256
-	MaxLoopQueue = 65536
+	MaxLoops          = 256
+	MaxLoopQueue      = 65536
+	MaxMaxPendingAuth = 65536
 )
 
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
@@ -61,6 +63,11 @@ type Config struct {
 	// LoopQueue is how many received datagrams may wait for one loop; more
 	// are dropped and counted (0: DefaultLoopQueue).
 	LoopQueue int `toml:"loop_queue"`
+	// MaxPendingAuth is how many MQTT-SN 2.0 CONNECTs (and
+	// re-authentications) may wait for their password check, which runs
+	// off the event loops; one beyond it is refused with CONNACK "server
+	// busy" and counted (0: DefaultMaxPendingAuth).
+	MaxPendingAuth int `toml:"max_pending_auth"`
 	// MaxMessageSize is the largest datagram accepted from or sent to a
 	// client, in octets (0: DefaultMaxMessageSize; at most 65535). A
 	// message for a client that would be larger is not delivered to it and
@@ -94,6 +101,11 @@ type Config struct {
 	// they slept at. Empty (the default): a sensor whose address changed
 	// must CONNECT again. See docs/security.md for the trade-off.
 	AddressMigration []string `toml:"address_migration"`
+	// PahoForwarders lists the source prefixes (CIDR) of forwarders that
+	// may use Eclipse Paho's MQTT-SN 2.0 Forwarder Encapsulation (0xFD,
+	// not the draft's 0xFC; docs/mqttsn-2.md P3). Empty (the default):
+	// 0xFD is dropped and counted.
+	PahoForwarders []string `toml:"paho_forwarders"`
 	// Predefined lists the predefined topic ids.
 	Predefined []PredefinedTopic `toml:"predefined"`
 	// QoSMinus1 configures publishing without a connection.
@@ -144,6 +156,9 @@ func (c Config) withDefaults() Config {
 	if c.LoopQueue == 0 {
 		c.LoopQueue = DefaultLoopQueue
 	}
+	if c.MaxPendingAuth == 0 {
+		c.MaxPendingAuth = DefaultMaxPendingAuth
+	}
 	if c.MaxUnverified == 0 {
 		c.MaxUnverified = DefaultMaxUnverified
 	}
@@ -185,6 +200,8 @@ func (c Config) Validate() error {
 		return bad("max_unverified = %d: must not be negative", c.MaxUnverified)
 	case c.LoopQueue < 0 || c.LoopQueue > MaxLoopQueue:
 		return bad("loop_queue = %d: must be 0 (default) to %d", c.LoopQueue, MaxLoopQueue)
+	case c.MaxPendingAuth < 0 || c.MaxPendingAuth > MaxMaxPendingAuth:
+		return bad("max_pending_auth = %d: must be 0 (default) to %d", c.MaxPendingAuth, MaxMaxPendingAuth)
 	case c.MaxMessageSize != 0 && (c.MaxMessageSize < 16 || c.MaxMessageSize > 65535):
 		return bad("max_message_size = %d: must be 16 to 65535", c.MaxMessageSize)
 	case c.MaxClientIDLen < 0:
@@ -214,6 +231,11 @@ func (c Config) Validate() error {
 	for i, p := range c.AddressMigration {
 		if p == "" || strings.Contains(strings.TrimSuffix(p, "*"), "*") {
 			return bad("address_migration[%d] = %q: want a client id or a prefix ending in *", i, p)
+		}
+	}
+	for _, p := range c.PahoForwarders {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return bad("paho_forwarders %q: %v", p, err)
 		}
 	}
 	for _, p := range c.QoSMinus1.AllowFrom {

@@ -44,9 +44,7 @@ func (c *client) onConnect(m *sn.Connect) {
 	}
 	c.keepAlive = m.Duration
 	c.clean = m.CleanSession
-	n := len(c.topics.entries)
-	c.topics.reset() // ids are per connection: the gateway REGISTERs again as needed
-	c.topicsChanged(n)
+	c.resetTopics() // ids are per connection: the gateway REGISTERs again as needed
 	c.setOut(outFlight{})
 	c.timerAt = 0
 	c.setState(StateActive)
@@ -88,6 +86,9 @@ func (c *client) connect(clean bool, will *mqttcore.Will, keepWill bool) {
 
 // sessionExpiry is the expiry of the client's core session.
 func (c *client) sessionExpiry() time.Duration {
+	if c.isV2 {
+		return c.v2().expiry // the CONNECT's, at most session_expiry (connect2.go)
+	}
 	if c.clean {
 		// CleanSession=1: the session lasts as long as the connection
 		// (MQTT-SN §6.3, MQTT 3.1.2.4), sleep included: nothing is kept
@@ -100,6 +101,13 @@ func (c *client) sessionExpiry() time.Duration {
 // attach attaches the client to its core session, taking over any earlier
 // attachment of the same client id.
 func (c *client) attach(clean bool, will *mqttcore.Will, keepWill bool) error {
+	_, err := c.attachPresent(clean, will, keepWill)
+	return err
+}
+
+// attachPresent is attach, also reporting whether the core had a session
+// for the client (a 2.0 CONNACK's Session Present).
+func (c *client) attachPresent(clean bool, will *mqttcore.Will, keepWill bool) (present bool, err error) {
 	expiry := c.sessionExpiry()
 	att := &attachment{c: c}
 	c.att = att // before Attach: a Close for the old attachment must find it stale
@@ -115,7 +123,7 @@ func (c *client) attach(clean bool, will *mqttcore.Will, keepWill bool) error {
 	})
 	if err != nil {
 		c.detach()
-		return err
+		return false, err
 	}
 	if c.probation && (!present || c.provisional) && expiry > 0 {
 		// probation.go: a session this client's CONNECT created (now or in
@@ -125,5 +133,5 @@ func (c *client) attach(clean bool, will *mqttcore.Will, keepWill bool) error {
 	}
 	c.setConn(conn)
 	c.timerAt = 0
-	return nil
+	return present, nil
 }

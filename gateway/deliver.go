@@ -28,10 +28,13 @@ func (c *client) deliver() {
 			return // the SUBACK goes first: it may carry the topic id
 		}
 	}
-	for c.conn != nil && c.out.kind == exchangeNone && c.dialogue == nil {
+	for c.conn != nil && c.out.kind == exchangeNone && c.dialogue == nil && !c.awakeDone() {
 		d, ok := c.conn.Next()
 		if !ok {
 			break
+		}
+		if c.isV2 && c.state == StateAwake {
+			c.v2().awakeSent++ // Default Awake Messages (sleep2.go)
 		}
 		c.start(d)
 	}
@@ -46,6 +49,10 @@ func (c *client) start(d mqttcore.Delivery) {
 		c.setOut(outFlight{kind: exchangePubrel, msgID: d.PacketID, d: d})
 		c.sendPubrel()
 		c.armRetry()
+		return
+	}
+	if c.isV2 {
+		c.publishV2(d) // publish2.go: by alias or name, never REGISTER
 		return
 	}
 	// The largest PUBLISH header is 9 octets (three-octet Length).
@@ -84,6 +91,11 @@ func (c *client) abandon(d mqttcore.Delivery) {
 }
 
 func (c *client) sendPubrel() {
+	if c.isV2 {
+		c.l.tx2.pubrel = sn.PubrelV2{PacketID: c.out.msgID}
+		c.sendV2(&c.l.tx2.pubrel)
+		return
+	}
 	c.l.tx.pubrel = sn.Pubrel{MsgID: c.out.msgID}
 	c.send(&c.l.tx.pubrel)
 }
@@ -109,6 +121,10 @@ func (c *client) retry() {
 	case exchangeRegister:
 		c.sendRegister()
 	case exchangePublish:
+		if c.isV2 {
+			c.resendPublishV2() // publish2.go
+			break
+		}
 		d := c.out.d
 		d.Dup = true
 		p := &c.l.tx.publish
@@ -151,9 +167,7 @@ func (c *client) onPuback(m *sn.Puback) {
 		_ = c.conn.Ack(d.PacketID)
 	case m.ReturnCode == sn.RejectedInvalidTopicID && typ == sn.TopicIDNormal:
 		// The client lost the mapping: forget it, REGISTER again, resend.
-		n := len(c.topics.entries)
-		c.topics.removeID(id)
-		c.topicsChanged(n)
+		c.removeTopicID(id)
 		c.saveState(false)
 		c.start(d)
 		return

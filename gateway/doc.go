@@ -1,6 +1,6 @@
-// Package gateway is Gannet's MQTT-SN 1.2 front-end: it serves MQTT-SN
-// clients on datagram links and connects each to a session of the broker
-// core (package mqttcore).
+// Package gateway is Gannet's MQTT-SN front-end: it serves MQTT-SN 1.2 and
+// 2.0 (OASIS CSD01) clients side by side on datagram links and connects
+// each to a session of the broker core (package mqttcore).
 //
 // # What it owns
 //
@@ -34,6 +34,12 @@
 //     address; timers.go: the loop's timer heap.
 //   - limits.go: limits, their counting and rate-limited logging, the QoS -1
 //     allow-list; config.go, stats.go, sys.go: configuration and counters.
+//   - v2.go: MQTT-SN 2.0 beside 1.2: which version a sender speaks, the
+//     2.0 dispatch and reason codes; connect2.go, auth2.go, publish2.go,
+//     subscribe2.go, sleep2.go: the 2.0 procedures; connencap.go:
+//     Connection Encapsulation; forward2.go: 2.0 forwarders; stats2.go:
+//     the 2.0 counters.
+//     docs/mqttsn-2.md records every 2.0 choice.
 //   - probation.go: admission (exact max_clients) and probation of clients
 //     that have not answered since CONNACK (max_unverified), which keeps a
 //     CONNECT flood from crowding out the others.

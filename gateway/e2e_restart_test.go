@@ -20,6 +20,17 @@ import (
 // sensor is gone.
 func TestE2ERestartKeepsSensors(t *testing.T) {
 	t.Parallel()
+	for _, v := range []snclient.Version{snclient.Version12, snclient.Version20} {
+		t.Run(v.String(), func(t *testing.T) {
+			t.Parallel()
+			testRestartKeepsSensors(t, v)
+		})
+	}
+}
+
+// testRestartKeepsSensors is TestE2ERestartKeepsSensors with sensors
+// speaking MQTT-SN version v (2.0: a session alias from REGISTER is kept).
+func testRestartKeepsSensors(t *testing.T, v snclient.Version) {
 	ctx := sntest.Context(t)
 	path := filepath.Join(t.TempDir(), "store", "gannet.db")
 	open := func() *boltstore.Store {
@@ -34,7 +45,7 @@ func TestE2ERestartKeepsSensors(t *testing.T) {
 	st1 := open()
 	e1 := sntest.Start(t, sntest.Options{Journal: st1})
 	app1 := e1.MQTT(t, ctx, "app")
-	sleeper := e1.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true})
+	sleeper := e1.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true, Version: v})
 	if _, err := sleeper.Subscribe(ctx, snclient.Named("cmd/sleeper"), sn.QoS1); err != nil {
 		t.Fatalf("Subscribe = %v", err)
 	}
@@ -45,11 +56,11 @@ func TestE2ERestartKeepsSensors(t *testing.T) {
 	for _, p := range []string{"c1", "c2", "c3"} {
 		app1.Publish(t, ctx, "cmd/sleeper", 1, false, p) // returns on PUBACK: durable
 	}
-	awake := e1.Connected(t, ctx, snclient.Options{ClientID: "awake", PersistentSession: true})
+	awake := e1.Connected(t, ctx, snclient.Options{ClientID: "awake", PersistentSession: true, Version: v})
 	if _, err := awake.Register(ctx, "up/awake"); err != nil {
 		t.Fatalf("Register = %v", err)
 	}
-	e1.Connected(t, ctx, snclient.Options{ClientID: "clean"})
+	e1.Connected(t, ctx, snclient.Options{ClientID: "clean", Version: v})
 
 	// The restart: everything stops, the store file stays.
 	e1.Close()

@@ -39,6 +39,20 @@ func fuzzInput(msgs ...sn.Message) []byte {
 	return out
 }
 
+// fuzzInput2 is fuzzInput for 2.0 packets.
+func fuzzInput2(msgs ...sn.MessageV2) []byte {
+	var out []byte
+	for _, m := range msgs {
+		b, err := m.AppendBinary(nil)
+		if err != nil || len(b) > 0x7f {
+			panic("bad seed")
+		}
+		out = append(out, byte(len(b)))
+		out = append(out, b...)
+	}
+	return out
+}
+
 // FuzzGatewayDatagrams feeds sequences of arbitrary datagrams from two
 // senders to a gateway and a real core, in fake time. The oracle: nothing
 // panics, the counters stay consistent, and afterwards a fresh sensor can
@@ -58,6 +72,20 @@ func FuzzGatewayDatagrams(f *testing.F) {
 	f.Add(fuzzInput(&sn.Encapsulated{NodeID: []byte{1, 2}, Inner: connect}, &sn.SearchGW{},
 		&sn.Publish{QoS: sn.QoSMinus1, TopicIDType: sn.TopicIDPredefined, TopicID: 1, Data: []byte("z")}))
 	f.Add([]byte{0x83, 0x03, 0x01, 0x00, 0x02, 0x00})
+	// MQTT-SN 2.0 (v2.go), and a 1.2 sensor beside it.
+	connect2 := &sn.ConnectV2{CleanStart: true, PacketID: 1, KeepAlive: 30, ClientID: []byte("fz2"),
+		AllowAddressChange: true, HasSessionExpiry: true, SessionExpiry: 60, HasDefaultAwake: true, DefaultAwakeMessages: 1}
+	f.Add(fuzzInput2(connect2, &sn.RegisterV2{PacketID: 2, TopicName: []byte("a/b")},
+		&sn.PublishV2{QoS: sn.QoS1, PacketID: 3, TopicType: sn.TopicTypeSession, TopicAlias: 1, Data: []byte("x")},
+		&sn.SubscribeV2{QoS: sn.QoS2, NoLocal: true, PacketID: 4, TopicType: sn.TopicTypeName, TopicFilter: []byte("a/#")},
+		&sn.PublishV2{QoS: sn.QoS2, PacketID: 5, TopicType: sn.TopicTypeName, TopicName: []byte("a/c"), Data: []byte("y")},
+		&sn.PubrelV2{PacketID: 5}, &sn.SleepReq{PacketID: 6, SleepDuration: 5}, &sn.PingReqV2{PacketID: 7}))
+	f.Add(append(fuzzInput2(connect2, &sn.Pubwos{TopicType: sn.TopicTypePredefined, TopicAlias: 1, Data: []byte("w")},
+		&sn.Auth{PacketID: 2, ReasonCode: sn.ReAuthenticate, Method: []byte("PLAIN"), Data: []byte("\x00u\x00p")},
+		&sn.DisconnectV2{HasSessionExpiry: true, SessionExpiry: 10, HasReasonCode: true, ReasonCode: sn.DisconnectWithWill}),
+		fuzzInput(connect)...))
+	f.Add(fuzzInput2(connect2, &sn.SearchGWV2{}, &sn.UnsubscribeV2{PacketID: 2, TopicType: sn.TopicTypeName, TopicFilter: []byte("a")},
+		&sn.ConnEncapsulation{ClientID: []byte("fz2"), Inner: &sn.PingReqV2{PacketID: 3}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		frames, from := fuzzFrames(data)
 		synctest.Test(t, func(t *testing.T) {

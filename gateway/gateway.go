@@ -26,6 +26,11 @@ type Options struct {
 	// QoSMinus1Limiter, when set, is asked before a QoS -1 PUBLISH is
 	// accepted; a refused one is dropped and counted (LimitQoSMinus1Rate).
 	QoSMinus1Limiter SourceLimiter
+	// Authenticator checks the user name and password a 2.0 CONNECT
+	// authenticates with (auth2.go); serve passes the [mqtt.auth] password
+	// file, the MQTT listener's. Nil: 2.0 authentication is refused (a
+	// CONNECT without authentication is served as for 1.2).
+	Authenticator Authenticator
 }
 
 // SourceLimiter decides whether a source may have more of the gateway's
@@ -45,6 +50,7 @@ type Gateway struct {
 	log    *slog.Logger
 	ids    resolver // topic ids to names and back (topicid.go)
 	allow  []netip.Prefix
+	paho   []netip.Prefix // paho_forwarders (forward2.go)
 	qosm1  *mqttcore.Inline
 	loops  []*loop
 	stats  stats
@@ -61,8 +67,13 @@ type Gateway struct {
 	durable  bool                        // the core journals sessions: sensors' state is saved (persist.go)
 	restored map[string][]restoredClient // by link local address, until Serve adopts them; guarded by mu
 
+	authq chan *authJob // 2.0 password checks waiting for a worker (auth2.go)
+
 	asleepMu    sync.Mutex
 	asleepOwner map[string]*loop // client id -> loop, for address migration (migrate.go)
+	// movableOwner: client id -> loop of the 2.0 clients that allow
+	// address changes (connencap.go); guarded by asleepMu too.
+	movableOwner map[string]*loop
 }
 
 // New returns a gateway in front of broker. Its event loops run until Close.
@@ -100,15 +111,20 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		budget:      budget,
 	}
 	g.ids.pre.Store(newPredefined(cfg.Predefined))
+	g.authq = make(chan *authJob, cfg.MaxPendingAuth)
 	for _, p := range cfg.QoSMinus1.AllowFrom {
 		g.allow = append(g.allow, netip.MustParsePrefix(p)) // checked by Validate
+	}
+	for _, p := range cfg.PahoForwarders {
+		g.paho = append(g.paho, netip.MustParsePrefix(p)) // checked by Validate
 	}
 	size := cfg.MaxMessageSize + 1 // one more octet to notice oversized datagrams
 	g.pool.New = func() any { return &datagram{buf: make([]byte, size)} }
 	for range g.loopCount() {
 		l := newLoop(g)
 		g.loops = append(g.loops, l)
-		g.goTracked(l.run) // exits when g.done closes
+		g.goTracked(l.run)        // exits when g.done closes
+		g.goTracked(g.authWorker) // exits when g.done closes (auth2.go)
 	}
 	g.loadRestored() // persist.go: adopted by Serve, per link
 	if bc := broker.Config(); !bc.SysDisabled {

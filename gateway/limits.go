@@ -43,13 +43,16 @@ const (
 	// LimitUnverified is max_unverified reached by a CONNECT: the oldest
 	// client on probation of the loop is evicted (probation.go).
 	LimitUnverified
+	// LimitPendingAuth is max_pending_auth: a 2.0 CONNECT whose password
+	// check has no place in the queue gets CONNACK "server busy" (auth2.go).
+	LimitPendingAuth
 	numLimits
 )
 
 var limitNames = [numLimits]string{
 	"max_clients", "max_client_id_len", "max_topics_per_client",
 	"max_message_size (received)", "max_message_size (sent)", "loop_queue", "broker",
-	"rate_limit.unknown_sources", "rate_limit.qos_minus_one", "max_unverified",
+	"rate_limit.unknown_sources", "rate_limit.qos_minus_one", "max_unverified", "max_pending_auth",
 }
 
 // String returns the configuration key of the limit.

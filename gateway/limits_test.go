@@ -121,6 +121,8 @@ func TestSysTopics(t *testing.T) {
 			"$SYS/broker/mqttsn/datagrams/malformed":              "0",
 			"$SYS/broker/mqttsn/limits/max_clients":               "0",
 			"$SYS/broker/mqttsn/limits/max_message_size/received": "0",
+			"$SYS/broker/mqttsn/limits/max_pending_auth":          "0",
+			"$SYS/broker/mqttsn/v2/connects":                      "0",
 		} {
 			if got[topic] != want {
 				t.Errorf("%s = %q; want %q (got %d topics)", topic, got[topic], want, len(got))

@@ -27,19 +27,29 @@ type loop struct {
 	g       *Gateway
 	in      chan *datagram
 	dec     sn.Decoder
-	out     []byte // encode buffer
-	nodeBuf []byte // a forwarded client's node id, for encoding (client.nodeID)
+	dec2    sn.DecoderV2 // for 2.0 clients (v2.go)
+	out     []byte       // encode buffer
+	nameBuf []byte       // a topic name for a 2.0 PUBLISH (publish2.go)
+	nodeBuf []byte       // a forwarded client's node id, for encoding (client.nodeID)
 	tx      txScratch
+	tx2     txScratch2
+	// pahoReply: the 2.0 forwarder envelope being handled is Eclipse
+	// Paho's 0xFD form, so answers to a sender without a client go in it
+	// too (forward2.go). Set only while such a datagram (or the result of
+	// its password check) is handled.
+	pahoReply bool
 
 	clients    map[Link]*linkClients // by the link their datagrams arrive on
 	asleepByID map[string]*client    // asleep clients that may migrate (migrate.go)
+	v2         map[*client]*v2conn   // the 2.0 clients' own state (v2.go)
+	movable    map[string]*client    // 2.0 clients that allow address changes (connencap.go)
 	timers     timerHeap
 	timer      *time.Timer
 	armedAt    int64
 
 	// subacks holds SUBACKs waiting for the core to make their
 	// subscription durable (Conn.Sync); deliveries to that client wait too.
-	subacks map[*client]sn.Suback
+	subacks map[*client]pendingSuback
 
 	probation probationQueue // clients not yet verified (probation.go)
 
@@ -57,6 +67,8 @@ type coreEvent struct {
 	ack     mqttcore.Ack  // Kind set: a deferred acknowledgement is ready
 	restore *restoreBatch // set: sensors from the store to rebuild (persist.go), att is nil
 	inspect func(*loop)   // set: runs on the loop's goroutine (inspect.go), att is nil
+	rebind  *rebind       // set: a step of a 2.0 re-bind (connencap.go), att is nil
+	auth    *authJob      // set: a 2.0 password check is done (auth2.go), att is nil
 }
 
 func newLoop(g *Gateway) *loop {
@@ -148,13 +160,23 @@ func (l *loop) handleEvents() {
 			l.handleMigration(e.move)
 			continue
 		}
+		if e.rebind != nil {
+			l.handleRebind(e.rebind)
+			continue
+		}
+		if e.auth != nil {
+			l.authChecked(e.auth)
+			continue
+		}
 		if e.restore != nil {
 			l.handleRestore(e.restore)
 			continue
 		}
 		c := e.att.c
 		if e.ack.Kind != 0 {
-			if !c.removed {
+			if !c.removed && c.isV2 {
+				c.onAckedV2(e.ack) // publish2.go
+			} else if !c.removed {
 				c.onAcked(e.ack) // the sensor still waits for it, whichever attachment
 			}
 			continue
@@ -192,24 +214,52 @@ func (a *attachment) Close(reason error) { a.c.l.post(coreEvent{att: a, closed: 
 // Acked implements mqttcore.FrontEnd: a deferred acknowledgement is ready.
 func (a *attachment) Acked(ack mqttcore.Ack) { a.c.l.post(coreEvent{att: a, ack: ack}) }
 
-// handleDatagram decodes one datagram and dispatches it.
+// handleDatagram decodes one datagram and dispatches it. The sender's
+// client decides the version: a 2.0 client's datagrams go to the 2.0 codec;
+// a sender without a client is classified by its datagram (v2.go).
 func (l *loop) handleDatagram(d *datagram) {
-	m, err := l.dec.Decode(d.buf[:d.n])
+	b := d.buf[:d.n]
+	key := clientKey{d.link, d.addr}
+	direct := l.lookup(key, nil)
+	if direct != nil && direct.isV2 {
+		l.handleDatagramV2(direct, b)
+		return
+	}
+	if direct == nil && sn.DetectVersion(b) == sn.Version20 && l.handleUnknownV2(key, b) {
+		return
+	}
+	m, err := l.dec.Decode(b)
 	if err != nil {
+		if direct != nil && l.switchVersion(direct, b) {
+			return
+		}
+		if direct == nil && l.handleUnknownV2(key, b) {
+			// Not 1.2: perhaps a 2.0 sensor the gateway has forgotten
+			// (a restart), told "no virtual connection" (v2.go).
+			return
+		}
 		l.g.stats.malformed.Add(1)
 		if l.g.log.Enabled(context.Background(), slog.LevelDebug) {
 			l.g.log.Debug("malformed datagram dropped", "remote", d.addr, "err", err)
 		}
 		return
 	}
-	key := clientKey{d.link, d.addr}
 	node, m := unwrapForwarded(m)
-	c := l.lookup(key, node)
+	c := direct
+	if node != nil {
+		c = l.lookup(key, node)
+	}
 	if l.g.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.g.log.Debug("received", "remote", d.addr, "msg_type", m.Type(), "client_id", c.clientID())
 	}
 	if c == nil {
 		l.handleUnknown(key, node, m)
+		return
+	}
+	if c.isV2 {
+		// A 1.2 envelope naming a 2.0 client behind the same forwarder:
+		// a forwarder speaks one version (forward2.go).
+		l.g.stats.unexpected.Add(1)
 		return
 	}
 	if c.probation {

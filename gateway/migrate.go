@@ -101,7 +101,9 @@ func (l *loop) wakeFromNewAddress(key clientKey, node []byte, m *sn.PingReq) boo
 func (l *loop) handleMigration(mv *migration) {
 	if mv.c == nil { // the owner's step
 		c := l.asleepByID[mv.id]
-		if c == nil || c.removed || c.state != StateAsleep {
+		if c == nil || c.removed || c.state != StateAsleep || c.isV2 {
+			// (A 2.0 client is woken only by its own PINGREQ, which names
+			// no client id; a 1.2 PINGREQ must not take it over.)
 			l.refuseUnknown(mv.key, mv.node) // woke or left meanwhile
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // A sensor with a persistent session relies on more than its core session:
@@ -26,8 +27,14 @@ import (
 // for it): a crash within that fraction of a second can cost a registration,
 // which the sensor learns from a PUBACK "invalid topic id" and repeats.
 
-// stateVersion is the first octet of the encoded state.
-const stateVersion = 1
+// stateVersion is the first octet of the encoded state of a 1.2 sensor;
+// stateVersionV2 that of a 2.0 sensor, whose state goes on with its 2.0
+// fields (a gateway that predates 2.0 refuses it, and the sensor CONNECTs
+// again, rather than taking it for a 1.2 sensor).
+const (
+	stateVersion   = 1
+	stateVersionV2 = 2
+)
 
 // savedState is the decoded front-end state of one sensor.
 type savedState struct {
@@ -42,6 +49,7 @@ type savedState struct {
 	regID     uint16
 	next      uint16
 	topics    []topicEntry
+	v2        *v2conn // a 2.0 sensor's own state, nil for 1.2
 }
 
 // saveState hands the client's state to the core, if the core journals
@@ -56,7 +64,11 @@ func (c *client) saveState(asleep bool) {
 
 // appendState encodes the client's state.
 func (c *client) appendState(b []byte, asleep bool) []byte {
-	b = append(b, stateVersion)
+	if c.isV2 {
+		b = append(b, stateVersionV2)
+	} else {
+		b = append(b, stateVersion)
+	}
 	flags := byte(0)
 	if c.fwd {
 		flags |= 1
@@ -80,6 +92,25 @@ func (c *client) appendState(b []byte, asleep bool) []byte {
 		b = append(b, e.flags)
 		b = appendStr(b, e.name)
 	}
+	if c.isV2 {
+		v := c.v2()
+		b = appendStr(b, v.user)
+		b = binary.BigEndian.AppendUint64(b, uint64(v.expiry))
+		b = binary.BigEndian.AppendUint32(b, v.sleepFor)
+		b = binary.BigEndian.AppendUint16(b, v.maxPacket)
+		b = append(b, v.awakeMax, boolBits(v.allowMove, v.paho, v.expiryZero))
+	}
+	return b
+}
+
+// boolBits packs flags into one octet, the first in bit 0.
+func boolBits(flags ...bool) byte {
+	var b byte
+	for i, f := range flags {
+		if f {
+			b |= 1 << i
+		}
+	}
 	return b
 }
 
@@ -95,7 +126,8 @@ var errBadState = errors.New("gateway: stored sensor state is malformed")
 func decodeState(b []byte) (savedState, error) {
 	var s savedState
 	r := stateReader{b: b}
-	if r.byte() != stateVersion {
+	version := r.byte()
+	if version != stateVersion && version != stateVersionV2 {
 		return s, fmt.Errorf("%w: unknown version", errBadState)
 	}
 	flags := r.byte()
@@ -118,6 +150,16 @@ func decodeState(b []byte) (savedState, error) {
 		e := topicEntry{id: r.u16(), flags: r.byte()}
 		e.name = r.str()
 		s.topics = append(s.topics, e)
+	}
+	if version == stateVersionV2 {
+		v := &v2conn{user: r.str()}
+		v.expiry = time.Duration(r.u64())
+		v.sleepFor = binary.BigEndian.Uint32(r.take(4))
+		v.maxPacket = r.u16()
+		v.awakeMax = r.byte()
+		f := r.byte()
+		v.allowMove, v.paho, v.expiryZero = f&1 != 0, f&2 != 0, f&4 != 0
+		s.v2 = v
 	}
 	if r.err != nil {
 		return s, fmt.Errorf("%w: %v", errBadState, r.err)
@@ -253,6 +295,10 @@ func (l *loop) handleRestore(rb *restoreBatch) {
 		c := &client{l: l, key: key, node: st.node, fwd: st.fwd, id: r.id, state: StateAsleep,
 			keepAlive: st.keepAlive, sleepFor: st.sleepFor, regID: st.regID, lastSeen: now}
 		c.topics = registry{entries: st.topics, next: st.next}
+		if st.v2 != nil { // a 2.0 sensor (v2.go)
+			c.setV2()
+			*c.v2() = *st.v2
+		}
 		if st.asleep {
 			c.timerAt = st.sleepAt
 			if c.timerAt <= now {
@@ -260,11 +306,17 @@ func (l *loop) handleRestore(rb *restoreBatch) {
 			}
 			l.insert(c)
 			c.indexAsleep(true)
+			if c.isV2 {
+				c.indexMovable(c.v2().allowMove) // connencap.go
+			}
 			l.schedule(c)
 			continue
 		}
 		c.state = StateActive
 		l.insert(c)
+		if c.isV2 {
+			c.indexMovable(c.v2().allowMove)
+		}
 		if err := c.attach(false, nil, true); err != nil {
 			l.g.log.Warn("cannot restore a sensor's session", "client_id", c.id, "err", err)
 			l.removeClient(c)

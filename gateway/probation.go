@@ -126,12 +126,19 @@ func (l *loop) endProbation(c *client) {
 // CONNECT or a SEARCHGW. A session its CONNECT created gets the configured
 // expiry now.
 func (l *loop) verify(c *client, m sn.Message) {
-	if c.conn == nil || c.dialogue != nil {
-		return // no CONNACK yet
-	}
 	switch m.(type) {
 	case *sn.Connect, *sn.SearchGW:
 		return
+	}
+	l.verified(c)
+}
+
+// verified ends c's probation once it has its CONNACK: c sent something
+// that only a client receiving the gateway's answers sends (verify; for
+// 2.0, handleDatagramV2).
+func (l *loop) verified(c *client) {
+	if c.conn == nil || c.dialogue != nil {
+		return // no CONNACK yet
 	}
 	l.endProbation(c)
 	if c.provisional {

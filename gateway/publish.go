@@ -111,13 +111,13 @@ func (c *client) onAcked(a mqttcore.Ack) {
 	case mqttcore.AckConnect:
 		c.upstreamConnected(a.Err) // upstream.go
 	case mqttcore.AckSubscribe:
-		if sa, ok := c.l.subacks[c]; ok && sa.MsgID == a.PacketID {
+		if sa, ok := c.l.subacks[c]; ok && sa.v1.MsgID == a.PacketID {
 			delete(c.l.subacks, c)
 			if a.Err != nil { // the store or a remote broker refused it
 				c.refused(a.Err)
-				sa.TopicID, sa.ReturnCode = 0, returnCode(a.Err)
+				sa.v1.TopicID, sa.v1.ReturnCode = 0, returnCode(a.Err)
 			}
-			c.l.tx.suback = sa
+			c.l.tx.suback = sa.v1
 			c.send(&c.l.tx.suback)
 			c.deliver() // retained messages follow the SUBACK
 		}

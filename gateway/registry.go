@@ -130,9 +130,8 @@ func (c *client) onRegister(m *sn.Register) {
 	} else if e := c.topics.byName(m.TopicName); e != nil {
 		e.flags = e.flags&^rejectedID | byClient
 		id = e.id
-	} else if e := c.topics.add(string(m.TopicName), byClient, c.l.g.cfg.MaxTopicsPerClient); e != nil {
+	} else if e := c.addTopic(string(m.TopicName), byClient); e != nil {
 		id = e.id
-		c.topicsChanged(len(c.topics.entries) - 1)
 		c.saveState(false) // persist.go: the new id survives a restart
 	} else {
 		rc = sn.RejectedCongestion
@@ -150,9 +149,7 @@ func (c *client) onRegister(m *sn.Register) {
 // topic the client refused before, or one beyond max_topics_per_client, is
 // not delivered to it.
 func (c *client) register(d mqttcore.Delivery) {
-	n := len(c.topics.entries)
-	e := c.topics.add(d.Message.Topic, byGateway, c.l.g.cfg.MaxTopicsPerClient)
-	c.topicsChanged(n)
+	e := c.addTopic(d.Message.Topic, byGateway)
 	if e == nil || e.flags&rejectedID != 0 {
 		if e == nil {
 			c.l.g.stats.rejected.Add(1)

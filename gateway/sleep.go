@@ -51,9 +51,9 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 // with DUP when the client next wakes or connects.
 func (c *client) sleep() {
 	c.setOut(outFlight{})
-	deadline := tolerance(seconds(c.sleepFor))
-	c.timerAt = c.l.now() + int64(deadline) // replaces any retry deadline
-	c.saveState(true)                       // persist.go: asleep until timerAt, across a restart
+	deadline := c.tolerance(c.sleepPeriod()) // sleep2.go: 1.2 or 2.0 rules
+	c.timerAt = c.l.now() + int64(deadline)  // replaces any retry deadline
+	c.saveState(true)                        // persist.go: asleep until timerAt, across a restart
 	_ = c.conn.Sleep(deadline)
 	c.detach()
 	c.setState(StateAsleep)
@@ -93,6 +93,11 @@ func (c *client) onPingReq(m *sn.PingReq) {
 
 // backToSleep ends an awake period: PINGRESP, then asleep again.
 func (c *client) backToSleep() {
+	if c.isV2 {
+		c.pingRespV2() // sleep2.go; the queue count is read before sleeping
+		c.sleep()
+		return
+	}
 	c.sleep()
 	c.send(&c.l.tx.pingresp)
 }

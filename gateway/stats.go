@@ -58,6 +58,9 @@ type Stats struct {
 	// transmissions only (resends are in Retransmits), indexed by QoS+1
 	// ([0], QoS -1, stays 0: the gateway never sends it).
 	PublishesOut [4]uint64
+
+	// MQTT-SN 2.0 (stats2.go).
+	V2 StatsV2
 }
 
 // metricsStats are the counters of Stats' last block.
@@ -86,6 +89,28 @@ func (c *client) topicsChanged(n int) {
 	}
 }
 
+// addTopic adds name to c's registrations (registry.add) and counts it.
+func (c *client) addTopic(name string, flag uint8) *topicEntry {
+	n := len(c.topics.entries)
+	e := c.topics.add(name, flag, c.l.g.cfg.MaxTopicsPerClient)
+	c.topicsChanged(n)
+	return e
+}
+
+// resetTopics forgets c's registrations and counts them gone.
+func (c *client) resetTopics() {
+	n := len(c.topics.entries)
+	c.topics.reset()
+	c.topicsChanged(n)
+}
+
+// removeTopicID forgets c's registration id and counts it gone.
+func (c *client) removeTopicID(id uint16) {
+	n := len(c.topics.entries)
+	c.topics.removeID(id)
+	c.topicsChanged(n)
+}
+
 // countPublish counts a PUBLISH of QoS q in one of the PublishesIn/Out
 // arrays.
 func countPublish(a *[4]atomic.Uint64, q int8) {
@@ -101,6 +126,7 @@ type stats struct {
 	identityRefused, denied, heldRepeats, lost      atomic.Uint64
 	clients, asleep, unverified                     atomic.Int64
 	metricsStats
+	stats2 // MQTT-SN 2.0 (stats2.go)
 }
 
 func (s *stats) snapshot(l *limits) Stats {
@@ -122,6 +148,7 @@ func (s *stats) snapshot(l *limits) Stats {
 		st.PublishesIn[i] = s.publishesIn[i].Load()
 		st.PublishesOut[i] = s.publishesOut[i].Load()
 	}
+	st.V2 = s.snapshot2()
 	for i := range st.LimitHits {
 		st.LimitHits[i] = l.hits[i].Load()
 	}

@@ -30,9 +30,7 @@ func (c *client) onSubscribe(m *sn.Subscribe) {
 		return
 	}
 	if m.TopicIDType == sn.TopicIDNormal && exactTopic(filter) {
-		n := len(c.topics.entries)
-		e := c.topics.add(filter, bySub, c.l.g.cfg.MaxTopicsPerClient)
-		c.topicsChanged(n)
+		e := c.addTopic(filter, bySub)
 		if e == nil { // max_topics_per_client reached: the client could not be told this topic
 			_, _ = c.conn.Unsubscribe(filter)
 			c.l.g.stats.rejected.Add(1)
@@ -50,9 +48,9 @@ func (c *client) onSubscribe(m *sn.Subscribe) {
 		// The SUBACK promises the subscription: it goes once that is on
 		// disk (onAcked), and deliveries wait for it.
 		if c.l.subacks == nil {
-			c.l.subacks = map[*client]sn.Suback{}
+			c.l.subacks = map[*client]pendingSuback{}
 		}
-		c.l.subacks[c] = sn.Suback{QoS: m.QoS, TopicID: topicID, MsgID: m.MsgID, ReturnCode: sn.Accepted}
+		c.l.subacks[c] = pendingSuback{v1: sn.Suback{QoS: m.QoS, TopicID: topicID, MsgID: m.MsgID, ReturnCode: sn.Accepted}}
 		return
 	}
 	c.sendSuback(m.QoS, topicID, m.MsgID, sn.Accepted)
@@ -83,6 +81,13 @@ func (c *client) filterFor(typ sn.TopicIDType, name []byte, id uint16) (filter s
 // can give it a topic id in SUBACK.
 func exactTopic(filter string) bool {
 	return !strings.ContainsAny(filter, "+#") && !strings.HasPrefix(filter, "$share/")
+}
+
+// pendingSuback is a SUBACK waiting for its subscription to be durable, in
+// the client's version.
+type pendingSuback struct {
+	v1 sn.Suback
+	v2 sn.SubackV2
 }
 
 func (c *client) sendSuback(q sn.QoS, topicID, msgID uint16, rc sn.ReturnCode) {

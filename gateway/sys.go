@@ -56,6 +56,13 @@ func (g *Gateway) sysTopics() []sysTopic {
 		{sysPrefix + "messages/retransmitted", num(st.Retransmits)},
 		{sysPrefix + "messages/qos_minus_1", num(st.QoSMinus1)},
 		{sysPrefix + "clients/migrated", num(st.Migrated)},
+		// MQTT-SN 2.0 (stats2.go).
+		{sysPrefix + "v2/connects", num(st.V2.Connects)},
+		{sysPrefix + "v2/auth_refused", num(st.V2.AuthRefused)},
+		{sysPrefix + "v2/paho_deviations", num(st.V2.PahoDeviations)},
+		{sysPrefix + "v2/protocol_errors", num(st.V2.ProtocolErrors)},
+		{sysPrefix + "v2/unsupported", num(st.V2.Unsupported)},
+		{sysPrefix + "v2/rebound", num(st.V2.Rebound)},
 	}
 	// The gauges and counters /metrics exports too (cmd/gannet/metrics.go),
 	// from the same Stats.

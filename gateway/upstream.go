@@ -34,6 +34,10 @@ func (c *client) upstreamConnected(err error) {
 	if c.conn == nil {
 		return // gone in the meantime (slept, disconnected)
 	}
+	if c.isV2 {
+		c.upstreamConnectedV2(err) // connect2.go: the same, in MQTT-SN 2.0
+		return
+	}
 	if c.state == StateAwake {
 		if err != nil {
 			c.l.g.log.Debug("wake refused by the remote broker", "client_id", c.id, "err", err)

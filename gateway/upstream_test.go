@@ -169,3 +169,64 @@ func TestTransparentAnswersFollowTheRemote(t *testing.T) {
 		s2.expect(&sn.Connack{ReturnCode: sn.RejectedCongestion})
 	})
 }
+
+// TestTransparentAnswersFollowTheRemoteV2 is TestTransparentAnswersFollowTheRemote
+// for a 2.0 sensor: CONNACK, SUBACK and PUBACK wait for the remote broker
+// and carry its refusals as 2.0 reason codes; a wake-up delivers what the
+// remote sent once it resumed, then PINGRESP.
+func TestTransparentAnswersFollowTheRemoteV2(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		r := &remote{}
+		h.b.SetUpstream(r)
+		s := h.sensor("10.0.0.2:5000")
+		connect := &sn.ConnectV2{PacketID: 1, KeepAlive: 60, ClientID: []byte("t-1"), HasSessionExpiry: true, SessionExpiry: 3600}
+		s.send2(connect)
+		s.expectNone(5 * time.Second)
+		s.send2(connect) // a repeat meanwhile
+		s.expectNone(time.Second)
+		r.answer(t, nil)
+		s.expect2(&sn.ConnackV2{PacketID: 1})
+		s.expectNone(time.Second) // one CONNACK for both CONNECTs
+
+		s.send2(&sn.SubscribeV2{QoS: sn.QoS1, PacketID: 2, TopicType: sn.TopicTypeName, TopicFilter: []byte("cmd/t-1")})
+		s.expectNone(time.Second)
+		r.answer(t, nil)
+		ack := s.recv2().(*sn.SubackV2)
+		if ack.ReasonCode != sn.GrantedQoS1 || !ack.HasTopicAlias || ack.PacketID != 2 {
+			t.Fatalf("SUBACK = %+v; want QoS 1 granted with an alias", ack)
+		}
+		s.send2(&sn.SubscribeV2{QoS: sn.QoS1, PacketID: 3, TopicType: sn.TopicTypeName, TopicFilter: []byte("cmd/other")})
+		r.answer(t, mqttcore.ErrNotAuthorized)
+		s.expect2(&sn.SubackV2{TopicType: sn.TopicTypePredefined, PacketID: 3, ReasonCode: sn.NotAuthorized})
+
+		s.send2(&sn.PublishV2{QoS: sn.QoS1, PacketID: 4, TopicType: sn.TopicTypeName, TopicName: []byte("data/t-1"), Data: []byte("x")})
+		s.expectNone(time.Second)
+		r.answer(t, mqttcore.ErrUnavailable)
+		s.expect2(&sn.PubackV2{PacketID: 4, ReasonCode: sn.Congestion})
+
+		s.send2(&sn.SleepReq{RetainTopicAliases: true, PacketID: 5, SleepDuration: 600})
+		s.expect2(&sn.SleepResp{PacketID: 5})
+		s.send2(&sn.PingReqV2{PacketID: 6})
+		s.expectNone(time.Second)
+		if err := r.sink("t-1").Deliver(&mqttcore.Message{Topic: "cmd/t-1", Payload: []byte("open"), QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		s.expectNone(time.Second) // not before the remote answered
+		r.answer(t, nil)
+		p := s.recv2().(*sn.PublishV2)
+		if p.TopicType != sn.TopicTypeSession || p.TopicAlias != ack.TopicAlias || string(p.Data) != "open" {
+			t.Fatalf("PUBLISH = %+v; want open on alias %d", p, ack.TopicAlias)
+		}
+		s.send2(&sn.PubackV2{PacketID: p.PacketID})
+		s.expect2(&sn.PingRespV2{PacketID: 6})
+
+		// Refused by the remote: the reason code in CONNACK, no session left.
+		s2 := h.sensor("10.0.0.3:5000")
+		s2.send2(&sn.ConnectV2{CleanStart: true, PacketID: 7, KeepAlive: 60, ClientID: []byte("t-2")})
+		r.answer(t, mqttcore.ErrNotAuthorized)
+		s2.expect2(&sn.ConnackV2{PacketID: 7, ReasonCode: sn.NotAuthorized})
+		if _, ok := h.b.Session("t-2"); ok {
+			t.Fatal("the refused sensor's session stayed in the core")
+		}
+	})
+}

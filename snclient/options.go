@@ -43,6 +43,12 @@ type Options struct {
 	// authentication). Only single-step methods are supported: the gateway
 	// must answer the CONNECT with CONNACK, not with AUTH.
 	Auth *Auth
+	// AllowAddressChange sets an MQTT-SN 2.0 CONNECT's "allow network
+	// address changes": the gateway may then re-bind the connection to a
+	// new address that sends a Connection Encapsulation naming the client
+	// id. (The client does not send that envelope itself yet; see
+	// docs/mqttsn-2.md.) A 1.2 client refuses it.
+	AllowAddressChange bool
 	// RetryInterval is T_retry: how long to wait for an answer before
 	// retransmitting. Zero means DefaultRetryInterval.
 	RetryInterval time.Duration
@@ -126,6 +132,8 @@ func (o *Options) Validate() error {
 		return optErr("MaxRetries", "%d is negative", o.MaxRetries)
 	case o.MaxMessageSize != 0 && (o.MaxMessageSize < 16 || o.MaxMessageSize > snpacket.MaxLen):
 		return optErr("MaxMessageSize", "%d outside 16..%d", o.MaxMessageSize, snpacket.MaxLen)
+	case o.AllowAddressChange && o.Version != snpacket.Version20:
+		return optErr("AllowAddressChange", "MQTT-SN %v has no Connection Encapsulation", Version12)
 	}
 	if a := o.Auth; a != nil {
 		switch {

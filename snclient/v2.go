@@ -39,6 +39,8 @@ func (c *Client) connectV2(ctx context.Context, will *Will) error {
 		KeepAlive:     uint16(c.opts.KeepAlive / time.Second),
 		MaxPacketSize: uint16(c.opts.MaxMessageSize),
 		ClientID:      []byte(c.opts.ClientID),
+
+		AllowAddressChange: c.opts.AllowAddressChange,
 	}
 	if c.opts.PersistentSession {
 		m.HasSessionExpiry, m.SessionExpiry = true, 0xFFFFFFFF

@@ -93,11 +93,12 @@ func TestV2ConnectWillPersistent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		opts := optionsV2()
 		opts.PersistentSession = true
+		opts.AllowAddressChange = true
 		opts.Will = &snclient.Will{Topic: "will/t", Message: []byte("bye"), QoS: 1, Retain: true}
 		c, g := newClient(t, opts)
 		done := async(func() error { return c.Connect(context.Background()) })
 		got := expectV2[*sn.ConnectV2](g)
-		want := &sn.ConnectV2{PacketID: 1, KeepAlive: 30, MaxPacketSize: 1500,
+		want := &sn.ConnectV2{PacketID: 1, KeepAlive: 30, MaxPacketSize: 1500, AllowAddressChange: true,
 			HasSessionExpiry: true, SessionExpiry: 0xFFFFFFFF,
 			Will: true, WillQoS: 1, WillRetain: true, WillTopicType: sn.TopicTypeName, WillTopic: []byte("will/t"), WillPayload: []byte("bye"),
 			ClientID: []byte("dev1")}
@@ -587,6 +588,7 @@ func TestV2ConnectAuth(t *testing.T) {
 	})
 	for name, o := range map[string]snclient.Options{
 		"1.2":          {Auth: snclient.PlainAuth("u", "p")},
+		"1.2 address":  {AllowAddressChange: true},
 		"empty method": {Version: snclient.Version20, Auth: &snclient.Auth{}},
 	} {
 		if err := o.Validate(); !errors.Is(err, snclient.ErrInvalidOption) {

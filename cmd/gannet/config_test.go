@@ -53,6 +53,8 @@ func TestBrokenConfigs(t *testing.T) {
 		{"integer duration", "retry_interval", "retry_interval = 5", "gateway.retry_interval: a duration needs a unit"},
 		{"negative limit", "max_clients", "max_clients = -1", "max_clients = -1"},
 		{"huge loop queue", "loop_queue", "loop_queue = 100000000", "loop_queue = 100000000: must be 0 (default) to 65536"},
+		{"negative pending auth", "max_pending_auth", "max_pending_auth = -1", "max_pending_auth = -1: must be 0 (default) to 65536"},
+		{"bad paho forwarder", "paho_forwarders", `paho_forwarders = ["10.0.0.1"]`, `paho_forwarders "10.0.0.1"`},
 		{"bad log level", "level", `level = "loud"`, `log.level = "loud"`},
 		{"bad migration", "address_migration", `address_migration = ["a*b"]`, "address_migration[0]"},
 		{"bad predefined", "", "[[gateway.predefined]]\nid = 1\ntopic = \"a/#\"", "contains a wildcard"},

@@ -29,6 +29,34 @@ type snFlags struct {
 	predefined string
 	timeout    time.Duration
 	verbose    bool
+	version    versionFlag
+	username   string
+	password   string
+}
+
+// versionFlag is the MQTT-SN protocol version of -protocol: "1.2" (the
+// default) or "2.0" (also "1" and "2"), as mosquitto_pub's -V picks the
+// MQTT version. It has no -V spelling: gannet sub's -V has long been
+// -print-topic.
+type versionFlag snclient.Version
+
+func (v *versionFlag) String() string {
+	if *v == 0 {
+		return snclient.Version12.String()
+	}
+	return snclient.Version(*v).String()
+}
+
+func (v *versionFlag) Set(s string) error {
+	switch s {
+	case "1.2", "1", "12":
+		*v = versionFlag(snclient.Version12)
+	case "2.0", "2", "20":
+		*v = versionFlag(snclient.Version20)
+	default:
+		return fmt.Errorf("MQTT-SN version %q: want 1.2 or 2.0", s)
+	}
+	return nil
 }
 
 // register defines the shared flags. The long names match gannet bench's
@@ -47,7 +75,11 @@ func (f *snFlags) register(fs *flag.FlagSet, defaultQoS int) {
 	fs.StringVar(&f.predefined, "predefined", "", "predefined topics the gateway knows, as `id=topic,...` (names -topic uses)")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up on the gateway after this `long` per request")
 	fs.BoolVar(&f.verbose, "verbose", false, "log the client's state changes to stderr")
-	for name, old := range map[string]string{"client-id": "id", "qos": "q", "topic": "t", "topic-id": "p", "short-topic": "s", "verbose": "v"} {
+	fs.Var(&f.version, "protocol", "MQTT-SN `version`: 1.2 or 2.0")
+	fs.StringVar(&f.username, "username", "", "MQTT-SN 2.0: authenticate as `user` (SASL PLAIN, checked against the gateway's [mqtt.auth] password file)")
+	fs.StringVar(&f.password, "password", "", "MQTT-SN 2.0: the `password` of -username")
+	for name, old := range map[string]string{"client-id": "id", "qos": "q", "topic": "t", "topic-id": "p", "short-topic": "s", "verbose": "v",
+		"username": "u", "password": "P"} {
 		alias(fs, name, old)
 	}
 }
@@ -86,6 +118,9 @@ func (f *snFlags) parse(fs *flag.FlagSet, args []string) (snclient.Topic, snclie
 		return snclient.Topic{}, 0, err
 	}
 	q, err := f.snQoS()
+	if err == nil && f.username != "" && f.version != versionFlag(snclient.Version20) {
+		err = fmt.Errorf("-username: authentication needs -protocol 2.0 (MQTT-SN 1.2 has none): %w", errUsage)
+	}
 	return topic, q, err
 }
 
@@ -128,6 +163,10 @@ func (f *snFlags) dial(ctx context.Context, stderr io.Writer, h snclient.Handler
 		PersistentSession: f.persistent,
 		PredefinedTopics:  pre,
 		Handler:           h,
+		Version:           snclient.Version(f.version),
+	}
+	if f.username != "" {
+		opts.Auth = snclient.PlainAuth(f.username, f.password)
 	}
 	if f.verbose {
 		opts.Logger = (&logConfig{Level: "debug"}).logger(stderr)

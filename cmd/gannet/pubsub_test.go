@@ -12,17 +12,24 @@ import (
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 )
 
 // startGateway runs a core and a gateway on a loopback UDP port and returns
 // the core and the gateway's address.
 func startGateway(t *testing.T, cfg gateway.Config) (*mqttcore.Broker, string) {
 	t.Helper()
+	return startGatewayWith(t, cfg, gateway.Options{})
+}
+
+// startGatewayWith is startGateway with the gateway's options.
+func startGatewayWith(t *testing.T, cfg gateway.Config, opts gateway.Options) (*mqttcore.Broker, string) {
+	t.Helper()
 	b, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(cfg, b, gateway.Options{})
+	g, err := gateway.New(cfg, b, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +144,54 @@ func TestPubSubCommands(t *testing.T) {
 	}
 }
 
+// TestPubSubProtocol20 runs gannet sub and pub in MQTT-SN 2.0
+// (-protocol 2.0), authenticated with -username/-password against a
+// password file, and checks that a wrong password is refused.
+func TestPubSubProtocol20(t *testing.T) {
+	hash, err := auth.HashPassword([]byte("pw"), auth.Bcrypt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := auth.ParsePasswords(strings.NewReader("alice:"+hash+"\n"), "passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, addr := startGatewayWith(t, gateway.Config{}, gateway.Options{Authenticator: auth.NewFrom(pw, nil, true)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var out, errOut syncBuffer
+	subDone := make(chan int, 1)
+	go func() {
+		subDone <- run(ctx, []string{"sub", "-protocol", "2.0", "-gateway", addr, "-id", "sub2", "-t", "v2/#", "-q", "1",
+			"-V", "-C", "1", "-username", "alice", "-password", "pw"}, nil, &out, &errOut)
+	}()
+	waitFor(t, "the subscription", func() bool {
+		info, ok := b.Session("sub2")
+		return ok && info.Subscriptions == 1
+	})
+	var perr bytes.Buffer
+	bad := []string{"pub", "-protocol", "2", "-gateway", addr, "-t", "v2/x", "-m", "no", "-q", "1", "-u", "alice", "-P", "wrong"}
+	if rc := run(ctx, bad, nil, &bytes.Buffer{}, &perr); rc == 0 || !strings.Contains(perr.String(), "bad user name or password") {
+		t.Errorf("gannet %s = %d, stderr %q; want a refusal 0x86", strings.Join(bad, " "), rc, perr.String())
+	}
+	good := []string{"pub", "-protocol", "2.0", "-gateway", addr, "-t", "v2/x", "-m", "yes", "-q", "1", "-u", "alice", "-P", "pw"}
+	if rc := run(ctx, good, nil, &bytes.Buffer{}, &perr); rc != 0 {
+		t.Fatalf("gannet %s = %d; stderr %s", strings.Join(good, " "), rc, perr.String())
+	}
+	select {
+	case rc := <-subDone:
+		if rc != 0 {
+			t.Fatalf("gannet sub = %d; stderr %s", rc, errOut.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("gannet sub did not finish; output so far %q", out.String())
+	}
+	if got := out.String(); got != "v2/x yes\n" {
+		t.Errorf("sub printed %q; want %q", got, "v2/x yes\n")
+	}
+}
+
 // TestUsageErrors runs the CLI's usage errors: each exits 2 and prints
 // what is wrong and the command's usage line (they used to exit 2 in
 // silence).
@@ -161,6 +216,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"sub", "-p", "70000"}, "-topic-id 70000: a topic id is 1 to 65534"},
 		{[]string{"sub", "-t", "a", "-C", "-1"}, "-count -1: must not be negative"},
 		{[]string{"pub", "-colour"}, "flag provided but not defined: -colour"},
+		{[]string{"pub", "-t", "a", "-m", "x", "-protocol", "3"}, `MQTT-SN version "3": want 1.2 or 2.0`},
+		{[]string{"pub", "-t", "a", "-m", "x", "-username", "u"}, "-username: authentication needs -protocol 2.0"},
 		{[]string{"serve", "stray"}, `unexpected argument "stray"`},
 		{[]string{"check-config", "-c", "a", "b"}, `unexpected argument "b"`},
 		{[]string{"bench", "publish", "-topic-id", "70000"}, "-topic-id 70000: want 1 to 65534"},

@@ -104,7 +104,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}()
 	in.mqtt = mqttSrv
-	gwOpts := gateway.Options{Logger: log}
+	// MQTT-SN 2.0 CONNECTs authenticate as MQTT clients do, against
+	// [mqtt.auth]'s password file (gateway/auth2.go); a reload reaches both.
+	gwOpts := gateway.Options{Logger: log, Authenticator: authn}
 	limiters, err := cfg.RateLimit.apply(&gwOpts) // serve_limits.go
 	if err != nil {
 		return err

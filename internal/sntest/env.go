@@ -45,6 +45,9 @@ type Options struct {
 	// UDPAddr is the gateway's UDP address ("": a free loopback port), for
 	// a restart on the address the sensors know.
 	UDPAddr string
+	// Authenticator checks MQTT-SN 2.0 CONNECTs' passwords
+	// (gateway.Options.Authenticator); nil: none.
+	Authenticator gateway.Authenticator
 }
 
 // Env is a running Gannet: the core, its MQTT listener on a free loopback
@@ -90,7 +93,7 @@ func Start(t testing.TB, opts Options) *Env {
 	if gcfg.Loops == 0 {
 		gcfg.Loops = 2
 	}
-	g, err := gateway.New(gcfg, b, gateway.Options{Logger: log})
+	g, err := gateway.New(gcfg, b, gateway.Options{Logger: log, Authenticator: opts.Authenticator})
 	if err != nil {
 		srv.Close()
 		b.Close()
