@@ -52,6 +52,20 @@ var (
 	mSnRetransmits    = counter("gannet_mqttsn_retransmissions_total", "REGISTER, PUBLISH and PUBREL the gateway resent after retry_interval.")
 	mSnQoSMinus1      = counter("gannet_mqttsn_qos_minus_one_messages_total", "QoS -1 publishes accepted.")
 	mSnMigrated       = counter("gannet_mqttsn_migrations_total", "Sleeping clients that woke from a new address (address_migration).")
+	mSnV2Connects     = counter("gannet_mqttsn_v2_connects_total", "MQTT-SN 2.0 CONNECTs accepted.")
+	mSnV2AuthRefused  = counter("gannet_mqttsn_v2_auth_refused_total", "MQTT-SN 2.0 CONNECTs and re-authentications refused for their authentication (unknown method, wrong user name or password).")
+	mSnV2Paho         = counter("gannet_mqttsn_v2_paho_deviations_total", "MQTT-SN 2.0 packets accepted in Eclipse Paho's forms that the draft does not allow (docs/mqttsn-2.md).")
+	mSnV2ProtoErrors  = counter("gannet_mqttsn_v2_protocol_errors_total", "MQTT-SN 2.0 virtual connections the gateway ended for a protocol error.")
+	mSnV2Unsupported  = counter("gannet_mqttsn_v2_unsupported_total", "MQTT-SN 2.0 envelopes dropped because Gannet does not implement them or does not accept them from the sender.")
+	mSnV2Rebound      = counter("gannet_mqttsn_v2_rebound_total", "MQTT-SN 2.0 clients moved to a new address by a Connection Encapsulation.")
+	mTpConnections    = gauge("gannet_transparent_connections", "Upstream MQTT connections held now for transparent sensors.")
+	mTpConnects       = counter("gannet_transparent_connects_total", "Upstream connections established for transparent sensors.")
+	mTpRefused        = counter("gannet_transparent_refused_total", "Transparent sensors refused because max_connections upstream connections were held.")
+	mTpFailures       = counter("gannet_transparent_connect_failures_total", "Upstream connects that failed or that the remote broker refused.")
+	mTpPublished      = counter("gannet_transparent_messages_published_total", "Transparent sensors' messages the remote broker acknowledged (QoS 1/2) or was sent (QoS 0).")
+	mTpDelivered      = counter("gannet_transparent_messages_delivered_total", "Messages from the remote broker queued for transparent sensors.")
+	mTpRejected       = counter("gannet_transparent_rejected_total", "Publishes and subscriptions of transparent sensors the remote broker refused.")
+	mTpDropped        = counter("gannet_transparent_dropped_total", "QoS 0 publishes dropped because a sensor's upstream link had too many operations waiting.")
 	mSnLimitHits      = counter("gannet_mqttsn_limit_hits_total", "Hits of each gateway limit, by its configuration key.", "limit")
 	mRateAllowed      = counter("gannet_rate_limit_allowed_total", "Datagrams a rate limiter allowed.", "limiter")
 	mRateLimited      = counter("gannet_rate_limit_limited_total", "Datagrams a rate limiter refused.", "limiter")
@@ -141,7 +155,8 @@ var allMetrics = []metricDesc{
 	mMQTTClosed, mMQTTACLDenied, mMQTTCoreRefused, mMQTTTooLarge, mMQTTPacketsIn, mMQTTPacketsOut, mBridgeUp,
 	mBridgeDepth, mBridgeBytes, mBridgeOldest, mBridgeInflight, mBridgeQueued, mBridgeSent, mBridgeReceived,
 	mBridgeDropped, mBridgeRefused, mBridgeErrors, mBridgeCommits, mBridgeOps, mBridgeWaits, mBridgeRequeued,
-	mBridgeQuarantin,
+	mBridgeQuarantin, mSnV2Connects, mSnV2AuthRefused, mSnV2Paho, mSnV2ProtoErrors, mSnV2Unsupported, mSnV2Rebound,
+	mTpConnections, mTpConnects, mTpRefused, mTpFailures, mTpPublished, mTpDelivered, mTpRejected, mTpDropped,
 }
 
 // collector is the prometheus.Collector of a running gannet.
@@ -199,6 +214,23 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		for l, hits := range st.LimitHits {
 			emit(mSnLimitHits, float64(hits), limitLabel(gateway.Limit(l)))
 		}
+		emit(mSnV2Connects, float64(st.V2.Connects))
+		emit(mSnV2AuthRefused, float64(st.V2.AuthRefused))
+		emit(mSnV2Paho, float64(st.V2.PahoDeviations))
+		emit(mSnV2ProtoErrors, float64(st.V2.ProtocolErrors))
+		emit(mSnV2Unsupported, float64(st.V2.Unsupported))
+		emit(mSnV2Rebound, float64(st.V2.Rebound))
+	}
+	if in.transparent != nil {
+		st := in.transparent.Stats()
+		emit(mTpConnections, float64(st.Connections))
+		emit(mTpConnects, float64(st.Connects))
+		emit(mTpRefused, float64(st.RefusedMaxConnections))
+		emit(mTpFailures, float64(st.ConnectFailures))
+		emit(mTpPublished, float64(st.Published))
+		emit(mTpDelivered, float64(st.Delivered))
+		emit(mTpRejected, float64(st.Rejected))
+		emit(mTpDropped, float64(st.Dropped))
 	}
 	for _, lim := range in.limiters {
 		l := lim.limiter.p.Load()

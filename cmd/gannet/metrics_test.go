@@ -334,3 +334,35 @@ func TestHealthAndReady(t *testing.T) {
 		t.Errorf("GET /healthz with the gateway closed = %d; want 503", code)
 	}
 }
+
+// TestMetricsV2 scrapes after an MQTT-SN 2.0 sensor connected and
+// published: the 2.0 counters are exported, and its publish is counted
+// with 1.2's by QoS. Transparent mode is off: no gannet_transparent_
+// family.
+func TestMetricsV2(t *testing.T) {
+	o := startOps(t, sntest.Options{})
+	ctx := sntest.Context(t)
+	s := o.sensorWith(t, ctx, snclient.Options{ClientID: "v2", KeepAlive: time.Minute, Version: sn.Version20})
+	if err := s.Publish(ctx, snclient.Named("m/v2"), sn.QoS1, false, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	fams := scrape(t, o.url)
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"gannet_mqttsn_v2_connects_total", nil, 1},
+		{"gannet_mqttsn_v2_auth_refused_total", nil, 0},
+		{"gannet_mqttsn_v2_protocol_errors_total", nil, 0},
+		{"gannet_mqttsn_messages_received_total", []string{"qos", "1"}, 1},
+		{"gannet_mqttsn_sensors", []string{"state", "active"}, 1},
+	} {
+		if got := value(t, fams, tc.name, tc.labels...); got != tc.want {
+			t.Errorf("%s%v = %v; want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+	if _, ok := fams["gannet_transparent_connections"]; ok {
+		t.Error("gannet_transparent_connections exported with transparent mode off")
+	}
+}

@@ -83,6 +83,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer broker.Close()
 	in.broker = broker
+	in.transparent = up.up
 	up.install(broker)
 	bridges, stopBridges, err := startBridges(ctx, cfg.Bridges, broker, backendOf(store), log) // serve_bridge.go
 	if err != nil {

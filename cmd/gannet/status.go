@@ -20,6 +20,7 @@ import (
 	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
 	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
 	"github.com/gannet-mqtt/gannet/mqttcore/listener"
+	"github.com/gannet-mqtt/gannet/mqttcore/transparent"
 	"github.com/gannet-mqtt/gannet/radio"
 )
 
@@ -38,16 +39,18 @@ var statusFiles embed.FS
 // serve started. Fields are set before the HTTP listener starts and not
 // changed after, except ready.
 type instance struct {
-	version  string
-	started  time.Time
-	log      *slog.Logger
-	broker   *mqttcore.Broker
-	store    *boltstore.Store // nil for [store] type = "memory"
-	gw       *gateway.Gateway
-	links    []gateway.Link
-	mqtt     *listener.Server // nil when [mqtt] is disabled
-	bridges  []*bridge.Bridge
-	limiters []namedLimiter
+	version string
+	started time.Time
+	log     *slog.Logger
+	broker  *mqttcore.Broker
+	store   *boltstore.Store // nil for [store] type = "memory"
+	gw      *gateway.Gateway
+	links   []gateway.Link
+	mqtt    *listener.Server // nil when [mqtt] is disabled
+	bridges []*bridge.Bridge
+	// transparent is [transparent]'s upstream, nil when it is off.
+	transparent *transparent.Upstream
+	limiters    []namedLimiter
 	// ready is set once every listener is serving and cleared at shutdown.
 	ready atomic.Bool
 	// reload, when set, rereads the configuration (POST /-/reload).
