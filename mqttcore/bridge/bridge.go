@@ -21,6 +21,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/internal/pahoprops"
 )
 
 // Options are a bridge's collaborators.
@@ -345,7 +346,7 @@ func (b *Bridge) inbound(pr paho.PublishReceived) (bool, error) {
 			Payload: p.Payload,
 			QoS:     min(mqttcore.QoS(p.QoS), r.QoS),
 			Retain:  p.Retain,
-			Props:   coreProps(p.Properties),
+			Props:   pahoprops.ToCore(p.Properties),
 		}
 		err := b.inline.Publish(m)
 		switch {
@@ -611,7 +612,7 @@ func topicMatch(filter, topic string) bool {
 // encoded here in one allocation; with them, through paho.
 func encodeQueued(topic string, qos byte, retain bool, payload []byte, props *mqttcore.Properties) ([]byte, error) {
 	if props != nil {
-		p := &paho.Publish{QoS: qos, Retain: retain, Topic: topic, Payload: payload, Properties: pahoProps(props)}
+		p := &paho.Publish{QoS: qos, Retain: retain, Topic: topic, Payload: payload, Properties: pahoprops.ToPaho(props)}
 		buf := bytes.NewBuffer(make([]byte, 8, 8+len(topic)+len(payload)+64))
 		if _, err := p.Packet().WriteTo(buf); err != nil {
 			return nil, err
@@ -656,46 +657,6 @@ func encodeQueued(topic string, qos byte, retain bool, payload []byte, props *mq
 	}
 	b = append(b, 0) // no properties
 	return append(b, payload...), nil
-}
-
-func pahoProps(p *mqttcore.Properties) *paho.PublishProperties {
-	if p == nil {
-		return nil
-	}
-	pp := &paho.PublishProperties{ContentType: p.ContentType, ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData}
-	if p.PayloadFormat != 0 {
-		f := p.PayloadFormat
-		pp.PayloadFormat = &f
-	}
-	if p.MessageExpiry > 0 {
-		e := uint32(min((p.MessageExpiry+time.Second-1)/time.Second, 0xFFFFFFFF))
-		pp.MessageExpiry = &e
-	}
-	for _, u := range p.User {
-		pp.User = append(pp.User, paho.UserProperty{Key: u.Key, Value: u.Value})
-	}
-	return pp
-}
-
-func coreProps(p *paho.PublishProperties) *mqttcore.Properties {
-	if p == nil {
-		return nil
-	}
-	cp := &mqttcore.Properties{ContentType: p.ContentType, ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData}
-	if p.PayloadFormat != nil {
-		cp.PayloadFormat = *p.PayloadFormat
-	}
-	if p.MessageExpiry != nil {
-		cp.MessageExpiry = time.Duration(*p.MessageExpiry) * time.Second
-	}
-	for _, u := range p.User {
-		cp.User = append(cp.User, mqttcore.UserProperty{Key: u.Key, Value: u.Value})
-	}
-	if cp.PayloadFormat == 0 && cp.MessageExpiry == 0 && cp.ContentType == "" && cp.ResponseTopic == "" &&
-		cp.CorrelationData == nil && cp.User == nil {
-		return nil
-	}
-	return cp
 }
 
 // remoteRefused counts and logs a message the remote refused with an

@@ -14,6 +14,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/internal/pahoprops"
 )
 
 // link is one sensor's upstream session: the mqttcore.UpstreamLink of a
@@ -245,7 +246,7 @@ func (l *link) barrier(ctx context.Context, base int64) {
 // queued in the core session before paho acknowledges it.
 func (l *link) received(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
-	m := &mqttcore.Message{Topic: p.Topic, Payload: p.Payload, QoS: mqttcore.QoS(p.QoS), Retain: p.Retain, Props: coreProps(p.Properties)}
+	m := &mqttcore.Message{Topic: p.Topic, Payload: p.Payload, QoS: mqttcore.QoS(p.QoS), Retain: p.Retain, Props: pahoprops.ToCore(p.Properties)}
 	err := l.in.Deliver(m)
 	if err == nil {
 		l.u.delivered.Add(1)
@@ -336,7 +337,7 @@ func (l *link) publish(ctx context.Context, m *mqttcore.Message) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.u.cfg.ConnectTimeout)
 	defer cancel()
-	pr, err := l.cli.Publish(ctx, &paho.Publish{QoS: byte(m.QoS), Retain: m.Retain, Topic: m.Topic, Payload: m.Payload, Properties: pahoProps(m.Props)})
+	pr, err := l.cli.Publish(ctx, &paho.Publish{QoS: byte(m.QoS), Retain: m.Retain, Topic: m.Topic, Payload: m.Payload, Properties: pahoprops.ToPaho(m.Props)})
 	if pr != nil && pr.ReasonCode >= 0x80 {
 		l.u.rejected.Add(1)
 		l.u.log.Debug("transparent: the remote refused a publish", "client_id", l.id, "topic", m.Topic, "reason_code", fmt.Sprintf("0x%02x", pr.ReasonCode))

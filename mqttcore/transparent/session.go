@@ -2,13 +2,9 @@ package transparent
 
 import (
 	"sync/atomic"
-	"time"
 
 	"github.com/eclipse/paho.golang/packets"
-	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/session/state"
-
-	"github.com/gannet-mqtt/gannet/mqttcore"
 )
 
 // countingSession is paho's in-memory session state, counting the QoS 1/2
@@ -42,46 +38,3 @@ func (s *countingSession) PacketReceived(p *packets.ControlPacket, ch chan<- *pa
 // beforeUnsuback is the number of QoS 1/2 PUBLISHes read before the last
 // UNSUBACK.
 func (s *countingSession) beforeUnsuback() int64 { return s.atUnsack.Load() }
-
-// pahoProps converts core message properties to paho's.
-func pahoProps(p *mqttcore.Properties) *paho.PublishProperties {
-	if p == nil {
-		return nil
-	}
-	pp := &paho.PublishProperties{ContentType: p.ContentType, ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData}
-	if p.PayloadFormat != 0 {
-		f := p.PayloadFormat
-		pp.PayloadFormat = &f
-	}
-	if p.MessageExpiry > 0 {
-		e := uint32(min((p.MessageExpiry+time.Second-1)/time.Second, 0xFFFFFFFF))
-		pp.MessageExpiry = &e
-	}
-	for _, u := range p.User {
-		pp.User = append(pp.User, paho.UserProperty{Key: u.Key, Value: u.Value})
-	}
-	return pp
-}
-
-// coreProps converts paho's message properties to the core's (nil when
-// there are none).
-func coreProps(p *paho.PublishProperties) *mqttcore.Properties {
-	if p == nil {
-		return nil
-	}
-	cp := &mqttcore.Properties{ContentType: p.ContentType, ResponseTopic: p.ResponseTopic, CorrelationData: p.CorrelationData}
-	if p.PayloadFormat != nil {
-		cp.PayloadFormat = *p.PayloadFormat
-	}
-	if p.MessageExpiry != nil {
-		cp.MessageExpiry = time.Duration(*p.MessageExpiry) * time.Second
-	}
-	for _, u := range p.User {
-		cp.User = append(cp.User, mqttcore.UserProperty{Key: u.Key, Value: u.Value})
-	}
-	if cp.PayloadFormat == 0 && cp.MessageExpiry == 0 && cp.ContentType == "" && cp.ResponseTopic == "" &&
-		cp.CorrelationData == nil && cp.User == nil {
-		return nil
-	}
-	return cp
-}
