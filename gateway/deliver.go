@@ -179,28 +179,45 @@ func (c *client) onPuback(m *sn.Puback) {
 }
 
 func (c *client) onPubrec(m *sn.Pubrec) {
-	switch {
-	case c.out.kind == exchangePublish && m.MsgID == c.out.msgID && c.out.d.QoS == mqttcore.ExactlyOnce:
-		_ = c.conn.Received(m.MsgID)
-		c.setOut(outFlight{kind: exchangePubrel, msgID: m.MsgID, d: c.out.d})
-		if !c.conn.Sync(mqttcore.Ack{Kind: mqttcore.AckReceived, PacketID: m.MsgID}) {
-			c.sendPubrel() // else once the PUBREC is on disk (onAcked)
-		}
-		c.armRetry()
-	case c.out.kind == exchangePubrel && m.MsgID == c.out.msgID:
-		c.sendPubrel() // our PUBREL was lost
-	default:
+	if !c.pubrec(m.MsgID) {
 		c.unexpected(m)
 	}
 }
 
+// pubrec takes a client's PUBREC of id (either version) and reports false
+// when no QoS 2 exchange of ours awaits one.
+func (c *client) pubrec(id uint16) bool {
+	switch {
+	case c.out.kind == exchangePublish && id == c.out.msgID && c.out.d.QoS == mqttcore.ExactlyOnce:
+		_ = c.conn.Received(id)
+		c.setOut(outFlight{kind: exchangePubrel, msgID: id, d: c.out.d})
+		if !c.conn.Sync(mqttcore.Ack{Kind: mqttcore.AckReceived, PacketID: id}) {
+			c.sendPubrel() // else once the PUBREC is on disk (onAcked)
+		}
+		c.armRetry()
+	case c.out.kind == exchangePubrel && id == c.out.msgID:
+		c.sendPubrel() // our PUBREL was lost
+	default:
+		return false
+	}
+	return true
+}
+
 func (c *client) onPubcomp(m *sn.Pubcomp) {
-	if c.out.kind != exchangePubrel || m.MsgID != c.out.msgID {
+	if !c.pubcomp(m.MsgID) {
 		c.unexpected(m)
-		return
+	}
+}
+
+// pubcomp takes a client's PUBCOMP of id (either version), which ends the
+// exchange, and reports false when none awaits it.
+func (c *client) pubcomp(id uint16) bool {
+	if c.out.kind != exchangePubrel || id != c.out.msgID {
+		return false
 	}
 	c.setOut(outFlight{})
 	c.timerAt = 0
-	_ = c.conn.Complete(m.MsgID)
+	_ = c.conn.Complete(id)
 	c.deliver()
+	return true
 }

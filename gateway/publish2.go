@@ -368,32 +368,17 @@ func (c *client) onPubackV2(m *sn.PubackV2) {
 }
 
 func (c *client) onPubrecV2(m *sn.PubrecV2) {
-	switch {
-	case c.out.kind == exchangePublish && m.PacketID == c.out.msgID && c.out.d.QoS == mqttcore.ExactlyOnce:
-		if m.ReasonCode.Failed() {
-			c.endPublishV2(m.ReasonCode)
-			return
-		}
-		_ = c.conn.Received(m.PacketID)
-		c.setOut(outFlight{kind: exchangePubrel, msgID: m.PacketID, d: c.out.d})
-		if !c.conn.Sync(mqttcore.Ack{Kind: mqttcore.AckReceived, PacketID: m.PacketID}) {
-			c.sendPubrel() // else once the PUBREC is on disk (onAckedV2)
-		}
-		c.armRetry()
-	case c.out.kind == exchangePubrel && m.PacketID == c.out.msgID:
-		c.sendPubrel() // our PUBREL was lost
-	default:
+	if m.ReasonCode.Failed() && c.out.kind == exchangePublish && m.PacketID == c.out.msgID && c.out.d.QoS == mqttcore.ExactlyOnce {
+		c.endPublishV2(m.ReasonCode) // the client refused the message
+		return
+	}
+	if !c.pubrec(m.PacketID) { // deliver.go, as for 1.2
 		c.unexpectedV2(m)
 	}
 }
 
 func (c *client) onPubcompV2(m *sn.PubcompV2) {
-	if c.out.kind != exchangePubrel || m.PacketID != c.out.msgID {
+	if !c.pubcomp(m.PacketID) { // deliver.go, as for 1.2
 		c.unexpectedV2(m)
-		return
 	}
-	c.setOut(outFlight{})
-	c.timerAt = 0
-	_ = c.conn.Complete(m.PacketID)
-	c.deliver()
 }
