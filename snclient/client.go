@@ -46,6 +46,11 @@ type Client struct {
 	msgID     uint16              // last MsgId used
 	nameToID  map[string]uint16   // normal topic ids for publishing
 	idToName  map[uint16]string   // normal topic ids for delivery
+	// preLearned and preByName are 2.0 predefined aliases the gateway
+	// named in a REGACK or SUBACK for a topic name (tables.go), besides
+	// Options.PredefinedTopics.
+	preLearned map[uint16]string
+	preByName  map[string]uint16
 	inQoS2    map[uint16]struct{} // incoming QoS 2 MsgIds between PUBREC and PUBREL
 	will      *Will
 	pingGen   uint64      // invalidates keep-alive timer callbacks

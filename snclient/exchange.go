@@ -100,9 +100,13 @@ func (c *Client) offer(r reply) bool {
 	}
 	if r.typ == snpacket.TypeDisconnect || w.types&typeBit(r.typ) != 0 && (!w.byID || w.msgID == r.msgID) {
 		c.wait = waitSpec{}
-		if w.name != "" && !r.predefined && r.rc == snpacket.Accepted && r.topicID != 0 && r.topicID != 0xFFFF &&
+		if w.name != "" && r.rc == snpacket.Accepted && r.topicID != 0 && r.topicID != 0xFFFF &&
 			(r.typ == snpacket.TypeRegack || r.typ == snpacket.TypeSuback) {
-			c.storeTopicLocked(w.name, r.topicID)
+			if r.predefined {
+				c.learnPredefinedLocked(w.name, r.topicID)
+			} else {
+				c.storeTopicLocked(w.name, r.topicID)
+			}
 		}
 		for { // replace a pending activity note: only this goroutine sends
 			select {

@@ -157,6 +157,8 @@ func (c *Client) publishAcked(ctx context.Context, t Topic, qos snpacket.QoS, re
 
 // Register registers topic name with the gateway (REGISTER/REGACK) and
 // returns its topic id, or the cached id when it is registered already.
+// Over MQTT-SN 2.0 a gateway may answer with the predefined alias it has
+// for name; the client then publishes and receives name by that alias.
 // Publish registers on first use, so calling Register is optional.
 func (c *Client) Register(ctx context.Context, name string) (uint16, error) {
 	return c.register(ctx, "register", name)

@@ -20,6 +20,30 @@ func (c *Client) storeTopicLocked(name string, id uint16) {
 	c.idToName[id] = name
 }
 
+// learnPredefinedLocked records that the gateway named 2.0 predefined
+// alias id for name (a REGACK or SUBACK with Topic Type predefined), so
+// that the client publishes with it and understands deliveries by it.
+func (c *Client) learnPredefinedLocked(name string, id uint16) {
+	if c.preLearned == nil {
+		c.preLearned = make(map[uint16]string)
+		c.preByName = make(map[string]uint16)
+	}
+	c.preLearned[id] = name
+	c.preByName[name] = id
+}
+
+// predefinedName returns the name of predefined id id, from
+// Options.PredefinedTopics or as the gateway named it.
+func (c *Client) predefinedName(id uint16) (string, bool) {
+	if name, ok := c.opts.PredefinedTopics[id]; ok {
+		return name, true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	name, ok := c.preLearned[id]
+	return name, ok
+}
+
 // forgetTopicID drops normal topic id id, which the gateway called invalid.
 func (c *Client) forgetTopicID(id uint16) {
 	c.mu.Lock()
@@ -36,6 +60,7 @@ func (c *Client) forgetTopicID(id uint16) {
 // as a clean session starts.
 func (c *Client) clearTopicsLocked() {
 	c.nameToID, c.idToName, c.inQoS2 = nil, nil, nil
+	c.preLearned, c.preByName = nil, nil
 }
 
 // resolve returns the topic name for a topic id the gateway sent, and
@@ -48,8 +73,7 @@ func (c *Client) resolve(typ snpacket.TopicIDType, id uint16) (string, bool) {
 		c.mu.Unlock()
 		return name, ok
 	case snpacket.TopicIDPredefined:
-		name, ok := c.opts.PredefinedTopics[id]
-		return name, ok
+		return c.predefinedName(id)
 	case snpacket.TopicIDShort:
 		n := snpacket.ShortTopicName(id)
 		return string(n[:]), true

@@ -133,6 +133,9 @@ func (c *Client) topicV2Locked(t Topic) (typ snpacket.TopicType, alias uint16) {
 	if id, ok := c.predefByName[t.Name]; ok {
 		return snpacket.TopicTypePredefined, id
 	}
+	if id, ok := c.preByName[t.Name]; ok {
+		return snpacket.TopicTypePredefined, id
+	}
 	if id, ok := c.nameToID[t.Name]; ok {
 		return snpacket.TopicTypeSession, id
 	}
@@ -253,13 +256,18 @@ func (c *Client) publishAckedV2(ctx context.Context, t Topic, qos snpacket.QoS, 
 }
 
 // registerHeldV2 asks the gateway for a session alias for name (REGISTER
-// without an alias, answered by REGACK). The caller holds the request turn.
+// without an alias, answered by REGACK), and returns it; when the gateway
+// answers with the predefined alias it has for name, that one, learned for
+// publishing and delivery. The caller holds the request turn.
 func (c *Client) registerHeldV2(ctx context.Context, op, name string) (uint16, error) {
 	if err := c.checkState(op, StateActive); err != nil {
 		return 0, err
 	}
 	c.mu.Lock()
 	id, ok := c.nameToID[name]
+	if pre, isPre := c.preByName[name]; isPre {
+		id, ok = pre, true
+	}
 	pid := c.nextMsgIDLocked()
 	c.mu.Unlock()
 	if ok {
@@ -381,8 +389,10 @@ func (c *Client) handleV2(m snpacket.MessageV2) {
 		c.offer(v2Reply(snpacket.TypeUnsuback, m.Type(), m.PacketID, m.ReasonCode))
 	case *snpacket.RegackV2:
 		r := v2Reply(snpacket.TypeRegack, m.Type(), m.PacketID, m.ReasonCode)
-		if m.HasTopicAlias && m.TopicType == snpacket.TopicTypeSession {
-			r.topicID = m.TopicAlias
+		if m.HasTopicAlias && (m.TopicType == snpacket.TopicTypeSession || m.TopicType == snpacket.TopicTypePredefined) {
+			// A predefined alias (Reason Code "topic alias exists") is
+			// learned as such, not as a session alias.
+			r.topicID, r.predefined = m.TopicAlias, m.TopicType == snpacket.TopicTypePredefined
 		}
 		c.offer(r)
 	case *snpacket.SubackV2:
@@ -391,8 +401,8 @@ func (c *Client) handleV2(m snpacket.MessageV2) {
 			r.qos = snpacket.QoS(m.ReasonCode)
 		}
 		if m.HasTopicAlias {
-			// Only a session alias goes into the session table; a
-			// predefined one is reported but not recorded.
+			// A session alias goes into the session table, a predefined
+			// one is learned as predefined.
 			r.topicID, r.predefined = m.TopicAlias, m.TopicType != snpacket.TopicTypeSession
 		}
 		c.offer(r)
@@ -414,7 +424,7 @@ func (c *Client) handlePublishV2(p *snpacket.PublishV2) {
 		topic, known = c.idToName[p.TopicAlias]
 		c.mu.Unlock()
 	case snpacket.TopicTypePredefined:
-		topic, known = c.opts.PredefinedTopics[p.TopicAlias]
+		topic, known = c.predefinedName(p.TopicAlias)
 		idType = snpacket.TopicIDPredefined
 	}
 	if !known {

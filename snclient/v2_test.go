@@ -610,3 +610,51 @@ func TestV2OptionsVersion(t *testing.T) {
 		}
 	}
 }
+
+// A gateway that has a predefined alias for a name answers REGISTER and
+// SUBSCRIBE with it (Topic Type predefined, "topic alias exists"): the
+// client publishes by it and understands deliveries by it, without the
+// alias in Options.PredefinedTopics.
+func TestV2PredefinedAliasLearned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := make(inbox, 4)
+		opts := optionsV2()
+		opts.Handler = in.handler
+		c, g := connectedV2(t, opts)
+		ctx := context.Background()
+		done := async(func() error {
+			id, err := c.Register(ctx, "p/x")
+			if err == nil && id != 7 {
+				t.Errorf("Register() = %d; want the predefined alias 7", id)
+			}
+			return err
+		})
+		r := expectV2[*sn.RegisterV2](g)
+		g.sendV2(&sn.RegackV2{TopicType: sn.TopicTypePredefined, PacketID: r.PacketID, HasTopicAlias: true, TopicAlias: 7, ReasonCode: sn.TopicAliasExists})
+		if err := wait(t, done); err != nil {
+			t.Fatalf("Register() = %v", err)
+		}
+		if _, ok := c.TopicID("p/x"); ok {
+			t.Error("the predefined alias was recorded as a session alias")
+		}
+		if err := c.Publish(ctx, snclient.Named("p/x"), 0, false, []byte("1")); err != nil {
+			t.Fatal(err)
+		}
+		if p := expectV2[*sn.PublishV2](g); p.TopicType != sn.TopicTypePredefined || p.TopicAlias != 7 {
+			t.Fatalf("PUBLISH = %+v; want predefined alias 7", p)
+		}
+		done = async(func() error { _, err := c.Subscribe(ctx, snclient.Named("p/y"), 1); return err })
+		s := expectV2[*sn.SubscribeV2](g)
+		g.sendV2(&sn.SubackV2{TopicType: sn.TopicTypePredefined, PacketID: s.PacketID, HasTopicAlias: true, TopicAlias: 8, ReasonCode: sn.GrantedQoS1})
+		if err := wait(t, done); err != nil {
+			t.Fatalf("Subscribe() = %v", err)
+		}
+		g.sendV2(&sn.PublishV2{QoS: 1, PacketID: 90, TopicType: sn.TopicTypePredefined, TopicAlias: 8, Data: []byte("v")})
+		if m := in.next(t); m.Topic != "p/y" || string(m.Payload) != "v" {
+			t.Fatalf("handler got %+v; want p/y v", m)
+		}
+		if a := expectV2[*sn.PubackV2](g); a.PacketID != 90 || a.ReasonCode != sn.Success {
+			t.Fatalf("PUBACK = %+v; want 90 success", a)
+		}
+	})
+}
