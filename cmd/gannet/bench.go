@@ -80,6 +80,7 @@ func parseBenchFlags(scenario string, args []string, stderr io.Writer) (benchfle
 	fs.StringVar(&cfg.Gateway, "gateway", "127.0.0.1:1884", "MQTT-SN gateway (or echo server) UDP `ip:port`")
 	fs.StringVar(&cfg.Broker, "broker", "127.0.0.1:1883", "MQTT broker TCP `host:port` for the benchmark's own MQTT client")
 	fs.IntVar(&cfg.Sensors, "sensors", 1, "simulated sensors (one UDP socket and client id each)")
+	fs.Var((*versionFlag)(&cfg.Version), "protocol", "the sensors' MQTT-SN `version`: 1.2 or 2.0")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "messages per second per sensor (fanout: of the publisher); 0 is flat out")
 	fs.IntVar(&cfg.QoS, "qos", 0, "QoS: -1 (publish only), 0, 1 or 2")
 	fs.BoolVar(&cfg.SubQoS0, "sub-qos0", false, "publish: the MQTT subscriber subscribes at QoS 0 (default: at -qos)")
@@ -155,6 +156,7 @@ func parseBenchFlags(scenario string, args []string, stderr io.Writer) (benchfle
 // that do not matter to all of them; "gannet bench SCENARIO -h" lists only
 // the flags of that scenario.
 var benchFlagScenarios = map[string][]string{
+	"protocol":    {benchfleet.ScenarioPublish, benchfleet.ScenarioFanout, benchfleet.ScenarioConnectStorm, benchfleet.ScenarioSleepers, benchfleet.ScenarioIdle},
 	"window":      {benchfleet.ScenarioPublish, benchfleet.ScenarioEcho, benchfleet.ScenarioMQTTPublish},
 	"queued":      {benchfleet.ScenarioSleepers},
 	"sleep":       {benchfleet.ScenarioSleepers},

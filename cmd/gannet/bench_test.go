@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,8 @@ func TestBenchFlagValidation(t *testing.T) {
 		{"no duration", []string{"publish", "-duration", "0"}, "duration or a count"},
 		{"stray argument", []string{"idle", "extra"}, "unexpected argument"},
 		{"echo-server readers", []string{"echo-server", "-readers", "0"}, "-readers 0"},
+		{"bad protocol", []string{"publish", "-protocol", "3.0"}, "want 1.2 or 2.0"},
+		{"2.0 short topic", []string{"publish", "-protocol", "2.0", "-topic-mode", "short"}, "no short topic names"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,6 +132,9 @@ func TestBenchEndToEnd(t *testing.T) {
 		{"sleepers", []string{"sleepers", "-sensors", "5", "-qos", "1", "-queued", "3", "-sleep", "60s", "-settle", "0s"}, 15, 3, 5},
 		{"sleepers without broker", []string{"sleepers", "-sensors", "4", "-qos", "1", "-queued", "2", "-sleep", "60s", "-settle", "0s", "-broker", ""}, 8, 2, 4},
 		{"connect-storm", []string{"connect-storm", "-sensors", "50"}, 0, 0, 50},
+		{"publish qos1 register 2.0", []string{"publish", "-protocol", "2.0", "-sensors", "4", "-qos", "1", "-count", "25"}, 100, 100, 4},
+		{"publish qos2 predefined 2.0", []string{"publish", "-protocol", "2.0", "-sensors", "3", "-qos", "2", "-count", "10", "-topic-mode", "predefined", "-topic-id", "1"}, 30, 30, 3},
+		{"sleepers 2.0", []string{"sleepers", "-protocol", "2.0", "-sensors", "4", "-qos", "1", "-queued", "3", "-sleep", "60s", "-settle", "0s"}, 12, 3, 4},
 		{"idle", []string{"idle", "-sensors", "20", "-concurrency", "5", "-settle", "0s", "-gateway-pid", "self"}, 0, 0, 20},
 	}
 	for _, tc := range cases {
@@ -163,6 +169,9 @@ func TestBenchEndToEnd(t *testing.T) {
 			}
 			if tc.delivered > 0 && (rep.Latency.Count != tc.delivered || rep.Latency.P50Ms <= 0 || len(rep.Timeline) == 0) {
 				t.Errorf("latency %+v with %d timeline slots; want %d samples and a timeline", rep.Latency, len(rep.Timeline), tc.delivered)
+			}
+			if want := map[bool]string{false: "1.2", true: "2.0"}[slices.Contains(tc.args, "2.0")]; rep.Protocol != want {
+				t.Errorf("report protocol %q; want %q", rep.Protocol, want)
 			}
 			if g := rep.Gateway; tc.args[0] == "idle" && (g == nil || g.RSSBefore == 0 || g.RSSAfter == 0) {
 				t.Errorf("idle with -gateway-pid: gateway report %+v; want RSS readings", g)

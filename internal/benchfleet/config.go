@@ -49,6 +49,9 @@ type Config struct {
 	Broker string
 	// Sensors is the number of simulated sensors (UDP sockets).
 	Sensors int
+	// Version is the sensors' MQTT-SN version: snclient.Version12 (the
+	// zero value means it too) or snclient.Version20.
+	Version snclient.Version
 	// Rate is messages per second: per sensor in publish and echo, of the
 	// MQTT publisher in fanout. 0 means flat out.
 	Rate float64
@@ -188,6 +191,9 @@ func (c *Config) Validate() error {
 	case TopicShort:
 		if _, ok := snpacket.ShortTopicID(c.ShortTopic); !ok || len(c.ShortTopic) != 2 {
 			return bad("short topic %q: want exactly two characters", c.ShortTopic)
+		}
+		if c.Version == snclient.Version20 {
+			return bad("topic mode short: MQTT-SN 2.0 has no short topic names")
 		}
 	default:
 		return bad("topic mode %q: want register, predefined or short", c.TopicMode)

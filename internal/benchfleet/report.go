@@ -10,8 +10,11 @@ import (
 // Report is the result of one run. Counts that do not apply to a scenario
 // are zero; Notes say what a number means where it is not obvious.
 type Report struct {
-	Scenario    string  `json:"scenario"`
-	Sensors     int     `json:"sensors"`
+	Scenario string `json:"scenario"`
+	Sensors  int    `json:"sensors"`
+	// Protocol is the sensors' MQTT-SN version, "1.2" or "2.0" (empty in
+	// the echo and mqtt-publish scenarios, which have no MQTT-SN sensors).
+	Protocol    string  `json:"protocol,omitempty"`
 	QoS         int     `json:"qos"`
 	PayloadSize int     `json:"payload_size"`
 	TopicMode   string  `json:"topic_mode,omitempty"`
@@ -142,6 +145,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if r.TopicMode != "" {
 		fmt.Fprintf(&b, ", topic ids: %s", r.TopicMode)
+	}
+	if r.Protocol != "" {
+		fmt.Fprintf(&b, ", MQTT-SN %s", r.Protocol)
 	}
 	fmt.Fprintf(&b, "\nload average: %s before, %s after\n", r.LoadBefore, r.LoadAfter)
 	if c := r.Connect; c != nil {

@@ -98,6 +98,12 @@ func Run(ctx context.Context, cfg Config, prog *Progress) (*Report, error) {
 	if cfg.Scenario != ScenarioEcho && cfg.Scenario != ScenarioConnectStorm && cfg.Scenario != ScenarioIdle {
 		r.rep.TopicMode = cfg.TopicMode
 	}
+	if cfg.Scenario != ScenarioEcho && cfg.Scenario != ScenarioMQTTPublish {
+		r.rep.Protocol = snclient.Version12.String()
+		if cfg.Version == snclient.Version20 {
+			r.rep.Protocol = snclient.Version20.String()
+		}
+	}
 	if cfg.GatewayPID > 0 {
 		r.rep.Gateway = &GatewayReport{PID: cfg.GatewayPID}
 	}
@@ -151,6 +157,7 @@ func (r *run) clientOptions(i int, persistent bool, h snclient.Handler) snclient
 	}
 	return snclient.Options{
 		PredefinedTopics:  predef,
+		Version:           r.cfg.Version,
 		ClientID:          r.cfg.clientID(i),
 		KeepAlive:         r.cfg.KeepAlive,
 		PersistentSession: persistent,
