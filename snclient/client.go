@@ -39,25 +39,25 @@ type Client struct {
 	timers     sync.WaitGroup
 	stats      stats
 
-	mu        sync.Mutex // guards the fields below; never held across I/O or callbacks
-	isClosed  bool
-	state     State
-	wait      waitSpec            // what the exchange in progress waits for
-	msgID     uint16              // last MsgId used
-	nameToID  map[string]uint16   // normal topic ids for publishing
-	idToName  map[uint16]string   // normal topic ids for delivery
+	mu       sync.Mutex // guards the fields below; never held across I/O or callbacks
+	isClosed bool
+	state    State
+	wait     waitSpec          // what the exchange in progress waits for
+	msgID    uint16            // last MsgId used
+	nameToID map[string]uint16 // normal topic ids for publishing
+	idToName map[uint16]string // normal topic ids for delivery
 	// preLearned and preByName are 2.0 predefined aliases the gateway
 	// named in a REGACK or SUBACK for a topic name (tables.go), besides
 	// Options.PredefinedTopics.
 	preLearned map[uint16]string
 	preByName  map[string]uint16
-	inQoS2    map[uint16]struct{} // incoming QoS 2 MsgIds between PUBREC and PUBREL
-	will      *Will
-	pingGen   uint64      // invalidates keep-alive timer callbacks
-	pingTimer *time.Timer // keep-alive timer, nil when stopped
-	pingOut   bool        // a keep-alive PINGREQ awaits its PINGRESP
-	pingTries int         // retransmissions of the outstanding PINGREQ
-	pingSent  time.Time   // when the first PINGREQ of this period went out
+	inQoS2     map[uint16]struct{} // incoming QoS 2 MsgIds between PUBREC and PUBREL
+	will       *Will
+	pingGen    uint64      // invalidates keep-alive timer callbacks
+	pingTimer  *time.Timer // keep-alive timer, nil when stopped
+	pingOut    bool        // a keep-alive PINGREQ awaits its PINGRESP
+	pingTries  int         // retransmissions of the outstanding PINGREQ
+	pingSent   time.Time   // when the first PINGREQ of this period went out
 }
 
 // New returns a client that talks to the gateway at addr over pc, and starts
