@@ -134,6 +134,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		{"connect-storm", []string{"connect-storm", "-sensors", "50"}, 0, 0, 50},
 		{"publish qos1 register 2.0", []string{"publish", "-protocol", "2.0", "-sensors", "4", "-qos", "1", "-count", "25"}, 100, 100, 4},
 		{"publish qos2 predefined 2.0", []string{"publish", "-protocol", "2.0", "-sensors", "3", "-qos", "2", "-count", "10", "-topic-mode", "predefined", "-topic-id", "1"}, 30, 30, 3},
+		{"mqtt-publish qos1", []string{"mqtt-publish", "-sensors", "3", "-qos", "1", "-count", "10"}, 30, 30, 3},
 		{"sleepers 2.0", []string{"sleepers", "-protocol", "2.0", "-sensors", "4", "-qos", "1", "-queued", "3", "-sleep", "60s", "-settle", "0s"}, 12, 3, 4},
 		{"idle", []string{"idle", "-sensors", "20", "-concurrency", "5", "-settle", "0s", "-gateway-pid", "self"}, 0, 0, 20},
 	}
@@ -170,7 +171,11 @@ func TestBenchEndToEnd(t *testing.T) {
 			if tc.delivered > 0 && (rep.Latency.Count != tc.delivered || rep.Latency.P50Ms <= 0 || len(rep.Timeline) == 0) {
 				t.Errorf("latency %+v with %d timeline slots; want %d samples and a timeline", rep.Latency, len(rep.Timeline), tc.delivered)
 			}
-			if want := map[bool]string{false: "1.2", true: "2.0"}[slices.Contains(tc.args, "2.0")]; rep.Protocol != want {
+			want := map[bool]string{false: "1.2", true: "2.0"}[slices.Contains(tc.args, "2.0")]
+			if tc.args[0] == "mqtt-publish" {
+				want = "" // MQTT clients, no MQTT-SN sensors
+			}
+			if rep.Protocol != want {
 				t.Errorf("report protocol %q; want %q", rep.Protocol, want)
 			}
 			if g := rep.Gateway; tc.args[0] == "idle" && (g == nil || g.RSSBefore == 0 || g.RSSAfter == 0) {

@@ -77,35 +77,11 @@ func (r *run) mqttPublish(ctx context.Context) error {
 		return err
 	}
 
-	cpu0, self0 := r.gatewayCPU(), selfCPU()
-	start := time.Now()
-	tl := r.newTimeline(start)
-	tr.SetTimeline(tl)
-	var sent, acked atomic.Uint64
-	stop, release := stopAfter(ctx, cfg.Duration)
-	defer release()
-	total := int64(-1)
-	if cfg.Count > 0 {
-		total = int64(cfg.Count) * int64(cfg.Sensors)
-	}
-	r.prog.start("sending", total)
-	var wg sync.WaitGroup
-	for i, c := range pubs {
-		if c == nil {
-			continue
+	r.sendPhase(ctx, tr, len(pubs), func(i int, start time.Time, stop <-chan struct{}, tl *Timeline, sent, acked *atomic.Uint64) {
+		if pubs[i] != nil {
+			r.mqttSend(ctx, i, pubs[i], tr, start, stop, tl, sent, acked)
 		}
-		wg.Add(1)
-		go func() { // exits after Count messages, when stop closes, or on an error
-			defer wg.Done()
-			r.mqttSend(ctx, i, c, tr, start, stop, tl, &sent, &acked)
-		}()
-	}
-	wg.Wait()
-	end := time.Now()
-	r.setCPU(cpu0, r.gatewayCPU(), end.Sub(start))
-	r.setBenchCPU(self0, end.Sub(start))
-	r.drain(ctx, tr, sent.Load())
-	r.finish(tr, tl, sent.Load(), acked.Load(), sent.Load(), start, end)
+	})
 	return nil
 }
 

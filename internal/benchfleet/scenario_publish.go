@@ -65,6 +65,20 @@ func (r *run) publish(ctx context.Context) error {
 	if err := r.barrier("connected"); err != nil {
 		return err
 	}
+	r.sendPhase(ctx, tr, len(clients), func(i int, start time.Time, stop <-chan struct{}, tl *Timeline, sent, acked *atomic.Uint64) {
+		if clients[i] != nil {
+			r.sensorSend(ctx, i, clients[i], tr, start, stop, tl, sent, acked)
+		}
+	})
+	return nil
+}
+
+// sendPhase runs the timed sending phase: send(i, ...) for each of n
+// senders at once until Count messages or Duration, then the drain of what
+// is still to arrive, and the report's totals and CPU times.
+func (r *run) sendPhase(ctx context.Context, tr *Tracker, n int,
+	send func(i int, start time.Time, stop <-chan struct{}, tl *Timeline, sent, acked *atomic.Uint64)) {
+	cfg := &r.cfg
 	cpu0, self0 := r.gatewayCPU(), selfCPU()
 	start := time.Now()
 	tl := r.newTimeline(start)
@@ -78,24 +92,19 @@ func (r *run) publish(ctx context.Context) error {
 	}
 	r.prog.start("sending", total)
 	var wg sync.WaitGroup
-	for i, c := range clients {
-		if c == nil {
-			continue
-		}
+	for i := range n {
 		wg.Add(1)
 		go func() { // exits after Count messages, when stop closes, or on a fatal error
 			defer wg.Done()
-			r.sensorSend(ctx, i, c, tr, start, stop, tl, &sent, &acked)
+			send(i, start, stop, tl, &sent, &acked)
 		}()
 	}
 	wg.Wait()
 	end := time.Now()
-	cpu1 := r.gatewayCPU()
-	r.setCPU(cpu0, cpu1, end.Sub(start))
+	r.setCPU(cpu0, r.gatewayCPU(), end.Sub(start))
 	r.setBenchCPU(self0, end.Sub(start))
 	r.drain(ctx, tr, sent.Load())
 	r.finish(tr, tl, sent.Load(), acked.Load(), sent.Load(), start, end)
-	return nil
 }
 
 // windowTimeout is how long a closed-loop sender waits for one of its
