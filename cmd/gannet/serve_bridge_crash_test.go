@@ -115,28 +115,9 @@ qos = 1
 	stopped = false
 	p = bridgeStart(t, gannet, "serve", "-config", cfgPath)
 
-	next := make([]int, sensors)
-	dups, distinct := 0, 0
-	for distinct < sensors*each {
-		var pl string
-		select {
-		case pl = <-msgs:
-		case <-ctx.Done():
-			t.Fatalf("%d of %d messages arrived (%d duplicates): %v\ngannet:\n%s", distinct, sensors*each, dups, ctx.Err(), p.out)
-		}
-		f := strings.Fields(pl)
-		s, _ := strconv.Atoi(f[0])
-		i, _ := strconv.Atoi(f[1])
-		switch {
-		case i == next[s]:
-			next[s]++
-			distinct++
-		case i < next[s]:
-			dups++
-		default:
-			t.Fatalf("sensor %d: message %d arrived before %d (lost or out of order)", s, i, next[s])
-		}
-	}
+	got := newInOrder(sensors, sensors*each)
+	got.take(t, ctx, msgs, sensors*each, p)
+	dups, distinct := got.dups, got.distinct
 	t.Logf("killed with %d in flight: all %d messages from %d sensors arrived in order; %d duplicates", window, distinct, sensors, dups)
 	if dups > window {
 		t.Fatalf("%d duplicates after a SIGKILL with %d in flight; the documented bound is max_inflight = %d", dups, window, window)

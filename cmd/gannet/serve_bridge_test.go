@@ -174,36 +174,15 @@ remote_prefix = "edge-1/"
 	m := bridgeMosquitto(t, mosquittoBin, dir, mport)
 	msgs, _ := bridgeSubscriber(t, ctx, fmt.Sprintf("127.0.0.1:%d", mport), m, "edge-1/#")
 
-	next := make([]int, sensors)
-	dups, distinct := 0, 0
-	take := func(until int, proc *bridgeProc) {
-		for distinct < until {
-			var pl string
-			select {
-			case pl = <-msgs:
-			case <-ctx.Done():
-				t.Fatalf("%d of %d messages arrived (%d duplicates): %v\ngannet:\n%s", distinct, sensors*each, dups, ctx.Err(), proc.out)
-			}
-			f := strings.Fields(pl)
-			s, _ := strconv.Atoi(f[0])
-			i, _ := strconv.Atoi(f[1])
-			switch {
-			case i == next[s]:
-				next[s]++
-				distinct++
-			case i < next[s]:
-				dups++
-			default:
-				t.Fatalf("sensor %d: message %d arrived before %d (lost or out of order)", s, i, next[s])
-			}
-		}
-	}
+	got := newInOrder(sensors, sensors*each)
+	take := func(until int, proc *bridgeProc) { got.take(t, ctx, msgs, until, proc) }
 	p = serve()
 	take(sensors*each/3, p)
 	p.kill() // in the middle of the drain
 	p = serve()
 	take(sensors*each, p)
-	t.Logf("%d messages from %d sensors arrived in order across three SIGKILLs; %d duplicates (QoS 1)", distinct, sensors, dups)
+	dups := got.dups
+	t.Logf("%d messages from %d sensors arrived in order across three SIGKILLs; %d duplicates (QoS 1)", got.distinct, sensors, dups)
 	// A crash re-sends at most the messages whose removal from the queue
 	// was not yet on disk: the store lets at most queue.max_pending (256) such writes run ahead
 	// (plus one batch being committed).
@@ -437,6 +416,45 @@ func procDial(t *testing.T, ctx context.Context, p *bridgeProc, addr string) net
 			t.Fatalf("process exited:\n%s", p.out)
 		case <-time.After(10 * time.Millisecond):
 		case <-ctx.Done():
+		}
+	}
+}
+
+// inOrder counts the "SENSOR SEQ" payloads a remote subscriber receives:
+// each sensor's must arrive in order, a repeat of one already seen is a
+// duplicate (QoS 1 allows them), a gap fails the test.
+type inOrder struct {
+	next           []int
+	total          int
+	dups, distinct int
+}
+
+func newInOrder(sensors, total int) *inOrder {
+	return &inOrder{next: make([]int, sensors), total: total}
+}
+
+// take reads msgs until until distinct messages arrived, failing the test
+// when ctx ends first (with proc's output).
+func (o *inOrder) take(t *testing.T, ctx context.Context, msgs <-chan string, until int, proc *bridgeProc) {
+	t.Helper()
+	for o.distinct < until {
+		var pl string
+		select {
+		case pl = <-msgs:
+		case <-ctx.Done():
+			t.Fatalf("%d of %d messages arrived (%d duplicates): %v\ngannet:\n%s", o.distinct, o.total, o.dups, ctx.Err(), proc.out)
+		}
+		f := strings.Fields(pl)
+		s, _ := strconv.Atoi(f[0])
+		i, _ := strconv.Atoi(f[1])
+		switch {
+		case i == o.next[s]:
+			o.next[s]++
+			o.distinct++
+		case i < o.next[s]:
+			o.dups++
+		default:
+			t.Fatalf("sensor %d: message %d arrived before %d (lost or out of order)", s, i, o.next[s])
 		}
 	}
 }
