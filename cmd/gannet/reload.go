@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 )
 
@@ -20,10 +23,16 @@ import (
 //   - applied live: log.level; the contents of [mqtt.auth]'s password file
 //     and ACL (which binds MQTT and MQTT-SN clients); the DTLS listeners' PSK file,
 //     certificate, key and CA file (their contents: reread); [rate_limit];
-//     http.password_file; [[gateway.predefined]] (the table is replaced);
-//   - needs a restart: everything else that changed ([[listen]] addresses,
-//     the rest of [gateway], [broker], [[bridge]], the rest of [mqtt] and
-//     [http], log.format). Those parts would have to be rebuilt, dropping the
+//     http.password_file; [gateway] and [broker] (gateway.SetConfig,
+//     mqttcore.Broker.SetConfig: every key but those below), including
+//     [[gateway.predefined]]; [[bridge]] (bridgeSet.reload: sections added,
+//     removed, reconfigured in place or restarted on their queue);
+//   - needs a restart, each key named: gateway.loops, .loop_queue,
+//     .max_pending_auth, .qos_minus_one.client_id, .advertise.*;
+//     broker.sys_interval, .sys_disabled; and everything that changed in
+//     [[listen]], [store], [transparent], [mqtt] (but [mqtt.auth]'s
+//     files) and [http] (but password_file), and log.format. Those size or
+//     start what serve built once, and rebuilding them would drop the
 //     sessions or connections they hold.
 
 // reloadReport says what a reload did.
@@ -47,7 +56,61 @@ type liveConfig struct {
 	authn    *auth.Authenticator // [mqtt.auth]: the broker's Authorizer and the listener's passwords
 	limiters *limiters
 	gw       *gateway.Gateway
+	broker   *mqttcore.Broker
+	bridges  *bridgeSet
 	http     *httpServer // nil when disabled
+}
+
+// restartReasons says why a key of [gateway] or [broker] cannot change
+// while gannet runs.
+var restartReasons = map[string]string{
+	"gateway.loops":                   "it sets the number of event loops",
+	"gateway.loop_queue":              "it sizes each event loop's queue",
+	"gateway.max_pending_auth":        "it sizes the queue of password checks",
+	"gateway.qos_minus_one.client_id": "it names the core client made at start",
+	"gateway.advertise.interval":      "each listener's ADVERTISE sender is set up at start",
+	"gateway.advertise.address":       "each listener's ADVERTISE sender is set up at start",
+	"broker.sys_interval":             "the $SYS timers of the core, gateway and transparent mode are set at start",
+	"broker.sys_disabled":             "the $SYS timers of the core, gateway and transparent mode are set at start",
+}
+
+// keyValue returns the value of cfg's field with the toml key path key
+// ("qos_minus_one.enabled"), for the report.
+func keyValue(cfg any, key string) string {
+	v := reflect.ValueOf(cfg)
+	for _, part := range strings.Split(key, ".") {
+		t := v.Type()
+		found := false
+		for i := range t.NumField() {
+			if t.Field(i).Tag.Get("toml") == part {
+				v, found = v.Field(i), true
+				break
+			}
+		}
+		if !found {
+			return "?"
+		}
+	}
+	switch x := v.Interface().(type) {
+	case []gateway.PredefinedTopic:
+		return fmt.Sprintf("(%d topic ids)", len(x))
+	case string:
+		return strconv.Quote(x)
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+// reportKeys adds each changed key of a section to the report: applied,
+// with its new value, or needing a restart, with why.
+func (rep *reloadReport) reportKeys(section string, changed, kept []string, next any) {
+	for _, k := range changed {
+		name := section + "." + k
+		if slices.Contains(kept, k) {
+			rep.NotApplied = append(rep.NotApplied, name+" changed: needs a restart ("+restartReasons[name]+")")
+			continue
+		}
+		rep.Applied = append(rep.Applied, name+" = "+keyValue(next, k))
+	}
 }
 
 // reload rereads the file and applies it. Not safe for concurrent use.
@@ -92,6 +155,8 @@ func (lc *liveConfig) reload() reloadReport {
 	if next.MQTT.Auth != old.MQTT.Auth {
 		restart("[mqtt.auth] (file names or anonymous)")
 		next.MQTT.Auth = old.MQTT.Auth
+	} else if old.MQTT.Auth.PasswordFile == "" && old.MQTT.Auth.ACLFile == "" {
+		// no files to reread
 	} else if err := lc.authn.Reload(); err != nil {
 		rep.NotApplied = append(rep.NotApplied, "mqtt.auth: "+err.Error()+" (the previous rules stay)")
 	} else {
@@ -139,28 +204,45 @@ func (lc *liveConfig) reload() reloadReport {
 		lc.http.setPasswords(httpPw)
 		rep.Applied = append(rep.Applied, "http.password_file reread")
 	}
-	// [[gateway.predefined]]: replaced whole; sessions stay.
-	if !reflect.DeepEqual(old.Gateway.Predefined, next.Gateway.Predefined) {
-		if lc.gw == nil {
-			restart("[[gateway.predefined]]")
-			next.Gateway.Predefined = old.Gateway.Predefined
-		} else if err := lc.gw.SetPredefined(next.Gateway.Predefined); err != nil {
-			rep.NotApplied = append(rep.NotApplied, "gateway.predefined: "+err.Error()+" (the previous table stays)")
-			next.Gateway.Predefined = old.Gateway.Predefined
+	// [broker], then [gateway] (whose max_clients must stay below the
+	// broker's max_sessions; check has seen the pair).
+	if changed := mqttcore.ConfigChanges(old.Broker, next.Broker); len(changed) > 0 {
+		kept, err := lc.broker.SetConfig(next.Broker)
+		if err != nil {
+			rep.NotApplied = append(rep.NotApplied, "[broker]: "+err.Error()+" (the previous limits stay)")
+			next.Broker = old.Broker
 		} else {
-			rep.Applied = append(rep.Applied, fmt.Sprintf("gateway.predefined (%d topic ids)", len(next.Gateway.Predefined)))
+			rep.reportKeys("broker", changed, kept, next.Broker)
+			next.Broker.SysInterval, next.Broker.SysDisabled = old.Broker.SysInterval, old.Broker.SysDisabled
+			if slices.Contains(changed, "max_packet_size") && !next.MQTT.Disabled && old.MQTT.MaxPacketSize == 0 {
+				rep.NotApplied = append(rep.NotApplied, "broker.max_packet_size: the MQTT listener's packet limit (mqtt.max_packet_size is not set) needs a restart; the core's check of max_payload_size applies now")
+			}
 		}
 	}
-	oldGw, nextGw := old.Gateway, next.Gateway
-	oldGw.Predefined, nextGw.Predefined = nil, nil
-	// The parts that hold sessions and connections.
+	if changed := gateway.ConfigChanges(old.Gateway, next.Gateway); len(changed) > 0 {
+		kept, err := lc.gw.SetConfig(next.Gateway)
+		if err != nil {
+			rep.NotApplied = append(rep.NotApplied, "[gateway]: "+err.Error()+" (the previous settings stay)")
+			next.Gateway = old.Gateway
+		} else {
+			rep.reportKeys("gateway", changed, kept, next.Gateway)
+			// The kept keys as they run, so the next reload compares with them.
+			next.Gateway.Loops, next.Gateway.LoopQueue, next.Gateway.MaxPendingAuth = old.Gateway.Loops, old.Gateway.LoopQueue, old.Gateway.MaxPendingAuth
+			next.Gateway.QoSMinus1.ClientID, next.Gateway.Advertise = old.Gateway.QoSMinus1.ClientID, old.Gateway.Advertise
+		}
+	}
+	// [[bridge]]
+	if !reflect.DeepEqual(old.Bridges, next.Bridges) {
+		applied, notApplied, inForce := lc.bridges.reload(old.Bridges, next.Bridges)
+		rep.Applied = append(rep.Applied, applied...)
+		rep.NotApplied = append(rep.NotApplied, notApplied...)
+		next.Bridges = inForce
+	}
 	for _, part := range []struct {
 		name      string
 		old, next any
 	}{
-		{"[gateway] (other than predefined)", oldGw, nextGw},
-		{"[broker]", old.Broker, next.Broker},
-		{"[[bridge]]", old.Bridges, next.Bridges},
+		{"[store]", old.Store, next.Store},
 		{"[transparent]", old.Transparent, next.Transparent},
 	} {
 		if !reflect.DeepEqual(part.old, part.next) {
@@ -173,7 +255,9 @@ func (lc *liveConfig) reload() reloadReport {
 	applied.Log.Level = next.Log.Level
 	applied.MQTT.Auth = next.MQTT.Auth
 	applied.RateLimit = next.RateLimit
-	applied.Gateway.Predefined = next.Gateway.Predefined
+	applied.Gateway = next.Gateway
+	applied.Broker = next.Broker
+	applied.Bridges = next.Bridges
 	applied.HTTP.PasswordFile = next.HTTP.PasswordFile
 	lc.cfg = &applied
 
