@@ -110,7 +110,7 @@ loops = 2
 			replace:    [2]string{`type = "memory"`, "type = \"memory\"\npath = \"x.db\""},
 			notApplied: []string{"[store] changed: needs a restart"}},
 		{name: "bridge added",
-			extra: "[[bridge]]\nname = \"up\"\nservers = [\"mqtt://127.0.0.1:1\"]\n[bridge.queue]\npath = \"QDIR/up.db\"\n[[bridge.rule]]\npattern = \"a/#\"\ndirection = \"out\"\nqos = 1\n",
+			extra:   "[[bridge]]\nname = \"up\"\nservers = [\"mqtt://127.0.0.1:1\"]\n[bridge.queue]\npath = \"QDIR/up.db\"\n[[bridge.rule]]\npattern = \"a/#\"\ndirection = \"out\"\nqos = 1\n",
 			applied: []string{`bridge "up" started`}},
 		{name: "broken value", extra: "max_message_size = 3\n", errPart: "max_message_size = 3"},
 		{name: "max_clients above max_sessions", extra: "[broker]\nmax_sessions = 100\n", errPart: "max_clients"},

@@ -46,7 +46,7 @@ type instance struct {
 	gw      *gateway.Gateway
 	links   []gateway.Link
 	mqtt    *listener.Server // nil when [mqtt] is disabled
-	bridges *bridgeSet // nil in tests that have none
+	bridges *bridgeSet       // nil in tests that have none
 	// transparent is [transparent]'s upstream, nil when it is off.
 	transparent *transparent.Upstream
 	limiters    []namedLimiter

@@ -54,7 +54,7 @@ type Bridge struct {
 	cm     *autopaho.ConnectionManager
 	cancel context.CancelFunc // cancels cm's context
 	subs   []*outSub
-	in     atomic.Pointer[[]Rule] // the in rules, read by inbound
+	in     atomic.Pointer[[]Rule]   // the in rules, read by inbound
 	dropIn atomic.Pointer[[]string] // remote filters to unsubscribe on the next connection (reconfig.go)
 
 	lastURL    atomic.Pointer[string]
