@@ -100,6 +100,46 @@ func keyValue(cfg any, key string) string {
 	return fmt.Sprint(v.Interface())
 }
 
+// diffKeys returns the toml key paths under prefix whose values differ
+// between a and b: "listen[0].address", "store.path". A list whose length
+// changed, a list of plain values, a map or a value of another kind is
+// named whole.
+func diffKeys(prefix string, a, b reflect.Value) []string {
+	if reflect.DeepEqual(a.Interface(), b.Interface()) {
+		return nil
+	}
+	switch a.Kind() {
+	case reflect.Struct:
+		var out []string
+		t := a.Type()
+		for i := range t.NumField() {
+			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+			if tag == "" && t.Field(i).Anonymous && t.Field(i).Type.Kind() == reflect.Struct {
+				out = append(out, diffKeys(prefix, a.Field(i), b.Field(i))...) // embedded: its keys are the table's
+				continue
+			}
+			if tag == "" || tag == "-" || !t.Field(i).IsExported() {
+				if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+					out = append(out, prefix) // not a key of its own: name the table
+				}
+				continue
+			}
+			out = append(out, diffKeys(prefix+"."+tag, a.Field(i), b.Field(i))...)
+		}
+		return slices.Compact(out)
+	case reflect.Slice:
+		if a.Len() != b.Len() || a.Type().Elem().Kind() != reflect.Struct {
+			return []string{prefix}
+		}
+		var out []string
+		for i := range a.Len() {
+			out = append(out, diffKeys(fmt.Sprintf("%s[%d]", prefix, i), a.Index(i), b.Index(i))...)
+		}
+		return out
+	}
+	return []string{prefix}
+}
+
 // reportKeys adds each changed key of a section to the report: applied,
 // with its new value, or needing a restart, with why.
 func (rep *reloadReport) reportKeys(section string, changed, kept []string, next any) {
@@ -137,7 +177,14 @@ func (lc *liveConfig) reload() reloadReport {
 		}
 	}
 	old := lc.cfg
-	restart := func(what string) { rep.NotApplied = append(rep.NotApplied, what+" changed: needs a restart") }
+	restart := func(what, why string) {
+		rep.NotApplied = append(rep.NotApplied, what+" changed: needs a restart ("+why+")")
+	}
+	restartKeys := func(prefix string, a, b any, why string) {
+		for _, k := range diffKeys(prefix, reflect.ValueOf(a), reflect.ValueOf(b)) {
+			restart(k, why)
+		}
+	}
 
 	// log
 	if next.Log.Level != old.Log.Level {
@@ -146,14 +193,14 @@ func (lc *liveConfig) reload() reloadReport {
 		rep.Applied = append(rep.Applied, "log.level = "+level.String())
 	}
 	if next.Log.Format != old.Log.Format {
-		restart("log.format")
+		restart("log.format", "the log handler is made at start")
 	}
 	// [mqtt.auth]: the files are reread, since their contents may have
 	// changed; the ACL binds MQTT and MQTT-SN clients alike. Other file
 	// names or another anonymous policy need a restart (Authenticator
 	// rereads the files it was built with).
 	if next.MQTT.Auth != old.MQTT.Auth {
-		restart("[mqtt.auth] (file names or anonymous)")
+		restartKeys("mqtt.auth", old.MQTT.Auth, next.MQTT.Auth, "the authenticator is built with them at start; the files' contents are reread")
 		next.MQTT.Auth = old.MQTT.Auth
 	} else if old.MQTT.Auth.PasswordFile == "" && old.MQTT.Auth.ACLFile == "" {
 		// no files to reread
@@ -164,18 +211,10 @@ func (lc *liveConfig) reload() reloadReport {
 	}
 	oldMQTT, nextMQTT := old.MQTT, next.MQTT
 	oldMQTT.Auth, nextMQTT.Auth = auth.Config{}, auth.Config{}
-	if !reflect.DeepEqual(oldMQTT, nextMQTT) {
-		if old.MQTT.Disabled != next.MQTT.Disabled {
-			restart("mqtt.disabled")
-		} else {
-			restart("[mqtt] (other than [mqtt.auth])")
-		}
-	}
+	restartKeys("mqtt", oldMQTT, nextMQTT, "the MQTT listener is set up at start")
 	// [[listen]]: DTLS credentials are reread from the files the running
 	// listeners were opened with.
-	if !reflect.DeepEqual(old.Listen, next.Listen) {
-		restart("[[listen]]")
-	}
+	restartKeys("listen", old.Listen, next.Listen, "the listeners are bound at start; DTLS files' contents are reread")
 	if err := reloadLinks(lc.links, lc.log); err != nil {
 		rep.NotApplied = append(rep.NotApplied, "dtls credentials: "+err.Error()+" (the previous ones stay)")
 	} else {
@@ -197,9 +236,7 @@ func (lc *liveConfig) reload() reloadReport {
 	// [http]
 	oldHTTP, nextHTTP := old.HTTP, next.HTTP
 	oldHTTP.PasswordFile, nextHTTP.PasswordFile = "", ""
-	if !reflect.DeepEqual(oldHTTP, nextHTTP) {
-		restart("[http] (other than password_file)")
-	}
+	restartKeys("http", oldHTTP, nextHTTP, "the HTTP listener is set up at start")
 	if lc.http != nil && (old.HTTP.PasswordFile != "" || next.HTTP.PasswordFile != "") {
 		lc.http.setPasswords(httpPw)
 		rep.Applied = append(rep.Applied, "http.password_file reread")
@@ -238,17 +275,8 @@ func (lc *liveConfig) reload() reloadReport {
 		rep.NotApplied = append(rep.NotApplied, notApplied...)
 		next.Bridges = inForce
 	}
-	for _, part := range []struct {
-		name      string
-		old, next any
-	}{
-		{"[store]", old.Store, next.Store},
-		{"[transparent]", old.Transparent, next.Transparent},
-	} {
-		if !reflect.DeepEqual(part.old, part.next) {
-			restart(part.name)
-		}
-	}
+	restartKeys("store", old.Store, next.Store, "the store is opened at start")
+	restartKeys("transparent", old.Transparent, next.Transparent, "transparent mode is set up at start")
 	// What was not applied stays as it runs: keep the old values, so the
 	// next reload compares with what is in force.
 	applied := *old
