@@ -11,6 +11,7 @@ import (
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/auth"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener"
 )
 
 // A reload (SIGHUP, or POST /-/reload which "gannet reload" sends) rereads
@@ -25,15 +26,18 @@ import (
 //     certificate, key and CA file (their contents: reread); [rate_limit];
 //     http.password_file; [gateway] and [broker] (gateway.SetConfig,
 //     mqttcore.Broker.SetConfig: every key but those below), including
-//     [[gateway.predefined]]; [[bridge]] (bridgeSet.reload: sections added,
-//     removed, reconfigured in place or restarted on their queue);
+//     [[gateway.predefined]]; [mqtt]'s limits (listener.Server.SetConfig:
+//     for connections accepted from then on); [[bridge]] (bridgeSet.reload:
+//     sections added, removed, reconfigured in place or restarted on their
+//     queue);
 //   - needs a restart, each key named: gateway.loops, .loop_queue,
 //     .max_pending_auth, .qos_minus_one.client_id, .advertise.*;
 //     broker.sys_interval, .sys_disabled; and everything that changed in
-//     [[listen]], [store], [transparent], [mqtt] (but [mqtt.auth]'s
-//     files) and [http] (but password_file), and log.format. Those size or
-//     start what serve built once, and rebuilding them would drop the
-//     sessions or connections they hold.
+//     [[listen]], [store], [transparent], mqtt.disabled, mqtt.address,
+//     [mqtt.tls], [mqtt.websocket], [mqtt.auth]'s keys (its files'
+//     contents are reread), [http] (but password_file), and log.format.
+//     Those size, bind or start what serve built once, and rebuilding
+//     them would drop the sessions or connections they hold.
 
 // reloadReport says what a reload did.
 type reloadReport struct {
@@ -56,6 +60,7 @@ type liveConfig struct {
 	authn    *auth.Authenticator // [mqtt.auth]: the broker's Authorizer and the listener's passwords
 	limiters *limiters
 	gw       *gateway.Gateway
+	mqtt     *listener.Server // nil when [mqtt] is disabled
 	broker   *mqttcore.Broker
 	bridges  *bridgeSet
 	http     *httpServer // nil when disabled
@@ -98,6 +103,55 @@ func keyValue(cfg any, key string) string {
 		return strconv.Quote(x)
 	}
 	return fmt.Sprint(v.Interface())
+}
+
+// reloadMQTT applies [mqtt]'s limits to the running MQTT listener
+// (listener.Server.SetConfig) and reports the rest as needing a restart;
+// next.MQTT is left as it runs.
+func (lc *liveConfig) reloadMQTT(rep *reloadReport, old, next *fileConfig, restart func(what, why string), restartKeys func(prefix string, a, b any, why string)) {
+	oldMQTT, nextMQTT := old.MQTT, next.MQTT
+	oldMQTT.Auth, nextMQTT.Auth = auth.Config{}, auth.Config{} // handled above
+	const bound = "the MQTT listener is bound at start"
+	if lc.mqtt == nil || old.MQTT.Disabled != next.MQTT.Disabled {
+		restartKeys("mqtt", oldMQTT, nextMQTT, bound)
+		auth := next.MQTT.Auth
+		next.MQTT = old.MQTT
+		next.MQTT.Auth = auth
+		return
+	}
+	changed := diffKeys("mqtt", reflect.ValueOf(oldMQTT), reflect.ValueOf(nextMQTT))
+	// Unset in [mqtt], max_packet_size follows broker.max_packet_size.
+	pktFromBroker := next.MQTT.MaxPacketSize == 0 && !slices.Contains(changed, "mqtt.max_packet_size") &&
+		lc.broker.Config().MaxPacketSize != lc.mqtt.Config().MaxPacketSize
+	if len(changed) == 0 && !pktFromBroker {
+		return
+	}
+	lcfg := next.MQTT.Config
+	if lcfg.MaxPacketSize == 0 {
+		lcfg.MaxPacketSize = lc.broker.Config().MaxPacketSize // as serve_mqtt.go does
+	}
+	kept, err := lc.mqtt.SetConfig(lcfg)
+	if err != nil {
+		rep.NotApplied = append(rep.NotApplied, "[mqtt]: "+err.Error()+" (the previous limits stay)")
+		auth := next.MQTT.Auth
+		next.MQTT = old.MQTT
+		next.MQTT.Auth = auth
+		return
+	}
+	for _, k := range changed {
+		rel := strings.TrimPrefix(k, "mqtt.")
+		top, _, _ := strings.Cut(rel, ".")
+		if slices.Contains(kept, top) {
+			restart(k, bound)
+			continue
+		}
+		rep.Applied = append(rep.Applied, k+" = "+keyValue(next.MQTT.Config, rel))
+	}
+	if pktFromBroker {
+		rep.Applied = append(rep.Applied, fmt.Sprintf("mqtt.max_packet_size = %d (from broker.max_packet_size)", lcfg.MaxPacketSize))
+	}
+	// The kept keys as they run.
+	next.MQTT.Address, next.MQTT.TLS, next.MQTT.WebSocket = old.MQTT.Address, old.MQTT.TLS, old.MQTT.WebSocket
 }
 
 // diffKeys returns the toml key paths under prefix whose values differ
@@ -209,9 +263,6 @@ func (lc *liveConfig) reload() reloadReport {
 	} else {
 		rep.Applied = append(rep.Applied, "mqtt.auth (password file, ACL) reread")
 	}
-	oldMQTT, nextMQTT := old.MQTT, next.MQTT
-	oldMQTT.Auth, nextMQTT.Auth = auth.Config{}, auth.Config{}
-	restartKeys("mqtt", oldMQTT, nextMQTT, "the MQTT listener is set up at start")
 	// [[listen]]: DTLS credentials are reread from the files the running
 	// listeners were opened with.
 	restartKeys("listen", old.Listen, next.Listen, "the listeners are bound at start; DTLS files' contents are reread")
@@ -251,9 +302,6 @@ func (lc *liveConfig) reload() reloadReport {
 		} else {
 			rep.reportKeys("broker", changed, kept, next.Broker)
 			next.Broker.SysInterval, next.Broker.SysDisabled = old.Broker.SysInterval, old.Broker.SysDisabled
-			if slices.Contains(changed, "max_packet_size") && !next.MQTT.Disabled && old.MQTT.MaxPacketSize == 0 {
-				rep.NotApplied = append(rep.NotApplied, "broker.max_packet_size: the MQTT listener's packet limit (mqtt.max_packet_size is not set) needs a restart; the core's check of max_payload_size applies now")
-			}
 		}
 	}
 	if changed := gateway.ConfigChanges(old.Gateway, next.Gateway); len(changed) > 0 {
@@ -268,6 +316,9 @@ func (lc *liveConfig) reload() reloadReport {
 			next.Gateway.QoSMinus1.ClientID, next.Gateway.Advertise = old.Gateway.QoSMinus1.ClientID, old.Gateway.Advertise
 		}
 	}
+	// [mqtt], after [broker]: without its own max_packet_size the
+	// listener takes the broker's.
+	lc.reloadMQTT(&rep, old, next, restart, restartKeys)
 	// [[bridge]]
 	if !reflect.DeepEqual(old.Bridges, next.Bridges) {
 		applied, notApplied, inForce := lc.bridges.reload(old.Bridges, next.Bridges)
@@ -281,7 +332,7 @@ func (lc *liveConfig) reload() reloadReport {
 	// next reload compares with what is in force.
 	applied := *old
 	applied.Log.Level = next.Log.Level
-	applied.MQTT.Auth = next.MQTT.Auth
+	applied.MQTT = next.MQTT // reloadMQTT left the keys it could not apply as they run
 	applied.RateLimit = next.RateLimit
 	applied.Gateway = next.Gateway
 	applied.Broker = next.Broker

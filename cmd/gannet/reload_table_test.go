@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
@@ -46,45 +48,57 @@ func newTestLive(t *testing.T, path string) *liveConfig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { gw.Close() })
+	mqttSrv, stopMQTT, err := startMQTT(context.Background(), cfg.MQTT, broker, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopMQTT() })
 	bridges, err := startBridges(context.Background(), cfg.Bridges, broker, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bridges.stop() }) // before broker.Close (cleanups run last first)
 	level := new(slog.LevelVar)
-	return &liveConfig{path: path, cfg: cfg, level: level, log: log, authn: authn, limiters: lim, gw: gw, broker: broker, bridges: bridges}
+	return &liveConfig{path: path, cfg: cfg, level: level, log: log, authn: authn, limiters: lim, gw: gw, broker: broker, bridges: bridges, mqtt: mqttSrv}
 }
 
 // TestReloadReports reloads a running configuration with one change at a
 // time and checks the report, key by key: what applied live, what needs a
 // restart and why, and that a broken file is rejected whole.
 func TestReloadReports(t *testing.T) {
-	const base = `
+	const baseFormat = `
+[mqtt]
+%s
 [[listen]]
 network = "udp"
 address = "127.0.0.1:0"
 [store]
 type = "memory"
-[mqtt]
-disabled = true
 [gateway]
 loops = 2
 `
+	const mqttOn = `address = "127.0.0.1:0"`
 	restartLoops := "gateway.loops changed: needs a restart (it sets the number of event loops)"
 	tests := []struct {
 		name       string
+		mqtt       string // the [mqtt] table at start (default: disabled)
 		extra      string // appended to base (a [gateway] table continues base's)
 		replace    [2]string
 		applied    []string
 		notApplied []string
-		errPart    string // rejected: the error contains this
+		errPart    string                    // rejected: the error contains this
+		running    func(lc *liveConfig) bool // what runs after the reload
 	}{
 		{name: "unchanged"},
 		{name: "gateway limits, and loops",
 			extra:      "max_message_size = 200\nretry_interval = \"5s\"\nloops = 3\n",
 			replace:    [2]string{"loops = 2\n", ""},
 			applied:    []string{"gateway.max_message_size = 200", "gateway.retry_interval = 5s"},
-			notApplied: []string{restartLoops}},
+			notApplied: []string{restartLoops},
+			running: func(lc *liveConfig) bool {
+				c := lc.gw.Config()
+				return c.MaxMessageSize == 200 && c.RetryInterval == 5*time.Second && c.Loops == 2
+			}},
 		{name: "gateway keys fixed at start",
 			extra: "loop_queue = 10\nmax_pending_auth = 3\n[gateway.qos_minus_one]\nclient_id = \"q\"\n",
 			notApplied: []string{"gateway.loop_queue changed: needs a restart (it sizes each event loop's queue)",
@@ -98,7 +112,8 @@ loops = 2
 			applied: []string{"gateway.predefined = (1 topic ids)"}},
 		{name: "broker limits",
 			extra:   "[broker]\nmax_queued = 10\nhold_timeout = \"2s\"\nmax_sessions = 2000000\noverflow = \"drop-oldest\"\n",
-			applied: []string{"broker.max_sessions = 2000000", "broker.max_queued = 10", "broker.overflow = drop-oldest", "broker.hold_timeout = 2s"}},
+			applied: []string{"broker.max_sessions = 2000000", "broker.max_queued = 10", "broker.overflow = drop-oldest", "broker.hold_timeout = 2s"},
+			running: func(lc *liveConfig) bool { return lc.broker.Config().MaxQueued == 10 }},
 		{name: "broker sys",
 			extra:      "[broker]\nsys_interval = \"1m\"\nmax_retained = 5\n",
 			applied:    []string{"broker.max_retained = 5"},
@@ -106,9 +121,20 @@ loops = 2
 		{name: "listen",
 			replace:    [2]string{`address = "127.0.0.1:0"`, `address = "127.0.0.1:1"`},
 			notApplied: []string{"listen[0].address changed: needs a restart (the listeners are bound at start; DTLS files' contents are reread)"}},
-		{name: "mqtt",
+		{name: "mqtt disabled",
 			replace:    [2]string{"disabled = true", "disabled = true\naddress = \"127.0.0.1:1\"\nmax_connections = 5"},
-			notApplied: []string{"mqtt.address changed: needs a restart (the MQTT listener is set up at start)", "mqtt.max_connections changed: needs a restart (the MQTT listener is set up at start)"}},
+			notApplied: []string{"mqtt.address changed: needs a restart (the MQTT listener is bound at start)", "mqtt.max_connections changed: needs a restart (the MQTT listener is bound at start)"}},
+		{name: "mqtt limits", mqtt: mqttOn,
+			replace:    [2]string{mqttOn, "address = \"127.0.0.1:1\"\nmax_connections = 5\nserver_keep_alive = \"60s\""},
+			applied:    []string{"mqtt.max_connections = 5", "mqtt.server_keep_alive = 1m0s"},
+			notApplied: []string{"mqtt.address changed: needs a restart (the MQTT listener is bound at start)"},
+			running: func(lc *liveConfig) bool {
+				return lc.mqtt.Config().MaxConnections == 5 && lc.mqtt.Config().ServerKeepAlive == time.Minute
+			}},
+		{name: "broker max_packet_size reaches the mqtt listener", mqtt: mqttOn,
+			extra:   "[broker]\nmax_packet_size = 100000\nmax_payload_size = 50000\n",
+			applied: []string{"broker.max_packet_size = 100000", "broker.max_payload_size = 50000", "mqtt.max_packet_size = 100000 (from broker.max_packet_size)"},
+			running: func(lc *liveConfig) bool { return lc.mqtt.Config().MaxPacketSize == 100000 }},
 		{name: "listener added",
 			extra:      "[[listen]]\nnetwork = \"udp\"\naddress = \"127.0.0.1:0\"\n",
 			notApplied: []string{"listen changed: needs a restart (the listeners are bound at start; DTLS files' contents are reread)"}},
@@ -126,6 +152,10 @@ loops = 2
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "gannet.toml")
+			if tt.mqtt == "" {
+				tt.mqtt = "disabled = true"
+			}
+			base := fmt.Sprintf(baseFormat, tt.mqtt)
 			if err := os.WriteFile(path, []byte(base), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -160,6 +190,9 @@ loops = 2
 			}
 			if !slices.Equal(rep.NotApplied, orEmpty(tt.notApplied)) {
 				t.Errorf("not applied = %q; want %q", rep.NotApplied, tt.notApplied)
+			}
+			if tt.running != nil && !tt.running(lc) {
+				t.Errorf("after the reload the gateway runs %+v, the core %+v; want the change applied", lc.gw.Config(), lc.broker.Config())
 			}
 			// Reloading the same file again changes nothing: what was not
 			// applied is remembered as running.

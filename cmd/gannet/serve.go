@@ -126,7 +126,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	in.links = links
 	live := &liveConfig{path: *path, cfg: cfg, level: level, log: log, links: links, authn: authn, limiters: limiters, gw: gw,
-		broker: broker, bridges: bridges}
+		broker: broker, bridges: bridges, mqtt: mqttSrv}
 	in.reload = func() reloadReport {
 		in.reloadMu.Lock()
 		defer in.reloadMu.Unlock()
