@@ -101,7 +101,7 @@ remote_prefix = "edge/"
 		t.Fatalf("gannet reload = %d: %s%s", rc, out.String(), errOut.String())
 	}
 	for _, want := range []string{`applied:      bridge "central": out rules: 1 (1 subscribed, 1 unsubscribed)`,
-		`applied:      bridge "central": reconnected with the new connection settings`} {
+		`applied:      bridge "central": reconnected with the new servers`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("gannet reload printed %q; want %q in it", out.String(), want)
 		}

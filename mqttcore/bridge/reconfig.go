@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
 )
@@ -185,9 +187,38 @@ func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
 		if inChanged {
 			changes = append(changes, fmt.Sprintf("in rules: %d", len(newIn)))
 		}
-		changes = append(changes, "reconnected with the new connection settings")
+		if keys := changedKeys(conn(*old), conn(cfg)); len(keys) > 0 {
+			changes = append(changes, "reconnected with the new "+strings.Join(keys, ", "))
+		} else {
+			changes = append(changes, "reconnected to subscribe the new in rules")
+		}
 		return changes, nil
 	}
 	b.cfg.Store(&cfg)
 	return changes, nil
+}
+
+// changedKeys names the config.toml keys whose values differ between a and
+// b ("servers", "tls.ca_file"), one level of tables deep.
+func changedKeys(a, b Config) []string {
+	var out []string
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	t := va.Type()
+	for i := range t.NumField() {
+		name := t.Field(i).Tag.Get("toml")
+		fa, fb := va.Field(i), vb.Field(i)
+		if reflect.DeepEqual(fa.Interface(), fb.Interface()) {
+			continue
+		}
+		if fa.Kind() == reflect.Struct && fa.Type() != reflect.TypeOf(time.Duration(0)) {
+			for j := range fa.NumField() {
+				if !reflect.DeepEqual(fa.Field(j).Interface(), fb.Field(j).Interface()) {
+					out = append(out, name+"."+fa.Type().Field(j).Tag.Get("toml"))
+				}
+			}
+			continue
+		}
+		out = append(out, name)
+	}
+	return out
 }

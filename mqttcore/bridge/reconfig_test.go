@@ -78,7 +78,7 @@ func TestReconfigure(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Reconfigure = %v", err)
 	}
-	want := []string{"out rules: 1 (0 subscribed, 0 unsubscribed)", "in rules: 1", "reconnected with the new connection settings"}
+	want := []string{"out rules: 1 (0 subscribed, 0 unsubscribed)", "in rules: 1", "reconnected to subscribe the new in rules"}
 	if !slices.Equal(changes, want) {
 		t.Errorf("Reconfigure changes = %q; want %q", changes, want)
 	}
@@ -87,6 +87,16 @@ func TestReconfigure(t *testing.T) {
 		t.Fatal(err)
 	}
 	in("c2/cmd/b", "cmd/b")
+
+	// A connection setting: reconnected, and named.
+	next.KeepAlive = 20 * time.Second
+	if changes, err := b.Reconfigure(next); err != nil || !slices.Equal(changes, []string{"reconnected with the new keep_alive"}) {
+		t.Errorf("Reconfigure(keep_alive) = %q, %v; want [reconnected with the new keep_alive]", changes, err)
+	}
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out("2b", "r2/sensors/t")
 
 	queue := next
 	queue.Queue.MaxBytes = 1 << 20
