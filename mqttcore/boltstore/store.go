@@ -201,6 +201,12 @@ type Store struct {
 	sorted    []rawOp    // a checkpoint's ops that survive coalescing
 	msgDefer  bool       // hold back writes to core.messages (applySorted)
 	msgWrites []msgWrite // the writes held back
+	kvCache   kvCache    // the bucket of the last keyed op applied
+
+	// Keyed ops logged and not yet in the file, for Get. The committer
+	// adds (kvPend is its scratch), the checkpoint removes.
+	overlay overlay
+	kvPend  []kvPending
 
 	stats counters
 }
@@ -210,6 +216,7 @@ var _ mqttcore.Journal = (*Store)(nil)
 // request is one Commit or Update call, or a checkpoint barrier.
 type request struct {
 	ops        []mqttcore.Op
+	kv         []KeyedOp // Log's
 	apply      func(*bbolt.Tx) error
 	done       func(error)
 	err        error // set when its apply failed (isolated) or the batch did
@@ -610,14 +617,27 @@ func (s *Store) commitLog(batch []*request) {
 	}
 	s.enc.reset()
 	p := s.payload[:0]
+	pend := s.kvPend[:0]
 	for _, r := range batch {
+		start, last := len(p), s.enc.lastSeq
 		var err error
 		if p, err = s.enc.appendOps(p, r.ops); err != nil {
+			r.err = err
+			s.stats.isolated.Add(1)
+			continue
+		}
+		if len(r.kv) == 0 {
+			continue
+		}
+		if p, err = appendKeyed(p, r.kv, &pend); err != nil {
+			// Take the call's core ops out too: it fails as a whole.
+			p, s.enc.lastSeq = p[:start], last
 			r.err = err
 			s.stats.isolated.Add(1)
 		}
 	}
 	s.payload = p
+	s.kvPend = pend[:0]
 	if len(p) > 0 {
 		sg := s.segs[s.active]
 		var err error
@@ -625,7 +645,9 @@ func (s *Store) commitLog(batch []*request) {
 		if err != nil {
 			g.err = err
 		} else {
-			s.win[s.active].add(s.nextIndex, p)
+			w := &s.win[s.active]
+			w.add(s.nextIndex, p)
+			s.overlay.add(s.nextIndex, w.buf[len(w.buf)-len(p):], pend)
 			s.nextIndex++
 			s.stats.logBytes.Add(uint64(len(s.recBuf)))
 			g.seg = sg
@@ -704,7 +726,7 @@ func (s *Store) finish(batch []*request, err error, start time.Time) {
 			e = err
 		}
 		if e == nil {
-			s.stats.ops.Add(uint64(len(r.ops)))
+			s.stats.ops.Add(uint64(len(r.ops) + len(r.kv)))
 		} else {
 			s.stats.failed.Add(1)
 			e = fmt.Errorf("boltstore: commit to %s: %w: %w", s.path, mqttcore.ErrStoreFailed, e)
@@ -825,7 +847,7 @@ func (s *Store) flush(batch []*request) error {
 // hasWork reports whether batch holds anything to apply.
 func hasWork(batch []*request) bool {
 	for _, r := range batch {
-		if r.apply != nil || len(r.ops) > 0 {
+		if r.apply != nil || len(r.ops) > 0 || len(r.kv) > 0 {
 			return true
 		}
 	}
@@ -889,10 +911,14 @@ func (s *Store) applyWindows(batch []*request, ws []*window) error {
 			})
 		})
 		s.arena.reset()
+		s.kvCache = kvCache{}
 		if err == nil {
 			s.refs.commit()
 			s.seqHigh.Store(s.txSeq)
 			s.applied = applied
+			if len(ws) > 0 {
+				s.overlay.applied(applied)
+			}
 			break
 		}
 		s.refs.rollback()
@@ -1033,6 +1059,8 @@ func compareOps(a, b rawOp) int {
 		return cmp.Compare(a.seq, b.seq)
 	case classRetained:
 		return bytes.Compare(a.topic, b.topic)
+	case classKeyed:
+		return bytes.Compare(a.kvkey, b.kvkey)
 	}
 	return cmp.Compare(a.sid, b.sid)
 }
@@ -1070,7 +1098,7 @@ func (s *Store) applySafe(tx *bbolt.Tx, r *request) (err error) {
 	if r.apply != nil {
 		return r.apply(tx)
 	}
-	return s.applyOps(tx, r.ops)
+	return s.applyOps(tx, r.ops, r.kv)
 }
 
 // refCounts counts the entries that refer to each stored message. The
