@@ -234,43 +234,73 @@ type group struct {
 }
 
 // window holds the payloads of a segment's records that the bbolt file
-// does not hold yet, each led by its uvarint length.
+// does not hold yet, each led by its uvarint length, in chunks that are
+// never reallocated: a payload stays where it was put until reset, so the
+// keyed-op overlay can point into it (and no growing copy of the whole
+// window is made, or kept alive by such pointers).
 type window struct {
-	buf         []byte
+	chunks      [][]byte
+	size        int    // bytes held
 	first, last uint64 // their indexes; 0 when empty
+	spare       []byte // a chunk kept for reuse by reset
 }
 
-func (w *window) add(idx uint64, p []byte) {
+// windowChunk is the size of a window's chunks; a larger payload gets a
+// chunk of its own.
+const windowChunk = 256 << 10
+
+// add appends the payload p of record idx and returns where it now is.
+func (w *window) add(idx uint64, p []byte) []byte {
 	if w.first == 0 {
 		w.first = idx
 	}
 	w.last = idx
-	w.buf = binary.AppendUvarint(w.buf, uint64(len(p)))
-	w.buf = append(w.buf, p...)
+	need := binary.MaxVarintLen64 + len(p)
+	if n := len(w.chunks); n == 0 || cap(w.chunks[n-1])-len(w.chunks[n-1]) < need {
+		var c []byte
+		if need <= windowChunk && w.spare != nil {
+			c, w.spare = w.spare[:0], nil
+		} else {
+			c = make([]byte, 0, max(windowChunk, need))
+		}
+		w.chunks = append(w.chunks, c)
+	}
+	c := &w.chunks[len(w.chunks)-1]
+	n0 := len(*c)
+	*c = binary.AppendUvarint(*c, uint64(len(p)))
+	at := len(*c)
+	*c = append(*c, p...)
+	w.size += len(*c) - n0
+	return (*c)[at:len(*c):len(*c)]
 }
 
 func (w *window) empty() bool { return w.first == 0 }
 
+// reset empties w. Nothing may point into its chunks any more (the
+// overlay has dropped the keys of its records).
 func (w *window) reset() {
-	if cap(w.buf) > 64<<20 {
-		w.buf = nil
+	if len(w.chunks) > 0 && cap(w.chunks[0]) == windowChunk {
+		w.spare = w.chunks[0]
 	}
-	w.buf = w.buf[:0]
+	clear(w.chunks)
+	w.chunks = w.chunks[:0]
+	w.size = 0
 	w.first, w.last = 0, 0
 }
 
 // records calls f with each payload in w.
 func (w *window) records(f func([]byte) error) error {
-	b := w.buf
-	for len(b) > 0 {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			return errRecord
+	for _, b := range w.chunks {
+		for len(b) > 0 {
+			n, k := binary.Uvarint(b)
+			if k <= 0 || n > uint64(len(b)-k) {
+				return errRecord
+			}
+			if err := f(b[k : k+int(n)]); err != nil {
+				return err
+			}
+			b = b[k+int(n):]
 		}
-		if err := f(b[k : k+int(n)]); err != nil {
-			return err
-		}
-		b = b[k+int(n):]
 	}
 	return nil
 }
@@ -645,9 +675,7 @@ func (s *Store) commitLog(batch []*request) {
 		if err != nil {
 			g.err = err
 		} else {
-			w := &s.win[s.active]
-			w.add(s.nextIndex, p)
-			s.overlay.add(s.nextIndex, w.buf[len(w.buf)-len(p):], pend)
+			s.overlay.add(s.nextIndex, s.win[s.active].add(s.nextIndex, p), pend)
 			s.nextIndex++
 			s.stats.logBytes.Add(uint64(len(s.recBuf)))
 			g.seg = sg
@@ -761,7 +789,7 @@ func (s *Store) waitCheckpoint() {
 // segments' records.
 func (s *Store) maybeCheckpoint() {
 	w := &s.win[s.active]
-	if s.running && len(w.buf) >= 2*s.opts.CheckpointBytes {
+	if s.running && w.size >= 2*s.opts.CheckpointBytes {
 		// The checkpoint falls behind the log: wait for it, so that a
 		// segment stays within about twice CheckpointBytes.
 		s.waitCheckpoint()
@@ -770,7 +798,7 @@ func (s *Store) maybeCheckpoint() {
 		return
 	}
 	since := time.Since(s.lastCkpt)
-	if len(w.buf) < s.opts.CheckpointBytes && since < s.opts.CheckpointInterval {
+	if w.size < s.opts.CheckpointBytes && since < s.opts.CheckpointInterval {
 		return
 	}
 	if s.ckptFail || !s.win[1-s.active].empty() {
