@@ -107,8 +107,11 @@ func TestBridgeCoreLogServesSender(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if q, f := queueRecords(t, path, "logged"); q != 0 || f != 0 {
-		t.Fatalf("after close the file holds %d queued and %d in-flight records; want 0 and 0", q, f)
+	// Every message was handed over before it was sent, so none is
+	// queued; PUBACKs still on their way at Close leave their messages in
+	// flight, at most max_inflight (the default, 256) of them.
+	if q, f := queueRecords(t, path, "logged"); q != 0 || f < 0 || f > 256 {
+		t.Fatalf("after close the file holds %d queued and %d in-flight records; want 0 and at most 256", q, f)
 	}
 }
 
