@@ -66,7 +66,7 @@ func (s *Store) applyOps(tx *bbolt.Tx, ops []mqttcore.Op, kv []KeyedOp) error {
 	return decodeOps(p, func(op *rawOp) error {
 		i++
 		if err := s.applyRaw(&b, op); err != nil {
-			return fmt.Errorf("op %d of %d (%v, session %d): %w", i, len(ops)+len(kv), op.kind, op.sid, err)
+			return fmt.Errorf("op %d of %d (%s, session %d): %w", i, len(ops)+len(kv), opName(op.kind), op.sid, err)
 		}
 		return nil
 	})

@@ -39,7 +39,9 @@ const maxKeyedDepth = 8
 // bucket at Bucket (a path of nested bucket names, the first at the top
 // level of the file; created when a put needs them), or, with Delete, the
 // deletion of Key (nothing when it is absent). Bucket[0] must not start
-// with ReservedPrefix.
+// with ReservedPrefix. Buckets written by keyed ops are split at 90 %
+// fill, as the core's sequence-keyed buckets are (keys that increase, like
+// a queue's, pack best).
 type KeyedOp struct {
 	Bucket     [][]byte
 	Key, Value []byte
@@ -261,6 +263,11 @@ func (s *Store) keyedBucket(tx *bbolt.Tx, path []byte, create bool) (*bbolt.Buck
 		if b == nil {
 			return nil, nil
 		}
+	}
+	if b != nil {
+		// Keys written in increasing order (a queue's sequence numbers)
+		// pack best; the checkpoint applies each bucket's keys in order.
+		b.FillPercent = seqFill
 	}
 	c.tx, c.b, c.path = tx, b, append(c.path[:0], path...)
 	return b, nil

@@ -223,7 +223,7 @@ func decodeOps(p []byte, f func(*rawOp) error) error {
 			return fmt.Errorf("%w: op kind %d", errRecord, op.kind)
 		}
 		if r.bad {
-			return fmt.Errorf("%w: %v op", errRecord, op.kind)
+			return fmt.Errorf("%w: %s op", errRecord, opName(op.kind))
 		}
 		if (op.kind == mqttcore.OpRetain || op.kind == mqttcore.OpUnretain) && (len(op.topic) == 0 || len(op.topic) > bbolt.MaxKeySize) {
 			return fmt.Errorf("%w: %v op with a topic of %d bytes", errRecord, op.kind, len(op.topic))
@@ -333,4 +333,15 @@ func (c *coalescer) keep(op *rawOp, i int32) bool {
 		return c.keyed[string(op.kvkey)] == i
 	}
 	return true
+}
+
+// opName names an op kind of the log, the keyed ones included.
+func opName(k mqttcore.OpKind) string {
+	switch k {
+	case opKeyedPut:
+		return "keyed-put"
+	case opKeyedDelete:
+		return "keyed-delete"
+	}
+	return k.String()
 }

@@ -1052,7 +1052,7 @@ func (s *Store) applySorted(b *txBuckets, ops []rawOp) error {
 	for i := range ops {
 		if err := s.applyRaw(b, &ops[i]); err != nil {
 			s.msgDefer = false
-			return fmt.Errorf("logged %v op (session %d): %w", ops[i].kind, ops[i].sid, err)
+			return fmt.Errorf("logged %s op (session %d): %w", opName(ops[i].kind), ops[i].sid, err)
 		}
 	}
 	s.msgDefer = false
