@@ -12,12 +12,14 @@ import (
 
 // txBuckets are the core's buckets in one write transaction.
 type txBuckets struct {
+	tx                                              *bbolt.Tx
 	sessions, entries, messages, frontEnd, retained *bbolt.Bucket
 }
 
 // coreBucketsOf returns the core's buckets in tx.
 func coreBucketsOf(tx *bbolt.Tx) (txBuckets, error) {
 	b := txBuckets{
+		tx:       tx,
 		sessions: tx.Bucket(bucketSessions),
 		entries:  tx.Bucket(bucketEntries),
 		messages: tx.Bucket(bucketMessages),
@@ -35,13 +37,14 @@ func coreBucketsOf(tx *bbolt.Tx) (txBuckets, error) {
 	return b, nil
 }
 
-// applyOps applies one Commit's ops in tx (an Update batch's): encoded as
-// they would be logged, then applied as a logged record is. Applying them
-// again in a fresh transaction (after another call in the batch failed)
-// has the same effect: every op replaces or deletes a key, and reference
-// counts are changed only when an entry gains or loses its message.
-func (s *Store) applyOps(tx *bbolt.Tx, ops []mqttcore.Op) error {
-	if len(ops) == 0 {
+// applyOps applies one Commit's ops or one Log call's keyed ops in tx (an
+// Update batch's): encoded as they would be logged, then applied as a
+// logged record is. Applying them again in a fresh transaction (after
+// another call in the batch failed) has the same effect: every op replaces
+// or deletes a key, and reference counts are changed only when an entry
+// gains or loses its message.
+func (s *Store) applyOps(tx *bbolt.Tx, ops []mqttcore.Op, kv []KeyedOp) error {
+	if len(ops) == 0 && len(kv) == 0 {
 		return nil
 	}
 	enc := opEncoder{now: s.opts.Now}
@@ -49,6 +52,11 @@ func (s *Store) applyOps(tx *bbolt.Tx, ops []mqttcore.Op) error {
 	if err != nil {
 		return err
 	}
+	var pend []kvPending
+	if p, err = appendKeyed(p, kv, &pend); err != nil {
+		return err
+	}
+	s.scratch = p[:0]
 	p = s.arena.copy(p) // bbolt keeps the values until the transaction ends
 	b, err := coreBucketsOf(tx)
 	if err != nil {
@@ -58,7 +66,7 @@ func (s *Store) applyOps(tx *bbolt.Tx, ops []mqttcore.Op) error {
 	return decodeOps(p, func(op *rawOp) error {
 		i++
 		if err := s.applyRaw(&b, op); err != nil {
-			return fmt.Errorf("op %d of %d (%v, session %d): %w", i, len(ops), op.kind, op.sid, err)
+			return fmt.Errorf("op %d of %d (%s, session %d): %w", i, len(ops)+len(kv), opName(op.kind), op.sid, err)
 		}
 		return nil
 	})
@@ -87,6 +95,8 @@ func (s *Store) applyRaw(b *txBuckets, op *rawOp) error {
 		return b.retained.Put(op.topic, op.val)
 	case mqttcore.OpUnretain:
 		return b.retained.Delete(op.topic)
+	case opKeyedPut, opKeyedDelete:
+		return s.applyKeyed(b.tx, op)
 	}
 	return fmt.Errorf("unknown op kind %d", op.kind)
 }

@@ -155,11 +155,7 @@ func (s *Store) openLog() error {
 		return openError(s.path+".wal.*", fmt.Errorf("%w: %w", ErrCorrupt, ErrLogCorrupt), err.Error(), adviceLog)
 	}
 	if len(todo) > 0 {
-		n := 0
-		for _, r := range todo {
-			n += len(r.payload) + binary.MaxVarintLen32
-		}
-		w := window{buf: make([]byte, 0, n)}
+		var w window
 		for _, r := range todo {
 			w.add(r.index, r.payload)
 		}

@@ -26,6 +26,7 @@ import (
 //	front-end    sid, 0 (delete) or 1 followed by the bytes
 //	retain       topic, message record
 //	unretain     topic
+//	keyed-put, keyed-delete: see keyed.go
 //
 // sid and seq are uvarints; records and byte strings a uvarint length and
 // the bytes.
@@ -44,6 +45,7 @@ type rawOp struct {
 	msg      []byte // the message record of an entry op, nil for none
 	topic    []byte // retain and unretain
 	del      bool   // front-end: delete
+	kvkey    []byte // keyed ops: the encoded bucket path and key (keyed.go)
 }
 
 // opEncoder encodes ops into log payloads.
@@ -215,11 +217,13 @@ func decodeOps(p []byte, f func(*rawOp) error) error {
 			op.val = r.raw()
 		case mqttcore.OpUnretain:
 			op.topic = r.raw()
+		case opKeyedPut, opKeyedDelete:
+			decodeKeyed(&r, &op)
 		default:
 			return fmt.Errorf("%w: op kind %d", errRecord, op.kind)
 		}
 		if r.bad {
-			return fmt.Errorf("%w: %v op", errRecord, op.kind)
+			return fmt.Errorf("%w: %s op", errRecord, opName(op.kind))
 		}
 		if (op.kind == mqttcore.OpRetain || op.kind == mqttcore.OpUnretain) && (len(op.topic) == 0 || len(op.topic) > bbolt.MaxKeySize) {
 			return fmt.Errorf("%w: %v op with a topic of %d bytes", errRecord, op.kind, len(op.topic))
@@ -252,6 +256,7 @@ type coalescer struct {
 	sessions map[uint64]int32
 	fronts   map[uint64]int32
 	retained map[string]int32
+	keyed    map[string]int32
 }
 
 // Op classes: which bucket an op writes.
@@ -260,6 +265,7 @@ const (
 	classFrontEnd
 	classRetained
 	classEntry
+	classKeyed
 )
 
 func opClass(k mqttcore.OpKind) int {
@@ -270,6 +276,8 @@ func opClass(k mqttcore.OpKind) int {
 		return classFrontEnd
 	case mqttcore.OpRetain, mqttcore.OpUnretain:
 		return classRetained
+	case opKeyedPut, opKeyedDelete:
+		return classKeyed
 	}
 	return classEntry
 }
@@ -277,20 +285,21 @@ func opClass(k mqttcore.OpKind) int {
 // size is the number of keys noted: a bound on the ops kept, but for
 // end-session ops.
 func (c *coalescer) size() int {
-	return len(c.entries) + len(c.sessions) + len(c.fronts) + len(c.retained)
+	return len(c.entries) + len(c.sessions) + len(c.fronts) + len(c.retained) + len(c.keyed)
 }
 
 func (c *coalescer) reset() {
-	if c.entries == nil || len(c.entries) > 1<<16 {
+	if c.entries == nil || len(c.entries) > 1<<16 || len(c.keyed) > 1<<16 {
 		// First use, or a huge checkpoint passed: do not keep its maps.
 		*c = coalescer{entries: make(map[[2]uint64]int32), sessions: make(map[uint64]int32),
-			fronts: make(map[uint64]int32), retained: make(map[string]int32)}
+			fronts: make(map[uint64]int32), retained: make(map[string]int32), keyed: make(map[string]int32)}
 		return
 	}
 	clear(c.entries)
 	clear(c.sessions)
 	clear(c.fronts)
 	clear(c.retained)
+	clear(c.keyed)
 }
 
 // note records op, the i-th of the checkpoint.
@@ -304,6 +313,8 @@ func (c *coalescer) note(op *rawOp, i int32) {
 		c.fronts[op.sid] = i
 	case mqttcore.OpRetain, mqttcore.OpUnretain:
 		c.retained[string(op.topic)] = i
+	case opKeyedPut, opKeyedDelete:
+		c.keyed[string(op.kvkey)] = i
 	}
 }
 
@@ -318,6 +329,19 @@ func (c *coalescer) keep(op *rawOp, i int32) bool {
 		return c.fronts[op.sid] == i
 	case mqttcore.OpRetain, mqttcore.OpUnretain:
 		return c.retained[string(op.topic)] == i
+	case opKeyedPut, opKeyedDelete:
+		return c.keyed[string(op.kvkey)] == i
 	}
 	return true
+}
+
+// opName names an op kind of the log, the keyed ones included.
+func opName(k mqttcore.OpKind) string {
+	switch k {
+	case opKeyedPut:
+		return "keyed-put"
+	case opKeyedDelete:
+		return "keyed-delete"
+	}
+	return k.String()
 }

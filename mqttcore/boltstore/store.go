@@ -201,6 +201,12 @@ type Store struct {
 	sorted    []rawOp    // a checkpoint's ops that survive coalescing
 	msgDefer  bool       // hold back writes to core.messages (applySorted)
 	msgWrites []msgWrite // the writes held back
+	kvCache   kvCache    // the bucket of the last keyed op applied
+
+	// Keyed ops logged and not yet in the file, for Get. The committer
+	// adds (kvPend is its scratch), the checkpoint removes.
+	overlay overlay
+	kvPend  []kvPending
 
 	stats counters
 }
@@ -210,6 +216,7 @@ var _ mqttcore.Journal = (*Store)(nil)
 // request is one Commit or Update call, or a checkpoint barrier.
 type request struct {
 	ops        []mqttcore.Op
+	kv         []KeyedOp // Log's
 	apply      func(*bbolt.Tx) error
 	done       func(error)
 	err        error // set when its apply failed (isolated) or the batch did
@@ -227,43 +234,73 @@ type group struct {
 }
 
 // window holds the payloads of a segment's records that the bbolt file
-// does not hold yet, each led by its uvarint length.
+// does not hold yet, each led by its uvarint length, in chunks that are
+// never reallocated: a payload stays where it was put until reset, so the
+// keyed-op overlay can point into it (and no growing copy of the whole
+// window is made, or kept alive by such pointers).
 type window struct {
-	buf         []byte
+	chunks      [][]byte
+	size        int    // bytes held
 	first, last uint64 // their indexes; 0 when empty
+	spare       []byte // a chunk kept for reuse by reset
 }
 
-func (w *window) add(idx uint64, p []byte) {
+// windowChunk is the size of a window's chunks; a larger payload gets a
+// chunk of its own.
+const windowChunk = 256 << 10
+
+// add appends the payload p of record idx and returns where it now is.
+func (w *window) add(idx uint64, p []byte) []byte {
 	if w.first == 0 {
 		w.first = idx
 	}
 	w.last = idx
-	w.buf = binary.AppendUvarint(w.buf, uint64(len(p)))
-	w.buf = append(w.buf, p...)
+	need := binary.MaxVarintLen64 + len(p)
+	if n := len(w.chunks); n == 0 || cap(w.chunks[n-1])-len(w.chunks[n-1]) < need {
+		var c []byte
+		if need <= windowChunk && w.spare != nil {
+			c, w.spare = w.spare[:0], nil
+		} else {
+			c = make([]byte, 0, max(windowChunk, need))
+		}
+		w.chunks = append(w.chunks, c)
+	}
+	c := &w.chunks[len(w.chunks)-1]
+	n0 := len(*c)
+	*c = binary.AppendUvarint(*c, uint64(len(p)))
+	at := len(*c)
+	*c = append(*c, p...)
+	w.size += len(*c) - n0
+	return (*c)[at:len(*c):len(*c)]
 }
 
 func (w *window) empty() bool { return w.first == 0 }
 
+// reset empties w. Nothing may point into its chunks any more (the
+// overlay has dropped the keys of its records).
 func (w *window) reset() {
-	if cap(w.buf) > 64<<20 {
-		w.buf = nil
+	if len(w.chunks) > 0 && cap(w.chunks[0]) == windowChunk {
+		w.spare = w.chunks[0]
 	}
-	w.buf = w.buf[:0]
+	clear(w.chunks)
+	w.chunks = w.chunks[:0]
+	w.size = 0
 	w.first, w.last = 0, 0
 }
 
 // records calls f with each payload in w.
 func (w *window) records(f func([]byte) error) error {
-	b := w.buf
-	for len(b) > 0 {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			return errRecord
+	for _, b := range w.chunks {
+		for len(b) > 0 {
+			n, k := binary.Uvarint(b)
+			if k <= 0 || n > uint64(len(b)-k) {
+				return errRecord
+			}
+			if err := f(b[k : k+int(n)]); err != nil {
+				return err
+			}
+			b = b[k+int(n):]
 		}
-		if err := f(b[k : k+int(n)]); err != nil {
-			return err
-		}
-		b = b[k+int(n):]
 	}
 	return nil
 }
@@ -610,14 +647,27 @@ func (s *Store) commitLog(batch []*request) {
 	}
 	s.enc.reset()
 	p := s.payload[:0]
+	pend := s.kvPend[:0]
 	for _, r := range batch {
+		start, last := len(p), s.enc.lastSeq
 		var err error
 		if p, err = s.enc.appendOps(p, r.ops); err != nil {
+			r.err = err
+			s.stats.isolated.Add(1)
+			continue
+		}
+		if len(r.kv) == 0 {
+			continue
+		}
+		if p, err = appendKeyed(p, r.kv, &pend); err != nil {
+			// Take the call's core ops out too: it fails as a whole.
+			p, s.enc.lastSeq = p[:start], last
 			r.err = err
 			s.stats.isolated.Add(1)
 		}
 	}
 	s.payload = p
+	s.kvPend = pend[:0]
 	if len(p) > 0 {
 		sg := s.segs[s.active]
 		var err error
@@ -625,7 +675,7 @@ func (s *Store) commitLog(batch []*request) {
 		if err != nil {
 			g.err = err
 		} else {
-			s.win[s.active].add(s.nextIndex, p)
+			s.overlay.add(s.nextIndex, s.win[s.active].add(s.nextIndex, p), pend)
 			s.nextIndex++
 			s.stats.logBytes.Add(uint64(len(s.recBuf)))
 			g.seg = sg
@@ -704,7 +754,7 @@ func (s *Store) finish(batch []*request, err error, start time.Time) {
 			e = err
 		}
 		if e == nil {
-			s.stats.ops.Add(uint64(len(r.ops)))
+			s.stats.ops.Add(uint64(len(r.ops) + len(r.kv)))
 		} else {
 			s.stats.failed.Add(1)
 			e = fmt.Errorf("boltstore: commit to %s: %w: %w", s.path, mqttcore.ErrStoreFailed, e)
@@ -739,7 +789,7 @@ func (s *Store) waitCheckpoint() {
 // segments' records.
 func (s *Store) maybeCheckpoint() {
 	w := &s.win[s.active]
-	if s.running && len(w.buf) >= 2*s.opts.CheckpointBytes {
+	if s.running && w.size >= 2*s.opts.CheckpointBytes {
 		// The checkpoint falls behind the log: wait for it, so that a
 		// segment stays within about twice CheckpointBytes.
 		s.waitCheckpoint()
@@ -748,7 +798,7 @@ func (s *Store) maybeCheckpoint() {
 		return
 	}
 	since := time.Since(s.lastCkpt)
-	if len(w.buf) < s.opts.CheckpointBytes && since < s.opts.CheckpointInterval {
+	if w.size < s.opts.CheckpointBytes && since < s.opts.CheckpointInterval {
 		return
 	}
 	if s.ckptFail || !s.win[1-s.active].empty() {
@@ -825,7 +875,7 @@ func (s *Store) flush(batch []*request) error {
 // hasWork reports whether batch holds anything to apply.
 func hasWork(batch []*request) bool {
 	for _, r := range batch {
-		if r.apply != nil || len(r.ops) > 0 {
+		if r.apply != nil || len(r.ops) > 0 || len(r.kv) > 0 {
 			return true
 		}
 	}
@@ -889,10 +939,14 @@ func (s *Store) applyWindows(batch []*request, ws []*window) error {
 			})
 		})
 		s.arena.reset()
+		s.kvCache = kvCache{}
 		if err == nil {
 			s.refs.commit()
 			s.seqHigh.Store(s.txSeq)
 			s.applied = applied
+			if len(ws) > 0 {
+				s.overlay.applied(applied)
+			}
 			break
 		}
 		s.refs.rollback()
@@ -998,7 +1052,7 @@ func (s *Store) applySorted(b *txBuckets, ops []rawOp) error {
 	for i := range ops {
 		if err := s.applyRaw(b, &ops[i]); err != nil {
 			s.msgDefer = false
-			return fmt.Errorf("logged %v op (session %d): %w", ops[i].kind, ops[i].sid, err)
+			return fmt.Errorf("logged %s op (session %d): %w", opName(ops[i].kind), ops[i].sid, err)
 		}
 	}
 	s.msgDefer = false
@@ -1033,6 +1087,8 @@ func compareOps(a, b rawOp) int {
 		return cmp.Compare(a.seq, b.seq)
 	case classRetained:
 		return bytes.Compare(a.topic, b.topic)
+	case classKeyed:
+		return bytes.Compare(a.kvkey, b.kvkey)
 	}
 	return cmp.Compare(a.sid, b.sid)
 }
@@ -1070,7 +1126,7 @@ func (s *Store) applySafe(tx *bbolt.Tx, r *request) (err error) {
 	if r.apply != nil {
 		return r.apply(tx)
 	}
-	return s.applyOps(tx, r.ops)
+	return s.applyOps(tx, r.ops, r.kv)
 }
 
 // refCounts counts the entries that refer to each stored message. The

@@ -20,9 +20,9 @@ import (
 // index of the last record it holds; then the segment holding those
 // records can be written over.
 //
-// Segment file (version 1):
+// Segment file (version 2):
 //
-//	header  16 bytes magic "gannet core log\n", uint32 BE version (1),
+//	header  16 bytes magic "gannet core log\n", uint32 BE version (2),
 //	        uint32 reserved (0), uint64 BE store id (core.meta "logid";
 //	        a log is never replayed into another store)
 //	records from offset 32, each at an 8-byte-aligned offset:
@@ -36,10 +36,16 @@ import (
 // reused from its start (a new "lap") once its records are in the bbolt
 // file, so what follows the last record is zeros or records of an earlier
 // lap, whose indexes are lower and whose chain does not continue.
+//
+// Version 2 added the keyed ops (keyed.go) to the payloads; its records
+// are otherwise those of version 1. A version 1 segment is read as it is
+// and its header rewritten to version 2 when it is opened, so that a
+// gannet that knows only version 1 refuses the log (ErrNewerFormat)
+// instead of taking a keyed op for damage.
 const (
 	// LogVersion is the version of the log segment format this package
 	// writes; a segment with a higher one is refused with ErrNewerFormat.
-	LogVersion = 1
+	LogVersion = 2
 
 	logMagic      = "gannet core log\n"
 	logHeaderSize = 32
@@ -148,6 +154,17 @@ func (sg *segment) load(id uint64, sync bool) ([]logRecord, error) {
 	if got := binary.BigEndian.Uint64(data[24:]); got != id {
 		return nil, openError(sg.name, fmt.Errorf("%w: %w", ErrCorrupt, ErrLogCorrupt),
 			fmt.Sprintf("the log belongs to another store file (store id %016x, the store file's is %016x)", got, id), adviceLog)
+	}
+	if v := binary.BigEndian.Uint32(data[16:]); v < LogVersion {
+		// Upgrade in place: its records read the same in this version.
+		if _, err := sg.f.WriteAt(logHeader(id), 0); err != nil {
+			return nil, fmt.Errorf("boltstore: upgrade log %s: %w", sg.name, err)
+		}
+		if sync {
+			if err := fdatasync(sg.f); err != nil {
+				return nil, fmt.Errorf("boltstore: upgrade log %s: %w", sg.name, err)
+			}
+		}
 	}
 	recs, end, err := readRecords(data, sg.seed)
 	if err != nil {

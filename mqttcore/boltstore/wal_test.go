@@ -38,8 +38,8 @@ func segmentRecords(t *testing.T, path string) (data []byte, recs []logRec) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(data) < 32 || string(data[:16]) != "gannet core log\n" || binary.BigEndian.Uint32(data[16:]) != 1 {
-		t.Fatalf("%s: header %q; want magic and version 1", path, data[:min(len(data), 32)])
+	if len(data) < 32 || string(data[:16]) != "gannet core log\n" || binary.BigEndian.Uint32(data[16:]) != boltstore.LogVersion {
+		t.Fatalf("%s: header %q; want magic and version %d", path, data[:min(len(data), 32)], boltstore.LogVersion)
 	}
 	off := int64(32)
 	for off+24 <= int64(len(data)) {
@@ -307,13 +307,13 @@ func TestLogNewerVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	binary.BigEndian.PutUint32(data[16:], 2)
+	binary.BigEndian.PutUint32(data[16:], boltstore.LogVersion+1)
 	if err := os.WriteFile(seg, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err = boltstore.Open(path, noCheckpoint)
 	if !errors.Is(err, boltstore.ErrNewerFormat) || !strings.Contains(err.Error(), seg) {
-		t.Fatalf("Open with a version 2 log = %v; want ErrNewerFormat naming %s", err, seg)
+		t.Fatalf("Open with a version %d log = %v; want ErrNewerFormat naming %s", boltstore.LogVersion+1, err, seg)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 
+	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
 	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
 )
 
@@ -26,40 +27,78 @@ func benchPacket(b *testing.B, topic string, payload int) []byte {
 	return buf.Bytes()
 }
 
+// benchStore opens a queue for a benchmark: in its own file (store=own,
+// queue.path) or in the core's store (store=core, the default of gannet
+// serve with [store] type = "bolt"), whose stats are returned too.
+func benchStore(b *testing.B, kind, path string) (*bridge.Store, *boltstore.Store) {
+	if kind == "own" {
+		s, err := bridge.OpenStore(path, bridge.StoreOptions{MaxBytes: 1 << 40})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s, nil
+	}
+	core, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := bridge.OpenSharedStore(core, "bridge/bench", bridge.StoreOptions{MaxBytes: 1 << 40})
+	if err != nil {
+		core.Close()
+		b.Fatal(err)
+	}
+	return s, core
+}
+
 // BenchmarkQueueAppend measures Append (a durable, fsync'd append) with
 // 1 and with 64 concurrent publishers; with many, group commit shares
-// each fsync among them (see the writes/commit metric).
+// each fsync among them (see the writes/commit metric). store=own is a
+// queue.path file of its own (a bbolt transaction per group), store=core
+// the queue in the core's store (a log record per group).
 func BenchmarkQueueAppend(b *testing.B) {
-	for _, pubs := range []int{1, 64} {
-		b.Run(fmt.Sprintf("publishers=%d", pubs), func(b *testing.B) {
-			s, err := bridge.OpenStore(filepath.Join(b.TempDir(), "q.db"), bridge.StoreOptions{MaxBytes: 1 << 40})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			pkt := benchPacket(b, "site-7/sensors/temperature", 64)
-			b.ReportAllocs()
-			b.ResetTimer()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			for range pubs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						if err := s.Append(pkt); err != nil {
-							b.Error(err)
-							return
-						}
+	for _, kind := range []string{"own", "core"} {
+		for _, pubs := range []int{1, 64} {
+			b.Run(fmt.Sprintf("store=%s/publishers=%d", kind, pubs), func(b *testing.B) {
+				s, core := benchStore(b, kind, filepath.Join(b.TempDir(), "q.db"))
+				defer func() {
+					s.Close()
+					if core != nil {
+						core.Close()
 					}
 				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			st := s.Stats()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-			b.ReportMetric(float64(st.CommittedOps)/float64(max(st.Commits, 1)), "writes/commit")
-		})
+				pkt := benchPacket(b, "site-7/sensors/temperature", 64)
+				var c0 boltstore.Stats
+				if core != nil {
+					c0 = core.Stats()
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				for range pubs {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for next.Add(1) <= int64(b.N) {
+							if err := s.Append(pkt); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+				if core != nil {
+					c := core.Stats()
+					b.ReportMetric(float64(c.Calls-c0.Calls)/float64(max(c.Batches-c0.Batches, 1)), "writes/commit")
+					return
+				}
+				st := s.Stats()
+				b.ReportMetric(float64(st.CommittedOps)/float64(max(st.Commits, 1)), "writes/commit")
+			})
+		}
 	}
 }
 
@@ -72,18 +111,20 @@ func BenchmarkQueueAppend(b *testing.B) {
 //
 // window is the bridge's max_inflight: the default (256) and 1,000.
 func BenchmarkDrain100k(b *testing.B) {
-	for _, c := range []struct{ remote, window int }{{20, 0}, {1000, 0}, {1000, 1000}} {
-		name := fmt.Sprintf("remote_inflight=%d", c.remote)
-		if c.window > 0 {
-			name += fmt.Sprintf("/window=%d", c.window)
+	for _, kind := range []string{"own", "core"} {
+		for _, c := range []struct{ remote, window int }{{20, 0}, {1000, 0}, {1000, 1000}} {
+			name := fmt.Sprintf("store=%s/remote_inflight=%d", kind, c.remote)
+			if c.window > 0 {
+				name += fmt.Sprintf("/window=%d", c.window)
+			}
+			b.Run(name, func(b *testing.B) {
+				benchDrain(b, kind, fmt.Sprintf("max_inflight_messages %d\n", c.remote), c.window)
+			})
 		}
-		b.Run(name, func(b *testing.B) {
-			benchDrain(b, fmt.Sprintf("max_inflight_messages %d\n", c.remote), c.window)
-		})
 	}
 }
 
-func benchDrain(b *testing.B, mosquittoConf string, window int) {
+func benchDrain(b *testing.B, kind, mosquittoConf string, window int) {
 	const n = 100_000
 	m := newMosquitto(b, mosquittoConf)
 	m.start()
@@ -95,10 +136,7 @@ func benchDrain(b *testing.B, mosquittoConf string, window int) {
 		b.StopTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		path := filepath.Join(b.TempDir(), fmt.Sprintf("q%d.db", i))
-		s, err := bridge.OpenStore(path, bridge.StoreOptions{MaxBytes: 1 << 40})
-		if err != nil {
-			b.Fatal(err)
-		}
+		s, core := benchStore(b, kind, path)
 		var wg sync.WaitGroup
 		var next atomic.Int64
 		for range 64 {
@@ -121,9 +159,15 @@ func benchDrain(b *testing.B, mosquittoConf string, window int) {
 		cfg.Queue.Path = path
 		cfg.Queue.MaxBytes = 1 << 40
 		cfg.MaxInflight = window
+		var opts bridge.Options
+		var c0 boltstore.Stats
+		if core != nil {
+			opts.Backend = core
+			c0 = core.Stats()
+		}
 		b.StartTimer()
 		start, cpu0 := time.Now(), processCPU()
-		br, err := bridge.New(cfg, newCore(b), bridge.Options{})
+		br, err := bridge.New(cfg, newCore(b), opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -133,9 +177,17 @@ func benchDrain(b *testing.B, mosquittoConf string, window int) {
 		total += time.Since(start)
 		cpu += processCPU() - cpu0
 		b.StopTimer()
-		c, w, t := commitStats(br)
-		commits, writes, commitTime = commits+c, writes+w, commitTime+t
+		if core != nil {
+			c := core.Stats()
+			commits, writes, commitTime = commits+c.Batches-c0.Batches, writes+c.Calls-c0.Calls, commitTime+c.BatchTime-c0.BatchTime
+		} else {
+			c, w, t := commitStats(br)
+			commits, writes, commitTime = commits+c, writes+w, commitTime+t
+		}
 		br.Close()
+		if core != nil {
+			core.Close()
+		}
 		cancel()
 	}
 	b.ReportMetric(float64(n*b.N)/total.Seconds(), "msgs/s")

@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
 )
 
 // Append queues a PUBLISH packet (copied) and returns once it is committed
@@ -76,24 +78,17 @@ func (s *Store) appendAsync(data []byte, durable bool, done func(error)) error {
 	s.nextSeq++
 	s.pushLocked(entry{seq: seq, at: now, size: size, qos: pubQoS(data[8]), state: pending})
 	s.mu.Unlock()
-	w := &write{
-		apply: func(tx *bolt.Tx) error {
-			b := s.queueBucket(tx)
-			for _, v := range victims {
-				if err := b.Delete(seqKey(v)); err != nil {
-					return err
-				}
-			}
-			return b.Put(seqKey(seq), data)
-		},
-		done: func(err error) {
-			s.committed(seq, err)
-			if durable && done != nil {
-				done(err)
-			}
-		},
+	ops := make([]boltstore.KeyedOp, 0, len(victims)+1)
+	for _, v := range victims {
+		ops = append(ops, boltstore.KeyedOp{Bucket: s.qPath, Key: seqKey(v), Delete: true})
 	}
-	err := s.submitLocked(w)
+	ops = append(ops, boltstore.KeyedOp{Bucket: s.qPath, Key: seqKey(seq), Value: data})
+	err := s.logLocked(ops, func(err error) {
+		s.committed(seq, err)
+		if durable && done != nil {
+			done(err)
+		}
+	})
 	s.sendMu.Unlock()
 	if err != nil {
 		return err
@@ -241,15 +236,11 @@ func (s *Store) deleteKeysLocked(keys []uint64) {
 	if len(keys) == 0 {
 		return
 	}
-	_ = s.submitLocked(&write{apply: func(tx *bolt.Tx) error {
-		b := s.queueBucket(tx)
-		for _, k := range keys {
-			if err := b.Delete(seqKey(k)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}})
+	ops := make([]boltstore.KeyedOp, len(keys))
+	for i, k := range keys {
+		ops[i] = boltstore.KeyedOp{Bucket: s.qPath, Key: seqKey(k), Delete: true}
+	}
+	_ = s.logLocked(ops, nil)
 }
 
 // Expire drops messages older than MaxAge now, as appends and the sender
@@ -306,24 +297,31 @@ func (s *Store) take(n int, out []taken) ([]taken, error) {
 	if len(out) == first {
 		return out, nil
 	}
+	// Read through the log's pending records (a LogBackend's Get): a
+	// message appended since the last checkpoint comes from memory, the
+	// others from the file, in one read transaction.
 	var bad []uint64
-	err := s.be.View(func(tx *bolt.Tx) error {
-		b := s.bucket(tx, bucketQueue)
-		j := first
-		for i := first; i < len(out); i++ {
-			v := b.Get(seqKey(out[i].seq))
-			if len(v) < 10 || v[8]>>4 != 3 {
-				bad = append(bad, out[i].seq)
-				continue
-			}
-			out[i].rec = make([]byte, len(v)) // room for the in-flight record's 8-byte order
-			copy(out[i].rec[8:], v[8:])
+	keyb := make([][]byte, len(out)-first)
+	for i := range keyb {
+		keyb[i] = seqKey(out[first+i].seq)
+	}
+	err := s.lb.Get(s.qPath, keyb, func(i int, v []byte) {
+		t := &out[first+i]
+		if len(v) < 10 || v[8]>>4 != 3 {
+			bad = append(bad, t.seq)
+			return
+		}
+		t.rec = make([]byte, len(v)) // room for the in-flight record's 8-byte order
+		copy(t.rec[8:], v[8:])
+	})
+	j := first
+	for i := first; i < len(out); i++ {
+		if out[i].rec != nil {
 			out[j] = out[i]
 			j++
 		}
-		out = out[:j]
-		return nil
-	})
+	}
+	out = out[:j]
 	if len(bad) > 0 { // unreadable records: removed and counted
 		s.stats.quarantined.Add(uint64(len(bad)))
 		s.stats.sent.Add(-uint64(len(bad)))
@@ -367,23 +365,14 @@ func (s *Store) moveAsync(ts []taken, recs []flightRec, done func(error)) error 
 		return ErrClosed
 	}
 	s.flying.Add(int64(len(recs)))
-	return s.submitLocked(&write{
-		apply: func(tx *bolt.Tx) error {
-			q, c := s.queueBucket(tx), s.bucket(tx, bucketClient)
-			for _, k := range keys {
-				if err := q.Delete(seqKey(k)); err != nil {
-					return err
-				}
-			}
-			for i, v := range vals {
-				if err := c.Put(idKey(ids[i]), v); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-		done: done,
-	})
+	ops := make([]boltstore.KeyedOp, 0, len(keys)+len(vals))
+	for _, k := range keys {
+		ops = append(ops, boltstore.KeyedOp{Bucket: s.qPath, Key: seqKey(k), Delete: true})
+	}
+	for i, v := range vals {
+		ops = append(ops, boltstore.KeyedOp{Bucket: s.cPath, Key: idKey(ids[i]), Value: v})
+	}
+	return s.logLocked(ops, done)
 }
 
 // pubrelAsync replaces the client record of id (a QoS 2 PUBLISH the
@@ -398,10 +387,7 @@ func (s *Store) pubrelAsync(id uint16, rel []byte, done func(error)) error {
 	if s.closed {
 		return ErrClosed
 	}
-	return s.submitLocked(&write{
-		apply: func(tx *bolt.Tx) error { return s.bucket(tx, bucketClient).Put(idKey(id), v) },
-		done:  done,
-	})
+	return s.logLocked([]boltstore.KeyedOp{{Bucket: s.cPath, Key: idKey(id), Value: v}}, done)
 }
 
 // deleteFlightsAsync deletes the client records of ids (fully
@@ -414,18 +400,11 @@ func (s *Store) deleteFlightsAsync(ids []uint16, done func(error)) error {
 		return ErrClosed
 	}
 	s.flying.Add(-int64(len(ids)))
-	return s.submitLocked(&write{
-		apply: func(tx *bolt.Tx) error {
-			b := s.bucket(tx, bucketClient)
-			for _, id := range ids {
-				if err := b.Delete(idKey(id)); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-		done: done,
-	})
+	ops := make([]boltstore.KeyedOp, len(ids))
+	for i, id := range ids {
+		ops[i] = boltstore.KeyedOp{Bucket: s.cPath, Key: idKey(id), Delete: true}
+	}
+	return s.logLocked(ops, done)
 }
 
 // inflight returns the client bucket's records in the order they were

@@ -7,6 +7,8 @@ import (
 	"io"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
 )
 
 // SessionStore is the server half of the MQTT session state in a Store,
@@ -35,10 +37,7 @@ func (ss *SessionStore) Put(packetID uint16, packetType byte, w io.WriterTo) err
 	binary.BigEndian.PutUint64(data, s.order.Add(1))
 	ch := make(chan error, 1)
 	s.sendMu.Lock()
-	err := s.submitLocked(&write{
-		apply: func(tx *bolt.Tx) error { return s.bucket(tx, bucketServer).Put(idKey(packetID), data) },
-		done:  func(err error) { ch <- err },
-	})
+	err := s.logLocked([]boltstore.KeyedOp{{Bucket: s.sPath, Key: idKey(packetID), Value: data}}, func(err error) { ch <- err })
 	s.sendMu.Unlock()
 	if err == nil {
 		err = <-ch
@@ -87,9 +86,7 @@ func (ss *SessionStore) delete(id uint16, quarantine bool) error {
 	if quarantine {
 		s.stats.quarantined.Add(1)
 	}
-	return s.submitLocked(&write{apply: func(tx *bolt.Tx) error {
-		return s.bucket(tx, bucketServer).Delete(idKey(id))
-	}})
+	return s.logLocked([]boltstore.KeyedOp{{Bucket: s.sPath, Key: idKey(id), Delete: true}}, nil)
 }
 
 // List returns the stored ids in the order they were put.

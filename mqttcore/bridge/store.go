@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
 )
 
 // Errors returned by the Store.
@@ -75,6 +77,9 @@ type Store struct {
 	path         string       // our own file's, "" in a shared one
 	root         []byte       // parent bucket in a shared file; nil: the top level of our own
 	be           Backend      // the file and its commit pipeline
+	lb           LogBackend   // be, or be as a LogBackend of bbolt transactions (txLog)
+	qPath, cPath [][]byte     // the queue and client buckets' paths for lb
+	sPath        [][]byte     // the server bucket's
 	closeBackend func() error // nil when be is shared
 	maxBytes     int64
 	maxAge       time.Duration
@@ -147,7 +152,7 @@ func OpenStore(path string, o StoreOptions) (*Store, error) {
 	}
 	qc := QueueConfig{MaxBatch: o.MaxBatch, MaxPending: o.MaxPending}
 	c := newBoltCommitter(db, qc.maxBatch(), qc.maxPending(), &s.cs)
-	s.be = c
+	s.setBackend(c)
 	s.closeBackend = func() error {
 		c.close()
 		return db.Close()
@@ -165,7 +170,7 @@ func OpenSharedStore(be Backend, root string, o StoreOptions) (*Store, error) {
 		return nil, errors.New("bridge: shared store needs a root bucket name")
 	}
 	s := newStore("", []byte(root), o)
-	s.be = be
+	s.setBackend(be)
 	ch := make(chan error, 1)
 	be.Update(s.load, func(err error) { ch <- err })
 	if err := <-ch; err != nil {
@@ -188,6 +193,37 @@ func newStore(path string, root []byte, o StoreOptions) *Store {
 		s.now = time.Now
 	}
 	return s
+}
+
+// setBackend makes be the Store's file and commit pipeline: its log when
+// it has one (LogBackend), else its bbolt transactions.
+func (s *Store) setBackend(be Backend) {
+	s.be = be
+	if lb, ok := be.(LogBackend); ok {
+		s.lb = lb
+	} else {
+		s.lb = txLog{be}
+	}
+	path := func(name []byte) [][]byte {
+		if s.root == nil {
+			return [][]byte{name}
+		}
+		return [][]byte{s.root, name}
+	}
+	s.qPath, s.cPath, s.sPath = path(bucketQueue), path(bucketClient), path(bucketServer)
+}
+
+// logLocked hands keyed ops to the commit pipeline; the caller holds
+// sendMu. done, if set, runs after the commit (committer goroutine).
+func (s *Store) logLocked(ops []boltstore.KeyedOp, done func(error)) error {
+	if s.closed {
+		return ErrClosed
+	}
+	if done == nil {
+		done = func(error) {}
+	}
+	s.lb.Log(ops, done)
+	return nil
 }
 
 // bucketParent is where a Store's buckets live: a transaction (the top
