@@ -25,7 +25,10 @@ type UDPLink struct {
 	batch *recvBatch // nil when batching is off
 
 	sendBatching bool
-	sendPool     sync.Pool // *sendBatch, when sendBatching
+	sendBatchN   int          // datagrams per sendmmsg: batch_size
+	sendInet6    bool         // the socket is AF_INET6
+	smu          sync.Mutex   // guards sendFree
+	sendFree     []*sendBatch // sendmmsg scratch not in use; one per concurrent writer at most
 
 	stats udpStats
 }
@@ -91,9 +94,7 @@ func newUDPLink(conn *net.UDPConn, cfg ListenerConfig) (*UDPLink, error) {
 	l.stats.writeBuffer.Store(int64(w))
 	if n := cfg.batchSize(); n > 1 && batchSupported {
 		l.batch = newRecvBatch(n, cfg.maxDatagram(), &l.stats)
-		inet6 := socketInet6(rc)
-		l.sendBatching = true
-		l.sendPool.New = func() any { return newSendBatch(n, inet6) }
+		l.sendBatching, l.sendBatchN, l.sendInet6 = true, n, socketInet6(rc)
 	}
 	return l, nil
 }
@@ -157,8 +158,8 @@ func (l *UDPLink) WriteBatchUDPAddrPort(bufs [][]byte, addrs []netip.AddrPort) (
 		}
 		return sent, first
 	}
-	s := l.sendPool.Get().(*sendBatch)
-	defer l.sendPool.Put(s)
+	s := l.getSendBatch()
+	defer l.putSendBatch(s)
 	for i := 0; i < len(bufs); {
 		for i < len(bufs) && s.n < len(s.hdrs) {
 			if !s.put(s.n, bufs[i], addrs[i]) {
@@ -197,6 +198,27 @@ func (l *UDPLink) WriteBatchUDPAddrPort(bufs [][]byte, addrs []netip.AddrPort) (
 		s.clear()
 	}
 	return sent, first
+}
+
+// getSendBatch returns sendmmsg scratch for one WriteBatchUDPAddrPort:
+// links are shared by several loops, so each call has its own, and none
+// holds a lock across the system call.
+func (l *UDPLink) getSendBatch() *sendBatch {
+	l.smu.Lock()
+	if n := len(l.sendFree); n > 0 {
+		s := l.sendFree[n-1]
+		l.sendFree = l.sendFree[:n-1]
+		l.smu.Unlock()
+		return s
+	}
+	l.smu.Unlock()
+	return newSendBatch(l.sendBatchN, l.sendInet6)
+}
+
+func (l *UDPLink) putSendBatch(s *sendBatch) {
+	l.smu.Lock()
+	l.sendFree = append(l.sendFree, s)
+	l.smu.Unlock()
 }
 
 // LocalAddr returns the socket's address.
