@@ -118,9 +118,8 @@ func (l *UDPLink) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return l.batch.read(l.rc, b)
 }
 
-// WriteToUDPAddrPort sends b to addr in one system call. Measured against a
-// batching writer (docs/performance.md, "Transports"), a direct write is as
-// fast for the gateway's one-reply-at-a-time pattern and adds no latency.
+// WriteToUDPAddrPort sends b to addr in one system call. The gateway's loops
+// send through WriteBatchUDPAddrPort instead, a burst at a time.
 func (l *UDPLink) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	n, err := l.conn.WriteToUDPAddrPort(b, addr)
 	if err != nil {
