@@ -105,9 +105,21 @@ func (l *loop) run() {
 			return
 		}
 		l.arm()
-		if len(l.in) == 0 && len(l.wake) == 0 {
-			l.flush() // nothing more at hand: what was gathered goes out now
-		}
+		l.stepDone()
+	}
+}
+
+// stepDone ends one step of the loop (a datagram or a batch of events
+// handled): what the send queue gathered goes out when nothing more is at
+// hand, or after maxSendHold steps of a loop that never runs dry (a flood
+// of QoS 0 must not hold another sensor's PUBACK).
+func (l *loop) stepDone() {
+	q := &l.sendq
+	if len(q.ends) == 0 {
+		return
+	}
+	if q.held++; q.held >= maxSendHold || len(l.in) == 0 && len(l.wake) == 0 {
+		l.flush()
 	}
 }
 
@@ -352,12 +364,15 @@ type sendQueue struct {
 	ends  []int     // where each ends in data
 	addrs []netip.AddrPort
 	bufs  [][]byte // flush's scratch: views into data
+	held  int      // loop steps since the first datagram was queued
 }
 
-// Bounds of one sendQueue: a flush is due when either is reached.
+// Bounds of one sendQueue: a flush is due when any is reached. A step is
+// one datagram or one batch of core events handled.
 const (
 	maxSendBatch      = 64
 	maxSendBatchBytes = 64 << 10
+	maxSendHold       = 16
 )
 
 // write sends the encoded datagram out to key: queued for the next flush
@@ -404,7 +419,7 @@ func (l *loop) flush() {
 		l.g.log.Debug("write failed", "datagrams", len(q.ends), "sent", n, "err", err)
 	}
 	clear(q.bufs)
-	q.link, q.data, q.ends, q.addrs, q.bufs = nil, q.data[:0], q.ends[:0], q.addrs[:0], q.bufs[:0]
+	q.link, q.data, q.ends, q.addrs, q.bufs, q.held = nil, q.data[:0], q.ends[:0], q.addrs[:0], q.bufs[:0], 0
 }
 
 // shutdown detaches every client without publishing wills.
