@@ -148,6 +148,9 @@ func parseBenchFlags(scenario string, args []string, stderr io.Writer) (benchfle
 	if out.procs < 1 || out.procs > cfg.Sensors {
 		return cfg, out, fmt.Errorf("-procs %d: want 1 to -sensors (%d): %w", out.procs, cfg.Sensors, errUsage)
 	}
+	if out.procs > 1 && out.cpuprofile != "" {
+		return cfg, out, fmt.Errorf("-cpuprofile profiles one process: not with -procs %d: %w", out.procs, errUsage)
+	}
 	if out.procs > 1 && (cfg.Scenario == benchfleet.ScenarioFanout || cfg.Scenario == benchfleet.ScenarioEcho || cfg.Scenario == benchfleet.ScenarioMQTTPublish) {
 		return cfg, out, fmt.Errorf("-procs is not supported for %s: %w", cfg.Scenario, errUsage)
 	}
