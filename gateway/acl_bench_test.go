@@ -16,6 +16,7 @@ import (
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/auth"
+	"github.com/gannet-mqtt/gannet/radio"
 	"github.com/gannet-mqtt/gannet/snclient"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
@@ -77,9 +78,10 @@ func (f *appFE) Acked(mqttcore.Ack) {}
 func BenchmarkACLPublish100Sensors(b *testing.B) {
 	const sensors = 100
 	for _, tc := range []struct {
-		name string
-		acl  string
-	}{{"acl=none", ""}, {"acl=1000-lines", benchACL(sensors)}} {
+		name  string
+		acl   string
+		radio bool // serve a radio.UDPLink (recvmmsg, and sendmmsg: a BatchLink), not a net.UDPConn
+	}{{"acl=none", "", false}, {"acl=1000-lines", benchACL(sensors), false}, {"acl=none/radio", "", true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			var az mqttcore.Authorizer
@@ -100,7 +102,12 @@ func BenchmarkACLPublish100Sensors(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			var udp gateway.Link
+			if tc.radio {
+				udp, err = radio.ListenUDP(radio.ListenerConfig{Network: "udp4", Address: "127.0.0.1:0"})
+			} else {
+				udp, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			}
 			if err != nil {
 				b.Fatal(err)
 			}

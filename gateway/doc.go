@@ -65,6 +65,11 @@
 // decoded messages alias them (snpacket.Decoder), so anything kept beyond
 // the handling of one datagram is copied: topic names into the registry,
 // payloads into the core's messages. Each loop encodes into one buffer.
+// On a [BatchLink] (radio.UDPLink) what a loop sends is copied into its
+// send queue and goes out with one WriteBatchUDPAddrPort when the loop has
+// no more input at hand, or 16 steps after the first was queued
+// (loop.stepDone), at most 64 datagrams or 64 KiB at a time; every send of a loop, 1.2 and 2.0, goes through that queue, so a
+// client's datagrams keep their order. Other links are written at once.
 //
 // # Imports
 //

@@ -16,3 +16,14 @@ type Link interface {
 	LocalAddr() net.Addr
 	Close() error
 }
+
+// BatchLink is a Link that also sends many datagrams with one system call
+// (radio.UDPLink, with sendmmsg). A loop gathers what it sends while it
+// handles one burst of input, the acknowledgements one commit released
+// most often, and hands them over in one call when it runs out of input
+// (loop.flush). bufs[i] goes to addrs[i], in order; the call returns how
+// many were sent and the first error.
+type BatchLink interface {
+	Link
+	WriteBatchUDPAddrPort(bufs [][]byte, addrs []netip.AddrPort) (int, error)
+}

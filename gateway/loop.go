@@ -33,6 +33,7 @@ type loop struct {
 	nodeBuf []byte       // a forwarded client's node id, for encoding (client.nodeID)
 	tx      txScratch
 	tx2     txScratch2
+	sendq   sendQueue // datagrams for a BatchLink, sent by flush
 	// pahoReply: the 2.0 forwarder envelope being handled is Eclipse
 	// Paho's 0xFD form, so answers to a sender without a client go in it
 	// too (forward2.go). Set only while such a datagram (or the result of
@@ -103,6 +104,21 @@ func (l *loop) run() {
 			return
 		}
 		l.arm()
+		l.stepDone()
+	}
+}
+
+// stepDone ends one step of the loop (a datagram or a batch of events
+// handled): what the send queue gathered goes out when nothing more is at
+// hand, or after maxSendHold steps of a loop that never runs dry (a flood
+// of QoS 0 must not hold another sensor's PUBACK).
+func (l *loop) stepDone() {
+	q := &l.sendq
+	if len(q.ends) == 0 {
+		return
+	}
+	if q.held++; q.held >= maxSendHold || len(l.in) == 0 && len(l.wake) == 0 {
+		l.flush()
 	}
 }
 
@@ -332,12 +348,77 @@ func (l *loop) sendTo(key clientKey, node []byte, m sn.Message) bool {
 		return false
 	}
 	l.out = out
-	if _, err := key.link.WriteToUDPAddrPort(out, key.addr); err != nil {
+	if err := l.write(key, out); err != nil {
 		l.g.log.Debug("write failed", "remote", key.addr, "msg_type", m.Type(), "err", err)
 		return false
 	}
-	l.g.stats.sent.Add(1)
 	return true
+}
+
+// sendQueue gathers the datagrams a loop sends on a BatchLink, so that
+// one system call carries a burst of them (flush).
+type sendQueue struct {
+	link  BatchLink // the link of every queued datagram; nil when empty
+	data  []byte    // the datagrams, back to back
+	ends  []int     // where each ends in data
+	addrs []netip.AddrPort
+	bufs  [][]byte // flush's scratch: views into data
+	held  int      // loop steps since the first datagram was queued
+}
+
+// Bounds of one sendQueue: a flush is due when any is reached. A step is
+// one datagram or one batch of core events handled.
+const (
+	maxSendBatch      = 64
+	maxSendBatchBytes = 64 << 10
+	maxSendHold       = 16
+)
+
+// write sends the encoded datagram out to key: queued for the next flush
+// on a BatchLink (copied, so out may be reused), at once on any other
+// link. Sends on the loop's goroutine keep their order either way: every
+// one of them goes through write.
+func (l *loop) write(key clientKey, out []byte) error {
+	bl, ok := key.link.(BatchLink)
+	if !ok {
+		if _, err := key.link.WriteToUDPAddrPort(out, key.addr); err != nil {
+			return err
+		}
+		l.g.stats.sent.Add(1)
+		return nil
+	}
+	q := &l.sendq
+	if q.link != nil && (q.link != bl || len(q.data)+len(out) > maxSendBatchBytes) {
+		l.flush()
+	}
+	q.link = bl
+	q.data = append(q.data, out...)
+	q.ends = append(q.ends, len(q.data))
+	q.addrs = append(q.addrs, key.addr)
+	if len(q.ends) >= maxSendBatch {
+		l.flush()
+	}
+	return nil
+}
+
+// flush sends the queued datagrams with one WriteBatchUDPAddrPort.
+func (l *loop) flush() {
+	q := &l.sendq
+	if len(q.ends) == 0 {
+		return
+	}
+	start := 0
+	for _, end := range q.ends {
+		q.bufs = append(q.bufs, q.data[start:end])
+		start = end
+	}
+	n, err := q.link.WriteBatchUDPAddrPort(q.bufs, q.addrs)
+	l.g.stats.sent.Add(uint64(n))
+	if err != nil {
+		l.g.log.Debug("write failed", "datagrams", len(q.ends), "sent", n, "err", err)
+	}
+	clear(q.bufs)
+	q.link, q.data, q.ends, q.addrs, q.bufs, q.held = nil, q.data[:0], q.ends[:0], q.addrs[:0], q.bufs[:0], 0
 }
 
 // shutdown detaches every client without publishing wills.

@@ -304,11 +304,10 @@ func (l *loop) sendToNodeV2(key clientKey, node []byte, paho bool, m sn.MessageV
 		return false
 	}
 	l.out = out
-	if _, err := key.link.WriteToUDPAddrPort(out, key.addr); err != nil {
+	if err := l.write(key, out); err != nil { // loop.go: queued with the 1.2 sends, in order
 		l.g.log.Debug("write failed", "remote", key.addr, "msg_type", m.Type(), "err", err)
 		return false
 	}
-	l.g.stats.sent.Add(1)
 	return true
 }
 

@@ -138,3 +138,103 @@ func socketBuffers(rc syscall.RawConn) (r, w int) {
 	})
 	return r, w
 }
+
+// sendBatch sends many datagrams with sendmmsg. One is taken from a pool
+// per WriteBatch call, so that links shared by several loops need no lock
+// around the system call.
+type sendBatch struct {
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // large enough for either family
+	inet6 bool                    // the socket is AF_INET6 (IPv4 peers as mapped addresses)
+
+	n, sent int   // datagrams prepared, sent by the last call
+	errno   error // result of the last sendmmsg
+	fn      func(fd uintptr) bool
+}
+
+func newSendBatch(n int, inet6 bool) *sendBatch {
+	s := &sendBatch{
+		hdrs:  make([]unix.Mmsghdr, n),
+		iovs:  make([]unix.Iovec, n),
+		names: make([]unix.RawSockaddrInet6, n),
+		inet6: inet6,
+	}
+	for i := range s.hdrs {
+		s.hdrs[i].Hdr.Iov = &s.iovs[i]
+		s.hdrs[i].Hdr.SetIovlen(1)
+		s.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&s.names[i]))
+	}
+	s.fn = s.send // a method value made once, so writes do not allocate a closure
+	return s
+}
+
+// put prepares datagram b to addr in slot i. It reports false when the
+// address cannot be written here as a plain sockaddr (an IPv6 peer on an
+// IPv4 socket, or a zone): such a datagram goes alone through the net
+// package.
+func (s *sendBatch) put(i int, b []byte, addr netip.AddrPort) bool {
+	a := addr.Addr()
+	if a.Zone() != "" || len(b) == 0 {
+		return false
+	}
+	sa := &s.names[i]
+	var port [2]byte
+	binary.BigEndian.PutUint16(port[:], addr.Port())
+	switch {
+	case !s.inet6:
+		if !a.Is4() && !a.Is4In6() {
+			return false
+		}
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.Unmap().As4()}
+		*(*[2]byte)(unsafe.Pointer(&sa4.Port)) = port
+		s.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
+	default:
+		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()} // As16 maps IPv4
+		*(*[2]byte)(unsafe.Pointer(&sa.Port)) = port
+		s.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+	}
+	s.iovs[i].Base = &b[0]
+	s.iovs[i].SetLen(len(b))
+	return true
+}
+
+// send runs one non-blocking sendmmsg over the prepared slots from sent
+// on; false asks the poller to wait until the socket is writable.
+func (s *sendBatch) send(fd uintptr) bool {
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[s.sent])),
+			uintptr(s.n-s.sent), unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case 0:
+			s.sent += int(n)
+			s.errno = nil
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			s.errno = errno
+			return true
+		}
+	}
+}
+
+// clear drops the references to the caller's buffers.
+func (s *sendBatch) clear() {
+	for i := range s.n {
+		s.iovs[i].Base = nil
+	}
+	s.n, s.sent = 0, 0
+}
+
+// socketInet6 reports whether the socket is an AF_INET6 one.
+func socketInet6(rc syscall.RawConn) bool {
+	var d int
+	_ = rc.Control(func(fd uintptr) {
+		d, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+	})
+	return d == unix.AF_INET6
+}

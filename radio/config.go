@@ -49,8 +49,9 @@ type ListenerConfig struct {
 	// Address is "host:port" ("[::]:1884", "0.0.0.0:1884", ":1884"); for
 	// "multicast" the group and port ("239.255.0.186:1885").
 	Address string `toml:"address"`
-	// BatchSize is how many datagrams one recvmmsg system call may return
-	// (0: DefaultBatchSize; 1 turns batching off). Plain UDP only.
+	// BatchSize is how many datagrams one recvmmsg system call may return,
+	// and one sendmmsg may carry (0: DefaultBatchSize; 1 turns batching off
+	// both ways). Plain UDP only.
 	BatchSize int `toml:"batch_size"`
 	// MaxDatagram is the size of each receive slot in octets
 	// (0: DefaultMaxDatagram; 16..65535). A longer datagram is dropped and

@@ -17,7 +17,10 @@
 //     golang.org/x/sys/unix: x/net's ReadBatch allocates an address per
 //     datagram). Reads are serialised by a mutex
 //     (the gateway reads each link from one goroutine); writes go straight
-//     to the socket and may run concurrently.
+//     to the socket and may run concurrently. WriteBatchUDPAddrPort sends
+//     many datagrams with one sendmmsg, with scratch from a small free list
+//     (one per concurrent writer, no lock across the system call); the
+//     gateway's loops use it for the answers of one burst (gateway.BatchLink).
 //   - DTLSLink starts one accept goroutine, one reaper goroutine, and one
 //     goroutine per connection attempt that runs its handshake (at most
 //     max_handshakes at once) and then reads the established session until

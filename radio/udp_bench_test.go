@@ -3,6 +3,7 @@ package radio
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -63,8 +64,9 @@ func BenchmarkUDPRead(b *testing.B) {
 }
 
 // BenchmarkUDPWrite measures direct writes (one sendto per datagram), the
-// path WriteToUDPAddrPort takes, against sendmmsg batches of 32 through
-// golang.org/x/net/ipv4, the best case a batching writer could reach.
+// path WriteToUDPAddrPort takes, against WriteBatchUDPAddrPort's sendmmsg
+// in batches of 8 and 32, and against sendmmsg batches of 32 through
+// golang.org/x/net/ipv4.
 func BenchmarkUDPWrite(b *testing.B) {
 	l := listenUDPT(b, ListenerConfig{Network: "udp4", Address: "127.0.0.1:0", WriteBuffer: 4 << 20})
 	r := listenUDPT(b, ListenerConfig{Network: "udp4", Address: "127.0.0.1:0", ReadBuffer: 4 << 20})
@@ -88,7 +90,22 @@ func BenchmarkUDPWrite(b *testing.B) {
 			}
 		}
 	})
-	b.Run("sendmmsg=32", func(b *testing.B) {
+	for _, n := range []int{8, 32} {
+		b.Run(fmt.Sprintf("WriteBatch=%d", n), func(b *testing.B) {
+			bufs, addrs := make([][]byte, n), make([]netip.AddrPort, n)
+			for i := range bufs {
+				bufs[i], addrs[i] = msg, dst
+			}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i += n {
+				k := min(n, b.N-i)
+				if _, err := l.WriteBatchUDPAddrPort(bufs[:k], addrs[:k]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("x/net sendmmsg=32", func(b *testing.B) {
 		pc := ipv4.NewPacketConn(l.Conn())
 		ua := net.UDPAddrFromAddrPort(dst)
 		ms := make([]ipv4.Message, 32)

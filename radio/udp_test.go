@@ -213,3 +213,119 @@ func TestUDPLinkDefaultBuffers(t *testing.T) {
 			st.ReadBuffer, st.WriteBuffer, wantR, wantW)
 	}
 }
+
+func TestUDPLinkWriteBatchSendsEveryDatagramInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name, network, listen, peer string
+		batch                       int
+	}{
+		{"udp4 unbatched", "udp4", "127.0.0.1:0", "127.0.0.1:0", 1},
+		{"udp4 batch 8", "udp4", "127.0.0.1:0", "127.0.0.1:0", 8},
+		{"udp4 batch 32", "udp4", "127.0.0.1:0", "127.0.0.1:0", 32},
+		{"udp6 batch 32", "udp6", "[::1]:0", "[::1]:0", 32},
+		{"dual stack, IPv4 peers", "udp", "[::]:0", "127.0.0.1:0", 16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := listenUDPT(t, ListenerConfig{Network: tc.network, Address: tc.listen, BatchSize: tc.batch})
+			fam := "udp4"
+			if netip.MustParseAddrPort(tc.peer).Addr().Is6() {
+				fam = "udp6"
+			}
+			a, b := dialUDPT(t, fam, tc.peer), dialUDPT(t, fam, tc.peer)
+			addrA, addrB := a.LocalAddr().(*net.UDPAddr).AddrPort(), b.LocalAddr().(*net.UDPAddr).AddrPort()
+			const count = 100
+			var bufs [][]byte
+			var addrs []netip.AddrPort
+			for i := range count {
+				to := addrA
+				if i%3 == 0 {
+					to = addrB
+				}
+				bufs = append(bufs, []byte(fmt.Sprintf("datagram %03d", i)))
+				addrs = append(addrs, to)
+			}
+			// An empty datagram goes out alone, between the batches.
+			bufs = append(bufs[:50:50], append([][]byte{{}}, bufs[50:]...)...)
+			addrs = append(addrs[:50:50], append([]netip.AddrPort{addrA}, addrs[50:]...)...)
+			n, err := l.WriteBatchUDPAddrPort(bufs, addrs)
+			if n != count+1 || err != nil {
+				t.Fatalf("WriteBatchUDPAddrPort(%d datagrams) = %d, %v; want %d, nil", count+1, n, err, count+1)
+			}
+			for _, r := range []struct {
+				c    *net.UDPConn
+				want func(int) bool
+			}{{a, func(i int) bool { return i%3 != 0 }}, {b, func(i int) bool { return i%3 == 0 }}} {
+				r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				buf := make([]byte, 64)
+				for i := range count {
+					if !r.want(i) {
+						continue
+					}
+					if r.c == a && i == 50 {
+						if n, _, err := r.c.ReadFromUDPAddrPort(buf); n != 0 || err != nil {
+							t.Fatalf("peer %v read %q, %v; want the empty datagram", r.c.LocalAddr(), buf[:n], err)
+						}
+					}
+					n, from, err := r.c.ReadFromUDPAddrPort(buf)
+					want := fmt.Sprintf("datagram %03d", i)
+					if err != nil || string(buf[:n]) != want || from.Port() != linkAddr(l).Port() {
+						t.Fatalf("peer %v read %q from %v, %v; want %q from port %d", r.c.LocalAddr(), buf[:n], from, err, want, linkAddr(l).Port())
+					}
+				}
+			}
+			st := l.Stats()
+			if st.Sent != count+1 || st.WriteErrors != 0 {
+				t.Errorf("Stats() Sent %d, WriteErrors %d; want %d, 0", st.Sent, st.WriteErrors, count+1)
+			}
+			if tc.batch > 1 && batchSupported && st.SendSyscalls >= count/2 {
+				t.Errorf("batch %d: %d send system calls for %d datagrams; want far fewer", tc.batch, st.SendSyscalls, count+1)
+			}
+		})
+	}
+}
+
+func TestUDPLinkWriteBatchSkipsARefusedDatagram(t *testing.T) {
+	l := listenUDPT(t, ListenerConfig{Network: "udp4", Address: "127.0.0.1:0", BatchSize: 8})
+	r := dialUDPT(t, "udp4", "127.0.0.1:0")
+	to := r.LocalAddr().(*net.UDPAddr).AddrPort()
+	v6 := netip.MustParseAddrPort("[2001:db8::1]:9") // no IPv6 on a udp4 socket
+	bufs := [][]byte{[]byte("one"), []byte("lost"), []byte("two")}
+	n, err := l.WriteBatchUDPAddrPort(bufs, []netip.AddrPort{to, v6, to})
+	if n != 2 || err == nil {
+		t.Fatalf("WriteBatchUDPAddrPort(one to IPv6 on udp4) = %d, %v; want 2 and an error", n, err)
+	}
+	r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 16)
+	for _, want := range []string{"one", "two"} {
+		n, _, err := r.ReadFromUDPAddrPort(buf)
+		if err != nil || string(buf[:n]) != want {
+			t.Fatalf("peer read %q, %v; want %q", buf[:n], err, want)
+		}
+	}
+	if st := l.Stats(); st.Sent != 2 || st.WriteErrors != 1 {
+		t.Errorf("Stats() Sent %d, WriteErrors %d; want 2, 1", st.Sent, st.WriteErrors)
+	}
+}
+
+func TestUDPLinkWriteBatchAllocatesNothing(t *testing.T) {
+	l := listenUDPT(t, ListenerConfig{Network: "udp4", Address: "127.0.0.1:0"})
+	r := dialUDPT(t, "udp4", "127.0.0.1:0")
+	to := r.LocalAddr().(*net.UDPAddr).AddrPort()
+	bufs := [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d")}
+	addrs := []netip.AddrPort{to, to, to, to}
+	in := make([]byte, 8)
+	r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := l.WriteBatchUDPAddrPort(bufs, addrs); err != nil {
+			t.Fatal(err)
+		}
+		for range bufs {
+			if _, _, err := r.ReadFromUDPAddrPort(in); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("WriteBatchUDPAddrPort of 4 allocates %v; want 0", allocs)
+	}
+}

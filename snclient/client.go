@@ -35,6 +35,12 @@ type Client struct {
 	replies chan reply    // answers for the exchange in progress
 	closed  chan struct{} // closed by Close
 
+	// retry is exchange's T_retry timer and pubOut its PUBLISH, reused
+	// from one exchange to the next so that a QoS 1 publish allocates
+	// nothing; only the holder of the request turn (slot) touches them.
+	retry  *time.Timer
+	pubOut snpacket.Publish
+
 	readerDone chan struct{} // closed when the reader goroutine exits
 	timers     sync.WaitGroup
 	stats      stats
@@ -264,6 +270,11 @@ func (c *Client) send(op string, m outgoing) error {
 
 // acquire takes the client's single request/response turn.
 func (c *Client) acquire(ctx context.Context, op string) error {
+	select {
+	case c.slot <- struct{}{}: // free: no need to watch ctx and closed
+		return nil
+	default:
+	}
 	select {
 	case c.slot <- struct{}{}:
 		return nil

@@ -138,7 +138,12 @@ func (c *Client) exchange(ctx context.Context, op string, m outgoing, dup *bool,
 	if err := c.send(op, m); err != nil {
 		return reply{}, err
 	}
-	t := time.NewTimer(c.opts.RetryInterval)
+	if c.retry == nil {
+		c.retry = time.NewTimer(c.opts.RetryInterval)
+	} else {
+		c.retry.Reset(c.opts.RetryInterval) // stopped: no stale tick is left in C (Go 1.23 timers)
+	}
+	t := c.retry
 	defer t.Stop()
 	for tries := 0; ; {
 		select {

@@ -122,6 +122,7 @@ func (c *Client) publishAcked(ctx context.Context, t Topic, qos snpacket.QoS, re
 		return err
 	}
 	defer c.release()
+	defer c.forgetPublish()
 	for attempt := 0; ; attempt++ {
 		if err := c.checkState(op, StateActive); err != nil {
 			return err
@@ -136,7 +137,8 @@ func (c *Client) publishAcked(ctx context.Context, t Topic, qos snpacket.QoS, re
 				return err
 			}
 		}
-		p := &snpacket.Publish{QoS: qos, Retain: retain, TopicIDType: typ, TopicID: id, MsgID: msgID, Data: payload}
+		p := &c.pubOut // ours while we hold the request turn
+		*p = snpacket.Publish{QoS: qos, Retain: retain, TopicIDType: typ, TopicID: id, MsgID: msgID, Data: payload}
 		r, err := c.exchange(ctx, op, p, &p.Dup, waitSpec{
 			types: typeBit(snpacket.TypePuback) | typeBit(snpacket.TypePubrec), msgID: msgID, byID: true})
 		if err != nil {
@@ -154,6 +156,10 @@ func (c *Client) publishAcked(ctx context.Context, t Topic, qos snpacket.QoS, re
 		return err
 	}
 }
+
+// forgetPublish drops pubOut's reference to the caller's payload; the
+// caller holds the request turn.
+func (c *Client) forgetPublish() { c.pubOut = snpacket.Publish{} }
 
 // Register registers topic name with the gateway (REGISTER/REGACK) and
 // returns its topic id, or the cached id when it is registered already.

@@ -62,6 +62,10 @@ func (c *Client) readLoop() {
 
 // read reads one datagram and reports whether it came from the gateway.
 func (c *Client) read(buf []byte) (n int, fromGW bool, err error) {
+	if c.conn != nil { // connected: only the gateway's datagrams arrive, and read(2) skips the address
+		n, err := c.conn.Read(buf)
+		return n, err == nil, err
+	}
 	if c.udp != nil {
 		n, from, err := c.udp.ReadFromUDPAddrPort(buf)
 		if err != nil || c.conn != nil {

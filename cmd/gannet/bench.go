@@ -68,8 +68,10 @@ type benchOutput struct {
 	progress bool
 	procs    int  // processes to spread the fleet over
 	child    bool // this process is one of a -procs parent's children
-	settle   time.Duration
-	pid      int // the gateway's pid, read by the parent
+	// cpuprofile: where to write a CPU profile of this process (profile.go)
+	cpuprofile string
+	settle     time.Duration
+	pid        int // the gateway's pid, read by the parent
 }
 
 // parseBenchFlags turns a scenario's flags into a validated configuration.
@@ -110,6 +112,7 @@ func parseBenchFlags(scenario string, args []string, stderr io.Writer) (benchfle
 	fs.StringVar(&out.plot, "plot", "", "write the latency distribution and throughput over time to `FILE.svg`")
 	fs.BoolVar(&out.progress, "progress", true, "show a progress bar on stderr")
 	fs.IntVar(&out.procs, "procs", 1, "spread the sensors over this many bench processes (each has its own open-files limit); connect-storm, idle, sleepers, publish")
+	fs.StringVar(&out.cpuprofile, "cpuprofile", "", cpuProfileUsage)
 	fs.BoolVar(&out.child, "child", false, "internal: run as one process of a -procs run, synchronising over stdin/stdout")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: gannet bench %s [flags]\n\nflags:\n", scenario)
@@ -144,6 +147,9 @@ func parseBenchFlags(scenario string, args []string, stderr io.Writer) (benchfle
 	}
 	if out.procs < 1 || out.procs > cfg.Sensors {
 		return cfg, out, fmt.Errorf("-procs %d: want 1 to -sensors (%d): %w", out.procs, cfg.Sensors, errUsage)
+	}
+	if out.procs > 1 && out.cpuprofile != "" {
+		return cfg, out, fmt.Errorf("-cpuprofile profiles one process: not with -procs %d: %w", out.procs, errUsage)
 	}
 	if out.procs > 1 && (cfg.Scenario == benchfleet.ScenarioFanout || cfg.Scenario == benchfleet.ScenarioEcho || cfg.Scenario == benchfleet.ScenarioMQTTPublish) {
 		return cfg, out, fmt.Errorf("-procs is not supported for %s: %w", cfg.Scenario, errUsage)
@@ -190,6 +196,15 @@ func benchFlagApplies(f *flag.Flag, scenario string) bool {
 
 // runBench runs one scenario with a progress bar and prints its report.
 func runBench(ctx context.Context, cfg benchfleet.Config, out benchOutput, stdout, stderr io.Writer) error {
+	stopProfile, err := startCPUProfile(out.cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopProfile(); err != nil {
+			fmt.Fprintln(stderr, "gannet:", err)
+		}
+	}()
 	var prog benchfleet.Progress
 	stopBar := func() {}
 	if out.progress {

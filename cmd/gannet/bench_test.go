@@ -53,6 +53,7 @@ func TestBenchFlagValidation(t *testing.T) {
 		{"echo-server readers", []string{"echo-server", "-readers", "0"}, "-readers 0"},
 		{"bad protocol", []string{"publish", "-protocol", "3.0"}, "want 1.2 or 2.0"},
 		{"2.0 short topic", []string{"publish", "-protocol", "2.0", "-topic-mode", "short"}, "no short topic names"},
+		{"cpuprofile with procs", []string{"publish", "-sensors", "4", "-procs", "2", "-cpuprofile", "x.prof"}, "-cpuprofile"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,8 +88,9 @@ func TestBenchEchoWithPlot(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	ctx := sntest.Context(t)
 	plot := filepath.Join(t.TempDir(), "echo.svg")
+	prof := filepath.Join(t.TempDir(), "bench.prof")
 	rep, err := runBenchJSON(t, ctx, "echo", "-gateway", s.Addr().String(), "-sensors", "2", "-window", "2",
-		"-count", "100", "-duration", "0", "-plot", plot)
+		"-count", "100", "-duration", "0", "-plot", plot, "-cpuprofile", prof)
 	if err != nil {
 		t.Fatalf("bench echo = %v", err)
 	}
@@ -98,6 +100,10 @@ func TestBenchEchoWithPlot(t *testing.T) {
 	svg, err := os.ReadFile(plot)
 	if err != nil || !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("<polyline")) {
 		t.Errorf("plot file: %v, %d octets; want an SVG with lines", err, len(svg))
+	}
+	// A pprof profile is gzip-compressed protobuf.
+	if p, err := os.ReadFile(prof); err != nil || len(p) < 2 || p[0] != 0x1f || p[1] != 0x8b {
+		t.Errorf("-cpuprofile file: %v, %d octets; want a gzip-compressed profile", err, len(p))
 	}
 }
 

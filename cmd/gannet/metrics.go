@@ -76,6 +76,7 @@ var (
 	mRadioTruncated   = counter("gannet_radio_datagrams_truncated_total", "Datagrams longer than max_datagram, dropped.", "listener", "network")
 	mRadioWriteErrors = counter("gannet_radio_write_errors_total", "Writes to a UDP listener that failed.", "listener", "network")
 	mRadioSyscalls    = counter("gannet_radio_receive_syscalls_total", "Receive system calls of a UDP listener (datagrams over syscalls is the mean batch).", "listener", "network")
+	mRadioSendCalls   = counter("gannet_radio_send_syscalls_total", "Send system calls of a UDP listener (datagrams sent over syscalls is the mean sendmmsg batch).", "listener", "network")
 	mRadioRcvBuf      = gauge("gannet_radio_receive_buffer_bytes", "Effective SO_RCVBUF of a UDP listener as the kernel reports it.", "listener", "network")
 	mRadioSndBuf      = gauge("gannet_radio_send_buffer_bytes", "Effective SO_SNDBUF of a UDP listener.", "listener", "network")
 	mDTLSHandshakes   = counter("gannet_dtls_handshakes_total", "DTLS handshakes completed.", "listener")
@@ -146,7 +147,7 @@ var (
 var allMetrics = []metricDesc{
 	mBuildInfo, mSensors, mRegistrations, mForwarded, mForwarders, mLost, mSnReceived, mSnSent, mSnMalformed,
 	mSnRefused, mSnRetransmits, mSnQoSMinus1, mSnMigrated, mSnLimitHits, mRateAllowed, mRateLimited, mRateEvicted,
-	mRateSources, mRadioReceived, mRadioSent, mRadioTruncated, mRadioWriteErrors, mRadioSyscalls, mRadioRcvBuf,
+	mRateSources, mRadioReceived, mRadioSent, mRadioTruncated, mRadioWriteErrors, mRadioSyscalls, mRadioSendCalls, mRadioRcvBuf,
 	mRadioSndBuf, mDTLSHandshakes, mDTLSFailures, mDTLSRefused, mDTLSSessions, mDTLSHandshaking, mDTLSClosed,
 	mDTLSDropped, mDTLSReloads, mUnverified, mSnMsgsIn, mSnMsgsOut, mSnHeldRepeats, mCoreHeld, mCoreHeldNow,
 	mCoreFullest, mCoreCommitErrs, mCoreCommitTime, mStoreBatches, mStoreCalls, mStoreTxTime, mStoreWaits,
@@ -395,6 +396,7 @@ func udpMetrics(emit func(metricDesc, float64, ...string), addr, network string,
 	emit(mRadioTruncated, float64(s.Truncated), addr, network)
 	emit(mRadioWriteErrors, float64(s.WriteErrors), addr, network)
 	emit(mRadioSyscalls, float64(s.Syscalls), addr, network)
+	emit(mRadioSendCalls, float64(s.SendSyscalls), addr, network)
 	emit(mRadioRcvBuf, float64(s.ReadBuffer), addr, network)
 	emit(mRadioSndBuf, float64(s.WriteBuffer), addr, network)
 }

@@ -37,9 +37,19 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flagSet("serve", stderr)
 	path := configFlag(fs)
+	profile := cpuProfileFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	stopProfile, err := startCPUProfile(*profile) // profile.go
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopProfile(); err != nil {
+			fmt.Fprintln(stderr, "gannet:", err)
+		}
+	}()
 	// Catch SIGHUP before anything else: its default action ends the
 	// process, and a reload must never do that, whatever is configured.
 	hup := make(chan os.Signal, 1)

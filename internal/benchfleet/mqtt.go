@@ -20,13 +20,17 @@ type mqttClient struct {
 
 // dialMQTT connects an MQTT client called id to the broker at addr. Every
 // PUBLISH it receives goes to onMessage (on paho's single delivery
-// goroutine) when that is not nil.
+// goroutine, or for a QoS 1 PUBLISH on its reader goroutine) when that is
+// not nil; such a subscriber takes its QoS 1 PUBLISHes in itself and
+// coalesces their acknowledgements into as few writes as it can
+// (mqttconn.go).
 func dialMQTT(ctx context.Context, addr, id string, onMessage func(payload []byte), onError func(error)) (*mqttClient, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	tcp, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt client %s: dial broker %s: %w", id, addr, err)
 	}
+	conn := newMQTTConn(tcp, onMessage)
 	m := &mqttClient{addr: addr}
 	cfg := paho.ClientConfig{Conn: conn, OnClientError: func(err error) {
 		// paho reports the closed connection after Disconnect, too.

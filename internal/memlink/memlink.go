@@ -140,6 +140,19 @@ func (l *Link) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	return len(b), nil
 }
 
+// WriteBatchUDPAddrPort sends bufs[i] to addrs[i] in order, as
+// WriteToUDPAddrPort does each, so that a gateway serving a memlink takes
+// its batched send path (gateway.BatchLink). It returns how many were sent
+// and the first error.
+func (l *Link) WriteBatchUDPAddrPort(bufs [][]byte, addrs []netip.AddrPort) (int, error) {
+	for i, b := range bufs {
+		if _, err := l.WriteToUDPAddrPort(b, addrs[i]); err != nil {
+			return i, err
+		}
+	}
+	return len(bufs), nil
+}
+
 // ReadFrom implements net.PacketConn.
 func (l *Link) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, ap, err := l.ReadFromUDPAddrPort(b)

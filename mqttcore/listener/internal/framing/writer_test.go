@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"testing"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -213,5 +214,84 @@ func BenchmarkWritePuback5(b *testing.B) {
 		if err := w.WritePacket(&pk); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func BenchmarkWritePublish5(b *testing.B) {
+	w := framing.NewWriter(io.Discard)
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, ProtocolVersion: 5,
+		PacketID: 7, TopicName: "sensors/kitchen/temp", Payload: make([]byte, 64)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.WritePacket(&pk); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Encode writes every PUBLISH exactly as mochi's PublishEncode does, with
+// and without properties (each field of Properties set on its own), at
+// every version, QoS and flag, with one- to three-octet remaining lengths.
+func TestEncodePublishMatchesMochi(t *testing.T) {
+	props := []packets.Properties{{}}
+	pt := reflect.TypeOf(packets.Properties{})
+	for i := range pt.NumField() {
+		var p packets.Properties
+		f := reflect.ValueOf(&p).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Uint8, reflect.Uint16, reflect.Uint32:
+			f.SetUint(1)
+		case reflect.String:
+			f.SetString("r/t")
+		case reflect.Slice:
+			switch f.Type().Elem().Kind() {
+			case reflect.Uint8:
+				f.SetBytes([]byte{1, 2})
+			case reflect.Int:
+				f.Set(reflect.ValueOf([]int{3}))
+			default:
+				f.Set(reflect.ValueOf([]packets.UserProperty{{Key: "k", Val: "v"}}))
+			}
+		default:
+			t.Fatalf("Properties.%s is a %v: teach this test to set it", pt.Field(i).Name, f.Kind())
+		}
+		props = append(props, p)
+	}
+	for _, v := range []byte{3, 4, 5} {
+		for q := byte(0); q <= 2; q++ {
+			for _, flags := range [][2]bool{{false, false}, {true, true}} {
+				for _, size := range []int{0, 64, 200, 20000} {
+					for pi, p := range props {
+						if v != 5 && pi > 0 {
+							break
+						}
+						pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: q, Dup: flags[0], Retain: flags[1]},
+							ProtocolVersion: v, TopicName: "bench/gb01-7", Payload: bytes.Repeat([]byte{0xA5}, size), Properties: p,
+							Mods: packets.Mods{AllowResponseInfo: true}}
+						if q > 0 {
+							pk.PacketID = 0x1234
+						}
+						want := pk
+						var wb, gb bytes.Buffer
+						if err := want.PublishEncode(&wb); err != nil {
+							t.Fatal(err)
+						}
+						if err := framing.Encode(&gb, &pk); err != nil {
+							t.Fatalf("Encode(v%d qos %d props %d) = %v", v, q, pi, err)
+						}
+						if !bytes.Equal(gb.Bytes(), wb.Bytes()) || pk.FixedHeader.Remaining != want.FixedHeader.Remaining {
+							t.Fatalf("Encode(v%d qos %d dup/retain %v, %d octets, properties %+v) = %x (remaining %d); mochi %x (%d)",
+								v, q, flags, size, p, gb.Bytes(), pk.FixedHeader.Remaining, wb.Bytes(), want.FixedHeader.Remaining)
+						}
+					}
+				}
+			}
+		}
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, ProtocolVersion: 5, TopicName: "t"}
+	if err := framing.Encode(new(bytes.Buffer), &pk); !errors.Is(err, packets.ErrProtocolViolationNoPacketID) {
+		t.Errorf("Encode(QoS 1 PUBLISH without packet id) = %v; want ErrProtocolViolationNoPacketID", err)
 	}
 }
