@@ -41,7 +41,7 @@ type loop struct {
 
 	clients    map[Link]*linkClients // by the link their datagrams arrive on
 	asleepByID map[string]*client    // asleep clients that may migrate (migrate.go)
-	v2         map[*client]*v2conn   // the 2.0 clients' own state (v2.go)
+	dialogues  map[*client]*dialogue // the 1.2 will dialogues in progress (will.go)
 	movable    map[string]*client    // 2.0 clients that allow address changes (connencap.go)
 	timers     timerHeap
 	timer      *time.Timer

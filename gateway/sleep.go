@@ -29,7 +29,7 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 	if c.state == StateAsleep {
 		return // a retransmitted sleep request: acknowledged again above
 	}
-	if c.dialogue != nil || c.conn == nil {
+	if c.dialogue() != nil || c.conn == nil {
 		c.unexpected(m) // asleep before CONNACK: there is no session to keep
 		if c.conn != nil {
 			// A connected client that CONNECTed again with the Will flag:

@@ -25,7 +25,7 @@ func (c *client) onPingReqV2(m *sn.PingReqV2) {
 			return
 		}
 		c.timerAt = 0
-		c.v2().pingID, c.v2().awakeSent = m.PacketID, 0
+		c.v2.pingID, c.v2.awakeSent = m.PacketID, 0
 		c.setState(StateAwake)
 		if c.awaitUpstream() {
 			return // upstream.go: the remote session resumes first
@@ -44,7 +44,7 @@ func (c *client) onPingReqV2(m *sn.PingReqV2) {
 // awakeDone reports whether a 2.0 awake client got its Default Awake
 // Messages for this awake period.
 func (c *client) awakeDone() bool {
-	return c.isV2 && c.state == StateAwake && c.v2().awakeMax != 0 && c.v2().awakeSent >= c.v2().awakeMax
+	return c.isV2 && c.state == StateAwake && c.v2.awakeMax != 0 && c.v2.awakeSent >= c.v2.awakeMax
 }
 
 // pingRespV2 sends the PINGRESP that ends an awake period, with the number
@@ -52,8 +52,8 @@ func (c *client) awakeDone() bool {
 // (0xFF when more than 254).
 func (c *client) pingRespV2() {
 	p := &c.l.tx2.pingresp
-	*p = sn.PingRespV2{PacketID: c.v2().pingID}
-	if c.v2().awakeMax != 0 {
+	*p = sn.PingRespV2{PacketID: c.v2.pingID}
+	if c.v2.awakeMax != 0 {
 		p.HasRemaining = true
 		if info, ok := c.l.g.broker.Session(c.id); ok && info.Queued > 0 {
 			p.Remaining = sn.RemainingUnknown
@@ -91,7 +91,7 @@ func (c *client) onSleepReq(m *sn.SleepReq) {
 	if !m.RetainTopicAliases {
 		c.resetTopics()
 	}
-	c.v2().sleepFor = m.SleepDuration
+	c.v2.sleepFor = m.SleepDuration
 	c.sleep()
 	c.l.tx2.sleepresp = sn.SleepResp{PacketID: m.PacketID}
 	c.sendV2(&c.l.tx2.sleepresp)
@@ -109,13 +109,13 @@ func (c *client) onDisconnectV2(m *sn.DisconnectV2) {
 		c.l.g.stats.pahoDeviations.Add(1)
 	}
 	if m.HasSessionExpiry {
-		if c.v2().expiryZero && m.SessionExpiry != 0 {
+		if c.v2.expiryZero && m.SessionExpiry != 0 {
 			c.protocolError(sn.ProtocolError, "DISCONNECT sets a session expiry after CONNECT had 0")
 			return
 		}
-		c.v2().expiry = min(expirySeconds(m.SessionExpiry), c.l.g.cfg.SessionExpiry)
+		c.v2.expiry = min(expirySeconds(m.SessionExpiry), c.l.g.cfg.SessionExpiry)
 		if c.conn != nil {
-			_ = c.conn.SetSessionExpiry(c.v2().expiry)
+			_ = c.conn.SetSessionExpiry(c.v2.expiry)
 		}
 	}
 	if c.conn == nil && c.state == StateAsleep {
@@ -150,7 +150,7 @@ func (c *client) tolerance(d time.Duration) time.Duration {
 // sleepPeriod is the client's sleep duration.
 func (c *client) sleepPeriod() time.Duration {
 	if c.isV2 {
-		return time.Duration(c.v2().sleepFor) * time.Second
+		return time.Duration(c.v2.sleepFor) * time.Second
 	}
 	return seconds(c.sleepFor)
 }
