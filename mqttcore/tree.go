@@ -74,8 +74,17 @@ func (n *node) child(name string) *node {
 	return nil
 }
 
-// childFor returns the child for a filter level, creating it.
-func (n *node) childFor(level string) *node {
+// maxAliasedFilter is the longest subscription filter whose levels a new
+// node names by a substring of the subscription's own copy instead of a
+// copy of its own. A node may outlive the subscription that made it and
+// then keeps that whole filter alive; up to this length that costs less
+// than a node, and it saves a sleeping sensor the copy of its own level.
+const maxAliasedFilter = 128
+
+// childFor returns the child for a filter level, creating it; owned says
+// level may be kept as it is (it is part of a subscription's filter of at
+// most maxAliasedFilter octets), else a new child gets a copy.
+func (n *node) childFor(level string, owned bool) *node {
 	switch level {
 	case "+":
 		r := n.more()
@@ -93,7 +102,10 @@ func (n *node) childFor(level string) *node {
 	if k := n.child(level); k != nil {
 		return k
 	}
-	k := &node{parent: n, name: strings.Clone(level)}
+	if !owned {
+		level = strings.Clone(level)
+	}
+	k := &node{parent: n, name: level}
 	if r := n.rare; r != nil && r.kidMap != nil {
 		r.kidMap[k.name] = k
 		return k
@@ -161,10 +173,16 @@ func (n *node) removeChild(k *node) {
 // insert adds sub for the (non-shared part of the) filter; group is "" for
 // a plain subscription. The caller holds mu for writing.
 func (t *tree) insert(sub *subscription, filter, group string) {
+	owned := false
+	if len(sub.filter) <= maxAliasedFilter && strings.HasSuffix(sub.filter, filter) {
+		// The levels are those of sub.filter (after any $share/group/):
+		// new nodes may name themselves by its substrings.
+		filter, owned = sub.filter[len(sub.filter)-len(filter):], true
+	}
 	n := &t.root
 	for {
 		level, rest, more := cut(filter)
-		n = n.childFor(level)
+		n = n.childFor(level, owned)
 		if !more {
 			break
 		}

@@ -2,6 +2,7 @@ package mqttcore
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -97,5 +98,32 @@ func TestNodeRareLifecycle(t *testing.T) {
 	tr.remove(own)
 	if !tr.root.empty() || tr.n != 0 {
 		t.Errorf("after removing everything: root = %+v, n = %d; want an empty tree", tr.root, tr.n)
+	}
+}
+
+// TestNodeNameShared: a node that a short filter creates names itself by a
+// substring of the subscription's filter (no copy per level); for a filter
+// longer than maxAliasedFilter it keeps a copy, so a node that outlives its
+// subscription never keeps a long filter alive.
+func TestNodeNameShared(t *testing.T) {
+	within := func(s, in string) bool {
+		p, b := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(in)))
+		return p >= b && p < b+uintptr(len(in))
+	}
+	tr := &tree{}
+	short := &subscription{inl: &inlineSub{name: "x"}, filter: "$share/g/cmd/sensor-000001"}
+	tr.insert(short, "cmd/sensor-000001", "g")
+	n := short.node
+	if n.name != "sensor-000001" || !within(n.name, short.filter) || !within(n.parent.name, short.filter) {
+		t.Errorf("short filter: node names %q, %q do not share the subscription's filter", n.parent.name, n.name)
+	}
+	long := "cmd/" + strings.Repeat("x", maxAliasedFilter)
+	ls := &subscription{inl: &inlineSub{name: "x"}, filter: strings.Clone(long)}
+	tr.insert(ls, long, "")
+	if within(ls.node.name, ls.filter) || ls.node.name != long[4:] {
+		t.Errorf("long filter: node name shares the subscription's filter; want a copy")
+	}
+	if got := tr.match("cmd/sensor-000001", nil); len(got) != 1 || got[0].sub != short {
+		t.Errorf("match(cmd/sensor-000001) = %v; want the shared subscription", got)
 	}
 }
