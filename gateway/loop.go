@@ -69,6 +69,7 @@ type coreEvent struct {
 	inspect func(*loop)   // set: runs on the loop's goroutine (inspect.go), att is nil
 	rebind  *rebind       // set: a step of a 2.0 re-bind (connencap.go), att is nil
 	auth    *authJob      // set: a 2.0 password check is done (auth2.go), att is nil
+	wakeup  *client       // set: a message was queued for this asleep 2.0 client (sleep2.go), att is nil
 }
 
 func newLoop(g *Gateway) *loop {
@@ -158,6 +159,10 @@ func (l *loop) handleEvents() {
 		}
 		if e.move != nil {
 			l.handleMigration(e.move)
+			continue
+		}
+		if e.wakeup != nil {
+			e.wakeup.sendWakeup() // sleep2.go
 			continue
 		}
 		if e.rebind != nil {

@@ -54,7 +54,11 @@ func (c *client) sleep() {
 	deadline := c.tolerance(c.sleepPeriod()) // sleep2.go: 1.2 or 2.0 rules
 	c.timerAt = c.l.now() + int64(deadline)  // replaces any retry deadline
 	c.saveState(true)                        // persist.go: asleep until timerAt, across a restart
-	_ = c.conn.Sleep(deadline)
+	if c.isV2 {
+		_ = c.conn.SleepNotify(deadline, c.queuedWhileAsleep) // WAKEUP (sleep2.go)
+	} else {
+		_ = c.conn.Sleep(deadline)
+	}
 	c.detach()
 	c.setState(StateAsleep)
 	c.l.schedule(c)

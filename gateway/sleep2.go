@@ -41,6 +41,26 @@ func (c *client) onPingReqV2(m *sn.PingReqV2) {
 	}
 }
 
+// queuedWhileAsleep is the core's SleepNotify callback for an asleep 2.0
+// client: the first message was queued for it since it went to sleep. It
+// runs on the publisher's goroutine, so it only posts to the client's loop.
+func (c *client) queuedWhileAsleep() { c.l.post(coreEvent{wakeup: c}) }
+
+// sendWakeup sends WAKEUP (digest C.5, C.6: the server "may send
+// WAKEUP" to an asleep client) when the core queued a message for c: once
+// per sleep, for the first message queued after the SLEEPREQ, never
+// retransmitted (no answer is due); the client's PINGREQ collects the
+// queue as always (docs/mqttsn-2.md G2-26). A client that woke, reconnected,
+// left or moved meanwhile gets none.
+func (c *client) sendWakeup() {
+	if c.removed || !c.isV2 || c.state != StateAsleep {
+		return
+	}
+	if c.sendV2(&c.l.tx2.wakeup) {
+		c.l.g.stats.v2Wakeups.Add(1)
+	}
+}
+
 // awakeDone reports whether a 2.0 awake client got its Default Awake
 // Messages for this awake period.
 func (c *client) awakeDone() bool {

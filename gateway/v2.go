@@ -502,5 +502,6 @@ type txScratch2 struct {
 	disconnect sn.DisconnectV2
 	auth       sn.Auth
 	gwinfo     sn.GWInfoV2
+	wakeup     sn.Wakeup
 	fwd        sn.ForwarderEncapsulation
 }

@@ -296,6 +296,7 @@ func TestV2DefaultAwakeMessages(t *testing.T) {
 		for _, p := range []string{"1", "2", "3"} {
 			h.publish("cmd", p, mqttcore.AtLeastOnce, false)
 		}
+		s.expect2(&sn.Wakeup{}) // for the first (G2-26)
 		wake := func(id uint16, want []string, remaining uint8) {
 			t.Helper()
 			s.send2(&sn.PingReqV2{PacketID: id})
@@ -315,6 +316,7 @@ func TestV2DefaultAwakeMessages(t *testing.T) {
 		s.send2(&sn.SleepReq{RetainTopicAliases: false, PacketID: 3, SleepDuration: 600})
 		s.expect2(&sn.SleepResp{PacketID: 3})
 		h.publish("cmd", "4", mqttcore.AtLeastOnce, false)
+		s.expect2(&sn.Wakeup{})
 		s.send2(&sn.PingReqV2{PacketID: 12})
 		p, ok := s.recv2().(*sn.PublishV2)
 		if !ok || p.TopicType != sn.TopicTypeName || string(p.TopicName) != "cmd" {
