@@ -20,11 +20,12 @@ type StatsV2 struct {
 	// ProtocolErrors counts 2.0 virtual connections the gateway ended for
 	// a protocol error (DISCONNECT 0x82, 0x86, 0x87).
 	ProtocolErrors uint64
-	// Unsupported counts 2.0 envelopes dropped because Gannet does not
-	// implement them (Protection Encapsulation, Eclipse Paho's Connection
-	// Encapsulation, a re-bind behind a forwarder) or does not accept from
-	// the sender (Paho's 0xFD forwarder envelope from a forwarder
-	// paho_forwarders does not list).
+	// Unsupported counts 2.0 envelopes refused because Gannet does not
+	// implement them (Protection Encapsulation, answered DISCONNECT 0xF2;
+	// Eclipse Paho's Connection Encapsulation and a re-bind behind a
+	// forwarder, dropped) or does not accept from the sender (Paho's 0xFD
+	// forwarder envelope from a forwarder paho_forwarders does not list,
+	// dropped).
 	Unsupported uint64
 	// Rebound counts 2.0 clients re-bound to a new address by a
 	// Connection Encapsulation (connencap.go).

@@ -283,10 +283,12 @@ func (l *loop) unknownV2(key clientKey, node []byte, m sn.MessageV2, b []byte) {
 			return
 		}
 		l.connEncapsulated(key, m, b) // connencap.go
-	case *sn.ForwarderEncapsulation, *sn.ProtectionEncapsulation:
-		// Not implemented (docs/mqttsn-2.md "What is left": Eclipse
-		// Paho's 0xFD forwarder, protection): counted and dropped, so a
-		// sender's next step is its own choice.
+	case *sn.ProtectionEncapsulation:
+		l.refuseProtected(key, node)
+	case *sn.ForwarderEncapsulation:
+		// Eclipse Paho's 0xFD forwarder from a forwarder paho_forwarders
+		// does not list, or a forwarder inside a forwarder: counted and
+		// dropped, so a sender's next step is its own choice.
 		l.g.stats.v2Unsupported.Add(1)
 	default:
 		// ADVERTISE, GWINFO and the server-to-client packets are not for
@@ -389,7 +391,8 @@ func (c *client) handleV2(m sn.MessageV2) {
 		// sleep again (SLEEPREQ while asleep restarts the sleep timer,
 		// digest C.8); PUBWOS and SEARCHGW need no session.
 		switch m.(type) {
-		case *sn.ConnectV2, *sn.PingReqV2, *sn.DisconnectV2, *sn.SleepReq, *sn.SearchGWV2, *sn.Pubwos, *sn.ConnEncapsulation:
+		case *sn.ConnectV2, *sn.PingReqV2, *sn.DisconnectV2, *sn.SleepReq, *sn.SearchGWV2, *sn.Pubwos, *sn.ConnEncapsulation,
+			*sn.ProtectionEncapsulation:
 		default:
 			c.unexpectedV2(m)
 			return
@@ -429,6 +432,8 @@ func (c *client) handleV2(m sn.MessageV2) {
 		c.sendV2(&c.l.tx2.gwinfo)
 	case *sn.ConnEncapsulation:
 		c.onConnEncapsulation(m) // connencap.go
+	case *sn.ProtectionEncapsulation:
+		c.onProtected()
 	default:
 		// REGACK (the gateway sends no REGISTER in 2.0), server packets,
 		// envelopes from a connected client.
@@ -447,6 +452,35 @@ func (c *client) unexpectedV2(m sn.MessageV2) {
 // sendV2 writes a 2.0 packet to the client.
 func (c *client) sendV2(m sn.MessageV2) bool {
 	return c.l.sendToNodeV2(c.key, c.nodeID(), c.fwd && c.v2.paho, m)
+}
+
+// Protection Encapsulation (0xFF, CSD01's optional OSCORE-like envelope) is
+// not implemented: Gannet holds no keys, so it can neither verify a tag nor
+// decrypt. A protected packet is refused with the draft's own reason code,
+// DISCONNECT 0xF2 "protection packet not supported" (four octets: no
+// amplification), and counted in Stats.V2.Unsupported, so a sensor that can
+// fall back to unprotected packets knows to (docs/mqttsn-2.md G2-27).
+
+// refuseProtected answers a Protection Encapsulation from a sender without
+// a connection (at key, or behind the forwarder at key with node).
+func (l *loop) refuseProtected(key clientKey, node []byte) {
+	l.g.stats.v2Unsupported.Add(1)
+	if l.g.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.g.log.Debug("protection encapsulation refused", "remote", key.addr, "version", "2.0")
+	}
+	l.tx2.disconnect = sn.DisconnectV2{HasReasonCode: true, ReasonCode: sn.ProtectionNotSupported}
+	l.sendToNodeV2(key, node, node != nil && l.pahoReply, &l.tx2.disconnect)
+}
+
+// onProtected answers a Protection Encapsulation from a client: DISCONNECT
+// 0xF2 ends its virtual connection (a server's DISCONNECT always does), so
+// the client is lost, its will published as for every end but its own
+// DISCONNECT 0x00.
+func (c *client) onProtected() {
+	c.l.g.stats.v2Unsupported.Add(1)
+	c.l.tx2.disconnect = sn.DisconnectV2{HasReasonCode: true, ReasonCode: sn.ProtectionNotSupported}
+	c.sendV2(&c.l.tx2.disconnect)
+	c.lose("protection encapsulation not supported")
 }
 
 // protocolError ends the client's virtual connection for a protocol error

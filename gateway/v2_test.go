@@ -608,3 +608,46 @@ func TestV2PahoForwarder(t *testing.T) {
 		}
 	})
 }
+
+// TestV2ProtectionRefused pins G2-27: Protection Encapsulation is not
+// implemented; a protected packet gets DISCONNECT 0xF2 "protection packet
+// not supported" and is counted in Stats.V2.Unsupported. From a sender
+// without a connection nothing is created; a connected client's virtual
+// connection ends (its will is published).
+func TestV2ProtectionRefused(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		protected := func(inner []byte) *sn.ProtectionEncapsulation {
+			return &sn.ProtectionEncapsulation{TagLength: 1, Scheme: 0x40, SenderID: [8]byte{1, 2, 3, 4, 5, 6, 7, 8},
+				Random: [4]byte{9, 9, 9, 9}, Protected: append(inner, 0xAA, 0xBB, 0xCC, 0xDD)}
+		}
+		refusal := &sn.DisconnectV2{HasReasonCode: true, ReasonCode: sn.ProtectionNotSupported}
+
+		// A sender without a connection: a protected CONNECT.
+		stranger := h.sensor("10.0.0.3:5000")
+		connect, _ := (&sn.ConnectV2{PacketID: 1, KeepAlive: 60, ClientID: []byte("p1")}).AppendBinary(nil)
+		stranger.send2(protected(connect))
+		stranger.expect2(refusal)
+		synctest.Wait()
+		if st := h.g.Stats(); st.V2.Unsupported != 1 || st.Clients != 0 {
+			t.Fatalf("after a protected CONNECT: Unsupported %d, Clients %d; want 1, 0", st.V2.Unsupported, st.Clients)
+		}
+
+		// A connected client: a protected PINGREQ ends its connection.
+		s := h.sensor("10.0.0.2:5000")
+		s.connect2(&sn.ConnectV2{ClientID: []byte("dev"), Will: true, WillTopicType: sn.TopicTypeName,
+			WillTopic: []byte("will/dev"), WillPayload: []byte("gone"), HasSessionExpiry: true, SessionExpiry: 3600})
+		ping, _ := (&sn.PingReqV2{PacketID: 5}).AppendBinary(nil)
+		s.send2(protected(ping))
+		s.expect2(refusal)
+		synctest.Wait() // the loop forgets the client after sending
+		if st := h.g.Stats(); st.V2.Unsupported != 2 || st.Clients != 0 {
+			t.Fatalf("after a protected PINGREQ: Unsupported %d, Clients %d; want 2, 0", st.V2.Unsupported, st.Clients)
+		}
+		if info, _ := h.b.Session("dev"); info.State != mqttcore.StateLost {
+			t.Errorf("core session %v after the refusal; want lost", info.State)
+		}
+		// The next packet from that address needs a connection again.
+		s.send2(&sn.PingReqV2{PacketID: 6})
+		s.expect2(&sn.DisconnectV2{HasReasonCode: true, ReasonCode: sn.NoVirtualConnection})
+	})
+}
