@@ -651,3 +651,40 @@ func TestV2ProtectionRefused(t *testing.T) {
 		s.expect2(&sn.DisconnectV2{HasReasonCode: true, ReasonCode: sn.NoVirtualConnection})
 	})
 }
+
+// TestV2AliasesEndWithTheConnection pins G2-3: CSD01 counts session topic
+// aliases as session state, but Gannet keeps them only as long as its state
+// of the client. After a DISCONNECT a CONNECT that resumes the session
+// (Session Present) finds none: a QoS 1 PUBLISH by the old alias gets
+// PUBACK 0xF0 (the client publishes by name or REGISTERs again), a QoS 0
+// one is dropped and counted in Stats.InvalidTopic.
+func TestV2AliasesEndWithTheConnection(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		a := h.app("#")
+		s := h.sensor("10.0.0.2:5000")
+		s.connect2(&sn.ConnectV2{ClientID: []byte("dev"), HasSessionExpiry: true, SessionExpiry: 600})
+		alias := s.register2("t/a", 1)
+		s.send2(&sn.PublishV2{QoS: sn.QoS1, PacketID: 2, TopicType: sn.TopicTypeSession, TopicAlias: alias, Data: []byte("1")})
+		s.expect2(&sn.PubackV2{PacketID: 2})
+		a.expect("t/a", "1")
+		s.send2(&sn.DisconnectV2{})
+		synctest.Wait()
+		if ack := s.connect2(&sn.ConnectV2{ClientID: []byte("dev"), HasSessionExpiry: true, SessionExpiry: 600}); !ack.SessionPresent {
+			t.Fatalf("CONNACK without Session Present within the session expiry")
+		}
+		s.send2(&sn.PublishV2{QoS: sn.QoS1, PacketID: 3, TopicType: sn.TopicTypeSession, TopicAlias: alias, Data: []byte("2")})
+		s.expect2(&sn.PubackV2{PacketID: 3, ReasonCode: sn.UnknownTopicAlias})
+		before := h.g.Stats().InvalidTopic
+		s.send2(&sn.PublishV2{TopicType: sn.TopicTypeSession, TopicAlias: alias, Data: []byte("3")})
+		synctest.Wait()
+		if n := h.g.Stats().InvalidTopic - before; n != 1 {
+			t.Errorf("QoS 0 PUBLISH by a forgotten alias: InvalidTopic +%d; want +1", n)
+		}
+		a.expectNone()
+		// By name it goes through, and REGISTER gives an alias again.
+		s.send2(&sn.PublishV2{QoS: sn.QoS1, PacketID: 4, TopicType: sn.TopicTypeName, TopicName: []byte("t/a"), Data: []byte("4")})
+		s.expect2(&sn.PubackV2{PacketID: 4})
+		a.expect("t/a", "4")
+		s.register2("t/a", 5)
+	})
+}
