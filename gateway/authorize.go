@@ -79,7 +79,7 @@ func (c *client) mayPublish(topic string) bool {
 // may publish to topic as the configured QoS -1 client id, counting and
 // logging a denial.
 func (g *Gateway) mayPublishQoSMinus1(remote netip.AddrPort, topic string) bool {
-	id := g.cfg.QoSMinus1.ClientID
+	id := g.live().QoSMinus1.ClientID
 	if err := g.broker.Authorize(id, id, mqttcore.ActionPublish, topic); err != nil {
 		g.stats.rejected.Add(1)
 		g.denied(id, remote, err)

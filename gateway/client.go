@@ -202,7 +202,7 @@ func (c *client) nextDeadline() int64 {
 }
 
 func (c *client) armRetry() {
-	c.timerAt = c.l.now() + int64(c.l.g.cfg.RetryInterval)
+	c.timerAt = c.l.now() + int64(c.l.g.live().RetryInterval)
 	c.l.schedule(c)
 }
 

@@ -10,7 +10,7 @@ import (
 // onConnect handles CONNECT in any state. A client is active from the moment
 // its CONNECT arrives; every CONNECT is answered, also a repeated one.
 func (c *client) onConnect(m *sn.Connect) {
-	cfg := &c.l.g.cfg
+	cfg := c.l.g.live()
 	if len(m.ClientID) > cfg.MaxClientIDLen {
 		c.l.g.stats.rejected.Add(1)
 		c.l.g.limitHit(LimitClientIDLen, "", c.key.addr, nil)
@@ -95,7 +95,7 @@ func (c *client) sessionExpiry() time.Duration {
 		// once the sensor disconnects or is lost, and nothing is journalled.
 		return 0
 	}
-	return c.l.g.cfg.SessionExpiry
+	return c.l.g.live().SessionExpiry
 }
 
 // attach attaches the client to its core session, taking over any earlier

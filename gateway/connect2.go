@@ -39,7 +39,7 @@ func (c *client) connectChecked(m *sn.ConnectV2, user string) {
 	if id == "" {
 		id, assigned = assignClientID(), true
 	}
-	if len(id) > g.cfg.MaxClientIDLen {
+	if len(id) > g.live().MaxClientIDLen {
 		g.limitHit(LimitClientIDLen, "", c.key.addr, nil)
 		c.refuseConnectV2(m.PacketID, sn.ClientIDNotValid)
 		return
@@ -87,7 +87,7 @@ func (c *client) connectV2(m *sn.ConnectV2, id, user string, assigned bool) {
 		}
 		will = &mqttcore.Will{Topic: topic, Payload: clone(m.WillPayload), QoS: mqttcore.QoS(m.WillQoS), Retain: m.WillRetain}
 	}
-	expiry, capped := sessionExpiryV2(m, g.cfg.SessionExpiry)
+	expiry, capped := sessionExpiryV2(m, g.live().SessionExpiry)
 	c.id = id
 	paho := c.v2.paho // the forwarder's envelope form, which the CONNECT does not change
 	*c.v2 = v2conn{

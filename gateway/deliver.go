@@ -56,7 +56,7 @@ func (c *client) start(d mqttcore.Delivery) {
 		return
 	}
 	// The largest PUBLISH header is 9 octets (three-octet Length).
-	if 9+len(d.Message.Payload) > c.l.g.cfg.MaxMessageSize {
+	if 9+len(d.Message.Payload) > c.l.g.live().MaxMessageSize {
 		c.l.g.limitHit(LimitMessageSizeOut, c.id, c.key.addr, nil)
 		c.abandon(d) // the spec: silently abandoned for this client (§6.9)
 		return
@@ -104,7 +104,7 @@ func (c *client) sendPubrel() {
 // when an awake client repeats its PINGREQ), or gives the client up as lost
 // after max_retries (or ends a stalled will dialogue).
 func (c *client) retry() {
-	cfg := &c.l.g.cfg
+	cfg := c.l.g.live()
 	if c.dialogue() != nil {
 		c.retryDialogue() // will.go
 		return

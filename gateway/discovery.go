@@ -16,18 +16,21 @@ import (
 // answerSearch answers a SEARCHGW from key (and forwarder node id) with
 // GWINFO.
 func (l *loop) answerSearch(key clientKey, node []byte) {
-	l.sendTo(key, node, &sn.GWInfo{GatewayID: l.g.cfg.GatewayID})
+	l.sendTo(key, node, &sn.GWInfo{GatewayID: l.g.live().GatewayID})
 }
 
 // advertise sends ADVERTISE on link every Advertise.Interval until stop or
 // g.done closes.
 func (g *Gateway) advertise(link Link, stop <-chan struct{}) {
-	to := netip.MustParseAddrPort(g.cfg.Advertise.Address) // checked by Validate
-	m := &sn.Advertise{GatewayID: g.cfg.GatewayID, Duration: uint16(g.cfg.Advertise.Interval / time.Second)}
-	buf, _ := m.AppendBinary(nil) // fixed size, cannot fail
-	t := time.NewTicker(g.cfg.Advertise.Interval)
+	set := g.live()                                      // advertise.address and .interval are fixed at start (reconfig.go)
+	to := netip.MustParseAddrPort(set.Advertise.Address) // checked by Validate
+	m := &sn.Advertise{Duration: uint16(set.Advertise.Interval / time.Second)}
+	t := time.NewTicker(set.Advertise.Interval)
 	defer t.Stop()
+	var buf []byte
 	for {
+		m.GatewayID = g.live().GatewayID // a reload may change it
+		buf, _ = m.AppendBinary(buf[:0]) // fixed size, cannot fail
 		if _, err := link.WriteToUDPAddrPort(buf, to); err != nil {
 			g.log.Warn("advertise failed", "remote", to, "err", err)
 		} else {

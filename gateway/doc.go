@@ -33,7 +33,9 @@
 //   - loop.go: the event loop and its dispatch; addrindex.go: clients by
 //     address; timers.go: the loop's timer heap.
 //   - limits.go: limits, their counting and rate-limited logging, the QoS -1
-//     allow-list; config.go, stats.go, sys.go: configuration and counters.
+//     allow-list; config.go, stats.go, sys.go: configuration and counters;
+//     reconfig.go: the settings in force, one atomically swapped immutable
+//     value every read goes through, and SetConfig (a reload).
 //   - v2.go: MQTT-SN 2.0 beside 1.2: which version a sender speaks, the
 //     2.0 dispatch and reason codes; connect2.go, auth2.go, publish2.go,
 //     subscribe2.go, sleep2.go: the 2.0 procedures; connencap.go:

@@ -24,7 +24,8 @@ import (
 
 // pahoForwarder reports whether src may use Eclipse Paho's 0xFD envelope.
 func (g *Gateway) pahoForwarder(src netip.AddrPort) bool {
-	return len(g.paho) > 0 && allowed(g.paho, src.Addr())
+	paho := g.live().paho
+	return len(paho) > 0 && allowed(paho, src.Addr())
 }
 
 // handleForwardedV2 handles a 2.0 Forwarder Encapsulation fe (datagram b)

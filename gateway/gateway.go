@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
@@ -44,13 +45,11 @@ type SourceLimiter interface {
 // links; each client's session is owned by one of a fixed set of event
 // loops, chosen by the client's address.
 type Gateway struct {
-	cfg    Config
+	set    atomic.Pointer[settings] // the configuration in force; SetConfig swaps it (reconfig.go)
 	opts   Options
 	broker *mqttcore.Broker
 	log    *slog.Logger
 	ids    resolver // topic ids to names and back (topicid.go)
-	allow  []netip.Prefix
-	paho   []netip.Prefix // paho_forwarders (forward2.go)
 	qosm1  *mqttcore.Inline
 	loops  []*loop
 	stats  stats
@@ -98,7 +97,6 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{
-		cfg:    cfg,
 		opts:   opts,
 		broker: broker,
 		log:    log,
@@ -110,16 +108,10 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 		durable:     broker.Durable(),
 		budget:      budget,
 	}
+	g.set.Store(newSettings(cfg, loopCount(cfg)))
 	g.ids.pre.Store(newPredefined(cfg.Predefined))
 	g.authq = make(chan *authJob, cfg.MaxPendingAuth)
-	for _, p := range cfg.QoSMinus1.AllowFrom {
-		g.allow = append(g.allow, netip.MustParsePrefix(p)) // checked by Validate
-	}
-	for _, p := range cfg.PahoForwarders {
-		g.paho = append(g.paho, netip.MustParsePrefix(p)) // checked by Validate
-	}
-	size := cfg.MaxMessageSize + 1 // one more octet to notice oversized datagrams
-	g.pool.New = func() any { return &datagram{buf: make([]byte, size)} }
+	g.pool.New = func() any { return &datagram{buf: make([]byte, g.live().recvSize())} }
 	for range g.loopCount() {
 		l := newLoop(g)
 		g.loops = append(g.loops, l)
@@ -134,9 +126,13 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Gateway, error) {
 }
 
 // loopCount is the number of event loops: loops, or one per CPU.
-func (g *Gateway) loopCount() int {
-	if g.cfg.Loops > 0 {
-		return g.cfg.Loops
+func (g *Gateway) loopCount() int { return g.live().loops }
+
+// loopCount is the number of event loops cfg asks for: loops, or one per
+// CPU.
+func loopCount(cfg Config) int {
+	if cfg.Loops > 0 {
+		return cfg.Loops
 	}
 	return runtime.GOMAXPROCS(0)
 }
@@ -150,8 +146,9 @@ func (g *Gateway) goTracked(f func()) {
 	}()
 }
 
-// Config returns the configuration in force, defaults filled in.
-func (g *Gateway) Config() Config { return g.cfg }
+// Config returns the configuration in force, defaults filled in (SetConfig
+// may have changed it since New).
+func (g *Gateway) Config() Config { return g.live().Config }
 
 // Stats returns a snapshot of the gateway's counters.
 func (g *Gateway) Stats() Stats { return g.stats.snapshot(&g.limits) }
@@ -177,13 +174,17 @@ func (g *Gateway) Serve(link Link) error {
 	g.links[link] = struct{}{}
 	g.mu.Unlock()
 	g.adoptRestored(link) // persist.go: sensors from before a restart, before their datagrams
-	if g.cfg.Advertise.Interval > 0 {
+	if g.live().Advertise.Interval > 0 {
 		stop := make(chan struct{})
 		defer close(stop)
 		g.goTracked(func() { g.advertise(link, stop) }) // exits when Serve returns or g.done closes
 	}
+	set := g.live()
 	for {
 		d := g.pool.Get().(*datagram)
+		if len(d.buf) < set.recvSize() { // max_message_size was raised (reconfig.go)
+			d.buf = make([]byte, set.recvSize())
+		}
 		n, addr, err := link.ReadFromUDPAddrPort(d.buf)
 		if err != nil {
 			g.pool.Put(d)
@@ -195,7 +196,11 @@ func (g *Gateway) Serve(link Link) error {
 			return fmt.Errorf("gateway: read from %v: %w", link.LocalAddr(), err)
 		}
 		g.stats.received.Add(1)
-		if n > g.cfg.MaxMessageSize {
+		// One load per datagram. A full buffer means too large for the
+		// buffer, which is above max_message_size unless a reload raised
+		// it during this read: dropped either way (reconfig.go).
+		set = g.live()
+		if n > set.MaxMessageSize || n == len(d.buf) {
 			g.limitHit(LimitMessageSizeIn, "", addr, nil)
 			g.pool.Put(d)
 			continue

@@ -132,7 +132,8 @@ func isBrokerLimit(err error) bool {
 // The per-source rate (Options.QoSMinus1Limiter) is asked before, in
 // allowUnknown.
 func (g *Gateway) allowQoSMinus1(src netip.Addr) bool {
-	return g.cfg.QoSMinus1.Enabled && allowed(g.allow, src)
+	set := g.live()
+	return set.QoSMinus1.Enabled && allowed(set.allow, src)
 }
 
 // allowed reports whether src may publish at QoS -1.

@@ -77,13 +77,12 @@ func newLoop(g *Gateway) *loop {
 	t.Stop()
 	return &loop{
 		g:          g,
-		in:         make(chan *datagram, g.cfg.LoopQueue),
-		out:        make([]byte, 0, g.cfg.MaxMessageSize+64),
+		in:         make(chan *datagram, g.live().LoopQueue),
+		out:        make([]byte, 0, g.live().MaxMessageSize+64),
 		clients:    map[Link]*linkClients{},
 		asleepByID: map[string]*client{},
 		timer:      t,
 		wake:       make(chan struct{}, 1),
-		probation:  probationQueue{max: max(1, g.cfg.MaxUnverified/g.loopCount())},
 	}
 }
 
@@ -333,7 +332,7 @@ func (l *loop) sendTo(key clientKey, node []byte, m sn.Message) bool {
 	msg := l.wrapForwarded(node, m)
 	out, err := msg.AppendBinary(l.out[:0])
 	l.tx.encap.Inner = nil
-	if err != nil || len(out) > l.g.cfg.MaxMessageSize {
+	if err != nil || len(out) > l.g.live().MaxMessageSize {
 		l.g.limitHit(LimitMessageSizeOut, "", key.addr, err)
 		return false
 	}

@@ -36,7 +36,7 @@ type migration struct {
 // mayMigrate reports whether the configuration lets clientID wake from a new
 // address. Patterns are exact ids, or prefixes ending in "*".
 func (g *Gateway) mayMigrate(clientID string) bool {
-	for _, p := range g.cfg.AddressMigration {
+	for _, p := range g.live().AddressMigration {
 		if p == clientID || strings.HasSuffix(p, "*") && strings.HasPrefix(clientID, p[:len(p)-1]) {
 			return true
 		}
@@ -46,10 +46,20 @@ func (g *Gateway) mayMigrate(clientID string) bool {
 
 // indexAsleep records (or with on=false forgets) that c is asleep in its
 // loop, so that a wake from another address can find it.
+//
+// Forgetting does not ask the configuration: address_migration may have
+// changed (a reload) since c was recorded, and a record must not outlive
+// its client.
 func (c *client) indexAsleep(on bool) {
 	g := c.l.g
-	if len(g.cfg.AddressMigration) == 0 || c.id == "" || !g.mayMigrate(c.id) {
+	if c.id == "" {
 		return
+	}
+	if on && (len(g.live().AddressMigration) == 0 || !g.mayMigrate(c.id)) {
+		return
+	}
+	if !on && c.l.asleepByID[c.id] != c {
+		return // never recorded (the loop's own map: no lock)
 	}
 	g.asleepMu.Lock()
 	if on {
@@ -69,7 +79,7 @@ func (c *client) indexAsleep(on bool) {
 // loop does not know. It reports false when the datagram is to be refused.
 func (l *loop) wakeFromNewAddress(key clientKey, node []byte, m *sn.PingReq) bool {
 	g := l.g
-	if len(m.ClientID) == 0 || len(g.cfg.AddressMigration) == 0 || !g.mayMigrate(string(m.ClientID)) {
+	if len(m.ClientID) == 0 || len(g.live().AddressMigration) == 0 || !g.mayMigrate(string(m.ClientID)) {
 		return false
 	}
 	if !identityAllows(key.link, key.addr, string(m.ClientID)) { // identity.go: no waking as another DTLS identity

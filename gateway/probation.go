@@ -35,12 +35,11 @@ type probationQueue struct {
 	q    []*client
 	head int // q[:head] are consumed
 	n    int // clients on probation (live entries)
-	max  int // this loop's share of max_unverified
 }
 
 // reserveClient takes one of max_clients' places; false when all are taken.
 func (g *Gateway) reserveClient() bool {
-	if g.stats.clients.Add(1) > int64(g.cfg.MaxClients) {
+	if g.stats.clients.Add(1) > int64(g.live().MaxClients) {
 		g.stats.clients.Add(-1)
 		return false
 	}
@@ -53,7 +52,7 @@ func (g *Gateway) reserveClient() bool {
 // the CONNECT. (Strangers hold at most max_unverified places, so with
 // max_unverified well below max_clients a flood cannot fill max_clients.)
 func (l *loop) admit(key clientKey, node []byte, id []byte) *client {
-	if l.probation.n >= l.probation.max {
+	if l.probation.n >= l.g.live().unverifiedPerLoop {
 		l.evictUnverified(key, id)
 	}
 	if !l.g.reserveClient() {

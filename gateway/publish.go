@@ -152,7 +152,7 @@ func (l *loop) publishQoSMinus1(key clientKey, m *sn.Publish) {
 		g.stats.rejected.Add(1)
 		return
 	}
-	topic, ok := g.ids.name(g.cfg.QoSMinus1.ClientID, nil, m.TopicIDType, m.TopicID)
+	topic, ok := g.ids.name(g.live().QoSMinus1.ClientID, nil, m.TopicIDType, m.TopicID)
 	if !ok {
 		g.stats.invalidTopic.Add(1)
 		return

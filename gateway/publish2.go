@@ -257,7 +257,7 @@ func (l *loop) publishPubwos(key clientKey, m *sn.Pubwos) {
 		g.stats.rejected.Add(1)
 		return
 	}
-	id := g.cfg.QoSMinus1.ClientID
+	id := g.live().QoSMinus1.ClientID
 	var topic string
 	if m.TopicType == sn.TopicTypePredefined {
 		t, ok := g.ids.pre.Load().topic(id, m.TopicAlias)
@@ -286,7 +286,7 @@ func (l *loop) publishPubwos(key clientKey, m *sn.Pubwos) {
 // maxOut is the largest packet the client may be sent: max_message_size,
 // or the client's Maximum Packet Size when smaller.
 func (c *client) maxOut() int {
-	n := c.l.g.cfg.MaxMessageSize
+	n := c.l.g.live().MaxMessageSize
 	if mp := int(c.v2.maxPacket); mp != 0 && mp < n {
 		n = mp
 	}

@@ -133,7 +133,7 @@ func (c *client) onDisconnectV2(m *sn.DisconnectV2) {
 			c.protocolError(sn.ProtocolError, "DISCONNECT sets a session expiry after CONNECT had 0")
 			return
 		}
-		c.v2.expiry = min(expirySeconds(m.SessionExpiry), c.l.g.cfg.SessionExpiry)
+		c.v2.expiry = min(expirySeconds(m.SessionExpiry), c.l.g.live().SessionExpiry)
 		if c.conn != nil {
 			_ = c.conn.SetSessionExpiry(c.v2.expiry)
 		}

@@ -92,7 +92,7 @@ func (c *client) topicsChanged(n int) {
 // addTopic adds name to c's registrations (registry.add) and counts it.
 func (c *client) addTopic(name string, flag uint8) *topicEntry {
 	n := len(c.topics.entries)
-	e := c.topics.add(name, flag, c.l.g.cfg.MaxTopicsPerClient)
+	e := c.topics.add(name, flag, c.l.g.live().MaxTopicsPerClient)
 	c.topicsChanged(n)
 	return e
 }

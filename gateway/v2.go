@@ -265,7 +265,7 @@ func (l *loop) unknownV2(key clientKey, node []byte, m sn.MessageV2, b []byte) {
 	case *sn.ConnectV2:
 		l.connectNewV2(key, node, m)
 	case *sn.SearchGWV2:
-		l.tx2.gwinfo = sn.GWInfoV2{GatewayID: l.g.cfg.GatewayID}
+		l.tx2.gwinfo = sn.GWInfoV2{GatewayID: l.g.live().GatewayID}
 		l.sendToNodeV2(key, node, node != nil && l.pahoReply, &l.tx2.gwinfo)
 	case *sn.Pubwos:
 		l.publishPubwos(key, m) // publish2.go
@@ -350,7 +350,7 @@ func (l *loop) sendToNodeV2(key clientKey, node []byte, paho bool, m sn.MessageV
 	}
 	out, err := m.AppendBinary(l.out[:0])
 	l.tx2.fwd.Inner = nil
-	if err != nil || len(out) > l.g.cfg.MaxMessageSize {
+	if err != nil || len(out) > l.g.live().MaxMessageSize {
 		l.g.limitHit(LimitMessageSizeOut, "", key.addr, err)
 		return false
 	}
@@ -428,7 +428,7 @@ func (c *client) handleV2(m sn.MessageV2) {
 	case *sn.DisconnectV2:
 		c.onDisconnectV2(m)
 	case *sn.SearchGWV2:
-		c.l.tx2.gwinfo = sn.GWInfoV2{GatewayID: c.l.g.cfg.GatewayID}
+		c.l.tx2.gwinfo = sn.GWInfoV2{GatewayID: c.l.g.live().GatewayID}
 		c.sendV2(&c.l.tx2.gwinfo)
 	case *sn.ConnEncapsulation:
 		c.onConnEncapsulation(m) // connencap.go

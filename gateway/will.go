@@ -71,7 +71,7 @@ func (c *client) onWillMsg(m *sn.WillMsg) {
 // retry_interval, or gives a client that stays silent up as lost.
 func (c *client) retryDialogue() {
 	d := c.dialogue()
-	if d.tries++; d.tries > c.l.g.cfg.MaxRetries {
+	if d.tries++; d.tries > c.l.g.live().MaxRetries {
 		// Active since its CONNECT and now silent: lost. A client that
 		// was connected before this CONNECT is still attached to its
 		// core session, which must not outlive the gateway's state.

@@ -28,7 +28,7 @@ type Options struct {
 
 // Broker is the broker core. Create it with New and stop it with Close.
 type Broker struct {
-	cfg      Config
+	cfg      atomic.Pointer[Config] // defaults filled in; replaced whole by SetConfig (limits.go)
 	journal  Journal
 	retained *retainedIndex
 	version  string
@@ -70,7 +70,6 @@ func New(cfg Config, opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("mqttcore: new broker: %w", err)
 	}
 	b := &Broker{
-		cfg:      cfg.withDefaults(),
 		journal:  opts.Journal,
 		retained: newRetainedIndex(),
 		version:  opts.Version,
@@ -81,6 +80,8 @@ func New(cfg Config, opts Options) (*Broker, error) {
 	if b.version == "" {
 		b.version = "gannet"
 	}
+	d := cfg.withDefaults()
+	b.cfg.Store(&d)
 	b.hits.New = func() any { s := make([]hit, 0, 64); return &s }
 	b.fes.New = func() any { s := make([]FrontEnd, 0, 64); return &s }
 	b.pendings.New = func() any {
@@ -108,8 +109,9 @@ func (b *Broker) goTracked(f func()) {
 	}()
 }
 
-// Config returns the effective configuration (defaults filled in).
-func (b *Broker) Config() Config { return b.cfg }
+// Config returns the effective configuration (defaults filled in): the
+// one in force, which SetConfig may have replaced since New.
+func (b *Broker) Config() Config { return *b.cfg.Load() }
 
 // now reads the clock. The core uses the real clock and real timers only;
 // tests run it inside a testing/synctest bubble, where both are fake and
@@ -191,7 +193,8 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 	if err := b.authorizeWill(opts.Username, opts.ClientID, opts.Will); err != nil {
 		return nil, false, fmt.Errorf("mqttcore: attach %q: %w", opts.ClientID, err)
 	}
-	window := b.cfg.MaxInflight
+	cfg := b.conf()
+	window := cfg.MaxInflight
 	if opts.MaxInflight > 0 && opts.MaxInflight < window {
 		window = opts.MaxInflight
 	}
@@ -236,11 +239,11 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 	}
 	sessionPresent = s != nil
 	if s == nil {
-		if len(b.sessions) >= b.cfg.MaxSessions {
+		if len(b.sessions) >= cfg.MaxSessions {
 			b.mu.Unlock()
 			b.stats.limitSessions.Add(1)
 			b.afterUnlock(oldFE, wills)
-			return nil, false, fmt.Errorf("mqttcore: attach %q: %d sessions: %w", opts.ClientID, b.cfg.MaxSessions, ErrTooManySessions)
+			return nil, false, fmt.Errorf("mqttcore: attach %q: %d sessions: %w", opts.ClientID, cfg.MaxSessions, ErrTooManySessions)
 		}
 		if opts.Budget != nil && !opts.Budget.takeLocked() { // budget.go
 			b.mu.Unlock()

@@ -15,7 +15,7 @@ import (
 // already). The count changes only under the broker's lock, so the cap is
 // never overshot, also when many goroutines attach at once.
 type SessionBudget struct {
-	max int64
+	max atomic.Int64 // SetMax may change it at any time
 	n   atomic.Int64 // written under Broker.mu
 }
 
@@ -24,19 +24,31 @@ func NewSessionBudget(max int) (*SessionBudget, error) {
 	if max < 1 {
 		return nil, fmt.Errorf("mqttcore: session budget %d: must be at least 1: %w", max, ErrInvalidConfig)
 	}
-	return &SessionBudget{max: int64(max)}, nil
+	sb := &SessionBudget{}
+	sb.max.Store(int64(max))
+	return sb, nil
+}
+
+// SetMax changes the cap (max >= 1). Sessions already counted stay, also
+// beyond a lower cap; new ones are refused until the count is below it.
+func (sb *SessionBudget) SetMax(max int) error {
+	if max < 1 {
+		return fmt.Errorf("mqttcore: session budget %d: must be at least 1: %w", max, ErrInvalidConfig)
+	}
+	sb.max.Store(int64(max))
+	return nil
 }
 
 // Len returns the sessions counted against the budget now.
 func (sb *SessionBudget) Len() int { return int(sb.n.Load()) }
 
 // Max returns the budget's cap.
-func (sb *SessionBudget) Max() int { return int(sb.max) }
+func (sb *SessionBudget) Max() int { return int(sb.max.Load()) }
 
 // takeLocked counts a new session, reporting false when the budget is spent.
 // The caller holds Broker.mu.
 func (sb *SessionBudget) takeLocked() bool {
-	if sb.n.Load() >= sb.max {
+	if sb.n.Load() >= sb.max.Load() {
 		return false
 	}
 	sb.n.Add(1)

@@ -326,7 +326,7 @@ func (c *Conn) Publish(m *Message, pid uint16, tag uint32) (PublishStatus, error
 				return PublishDuplicate, nil
 			}
 		}
-		if len(s.inQoS2) >= b.cfg.MaxInflight {
+		if len(s.inQoS2) >= b.conf().MaxInflight {
 			s.mu.Unlock()
 			b.stats.limitInflight.Add(1)
 			return PublishDone, fmt.Errorf("mqttcore: publish qos 2 id %d from %q: %d awaiting pubrel: %w", pid, s.clientID, len(s.inQoS2), ErrInflightFull)

@@ -58,6 +58,11 @@
 // (Config.Overflow) holds a publisher's acknowledgement instead of dropping
 // a message a full queue cannot take.
 //
+// The limits in force are one immutable [Config] behind an atomic pointer,
+// read with one load and no lock; [Broker.SetConfig] swaps it for a reload
+// (reconfig.go says what a change means for sessions and queues that
+// exist).
+//
 // The core never calls into a front-end (Notify, Close) or an inline callback
 // while holding one of its locks. The lock order is written down in
 // docs/mqttcore.md and in broker.go.

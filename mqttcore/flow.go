@@ -122,7 +122,8 @@ func (b *Broker) retryParked() {
 // expireParked refuses held publishes whose HoldTimeout has passed at now
 // and returns the next deadline (0: none).
 func (b *Broker) expireParked(now int64) int64 {
-	limit := int64(b.cfg.HoldTimeout)
+	hold := b.conf().HoldTimeout
+	limit := int64(hold)
 	var due []parkedPub
 	b.parking.mu.Lock()
 	i := 0
@@ -140,7 +141,7 @@ func (b *Broker) expireParked(now int64) int64 {
 	}
 	b.parking.mu.Unlock()
 	for _, x := range due {
-		b.unpark(x, fmt.Errorf("mqttcore: publish %q held %v: %w", x.m.Topic, b.cfg.HoldTimeout, ErrCongestion))
+		b.unpark(x, fmt.Errorf("mqttcore: publish %q held %v: %w", x.m.Topic, hold, ErrCongestion))
 	}
 	return next
 }

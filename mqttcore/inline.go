@@ -121,7 +121,7 @@ func (c *Inline) SubscribeHeld(filter string, opts SubOptions, fn func(*Message,
 // retained messages.
 func (c *Inline) subscribe(filter string, opts SubOptions, in *inlineSub) (*InlineSub, error) {
 	b := c.b
-	group, f, err := parseFilter(filter, b.cfg.MaxTopicLevels)
+	group, f, err := parseFilter(filter, b.conf().MaxTopicLevels)
 	if err != nil {
 		return nil, fmt.Errorf("mqttcore: inline %q subscribe: %w", c.name, err)
 	}

@@ -118,7 +118,7 @@ func (b *Broker) validateWill(w *Will) error {
 	if !w.QoS.Valid() {
 		return fmt.Errorf("will qos %d: %w", w.QoS, ErrInvalidQoS)
 	}
-	if len(w.Payload) > b.cfg.MaxPayloadSize {
+	if len(w.Payload) > b.conf().MaxPayloadSize {
 		b.stats.limitPayload.Add(1)
 		return fmt.Errorf("will payload of %d bytes: %w", len(w.Payload), ErrPayloadTooLarge)
 	}

@@ -136,7 +136,7 @@ func (b *Broker) restore(r *SessionRecord) error {
 	if _, dup := b.sessions[r.ClientID]; dup {
 		return fmt.Errorf("restore session %q: saved twice", r.ClientID)
 	}
-	if len(b.sessions) >= b.cfg.MaxSessions {
+	if len(b.sessions) >= b.conf().MaxSessions {
 		b.stats.limitSessions.Add(1)
 		return fmt.Errorf("restore session %q: %w", r.ClientID, ErrTooManySessions)
 	}
@@ -151,7 +151,7 @@ func (b *Broker) restore(r *SessionRecord) error {
 
 	b.tree.mu.Lock()
 	for _, sr := range r.Subscriptions {
-		group, f, err := parseFilter(sr.Filter, b.cfg.MaxTopicLevels)
+		group, f, err := parseFilter(sr.Filter, b.conf().MaxTopicLevels)
 		if err == nil {
 			err = validSubOptions(sr.Filter, sr.Options)
 		}
@@ -193,7 +193,7 @@ func (b *Broker) restore(r *SessionRecord) error {
 		}
 		// A restored queue keeps everything it held (up to the overshoot
 		// bound), whatever the policy: it was accepted before.
-		if _, didDrop, _ := s.q.push(entryOf(q), b.cfg.MaxQueued, true); !didDrop {
+		if _, didDrop, _ := s.q.push(entryOf(q), b.conf().MaxQueued, true); !didDrop {
 			queued++
 		} else {
 			s.dropped++
@@ -220,7 +220,7 @@ func (b *Broker) restore(r *SessionRecord) error {
 	b.stats.sessions.Add(1)
 	b.stats.queued.Add(queued)
 	s.reclass()
-	if int(s.q.n) >= b.cfg.MaxQueued {
+	if int(s.q.n) >= b.conf().MaxQueued {
 		s.setFull(true)
 	}
 	switch {
@@ -264,7 +264,7 @@ func (b *Broker) load() error {
 			m.expiresAt = addDur(b.now().UnixNano(), m.Props.MessageExpiry)
 		}
 		retained = append(retained, m)
-		_, err := b.retained.SetRetained(m, max(b.cfg.MaxRetained, b.retained.RetainedCount()+1))
+		_, err := b.retained.SetRetained(m, max(b.conf().MaxRetained, b.retained.RetainedCount()+1))
 		return err
 	})
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 
 // validTopic checks a topic name against the configured level limit.
 func (b *Broker) validTopic(topic string) error {
-	return checkTopic(topic, b.cfg.MaxTopicLevels)
+	return checkTopic(topic, b.conf().MaxTopicLevels)
 }
 
 // validatePublish checks a message before the core takes it. fromClient
@@ -26,9 +26,9 @@ func (b *Broker) validatePublish(m *Message, fromClient bool) error {
 	if !m.QoS.Valid() {
 		return fmt.Errorf("topic %q qos %d: %w", m.Topic, m.QoS, ErrInvalidQoS)
 	}
-	if len(m.Payload) > b.cfg.MaxPayloadSize {
+	if max := b.conf().MaxPayloadSize; len(m.Payload) > max {
 		b.stats.limitPayload.Add(1)
-		return fmt.Errorf("topic %q payload of %d bytes, limit %d: %w", m.Topic, len(m.Payload), b.cfg.MaxPayloadSize, ErrPayloadTooLarge)
+		return fmt.Errorf("topic %q payload of %d bytes, limit %d: %w", m.Topic, len(m.Payload), max, ErrPayloadTooLarge)
 	}
 	return nil
 }
@@ -41,7 +41,7 @@ func (b *Broker) publish(m *Message, p *pending, src *Session, mayPark bool) (pa
 	if b.journal != nil && m.seq == 0 {
 		m.seq = b.seq.Add(1)
 	}
-	mayPark = mayPark && m.QoS > AtMostOnce && b.cfg.Overflow == OverflowBackpressure
+	mayPark = mayPark && m.QoS > AtMostOnce && b.conf().Overflow == OverflowBackpressure
 	if mayPark && src != nil && src.parked.Load() > 0 {
 		return true, nil // behind this publisher's earlier held messages
 	}
@@ -124,7 +124,7 @@ func (b *Broker) retain(m *Message, p *pending) error {
 		b.stats.retained.Add(-1)
 		op = Op{Kind: OpUnretain, Topic: m.Topic}
 	} else {
-		added, err := b.retained.SetRetained(m, b.cfg.MaxRetained)
+		added, err := b.retained.SetRetained(m, b.conf().MaxRetained)
 		if err != nil {
 			if isRetainedFull(err) {
 				b.stats.limitRetained.Add(1)

@@ -199,7 +199,8 @@ func (s *Session) enqueue(e entry) (fe FrontEnd, grew, kept bool) {
 		return nil, false, false
 	}
 	b := s.b
-	dropped, didDrop, kept := s.q.push(e, b.cfg.MaxQueued, b.cfg.Overflow == OverflowBackpressure)
+	cfg := b.conf()
+	dropped, didDrop, kept := s.q.push(e, cfg.MaxQueued, cfg.Overflow == OverflowBackpressure)
 	if didDrop {
 		s.dropped++
 		b.stats.dropped.Add(1)
@@ -210,7 +211,7 @@ func (s *Session) enqueue(e entry) (fe FrontEnd, grew, kept bool) {
 	} else {
 		grew = true
 	}
-	if int(s.q.n) >= b.cfg.MaxQueued {
+	if int(s.q.n) >= cfg.MaxQueued {
 		s.setFull(true)
 	}
 	s.reclass()
@@ -229,7 +230,7 @@ func (s *Session) enqueue(e entry) (fe FrontEnd, grew, kept bool) {
 // again: a few slots below MaxQueued, so parked publishes are retried in
 // batches rather than one slot at a time.
 func (s *Session) lowWater() int32 {
-	m := int32(s.b.cfg.MaxQueued)
+	m := int32(s.b.conf().MaxQueued)
 	return m - max(1, m/16)
 }
 

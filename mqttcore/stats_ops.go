@@ -37,7 +37,7 @@ type opsCounters struct {
 // queueClass is the class of a queue holding n entries: the tenths of
 // MaxQueued it reaches.
 func (b *Broker) queueClass(n int32) uint8 {
-	c := int64(n) * 10 / int64(max(b.cfg.MaxQueued, 1))
+	c := int64(n) * 10 / int64(max(b.conf().MaxQueued, 1))
 	return uint8(min(c, QueueClasses-1))
 }
 

@@ -22,7 +22,7 @@ func validSubOptions(filter string, o SubOptions) error {
 // notified; send SUBACK first, then drain Next.
 func (c *Conn) Subscribe(filter string, opts SubOptions) error {
 	b, s := c.b, c.s
-	group, f, err := parseFilter(filter, b.cfg.MaxTopicLevels)
+	group, f, err := parseFilter(filter, b.conf().MaxTopicLevels)
 	if err != nil {
 		return fmt.Errorf("mqttcore: subscribe %q for %q: %w", filter, s.clientID, err)
 	}

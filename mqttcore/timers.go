@@ -140,8 +140,8 @@ const lazyFlush = 100 * time.Millisecond
 func (b *Broker) timerLoop() {
 	t := time.NewTimer(idleWait)
 	defer t.Stop()
-	sys := !b.cfg.SysDisabled
-	nextSys := b.now().Add(b.cfg.SysInterval).UnixNano()
+	sys := !b.conf().SysDisabled
+	nextSys := b.now().Add(b.conf().SysInterval).UnixNano()
 	if sys {
 		b.publishSys()
 	}
@@ -150,7 +150,7 @@ func (b *Broker) timerLoop() {
 		b.fireDue(now)
 		if sys && now >= nextSys {
 			b.publishSys()
-			nextSys = now + int64(b.cfg.SysInterval)
+			nextSys = now + int64(b.conf().SysInterval)
 		}
 		if b.retryWanted.Swap(false) {
 			b.retryParked()

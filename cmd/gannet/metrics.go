@@ -339,7 +339,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		emit(mStoreCkptErrs, float64(s.CheckpointErrors))
 		emit(mStoreCkptTime, s.CheckpointTime.Seconds())
 	}
-	for _, b := range in.bridges {
+	for _, b := range in.bridges.bridges() {
 		s, name := b.Stats(), b.Name()
 		up := 0.0
 		if s.Connected {

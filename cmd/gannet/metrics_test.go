@@ -35,7 +35,7 @@ type opsEnv struct {
 	link string // the radio link's address, for sensors
 }
 
-func startOps(t *testing.T, opts sntest.Options) *opsEnv {
+func startOps(t testing.TB, opts sntest.Options) *opsEnv {
 	t.Helper()
 	e := sntest.Start(t, opts)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -72,7 +72,7 @@ func (o *opsEnv) sensor(t *testing.T, ctx context.Context, id string) *snclient.
 }
 
 // sensorWith connects an MQTT-SN client with opts to the radio link.
-func (o *opsEnv) sensorWith(t *testing.T, ctx context.Context, opts snclient.Options) *snclient.Client {
+func (o *opsEnv) sensorWith(t testing.TB, ctx context.Context, opts snclient.Options) *snclient.Client {
 	t.Helper()
 	id := opts.ClientID
 	c, err := snclient.Dial(ctx, "udp4", o.link, opts)

@@ -25,7 +25,9 @@ import (
 // listener (where SIGHUP used to kill the process) with MQTT-SN sensors
 // connected and an MQTT client whose publishing the ACL refuses. A reload
 // (gannet reload, then SIGHUP) with an ACL that allows it takes effect on
-// the established connection and drops no sensor; a changed [gateway] is
+// the established connection and drops no sensor; lowered [gateway] limits
+// (max_message_size, max_clients) are enforced on the sensors already
+// connected, without dropping them, and a key fixed at start (loops) is
 // reported as needing a restart; a broken configuration and a broken ACL
 // file are rejected whole and the running configuration stays.
 func TestReloadUnderLiveSensors(t *testing.T) {
@@ -120,6 +122,10 @@ address = %q
 		}
 	}
 	publishAll("before")
+	big := bytes.Repeat([]byte("x"), 200)
+	if err := sensors[0].Publish(ctx, snclient.Named("sensors/live-0"), sn.QoS1, false, big); err != nil {
+		t.Fatalf("a 200-octet PUBLISH under max_message_size 1500: %v; want PUBACK", err)
+	}
 	// Predefined id 7 is not defined yet.
 	if err := sensors[1].Publish(ctx, snclient.Predefined(7), sn.QoS1, false, []byte("pre")); err == nil {
 		t.Fatal("PUBLISH with predefined id 7 before it is defined: accepted; want invalid topic id")
@@ -147,9 +153,9 @@ address = %q
 	}
 
 	// gannet reload: the ACL allows cmd/#, the log level, a predefined
-	// topic id and [gateway]'s max_clients change.
+	// topic id and [gateway]'s limits change.
 	writeACL(sensorsACL + "topic write cmd/#\n")
-	writeConfig("[gateway]\nmax_clients = 5000\n[[gateway.predefined]]\nid = 7\ntopic = \"sensors/live-1\"\n")
+	writeConfig("[gateway]\nmax_clients = 5000\nmax_message_size = 100\nloops = 3\n[[gateway.predefined]]\nid = 7\ntopic = \"sensors/live-1\"\n")
 	sedLevel := func(level string) {
 		t.Helper()
 		b, _ := os.ReadFile(cfgPath)
@@ -160,8 +166,9 @@ address = %q
 	if rc := run(ctx, []string{"reload", "-url", httpURL}, nil, &out, &errOut); rc != 0 {
 		t.Fatalf("gannet reload = %d: %s%s", rc, out.String(), errOut.String())
 	}
-	for _, want := range []string{"applied:      log.level = DEBUG", "applied:      mqtt.auth", "applied:      gateway.predefined (1 topic ids)",
-		"not applied:  [gateway] (other than predefined) changed: needs a restart"} {
+	for _, want := range []string{"applied:      log.level = DEBUG", "applied:      mqtt.auth", "applied:      gateway.predefined = (1 topic ids)",
+		"applied:      gateway.max_clients = 5000", "applied:      gateway.max_message_size = 100",
+		"not applied:  gateway.loops changed: needs a restart"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("gannet reload printed %q; want %q in it", out.String(), want)
 		}
@@ -171,6 +178,17 @@ address = %q
 	}
 	alive()
 	publishAll("after reload")
+	// The lowered max_message_size binds the sensors already connected: a
+	// 200-octet PUBLISH is now dropped (QoS 0: nothing to wait for; the
+	// limit counter says it was seen), and the sensor goes on.
+	if err := sensors[0].Publish(ctx, snclient.Named("sensors/live-0"), sn.QoS0, false, big); err != nil {
+		t.Fatalf("QoS 0 PUBLISH: %v", err)
+	}
+	waitFor(t, "the oversized PUBLISH counted against max_message_size", func() bool {
+		alive()
+		return value(t, scrape(t, httpURL), "gannet_mqttsn_limit_hits_total", "limit", "max_message_size_received") == 1
+	})
+	publishAll("after the oversized one")
 	if err := sensors[1].Publish(ctx, snclient.Predefined(7), sn.QoS1, false, []byte("pre")); err != nil {
 		t.Errorf("PUBLISH with predefined id 7 after the reload defined it: %v; want PUBACK", err)
 	}

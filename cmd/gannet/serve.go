@@ -85,12 +85,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	in.broker = broker
 	in.transparent = up.up
 	up.install(broker)
-	bridges, stopBridges, err := startBridges(ctx, cfg.Bridges, broker, backendOf(store), log) // serve_bridge.go
+	bridges, err := startBridges(ctx, cfg.Bridges, broker, backendOf(store), log) // serve_bridge.go
 	if err != nil {
 		return err
 	}
 	defer func() { // runs before broker.Close
-		if err := stopBridges(); err != nil {
+		if err := bridges.stop(); err != nil {
 			log.Error("stopping bridges", "err", err)
 		}
 	}()
@@ -125,7 +125,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	in.links = links
-	live := &liveConfig{path: *path, cfg: cfg, level: level, log: log, links: links, authn: authn, limiters: limiters, gw: gw}
+	live := &liveConfig{path: *path, cfg: cfg, level: level, log: log, links: links, authn: authn, limiters: limiters, gw: gw,
+		broker: broker, bridges: bridges, mqtt: mqttSrv}
 	in.reload = func() reloadReport {
 		in.reloadMu.Lock()
 		defer in.reloadMu.Unlock()

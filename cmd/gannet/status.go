@@ -18,7 +18,6 @@ import (
 	"github.com/gannet-mqtt/gannet/gateway"
 	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
-	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
 	"github.com/gannet-mqtt/gannet/mqttcore/listener"
 	"github.com/gannet-mqtt/gannet/mqttcore/transparent"
 	"github.com/gannet-mqtt/gannet/radio"
@@ -47,7 +46,7 @@ type instance struct {
 	gw      *gateway.Gateway
 	links   []gateway.Link
 	mqtt    *listener.Server // nil when [mqtt] is disabled
-	bridges []*bridge.Bridge
+	bridges *bridgeSet       // nil in tests that have none
 	// transparent is [transparent]'s upstream, nil when it is off.
 	transparent *transparent.Upstream
 	limiters    []namedLimiter
@@ -190,7 +189,7 @@ func (in *instance) apiStatus(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	for _, b := range in.bridges {
+	for _, b := range in.bridges.bridges() {
 		s := b.Stats()
 		rep.Bridges = append(rep.Bridges, bridgeReport{b.Name(), s.Connected, s.Depth, s.OldestAge.Seconds()})
 	}

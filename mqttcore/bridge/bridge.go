@@ -40,18 +40,22 @@ type Options struct {
 
 // Bridge is one running bridge. Create it with New, stop it with Close.
 type Bridge struct {
-	cfg    Config
+	cfg    atomic.Pointer[Config] // replaced by Reconfigure (reconfig.go)
 	log    *slog.Logger
 	inline *mqttcore.Inline
 	store  *Store
 	out    *outbox
-	cm     *autopaho.ConnectionManager
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
-	subs   []*mqttcore.InlineSub
-	in     []Rule
 	stop   chan struct{}
 	wg     sync.WaitGroup
+
+	// mu guards the connection manager and the out rules' subscriptions,
+	// which Reconfigure replaces; it is never held across a network write.
+	mu     sync.Mutex
+	cm     *autopaho.ConnectionManager
+	cancel context.CancelFunc // cancels cm's context
+	subs   []*outSub
+	in     atomic.Pointer[[]Rule]   // the in rules, read by inbound
+	dropIn atomic.Pointer[[]string] // remote filters to unsubscribe on the next connection (reconfig.go)
 
 	lastURL    atomic.Pointer[string]
 	connected  atomic.Bool
@@ -148,36 +152,52 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
 	}
 	b := &Bridge{
-		cfg:    cfg,
 		log:    log,
 		inline: broker.Inline(InlineName(cfg.Name)),
 		store:  st,
 		out:    out,
 		stop:   make(chan struct{}),
 	}
+	b.cfg.Store(&cfg)
 	out.onRefused = b.remoteRefused
 	out.onError = b.storeError
 	if s := st.Stats(); s.Depth > 0 || s.Inflight > 0 {
 		log.Info("bridge queue reopened", "queued", s.Depth, "bytes", s.Bytes, "inflight", s.Inflight, "path", cfg.Queue.Path)
 	}
+	in := inRules(cfg.Rules)
+	b.in.Store(&in)
 	for _, r := range cfg.Rules {
-		if r.Direction.in() {
-			b.in = append(b.in, r)
-		}
 		if !r.Direction.out() {
 			continue
 		}
-		sub, err := b.inline.SubscribeHeld(r.LocalPrefix+r.Pattern, mqttcore.SubOptions{QoS: r.QoS, RetainHandling: mqttcore.NoRetained}, b.outbound(r))
+		os, err := b.subscribeOut(r)
 		if err != nil {
 			b.unsubscribe()
 			st.Close()
-			return nil, fmt.Errorf("bridge %q: subscribe %q: %w", cfg.Name, r.LocalPrefix+r.Pattern, err)
+			return nil, err
 		}
-		b.subs = append(b.subs, sub)
+		b.subs = append(b.subs, os)
 	}
+	if err := b.connect(&cfg, tlsCfg, urls); err != nil {
+		b.unsubscribe()
+		st.Close()
+		return nil, err
+	}
+	out.start()
+	b.wg.Add(1)
+	go b.statsLoop() // exits when Close closes b.stop
+	return b, nil
+}
 
+// conf returns the configuration in force.
+func (b *Bridge) conf() *Config { return b.cfg.Load() }
+
+// connect starts a connection manager for cfg. The caller holds b.mu or
+// owns b alone.
+func (b *Bridge) connect(cfg *Config, tlsCfg *tls.Config, urls []*url.URL) error {
+	log := b.log
+	out := b.out
 	ctx, cancel := context.WithCancel(context.Background())
-	b.ctx, b.cancel = ctx, cancel
 	pc := autopaho.ClientConfig{
 		ServerUrls:                    urls,
 		TlsCfg:                        tlsCfg,
@@ -187,7 +207,6 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		ReconnectBackoff:              b.reconnectDelay,
 		ConnectTimeout:                cfg.connectTimeout(),
 		AttemptConnection:             b.attempt,
-		OnConnectionUp:                b.connectionUp,
 		OnConnectionDown:              b.connectionDown,
 		OnConnectError:                b.connectError,
 		Errors:                        logger{log, slog.LevelWarn, "autopaho"},
@@ -206,21 +225,28 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 			OnClientError:              func(err error) { log.Warn("bridge connection error", "err", err) },
 		},
 	}
+	pc.OnConnectionUp = func(cm *autopaho.ConnectionManager, ca *paho.Connack) { b.connectionUp(ctx, cm, ca) }
 	if cfg.Password != "" {
 		pc.ConnectPassword = []byte(cfg.Password)
 	}
 	cm, err := autopaho.NewConnection(ctx, pc)
 	if err != nil {
 		cancel()
-		b.unsubscribe()
-		st.Close()
-		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
+		return fmt.Errorf("bridge %q: %w", cfg.Name, err)
 	}
-	b.cm = cm
-	out.start()
-	b.wg.Add(1)
-	go b.statsLoop() // exits when Close closes b.stop
-	return b, nil
+	b.cm, b.cancel = cm, cancel
+	return nil
+}
+
+// disconnect stops the connection manager and waits (bounded) for it. The
+// caller holds b.mu.
+func (b *Bridge) disconnect() {
+	b.cancel()
+	select {
+	case <-b.cm.Done():
+	case <-time.After(b.conf().connectTimeout() + 5*time.Second):
+		b.log.Warn("bridge: connection did not shut down in time")
+	}
 }
 
 // Close stops forwarding, disconnects from the remote broker and closes
@@ -229,34 +255,33 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 func (b *Bridge) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		b.mu.Lock()
 		b.unsubscribe()
-		b.cancel()
-		select {
-		case <-b.cm.Done():
-		case <-time.After(b.cfg.connectTimeout() + 5*time.Second):
-			b.log.Warn("bridge: connection did not shut down in time")
-		}
+		b.disconnect()
+		b.mu.Unlock()
 		close(b.stop)
 		b.wg.Wait()
 		b.out.close()
 		if cerr := b.out.Close(); cerr != nil {
-			err = fmt.Errorf("bridge %q: close session: %w", b.cfg.Name, cerr)
+			err = fmt.Errorf("bridge %q: close session: %w", b.Name(), cerr)
 		}
 		if cerr := b.store.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("bridge %q: %w", b.cfg.Name, cerr)
+			err = fmt.Errorf("bridge %q: %w", b.Name(), cerr)
 		}
 	})
 	return err
 }
 
+// unsubscribe removes the out rules' subscriptions. The caller holds b.mu
+// or owns b alone.
 func (b *Bridge) unsubscribe() {
 	for _, s := range b.subs {
-		s.Unsubscribe()
+		s.sub.Unsubscribe()
 	}
 }
 
 // Name returns the bridge's name.
-func (b *Bridge) Name() string { return b.cfg.Name }
+func (b *Bridge) Name() string { return b.conf().Name }
 
 // Stats returns the bridge's counters.
 func (b *Bridge) Stats() Stats {
@@ -277,7 +302,10 @@ func (b *Bridge) Stats() Stats {
 
 // AwaitConnection waits until the remote connection is up or ctx ends.
 func (b *Bridge) AwaitConnection(ctx context.Context) error {
-	return b.cm.AwaitConnection(ctx)
+	b.mu.Lock()
+	cm := b.cm
+	b.mu.Unlock()
+	return cm.AwaitConnection(ctx)
 }
 
 // outbound returns the core callback of an out rule: remap, cap the QoS
@@ -287,8 +315,12 @@ func (b *Bridge) AwaitConnection(ctx context.Context) error {
 // (QoS 1/2), so a gateway loop or an MQTT connection goes on meanwhile and
 // many publishers share one commit. QoS 0 promises nothing and is released
 // at once.
-func (b *Bridge) outbound(r Rule) func(*mqttcore.Message, mqttcore.Hold) {
+//
+// The rule is read at each message: Reconfigure may change a rule's QoS
+// cap or prefixes under the same local filter without a new subscription.
+func (b *Bridge) outbound(os *outSub) func(*mqttcore.Message, mqttcore.Hold) {
 	return func(m *mqttcore.Message, hold mqttcore.Hold) {
+		r := os.rule.Load()
 		if m.Origin == b.inline.Name() {
 			b.loops.Add(1)
 			hold.Done(nil)
@@ -308,7 +340,7 @@ func (b *Bridge) outbound(r Rule) func(*mqttcore.Message, mqttcore.Hold) {
 			// protocol's refusal and may retry.
 			b.outErrs.Add(1)
 			b.log.Warn("bridge: queue outbound message", "topic", m.Topic, "err", err)
-			hold.Done(fmt.Errorf("bridge %q: %w: %w", b.cfg.Name, mqttcore.ErrStoreFailed, err))
+			hold.Done(fmt.Errorf("bridge %q: %w: %w", b.Name(), mqttcore.ErrStoreFailed, err))
 			return
 		}
 		b.forwarded.Add(1)
@@ -336,7 +368,7 @@ func (b *Bridge) inbound(pr paho.PublishReceived) (bool, error) {
 		return true, nil // after a refusal on this connection: left for the remote to send again
 	}
 	handled := false
-	for _, r := range b.in {
+	for _, r := range *b.in.Load() {
 		if !topicMatch(r.RemotePrefix+r.Pattern, p.Topic) {
 			continue
 		}
@@ -418,18 +450,33 @@ func (b *Bridge) reconnectDelay(attempt int) time.Duration {
 	if n := int(b.inRetries.Load()); n > 0 {
 		attempt += n
 	}
-	return b.cfg.backoff(attempt)
+	return b.conf().backoff(attempt)
 }
 
-func (b *Bridge) connectionUp(cm *autopaho.ConnectionManager, ca *paho.Connack) {
+// connectionUp runs when a connection of the manager whose context is ctx
+// is up: it subscribes the in rules on the remote, and unsubscribes the
+// filters of in rules a Reconfigure removed.
+func (b *Bridge) connectionUp(ctx context.Context, cm *autopaho.ConnectionManager, ca *paho.Connack) {
 	b.connected.Store(true)
 	b.failWarned.Store(0)
 	b.log.Info("bridge connected", "server", b.server(), "session_present", ca.SessionPresent)
-	if len(b.in) == 0 {
+	if drop := b.dropIn.Swap(nil); drop != nil && len(*drop) > 0 {
+		b.wg.Add(1)
+		go func() { // exits when the UNSUBACK arrives or the connection ends
+			defer b.wg.Done()
+			uctx, cancel := context.WithTimeout(ctx, b.conf().connectTimeout())
+			defer cancel()
+			if _, err := cm.Unsubscribe(uctx, &paho.Unsubscribe{Topics: *drop}); err != nil {
+				b.log.Warn("bridge: unsubscribe removed in rules on remote", "server", b.server(), "filters", *drop, "err", err)
+			}
+		}()
+	}
+	in := *b.in.Load()
+	if len(in) == 0 {
 		return
 	}
 	sub := &paho.Subscribe{}
-	for _, r := range b.in {
+	for _, r := range in {
 		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{
 			Topic: r.RemotePrefix + r.Pattern, QoS: byte(r.QoS), NoLocal: true, RetainAsPublished: true,
 		})
@@ -437,7 +484,7 @@ func (b *Bridge) connectionUp(cm *autopaho.ConnectionManager, ca *paho.Connack) 
 	b.wg.Add(1)
 	go func() { // exits when the SUBACK arrives or the connection ends
 		defer b.wg.Done()
-		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.connectTimeout()) // Close cancels b.ctx
+		ctx, cancel := context.WithTimeout(ctx, b.conf().connectTimeout()) // Close and Reconfigure cancel ctx
 		defer cancel()
 		sa, err := cm.Subscribe(ctx, sub)
 		if err != nil {
@@ -531,7 +578,7 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 // logs drops. It exits when Close closes b.stop.
 func (b *Bridge) statsLoop() {
 	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.sysInterval())
+	t := time.NewTicker(b.conf().sysInterval())
 	defer t.Stop()
 	var last Stats
 	for {
@@ -549,7 +596,7 @@ func (b *Bridge) statsLoop() {
 				"dropped_total", s.Dropped, "queued", s.Depth, "bytes", s.Bytes)
 		}
 		last = s
-		if !b.cfg.SysDisabled {
+		if !b.conf().SysDisabled {
 			b.publishSys(s)
 		}
 	}
@@ -558,7 +605,7 @@ func (b *Bridge) statsLoop() {
 // SysTopics returns the $SYS topics and values for s, as published every
 // SysInterval.
 func (b *Bridge) SysTopics(s Stats) map[string]string {
-	p := "$SYS/broker/bridge/" + b.cfg.Name + "/"
+	p := "$SYS/broker/bridge/" + b.Name() + "/"
 	conn := "0"
 	if s.Connected {
 		conn = "1"

@@ -28,7 +28,7 @@ func (c *client) closeGracefully() {
 		if err := closeWrite(c.nc); err != nil {
 			return // nothing written can be saved; release closes
 		}
-		until = time.Now().Add(c.srv.cfg.CloseDrainTimeout).UnixNano()
+		until = time.Now().Add(c.srv.conf().CloseDrainTimeout).UnixNano()
 	}
 	_ = c.nc.SetReadDeadline(time.Unix(0, until))
 	_, _ = io.Copy(io.Discard, c.nc)
@@ -44,7 +44,7 @@ func (c *client) startLinger() bool {
 		_ = c.nc.Close()
 		return false
 	}
-	until := time.Now().Add(c.srv.cfg.CloseDrainTimeout)
+	until := time.Now().Add(c.srv.conf().CloseDrainTimeout)
 	c.lingerUntil.Store(until.UnixNano())
 	_ = c.nc.SetReadDeadline(until)
 	return true

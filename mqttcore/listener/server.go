@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
@@ -30,7 +31,7 @@ var ErrServerClosed = errors.New("mqtt listener: server closed")
 // to the network or calling into the core.
 type Server struct {
 	broker *mqttcore.Broker
-	cfg    Config
+	cfg    atomic.Pointer[Config] // defaults filled in; SetConfig replaces it (reconfig.go)
 	auth   *auth.Authenticator
 	log    *slog.Logger
 	warn   rateLimiter
@@ -78,9 +79,8 @@ func NewServer(broker *mqttcore.Broker, cfg Config, authn *auth.Authenticator, l
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		broker:    broker,
-		cfg:       cfg.withDefaults(),
 		auth:      authn,
 		log:       logger,
 		warn:      rateLimiter{perSecond: 10},
@@ -90,7 +90,10 @@ func NewServer(broker *mqttcore.Broker, cfg Config, authn *auth.Authenticator, l
 		https:     make(map[*http.Server]struct{}),
 		conns:     make(map[net.Conn]struct{}),
 		addrs:     make(map[string]net.Addr),
-	}, nil
+	}
+	d := cfg.withDefaults()
+	s.cfg.Store(&d)
+	return s, nil
 }
 
 // goTracked starts f on a goroutine that Close waits for. It reports false,
@@ -123,9 +126,9 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("mqtt listener: listen: %w", err)
 	}
 	var tc *tls.Config
-	if s.cfg.TLS.Enabled() {
+	if s.conf().TLS.Enabled() {
 		var err error
-		if tc, err = s.cfg.TLS.ServerTLS(); err != nil {
+		if tc, err = s.conf().TLS.ServerTLS(); err != nil {
 			return fail(err)
 		}
 	}
@@ -144,22 +147,22 @@ func (s *Server) Listen() error {
 		jobs = append(jobs, job{name, l, serve})
 		return nil
 	}
-	if s.cfg.Address != "-" {
-		if err := listen("tcp", s.cfg.Address, s.Serve); err != nil {
+	if s.conf().Address != "-" {
+		if err := listen("tcp", s.conf().Address, s.Serve); err != nil {
 			return fail(err)
 		}
 	}
 	if tc != nil {
-		if err := listen("tls", s.cfg.TLS.Address, func(l net.Listener) error { return s.Serve(tls.NewListener(l, tc)) }); err != nil {
+		if err := listen("tls", s.conf().TLS.Address, func(l net.Listener) error { return s.Serve(tls.NewListener(l, tc)) }); err != nil {
 			return fail(err)
 		}
 	}
-	if s.cfg.WebSocket.Enabled() {
+	if s.conf().WebSocket.Enabled() {
 		serve := s.ServeWebSocket
-		if s.cfg.WebSocket.TLS {
+		if s.conf().WebSocket.TLS {
 			serve = func(l net.Listener) error { return s.ServeWebSocket(tls.NewListener(l, tc)) }
 		}
-		if err := listen("websocket", s.cfg.WebSocket.Address, serve); err != nil {
+		if err := listen("websocket", s.conf().WebSocket.Address, serve); err != nil {
 			return fail(err)
 		}
 	}
@@ -258,7 +261,7 @@ func (s *Server) Serve(l net.Listener) error {
 // wrapped by tls.NewListener) at the configured path until Close. It
 // returns ErrServerClosed after Close.
 func (s *Server) ServeWebSocket(l net.Listener) error {
-	path := s.cfg.WebSocket.Path
+	path := s.conf().WebSocket.Path
 	if path == "" {
 		path = DefaultWebSocketPath
 	}
@@ -266,7 +269,7 @@ func (s *Server) ServeWebSocket(l net.Listener) error {
 	mux.HandleFunc(path, s.handleWebSocket)
 	hs := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: s.cfg.ConnectTimeout,
+		ReadHeaderTimeout: s.conf().ConnectTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
@@ -298,10 +301,10 @@ func (s *Server) admit(nc net.Conn) bool {
 		_ = nc.Close()
 		return false
 	}
-	if len(s.conns) >= s.cfg.MaxConnections {
+	if len(s.conns) >= s.conf().MaxConnections {
 		s.mu.Unlock()
 		s.stats.refusedLimit.Add(1)
-		s.warnf("mqtt connection refused: max_connections reached", "remote", nc.RemoteAddr().String(), "max_connections", s.cfg.MaxConnections)
+		s.warnf("mqtt connection refused: max_connections reached", "remote", nc.RemoteAddr().String(), "max_connections", s.conf().MaxConnections)
 		_ = nc.Close()
 		return false
 	}

@@ -86,6 +86,7 @@ var errClientDisconnect = errors.New("client sent disconnect")
 // username, mods and cc are read-only and shared with the writer.
 type client struct {
 	srv    *Server
+	cfg    *Config // the server's configuration when the connection came (SetConfig may replace the server's)
 	nc     net.Conn
 	remote string
 	r      *framing.Reader
@@ -151,7 +152,7 @@ func (c *client) Close(reason error) {
 	if !first {
 		return
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.conf().WriteTimeout))
 	c.kick <- reason // 1-buffered and sent once: never blocks
 }
 
@@ -160,6 +161,7 @@ func (c *client) Close(reason error) {
 func (s *Server) serveConn(nc net.Conn) {
 	c := &client{
 		srv:        s,
+		cfg:        s.conf(), // one snapshot: what CONNACK announces is what the connection enforces
 		nc:         nc,
 		remote:     nc.RemoteAddr().String(),
 		out:        make(chan packets.Packet, outQueue),
@@ -169,7 +171,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		writerDone: make(chan struct{}),
 	}
 	defer s.release(nc)
-	r, err := framing.NewReader(nc, s.cfg.limits())
+	r, err := framing.NewReader(nc, c.cfg.limits())
 	if err != nil { // the config was validated; this is our fault
 		s.log.Error("mqtt listener: reader", "err", err)
 		return
@@ -200,7 +202,7 @@ func (s *Server) serveConn(nc net.Conn) {
 // and sends CONNACK.
 func (c *client) connect() error {
 	s := c.srv
-	_ = c.nc.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.cfg.ConnectTimeout))
 	pk, err := c.r.ReadPacket(0)
 	if err != nil {
 		return err
@@ -286,7 +288,7 @@ func (c *client) connect() error {
 	}
 	keepAlive := time.Duration(cp.Keepalive) * time.Second
 	serverKeepAlive := false
-	if max := s.cfg.ServerKeepAlive; max > 0 && (keepAlive == 0 || keepAlive > max) {
+	if max := c.cfg.ServerKeepAlive; max > 0 && (keepAlive == 0 || keepAlive > max) {
 		if !v5 {
 			// MQTT 3.1 and 3.1.1 cannot tell the client another keep
 			// alive; refuse as Mosquitto's max_keepalive does.
@@ -319,8 +321,8 @@ func (c *client) connect() error {
 	}
 	c.cc = cc
 	if v5 {
-		c.aliases = make([]string, s.cfg.TopicAliasMaximum)
-		c.outAliases.init(min(pk.Properties.TopicAliasMaximum, uint16(s.cfg.OutboundTopicAliasMaximum)))
+		c.aliases = make([]string, c.cfg.TopicAliasMaximum)
+		c.outAliases.init(min(pk.Properties.TopicAliasMaximum, uint16(c.cfg.OutboundTopicAliasMaximum)))
 	}
 
 	ack := packets.Packet{
@@ -333,8 +335,8 @@ func (c *client) connect() error {
 		p := &ack.Properties
 		p.AssignedClientID = assigned
 		p.ReceiveMaximum = uint16(s.broker.Config().MaxInflight)
-		p.MaximumPacketSize = uint32(s.cfg.MaxPacketSize)
-		p.TopicAliasMaximum = uint16(s.cfg.TopicAliasMaximum)
+		p.MaximumPacketSize = uint32(c.cfg.MaxPacketSize)
+		p.TopicAliasMaximum = uint16(c.cfg.TopicAliasMaximum)
 		// Subscription Identifier Available is left out: it means 1.
 		if serverKeepAlive {
 			p.ServerKeepAlive, p.ServerKeepAliveFlag = uint16(keepAlive/time.Second), true
@@ -384,7 +386,7 @@ func (c *client) connectFailed(err error) {
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		s.stats.connectTimeout.Add(1)
-		s.warnf("mqtt connect timeout", "remote", c.remote, "timeout", s.cfg.ConnectTimeout)
+		s.warnf("mqtt connect timeout", "remote", c.remote, "timeout", c.cfg.ConnectTimeout)
 		return
 	}
 	c.countReadError(err)
@@ -416,7 +418,7 @@ func (c *client) countReadError(err error) {
 // writeNow writes and flushes one packet from the reader goroutine; only
 // before the writer starts or after it has exited.
 func (c *client) writeNow(pk *packets.Packet) error {
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.conf().WriteTimeout))
 	if err := c.w.WritePacket(pk); err != nil {
 		return err
 	}
@@ -535,7 +537,7 @@ func (c *client) finish(err error) {
 		// Nothing more to say: unblock a writer stuck on a dead peer.
 		_ = c.nc.Close()
 	} else {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		_ = c.nc.SetWriteDeadline(time.Now().Add(s.conf().WriteTimeout))
 	}
 	close(c.stop)
 	<-c.writerDone

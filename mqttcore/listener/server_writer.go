@@ -88,7 +88,7 @@ func (c *client) write(pk *packets.Packet) bool {
 
 // flush writes the buffer to the network within the write timeout.
 func (c *client) flush() bool {
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.conf().WriteTimeout))
 	if err := c.bw.Flush(); err != nil {
 		c.writeFailed(err)
 		return false

@@ -41,9 +41,9 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	defer s.wg.Done()
 
 	up := websocket.Upgrader{
-		HandshakeTimeout: s.cfg.ConnectTimeout,
+		HandshakeTimeout: s.conf().ConnectTimeout,
 		Subprotocols:     []string{WebSocketSubprotocol},
-		CheckOrigin:      originChecker(s.cfg.WebSocket.OriginPatterns),
+		CheckOrigin:      originChecker(s.conf().WebSocket.OriginPatterns),
 	}
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
@@ -61,7 +61,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
-	ws.SetReadLimit(int64(s.cfg.MaxPacketSize) + 16)
+	ws.SetReadLimit(int64(s.conf().MaxPacketSize) + 16)
 	nc := &wsConn{ws: ws, remote: wsAddr(r.RemoteAddr)}
 	if !s.admit(nc) {
 		return

@@ -1,0 +1,224 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
+)
+
+// Changing a running bridge (a configuration reload).
+//
+// Reconfigure changes a bridge's rules and connection settings in place:
+// its queue (file or bucket, and everything in it), its sender and its
+// session state stay. Out rules are subscriptions in the core: a rule whose
+// local filter and QoS are unchanged keeps its subscription (its prefixes
+// are swapped under it, so nothing published meanwhile is missed); a new
+// filter is subscribed before a removed one is unsubscribed, so a message
+// matching both in that instant may be queued twice (at least once, as
+// overlapping rules always are). Messages already queued are sent as they
+// were queued (with the remote topic of the rule that queued them).
+//
+// A change to the servers, TLS, credentials, client id, keep-alive, clean
+// start, session expiry, connect timeout, backoff or the in rules replaces
+// the connection: the current one is closed cleanly (DISCONNECT) and a new
+// one made with the new settings; unacknowledged messages are sent again
+// on it, as after any reconnect. In rules are subscribed on the new
+// connection; the filters of removed in rules are unsubscribed there.
+//
+// The queue's settings (queue.*), max_inflight, sys_interval and
+// sys_disabled size or start what New built: Reconfigure refuses a change
+// to them with ErrRestartNeeded, and the caller closes the bridge and
+// makes it anew (New reopens the same queue).
+
+// ErrRestartNeeded is returned by Reconfigure for a change it cannot make
+// in place: the bridge must be closed and made anew with New.
+var ErrRestartNeeded = errors.New("bridge: change needs the bridge closed and made anew")
+
+// outSub is one out rule's subscription in the core. Its rule may be
+// replaced (same local filter and QoS) without resubscribing.
+type outSub struct {
+	rule atomic.Pointer[Rule]
+	sub  *mqttcore.InlineSub
+}
+
+// key identifies the subscription an out rule needs.
+func (r *Rule) key() string { return fmt.Sprintf("%d %s", r.QoS, r.LocalPrefix+r.Pattern) }
+
+// subscribeOut subscribes out rule r in the core.
+func (b *Bridge) subscribeOut(r Rule) (*outSub, error) {
+	os := &outSub{}
+	os.rule.Store(&r)
+	sub, err := b.inline.SubscribeHeld(r.LocalPrefix+r.Pattern, mqttcore.SubOptions{QoS: r.QoS, RetainHandling: mqttcore.NoRetained}, b.outbound(os))
+	if err != nil {
+		return nil, fmt.Errorf("bridge %q: subscribe %q: %w", b.Name(), r.LocalPrefix+r.Pattern, err)
+	}
+	os.sub = sub
+	return os, nil
+}
+
+// inRules returns the in (and both) rules of rules.
+func inRules(rules []Rule) []Rule {
+	in := []Rule{}
+	for _, r := range rules {
+		if r.Direction.in() {
+			in = append(in, r)
+		}
+	}
+	return in
+}
+
+// outRules returns the out (and both) rules of rules.
+func outRules(rules []Rule) []Rule {
+	var out []Rule
+	for _, r := range rules {
+		if r.Direction.out() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Reconfigure applies cfg to the running bridge (see the comment above)
+// and returns what changed, in words for an operator. An invalid cfg, or
+// TLS files that do not load, change nothing. A change to the name, the
+// queue settings, max_inflight or the $SYS settings returns
+// ErrRestartNeeded and changes nothing. Not safe for concurrent use with
+// itself or Close.
+func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	old := b.conf()
+	var fixed []string
+	for _, f := range []struct {
+		name   string
+		differ bool
+	}{
+		{"name", cfg.Name != old.Name},
+		{"queue", cfg.Queue != old.Queue},
+		{"max_inflight", cfg.maxInflight() != old.maxInflight()},
+		{"sys_interval", cfg.sysInterval() != old.sysInterval()},
+		{"sys_disabled", cfg.SysDisabled != old.SysDisabled},
+	} {
+		if f.differ {
+			fixed = append(fixed, f.name)
+		}
+	}
+	if len(fixed) > 0 {
+		return nil, fmt.Errorf("bridge %q: %v changed: %w", old.Name, fixed, ErrRestartNeeded)
+	}
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
+	}
+	urls := make([]*url.URL, len(cfg.Servers))
+	for i, s := range cfg.Servers {
+		urls[i], _ = parseServer(s) // checked by Validate
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// Out rules: keep, add, then remove.
+	oldOut, newOut := outRules(old.Rules), outRules(cfg.Rules)
+	if !slices.Equal(oldOut, newOut) {
+		unused := slices.Clone(b.subs)
+		var subs []*outSub
+		var added []*outSub
+		for _, r := range newOut {
+			i := slices.IndexFunc(unused, func(os *outSub) bool { return os.rule.Load().key() == r.key() })
+			if i >= 0 {
+				os := unused[i]
+				unused = slices.Delete(unused, i, i+1)
+				os.rule.Store(&r)
+				subs = append(subs, os)
+				continue
+			}
+			os, err := b.subscribeOut(r)
+			if err != nil {
+				for _, a := range added {
+					a.sub.Unsubscribe()
+				}
+				return nil, err // the old subscriptions stand; rules swapped above are harmless: same filter
+			}
+			added = append(added, os)
+			subs = append(subs, os)
+		}
+		for _, os := range unused {
+			os.sub.Unsubscribe()
+		}
+		b.subs = subs
+		changes = append(changes, fmt.Sprintf("out rules: %d (%d subscribed, %d unsubscribed)", len(newOut), len(added), len(unused)))
+	}
+	// The connection, and with it the in rules.
+	oldIn, newIn := inRules(old.Rules), inRules(cfg.Rules)
+	conn := func(c Config) Config {
+		c.Rules, c.Queue = nil, QueueConfig{}
+		return c
+	}
+	inChanged := !slices.Equal(oldIn, newIn)
+	if inChanged || !reflect.DeepEqual(conn(*old), conn(cfg)) {
+		b.disconnect()
+		var drop []string
+		for _, r := range oldIn {
+			if !slices.ContainsFunc(newIn, func(n Rule) bool { return n.RemotePrefix+n.Pattern == r.RemotePrefix+r.Pattern }) {
+				drop = append(drop, r.RemotePrefix+r.Pattern)
+			}
+		}
+		if prev := b.dropIn.Load(); prev != nil { // not yet sent: still to do
+			drop = append(drop, *prev...)
+		}
+		b.dropIn.Store(&drop)
+		b.in.Store(&newIn)
+		b.cfg.Store(&cfg)
+		if err := b.connect(&cfg, tlsCfg, urls); err != nil {
+			// Only a bad autopaho configuration fails here, which
+			// Validate has ruled out; the old one cannot be revived
+			// (its context is cancelled), so the bridge stays
+			// unconnected, queueing, until the next reload.
+			return changes, err
+		}
+		if inChanged {
+			changes = append(changes, fmt.Sprintf("in rules: %d", len(newIn)))
+		}
+		if keys := changedKeys(conn(*old), conn(cfg)); len(keys) > 0 {
+			changes = append(changes, "reconnected with the new "+strings.Join(keys, ", "))
+		} else {
+			changes = append(changes, "reconnected to subscribe the new in rules")
+		}
+		return changes, nil
+	}
+	b.cfg.Store(&cfg)
+	return changes, nil
+}
+
+// changedKeys names the config.toml keys whose values differ between a and
+// b ("servers", "tls.ca_file"), one level of tables deep.
+func changedKeys(a, b Config) []string {
+	var out []string
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	t := va.Type()
+	for i := range t.NumField() {
+		name := t.Field(i).Tag.Get("toml")
+		fa, fb := va.Field(i), vb.Field(i)
+		if reflect.DeepEqual(fa.Interface(), fb.Interface()) {
+			continue
+		}
+		if fa.Kind() == reflect.Struct && fa.Type() != reflect.TypeOf(time.Duration(0)) {
+			for j := range fa.NumField() {
+				if !reflect.DeepEqual(fa.Field(j).Interface(), fb.Field(j).Interface()) {
+					out = append(out, name+"."+fa.Type().Field(j).Tag.Get("toml"))
+				}
+			}
+			continue
+		}
+		out = append(out, name)
+	}
+	return out
+}

@@ -1,0 +1,112 @@
+package bridge_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
+)
+
+// TestReconfigure changes a connected bridge's rules in place: an out
+// rule's prefix under the same filter (the subscription stays), and an in
+// rule's prefix (the connection is replaced and the new filter subscribed
+// on the remote). A change to the queue needs a restart and changes
+// nothing; an invalid config changes nothing.
+func TestReconfigure(t *testing.T) {
+	m := newMosquitto(t, "")
+	m.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	core := newCore(t)
+	cfg := testConfig(t, "central", m.url(),
+		bridge.Rule{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r1/"},
+		bridge.Rule{Pattern: "cmd/#", Direction: bridge.In, QoS: 1, RemotePrefix: "c1/"},
+	)
+	log, _ := testLogger(t)
+	b := newBridge(t, cfg, core, log)
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "watcher")
+	remote.subscribe(t, ctx, "r1/#", 1)
+	remote.subscribe(t, ctx, "r2/#", 1)
+	local := make(chan *mqttcore.Message, 100)
+	if _, err := core.Inline("app").SubscribeChan("cmd/#", mqttcore.SubOptions{QoS: 1}, local); err != nil {
+		t.Fatal(err)
+	}
+	sensor := core.Inline("sensor-1")
+	out := func(payload, wantTopic string) {
+		t.Helper()
+		if err := sensor.Publish(&mqttcore.Message{Topic: "sensors/t", Payload: []byte(payload), QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if p := remote.next(t, ctx); p.Topic != wantTopic || string(p.Payload) != payload {
+			t.Fatalf("remote got %q %q; want %q %q", p.Topic, p.Payload, wantTopic, payload)
+		}
+	}
+	// in: retried until the remote subscription (made after each
+	// connection) is in place.
+	in := func(remoteTopic, wantLocal string) {
+		t.Helper()
+		for {
+			remote.publish(t, ctx, remoteTopic, 1, "x")
+			select {
+			case m := <-local:
+				if m.Topic == wantLocal {
+					return
+				}
+			case <-time.After(100 * time.Millisecond): // the subscription is not there yet
+			case <-ctx.Done():
+				t.Fatalf("%s never arrived as %s", remoteTopic, wantLocal)
+			}
+		}
+	}
+	out("1", "r1/sensors/t")
+	in("c1/cmd/a", "cmd/a")
+
+	next := cfg
+	next.Rules = []bridge.Rule{
+		{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r2/"},
+		{Pattern: "cmd/#", Direction: bridge.In, QoS: 1, RemotePrefix: "c2/"},
+	}
+	changes, err := b.Reconfigure(next)
+	if err != nil {
+		t.Fatalf("Reconfigure = %v", err)
+	}
+	want := []string{"out rules: 1 (0 subscribed, 0 unsubscribed)", "in rules: 1", "reconnected to subscribe the new in rules"}
+	if !slices.Equal(changes, want) {
+		t.Errorf("Reconfigure changes = %q; want %q", changes, want)
+	}
+	out("2", "r2/sensors/t")
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in("c2/cmd/b", "cmd/b")
+
+	// A connection setting: reconnected, and named.
+	next.KeepAlive = 20 * time.Second
+	if changes, err := b.Reconfigure(next); err != nil || !slices.Equal(changes, []string{"reconnected with the new keep_alive"}) {
+		t.Errorf("Reconfigure(keep_alive) = %q, %v; want [reconnected with the new keep_alive]", changes, err)
+	}
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out("2b", "r2/sensors/t")
+
+	queue := next
+	queue.Queue.MaxBytes = 1 << 20
+	if _, err := b.Reconfigure(queue); !errors.Is(err, bridge.ErrRestartNeeded) {
+		t.Errorf("Reconfigure(queue.max_bytes changed) = %v; want ErrRestartNeeded", err)
+	}
+	bad := next
+	bad.Rules = nil
+	if _, err := b.Reconfigure(bad); err == nil {
+		t.Error("Reconfigure(no rules) = nil; want an error")
+	}
+	out("3", "r2/sensors/t") // neither changed anything
+}
