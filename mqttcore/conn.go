@@ -475,7 +475,7 @@ func (c *Conn) Sleep(d time.Duration) error { return c.b.detach(c, StateAsleep, 
 // already queued), so a front-end can tell the client that something waits
 // (MQTT-SN 2.0's WAKEUP). It runs on the goroutine that queues the message,
 // with no lock of the broker held, and must not block. It is forgotten
-// when the session is attached again.
+// when the session is attached again or misses its sleep deadline.
 func (c *Conn) SleepNotify(d time.Duration, queued func()) error {
 	return c.b.detach(c, StateAsleep, d, queuedHint(queued))
 }

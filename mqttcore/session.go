@@ -92,7 +92,8 @@ type Session struct {
 	conn     *Conn
 	fe       FrontEnd
 	// hint is the asleep session's SleepNotify callback, nil if none;
-	// taken (called once) by the first message queued while asleep.
+	// taken (called once) by the first message queued while asleep, and
+	// dropped when the session is attached or misses its sleep deadline.
 	hint     queuedHint
 	user     string // Username of the latest attachment, for ActionRead; written under b.mu and mu, read under either
 	q        queue

@@ -3,6 +3,7 @@ package mqttcore_test
 import (
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
@@ -73,4 +74,29 @@ func TestSleepNotify(t *testing.T) {
 	if n, m, k := calls.Load(), again.Load(), third.Load(); n != 1 || m != 1 || k != 0 {
 		t.Fatalf("after Sleep: callbacks %d, %d, %d; want 1, 1, 0", n, m, k)
 	}
+}
+
+// TestSleepNotifyDroppedWhenLost: a session that misses its sleep deadline
+// is lost, not asleep, and its callback is dropped (with whatever it holds:
+// the gateway's client) rather than kept until the session expires.
+func TestSleepNotifyDroppedWhenLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBroker(t, mqttcore.Config{})
+		in := b.Inline("p")
+		c, _ := attach(t, b, persistent("s"))
+		subscribe(t, c, "cmd/s", mqttcore.SubOptions{QoS: 1})
+		var calls atomic.Int32
+		if err := c.SleepNotify(time.Minute, func() { calls.Add(1) }); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		if info, _ := b.Session("s"); info.State != mqttcore.StateLost {
+			t.Fatalf("state %v two minutes into a one-minute sleep; want lost", info.State)
+		}
+		publish(t, in, "cmd/s", "late", 1, false)
+		if n := calls.Load(); n != 0 {
+			t.Errorf("a message for the lost session: callback called %d times; want 0", n)
+		}
+	})
 }
