@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"log/slog"
 	"testing"
+	"time"
 	"unsafe"
 
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
 
@@ -51,5 +54,54 @@ func TestV2ConnRare(t *testing.T) {
 	v.setConnack(want)
 	if ack := v.takeConnack(); ack != want || v.rare != nil {
 		t.Fatalf("takeConnack() = %v, rare %+v after; want %v, nil", ack, v.rare, want)
+	}
+}
+
+// TestDialogueMap: a 1.2 will dialogue waits in its loop's map while the
+// client is in it (client.inDialogue), and leaves it when the dialogue ends
+// or the client is removed mid-dialogue, so the map never outlives it.
+func TestDialogueMap(t *testing.T) {
+	b, err := mqttcore.New(mqttcore.Config{SysDisabled: true}, mqttcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	g, err := New(Config{Loops: 1}, b, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	done := make(chan struct{})
+	g.loops[0].post(coreEvent{inspect: func(l *loop) { // on the loop's goroutine, which owns its clients
+		defer close(done)
+		c := &client{l: l, state: StateActive}
+		if c.dialogue() != nil || c.dialogueState() != dialogueNone {
+			t.Errorf("a new client has a dialogue")
+			return
+		}
+		c.setDialogue(&dialogue{cleanSession: true})
+		if !c.inDialogue || len(l.dialogues) != 1 || c.dialogueState() != dialogueWillTopic {
+			t.Errorf("after setDialogue: inDialogue %v, %d in the map, state %v; want true, 1, will_topic",
+				c.inDialogue, len(l.dialogues), c.dialogueState())
+			return
+		}
+		c.setWillTopic(&mqttcore.Will{Topic: "w"})
+		if c.dialogueState() != dialogueWillMsg {
+			t.Errorf("after the will topic: state %v; want will_msg", c.dialogueState())
+		}
+		c.setDialogue(nil)
+		if c.inDialogue || len(l.dialogues) != 0 || c.dialogue() != nil {
+			t.Errorf("after the dialogue: inDialogue %v, %d in the map; want false, 0", c.inDialogue, len(l.dialogues))
+		}
+		c.setDialogue(&dialogue{})
+		l.removeClient(c)
+		if len(l.dialogues) != 0 {
+			t.Errorf("a client removed mid-dialogue left %d dialogues in the map; want 0", len(l.dialogues))
+		}
+	}})
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop did not run the check within 10 s")
 	}
 }
