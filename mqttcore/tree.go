@@ -89,13 +89,13 @@ func (n *node) childFor(level string, owned bool) *node {
 	case "+":
 		r := n.more()
 		if r.plus == nil {
-			r.plus = &node{parent: n, name: level}
+			r.plus = &node{parent: n, name: "+"} // a constant: keeps no caller's filter alive
 		}
 		return r.plus
 	case "#":
 		r := n.more()
 		if r.hash == nil {
-			r.hash = &node{parent: n, name: level}
+			r.hash = &node{parent: n, name: "#"} // a constant: keeps no caller's filter alive
 		}
 		return r.hash
 	}
