@@ -98,8 +98,9 @@ func (c *client) onPingReq(m *sn.PingReq) {
 // backToSleep ends an awake period: PINGRESP, then asleep again.
 func (c *client) backToSleep() {
 	if c.isV2 {
-		c.pingRespV2() // sleep2.go; the queue count is read before sleeping
+		c.preparePingRespV2() // sleep2.go; the queue count is read before sleeping
 		c.sleep()
+		c.sendV2(&c.l.tx2.pingresp) // after the sleep began, as SLEEPRESP (and 1.2's PINGRESP below)
 		return
 	}
 	c.sleep()

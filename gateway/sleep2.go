@@ -67,10 +67,12 @@ func (c *client) awakeDone() bool {
 	return c.isV2 && c.state == StateAwake && c.v2.awakeMax != 0 && c.v2.awakeSent >= c.v2.awakeMax
 }
 
-// pingRespV2 sends the PINGRESP that ends an awake period, with the number
-// of messages still queued when Default Awake Messages cut the flush short
-// (0xFF when more than 254).
-func (c *client) pingRespV2() {
+// preparePingRespV2 builds, in tx2.pingresp, the PINGRESP that ends an
+// awake period, with the number of messages still queued when Default
+// Awake Messages cut the flush short (0xFF when more than 254). It is sent
+// once the client sleeps again (backToSleep), so a message queued after
+// the client has its PINGRESP comes with a WAKEUP (G2-26).
+func (c *client) preparePingRespV2() {
 	p := &c.l.tx2.pingresp
 	*p = sn.PingRespV2{PacketID: c.v2.pingID}
 	if c.v2.awakeMax != 0 {
@@ -82,7 +84,6 @@ func (c *client) pingRespV2() {
 			}
 		}
 	}
-	c.sendV2(p)
 }
 
 // onSleepReq handles SLEEPREQ (CSD01 3.13): an active client goes to sleep
