@@ -89,7 +89,9 @@ func (l *loop) removeClient(c *client) {
 	delete(l.subacks, c)
 	if c.isV2 {
 		c.indexMovable(false) // connencap.go
-		delete(l.v2, c)
+	}
+	if c.inDialogue {
+		delete(l.dialogues, c)
 	}
 	if lc := l.clients[c.key.link]; lc != nil {
 		k := keyOf(c.key.addr)

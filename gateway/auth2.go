@@ -236,7 +236,7 @@ func (l *loop) reauthChecked(c *client, j *authJob) {
 		return // gone or replaced meanwhile
 	}
 	rc := j.rc
-	if rc == sn.Success && j.user != c.v2().user {
+	if rc == sn.Success && j.user != c.v2.user() {
 		rc = sn.NotAuthorized
 	}
 	if rc != sn.Success {

@@ -58,8 +58,8 @@ func aclUser(link Link, addr netip.AddrPort, clientID string) string {
 // user returns the client's ACL user: for a 2.0 client that authenticated,
 // the user name it authenticated (auth2.go).
 func (c *client) user() string {
-	if c.isV2 && c.v2().user != "" {
-		return c.v2().user
+	if c.isV2 && c.v2.user() != "" {
+		return c.v2.user()
 	}
 	return aclUser(c.key.link, c.key.addr, c.id)
 }

@@ -23,9 +23,12 @@ type client struct {
 	node string // Wireless Node Id behind a forwarder (when fwd)
 	id   string // client id, once CONNECT arrived
 
-	conn     *mqttcore.Conn // nil while asleep or during the will dialogue
-	att      *attachment    // the FrontEnd of conn
-	dialogue *dialogue      // the will dialogue in progress, or nil
+	conn *mqttcore.Conn // nil while asleep or during the will dialogue
+	att  *attachment    // the FrontEnd of conn
+	// v2 is a 2.0 client's own state (v2.go), nil for 1.2. It has the
+	// place the will dialogue's pointer had: only 1.2 has that dialogue,
+	// and it is short, so it waits in loop.dialogues (will.go).
+	v2 *v2conn
 
 	lastSeen int64 // UnixNano of the last datagram
 	// timerAt is the Tretry deadline of the exchange in flight while
@@ -52,7 +55,10 @@ type client struct {
 	fwd       bool   // behind a forwarder: datagrams are Encapsulated with node
 	heldAns   sn.ReturnCode
 	clean     bool // CONNECT had CleanSession: the core session ends with the connection
-	isV2      bool // speaks MQTT-SN 2.0; its own state is in loop.v2 (v2.go)
+	isV2      bool // speaks MQTT-SN 2.0; its own state is in v2 (v2.go)
+	// inDialogue: a will dialogue is in progress (1.2 only); its state is
+	// in loop.dialogues (dialogue(), will.go).
+	inDialogue bool
 	// probation: nothing received since CONNACK yet; provisional: the
 	// session was created by that CONNECT and has expiry 0 until the
 	// client is verified (probation.go).
@@ -81,7 +87,7 @@ func (c *client) handle(m sn.Message) {
 			return
 		}
 	}
-	if c.dialogue != nil {
+	if c.dialogue() != nil {
 		switch m.(type) {
 		case *sn.Connect, *sn.WillTopic, *sn.WillMsg, *sn.Disconnect, *sn.SearchGW:
 		default:
@@ -180,7 +186,7 @@ func seconds(s uint16) time.Duration { return time.Duration(s) * time.Second }
 // tolerance after the last datagram, for a connected active client with a
 // keep-alive; 0 otherwise.
 func (c *client) keepAliveAt() int64 {
-	if c.state != StateActive || c.keepAlive == 0 || c.conn == nil || c.dialogue != nil {
+	if c.state != StateActive || c.keepAlive == 0 || c.conn == nil || c.dialogue() != nil {
 		return 0
 	}
 	return c.lastSeen + int64(c.tolerance(seconds(c.keepAlive)))

@@ -87,7 +87,7 @@ func (c *client) connect(clean bool, will *mqttcore.Will, keepWill bool) {
 // sessionExpiry is the expiry of the client's core session.
 func (c *client) sessionExpiry() time.Duration {
 	if c.isV2 {
-		return c.v2().expiry // the CONNECT's, at most session_expiry (connect2.go)
+		return c.v2.expiry // the CONNECT's, at most session_expiry (connect2.go)
 	}
 	if c.clean {
 		// CleanSession=1: the session lasts as long as the connection

@@ -65,7 +65,7 @@ func (c *client) connectChecked(m *sn.ConnectV2, user string) {
 			return
 		}
 		nc.setV2()
-		nc.v2().paho = node != nil && c.l.pahoReply
+		nc.v2.paho = node != nil && c.l.pahoReply
 		c = nc
 	}
 	c.connectV2(m, id, user, assigned)
@@ -89,17 +89,17 @@ func (c *client) connectV2(m *sn.ConnectV2, id, user string, assigned bool) {
 	}
 	expiry, capped := sessionExpiryV2(m, g.live().SessionExpiry)
 	c.id = id
-	paho := c.v2().paho // the forwarder's envelope form, which the CONNECT does not change
-	*c.v2() = v2conn{
+	paho := c.v2.paho // the forwarder's envelope form, which the CONNECT does not change
+	*c.v2 = v2conn{
 		paho:       paho,
-		user:       user,
 		expiry:     expiry,
 		maxPacket:  m.MaxPacketSize,
 		allowMove:  m.AllowAddressChange,
 		expiryZero: expiry == 0,
 	}
+	c.v2.setUser(user)
 	if m.HasDefaultAwake {
-		c.v2().awakeMax = m.DefaultAwakeMessages
+		c.v2.awakeMax = m.DefaultAwakeMessages
 	}
 	c.keepAlive = m.KeepAlive
 	c.clean = m.CleanStart
@@ -141,7 +141,7 @@ func (c *client) connectV2(m *sn.ConnectV2, id, user string, assigned bool) {
 		// remote broker's (upstreamConnectedV2).
 		pending := *ack
 		pending.AssignedClientID = clone(ack.AssignedClientID)
-		c.v2().connack = &pending
+		c.v2.setConnack(&pending)
 		return
 	}
 	c.sendV2(ack)
@@ -162,8 +162,7 @@ func (c *client) upstreamConnectedV2(err error) {
 		c.deliver()
 		return
 	}
-	ack := c.v2().connack
-	c.v2().connack = nil
+	ack := c.v2.takeConnack()
 	if ack == nil {
 		return // not reached: only a CONNECT waits outside awake
 	}

@@ -123,11 +123,11 @@ func (l *loop) connEncapsulated(key clientKey, m *sn.ConnEncapsulation, raw []by
 func (l *loop) handleRebind(rb *rebind) {
 	if rb.c == nil { // the owner's step
 		c := l.movable[rb.id]
-		if c == nil || c.removed || !c.isV2 || !c.v2().allowMove {
+		if c == nil || c.removed || !c.isV2 || !c.v2.allowMove {
 			l.refuseUnknownV2(rb.key, nil) // left or changed meanwhile
 			return
 		}
-		v := *c.v2()
+		v := *c.v2
 		nc := &client{
 			l: rb.to, key: rb.key, id: c.id, state: c.state, isV2: true,
 			keepAlive: c.keepAlive, timerAt: c.timerAt, topics: c.topics, regID: c.regID, clean: c.clean,
@@ -162,10 +162,7 @@ func (l *loop) handleRebind(rb *rebind) {
 		l.g.stats.clients.Add(-1)
 		return
 	}
-	if l.v2 == nil {
-		l.v2 = map[*client]*v2conn{}
-	}
-	l.v2[c] = rb.v2
+	c.v2 = rb.v2
 	l.index(c) // its place among max_clients was kept on the way
 	c.indexMovable(true)
 	c.lastSeen = l.now()

@@ -28,13 +28,13 @@ func (c *client) deliver() {
 			return // the SUBACK goes first: it may carry the topic id
 		}
 	}
-	for c.conn != nil && c.out.kind == exchangeNone && c.dialogue == nil && !c.awakeDone() {
+	for c.conn != nil && c.out.kind == exchangeNone && c.dialogue() == nil && !c.awakeDone() {
 		d, ok := c.conn.Next()
 		if !ok {
 			break
 		}
 		if c.isV2 && c.state == StateAwake {
-			c.v2().awakeSent++ // Default Awake Messages (sleep2.go)
+			c.v2.awakeSent++ // Default Awake Messages (sleep2.go)
 		}
 		c.start(d)
 	}
@@ -105,7 +105,7 @@ func (c *client) sendPubrel() {
 // after max_retries (or ends a stalled will dialogue).
 func (c *client) retry() {
 	cfg := c.l.g.live()
-	if c.dialogue != nil {
+	if c.dialogue() != nil {
 		c.retryDialogue() // will.go
 		return
 	}

@@ -294,3 +294,87 @@ func TestE2EV2AddressChange(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EV2Wakeup: a 2.0 sensor (a raw UDP socket: snclient does not act on
+// WAKEUP) sleeps with SLEEPREQ; a message an MQTT 5 client (paho.golang)
+// publishes to it brings a WAKEUP, once however many follow; its PINGREQ
+// then collects them, and PINGRESP ends the wake (docs/mqttsn-2.md G2-26).
+func TestE2EV2Wakeup(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	e := sntest.Start(t, sntest.Options{})
+	app := e.MQTT(t, ctx, "app")
+	gw, err := net.ResolveUDPAddr("udp4", e.UDPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialUDP("udp4", nil, gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	send := func(m sn.MessageV2) {
+		t.Helper()
+		b, err := m.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recv := func() sn.MessageV2 {
+		t.Helper()
+		dl, _ := ctx.Deadline()
+		conn.SetReadDeadline(dl)
+		buf := make([]byte, 1500)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("reading from the gateway: %v", err)
+		}
+		m, err := sn.DecodeV2(buf[:n])
+		if err != nil {
+			t.Fatalf("%x does not decode as 2.0: %v", buf[:n], err)
+		}
+		return m.Clone()
+	}
+	send(&sn.ConnectV2{PacketID: 1, KeepAlive: 60, HasSessionExpiry: true, SessionExpiry: 3600, ClientID: []byte("waker")})
+	if ack, ok := recv().(*sn.ConnackV2); !ok || ack.ReasonCode != sn.Success {
+		t.Fatalf("CONNECT answered %#v; want CONNACK success", ack)
+	}
+	send(&sn.SubscribeV2{QoS: sn.QoS1, PacketID: 2, TopicType: sn.TopicTypeName, TopicFilter: []byte("cmd/waker/#")})
+	if _, ok := recv().(*sn.SubackV2); !ok {
+		t.Fatal("SUBSCRIBE not answered with SUBACK")
+	}
+	send(&sn.SleepReq{RetainTopicAliases: true, PacketID: 3, SleepDuration: 600})
+	if _, ok := recv().(*sn.SleepResp); !ok {
+		t.Fatal("SLEEPREQ not answered with SLEEPRESP")
+	}
+	e.WaitSession(t, ctx, "waker", mqttcore.StateAsleep)
+
+	app.Publish(t, ctx, "cmd/waker/a", 1, false, "one")
+	if m, ok := recv().(*sn.Wakeup); !ok {
+		t.Fatalf("after a publish to the asleep sensor got %#v; want WAKEUP", m)
+	}
+	app.Publish(t, ctx, "cmd/waker/b", 1, false, "two")
+	sntest.WaitFor(t, ctx, "two messages queued", func() bool {
+		info, _ := e.Broker.Session("waker")
+		return info.Queued == 2
+	})
+	send(&sn.PingReqV2{PacketID: 4})
+	for _, want := range []string{"one", "two"} {
+		// The first datagram after the PINGREQ is the first PUBLISH: the
+		// second message brought no second WAKEUP.
+		p, ok := recv().(*sn.PublishV2)
+		if !ok || string(p.Data) != want {
+			t.Fatalf("after PINGREQ got %#v; want the PUBLISH %q", p, want)
+		}
+		send(&sn.PubackV2{PacketID: p.PacketID})
+	}
+	if m, ok := recv().(*sn.PingRespV2); !ok || m.PacketID != 4 {
+		t.Fatalf("after the queue got %#v; want PINGRESP 4", m)
+	}
+	if n := e.Gateway.Stats().V2.Wakeups; n != 1 {
+		t.Errorf("Stats.V2.Wakeups = %d; want 1", n)
+	}
+}

@@ -54,7 +54,7 @@ func (l *loop) handleForwardedV2(key clientKey, fe *sn.ForwarderEncapsulation, b
 	if l.g.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.g.log.Debug("received", "remote", key.addr, "msg_type", fe.Inner.Type(), "client_id", c.id, "version", "2.0")
 	}
-	c.v2().paho = fe.Paho
+	c.v2.paho = fe.Paho
 	if c.probation {
 		switch fe.Inner.(type) {
 		case *sn.ConnectV2, *sn.SearchGWV2, *sn.Pubwos:

@@ -42,7 +42,7 @@ type loop struct {
 
 	clients    map[Link]*linkClients // by the link their datagrams arrive on
 	asleepByID map[string]*client    // asleep clients that may migrate (migrate.go)
-	v2         map[*client]*v2conn   // the 2.0 clients' own state (v2.go)
+	dialogues  map[*client]*dialogue // the 1.2 will dialogues in progress (will.go)
 	movable    map[string]*client    // 2.0 clients that allow address changes (connencap.go)
 	timers     timerHeap
 	timer      *time.Timer
@@ -70,6 +70,7 @@ type coreEvent struct {
 	inspect func(*loop)   // set: runs on the loop's goroutine (inspect.go), att is nil
 	rebind  *rebind       // set: a step of a 2.0 re-bind (connencap.go), att is nil
 	auth    *authJob      // set: a 2.0 password check is done (auth2.go), att is nil
+	wakeup  *client       // set: a message was queued for this asleep 2.0 client (sleep2.go), att is nil
 }
 
 func newLoop(g *Gateway) *loop {
@@ -173,6 +174,10 @@ func (l *loop) handleEvents() {
 		}
 		if e.move != nil {
 			l.handleMigration(e.move)
+			continue
+		}
+		if e.wakeup != nil {
+			e.wakeup.sendWakeup() // sleep2.go
 			continue
 		}
 		if e.rebind != nil {

@@ -93,8 +93,8 @@ func (c *client) appendState(b []byte, asleep bool) []byte {
 		b = appendStr(b, e.name)
 	}
 	if c.isV2 {
-		v := c.v2()
-		b = appendStr(b, v.user)
+		v := c.v2
+		b = appendStr(b, v.user())
 		b = binary.BigEndian.AppendUint64(b, uint64(v.expiry))
 		b = binary.BigEndian.AppendUint32(b, v.sleepFor)
 		b = binary.BigEndian.AppendUint16(b, v.maxPacket)
@@ -152,7 +152,8 @@ func decodeState(b []byte) (savedState, error) {
 		s.topics = append(s.topics, e)
 	}
 	if version == stateVersionV2 {
-		v := &v2conn{user: r.str()}
+		v := &v2conn{}
+		v.setUser(r.str())
 		v.expiry = time.Duration(r.u64())
 		v.sleepFor = binary.BigEndian.Uint32(r.take(4))
 		v.maxPacket = r.u16()
@@ -297,7 +298,7 @@ func (l *loop) handleRestore(rb *restoreBatch) {
 		c.topics = registry{entries: st.topics, next: st.next}
 		if st.v2 != nil { // a 2.0 sensor (v2.go)
 			c.setV2()
-			*c.v2() = *st.v2
+			*c.v2 = *st.v2
 		}
 		if st.asleep {
 			c.timerAt = st.sleepAt
@@ -307,7 +308,7 @@ func (l *loop) handleRestore(rb *restoreBatch) {
 			l.insert(c)
 			c.indexAsleep(true)
 			if c.isV2 {
-				c.indexMovable(c.v2().allowMove) // connencap.go
+				c.indexMovable(c.v2.allowMove) // connencap.go
 			}
 			l.schedule(c)
 			continue
@@ -315,7 +316,7 @@ func (l *loop) handleRestore(rb *restoreBatch) {
 		c.state = StateActive
 		l.insert(c)
 		if c.isV2 {
-			c.indexMovable(c.v2().allowMove)
+			c.indexMovable(c.v2.allowMove)
 		}
 		if err := c.attach(false, nil, true); err != nil {
 			l.g.log.Warn("cannot restore a sensor's session", "client_id", c.id, "err", err)

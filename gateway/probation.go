@@ -136,7 +136,7 @@ func (l *loop) verify(c *client, m sn.Message) {
 // that only a client receiving the gateway's answers sends (verify; for
 // 2.0, handleDatagramV2).
 func (l *loop) verified(c *client) {
-	if c.conn == nil || c.dialogue != nil {
+	if c.conn == nil || c.dialogue() != nil {
 		return // no CONNACK yet
 	}
 	l.endProbation(c)

@@ -287,7 +287,7 @@ func (l *loop) publishPubwos(key clientKey, m *sn.Pubwos) {
 // or the client's Maximum Packet Size when smaller.
 func (c *client) maxOut() int {
 	n := c.l.g.live().MaxMessageSize
-	if mp := int(c.v2().maxPacket); mp != 0 && mp < n {
+	if mp := int(c.v2.maxPacket); mp != 0 && mp < n {
 		n = mp
 	}
 	return n

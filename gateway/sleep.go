@@ -29,7 +29,7 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 	if c.state == StateAsleep {
 		return // a retransmitted sleep request: acknowledged again above
 	}
-	if c.dialogue != nil || c.conn == nil {
+	if c.dialogue() != nil || c.conn == nil {
 		c.unexpected(m) // asleep before CONNACK: there is no session to keep
 		if c.conn != nil {
 			// A connected client that CONNECTed again with the Will flag:
@@ -54,7 +54,11 @@ func (c *client) sleep() {
 	deadline := c.tolerance(c.sleepPeriod()) // sleep2.go: 1.2 or 2.0 rules
 	c.timerAt = c.l.now() + int64(deadline)  // replaces any retry deadline
 	c.saveState(true)                        // persist.go: asleep until timerAt, across a restart
-	_ = c.conn.Sleep(deadline)
+	if c.isV2 {
+		_ = c.conn.SleepNotify(deadline, c.queuedWhileAsleep) // WAKEUP (sleep2.go)
+	} else {
+		_ = c.conn.Sleep(deadline)
+	}
 	c.detach()
 	c.setState(StateAsleep)
 	c.l.schedule(c)
@@ -94,8 +98,9 @@ func (c *client) onPingReq(m *sn.PingReq) {
 // backToSleep ends an awake period: PINGRESP, then asleep again.
 func (c *client) backToSleep() {
 	if c.isV2 {
-		c.pingRespV2() // sleep2.go; the queue count is read before sleeping
+		c.preparePingRespV2() // sleep2.go; the queue count is read before sleeping
 		c.sleep()
+		c.sendV2(&c.l.tx2.pingresp) // after the sleep began, as SLEEPRESP (and 1.2's PINGRESP below)
 		return
 	}
 	c.sleep()

@@ -25,7 +25,7 @@ func (c *client) onPingReqV2(m *sn.PingReqV2) {
 			return
 		}
 		c.timerAt = 0
-		c.v2().pingID, c.v2().awakeSent = m.PacketID, 0
+		c.v2.pingID, c.v2.awakeSent = m.PacketID, 0
 		c.setState(StateAwake)
 		if c.awaitUpstream() {
 			return // upstream.go: the remote session resumes first
@@ -41,19 +41,41 @@ func (c *client) onPingReqV2(m *sn.PingReqV2) {
 	}
 }
 
+// queuedWhileAsleep is the core's SleepNotify callback for an asleep 2.0
+// client: the first message was queued for it since it went to sleep. It
+// runs on the publisher's goroutine, so it only posts to the client's loop.
+func (c *client) queuedWhileAsleep() { c.l.post(coreEvent{wakeup: c}) }
+
+// sendWakeup sends WAKEUP (digest C.5, C.6: the server "may send
+// WAKEUP" to an asleep client) when the core queued a message for c: once
+// per sleep, for the first message queued after the SLEEPREQ, never
+// retransmitted (no answer is due); the client's PINGREQ collects the
+// queue as always (docs/mqttsn-2.md G2-26). A client that woke, reconnected,
+// left or moved meanwhile gets none.
+func (c *client) sendWakeup() {
+	if c.removed || !c.isV2 || c.state != StateAsleep {
+		return
+	}
+	if c.sendV2(&c.l.tx2.wakeup) {
+		c.l.g.stats.v2Wakeups.Add(1)
+	}
+}
+
 // awakeDone reports whether a 2.0 awake client got its Default Awake
 // Messages for this awake period.
 func (c *client) awakeDone() bool {
-	return c.isV2 && c.state == StateAwake && c.v2().awakeMax != 0 && c.v2().awakeSent >= c.v2().awakeMax
+	return c.isV2 && c.state == StateAwake && c.v2.awakeMax != 0 && c.v2.awakeSent >= c.v2.awakeMax
 }
 
-// pingRespV2 sends the PINGRESP that ends an awake period, with the number
-// of messages still queued when Default Awake Messages cut the flush short
-// (0xFF when more than 254).
-func (c *client) pingRespV2() {
+// preparePingRespV2 builds, in tx2.pingresp, the PINGRESP that ends an
+// awake period, with the number of messages still queued when Default
+// Awake Messages cut the flush short (0xFF when more than 254). It is sent
+// once the client sleeps again (backToSleep), so a message queued after
+// the client has its PINGRESP comes with a WAKEUP (G2-26).
+func (c *client) preparePingRespV2() {
 	p := &c.l.tx2.pingresp
-	*p = sn.PingRespV2{PacketID: c.v2().pingID}
-	if c.v2().awakeMax != 0 {
+	*p = sn.PingRespV2{PacketID: c.v2.pingID}
+	if c.v2.awakeMax != 0 {
 		p.HasRemaining = true
 		if info, ok := c.l.g.broker.Session(c.id); ok && info.Queued > 0 {
 			p.Remaining = sn.RemainingUnknown
@@ -62,7 +84,6 @@ func (c *client) pingRespV2() {
 			}
 		}
 	}
-	c.sendV2(p)
 }
 
 // onSleepReq handles SLEEPREQ (CSD01 3.13): an active client goes to sleep
@@ -91,7 +112,7 @@ func (c *client) onSleepReq(m *sn.SleepReq) {
 	if !m.RetainTopicAliases {
 		c.resetTopics()
 	}
-	c.v2().sleepFor = m.SleepDuration
+	c.v2.sleepFor = m.SleepDuration
 	c.sleep()
 	c.l.tx2.sleepresp = sn.SleepResp{PacketID: m.PacketID}
 	c.sendV2(&c.l.tx2.sleepresp)
@@ -109,13 +130,13 @@ func (c *client) onDisconnectV2(m *sn.DisconnectV2) {
 		c.l.g.stats.pahoDeviations.Add(1)
 	}
 	if m.HasSessionExpiry {
-		if c.v2().expiryZero && m.SessionExpiry != 0 {
+		if c.v2.expiryZero && m.SessionExpiry != 0 {
 			c.protocolError(sn.ProtocolError, "DISCONNECT sets a session expiry after CONNECT had 0")
 			return
 		}
-		c.v2().expiry = min(expirySeconds(m.SessionExpiry), c.l.g.live().SessionExpiry)
+		c.v2.expiry = min(expirySeconds(m.SessionExpiry), c.l.g.live().SessionExpiry)
 		if c.conn != nil {
-			_ = c.conn.SetSessionExpiry(c.v2().expiry)
+			_ = c.conn.SetSessionExpiry(c.v2.expiry)
 		}
 	}
 	if c.conn == nil && c.state == StateAsleep {
@@ -150,7 +171,7 @@ func (c *client) tolerance(d time.Duration) time.Duration {
 // sleepPeriod is the client's sleep duration.
 func (c *client) sleepPeriod() time.Duration {
 	if c.isV2 {
-		return time.Duration(c.v2().sleepFor) * time.Second
+		return time.Duration(c.v2.sleepFor) * time.Second
 	}
 	return seconds(c.sleepFor)
 }

@@ -197,9 +197,9 @@ func (s sessionState) String() string {
 
 func (c *client) dialogueState() dialogueState {
 	switch {
-	case c.dialogue == nil:
+	case c.dialogue() == nil:
 		return dialogueNone
-	case c.dialogue.will == nil:
+	case c.dialogue().will == nil:
 		return dialogueWillTopic
 	}
 	return dialogueWillMsg
@@ -269,14 +269,23 @@ func (c *client) setState(s State) {
 // setDialogue starts (d non-nil) or ends (nil) the will dialogue.
 func (c *client) setDialogue(d *dialogue) {
 	from := c.dialogueState()
-	c.dialogue = d
+	switch {
+	case d != nil:
+		if c.l.dialogues == nil {
+			c.l.dialogues = map[*client]*dialogue{}
+		}
+		c.l.dialogues[c] = d
+	case c.inDialogue:
+		delete(c.l.dialogues, c)
+	}
+	c.inDialogue = d != nil
 	c.transition("dialogue", from.String(), c.dialogueState().String())
 }
 
 // setWillTopic records the will topic: the dialogue moves on to WILLMSG.
 func (c *client) setWillTopic(w *mqttcore.Will) {
 	from := c.dialogueState()
-	c.dialogue.will = w
+	c.dialogue().will = w
 	c.transition("dialogue", from.String(), c.dialogueState().String())
 }
 

@@ -20,21 +20,25 @@ type StatsV2 struct {
 	// ProtocolErrors counts 2.0 virtual connections the gateway ended for
 	// a protocol error (DISCONNECT 0x82, 0x86, 0x87).
 	ProtocolErrors uint64
-	// Unsupported counts 2.0 envelopes dropped because Gannet does not
-	// implement them (Protection Encapsulation, Eclipse Paho's Connection
-	// Encapsulation, a re-bind behind a forwarder) or does not accept from
-	// the sender (Paho's 0xFD forwarder envelope from a forwarder
-	// paho_forwarders does not list).
+	// Unsupported counts 2.0 envelopes refused because Gannet does not
+	// implement them (Protection Encapsulation, answered DISCONNECT 0xF2;
+	// Eclipse Paho's Connection Encapsulation and a re-bind behind a
+	// forwarder, dropped) or does not accept from the sender (Paho's 0xFD
+	// forwarder envelope from a forwarder paho_forwarders does not list,
+	// dropped).
 	Unsupported uint64
 	// Rebound counts 2.0 clients re-bound to a new address by a
 	// Connection Encapsulation (connencap.go).
 	Rebound uint64
+	// Wakeups counts WAKEUPs sent: one to an asleep 2.0 client when the
+	// first message is queued for it after it went to sleep (sleep2.go).
+	Wakeups uint64
 }
 
 type stats2 struct {
 	v2Connects, authRefused, pahoDeviations atomic.Uint64
 	v2ProtocolErrors, v2Unsupported         atomic.Uint64
-	v2Rebound                               atomic.Uint64
+	v2Rebound, v2Wakeups                    atomic.Uint64
 }
 
 func (s *stats2) snapshot2() StatsV2 {
@@ -42,5 +46,6 @@ func (s *stats2) snapshot2() StatsV2 {
 		Connects: s.v2Connects.Load(), AuthRefused: s.authRefused.Load(),
 		PahoDeviations: s.pahoDeviations.Load(), ProtocolErrors: s.v2ProtocolErrors.Load(),
 		Unsupported: s.v2Unsupported.Load(), Rebound: s.v2Rebound.Load(),
+		Wakeups: s.v2Wakeups.Load(),
 	}
 }

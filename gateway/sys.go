@@ -63,6 +63,7 @@ func (g *Gateway) sysTopics() []sysTopic {
 		{sysPrefix + "v2/protocol_errors", num(st.V2.ProtocolErrors)},
 		{sysPrefix + "v2/unsupported", num(st.V2.Unsupported)},
 		{sysPrefix + "v2/rebound", num(st.V2.Rebound)},
+		{sysPrefix + "v2/wakeups", num(st.V2.Wakeups)},
 	}
 	// The gauges and counters /metrics exports too (cmd/gannet/metrics.go),
 	// from the same Stats.

@@ -155,6 +155,7 @@ func TestTransitionsV2(t *testing.T) {
 			setup: asleep,
 			step: func(t *testing.T, h *harness, s *sensor) {
 				h.publish("cmd/dev1", "one", mqttcore.AtLeastOnce, false)
+				s.expect2(&sn.Wakeup{}) // G2-26
 				s.send2(&sn.PingReqV2{PacketID: 9})
 				p, ok := s.recv2().(*sn.PublishV2)
 				if !ok || string(p.Data) != "one" || p.QoS != sn.QoS1 {
@@ -165,6 +166,51 @@ func TestTransitionsV2(t *testing.T) {
 				s.expect2(&sn.PingRespV2{PacketID: 9})
 			},
 			state: mqttcore.StateAsleep,
+		},
+		{
+			name:  "asleep -> asleep (a message queued: one WAKEUP per sleep, G2-26)",
+			setup: asleep,
+			step: func(t *testing.T, h *harness, s *sensor) {
+				h.publish("cmd/dev1", "one", mqttcore.AtLeastOnce, false)
+				s.expect2(&sn.Wakeup{})
+				h.publish("cmd/dev1", "two", mqttcore.AtMostOnce, false)
+				s.expectNone(time.Second) // the hint was given: no second WAKEUP
+				if n := h.g.Stats().V2.Wakeups; n != 1 {
+					t.Errorf("Stats.V2.Wakeups = %d; want 1", n)
+				}
+				// Wake, take both, sleep again (PINGRESP): the next message
+				// is announced again.
+				s.send2(&sn.PingReqV2{PacketID: 9})
+				p, ok := s.recv2().(*sn.PublishV2)
+				if !ok || string(p.Data) != "one" {
+					t.Fatalf("after PINGREQ got %#v; want the first queued PUBLISH", p)
+				}
+				s.send2(&sn.PubackV2{PacketID: p.PacketID})
+				if p, ok := s.recv2().(*sn.PublishV2); !ok || string(p.Data) != "two" {
+					t.Fatalf("got %#v; want the second queued PUBLISH", p)
+				}
+				s.expect2(&sn.PingRespV2{PacketID: 9})
+				h.publish("cmd/dev1", "three", mqttcore.AtLeastOnce, false)
+				s.expect2(&sn.Wakeup{})
+				if n := h.g.Stats().V2.Wakeups; n != 2 {
+					t.Errorf("Stats.V2.Wakeups = %d; want 2", n)
+				}
+			},
+			state: mqttcore.StateAsleep,
+		},
+		{
+			name:  "active -> active (a message for an active client: no WAKEUP)",
+			setup: active,
+			step: func(t *testing.T, h *harness, s *sensor) {
+				h.publish("cmd/dev1", "one", mqttcore.AtMostOnce, false)
+				if p, ok := s.recv2().(*sn.PublishV2); !ok || string(p.Data) != "one" {
+					t.Fatalf("got %#v; want the PUBLISH, no WAKEUP", p)
+				}
+				if n := h.g.Stats().V2.Wakeups; n != 0 {
+					t.Errorf("Stats.V2.Wakeups = %d; want 0", n)
+				}
+			},
+			state: mqttcore.StateActive,
 		},
 		{
 			name:  "asleep -> active (CONNECT)",
@@ -199,6 +245,7 @@ func TestTransitionsV2(t *testing.T) {
 			setup: asleep,
 			step: func(t *testing.T, h *harness, s *sensor) {
 				h.publish("cmd/dev1", "one", mqttcore.AtLeastOnce, false)
+				s.expect2(&sn.Wakeup{}) // G2-26
 				s.send2(&sn.PingReqV2{PacketID: 9})
 				s.recv2()
 				s.recv2() // the retransmission
@@ -211,6 +258,7 @@ func TestTransitionsV2(t *testing.T) {
 			setup: asleep,
 			step: func(t *testing.T, h *harness, s *sensor) {
 				h.publish("cmd/dev1", "one", mqttcore.AtLeastOnce, false)
+				s.expect2(&sn.Wakeup{}) // G2-26
 				s.send2(&sn.PingReqV2{PacketID: 9})
 				s.recv2() // the PUBLISH, left unacknowledged
 				c := will("dev1")
@@ -228,6 +276,7 @@ func TestTransitionsV2(t *testing.T) {
 			setup: asleep,
 			step: func(t *testing.T, h *harness, s *sensor) {
 				h.publish("cmd/dev1", "one", mqttcore.AtLeastOnce, false)
+				s.expect2(&sn.Wakeup{}) // G2-26
 				s.send2(&sn.PingReqV2{PacketID: 9})
 				s.recv2()
 				s.send2(&sn.DisconnectV2{})

@@ -14,7 +14,7 @@ import (
 // MQTT-SN 2.0 (OASIS CSD01, digest Part C; docs/mqttsn-2.md) beside 1.2 on
 // the same links. Which version a sender speaks is decided once, by the
 // datagram that creates its client (snpacket.DetectVersion, digest C.10),
-// and kept in the client: a client with v2 set is a 2.0 client, and every
+// and kept in the client: a client with isV2 (and v2) set is a 2.0 client, and every
 // datagram from its address is decoded with the 2.0 codec and every answer
 // encoded in 2.0. The two versions share everything but the wire: the
 // session states (state.go), the core session and its queue (sleep is the
@@ -28,17 +28,19 @@ import (
 // cannot decode: it replaces the client, as a CONNECT with another client
 // id does (switchVersion).
 
-// v2conn is what a 2.0 client has beyond a 1.2 client. It is kept in the
-// loop's v2 map, not in the client: a 1.2 sensor pays nothing for 2.0 (the
-// isV2 flag fills padding), and a sleeping sensor's memory budget holds.
+// v2conn is what a 2.0 client has beyond a 1.2 client, in one 32-byte
+// allocation that client.v2 points to (nil for a 1.2 client, which pays
+// nothing: the pointer takes the place the will dialogue had, and only 1.2
+// has a will dialogue, will.go). A sleeping sensor's budget is 1 KiB
+// (DEVELOPERS.md; TestV2ConnSize, TestMemoryAsleepSensors), so what few
+// clients have (an authenticated user, a CONNACK waiting for a remote
+// broker) is behind rare.
 type v2conn struct {
-	// user is the name the CONNECT authenticated (SASL PLAIN or
-	// MQTT-BASIC, auth2.go), the client's ACL user; "" when the CONNECT
-	// carried no authentication (the ACL user is then found as for 1.2).
-	user string
 	// expiry is the core session's expiry: the CONNECT's Session Expiry,
 	// at most session_expiry (connect2.go), replaced by a DISCONNECT's.
 	expiry time.Duration
+	// rare holds the seldom-set fields, nil while all are zero.
+	rare *v2rare
 	// sleepFor is the SLEEPREQ's Sleep Duration, in seconds.
 	sleepFor uint32
 	// maxPacket is the CONNECT's Maximum Packet Size (0: no limit beyond
@@ -55,25 +57,72 @@ type v2conn struct {
 	// paho: the client is behind a forwarder that uses Eclipse Paho's
 	// 0xFD envelope; everything it is sent goes in that form (forward2.go).
 	paho bool
-	// connack is the CONNACK that waits for the remote broker of a
-	// transparent session (upstream.go), nil otherwise.
-	connack *sn.ConnackV2
 	// expiryZero: the CONNECT's Session Expiry was 0 (or absent); a
 	// DISCONNECT may then not set one (CSD01 3.14).
 	expiryZero bool
 }
 
-// setV2 makes c a 2.0 client.
-func (c *client) setV2() {
-	if c.l.v2 == nil {
-		c.l.v2 = map[*client]*v2conn{}
-	}
-	c.l.v2[c] = &v2conn{}
-	c.isV2 = true
+// v2rare is the part of a 2.0 client's state that few clients have.
+type v2rare struct {
+	// user is the name the CONNECT authenticated (SASL PLAIN or
+	// MQTT-BASIC, auth2.go), the client's ACL user; "" when the CONNECT
+	// carried no authentication (the ACL user is then found as for 1.2).
+	user string
+	// connack is the CONNACK that waits for the remote broker of a
+	// transparent session (upstream.go), nil otherwise.
+	connack *sn.ConnackV2
 }
 
-// v2 returns the 2.0 state of c, a 2.0 client.
-func (c *client) v2() *v2conn { return c.l.v2[c] }
+// user returns the authenticated user, "" for none.
+func (v *v2conn) user() string {
+	if v.rare == nil {
+		return ""
+	}
+	return v.rare.user
+}
+
+// setUser records the authenticated user ("" for none).
+func (v *v2conn) setUser(u string) {
+	if u != "" && v.rare == nil {
+		v.rare = &v2rare{}
+	}
+	if v.rare != nil {
+		v.rare.user = u
+		v.tidy()
+	}
+}
+
+// setConnack keeps ack until the remote broker answers.
+func (v *v2conn) setConnack(ack *sn.ConnackV2) {
+	if v.rare == nil {
+		v.rare = &v2rare{}
+	}
+	v.rare.connack = ack
+}
+
+// takeConnack returns the waiting CONNACK, nil for none, and forgets it.
+func (v *v2conn) takeConnack() *sn.ConnackV2 {
+	if v.rare == nil {
+		return nil
+	}
+	ack := v.rare.connack
+	v.rare.connack = nil
+	v.tidy()
+	return ack
+}
+
+// tidy drops rare once it holds nothing.
+func (v *v2conn) tidy() {
+	if r := v.rare; r != nil && r.user == "" && r.connack == nil {
+		v.rare = nil
+	}
+}
+
+// setV2 makes c a 2.0 client.
+func (c *client) setV2() {
+	c.v2 = &v2conn{}
+	c.isV2 = true
+}
 
 // loop-level 2.0 dispatch.
 
@@ -234,10 +283,12 @@ func (l *loop) unknownV2(key clientKey, node []byte, m sn.MessageV2, b []byte) {
 			return
 		}
 		l.connEncapsulated(key, m, b) // connencap.go
-	case *sn.ForwarderEncapsulation, *sn.ProtectionEncapsulation:
-		// Not implemented (docs/mqttsn-2.md "What is left": Eclipse
-		// Paho's 0xFD forwarder, protection): counted and dropped, so a
-		// sender's next step is its own choice.
+	case *sn.ProtectionEncapsulation:
+		l.refuseProtected(key, node)
+	case *sn.ForwarderEncapsulation:
+		// Eclipse Paho's 0xFD forwarder from a forwarder paho_forwarders
+		// does not list, or a forwarder inside a forwarder: counted and
+		// dropped, so a sender's next step is its own choice.
 		l.g.stats.v2Unsupported.Add(1)
 	default:
 		// ADVERTISE, GWINFO and the server-to-client packets are not for
@@ -269,7 +320,7 @@ func (l *loop) startV2(key clientKey, node []byte, m *sn.ConnectV2, user string)
 		return
 	}
 	c.setV2()
-	c.v2().paho = node != nil && l.pahoReply // behind a Paho forwarder (forward2.go)
+	c.v2.paho = node != nil && l.pahoReply // behind a Paho forwarder (forward2.go)
 	c.connectChecked(m, user)
 	c.checkState()
 }
@@ -339,7 +390,8 @@ func (c *client) handleV2(m sn.MessageV2) {
 		// sleep again (SLEEPREQ while asleep restarts the sleep timer,
 		// digest C.8); PUBWOS and SEARCHGW need no session.
 		switch m.(type) {
-		case *sn.ConnectV2, *sn.PingReqV2, *sn.DisconnectV2, *sn.SleepReq, *sn.SearchGWV2, *sn.Pubwos, *sn.ConnEncapsulation:
+		case *sn.ConnectV2, *sn.PingReqV2, *sn.DisconnectV2, *sn.SleepReq, *sn.SearchGWV2, *sn.Pubwos, *sn.ConnEncapsulation,
+			*sn.ProtectionEncapsulation:
 		default:
 			c.unexpectedV2(m)
 			return
@@ -379,6 +431,8 @@ func (c *client) handleV2(m sn.MessageV2) {
 		c.sendV2(&c.l.tx2.gwinfo)
 	case *sn.ConnEncapsulation:
 		c.onConnEncapsulation(m) // connencap.go
+	case *sn.ProtectionEncapsulation:
+		c.onProtected()
 	default:
 		// REGACK (the gateway sends no REGISTER in 2.0), server packets,
 		// envelopes from a connected client.
@@ -396,7 +450,36 @@ func (c *client) unexpectedV2(m sn.MessageV2) {
 
 // sendV2 writes a 2.0 packet to the client.
 func (c *client) sendV2(m sn.MessageV2) bool {
-	return c.l.sendToNodeV2(c.key, c.nodeID(), c.fwd && c.v2().paho, m)
+	return c.l.sendToNodeV2(c.key, c.nodeID(), c.fwd && c.v2.paho, m)
+}
+
+// Protection Encapsulation (0xFF, CSD01's optional OSCORE-like envelope) is
+// not implemented: Gannet holds no keys, so it can neither verify a tag nor
+// decrypt. A protected packet is refused with the draft's own reason code,
+// DISCONNECT 0xF2 "protection packet not supported" (four octets: no
+// amplification), and counted in Stats.V2.Unsupported, so a sensor that can
+// fall back to unprotected packets knows to (docs/mqttsn-2.md G2-27).
+
+// refuseProtected answers a Protection Encapsulation from a sender without
+// a connection (at key, or behind the forwarder at key with node).
+func (l *loop) refuseProtected(key clientKey, node []byte) {
+	l.g.stats.v2Unsupported.Add(1)
+	if l.g.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.g.log.Debug("protection encapsulation refused", "remote", key.addr, "version", "2.0")
+	}
+	l.tx2.disconnect = sn.DisconnectV2{HasReasonCode: true, ReasonCode: sn.ProtectionNotSupported}
+	l.sendToNodeV2(key, node, node != nil && l.pahoReply, &l.tx2.disconnect)
+}
+
+// onProtected answers a Protection Encapsulation from a client: DISCONNECT
+// 0xF2 ends its virtual connection (a server's DISCONNECT always does), so
+// the client is lost, its will published as for every end but its own
+// DISCONNECT 0x00.
+func (c *client) onProtected() {
+	c.l.g.stats.v2Unsupported.Add(1)
+	c.l.tx2.disconnect = sn.DisconnectV2{HasReasonCode: true, ReasonCode: sn.ProtectionNotSupported}
+	c.sendV2(&c.l.tx2.disconnect)
+	c.lose("protection encapsulation not supported")
 }
 
 // protocolError ends the client's virtual connection for a protocol error
@@ -452,5 +535,6 @@ type txScratch2 struct {
 	disconnect sn.DisconnectV2
 	auth       sn.Auth
 	gwinfo     sn.GWInfoV2
+	wakeup     sn.Wakeup
 	fwd        sn.ForwarderEncapsulation
 }

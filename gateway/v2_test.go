@@ -296,6 +296,7 @@ func TestV2DefaultAwakeMessages(t *testing.T) {
 		for _, p := range []string{"1", "2", "3"} {
 			h.publish("cmd", p, mqttcore.AtLeastOnce, false)
 		}
+		s.expect2(&sn.Wakeup{}) // for the first (G2-26)
 		wake := func(id uint16, want []string, remaining uint8) {
 			t.Helper()
 			s.send2(&sn.PingReqV2{PacketID: id})
@@ -315,6 +316,7 @@ func TestV2DefaultAwakeMessages(t *testing.T) {
 		s.send2(&sn.SleepReq{RetainTopicAliases: false, PacketID: 3, SleepDuration: 600})
 		s.expect2(&sn.SleepResp{PacketID: 3})
 		h.publish("cmd", "4", mqttcore.AtLeastOnce, false)
+		s.expect2(&sn.Wakeup{})
 		s.send2(&sn.PingReqV2{PacketID: 12})
 		p, ok := s.recv2().(*sn.PublishV2)
 		if !ok || p.TopicType != sn.TopicTypeName || string(p.TopicName) != "cmd" {
@@ -604,5 +606,85 @@ func TestV2PahoForwarder(t *testing.T) {
 		if n := h.g.Stats().V2.PahoDeviations; n != 2 {
 			t.Errorf("V2.PahoDeviations = %d; want 2 (two 0xFD envelopes served)", n)
 		}
+	})
+}
+
+// TestV2ProtectionRefused pins G2-27: Protection Encapsulation is not
+// implemented; a protected packet gets DISCONNECT 0xF2 "protection packet
+// not supported" and is counted in Stats.V2.Unsupported. From a sender
+// without a connection nothing is created; a connected client's virtual
+// connection ends (its will is published).
+func TestV2ProtectionRefused(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		protected := func(inner []byte) *sn.ProtectionEncapsulation {
+			return &sn.ProtectionEncapsulation{TagLength: 1, Scheme: 0x40, SenderID: [8]byte{1, 2, 3, 4, 5, 6, 7, 8},
+				Random: [4]byte{9, 9, 9, 9}, Protected: append(inner, 0xAA, 0xBB, 0xCC, 0xDD)}
+		}
+		refusal := &sn.DisconnectV2{HasReasonCode: true, ReasonCode: sn.ProtectionNotSupported}
+
+		// A sender without a connection: a protected CONNECT.
+		stranger := h.sensor("10.0.0.3:5000")
+		connect, _ := (&sn.ConnectV2{PacketID: 1, KeepAlive: 60, ClientID: []byte("p1")}).AppendBinary(nil)
+		stranger.send2(protected(connect))
+		stranger.expect2(refusal)
+		synctest.Wait()
+		if st := h.g.Stats(); st.V2.Unsupported != 1 || st.Clients != 0 {
+			t.Fatalf("after a protected CONNECT: Unsupported %d, Clients %d; want 1, 0", st.V2.Unsupported, st.Clients)
+		}
+
+		// A connected client: a protected PINGREQ ends its connection.
+		s := h.sensor("10.0.0.2:5000")
+		s.connect2(&sn.ConnectV2{ClientID: []byte("dev"), Will: true, WillTopicType: sn.TopicTypeName,
+			WillTopic: []byte("will/dev"), WillPayload: []byte("gone"), HasSessionExpiry: true, SessionExpiry: 3600})
+		ping, _ := (&sn.PingReqV2{PacketID: 5}).AppendBinary(nil)
+		s.send2(protected(ping))
+		s.expect2(refusal)
+		synctest.Wait() // the loop forgets the client after sending
+		if st := h.g.Stats(); st.V2.Unsupported != 2 || st.Clients != 0 {
+			t.Fatalf("after a protected PINGREQ: Unsupported %d, Clients %d; want 2, 0", st.V2.Unsupported, st.Clients)
+		}
+		if info, _ := h.b.Session("dev"); info.State != mqttcore.StateLost {
+			t.Errorf("core session %v after the refusal; want lost", info.State)
+		}
+		// The next packet from that address needs a connection again.
+		s.send2(&sn.PingReqV2{PacketID: 6})
+		s.expect2(&sn.DisconnectV2{HasReasonCode: true, ReasonCode: sn.NoVirtualConnection})
+	})
+}
+
+// TestV2AliasesEndWithTheConnection pins G2-3: CSD01 counts session topic
+// aliases as session state, but Gannet keeps them only as long as its state
+// of the client. After a DISCONNECT a CONNECT that resumes the session
+// (Session Present) finds none: a QoS 1 PUBLISH by the old alias gets
+// PUBACK 0xF0 (the client publishes by name or REGISTERs again), a QoS 0
+// one is dropped and counted in Stats.InvalidTopic.
+func TestV2AliasesEndWithTheConnection(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		a := h.app("#")
+		s := h.sensor("10.0.0.2:5000")
+		s.connect2(&sn.ConnectV2{ClientID: []byte("dev"), HasSessionExpiry: true, SessionExpiry: 600})
+		alias := s.register2("t/a", 1)
+		s.send2(&sn.PublishV2{QoS: sn.QoS1, PacketID: 2, TopicType: sn.TopicTypeSession, TopicAlias: alias, Data: []byte("1")})
+		s.expect2(&sn.PubackV2{PacketID: 2})
+		a.expect("t/a", "1")
+		s.send2(&sn.DisconnectV2{})
+		synctest.Wait()
+		if ack := s.connect2(&sn.ConnectV2{ClientID: []byte("dev"), HasSessionExpiry: true, SessionExpiry: 600}); !ack.SessionPresent {
+			t.Fatalf("CONNACK without Session Present within the session expiry")
+		}
+		s.send2(&sn.PublishV2{QoS: sn.QoS1, PacketID: 3, TopicType: sn.TopicTypeSession, TopicAlias: alias, Data: []byte("2")})
+		s.expect2(&sn.PubackV2{PacketID: 3, ReasonCode: sn.UnknownTopicAlias})
+		before := h.g.Stats().InvalidTopic
+		s.send2(&sn.PublishV2{TopicType: sn.TopicTypeSession, TopicAlias: alias, Data: []byte("3")})
+		synctest.Wait()
+		if n := h.g.Stats().InvalidTopic - before; n != 1 {
+			t.Errorf("QoS 0 PUBLISH by a forgotten alias: InvalidTopic +%d; want +1", n)
+		}
+		a.expectNone()
+		// By name it goes through, and REGISTER gives an alias again.
+		s.send2(&sn.PublishV2{QoS: sn.QoS1, PacketID: 4, TopicType: sn.TopicTypeName, TopicName: []byte("t/a"), Data: []byte("4")})
+		s.expect2(&sn.PubackV2{PacketID: 4})
+		a.expect("t/a", "4")
+		s.register2("t/a", 5)
 	})
 }

@@ -13,10 +13,22 @@ import (
 
 // dialogue is a will dialogue in progress; where it is (the dialogue
 // dimension of the session state) follows from will.
+//
+// A dialogue lasts a few round trips after a 1.2 CONNECT and a client has
+// at most one, so it waits in the loop's dialogues map (client.inDialogue
+// says whether there is one) rather than costing every client a pointer.
 type dialogue struct {
 	cleanSession bool
 	will         *mqttcore.Will // the topic, once WILLTOPIC arrived
 	tries        int
+}
+
+// dialogue returns the will dialogue in progress, or nil.
+func (c *client) dialogue() *dialogue {
+	if !c.inDialogue {
+		return nil
+	}
+	return c.l.dialogues[c]
 }
 
 // startDialogue begins the will dialogue of a CONNECT with the Will flag.
@@ -27,7 +39,7 @@ func (c *client) startDialogue(cleanSession bool) {
 }
 
 func (c *client) onWillTopic(m *sn.WillTopic) {
-	d := c.dialogue
+	d := c.dialogue()
 	switch {
 	case d == nil:
 		c.unexpected(m) // a late duplicate after CONNACK
@@ -46,7 +58,7 @@ func (c *client) onWillTopic(m *sn.WillTopic) {
 }
 
 func (c *client) onWillMsg(m *sn.WillMsg) {
-	d := c.dialogue
+	d := c.dialogue()
 	if d == nil || d.will == nil {
 		c.unexpected(m)
 		return
@@ -58,7 +70,7 @@ func (c *client) onWillMsg(m *sn.WillMsg) {
 // retryDialogue asks again for the will topic or message after
 // retry_interval, or gives a client that stays silent up as lost.
 func (c *client) retryDialogue() {
-	d := c.dialogue
+	d := c.dialogue()
 	if d.tries++; d.tries > c.l.g.live().MaxRetries {
 		// Active since its CONNECT and now silent: lost. A client that
 		// was connected before this CONNECT is still attached to its

@@ -268,6 +268,7 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 	s.gen++
 	c = &Conn{b: b, s: s, gen: s.gen, user: opts.Username}
 	s.conn, s.fe = c, fe
+	s.hint = nil
 	s.user = opts.Username
 	s.window = uint16(window)
 	s.notified = false
@@ -306,7 +307,7 @@ func (b *Broker) afterUnlock(oldFE FrontEnd, wills []pendingWill) {
 }
 
 // detach ends c's attachment in the given way.
-func (b *Broker) detach(c *Conn, how State, sleepFor time.Duration) error {
+func (b *Broker) detach(c *Conn, how State, sleepFor time.Duration, hint queuedHint) error {
 	if sleepFor < 0 {
 		return fmt.Errorf("mqttcore: sleep %v for %q: negative", sleepFor, c.s.clientID)
 	}
@@ -319,6 +320,7 @@ func (b *Broker) detach(c *Conn, how State, sleepFor time.Duration) error {
 		return fmt.Errorf("mqttcore: %s %q: %w", how, s.clientID, ErrDetached)
 	}
 	b.unattachLocked(s)
+	s.hint = hint
 	link := s.up.linkOf()
 	s.mu.Unlock()
 	if link != nil {

@@ -468,13 +468,37 @@ func (c *Conn) SetSessionExpiry(d time.Duration) error {
 // state is kept for retransmission. If the client has not re-attached
 // within d (0: no deadline) it is considered lost: the will is published
 // after its delay and the session expiry starts.
-func (c *Conn) Sleep(d time.Duration) error { return c.b.detach(c, StateAsleep, d) }
+func (c *Conn) Sleep(d time.Duration) error { return c.b.detach(c, StateAsleep, d, nil) }
+
+// SleepNotify is Sleep, and queued is called once, the first time a
+// message is queued for the session while it is asleep (not for messages
+// already queued), so a front-end can tell the client that something waits
+// (MQTT-SN 2.0's WAKEUP). It runs on the goroutine that queues the message,
+// with no lock of the broker held, and must not block. It is forgotten
+// when the session is attached again or misses its sleep deadline.
+func (c *Conn) SleepNotify(d time.Duration, queued func()) error {
+	return c.b.detach(c, StateAsleep, d, queuedHint(queued))
+}
+
+// queuedHint is a SleepNotify callback as a FrontEnd, so the fan-out calls
+// it where it notifies attached front-ends. A func value converts to an
+// interface without allocating.
+type queuedHint func()
+
+// Notify implements FrontEnd: it calls the hint.
+func (h queuedHint) Notify() { h() }
+
+// Close implements FrontEnd; a hint is never closed.
+func (queuedHint) Close(error) {}
+
+// Acked implements FrontEnd; a hint gets no acknowledgements.
+func (queuedHint) Acked(Ack) {}
 
 // Disconnect ends the connection normally: the will is discarded and the
 // session lives on for its expiry (0: it ends now).
-func (c *Conn) Disconnect() error { return c.b.detach(c, StateDisconnected, 0) }
+func (c *Conn) Disconnect() error { return c.b.detach(c, StateDisconnected, 0, nil) }
 
 // Lost ends the connection abnormally (network error, keep-alive timeout,
 // protocol error, MQTT 5 DISCONNECT with will): the will is published after
 // its delay, or when the session expires if that is sooner.
-func (c *Conn) Lost() error { return c.b.detach(c, StateLost, 0) }
+func (c *Conn) Lost() error { return c.b.detach(c, StateLost, 0, nil) }

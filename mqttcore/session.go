@@ -91,6 +91,10 @@ type Session struct {
 	dropped  uint32
 	conn     *Conn
 	fe       FrontEnd
+	// hint is the asleep session's SleepNotify callback, nil if none;
+	// taken (called once) by the first message queued while asleep, and
+	// dropped when the session is attached or misses its sleep deadline.
+	hint     queuedHint
 	user     string // Username of the latest attachment, for ActionRead; written under b.mu and mu, read under either
 	q        queue
 	inflight []entry  // outbound QoS 1/2 awaiting PUBACK/PUBREC/PUBCOMP, in send order
@@ -215,6 +219,10 @@ func (s *Session) enqueue(e entry) (fe FrontEnd, grew, kept bool) {
 	if s.fe != nil && !s.notified {
 		s.notified = true
 		return s.fe, grew, kept
+	}
+	if h := s.hint; h != nil && s.fe == nil {
+		s.hint = nil // once per sleep (Conn.SleepNotify)
+		return h, grew, kept
 	}
 	return nil, grew, kept
 }

@@ -83,6 +83,9 @@ func (b *Broker) fireLocked(s *Session, now int64) []pendingWill {
 		base := s.sleepAt
 		s.sleepAt = 0
 		s.state = StateLost
+		s.mu.Lock()
+		s.hint = nil // no longer asleep: the callback (and what it holds) goes
+		s.mu.Unlock()
 		s.setEligible(false) // a lost session's full queue holds no one back
 		if s.flow.Load()&flowFull != 0 {
 			b.retryWanted.Store(true) // the timer loop retries after this pass

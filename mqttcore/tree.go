@@ -18,16 +18,40 @@ type tree struct {
 	n    int // subscriptions in the tree
 }
 
-// node is one filter level.
+// node is one filter level. It is 80 bytes (a size class of its own):
+// a sleeping sensor's own topic is one node, so its size is part of every
+// sensor's memory budget. What most nodes never have (wildcard children,
+// share groups, a child map) is behind rare.
 type node struct {
 	parent *node
 	name   string
-	kids   []*node          // exact-level children while few
-	kidMap map[string]*node // exact-level children once many
+	kids   []*node         // exact-level children while few
+	subs   []*subscription // non-shared subscriptions ending here
+	rare   *nodeRare       // nil while all its fields are zero
+}
+
+// nodeRare holds a node's seldom-used fields. A node's rare is set when one
+// of them is first needed and cleared again when all are zero (prune).
+type nodeRare struct {
+	kidMap map[string]*node // exact-level children once more than maxKidSlice (kids is then nil), until maxKidSlice/2
 	plus   *node            // "+" child
 	hash   *node            // "#" child
-	subs   []*subscription  // non-shared subscriptions ending here
 	groups []*shareGroup    // shared subscriptions ending here
+}
+
+// more returns n.rare, creating it.
+func (n *node) more() *nodeRare {
+	if n.rare == nil {
+		n.rare = &nodeRare{}
+	}
+	return n.rare
+}
+
+// prune drops n.rare when it holds nothing.
+func (n *node) prune() {
+	if r := n.rare; r != nil && r.plus == nil && r.hash == nil && len(r.groups) == 0 && len(r.kidMap) == 0 {
+		n.rare = nil
+	}
 }
 
 // shareGroup is one $share group on one filter.
@@ -39,8 +63,8 @@ type shareGroup struct {
 
 // child returns the exact-level child called name, or nil.
 func (n *node) child(name string) *node {
-	if n.kidMap != nil {
-		return n.kidMap[name]
+	if r := n.rare; r != nil && r.kidMap != nil {
+		return r.kidMap[name]
 	}
 	for _, k := range n.kids {
 		if k.name == name {
@@ -50,56 +74,86 @@ func (n *node) child(name string) *node {
 	return nil
 }
 
-// childFor returns the child for a filter level, creating it.
-func (n *node) childFor(level string) *node {
+// maxAliasedFilter is the longest subscription filter whose levels a new
+// node names by a substring of the subscription's own copy instead of a
+// copy of its own. A node may outlive the subscription that made it and
+// then keeps that whole filter alive; up to this length that costs less
+// than a node, and it saves a sleeping sensor the copy of its own level.
+const maxAliasedFilter = 128
+
+// childFor returns the child for a filter level, creating it; owned says
+// level may be kept as it is (it is part of a subscription's filter of at
+// most maxAliasedFilter octets), else a new child gets a copy.
+func (n *node) childFor(level string, owned bool) *node {
 	switch level {
 	case "+":
-		if n.plus == nil {
-			n.plus = &node{parent: n, name: level}
+		r := n.more()
+		if r.plus == nil {
+			r.plus = &node{parent: n, name: "+"} // a constant: keeps no caller's filter alive
 		}
-		return n.plus
+		return r.plus
 	case "#":
-		if n.hash == nil {
-			n.hash = &node{parent: n, name: level}
+		r := n.more()
+		if r.hash == nil {
+			r.hash = &node{parent: n, name: "#"} // a constant: keeps no caller's filter alive
 		}
-		return n.hash
+		return r.hash
 	}
 	if k := n.child(level); k != nil {
 		return k
 	}
-	k := &node{parent: n, name: strings.Clone(level)}
-	if n.kidMap != nil {
-		n.kidMap[k.name] = k
+	if !owned {
+		level = strings.Clone(level)
+	}
+	k := &node{parent: n, name: level}
+	if r := n.rare; r != nil && r.kidMap != nil {
+		r.kidMap[k.name] = k
 		return k
 	}
 	if len(n.kids) < maxKidSlice {
 		n.kids = append(n.kids, k)
 		return k
 	}
-	n.kidMap = make(map[string]*node, 2*maxKidSlice)
+	r := n.more()
+	r.kidMap = make(map[string]*node, 2*maxKidSlice)
 	for _, c := range n.kids {
-		n.kidMap[c.name] = c
+		r.kidMap[c.name] = c
 	}
 	n.kids = nil
-	n.kidMap[k.name] = k
+	r.kidMap[k.name] = k
 	return k
 }
 
 // empty reports whether n holds nothing and can be pruned.
 func (n *node) empty() bool {
-	return len(n.subs) == 0 && len(n.groups) == 0 && n.plus == nil && n.hash == nil &&
-		len(n.kids) == 0 && len(n.kidMap) == 0
+	return len(n.subs) == 0 && len(n.kids) == 0 && n.rare == nil
 }
 
 // removeChild unlinks the empty child k.
 func (n *node) removeChild(k *node) {
+	r := n.rare
 	switch {
-	case n.plus == k:
-		n.plus = nil
-	case n.hash == k:
-		n.hash = nil
-	case n.kidMap != nil:
-		delete(n.kidMap, k.name)
+	case r != nil && r.plus == k:
+		r.plus = nil
+		n.prune()
+	case r != nil && r.hash == k:
+		r.hash = nil
+		n.prune()
+	case r != nil && r.kidMap != nil:
+		delete(r.kidMap, k.name)
+		if len(r.kidMap) <= maxKidSlice/2 {
+			// Back to the slice, with room to grow before the map is
+			// needed again (no switching back and forth at the limit).
+			n.kids = make([]*node, 0, len(r.kidMap))
+			for _, c := range r.kidMap {
+				n.kids = append(n.kids, c)
+			}
+			if len(n.kids) == 0 {
+				n.kids = nil
+			}
+			r.kidMap = nil
+			n.prune()
+		}
 	default:
 		for i, c := range n.kids {
 			if c == k {
@@ -119,10 +173,16 @@ func (n *node) removeChild(k *node) {
 // insert adds sub for the (non-shared part of the) filter; group is "" for
 // a plain subscription. The caller holds mu for writing.
 func (t *tree) insert(sub *subscription, filter, group string) {
+	owned := false
+	if len(sub.filter) <= maxAliasedFilter && strings.HasSuffix(sub.filter, filter) {
+		// The levels are those of sub.filter (after any $share/group/):
+		// new nodes may name themselves by its substrings.
+		filter, owned = sub.filter[len(sub.filter)-len(filter):], true
+	}
 	n := &t.root
 	for {
 		level, rest, more := cut(filter)
-		n = n.childFor(level)
+		n = n.childFor(level, owned)
 		if !more {
 			break
 		}
@@ -133,8 +193,9 @@ func (t *tree) insert(sub *subscription, filter, group string) {
 		sub.idx = int32(len(n.subs))
 		n.subs = append(n.subs, sub)
 	} else {
+		r := n.more()
 		var g *shareGroup
-		for _, x := range n.groups {
+		for _, x := range r.groups {
 			if x.name == group {
 				g = x
 				break
@@ -142,7 +203,7 @@ func (t *tree) insert(sub *subscription, filter, group string) {
 		}
 		if g == nil {
 			g = &shareGroup{name: strings.Clone(group)}
-			n.groups = append(n.groups, g)
+			r.groups = append(r.groups, g)
 		}
 		sub.group = g
 		sub.idx = int32(len(g.subs))
@@ -160,15 +221,16 @@ func (t *tree) remove(sub *subscription) {
 	}
 	if g := sub.group; g != nil {
 		g.subs = swapDelete(g.subs, int(sub.idx))
-		if len(g.subs) == 0 {
-			for i, x := range n.groups {
+		if r := n.rare; len(g.subs) == 0 && r != nil {
+			for i, x := range r.groups {
 				if x == g {
-					n.groups = append(n.groups[:i], n.groups[i+1:]...)
+					r.groups = append(r.groups[:i], r.groups[i+1:]...)
 					break
 				}
 			}
-			if len(n.groups) == 0 {
-				n.groups = nil
+			if len(r.groups) == 0 {
+				r.groups = nil
+				n.prune()
 			}
 		}
 	} else {
@@ -211,11 +273,12 @@ func (t *tree) match(topic string, out []hit) []hit {
 // match walks n with topic[start:] left to match (start == len(topic)+1
 // once every level is consumed). wild is false at the root of a $ topic.
 func (n *node) match(topic string, start int, wild bool, out []hit) []hit {
+	r := n.rare
 	if start > len(topic) {
 		out = n.collect(out)
-		if n.hash != nil {
+		if r != nil && r.hash != nil {
 			// "a/#" also matches "a".
-			out = n.hash.collect(out)
+			out = r.hash.collect(out)
 		}
 		return out
 	}
@@ -225,14 +288,14 @@ func (n *node) match(topic string, start int, wild bool, out []hit) []hit {
 	} else {
 		end += start
 	}
-	if wild && n.hash != nil {
-		out = n.hash.collect(out)
+	if wild && r != nil && r.hash != nil {
+		out = r.hash.collect(out)
 	}
 	if k := n.child(topic[start:end]); k != nil {
 		out = k.match(topic, end+1, true, out)
 	}
-	if wild && n.plus != nil {
-		out = n.plus.match(topic, end+1, true, out)
+	if wild && r != nil && r.plus != nil {
+		out = r.plus.match(topic, end+1, true, out)
 	}
 	return out
 }
@@ -242,7 +305,10 @@ func (n *node) collect(out []hit) []hit {
 	for _, s := range n.subs {
 		out = append(out, hit{sub: s, opts: s.opts})
 	}
-	for _, g := range n.groups {
+	if n.rare == nil {
+		return out
+	}
+	for _, g := range n.rare.groups {
 		if s := g.pick(); s != nil {
 			out = append(out, hit{sub: s, opts: s.opts, shared: true})
 		}

@@ -58,6 +58,7 @@ var (
 	mSnV2ProtoErrors  = counter("gannet_mqttsn_v2_protocol_errors_total", "MQTT-SN 2.0 virtual connections the gateway ended for a protocol error.")
 	mSnV2Unsupported  = counter("gannet_mqttsn_v2_unsupported_total", "MQTT-SN 2.0 envelopes dropped because Gannet does not implement them or does not accept them from the sender.")
 	mSnV2Rebound      = counter("gannet_mqttsn_v2_rebound_total", "MQTT-SN 2.0 clients moved to a new address by a Connection Encapsulation.")
+	mSnV2Wakeups      = counter("gannet_mqttsn_v2_wakeups_total", "WAKEUPs sent to asleep MQTT-SN 2.0 clients when a message was queued for them.")
 	mTpConnections    = gauge("gannet_transparent_connections", "Upstream MQTT connections held now for transparent sensors.")
 	mTpConnects       = counter("gannet_transparent_connects_total", "Upstream connections established for transparent sensors.")
 	mTpRefused        = counter("gannet_transparent_refused_total", "Transparent sensors refused because max_connections upstream connections were held.")
@@ -156,7 +157,7 @@ var allMetrics = []metricDesc{
 	mMQTTClosed, mMQTTACLDenied, mMQTTCoreRefused, mMQTTTooLarge, mMQTTPacketsIn, mMQTTPacketsOut, mBridgeUp,
 	mBridgeDepth, mBridgeBytes, mBridgeOldest, mBridgeInflight, mBridgeQueued, mBridgeSent, mBridgeReceived,
 	mBridgeDropped, mBridgeRefused, mBridgeErrors, mBridgeCommits, mBridgeOps, mBridgeWaits, mBridgeRequeued,
-	mBridgeQuarantin, mSnV2Connects, mSnV2AuthRefused, mSnV2Paho, mSnV2ProtoErrors, mSnV2Unsupported, mSnV2Rebound,
+	mBridgeQuarantin, mSnV2Connects, mSnV2AuthRefused, mSnV2Paho, mSnV2ProtoErrors, mSnV2Unsupported, mSnV2Rebound, mSnV2Wakeups,
 	mTpConnections, mTpConnects, mTpRefused, mTpFailures, mTpPublished, mTpDelivered, mTpRejected, mTpDropped,
 }
 
@@ -221,6 +222,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		emit(mSnV2ProtoErrors, float64(st.V2.ProtocolErrors))
 		emit(mSnV2Unsupported, float64(st.V2.Unsupported))
 		emit(mSnV2Rebound, float64(st.V2.Rebound))
+		emit(mSnV2Wakeups, float64(st.V2.Wakeups))
 	}
 	if in.transparent != nil {
 		st := in.transparent.Stats()
