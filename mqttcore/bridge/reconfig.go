@@ -131,12 +131,17 @@ func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
 		unused := slices.Clone(b.subs)
 		var subs []*outSub
 		var added []*outSub
+		type swap struct {
+			os *outSub
+			r  *Rule
+		}
+		var swaps []swap // kept subscriptions' new rules, stored once every new one is subscribed
 		for _, r := range newOut {
 			i := slices.IndexFunc(unused, func(os *outSub) bool { return os.rule.Load().key() == r.key() })
 			if i >= 0 {
 				os := unused[i]
 				unused = slices.Delete(unused, i, i+1)
-				os.rule.Store(&r)
+				swaps = append(swaps, swap{os, &r})
 				subs = append(subs, os)
 				continue
 			}
@@ -145,10 +150,13 @@ func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
 				for _, a := range added {
 					a.sub.Unsubscribe()
 				}
-				return nil, err // the old subscriptions stand; rules swapped above are harmless: same filter
+				return nil, err // the old subscriptions stand with their old rules
 			}
 			added = append(added, os)
 			subs = append(subs, os)
+		}
+		for _, sw := range swaps {
+			sw.os.rule.Store(sw.r)
 		}
 		for _, os := range unused {
 			os.sub.Unsubscribe()

@@ -110,3 +110,43 @@ func TestReconfigure(t *testing.T) {
 	}
 	out("3", "r2/sensors/t") // neither changed anything
 }
+
+// TestReconfigureFailedSubscribeChangesNothing: a Reconfigure whose new out
+// rule cannot be subscribed in the core (deeper than its max_topic_levels)
+// fails and leaves every out rule as it was, the remote prefix of a kept
+// subscription included.
+func TestReconfigureFailedSubscribeChangesNothing(t *testing.T) {
+	m := newMosquitto(t, "")
+	m.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	core, err := mqttcore.New(mqttcore.Config{SysDisabled: true, MaxTopicLevels: 4}, mqttcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { core.Close() })
+	cfg := testConfig(t, "central", m.url(),
+		bridge.Rule{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r1/"})
+	log, _ := testLogger(t)
+	b := newBridge(t, cfg, core, log)
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "watcher")
+	remote.subscribe(t, ctx, "#", 1)
+
+	next := cfg
+	next.Rules = []bridge.Rule{
+		{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r2/"},
+		{Pattern: "a/b/c/d/e/#", Direction: bridge.Out, QoS: 1},
+	}
+	if _, err := b.Reconfigure(next); err == nil {
+		t.Fatal("Reconfigure(a filter deeper than max_topic_levels) = nil; want an error")
+	}
+	if err := core.Inline("sensor-1").Publish(&mqttcore.Message{Topic: "sensors/t", Payload: []byte("1"), QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if p := remote.next(t, ctx); p.Topic != "r1/sensors/t" {
+		t.Fatalf("after a failed Reconfigure the remote got %q; want r1/sensors/t (the old rule)", p.Topic)
+	}
+}
