@@ -3,7 +3,6 @@ package bridge
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -114,13 +113,9 @@ func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
 	if len(fixed) > 0 {
 		return nil, fmt.Errorf("bridge %q: %v changed: %w", old.Name, fixed, ErrRestartNeeded)
 	}
-	tlsCfg, err := cfg.tlsConfig()
+	tlsCfg, urls, err := cfg.dialSettings()
 	if err != nil {
-		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
-	}
-	urls := make([]*url.URL, len(cfg.Servers))
-	for i, s := range cfg.Servers {
-		urls[i], _ = parseServer(s) // checked by Validate
+		return nil, err
 	}
 
 	b.mu.Lock()
