@@ -168,14 +168,21 @@ func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
 	inChanged := !slices.Equal(oldIn, newIn)
 	if inChanged || !reflect.DeepEqual(conn(*old), conn(cfg)) {
 		b.disconnect()
-		var drop []string
+		var gone []string
 		for _, r := range oldIn {
-			if !slices.ContainsFunc(newIn, func(n Rule) bool { return n.RemotePrefix+n.Pattern == r.RemotePrefix+r.Pattern }) {
-				drop = append(drop, r.RemotePrefix+r.Pattern)
-			}
+			gone = append(gone, r.RemotePrefix+r.Pattern)
 		}
 		if prev := b.dropIn.Load(); prev != nil { // not yet sent: still to do
-			drop = append(drop, *prev...)
+			gone = append(gone, *prev...)
+		}
+		// A filter a new in rule needs is not dropped, also when an
+		// earlier Reconfigure removed it: its UNSUBSCRIBE would race the
+		// SUBSCRIBE made on connection.
+		var drop []string
+		for _, f := range gone {
+			if !slices.Contains(drop, f) && !slices.ContainsFunc(newIn, func(n Rule) bool { return n.RemotePrefix+n.Pattern == f }) {
+				drop = append(drop, f)
+			}
 		}
 		b.dropIn.Store(&drop)
 		b.in.Store(&newIn)
