@@ -112,6 +112,18 @@ func (c *client) retry() {
 	if c.out.kind == exchangeNone {
 		return
 	}
+	if c.out.kind == exchangePublish && !c.isV2 && 9+len(c.out.d.Message.Payload) > cfg.MaxMessageSize {
+		// A reload lowered max_message_size below this PUBLISH since it
+		// was sent (or checked, deliver): abandoned like one too large for
+		// its first send, not resent into the limit until the client is lost.
+		d := c.out.d
+		c.l.g.limitHit(LimitMessageSizeOut, c.id, c.key.addr, nil)
+		c.setOut(outFlight{})
+		c.timerAt = 0
+		c.abandon(d)
+		c.deliver()
+		return
+	}
 	if c.out.tries++; int(c.out.tries) > cfg.MaxRetries {
 		c.lose("no acknowledgement after max_retries")
 		return

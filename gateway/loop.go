@@ -426,8 +426,10 @@ func (l *loop) flush() {
 	q.link, q.data, q.ends, q.addrs, q.bufs, q.held = nil, q.data[:0], q.ends[:0], q.addrs[:0], q.bufs[:0], 0
 }
 
-// shutdown detaches every client without publishing wills.
+// shutdown detaches every client without publishing wills, after sending
+// what the send queue still holds (answers to messages already committed).
 func (l *loop) shutdown() {
+	l.flush()
 	detach := func(c *client) {
 		if c.conn != nil {
 			_ = c.conn.Disconnect() // the core may already be closed

@@ -23,7 +23,8 @@ import (
 //     recomputed, and a CONNECT beyond it evicts the loop's oldest as usual
 //     (one per CONNECT, so a lowered limit is reached gradually).
 //   - max_message_size: the next datagram received, and the next message
-//     sent, is measured against it. Raised, receive buffers grow as they are
+//     sent, is measured against it; a 1.2 PUBLISH in flight that no longer
+//     fits is abandoned at its retry (deliver.go). Raised, receive buffers grow as they are
 //     recycled (a smaller one is replaced before its next read); the read
 //     each link has in progress at that moment keeps its old buffer, so a
 //     datagram above the old limit arriving just then is dropped and

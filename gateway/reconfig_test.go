@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/gateway"
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	sn "github.com/gannet-mqtt/gannet/snpacket"
 )
 
@@ -158,4 +159,42 @@ func TestConfigChanges(t *testing.T) {
 	if got := gateway.ConfigChanges(gateway.Config{}, gateway.Config{MaxClients: gateway.DefaultMaxClients}); len(got) != 0 {
 		t.Errorf("ConfigChanges(zero, the default spelled out) = %v; want none", got)
 	}
+}
+
+// TestSetConfigLoweredSizeAbandonsInFlight: a PUBLISH in flight to a
+// sensor when a reload lowers max_message_size below its size is
+// abandoned at its next retry (as one too large is before its first send),
+// and the sensor gets the next message: it is not retried until it is
+// given up as lost.
+func TestSetConfigLoweredSizeAbandonsInFlight(t *testing.T) {
+	cfg := gateway.Config{MaxMessageSize: 1000, RetryInterval: 5 * time.Second, MaxRetries: 2}
+	run(t, cfg, func(t *testing.T, h *harness) {
+		will := h.app("will/#")
+		s := h.sensor("10.0.0.2:5000")
+		s.connectWithWill("dev1", false, 600)
+		ack := s.subscribe("cmd/dev1", sn.QoS1, 1)
+		big := string(bytes.Repeat([]byte("x"), 500))
+		h.publish("cmd/dev1", big, mqttcore.AtLeastOnce, false)
+		h.publish("cmd/dev1", "small", mqttcore.AtLeastOnce, false)
+		if p := s.recv().(*sn.Publish); string(p.Data) != big {
+			t.Fatalf("first PUBLISH carries %d octets; want the 500 of the big one", len(p.Data))
+		}
+		next := h.g.Config()
+		next.MaxMessageSize = 100
+		if _, err := h.g.SetConfig(next); err != nil {
+			t.Fatalf("SetConfig(max_message_size 100) = %v", err)
+		}
+		before := h.g.Stats().LimitHits[gateway.LimitMessageSizeOut]
+		// No PUBACK: at the retry the big one is abandoned, the small one sent.
+		p := s.recv().(*sn.Publish)
+		if string(p.Data) != "small" || p.TopicID != ack.TopicID {
+			t.Fatalf("after the retry interval: PUBLISH %+v; want the small message", p)
+		}
+		s.send(&sn.Puback{TopicID: p.TopicID, MsgID: p.MsgID, ReturnCode: sn.Accepted})
+		if got := h.g.Stats().LimitHits[gateway.LimitMessageSizeOut]; got != before+1 {
+			t.Errorf("LimitHits[max_message_size (sent)] = %d; want %d", got, before+1)
+		}
+		time.Sleep(time.Minute) // fake time: well past max_retries x retry_interval
+		will.expectNone()
+	})
 }

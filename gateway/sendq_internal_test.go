@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // batchRecorder is a BatchLink that records each WriteBatchUDPAddrPort.
@@ -71,6 +72,17 @@ func TestSendQueueFlushesWhenIdleFullOrHeldTooLong(t *testing.T) {
 		}
 		if len(r.batches) != 1 || len(r.batches[0]) != maxSendBatch {
 			t.Fatalf("after %d writes: %d batches; want one of %d", maxSendBatch+1, len(r.batches), maxSendBatch)
+		}
+	})
+	t.Run("shutdown", func(t *testing.T) {
+		l, r := newTestLoop(), &batchRecorder{}
+		l.timer = time.NewTimer(time.Hour)
+		l.in <- &datagram{} // the loop had more to do when the gateway closed
+		l.write(clientKey{r, a}, []byte("puback"))
+		l.stepDone()
+		l.shutdown()
+		if len(r.batches) != 1 || r.batches[0][0] != "puback" {
+			t.Fatalf("batches at shutdown %q; want the held PUBACK sent", r.batches)
 		}
 	})
 	t.Run("another link", func(t *testing.T) {

@@ -28,7 +28,7 @@ type Options struct {
 
 // Broker is the broker core. Create it with New and stop it with Close.
 type Broker struct {
-	cfg      atomic.Pointer[Config] // defaults filled in; replaced whole by SetConfig (limits.go)
+	cfg      atomic.Pointer[Config] // defaults filled in; replaced whole by SetConfig (reconfig.go)
 	journal  Journal
 	retained *retainedIndex
 	version  string
@@ -266,7 +266,7 @@ func (b *Broker) Attach(fe FrontEnd, opts ConnectOptions) (c *Conn, sessionPrese
 	link := b.linkLocked(s) // upstream.go: nil unless transparent
 	s.mu.Lock()
 	s.gen++
-	c = &Conn{b: b, s: s, gen: s.gen, user: opts.Username}
+	c = &Conn{b: b, s: s, gen: s.gen, user: opts.Username, inMax: cfg.MaxInflight}
 	s.conn, s.fe = c, fe
 	s.hint = nil
 	s.user = opts.Username

@@ -62,11 +62,18 @@ type ConnectOptions struct {
 // every method returns an error wrapping ErrDetached and Next reports
 // nothing.
 type Conn struct {
-	b    *Broker
-	s    *Session
-	gen  uint32
-	user string // ConnectOptions.Username
+	b     *Broker
+	s     *Session
+	gen   uint32
+	user  string // ConnectOptions.Username
+	inMax int    // max_inflight when attached: the bound on inbound QoS 2 awaiting PUBREL
 }
+
+// InboundWindow returns how many inbound QoS 2 messages may await PUBREL
+// on this attachment (Publish refuses more with ErrInflightFull): the
+// max_inflight in force when it was attached, kept across a SetConfig so
+// that what a front-end announced (MQTT 5 Receive Maximum) stays true.
+func (c *Conn) InboundWindow() int { return c.inMax }
 
 // ClientID returns the session's client id.
 func (c *Conn) ClientID() string { return c.s.clientID }
@@ -326,7 +333,7 @@ func (c *Conn) Publish(m *Message, pid uint16, tag uint32) (PublishStatus, error
 				return PublishDuplicate, nil
 			}
 		}
-		if len(s.inQoS2) >= b.conf().MaxInflight {
+		if len(s.inQoS2) >= c.inMax {
 			s.mu.Unlock()
 			b.stats.limitInflight.Add(1)
 			return PublishDone, fmt.Errorf("mqttcore: publish qos 2 id %d from %q: %d awaiting pubrel: %w", pid, s.clientID, len(s.inQoS2), ErrInflightFull)

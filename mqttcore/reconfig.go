@@ -22,7 +22,9 @@ import "fmt"
 //     hold and deadline; new ones follow the new rule.
 //   - max_inflight: attachments made before keep their window (it is the
 //     MQTT 5 Receive Maximum they were told); new attachments get the new
-//     one. Inbound QoS 2 awaiting PUBREL is checked against the new value.
+//     one. Inbound QoS 2 awaiting PUBREL is bounded by the value in force
+//     at attach too (Conn.InboundWindow, which the MQTT listener announces
+//     as the MQTT 5 Receive Maximum).
 //   - max_payload_size, max_topic_levels, max_retained: checked on the next
 //     publish, subscribe or retained update; what is stored stays.
 //   - max_packet_size: the core only checks it against max_payload_size;

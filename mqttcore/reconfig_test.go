@@ -93,3 +93,29 @@ func TestConfigChanges(t *testing.T) {
 		t.Errorf("ConfigChanges(zero, the default spelled out) = %v; want none", got)
 	}
 }
+
+// TestSetConfigKeepsInboundWindow: a lowered max_inflight does not refuse
+// the inbound QoS 2 an attachment was allowed (the MQTT 5 Receive Maximum
+// its CONNACK announced); a new attachment gets the new bound.
+func TestSetConfigKeepsInboundWindow(t *testing.T) {
+	b := newBroker(t, mqttcore.Config{MaxInflight: 3})
+	c, _ := attach(t, b, persistent("a"))
+	if got := c.InboundWindow(); got != 3 {
+		t.Fatalf("InboundWindow() = %d; want 3", got)
+	}
+	if _, err := b.SetConfig(mqttcore.Config{MaxInflight: 1, SysDisabled: b.Config().SysDisabled}); err != nil {
+		t.Fatalf("SetConfig = %v", err)
+	}
+	for pid := uint16(1); pid <= 3; pid++ {
+		if _, err := c.Publish(&mqttcore.Message{Topic: "t", QoS: 2}, pid, 0); err != nil {
+			t.Fatalf("QoS 2 #%d of the window of 3 told at attach, after max_inflight lowered to 1: %v", pid, err)
+		}
+	}
+	if _, err := c.Publish(&mqttcore.Message{Topic: "t", QoS: 2}, 4, 0); !isErr(err, mqttcore.ErrInflightFull) {
+		t.Errorf("fourth unreleased QoS 2 = %v; want ErrInflightFull", err)
+	}
+	c2, _ := attach(t, b, persistent("b"))
+	if got := c2.InboundWindow(); got != 1 {
+		t.Errorf("InboundWindow() of an attachment after SetConfig = %d; want 1", got)
+	}
+}

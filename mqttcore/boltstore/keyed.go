@@ -56,8 +56,10 @@ type KeyedOp struct {
 // name or key empty or longer than bbolt's key limit, a value longer than
 // its value limit, a reserved bucket) fails this call alone. ops and the
 // slices in them must not change until done is called. The changes reach
-// the bbolt file at a later checkpoint; Get sees them as soon as done has
-// been called, View only after that checkpoint.
+// the bbolt file at a later checkpoint; Get sees them by the time done is
+// called (from the moment their record is written, which may be before its
+// sync: a caller that must act only on what is durable waits for done),
+// View only after that checkpoint.
 func (s *Store) Log(ops []KeyedOp, done func(error)) {
 	r := requestPool.Get().(*request)
 	r.kv, r.done = ops, done
@@ -70,7 +72,8 @@ func (s *Store) Log(ops []KeyedOp, done func(error)) {
 // value is valid only during the call. It reads the overlay of logged,
 // not checkpointed keyed ops first and the bbolt file (one read
 // transaction) for the keys the overlay does not hold; a key's value is
-// whatever the last Log call whose done has been called left.
+// whatever the last Log call whose done has been called left, or a later
+// one whose record is written and not yet synced (Log).
 func (s *Store) Get(path [][]byte, keys [][]byte, fn func(i int, val []byte)) error {
 	if len(keys) == 0 {
 		return nil

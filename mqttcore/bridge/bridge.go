@@ -123,13 +123,9 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("bridge", cfg.Name)
-	tlsCfg, err := cfg.tlsConfig()
+	tlsCfg, urls, err := cfg.dialSettings()
 	if err != nil {
-		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
-	}
-	urls := make([]*url.URL, len(cfg.Servers))
-	for i, s := range cfg.Servers {
-		urls[i], _ = parseServer(s) // checked by Validate
+		return nil, err
 	}
 	so := StoreOptions{
 		MaxBytes: cfg.Queue.MaxBytes, MaxAge: cfg.Queue.MaxAge, MaxBatch: cfg.Queue.MaxBatch, MaxPending: cfg.Queue.MaxPending, Now: opts.Now,
@@ -187,6 +183,20 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 	b.wg.Add(1)
 	go b.statsLoop() // exits when Close closes b.stop
 	return b, nil
+}
+
+// dialSettings loads the TLS files of a validated cfg and parses its
+// servers, for connect.
+func (cfg *Config) dialSettings() (*tls.Config, []*url.URL, error) {
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
+	}
+	urls := make([]*url.URL, len(cfg.Servers))
+	for i, s := range cfg.Servers {
+		urls[i], _ = parseServer(s) // checked by Validate
+	}
+	return tlsCfg, urls, nil
 }
 
 // conf returns the configuration in force.

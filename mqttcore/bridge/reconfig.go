@@ -3,7 +3,6 @@ package bridge
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -114,13 +113,9 @@ func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
 	if len(fixed) > 0 {
 		return nil, fmt.Errorf("bridge %q: %v changed: %w", old.Name, fixed, ErrRestartNeeded)
 	}
-	tlsCfg, err := cfg.tlsConfig()
+	tlsCfg, urls, err := cfg.dialSettings()
 	if err != nil {
-		return nil, fmt.Errorf("bridge %q: %w", cfg.Name, err)
-	}
-	urls := make([]*url.URL, len(cfg.Servers))
-	for i, s := range cfg.Servers {
-		urls[i], _ = parseServer(s) // checked by Validate
+		return nil, err
 	}
 
 	b.mu.Lock()
@@ -131,12 +126,17 @@ func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
 		unused := slices.Clone(b.subs)
 		var subs []*outSub
 		var added []*outSub
+		type swap struct {
+			os *outSub
+			r  *Rule
+		}
+		var swaps []swap // kept subscriptions' new rules, stored once every new one is subscribed
 		for _, r := range newOut {
 			i := slices.IndexFunc(unused, func(os *outSub) bool { return os.rule.Load().key() == r.key() })
 			if i >= 0 {
 				os := unused[i]
 				unused = slices.Delete(unused, i, i+1)
-				os.rule.Store(&r)
+				swaps = append(swaps, swap{os, &r})
 				subs = append(subs, os)
 				continue
 			}
@@ -145,10 +145,13 @@ func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
 				for _, a := range added {
 					a.sub.Unsubscribe()
 				}
-				return nil, err // the old subscriptions stand; rules swapped above are harmless: same filter
+				return nil, err // the old subscriptions stand with their old rules
 			}
 			added = append(added, os)
 			subs = append(subs, os)
+		}
+		for _, sw := range swaps {
+			sw.os.rule.Store(sw.r)
 		}
 		for _, os := range unused {
 			os.sub.Unsubscribe()
@@ -165,14 +168,21 @@ func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
 	inChanged := !slices.Equal(oldIn, newIn)
 	if inChanged || !reflect.DeepEqual(conn(*old), conn(cfg)) {
 		b.disconnect()
-		var drop []string
+		var gone []string
 		for _, r := range oldIn {
-			if !slices.ContainsFunc(newIn, func(n Rule) bool { return n.RemotePrefix+n.Pattern == r.RemotePrefix+r.Pattern }) {
-				drop = append(drop, r.RemotePrefix+r.Pattern)
-			}
+			gone = append(gone, r.RemotePrefix+r.Pattern)
 		}
 		if prev := b.dropIn.Load(); prev != nil { // not yet sent: still to do
-			drop = append(drop, *prev...)
+			gone = append(gone, *prev...)
+		}
+		// A filter a new in rule needs is not dropped, also when an
+		// earlier Reconfigure removed it: its UNSUBSCRIBE would race the
+		// SUBSCRIBE made on connection.
+		var drop []string
+		for _, f := range gone {
+			if !slices.Contains(drop, f) && !slices.ContainsFunc(newIn, func(n Rule) bool { return n.RemotePrefix+n.Pattern == f }) {
+				drop = append(drop, f)
+			}
 		}
 		b.dropIn.Store(&drop)
 		b.in.Store(&newIn)

@@ -110,3 +110,92 @@ func TestReconfigure(t *testing.T) {
 	}
 	out("3", "r2/sensors/t") // neither changed anything
 }
+
+// TestReconfigureFailedSubscribeChangesNothing: a Reconfigure whose new out
+// rule cannot be subscribed in the core (deeper than its max_topic_levels)
+// fails and leaves every out rule as it was, the remote prefix of a kept
+// subscription included.
+func TestReconfigureFailedSubscribeChangesNothing(t *testing.T) {
+	m := newMosquitto(t, "")
+	m.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	core, err := mqttcore.New(mqttcore.Config{SysDisabled: true, MaxTopicLevels: 4}, mqttcore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { core.Close() })
+	cfg := testConfig(t, "central", m.url(),
+		bridge.Rule{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r1/"})
+	log, _ := testLogger(t)
+	b := newBridge(t, cfg, core, log)
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "watcher")
+	remote.subscribe(t, ctx, "#", 1)
+
+	next := cfg
+	next.Rules = []bridge.Rule{
+		{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r2/"},
+		{Pattern: "a/b/c/d/e/#", Direction: bridge.Out, QoS: 1},
+	}
+	if _, err := b.Reconfigure(next); err == nil {
+		t.Fatal("Reconfigure(a filter deeper than max_topic_levels) = nil; want an error")
+	}
+	if err := core.Inline("sensor-1").Publish(&mqttcore.Message{Topic: "sensors/t", Payload: []byte("1"), QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if p := remote.next(t, ctx); p.Topic != "r1/sensors/t" {
+		t.Fatalf("after a failed Reconfigure the remote got %q; want r1/sensors/t (the old rule)", p.Topic)
+	}
+}
+
+// TestReconfigureReaddedInRule: an in rule removed by one Reconfigure and
+// added back by the next, before the bridge could connect in between, is
+// subscribed on the remote, not unsubscribed (its filter left on the list
+// of removed filters would race the subscription).
+func TestReconfigureReaddedInRule(t *testing.T) {
+	m := newMosquitto(t, "")
+	m.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	core := newCore(t)
+	keep := bridge.Rule{Pattern: "cmd/#", Direction: bridge.In, QoS: 1, RemotePrefix: "c1/"}
+	cfg := testConfig(t, "central", m.url(), keep)
+	log, _ := testLogger(t)
+	b := newBridge(t, cfg, core, log)
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	away := cfg
+	away.Servers = []string{fmt.Sprintf("mqtt://127.0.0.1:%d", freePort(t))} // nobody listens
+	away.Rules = []bridge.Rule{{Pattern: "other/#", Direction: bridge.In, QoS: 1}}
+	if _, err := b.Reconfigure(away); err != nil {
+		t.Fatalf("Reconfigure(away) = %v", err)
+	}
+	if _, err := b.Reconfigure(cfg); err != nil {
+		t.Fatalf("Reconfigure(back) = %v", err)
+	}
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	local := make(chan *mqttcore.Message, 100)
+	if _, err := core.Inline("app").SubscribeChan("cmd/#", mqttcore.SubOptions{QoS: 1}, local); err != nil {
+		t.Fatal(err)
+	}
+	remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "commander")
+	// The subscription is made after the connection: published until one
+	// arrives. The unsubscribe of the removed filters, if any, is answered
+	// by then too (both go out at once), so one more must arrive as well.
+	for got := 0; got < 2; {
+		remote.publish(t, ctx, "c1/cmd/a", 1, "x")
+		select {
+		case <-local:
+			got++
+		case <-time.After(100 * time.Millisecond): // not subscribed yet
+		case <-ctx.Done():
+			t.Fatalf("c1/cmd/a never arrived twice after the in rule was added back (got %d)", got)
+		}
+	}
+}

@@ -334,7 +334,7 @@ func (c *client) connect() error {
 	if v5 {
 		p := &ack.Properties
 		p.AssignedClientID = assigned
-		p.ReceiveMaximum = uint16(s.broker.Config().MaxInflight)
+		p.ReceiveMaximum = uint16(cc.InboundWindow()) // what the core enforces on this connection
 		p.MaximumPacketSize = uint32(c.cfg.MaxPacketSize)
 		p.TopicAliasMaximum = uint16(c.cfg.TopicAliasMaximum)
 		// Subscription Identifier Available is left out: it means 1.
