@@ -100,6 +100,16 @@ func (c *client) sendPubrel() {
 	c.send(&c.l.tx.pubrel)
 }
 
+// inFlightTooLarge reports whether the PUBLISH in flight no longer fits
+// max_message_size (or, for 2.0, the client's Maximum Packet Size), which a
+// reload may have lowered since it was checked.
+func (c *client) inFlightTooLarge(cfg *settings) bool {
+	if c.isV2 {
+		return c.publishPacketV2(c.out.d, sn.TopicType(c.out.typ), c.out.topicID, true).Len() > c.maxOut() // publish2.go
+	}
+	return 9+len(c.out.d.Message.Payload) > cfg.MaxMessageSize
+}
+
 // retry resends the exchange in progress after retry_interval (or at once
 // when an awake client repeats its PINGREQ), or gives the client up as lost
 // after max_retries (or ends a stalled will dialogue).
@@ -112,7 +122,7 @@ func (c *client) retry() {
 	if c.out.kind == exchangeNone {
 		return
 	}
-	if c.out.kind == exchangePublish && !c.isV2 && 9+len(c.out.d.Message.Payload) > cfg.MaxMessageSize {
+	if c.out.kind == exchangePublish && c.inFlightTooLarge(cfg) {
 		// A reload lowered max_message_size below this PUBLISH since it
 		// was sent (or checked, deliver): abandoned like one too large for
 		// its first send, not resent into the limit until the client is lost.

@@ -198,3 +198,42 @@ func TestSetConfigLoweredSizeAbandonsInFlight(t *testing.T) {
 		will.expectNone()
 	})
 }
+
+// The same for a 2.0 client: its PUBLISH in flight, too large after the
+// reload, is abandoned at its retry and the next one sent; the client is
+// not given up as lost.
+func TestSetConfigLoweredSizeAbandonsInFlightV2(t *testing.T) {
+	cfg := gateway.Config{MaxMessageSize: 1000, RetryInterval: 5 * time.Second, MaxRetries: 2}
+	run(t, cfg, func(t *testing.T, h *harness) {
+		s := h.sensor("10.0.0.2:5000")
+		s.connect2(&sn.ConnectV2{ClientID: []byte("dev1"), KeepAlive: 600})
+		s.subscribe2(&sn.SubscribeV2{QoS: sn.QoS1, TopicType: sn.TopicTypeName, PacketID: 2, TopicFilter: []byte("cmd/dev1")})
+		big := string(bytes.Repeat([]byte("x"), 500))
+		h.publish("cmd/dev1", big, mqttcore.AtLeastOnce, false)
+		h.publish("cmd/dev1", "small", mqttcore.AtLeastOnce, false)
+		if p := s.recv2().(*sn.PublishV2); string(p.Data) != big {
+			t.Fatalf("first PUBLISH carries %d octets; want the 500 of the big one", len(p.Data))
+		}
+		next := h.g.Config()
+		next.MaxMessageSize = 100
+		if _, err := h.g.SetConfig(next); err != nil {
+			t.Fatalf("SetConfig(max_message_size 100) = %v", err)
+		}
+		before := h.g.Stats().LimitHits[gateway.LimitMessageSizeOut]
+		p, ok := s.recv2().(*sn.PublishV2)
+		if !ok || string(p.Data) != "small" {
+			t.Fatalf("after the retry interval: %#v; want the small message", p)
+		}
+		s.send2(&sn.PubackV2{PacketID: p.PacketID})
+		if got := h.g.Stats().LimitHits[gateway.LimitMessageSizeOut]; got != before+1 {
+			t.Errorf("LimitHits[max_message_size (sent)] = %d; want %d", got, before+1)
+		}
+		time.Sleep(time.Minute) // fake time: well past max_retries x retry_interval
+		if m, err := s.tryRecv2(0); err == nil {
+			t.Fatalf("after the PUBACK: %#v; want nothing (the big one is not resent)", m)
+		}
+		if got := h.g.Stats().Lost; got != 0 {
+			t.Errorf("Stats().Lost = %d; want 0 (the client stays)", got)
+		}
+	})
+}
