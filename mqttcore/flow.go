@@ -33,6 +33,11 @@ type parking struct {
 	q        []parkedPub
 	retrying bool // a retry pass is running
 	again    bool // a queue drained during the pass: run another
+	// blind is set when the timer loop took its next hold deadline while
+	// a retry pass had the list out (it saw none of the pass's publishes,
+	// perhaps an empty list, and may sleep for idleWait): the pass pokes
+	// it when it puts publishes back.
+	blind bool
 }
 
 // park holds m (whose pending has the caller's hold) until it can be
@@ -80,6 +85,7 @@ func (b *Broker) retryParked() {
 		return
 	}
 	b.parking.retrying = true
+	b.parking.blind = false
 	for {
 		b.parking.again = false
 		q := b.parking.q
@@ -116,7 +122,16 @@ func (b *Broker) retryParked() {
 		}
 	}
 	b.parking.retrying = false
+	// Publishes put back after the timer loop looked without them: their
+	// deadline is armed only if the loop looks again. (park pokes only
+	// when the list it sees was empty, and nothing else may wake the loop
+	// for an hour.)
+	rearm := b.parking.blind && len(b.parking.q) > 0
+	b.parking.blind = false
 	b.parking.mu.Unlock()
+	if rearm {
+		b.poke()
+	}
 }
 
 // expireParked refuses held publishes whose HoldTimeout has passed at now
@@ -138,6 +153,9 @@ func (b *Broker) expireParked(now int64) int64 {
 	next := int64(0)
 	if len(b.parking.q) > 0 {
 		next = b.parking.q[0].at + limit
+	}
+	if b.parking.retrying {
+		b.parking.blind = true // the pass's publishes are not in next
 	}
 	b.parking.mu.Unlock()
 	for _, x := range due {

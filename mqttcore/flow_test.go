@@ -3,6 +3,7 @@ package mqttcore_test
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -145,6 +146,93 @@ func TestBackpressureTimeout(t *testing.T) {
 		// duplicate.
 		if st := pubConn(t, pub, "t", "c", 2, 3); st == mqttcore.PublishDuplicate {
 			t.Errorf("retry of a refused QoS 2 publish reported as duplicate")
+		}
+	})
+}
+
+// TestBackpressureHoldTimerRearmed: a held publish that a retry pass puts
+// back is still refused at its HoldTimeout when the timer loop looked at the
+// held list while the pass had it out (it saw an empty list and went to
+// sleep for as long as its other deadlines allowed). Without the re-arm
+// the publisher waits here until the next session deadline, and in
+// TestConcurrentStress (no such deadline) for good.
+func TestBackpressureHoldTimerRearmed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const hold = time.Second
+		b := newBroker(t, mqttcore.Config{MaxQueued: 2, MaxInflight: 10,
+			Overflow: mqttcore.OverflowBackpressure, HoldTimeout: hold})
+		in := b.Inline("pub")
+		fill := func(topic string) {
+			for range 2 {
+				if err := in.Publish(&mqttcore.Message{Topic: topic, QoS: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		held := func(topic string) chan error {
+			done := make(chan error, 1)
+			go func() { done <- in.Publish(&mqttcore.Message{Topic: topic, QoS: 1}) }()
+			return done
+		}
+
+		online, _ := attach(t, b, persistent("online"))
+		subscribe(t, online, "a", mqttcore.SubOptions{QoS: 1})
+		sleeper, _ := attach(t, b, persistent("sleeper"))
+		subscribe(t, sleeper, "z", mqttcore.SubOptions{QoS: 1})
+		if err := sleeper.Sleep(time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		// While the retry pass routes "a", wake the timer loop (a new,
+		// earlier session deadline) and let it settle.
+		var inPass atomic.Bool
+		if _, err := b.Inline("obs").Subscribe("a", mqttcore.SubOptions{}, func(*mqttcore.Message) {
+			if inPass.CompareAndSwap(true, false) {
+				w, _ := attach(t, b, persistent("w"))
+				if err := w.Sleep(time.Minute); err != nil {
+					t.Error(err)
+				}
+				synctest.Wait()
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		fill("a")
+		fill("z")
+		toOnline := held("a")
+		synctest.Wait()
+		toSleeper := held("z")
+		synctest.Wait()
+		if st := b.Stats(); st.HeldNow != 2 {
+			t.Fatalf("Stats = %+v; want HeldNow 2", st)
+		}
+
+		inPass.Store(true)
+		ackAll(t, online, drain(online)) // drains "online": a retry pass
+		synctest.Wait()
+		if inPass.Load() {
+			t.Fatal("the retry pass did not route the held publish to the online session")
+		}
+		select {
+		case err := <-toOnline:
+			if err != nil {
+				t.Fatalf("publish held for the online session = %v; want routed", err)
+			}
+		default:
+			t.Fatal("publish held for the online session still waits after its queue drained")
+		}
+
+		time.Sleep(hold + time.Millisecond) // the fake clock
+		synctest.Wait()
+		select {
+		case err := <-toSleeper:
+			if !isErr(err, mqttcore.ErrCongestion) {
+				t.Errorf("publish held for the sleeper = %v; want ErrCongestion", err)
+			}
+		default:
+			t.Errorf("publish held for the sleeper not refused %v after its hold timeout", hold)
+		}
+		if st := b.Stats(); st.HeldNow != 0 || st.LimitHits.Hold != 1 {
+			t.Errorf("Stats = %+v; want HeldNow 0, LimitHits.Hold 1", st)
 		}
 	})
 }
