@@ -996,10 +996,11 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 	if err := each(func(op *rawOp) error { c.note(op, i); i++; return nil }); err != nil {
 		return err
 	}
+	// Grown by append, not sized by the keys noted: those bound the
+	// survivors, but most of them (a message queued and removed, a bridged
+	// message handed over and acknowledged) usually cancel out, and a
+	// slice of one rawOp per key would be garbage each checkpoint.
 	ops := s.sorted[:0]
-	if n := c.size(); cap(ops) < n {
-		ops = make([]rawOp, 0, n)
-	}
 	i = 0
 	if err := each(func(op *rawOp) error {
 		if c.keep(op, i) {
