@@ -241,9 +241,9 @@ type group struct {
 // window is made, or kept alive by such pointers).
 type window struct {
 	chunks      [][]byte
-	size        int    // bytes held
-	first, last uint64 // their indexes; 0 when empty
-	spare       []byte // a chunk kept for reuse by reset
+	size        int      // bytes held
+	first, last uint64   // their indexes; 0 when empty
+	spare       [][]byte // chunks kept for reuse by reset
 }
 
 // windowChunk is the size of a window's chunks; a larger payload gets a
@@ -259,8 +259,10 @@ func (w *window) add(idx uint64, p []byte) []byte {
 	need := binary.MaxVarintLen64 + len(p)
 	if n := len(w.chunks); n == 0 || cap(w.chunks[n-1])-len(w.chunks[n-1]) < need {
 		var c []byte
-		if need <= windowChunk && w.spare != nil {
-			c, w.spare = w.spare[:0], nil
+		if n := len(w.spare); need <= windowChunk && n > 0 {
+			c = w.spare[n-1][:0]
+			w.spare[n-1] = nil
+			w.spare = w.spare[:n-1]
 		} else {
 			c = make([]byte, 0, max(windowChunk, need))
 		}
@@ -278,10 +280,18 @@ func (w *window) add(idx uint64, p []byte) []byte {
 func (w *window) empty() bool { return w.first == 0 }
 
 // reset empties w. Nothing may point into its chunks any more (the
-// overlay has dropped the keys of its records).
+// overlay has dropped the keys of its records). The chunks of the usual
+// size are kept for the next records, as many as this window used (the
+// ones the last reset kept and this one did not use are dropped): a busy
+// log does not allocate its windows anew at every checkpoint (at 10,000
+// bridged msgs/s some 6 MB each), an idle one does not keep a burst's.
 func (w *window) reset() {
-	if len(w.chunks) > 0 && cap(w.chunks[0]) == windowChunk {
-		w.spare = w.chunks[0]
+	clear(w.spare)
+	w.spare = w.spare[:0]
+	for _, c := range w.chunks {
+		if cap(c) == windowChunk {
+			w.spare = append(w.spare, c)
+		}
 	}
 	clear(w.chunks)
 	w.chunks = w.chunks[:0]
