@@ -56,6 +56,7 @@ type loop struct {
 
 	mu     sync.Mutex
 	events []coreEvent
+	spare  []coreEvent   // the loop's: the last batch handled, emptied, for post to fill next
 	wake   chan struct{} // 1-buffered: events are waiting
 }
 
@@ -165,8 +166,17 @@ func (l *loop) post(e coreEvent) {
 func (l *loop) handleEvents() {
 	l.mu.Lock()
 	events := l.events
-	l.events = nil
+	// The two slices take turns: a batch of events (every deferred PUBACK
+	// is one) does not leave its array to the garbage collector.
+	l.events, l.spare = l.spare, nil
 	l.mu.Unlock()
+	defer func() {
+		clear(events)
+		if cap(events) > maxSpareEvents {
+			events = nil // a burst passed: do not keep its array
+		}
+		l.spare = events[:0]
+	}()
 	for _, e := range events {
 		if e.inspect != nil {
 			e.inspect(l)
@@ -213,6 +223,9 @@ func (l *loop) handleEvents() {
 		c.checkState()
 	}
 }
+
+// maxSpareEvents bounds the event array a loop keeps for reuse.
+const maxSpareEvents = 4096
 
 // attachment is the core's FrontEnd for one attachment of a client. The
 // core calls it from any goroutine; it only posts to the owning loop.

@@ -306,9 +306,16 @@ func (s *Store) applyKeyed(tx *bbolt.Tx, op *rawOp) error {
 // the file and their keys have left the overlay (window.reset). The
 // committer adds, whoever checkpoints removes, Get reads.
 type overlay struct {
-	mu sync.RWMutex
-	m  map[string]overlayEntry
+	mu   sync.RWMutex
+	m    map[string]overlayEntry
+	peak int // the most keys m held since it was made
 }
+
+// maxKeptOverlay is the most keys an emptied overlay map may have held
+// and still be kept for reuse (cleared, not dropped): a map regrown from
+// nothing after every checkpoint was garbage at the rate of the bridge's
+// appends.
+const maxKeptOverlay = 1 << 16
 
 type overlayEntry struct {
 	val []byte // nil: deleted
@@ -334,6 +341,7 @@ func (o *overlay) add(idx uint64, p []byte, pend []kvPending) {
 		}
 		o.m[string(p[k.keyAt:k.keyEnd])] = e
 	}
+	o.peak = max(o.peak, len(o.m))
 	o.mu.Unlock()
 }
 
@@ -346,8 +354,8 @@ func (o *overlay) applied(idx uint64) {
 			delete(o.m, k)
 		}
 	}
-	if len(o.m) == 0 && o.m != nil {
-		o.m = nil // do not keep a big map's buckets
+	if len(o.m) == 0 && o.peak > maxKeptOverlay {
+		o.m, o.peak = nil, 0 // do not keep a big map's buckets
 	}
 	o.mu.Unlock()
 }

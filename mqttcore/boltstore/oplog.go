@@ -171,8 +171,12 @@ func decodeOps(p []byte, f func(*rawOp) error) error {
 	r := reader{b: p}
 	var lastSeq uint64
 	var lastMsg []byte
+	// One op for the whole record: f takes its address, so a variable
+	// per op would be an allocation per op (a checkpoint decodes every
+	// logged op twice).
+	var op rawOp
 	for len(r.b) > 0 && !r.bad {
-		op := rawOp{kind: mqttcore.OpKind(r.byte())}
+		op = rawOp{kind: mqttcore.OpKind(r.byte())}
 		switch op.kind {
 		case mqttcore.OpSession:
 			op.sid = r.uvarint()
@@ -280,12 +284,6 @@ func opClass(k mqttcore.OpKind) int {
 		return classKeyed
 	}
 	return classEntry
-}
-
-// size is the number of keys noted: a bound on the ops kept, but for
-// end-session ops.
-func (c *coalescer) size() int {
-	return len(c.entries) + len(c.sessions) + len(c.fronts) + len(c.retained) + len(c.keyed)
 }
 
 func (c *coalescer) reset() {
