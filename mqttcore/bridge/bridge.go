@@ -55,7 +55,7 @@ type Bridge struct {
 	cancel context.CancelFunc // cancels cm's context
 	subs   []*outSub
 	in     atomic.Pointer[[]Rule]   // the in rules, read by inbound
-	dropIn atomic.Pointer[[]string] // remote filters to unsubscribe on the next connection (reconfig.go)
+	dropIn atomic.Pointer[[]string] // remote filters to unsubscribe, kept until the remote's UNSUBACK (reconfig.go)
 
 	lastURL    atomic.Pointer[string]
 	connected  atomic.Bool
@@ -470,15 +470,28 @@ func (b *Bridge) connectionUp(ctx context.Context, cm *autopaho.ConnectionManage
 	b.connected.Store(true)
 	b.failWarned.Store(0)
 	b.log.Info("bridge connected", "server", b.server(), "session_present", ca.SessionPresent)
-	if drop := b.dropIn.Swap(nil); drop != nil && len(*drop) > 0 {
+	// The removed filters stay to do until the remote acknowledges their
+	// UNSUBSCRIBE: if this connection ends first, the next one sends it
+	// again (with a persistent session the remote keeps them meanwhile).
+	if drop := b.dropIn.Load(); drop != nil && len(*drop) > 0 {
 		b.wg.Add(1)
 		go func() { // exits when the UNSUBACK arrives or the connection ends
 			defer b.wg.Done()
 			uctx, cancel := context.WithTimeout(ctx, b.conf().connectTimeout())
 			defer cancel()
-			if _, err := cm.Unsubscribe(uctx, &paho.Unsubscribe{Topics: *drop}); err != nil {
-				b.log.Warn("bridge: unsubscribe removed in rules on remote", "server", b.server(), "filters", *drop, "err", err)
+			ua, err := cm.Unsubscribe(uctx, &paho.Unsubscribe{Topics: *drop})
+			if ua == nil { // no UNSUBACK (paho also errs on an UNSUBACK with a refusal)
+				b.log.Warn("bridge: unsubscribe removed in rules on remote; sent again on the next connection", "server", b.server(), "filters", *drop, "err", err)
+				return
 			}
+			for i, rc := range ua.Reasons {
+				if rc >= 0x80 && i < len(*drop) { // an answer all the same: sending it again would not change it
+					b.log.Warn("bridge: remote refused to unsubscribe a removed in rule", "server", b.server(), "filter", (*drop)[i], "reason_code", fmt.Sprintf("0x%02x", rc))
+				}
+			}
+			// Done, unless a Reconfigure meanwhile made a new list (which
+			// holds these filters too, unless a new in rule wants them).
+			b.dropIn.CompareAndSwap(drop, nil)
 		}()
 	}
 	in := *b.in.Load()

@@ -29,7 +29,10 @@ import (
 // the connection: the current one is closed cleanly (DISCONNECT) and a new
 // one made with the new settings; unacknowledged messages are sent again
 // on it, as after any reconnect. In rules are subscribed on the new
-// connection; the filters of removed in rules are unsubscribed there.
+// connection; the filters of removed in rules are unsubscribed there, and
+// again on each later connection until the remote's UNSUBACK (dropIn).
+// Messages that still arrive for a removed in rule match no rule in
+// force: they are acknowledged and not published into the core.
 //
 // The queue's settings (queue.*), max_inflight, sys_interval and
 // sys_disabled size or start what New built: Reconfigure refuses a change
