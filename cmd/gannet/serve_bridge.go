@@ -24,6 +24,10 @@ type bridgeSet struct {
 
 	mu   sync.Mutex // one change at a time (start, reload, stop)
 	list atomic.Pointer[[]*bridge.Bridge]
+
+	// reconfigure stands in for (*bridge.Bridge).Reconfigure in tests
+	// (nil: the real one).
+	reconfigure func(*bridge.Bridge, bridge.Config) ([]string, error)
 }
 
 // bridges returns the running bridges.
@@ -127,8 +131,10 @@ func (bs *bridgeSet) stop() error {
 // (bridge.Reconfigure: rules and connection) or, for a change to its queue
 // settings, max_inflight or $SYS settings, closed and made anew on the same
 // queue. It returns what it did and what it could not do, and the
-// [[bridge]] sections now in force (a section it could not apply keeps
-// its old value, or is left out when its bridge is not running).
+// [[bridge]] sections now in force, as each bridge reports them
+// (bridge.Config): a section it could not apply keeps its old value, one
+// whose new connection is still being started (bridge.ErrConnectRetrying)
+// its new one, and one whose bridge is not running is left out.
 func (bs *bridgeSet) reload(old, next []bridge.Config) (applied, notApplied []string, inForce []bridge.Config) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
@@ -176,7 +182,11 @@ func (bs *bridgeSet) reload(old, next []bridge.Config) (applied, notApplied []st
 			list = append(list, b)
 			inForce = append(inForce, c)
 		default:
-			changes, err := b.Reconfigure(c)
+			reconfigure := (*bridge.Bridge).Reconfigure
+			if bs.reconfigure != nil {
+				reconfigure = bs.reconfigure
+			}
+			changes, err := reconfigure(b, c)
 			switch {
 			case err == nil:
 				for _, ch := range changes {
@@ -198,10 +208,20 @@ func (bs *bridgeSet) reload(old, next []bridge.Config) (applied, notApplied []st
 				applied = append(applied, fmt.Sprintf("bridge %q restarted on its queue (queue, max_inflight or $SYS settings changed)", c.Name))
 				list = append(list, nb)
 				inForce = append(inForce, c)
+			case errors.Is(err, bridge.ErrConnectRetrying):
+				// The new section is in force, its connection is being
+				// retried: recorded as applied, so the next reload
+				// compares with it.
+				for _, ch := range changes {
+					applied = append(applied, fmt.Sprintf("bridge %q: %s", c.Name, ch))
+				}
+				notApplied = append(notApplied, fmt.Sprintf("bridge %q: %v (the new settings are in force; it queues meanwhile)", c.Name, err))
+				list = append(list, b)
+				inForce = append(inForce, b.Config())
 			default:
 				notApplied = append(notApplied, fmt.Sprintf("bridge %q: %v (it runs on as before)", c.Name, err))
 				list = append(list, b)
-				inForce = append(inForce, prev)
+				inForce = append(inForce, b.Config()) // the section it runs with: prev
 			}
 		}
 	}

@@ -54,8 +54,16 @@ type Bridge struct {
 	cm     *autopaho.ConnectionManager
 	cancel context.CancelFunc // cancels cm's context
 	subs   []*outSub
-	in     atomic.Pointer[[]Rule]   // the in rules, read by inbound
-	dropIn atomic.Pointer[[]string] // remote filters to unsubscribe on the next connection (reconfig.go)
+	// cmChanged is closed (and replaced) each time connect starts a new
+	// connection manager, for AwaitConnection.
+	cmChanged chan struct{}
+	closed    bool   // set by Close: no connection manager is started after it
+	gen       uint64 // counts the Reconfigures that replaced the connection; a retry of an older one gives up
+	// newConn starts a connection manager: autopaho.NewConnection, or a
+	// test's stand-in (export_test.go).
+	newConn func(context.Context, autopaho.ClientConfig) (*autopaho.ConnectionManager, error)
+	in      atomic.Pointer[[]Rule]   // the in rules, read by inbound
+	dropIn  atomic.Pointer[[]string] // remote filters to unsubscribe, kept until the remote's UNSUBACK (reconfig.go)
 
 	lastURL    atomic.Pointer[string]
 	connected  atomic.Bool
@@ -153,6 +161,9 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		store:  st,
 		out:    out,
 		stop:   make(chan struct{}),
+
+		cmChanged: make(chan struct{}),
+		newConn:   autopaho.NewConnection,
 	}
 	b.cfg.Store(&cfg)
 	out.onRefused = b.remoteRefused
@@ -239,13 +250,48 @@ func (b *Bridge) connect(cfg *Config, tlsCfg *tls.Config, urls []*url.URL) error
 	if cfg.Password != "" {
 		pc.ConnectPassword = []byte(cfg.Password)
 	}
-	cm, err := autopaho.NewConnection(ctx, pc)
+	cm, err := b.newConn(ctx, pc)
 	if err != nil {
 		cancel()
-		return fmt.Errorf("bridge %q: %w", cfg.Name, err)
+		return fmt.Errorf("bridge %q: start connection: %w", cfg.Name, err)
 	}
 	b.cm, b.cancel = cm, cancel
+	close(b.cmChanged)
+	b.cmChanged = make(chan struct{})
 	return nil
+}
+
+// retryConnect starts connection managers for cfg, with backoff, until one
+// starts: after a Reconfigure whose connect failed, the bridge goes on
+// trying with the settings in force, as after any outage. The caller holds
+// b.mu.
+func (b *Bridge) retryConnect(cfg *Config, tlsCfg *tls.Config, urls []*url.URL) {
+	gen := b.gen
+	b.wg.Add(1)
+	go func() { // exits when a manager starts, a later Reconfigure replaces the connection, or Close
+		defer b.wg.Done()
+		for attempt := 1; ; attempt++ {
+			t := time.NewTimer(cfg.backoff(attempt))
+			select {
+			case <-b.stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			b.mu.Lock()
+			if b.closed || b.gen != gen {
+				b.mu.Unlock()
+				return
+			}
+			err := b.connect(cfg, tlsCfg, urls)
+			b.mu.Unlock()
+			if err == nil {
+				b.log.Info("bridge: connection started after a failed start", "attempt", attempt+1)
+				return
+			}
+			b.connectError(err) // a Warn once per outage, then Debug
+		}
+	}()
 }
 
 // disconnect stops the connection manager and waits (bounded) for it. The
@@ -268,6 +314,7 @@ func (b *Bridge) Close() error {
 		b.mu.Lock()
 		b.unsubscribe()
 		b.disconnect()
+		b.closed = true
 		b.mu.Unlock()
 		close(b.stop)
 		b.wg.Wait()
@@ -310,13 +357,31 @@ func (b *Bridge) Stats() Stats {
 	}
 }
 
-// AwaitConnection waits until the remote connection is up or ctx ends.
+// AwaitConnection waits until the remote connection is up or ctx ends,
+// through a Reconfigure's change of connection (or its retries to start
+// one). It returns an error once the bridge is closed.
 func (b *Bridge) AwaitConnection(ctx context.Context) error {
-	b.mu.Lock()
-	cm := b.cm
-	b.mu.Unlock()
-	return cm.AwaitConnection(ctx)
+	for {
+		b.mu.Lock()
+		cm, changed, closed := b.cm, b.cmChanged, b.closed
+		b.mu.Unlock()
+		err := cm.AwaitConnection(ctx)
+		if err == nil || ctx.Err() != nil || closed {
+			return err
+		}
+		select { // cm was stopped: by Close, or by a Reconfigure that starts another
+		case <-changed:
+		case <-b.stop:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
+
+// Config returns the configuration in force: the last one New or
+// Reconfigure applied.
+func (b *Bridge) Config() Config { return *b.conf() }
 
 // outbound returns the core callback of an out rule: remap, cap the QoS
 // and write the message to the durable queue. It runs on the publisher's
@@ -470,15 +535,28 @@ func (b *Bridge) connectionUp(ctx context.Context, cm *autopaho.ConnectionManage
 	b.connected.Store(true)
 	b.failWarned.Store(0)
 	b.log.Info("bridge connected", "server", b.server(), "session_present", ca.SessionPresent)
-	if drop := b.dropIn.Swap(nil); drop != nil && len(*drop) > 0 {
+	// The removed filters stay to do until the remote acknowledges their
+	// UNSUBSCRIBE: if this connection ends first, the next one sends it
+	// again (with a persistent session the remote keeps them meanwhile).
+	if drop := b.dropIn.Load(); drop != nil && len(*drop) > 0 {
 		b.wg.Add(1)
 		go func() { // exits when the UNSUBACK arrives or the connection ends
 			defer b.wg.Done()
 			uctx, cancel := context.WithTimeout(ctx, b.conf().connectTimeout())
 			defer cancel()
-			if _, err := cm.Unsubscribe(uctx, &paho.Unsubscribe{Topics: *drop}); err != nil {
-				b.log.Warn("bridge: unsubscribe removed in rules on remote", "server", b.server(), "filters", *drop, "err", err)
+			ua, err := cm.Unsubscribe(uctx, &paho.Unsubscribe{Topics: *drop})
+			if ua == nil { // no UNSUBACK (paho also errs on an UNSUBACK with a refusal)
+				b.log.Warn("bridge: unsubscribe removed in rules on remote; sent again on the next connection", "server", b.server(), "filters", *drop, "err", err)
+				return
 			}
+			for i, rc := range ua.Reasons {
+				if rc >= 0x80 && i < len(*drop) { // an answer all the same: sending it again would not change it
+					b.log.Warn("bridge: remote refused to unsubscribe a removed in rule", "server", b.server(), "filter", (*drop)[i], "reason_code", fmt.Sprintf("0x%02x", rc))
+				}
+			}
+			// Done, unless a Reconfigure meanwhile made a new list (which
+			// holds these filters too, unless a new in rule wants them).
+			b.dropIn.CompareAndSwap(drop, nil)
 		}()
 	}
 	in := *b.in.Load()

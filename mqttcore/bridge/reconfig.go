@@ -28,8 +28,13 @@ import (
 // start, session expiry, connect timeout, backoff or the in rules replaces
 // the connection: the current one is closed cleanly (DISCONNECT) and a new
 // one made with the new settings; unacknowledged messages are sent again
-// on it, as after any reconnect. In rules are subscribed on the new
-// connection; the filters of removed in rules are unsubscribed there.
+// on it, as after any reconnect. Should the new one fail to start, the new
+// settings stay in force and the bridge retries with backoff
+// (ErrConnectRetrying): the caller records cfg, not the old config. In
+// rules are subscribed on the new connection; the filters of removed in rules are unsubscribed there, and
+// again on each later connection until the remote's UNSUBACK (dropIn).
+// Messages that still arrive for a removed in rule match no rule in
+// force: they are acknowledged and not published into the core.
 //
 // The queue's settings (queue.*), max_inflight, sys_interval and
 // sys_disabled size or start what New built: Reconfigure refuses a change
@@ -39,6 +44,12 @@ import (
 // ErrRestartNeeded is returned by Reconfigure for a change it cannot make
 // in place: the bridge must be closed and made anew with New.
 var ErrRestartNeeded = errors.New("bridge: change needs the bridge closed and made anew")
+
+// ErrConnectRetrying is returned, wrapped, by Reconfigure when the new
+// configuration is in force but the connection with it could not be
+// started: the bridge retries, with backoff, until it starts (as after any
+// outage), and queues meanwhile. The changes returned with it were made.
+var ErrConnectRetrying = errors.New("bridge: new configuration in force, but its connection did not start; retrying with backoff")
 
 // outSub is one out rule's subscription in the core. Its rule may be
 // replaced (same local filter and QoS) without resubscribing.
@@ -88,8 +99,10 @@ func outRules(rules []Rule) []Rule {
 // and returns what changed, in words for an operator. An invalid cfg, or
 // TLS files that do not load, change nothing. A change to the name, the
 // queue settings, max_inflight or the $SYS settings returns
-// ErrRestartNeeded and changes nothing. Not safe for concurrent use with
-// itself or Close.
+// ErrRestartNeeded and changes nothing. An error wrapping
+// ErrConnectRetrying means cfg is in force (Config returns it) and the
+// bridge keeps trying to start its connection. Not safe for concurrent
+// use with itself or Close.
 func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -187,17 +200,19 @@ func (b *Bridge) Reconfigure(cfg Config) (changes []string, err error) {
 		b.dropIn.Store(&drop)
 		b.in.Store(&newIn)
 		b.cfg.Store(&cfg)
-		if err := b.connect(&cfg, tlsCfg, urls); err != nil {
-			// Only a bad autopaho configuration fails here, which
-			// Validate has ruled out; the old one cannot be revived
-			// (its context is cancelled), so the bridge stays
-			// unconnected, queueing, until the next reload.
-			return changes, err
-		}
+		b.gen++
 		if inChanged {
 			changes = append(changes, fmt.Sprintf("in rules: %d", len(newIn)))
 		}
-		if keys := changedKeys(conn(*old), conn(cfg)); len(keys) > 0 {
+		keys := changedKeys(conn(*old), conn(cfg))
+		if err := b.connect(&cfg, tlsCfg, urls); err != nil {
+			// The new settings are in force (the out rules already
+			// are): the bridge goes on trying to connect with them,
+			// with backoff, queueing meanwhile, as after any outage.
+			b.retryConnect(&cfg, tlsCfg, urls)
+			return changes, fmt.Errorf("%w: %w", ErrConnectRetrying, err)
+		}
+		if len(keys) > 0 {
 			changes = append(changes, "reconnected with the new "+strings.Join(keys, ", "))
 		} else {
 			changes = append(changes, "reconnected to subscribe the new in rules")

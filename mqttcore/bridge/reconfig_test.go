@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -197,5 +198,72 @@ func TestReconfigureReaddedInRule(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("c1/cmd/a never arrived twice after the in rule was added back (got %d)", got)
 		}
+	}
+}
+
+// TestReconfigureFailedConnectKeepsTrying: when the connection with the new
+// settings does not start inside Reconfigure, the new configuration is in
+// force all the same (Config returns it, so a reload records it), the error
+// says so (ErrConnectRetrying), and the bridge goes on trying with backoff
+// until it connects, with the new in rule subscribed; applying the same
+// configuration again changes nothing.
+func TestReconfigureFailedConnectKeepsTrying(t *testing.T) {
+	m := newMosquitto(t, "")
+	m.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	core := newCore(t)
+	cfg := testConfig(t, "central", m.url(),
+		bridge.Rule{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r1/"},
+		bridge.Rule{Pattern: "cmd/#", Direction: bridge.In, QoS: 1, RemotePrefix: "c1/"},
+	)
+	log, _ := testLogger(t)
+	b := newBridge(t, cfg, core, log)
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := cfg
+	next.Rules = []bridge.Rule{
+		{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r2/"},
+		{Pattern: "cmd/#", Direction: bridge.In, QoS: 1, RemotePrefix: "c2/"},
+	}
+	bridge.FailConnects(b, 2) // the start in Reconfigure and the first retry
+	changes, err := b.Reconfigure(next)
+	if !errors.Is(err, bridge.ErrConnectRetrying) {
+		t.Fatalf("Reconfigure with a connection that does not start = %q, %v; want ErrConnectRetrying", changes, err)
+	}
+	if want := []string{"out rules: 1 (0 subscribed, 0 unsubscribed)", "in rules: 1"}; !slices.Equal(changes, want) {
+		t.Errorf("Reconfigure changes = %q; want %q (made, though the connection did not start)", changes, want)
+	}
+	if got := b.Config(); !reflect.DeepEqual(got, next) {
+		t.Errorf("after the failed start Config() = %+v; want the new configuration %+v", got, next)
+	}
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatalf("the bridge did not connect after its connection failed to start: %v", err)
+	}
+	local := make(chan *mqttcore.Message, 100)
+	if _, err := core.Inline("app").SubscribeChan("cmd/#", mqttcore.SubOptions{QoS: 1}, local); err != nil {
+		t.Fatal(err)
+	}
+	remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "commander")
+	remote.subscribe(t, ctx, "r2/#", 1)
+	for got := false; !got; { // the subscription is made after the connection
+		remote.publish(t, ctx, "c2/cmd/a", 1, "x")
+		select {
+		case lm := <-local:
+			got = lm.Topic == "cmd/a"
+		case <-time.After(100 * time.Millisecond): // not subscribed yet
+		case <-ctx.Done():
+			t.Fatal("c2/cmd/a never arrived: the new in rule was not subscribed")
+		}
+	}
+	if err := core.Inline("sensor-1").Publish(&mqttcore.Message{Topic: "sensors/t", Payload: []byte("1"), QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if p := remote.next(t, ctx); p.Topic != "r2/sensors/t" {
+		t.Errorf("the remote got %q; want r2/sensors/t", p.Topic)
+	}
+	if changes, err := b.Reconfigure(next); err != nil || len(changes) != 0 {
+		t.Errorf("Reconfigure(the same configuration again) = %q, %v; want no change", changes, err)
 	}
 }
