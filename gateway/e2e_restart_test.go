@@ -45,7 +45,8 @@ func testRestartKeepsSensors(t *testing.T, v snclient.Version) {
 	st1 := open()
 	e1 := sntest.Start(t, sntest.Options{Journal: st1})
 	app1 := e1.MQTT(t, ctx, "app")
-	sleeper := e1.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true, Version: v})
+	// The sleeper ignores WAKEUP: its messages must wait out the restart.
+	sleeper := e1.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true, Version: v, IgnoreWakeup: true})
 	if _, err := sleeper.Subscribe(ctx, snclient.Named("cmd/sleeper"), sn.QoS1); err != nil {
 		t.Fatalf("Subscribe = %v", err)
 	}
