@@ -378,6 +378,11 @@ func (c *client) resumeSession(kept []byte) {
 		return
 	}
 	n := len(c.topics.entries)
+	if n > 0 || len(st.topics) == 0 {
+		// A sensor rebuilt after a restart holds its aliases already
+		// (handleRestore), or there are none to give back.
+		return
+	}
 	if limit := c.l.g.live().MaxTopicsPerClient; limit > 0 && len(st.topics) > limit {
 		st.topics = st.topics[:limit] // max_topics_per_client lowered meanwhile
 	}
