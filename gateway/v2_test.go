@@ -747,3 +747,23 @@ func TestV2AliasesSurviveTheConnection(t *testing.T) {
 		})
 	})
 }
+
+// TestTopicIDsAfterA12Reconnect pins that 1.2 is unchanged by G2-3: a 1.2
+// sensor's topic ids start afresh with every CONNECT (spec-interpretation
+// G6), also when it resumes a persistent session after a DISCONNECT.
+func TestTopicIDsAfterA12Reconnect(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		s := h.sensor("10.0.0.2:5000")
+		s.connect("dev12", false, 60)
+		id := s.register("t/a", 1)
+		s.send(&sn.Disconnect{})
+		s.expect(&sn.Disconnect{})
+		s2 := h.sensor("10.0.0.3:5000")
+		s2.connect("dev12", false, 60)
+		s2.send(&sn.Publish{QoS: sn.QoS1, TopicID: id, MsgID: 2, Data: []byte("x")})
+		s2.expect(&sn.Puback{TopicID: id, MsgID: 2, ReturnCode: sn.RejectedInvalidTopicID})
+		if n := h.g.Stats().V2.AliasesResumed; n != 0 {
+			t.Errorf("Stats.V2.AliasesResumed = %d; want 0", n)
+		}
+	})
+}
