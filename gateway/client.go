@@ -151,6 +151,7 @@ func (c *client) send(m sn.Message) bool { return c.l.sendTo(c.key, c.nodeID(), 
 // lose ends the client abnormally: its will is published.
 func (c *client) lose(why string) {
 	if c.conn != nil {
+		c.keepSession()   // persist.go: a 2.0 client's aliases stay with its session
 		_ = c.conn.Lost() // ErrDetached only: the session moved on already
 		c.detach()
 	}

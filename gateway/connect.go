@@ -133,5 +133,8 @@ func (c *client) attachPresent(clean bool, will *mqttcore.Will, keepWill bool) (
 	}
 	c.setConn(conn)
 	c.timerAt = 0
+	if kept := conn.TakeFrontEndState(); kept != nil && present && !clean {
+		c.resumeSession(kept) // persist.go: a 2.0 client's aliases come back
+	}
 	return present, nil
 }

@@ -45,7 +45,8 @@ func testRestartKeepsSensors(t *testing.T, v snclient.Version) {
 	st1 := open()
 	e1 := sntest.Start(t, sntest.Options{Journal: st1})
 	app1 := e1.MQTT(t, ctx, "app")
-	sleeper := e1.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true, Version: v})
+	// The sleeper ignores WAKEUP: its messages must wait out the restart.
+	sleeper := e1.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true, Version: v, IgnoreWakeup: true})
 	if _, err := sleeper.Subscribe(ctx, snclient.Named("cmd/sleeper"), sn.QoS1); err != nil {
 		t.Fatalf("Subscribe = %v", err)
 	}
@@ -98,5 +99,61 @@ func testRestartKeepsSensors(t *testing.T, v snclient.Version) {
 	}
 	if _, ok := e2.Broker.Session("clean"); ok {
 		t.Error("a clean session survived the restart")
+	}
+}
+
+// TestE2ERestartKeepsDisconnectedAliases: a 2.0 sensor that DISCONNECTs
+// with a persistent session leaves its session aliases with its core
+// session (docs/mqttsn-2.md G2-3); after a gateway restart on the same
+// store it is not rebuilt as connected, and when it resumes the session its
+// QoS 0 and QoS 1 PUBLISHes by the old alias are delivered.
+func TestE2ERestartKeepsDisconnectedAliases(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	path := filepath.Join(t.TempDir(), "store", "gannet.db")
+	open := func() *boltstore.Store {
+		st, err := boltstore.Open(path, boltstore.Options{})
+		if err != nil {
+			t.Fatalf("boltstore.Open = %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	st1 := open()
+	e1 := sntest.Start(t, sntest.Options{Journal: st1})
+	s := e1.Connected(t, ctx, snclient.Options{ClientID: "dev", PersistentSession: true, Version: snclient.Version20})
+	if _, err := s.Register(ctx, "up/dev"); err != nil {
+		t.Fatalf("Register = %v", err)
+	}
+	if err := s.Disconnect(ctx); err != nil {
+		t.Fatalf("Disconnect = %v", err)
+	}
+	e1.WaitSession(t, ctx, "dev", mqttcore.StateDisconnected)
+	e1.Close()
+	if err := st1.Close(); err != nil {
+		t.Fatalf("store Close = %v", err)
+	}
+
+	e2 := sntest.Start(t, sntest.Options{Journal: open(), UDPAddr: e1.UDPAddr})
+	app := e2.MQTT(t, ctx, "app")
+	app.Subscribe(t, ctx, 1, "up/#")
+	if err := s.Connect(ctx); err != nil {
+		t.Fatalf("Connect after the restart = %v", err)
+	}
+	// 1, not 0: the aliases came from the core session, not from a client
+	// the gateway rebuilt as connected (which would keep its own).
+	if n := e2.Gateway.Stats().V2.AliasesResumed; n != 1 {
+		t.Errorf("Stats.V2.AliasesResumed = %d; want 1", n)
+	}
+	if err := s.Publish(ctx, snclient.Named("up/dev"), sn.QoS0, false, []byte("q0")); err != nil {
+		t.Fatalf("Publish QoS 0 = %v", err)
+	}
+	app.Expect(t, ctx, "up/dev", "q0", 0, false)
+	if err := s.Publish(ctx, snclient.Named("up/dev"), sn.QoS1, false, []byte("q1")); err != nil {
+		t.Fatalf("Publish QoS 1 = %v", err)
+	}
+	app.Expect(t, ctx, "up/dev", "q1", 1, false)
+	if n := e2.Gateway.Stats().InvalidTopic; n != 0 {
+		t.Errorf("gateway refused %d aliases after the restart; want the session's kept", n)
 	}
 }

@@ -194,13 +194,14 @@ func TestE2EV2PubwosForbidden(t *testing.T) {
 
 // TestE2EV2SleepWake: a 2.0 sensor asleep after SLEEPREQ gets the messages
 // queued meanwhile (QoS 0 and 1) when it wakes with PINGREQ, and goes back
-// to sleep; the same core queue as 1.2 sleep.
+// to sleep; the same core queue as 1.2 sleep. It ignores WAKEUP, so that it
+// wakes only when the test says.
 func TestE2EV2SleepWake(t *testing.T) {
 	t.Parallel()
 	ctx := sntest.Context(t)
 	e := sntest.Start(t, sntest.Options{})
 	app := e.MQTT(t, ctx, "app")
-	s := e.Connected(t, ctx, snclient.Options{ClientID: "sleeper", Version: sn.Version20, PersistentSession: true})
+	s := e.Connected(t, ctx, snclient.Options{ClientID: "sleeper", Version: sn.Version20, PersistentSession: true, IgnoreWakeup: true})
 	if _, err := s.Subscribe(ctx, snclient.Named("cmd/#"), sn.QoS1); err != nil {
 		t.Fatalf("Subscribe = %v", err)
 	}
@@ -295,9 +296,9 @@ func TestE2EV2AddressChange(t *testing.T) {
 	}
 }
 
-// TestE2EV2Wakeup: a 2.0 sensor (a raw UDP socket: snclient does not act on
-// WAKEUP) sleeps with SLEEPREQ; a message an MQTT 5 client (paho.golang)
-// publishes to it brings a WAKEUP, once however many follow; its PINGREQ
+// TestE2EV2Wakeup: a 2.0 sensor (a raw UDP socket, to see every packet;
+// snclient's own answer to WAKEUP is TestE2EV2WakeupSnclient) sleeps with
+// SLEEPREQ; a message an MQTT 5 client (paho.golang) publishes to it brings a WAKEUP, once however many follow; its PINGREQ
 // then collects them, and PINGRESP ends the wake (docs/mqttsn-2.md G2-26).
 func TestE2EV2Wakeup(t *testing.T) {
 	t.Parallel()
@@ -376,5 +377,39 @@ func TestE2EV2Wakeup(t *testing.T) {
 	}
 	if n := e.Gateway.Stats().V2.Wakeups; n != 1 {
 		t.Errorf("Stats.V2.Wakeups = %d; want 1", n)
+	}
+}
+
+// TestE2EV2WakeupSnclient: snclient acts on the gateway's WAKEUP. A 2.0
+// sensor subscribes and sleeps; an MQTT client publishes to it; without any
+// call from the application the sensor sends PINGREQ on the WAKEUP, gets the
+// message, and is asleep again after PINGRESP.
+func TestE2EV2WakeupSnclient(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	e := sntest.Start(t, sntest.Options{})
+	app := e.MQTT(t, ctx, "app")
+	s := e.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true, Version: snclient.Version20})
+	if _, err := s.Subscribe(ctx, snclient.Named("cmd/sleeper"), sn.QoS1); err != nil {
+		t.Fatalf("Subscribe = %v", err)
+	}
+	if err := s.Sleep(ctx, time.Hour); err != nil {
+		t.Fatalf("Sleep = %v", err)
+	}
+	e.WaitSession(t, ctx, "sleeper", mqttcore.StateAsleep)
+	app.Publish(t, ctx, "cmd/sleeper", 1, false, "wake")
+	if m := s.Next(t, ctx); m.Topic != "cmd/sleeper" || string(m.Payload) != "wake" {
+		t.Fatalf("sensor got (%q, %q); want (cmd/sleeper, wake)", m.Topic, m.Payload)
+	}
+	// After PINGRESP the client is asleep again, and the core session too.
+	sntest.WaitFor(t, ctx, "the sensor to sleep again", func() bool {
+		return s.State() == snclient.StateAsleep
+	})
+	e.WaitSession(t, ctx, "sleeper", mqttcore.StateAsleep)
+	if n := s.Stats().Wakeups; n != 1 {
+		t.Errorf("snclient Stats.Wakeups = %d; want 1", n)
+	}
+	if n := e.Gateway.Stats().V2.Wakeups; n != 1 {
+		t.Errorf("gateway Stats.V2.Wakeups = %d; want 1", n)
 	}
 }

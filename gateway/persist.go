@@ -36,6 +36,11 @@ const (
 	stateVersionV2 = 2
 )
 
+// stateEnded flags (in the second octet) the state of a 2.0 sensor whose
+// connection ended (keepSession): after a restart it is not rebuilt as
+// connected, it waits in the core for the sensor to resume its session.
+const stateEnded = 4
+
 // savedState is the decoded front-end state of one sensor.
 type savedState struct {
 	link      string // the link's local address
@@ -43,6 +48,7 @@ type savedState struct {
 	node      string
 	fwd       bool
 	asleep    bool
+	ended     bool // the sensor ended its connection: kept for a resume, not rebuilt
 	keepAlive uint16
 	sleepFor  uint16
 	sleepAt   int64 // unix ns, when asleep
@@ -131,7 +137,7 @@ func decodeState(b []byte) (savedState, error) {
 		return s, fmt.Errorf("%w: unknown version", errBadState)
 	}
 	flags := r.byte()
-	s.fwd, s.asleep = flags&1 != 0, flags&2 != 0
+	s.fwd, s.asleep, s.ended = flags&1 != 0, flags&2 != 0, flags&stateEnded != 0
 	s.link = r.str()
 	if err := s.addr.UnmarshalBinary([]byte(r.str())); err != nil && r.err == nil {
 		r.err = err
@@ -226,6 +232,11 @@ func (g *Gateway) loadRestored() {
 		st, err := decodeState(r.FrontEnd)
 		if err != nil {
 			g.log.Warn("cannot restore a sensor's gateway state; it must connect again", "client_id", r.ClientID, "err", err)
+			continue
+		}
+		if st.ended {
+			// A 2.0 sensor that ended its connection: the core holds its
+			// state until it resumes the session (keepSession).
 			continue
 		}
 		if g.restored == nil {
@@ -326,4 +337,56 @@ func (l *loop) handleRestore(rb *restoreBatch) {
 		l.schedule(c) // keep-alive counts from now
 		c.deliver()
 	}
+}
+
+// A 2.0 client's session aliases are session state (CSD01, digest C.6):
+// a client that resumes its session may go on using them. They must not
+// cost gateway memory while the client is away, so when the attachment of a
+// 2.0 client whose session outlives it ends (DISCONNECT, a loss, a
+// DISCONNECT with will), the gateway hands its state, in the encoding
+// above, to the core (mqttcore.Conn.KeepFrontEndState), which holds it
+// with the detached session, journals it when durable, and drops it when
+// the session ends (expiry, a clean start). The CONNECT that resumes the
+// session takes it back (attachPresent) and the client has its aliases
+// again, from any address and after a gateway restart. A 1.2 client's
+// topic ids do not survive a new CONNECT (1.2 §6.7, spec-interpretation
+// G6): nothing is kept for it, and what a restart left is dropped.
+
+// keepSession hands a 2.0 client's state to its core session as its
+// attachment is about to end.
+func (c *client) keepSession() {
+	if !c.isV2 || c.conn == nil || c.v2.expiry == 0 {
+		return // kept also without aliases: the journal must say it ended
+	}
+	b := c.appendState(nil, false)
+	b[1] |= stateEnded
+	c.conn.KeepFrontEndState(b)
+}
+
+// resumeSession restores, for a 2.0 client whose CONNECT resumed its
+// session (Clean Start 0, Session Present), the aliases kept with it.
+// State that does not decode, or that a 1.2 sensor left, gives none.
+func (c *client) resumeSession(kept []byte) {
+	if len(kept) == 0 || !c.isV2 {
+		return
+	}
+	st, err := decodeState(kept)
+	if err != nil || st.v2 == nil {
+		if err != nil {
+			c.l.g.log.Warn("cannot read a resumed session's aliases; the client must register again", "client_id", c.id, "err", err)
+		}
+		return
+	}
+	n := len(c.topics.entries)
+	if n > 0 || len(st.topics) == 0 {
+		// A sensor rebuilt after a restart holds its aliases already
+		// (handleRestore), or there are none to give back.
+		return
+	}
+	if limit := c.l.g.live().MaxTopicsPerClient; limit > 0 && len(st.topics) > limit {
+		st.topics = st.topics[:limit] // max_topics_per_client lowered meanwhile
+	}
+	c.topics = registry{entries: st.topics, next: st.next}
+	c.topicsChanged(n)
+	c.l.g.stats.v2AliasesResumed.Add(1)
 }

@@ -147,6 +147,7 @@ func (c *client) onDisconnectV2(m *sn.DisconnectV2) {
 		}
 	}
 	if c.conn != nil {
+		c.keepSession() // persist.go: the aliases stay with the session
 		if m.HasReasonCode && m.ReasonCode == sn.DisconnectWithWill {
 			_ = c.conn.Lost() // publishes the will; the session follows its expiry
 		} else {

@@ -33,12 +33,15 @@ type StatsV2 struct {
 	// Wakeups counts WAKEUPs sent: one to an asleep 2.0 client when the
 	// first message is queued for it after it went to sleep (sleep2.go).
 	Wakeups uint64
+	// AliasesResumed counts 2.0 CONNECTs that resumed a session and got
+	// back the session aliases kept with it (persist.go).
+	AliasesResumed uint64
 }
 
 type stats2 struct {
 	v2Connects, authRefused, pahoDeviations atomic.Uint64
 	v2ProtocolErrors, v2Unsupported         atomic.Uint64
-	v2Rebound, v2Wakeups                    atomic.Uint64
+	v2Rebound, v2Wakeups, v2AliasesResumed  atomic.Uint64
 }
 
 func (s *stats2) snapshot2() StatsV2 {
@@ -46,6 +49,6 @@ func (s *stats2) snapshot2() StatsV2 {
 		Connects: s.v2Connects.Load(), AuthRefused: s.authRefused.Load(),
 		PahoDeviations: s.pahoDeviations.Load(), ProtocolErrors: s.v2ProtocolErrors.Load(),
 		Unsupported: s.v2Unsupported.Load(), Rebound: s.v2Rebound.Load(),
-		Wakeups: s.v2Wakeups.Load(),
+		Wakeups: s.v2Wakeups.Load(), AliasesResumed: s.v2AliasesResumed.Load(),
 	}
 }

@@ -64,6 +64,7 @@ func (g *Gateway) sysTopics() []sysTopic {
 		{sysPrefix + "v2/unsupported", num(st.V2.Unsupported)},
 		{sysPrefix + "v2/rebound", num(st.V2.Rebound)},
 		{sysPrefix + "v2/wakeups", num(st.V2.Wakeups)},
+		{sysPrefix + "v2/aliases_resumed", num(st.V2.AliasesResumed)},
 	}
 	// The gauges and counters /metrics exports too (cmd/gannet/metrics.go),
 	// from the same Stats.

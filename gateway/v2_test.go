@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -652,26 +653,26 @@ func TestV2ProtectionRefused(t *testing.T) {
 	})
 }
 
-// TestV2AliasesEndWithTheConnection pins G2-3: CSD01 counts session topic
-// aliases as session state, but Gannet keeps them only as long as its state
-// of the client. After a DISCONNECT a CONNECT that resumes the session
-// (Session Present) finds none: a QoS 1 PUBLISH by the old alias gets
-// PUBACK 0xF0 (the client publishes by name or REGISTERs again), a QoS 0
-// one is dropped and counted in Stats.InvalidTopic.
-func TestV2AliasesEndWithTheConnection(t *testing.T) {
-	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+// TestV2AliasesSurviveTheConnection pins docs/mqttsn-2.md G2-3: session
+// aliases are session state (CSD01). A CONNECT that resumes the session
+// (Clean Start 0, within Session Expiry), even from another address after a
+// DISCONNECT or a loss, gets them back, and PUBLISHes at QoS 0 and 1 by the
+// old alias are delivered; a clean start or an expired session has none
+// (0xF0 at QoS 1, a QoS 0 PUBLISH dropped and counted).
+func TestV2AliasesSurviveTheConnection(t *testing.T) {
+	connect := &sn.ConnectV2{ClientID: []byte("dev"), KeepAlive: 60, HasSessionExpiry: true, SessionExpiry: 600}
+	setup := func(h *harness) (*app, *sensor, uint16) {
 		a := h.app("#")
 		s := h.sensor("10.0.0.2:5000")
-		s.connect2(&sn.ConnectV2{ClientID: []byte("dev"), HasSessionExpiry: true, SessionExpiry: 600})
+		s.connect2(connect)
 		alias := s.register2("t/a", 1)
 		s.send2(&sn.PublishV2{QoS: sn.QoS1, PacketID: 2, TopicType: sn.TopicTypeSession, TopicAlias: alias, Data: []byte("1")})
 		s.expect2(&sn.PubackV2{PacketID: 2})
 		a.expect("t/a", "1")
-		s.send2(&sn.DisconnectV2{})
-		synctest.Wait()
-		if ack := s.connect2(&sn.ConnectV2{ClientID: []byte("dev"), HasSessionExpiry: true, SessionExpiry: 600}); !ack.SessionPresent {
-			t.Fatalf("CONNACK without Session Present within the session expiry")
-		}
+		return a, s, alias
+	}
+	refused := func(t *testing.T, h *harness, a *app, s *sensor, alias uint16) {
+		t.Helper()
 		s.send2(&sn.PublishV2{QoS: sn.QoS1, PacketID: 3, TopicType: sn.TopicTypeSession, TopicAlias: alias, Data: []byte("2")})
 		s.expect2(&sn.PubackV2{PacketID: 3, ReasonCode: sn.UnknownTopicAlias})
 		before := h.g.Stats().InvalidTopic
@@ -686,5 +687,83 @@ func TestV2AliasesEndWithTheConnection(t *testing.T) {
 		s.expect2(&sn.PubackV2{PacketID: 4})
 		a.expect("t/a", "4")
 		s.register2("t/a", 5)
+	}
+	for _, end := range []string{"disconnect", "loss"} {
+		t.Run("resume after "+end, func(t *testing.T) {
+			run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+				a, s, alias := setup(h)
+				if end == "disconnect" {
+					s.send2(&sn.DisconnectV2{})
+					synctest.Wait()
+				} else {
+					time.Sleep(91 * time.Second) // 1.5 x Keep Alive: the gateway declares it lost
+					synctest.Wait()
+				}
+				if _, ok, _ := h.g.Sensor(context.Background(), "dev"); ok {
+					t.Fatal("the gateway still holds the client after its connection ended")
+				}
+				s2 := h.sensor("10.0.0.3:5000") // another address: nothing of the old client is left
+				if ack := s2.connect2(connect); !ack.SessionPresent {
+					t.Fatalf("CONNACK without Session Present within the session expiry")
+				}
+				s2.send2(&sn.PublishV2{TopicType: sn.TopicTypeSession, TopicAlias: alias, Data: []byte("q0")})
+				a.expect("t/a", "q0")
+				s2.send2(&sn.PublishV2{QoS: sn.QoS1, PacketID: 3, TopicType: sn.TopicTypeSession, TopicAlias: alias, Data: []byte("q1")})
+				s2.expect2(&sn.PubackV2{PacketID: 3})
+				a.expect("t/a", "q1")
+				if n := h.g.Stats().V2.AliasesResumed; n != 1 {
+					t.Errorf("Stats.V2.AliasesResumed = %d; want 1", n)
+				}
+			})
+		})
+	}
+	t.Run("clean start", func(t *testing.T) {
+		run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+			a, s, alias := setup(h)
+			s.send2(&sn.DisconnectV2{})
+			synctest.Wait()
+			clean := *connect
+			clean.CleanStart = true
+			if ack := s.connect2(&clean); ack.SessionPresent {
+				t.Fatalf("CONNACK with Session Present after Clean Start 1")
+			}
+			refused(t, h, a, s, alias)
+		})
+	})
+	t.Run("expired", func(t *testing.T) {
+		run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+			a, s, alias := setup(h)
+			s.send2(&sn.DisconnectV2{})
+			synctest.Wait()
+			time.Sleep(601 * time.Second) // past Session Expiry 600 s
+			synctest.Wait()
+			if ack := s.connect2(connect); ack.SessionPresent {
+				t.Fatalf("CONNACK with Session Present after the session expired")
+			}
+			refused(t, h, a, s, alias)
+			if n := h.g.Stats().V2.AliasesResumed; n != 0 {
+				t.Errorf("Stats.V2.AliasesResumed = %d; want 0", n)
+			}
+		})
+	})
+}
+
+// TestTopicIDsAfterA12Reconnect pins that 1.2 is unchanged by G2-3: a 1.2
+// sensor's topic ids start afresh with every CONNECT (spec-interpretation
+// G6), also when it resumes a persistent session after a DISCONNECT.
+func TestTopicIDsAfterA12Reconnect(t *testing.T) {
+	run(t, gateway.Config{}, func(t *testing.T, h *harness) {
+		s := h.sensor("10.0.0.2:5000")
+		s.connect("dev12", false, 60)
+		id := s.register("t/a", 1)
+		s.send(&sn.Disconnect{})
+		s.expect(&sn.Disconnect{})
+		s2 := h.sensor("10.0.0.3:5000")
+		s2.connect("dev12", false, 60)
+		s2.send(&sn.Publish{QoS: sn.QoS1, TopicID: id, MsgID: 2, Data: []byte("x")})
+		s2.expect(&sn.Puback{TopicID: id, MsgID: 2, ReturnCode: sn.RejectedInvalidTopicID})
+		if n := h.g.Stats().V2.AliasesResumed; n != 0 {
+			t.Errorf("Stats.V2.AliasesResumed = %d; want 0", n)
+		}
 	})
 }

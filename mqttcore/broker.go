@@ -57,6 +57,10 @@ type Broker struct {
 	jstate      journalState
 	parking     parking
 	restored    []Restored // front-end states loaded from the journal, until taken
+	// kept holds the front-end state of detached sessions that the
+	// front-end asked the core to hold until a resume (persist.go); guarded
+	// by mu. Only such sessions have an entry.
+	kept map[*Session][]byte
 
 	wake chan struct{} // pokes the timer loop when the earliest deadline moves
 	done chan struct{} // closed by Close
@@ -427,6 +431,7 @@ func (b *Broker) Session(clientID string) (SessionInfo, bool) {
 // in-flight state and deadlines go. The caller holds b.mu.
 func (b *Broker) endSessionLocked(s *Session) {
 	delete(b.sessions, s.clientID)
+	delete(b.kept, s) // persist.go: state kept for a resume goes with the session
 	if link := s.takeLink(); link != nil {
 		link.Close()
 	}

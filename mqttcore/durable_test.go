@@ -209,3 +209,59 @@ func TestJournalEndedSessionLeaves(t *testing.T) {
 		t.Errorf("journal after a clean start: %d sessions, %d entries; want 0, 0", n, e)
 	}
 }
+
+// TestKeptFrontEndState: state kept at a disconnect comes back, once, to
+// the attachment that resumes the session; a clean start, a session that
+// ends with its attachment and a restart (for a disconnected session) each
+// behave as documented.
+func TestKeptFrontEndState(t *testing.T) {
+	b := newBroker(t, mqttcore.Config{})
+	c, _ := attach(t, b, persistent("a"))
+	c.KeepFrontEndState([]byte("aliases"))
+	if err := c.Disconnect(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.TakeFrontEndState(); got != nil {
+		t.Errorf("TakeFrontEndState on a detached Conn = %q; want nil", got)
+	}
+	c, _ = attach(t, b, persistent("a"))
+	if got := string(c.TakeFrontEndState()); got != "aliases" {
+		t.Errorf("TakeFrontEndState after a resume = %q; want aliases", got)
+	}
+	if got := c.TakeFrontEndState(); got != nil {
+		t.Errorf("second TakeFrontEndState = %q; want nil", got)
+	}
+	c.KeepFrontEndState([]byte("again"))
+	_ = c.Lost()
+	clean := persistent("a")
+	clean.CleanStart = true
+	c, _ = attach(t, b, clean)
+	if got := c.TakeFrontEndState(); got != nil {
+		t.Errorf("TakeFrontEndState after a clean start = %q; want nil", got)
+	}
+	gone, _ := attach(t, b, mqttcore.ConnectOptions{ClientID: "gone"})
+	gone.KeepFrontEndState([]byte("x"))
+	_ = gone.Disconnect()
+	gone, _ = attach(t, b, persistent("gone"))
+	if got := gone.TakeFrontEndState(); got != nil {
+		t.Errorf("TakeFrontEndState for a session that ended = %q; want nil", got)
+	}
+
+	j := newMemJournal(t)
+	b1 := newJournalled(t, mqttcore.Config{}, j)
+	d, _ := attach(t, b1, persistent("d"))
+	d.KeepFrontEndState([]byte("kept"))
+	_ = d.Disconnect()
+	if err := b1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j.sync(t)
+	b2 := newJournalled(t, mqttcore.Config{}, j)
+	if r := b2.Restored(); len(r) != 1 || r[0].State != mqttcore.StateDisconnected || string(r[0].FrontEnd) != "kept" {
+		t.Errorf("Restored() = %+v; want d, disconnected, with its state", r)
+	}
+	d, _ = attach(t, b2, persistent("d"))
+	if got := string(d.TakeFrontEndState()); got != "kept" {
+		t.Errorf("TakeFrontEndState after a restart = %q; want kept", got)
+	}
+}

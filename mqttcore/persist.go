@@ -78,7 +78,11 @@ type QueuedRecord struct {
 const restoreGrace = time.Minute
 
 // Restored is a session the journal brought back with front-end state
-// (Conn.SetFrontEndState): the front-end rebuilds its side from it.
+// (Conn.SetFrontEndState): the front-end rebuilds its side from it. The
+// state of a session that comes back disconnected or lost is also held as
+// KeepFrontEndState holds it, for Conn.TakeFrontEndState when the session
+// is next attached (by its front-end rebuilding it, or by the client
+// resuming it).
 type Restored struct {
 	ClientID string
 	// State is the core session's state after the restart: a session that
@@ -119,6 +123,56 @@ func (c *Conn) SetFrontEndState(data []byte) {
 	if ok {
 		b.lazyOp(Op{Kind: OpFrontEnd, SessionID: s.id, FrontEnd: data})
 	}
+}
+
+// KeepFrontEndState is for a front-end that is about to end this
+// attachment (Disconnect, Lost, Sleep) of a session that outlives it: the
+// core holds data in memory with the detached session, for the front-end to
+// take back with TakeFrontEndState when the client resumes the session,
+// and journals it as SetFrontEndState does. The data goes when it is
+// taken, when the session ends (expiry, a clean start, a kick) or when
+// KeepFrontEndState is called again. Only what a front-end keeps this way
+// costs memory: SetFrontEndState keeps none. For a session that ends with
+// its attachment (session expiry 0), or a Conn no longer attached, it does
+// nothing. The core does not look at data; the caller must not change it
+// afterwards.
+func (c *Conn) KeepFrontEndState(data []byte) {
+	b, s := c.b, c.s
+	b.mu.Lock()
+	s.mu.Lock()
+	ok := c.attachedLocked() && s.expiry > 0
+	persist := s.persist
+	s.mu.Unlock()
+	if ok {
+		if b.kept == nil {
+			b.kept = map[*Session][]byte{}
+		}
+		b.kept[s] = data
+	}
+	b.mu.Unlock()
+	if ok && persist && b.journal != nil {
+		b.lazyOp(Op{Kind: OpFrontEnd, SessionID: s.id, FrontEnd: data})
+	}
+}
+
+// TakeFrontEndState returns, once, the state kept with KeepFrontEndState
+// for this attachment's session (after a restart: the journalled front-end
+// state of a session that came back disconnected or lost), or nil. A front-end
+// calls it after Attach resumed a session; what it does not take stays
+// until the session ends.
+func (c *Conn) TakeFrontEndState() []byte {
+	b, s := c.b, c.s
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s.mu.Lock()
+	ok := c.attachedLocked()
+	s.mu.Unlock()
+	data, kept := b.kept[s]
+	if !ok || !kept {
+		return nil
+	}
+	delete(b.kept, s)
+	return data
 }
 
 // restore rebuilds one session from its record. Called by New before the
@@ -243,6 +297,14 @@ func (b *Broker) restore(r *SessionRecord) error {
 	}
 	if len(r.FrontEnd) > 0 {
 		b.restored = append(b.restored, Restored{ClientID: s.clientID, State: s.state, FrontEnd: r.FrontEnd})
+		if s.state != StateAsleep {
+			// Disconnected or lost: if its front-end does not rebuild it,
+			// the state waits for the client to resume the session.
+			if b.kept == nil {
+				b.kept = map[*Session][]byte{}
+			}
+			b.kept[s] = r.FrontEnd
+		}
 	}
 	b.scheduleLocked(s)
 	return nil

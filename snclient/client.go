@@ -47,6 +47,7 @@ type Client struct {
 
 	mu       sync.Mutex // guards the fields below; never held across I/O or callbacks
 	isClosed bool
+	waking   bool // a WAKEUP's CheckMessages runs (wakeup.go)
 	state    State
 	wait     waitSpec          // what the exchange in progress waits for
 	msgID    uint16            // last MsgId used
@@ -336,10 +337,13 @@ type Stats struct {
 	// Retransmitted counts retransmissions (requests and keep-alive
 	// PINGREQs) after T_retry expired.
 	Retransmitted uint64
+	// Wakeups counts 2.0 WAKEUPs acted on: each started a CheckMessages
+	// (wakeup.go).
+	Wakeups uint64
 }
 
 type stats struct {
-	sent, received, dropped, retransmitted atomic.Uint64
+	sent, received, dropped, retransmitted, wakeups atomic.Uint64
 }
 
 // Stats returns the client's counters.
@@ -349,5 +353,6 @@ func (c *Client) Stats() Stats {
 		Received:      c.stats.received.Load(),
 		Dropped:       c.stats.dropped.Load(),
 		Retransmitted: c.stats.retransmitted.Load(),
+		Wakeups:       c.stats.wakeups.Load(),
 	}
 }

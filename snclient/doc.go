@@ -15,7 +15,9 @@
 // are *ReasonCodeError; SubscribeWith sets MQTT 5's subscription options.
 // Options.Auth authenticates the CONNECT in one step (PlainAuth for SASL
 // PLAIN). Not yet in 2.0: multi-step AUTH, Connection Encapsulation, and
-// SearchGateway (1.2 SEARCHGW only); WAKEUP is ignored. The will updates do not exist in 2.0
+// SearchGateway (1.2 SEARCHGW only). A WAKEUP from the gateway while asleep
+// makes the client collect its messages at once (CheckMessages on a
+// goroutine of its own, which Close waits for). The will updates do not exist in 2.0
 // (errors.ErrUnsupported). See docs/mqttsn-2.md.
 //
 // # What it owns

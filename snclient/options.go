@@ -49,6 +49,11 @@ type Options struct {
 	// id. (The client does not send that envelope itself yet; see
 	// docs/mqttsn-2.md.) A 1.2 client refuses it.
 	AllowAddressChange bool
+	// IgnoreWakeup makes an asleep MQTT-SN 2.0 client ignore the
+	// gateway's WAKEUP, so that it wakes only when the application calls
+	// CheckMessages (a sensor that keeps to its own schedule). By default
+	// a WAKEUP runs CheckMessages at once.
+	IgnoreWakeup bool
 	// RetryInterval is T_retry: how long to wait for an answer before
 	// retransmitting. Zero means DefaultRetryInterval.
 	RetryInterval time.Duration

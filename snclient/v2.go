@@ -406,8 +406,10 @@ func (c *Client) handleV2(m snpacket.MessageV2) {
 			r.topicID, r.predefined = m.TopicAlias, m.TopicType != snpacket.TopicTypeSession
 		}
 		c.offer(r)
+	case *snpacket.Wakeup:
+		c.onWakeup() // wakeup.go
 	default:
-		// ADVERTISE, GWINFO, WAKEUP, AUTH and client-only packets.
+		// ADVERTISE, GWINFO, AUTH and client-only packets.
 	}
 }
 

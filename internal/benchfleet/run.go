@@ -165,6 +165,9 @@ func (r *run) clientOptions(i int, persistent bool, h snclient.Handler) snclient
 		MaxRetries:        r.cfg.MaxRetries,
 		MaxMessageSize:    min(size, snpacket.MaxLen),
 		Handler:           h,
+		// The sleepers scenario measures sessions with messages queued and
+		// wakes them when it says: a 2.0 WAKEUP must not wake them early.
+		IgnoreWakeup: r.cfg.Scenario == ScenarioSleepers,
 	}
 }
 
