@@ -48,7 +48,10 @@ var rules = []rule{
 	// cmd's helpers: the config decoder, and the bench fleet, a load
 	// generator that writes MQTT-SN frames itself.
 	{pkg: "internal/config"},
-	{pkg: "internal/benchfleet", may: []string{"snclient", "snpacket"}},
+	{pkg: "internal/benchfleet", may: []string{"snclient", "snpacket", "internal/mqttsub"}},
+	// The measuring MQTT subscriber's connection, shared by the bench fleet
+	// and the bridge's benchmarks: MQTT 5 only, nothing of MQTT-SN.
+	{pkg: "internal/mqttsub", stdOnly: true},
 	// Test helpers.
 	{pkg: "internal/sntest", may: []string{"gateway", "mqttcore", "mqttcore/...", "snclient", "snpacket", "internal/outside"}, testOnly: true},
 	{pkg: "internal/memlink", testOnly: true},
