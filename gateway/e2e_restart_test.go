@@ -157,3 +157,68 @@ func TestE2ERestartKeepsDisconnectedAliases(t *testing.T) {
 		t.Errorf("gateway refused %d aliases after the restart; want the session's kept", n)
 	}
 }
+
+// TestE2ERestartKeepsDisconnectedSensorsAway: a sensor that DISCONNECTed
+// with a persistent session before a restart is not rebuilt as connected
+// after it (for either version): its session waits in the core, messages
+// for it queue there, and it gets them when it connects again.
+func TestE2ERestartKeepsDisconnectedSensorsAway(t *testing.T) {
+	t.Parallel()
+	for _, v := range []snclient.Version{snclient.Version12, snclient.Version20} {
+		t.Run(v.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx := sntest.Context(t)
+			path := filepath.Join(t.TempDir(), "store", "gannet.db")
+			open := func() *boltstore.Store {
+				st, err := boltstore.Open(path, boltstore.Options{})
+				if err != nil {
+					t.Fatalf("boltstore.Open = %v", err)
+				}
+				t.Cleanup(func() { st.Close() })
+				return st
+			}
+			st1 := open()
+			e1 := sntest.Start(t, sntest.Options{Journal: st1})
+			gone := e1.Connected(t, ctx, snclient.Options{ClientID: "gone", PersistentSession: true, Version: v})
+			if _, err := gone.Subscribe(ctx, snclient.Named("cmd/gone"), sn.QoS1); err != nil {
+				t.Fatalf("Subscribe = %v", err)
+			}
+			if err := gone.Disconnect(ctx); err != nil {
+				t.Fatalf("Disconnect = %v", err)
+			}
+			e1.WaitSession(t, ctx, "gone", mqttcore.StateDisconnected)
+			// A sensor still connected at the restart is rebuilt: when it is
+			// back, the gateway has rebuilt every sensor it will. It registers
+			// a topic, which ends its probation: a session a sensor's CONNECT
+			// alone created is not journalled.
+			here := e1.Connected(t, ctx, snclient.Options{ClientID: "here", PersistentSession: true, Version: v})
+			if _, err := here.Register(ctx, "up/here"); err != nil {
+				t.Fatalf("Register = %v", err)
+			}
+			e1.Close()
+			if err := st1.Close(); err != nil {
+				t.Fatalf("store Close = %v", err)
+			}
+
+			e2 := sntest.Start(t, sntest.Options{Journal: open(), UDPAddr: e1.UDPAddr})
+			sntest.WaitFor(t, ctx, "the gateway to rebuild the connected sensor", func() bool {
+				_, ok, err := e2.Gateway.Sensor(ctx, "here")
+				return ok && err == nil
+			})
+			if _, ok, err := e2.Gateway.Sensor(ctx, "gone"); ok || err != nil {
+				t.Fatalf("Sensor(gone) after the restart = present %v, %v; want it away: it had disconnected", ok, err)
+			}
+			if info, _ := e2.Broker.Session("gone"); info.State != mqttcore.StateDisconnected {
+				t.Errorf("core session of gone after the restart is %v; want %v", info.State, mqttcore.StateDisconnected)
+			}
+			app := e2.MQTT(t, ctx, "app")
+			app.Publish(t, ctx, "cmd/gone", 1, false, "while away") // returns on PUBACK
+			if err := gone.Connect(ctx); err != nil {
+				t.Fatalf("Connect after the restart = %v", err)
+			}
+			if m := gone.Next(t, ctx); m.Topic != "cmd/gone" || string(m.Payload) != "while away" {
+				t.Errorf("gone got (%q, %q); want (cmd/gone, while away)", m.Topic, m.Payload)
+			}
+		})
+	}
+}

@@ -353,9 +353,20 @@ func (l *loop) handleRestore(rb *restoreBatch) {
 // G6): nothing is kept for it, and what a restart left is dropped.
 
 // keepSession hands a 2.0 client's state to its core session as its
-// attachment is about to end.
+// attachment is about to end. A 1.2 client keeps nothing, and its
+// journalled state is deleted: after a restart it must not be rebuilt as
+// connected, its session waits in the core for its next CONNECT.
 func (c *client) keepSession() {
-	if !c.isV2 || c.conn == nil || c.v2.expiry == 0 {
+	if c.conn == nil {
+		return
+	}
+	if !c.isV2 {
+		if c.l.g.durable {
+			c.conn.SetFrontEndState(nil)
+		}
+		return
+	}
+	if c.v2.expiry == 0 {
 		return // kept also without aliases: the journal must say it ended
 	}
 	b := c.appendState(nil, false)
