@@ -32,15 +32,7 @@ func TestE2ERestartKeepsSensors(t *testing.T) {
 // speaking MQTT-SN version v (2.0: a session alias from REGISTER is kept).
 func testRestartKeepsSensors(t *testing.T, v snclient.Version) {
 	ctx := sntest.Context(t)
-	path := filepath.Join(t.TempDir(), "store", "gannet.db")
-	open := func() *boltstore.Store {
-		st, err := boltstore.Open(path, boltstore.Options{})
-		if err != nil {
-			t.Fatalf("boltstore.Open = %v", err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
+	open := storeOpener(t)
 
 	st1 := open()
 	e1 := sntest.Start(t, sntest.Options{Journal: st1})
@@ -110,15 +102,7 @@ func testRestartKeepsSensors(t *testing.T, v snclient.Version) {
 func TestE2ERestartKeepsDisconnectedAliases(t *testing.T) {
 	t.Parallel()
 	ctx := sntest.Context(t)
-	path := filepath.Join(t.TempDir(), "store", "gannet.db")
-	open := func() *boltstore.Store {
-		st, err := boltstore.Open(path, boltstore.Options{})
-		if err != nil {
-			t.Fatalf("boltstore.Open = %v", err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
+	open := storeOpener(t)
 	st1 := open()
 	e1 := sntest.Start(t, sntest.Options{Journal: st1})
 	s := e1.Connected(t, ctx, snclient.Options{ClientID: "dev", PersistentSession: true, Version: snclient.Version20})
@@ -168,15 +152,7 @@ func TestE2ERestartKeepsDisconnectedSensorsAway(t *testing.T) {
 		t.Run(v.String(), func(t *testing.T) {
 			t.Parallel()
 			ctx := sntest.Context(t)
-			path := filepath.Join(t.TempDir(), "store", "gannet.db")
-			open := func() *boltstore.Store {
-				st, err := boltstore.Open(path, boltstore.Options{})
-				if err != nil {
-					t.Fatalf("boltstore.Open = %v", err)
-				}
-				t.Cleanup(func() { st.Close() })
-				return st
-			}
+			open := storeOpener(t)
 			st1 := open()
 			e1 := sntest.Start(t, sntest.Options{Journal: st1})
 			gone := e1.Connected(t, ctx, snclient.Options{ClientID: "gone", PersistentSession: true, Version: v})
@@ -220,5 +196,20 @@ func TestE2ERestartKeepsDisconnectedSensorsAway(t *testing.T) {
 				t.Errorf("gone got (%q, %q); want (cmd/gone, while away)", m.Topic, m.Payload)
 			}
 		})
+	}
+}
+
+// storeOpener returns a function that opens (again) one store file in a
+// temporary directory, closed when the test ends: the same store across a
+// restart.
+func storeOpener(t *testing.T) func() *boltstore.Store {
+	path := filepath.Join(t.TempDir(), "store", "gannet.db")
+	return func() *boltstore.Store {
+		st, err := boltstore.Open(path, boltstore.Options{})
+		if err != nil {
+			t.Fatalf("boltstore.Open = %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
 	}
 }
