@@ -5,10 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,6 +16,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/gannet-mqtt/gannet/internal/mqttsub"
+	"github.com/gannet-mqtt/gannet/internal/procstat"
 	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
 	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
 )
@@ -215,8 +213,8 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// cpu returns the CPU time (user and system) Mosquitto has used so far,
-// from /proc/PID/stat at its 10 ms resolution; 0 where there is none.
+// cpu returns the CPU time Mosquitto has used so far (at /proc's 10 ms
+// resolution), 0 where there is none.
 func (m *mosquitto) cpu() time.Duration {
 	m.mu.Lock()
 	cmd := m.cmd
@@ -224,19 +222,8 @@ func (m *mosquitto) cpu() time.Duration {
 	if cmd == nil {
 		return 0
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// utime and stime are fields 14 and 15; count from the last ')', which
-	// ends the command name.
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+	d, _ := procstat.ReadCPU(cmd.Process.Pid)
+	return d
 }
 
 // commitStats returns a bridge's commits, the writes in them and their
