@@ -213,3 +213,48 @@ func storeOpener(t *testing.T) func() *boltstore.Store {
 		return st
 	}
 }
+
+// TestE2ERestartKeepsOversleptAliases: a 2.0 sensor that oversleeps its
+// sleep leaves its session aliases with its core session (G2-3), and they
+// survive a gateway restart: when it resumes the session, a PUBLISH by its
+// old alias is delivered.
+func TestE2ERestartKeepsOversleptAliases(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	open := storeOpener(t)
+	st1 := open()
+	e1 := sntest.Start(t, sntest.Options{Journal: st1})
+	s := e1.Connected(t, ctx, snclient.Options{ClientID: "dev", PersistentSession: true, Version: snclient.Version20, IgnoreWakeup: true})
+	if _, err := s.Register(ctx, "up/dev"); err != nil {
+		t.Fatalf("Register = %v", err)
+	}
+	if err := s.Sleep(ctx, time.Second); err != nil {
+		t.Fatalf("Sleep = %v", err)
+	}
+	// The deadline is 1.5 s (1.5 x the sleep); the wait is bounded by ctx.
+	sntest.WaitFor(t, ctx, "the gateway to forget the oversleeping sensor", func() bool {
+		_, ok, err := e1.Gateway.Sensor(ctx, "dev")
+		return !ok && err == nil
+	})
+	e1.Close()
+	if err := st1.Close(); err != nil {
+		t.Fatalf("store Close = %v", err)
+	}
+
+	e2 := sntest.Start(t, sntest.Options{Journal: open(), UDPAddr: e1.UDPAddr})
+	app := e2.MQTT(t, ctx, "app")
+	app.Subscribe(t, ctx, 1, "up/#")
+	if err := s.Connect(ctx); err != nil {
+		t.Fatalf("Connect after the restart = %v", err)
+	}
+	if n := e2.Gateway.Stats().V2.AliasesResumed; n != 1 {
+		t.Errorf("Stats.V2.AliasesResumed = %d; want 1", n)
+	}
+	if err := s.Publish(ctx, snclient.Named("up/dev"), sn.QoS1, false, []byte("back")); err != nil {
+		t.Fatalf("Publish = %v", err)
+	}
+	app.Expect(t, ctx, "up/dev", "back", 1, false)
+	if n := e2.Gateway.Stats().InvalidTopic; n != 0 {
+		t.Errorf("gateway refused %d aliases after the restart; want the session's kept", n)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
 )
 
 // A sensor with a persistent session relies on more than its core session:
@@ -236,7 +238,12 @@ func (g *Gateway) loadRestored() {
 		}
 		if st.ended {
 			// A 2.0 sensor that ended its connection: the core holds its
-			// state until it resumes the session (keepSession).
+			// state until it resumes the session (keepSession). One that
+			// overslept (keepOverslept) may come back asleep, which the
+			// core leaves to the gateway to rebuild: hand it back.
+			if r.State == mqttcore.StateAsleep {
+				g.broker.KeepDetachedFrontEndState(r.ClientID, r.FrontEnd)
+			}
 			continue
 		}
 		if g.restored == nil {
@@ -369,9 +376,25 @@ func (c *client) keepSession() {
 	if c.v2.expiry == 0 {
 		return // kept also without aliases: the journal must say it ended
 	}
+	c.conn.KeepFrontEndState(c.endedState())
+}
+
+// keepOverslept hands an asleep 2.0 client's state to its detached core
+// session as the gateway forgets the client for oversleeping its deadline:
+// its session aliases come back if it resumes the session, as after a
+// DISCONNECT.
+func (c *client) keepOverslept() {
+	if c.isV2 && c.v2.expiry != 0 {
+		c.l.g.broker.KeepDetachedFrontEndState(c.id, c.endedState())
+	}
+}
+
+// endedState is the client's state flagged as ended: what the core keeps
+// for a resume, and what a restart does not rebuild.
+func (c *client) endedState() []byte {
 	b := c.appendState(nil, false)
 	b[1] |= stateEnded
-	c.conn.KeepFrontEndState(b)
+	return b
 }
 
 // resumeSession restores, for a 2.0 client whose CONNECT resumed its
