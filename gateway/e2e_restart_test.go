@@ -258,3 +258,40 @@ func TestE2ERestartKeepsOversleptAliases(t *testing.T) {
 		t.Errorf("gateway refused %d aliases after the restart; want the session's kept", n)
 	}
 }
+
+// TestE2ERestartWakeup: a 2.0 sensor asleep across a gateway restart still
+// gets a WAKEUP for the first message queued after it (G2-26): snclient
+// answers it with PINGREQ, without any call from the application, and gets
+// the message.
+func TestE2ERestartWakeup(t *testing.T) {
+	t.Parallel()
+	ctx := sntest.Context(t)
+	open := storeOpener(t)
+	st1 := open()
+	e1 := sntest.Start(t, sntest.Options{Journal: st1})
+	s := e1.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true, Version: snclient.Version20})
+	if _, err := s.Subscribe(ctx, snclient.Named("cmd/sleeper"), sn.QoS1); err != nil {
+		t.Fatalf("Subscribe = %v", err)
+	}
+	if err := s.Sleep(ctx, time.Hour); err != nil {
+		t.Fatalf("Sleep = %v", err)
+	}
+	e1.WaitSession(t, ctx, "sleeper", mqttcore.StateAsleep)
+	e1.Close()
+	if err := st1.Close(); err != nil {
+		t.Fatalf("store Close = %v", err)
+	}
+
+	e2 := sntest.Start(t, sntest.Options{Journal: open(), UDPAddr: e1.UDPAddr})
+	sntest.WaitFor(t, ctx, "the gateway to restore the sleeper", func() bool {
+		return e2.Gateway.Stats().Asleep == 1
+	})
+	app := e2.MQTT(t, ctx, "app")
+	app.Publish(t, ctx, "cmd/sleeper", 1, false, "wake")
+	sntest.WaitFor(t, ctx, "the gateway to send WAKEUP", func() bool {
+		return e2.Gateway.Stats().V2.Wakeups == 1
+	})
+	if m := s.Next(t, ctx); m.Topic != "cmd/sleeper" || string(m.Payload) != "wake" {
+		t.Fatalf("sensor got (%q, %q); want (cmd/sleeper, wake)", m.Topic, m.Payload)
+	}
+}

@@ -327,6 +327,9 @@ func (l *loop) handleRestore(rb *restoreBatch) {
 			c.indexAsleep(true)
 			if c.isV2 {
 				c.indexMovable(c.v2.allowMove) // connencap.go
+				// WAKEUP (sleep2.go) for the first message queued from now
+				// on: the restored core session has no callback.
+				l.g.broker.NotifyAsleep(c.id, c.queuedWhileAsleep)
 			}
 			l.schedule(c)
 			continue
