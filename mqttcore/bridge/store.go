@@ -73,11 +73,11 @@ type StoreOptions struct {
 // or a private one (the queue's own file). Queue writes are keyed ops in
 // the log: whatever arrives while the last group is written and synced
 // goes into the next log record and its one fdatasync, and reaches the
-// bbolt file at a checkpoint. Appends of QoS 1/2 messages are acknowledged after their
-// commit; the sender's hand-over of a batch from the queue to the client
-// bucket and the removal of acknowledged messages are committed with the
-// next batch, without waiting (a crash in between can only cause a
-// duplicate, and the sender bounds how many).
+// bbolt file at a checkpoint. Appends of QoS 1/2 messages are
+// acknowledged after their commit; the sender's hand-over of a batch from
+// the queue to the client bucket and the removal of acknowledged messages
+// are committed with the next batch, without waiting (a crash in between
+// can only cause a duplicate, and the sender bounds how many).
 //
 // A message taken by the sender leaves the queue in the same transaction
 // that records it in flight, so on disk a message is always in exactly one
