@@ -57,8 +57,8 @@ func benchStore(b *testing.B, kind, path string) (*bridge.Store, *boltstore.Stor
 // BenchmarkQueueAppend measures Append (a durable, fsync'd append) with
 // 1 and with 64 concurrent publishers; with many, group commit shares
 // each fsync among them (see the writes/commit metric). store=own is a
-// queue.path file of its own (a bbolt transaction per group), store=core
-// the queue in the core's store (a log record per group).
+// queue.path file of its own, store=core the queue in the core's store:
+// both write a log record per group.
 func BenchmarkQueueAppend(b *testing.B) {
 	for _, kind := range []string{"own", "core"} {
 		for _, pubs := range []int{1, 64} {
