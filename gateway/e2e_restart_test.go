@@ -32,10 +32,7 @@ func TestE2ERestartKeepsSensors(t *testing.T) {
 // speaking MQTT-SN version v (2.0: a session alias from REGISTER is kept).
 func testRestartKeepsSensors(t *testing.T, v snclient.Version) {
 	ctx := sntest.Context(t)
-	open := storeOpener(t)
-
-	st1 := open()
-	e1 := sntest.Start(t, sntest.Options{Journal: st1})
+	e1 := startDurable(t)
 	app1 := e1.MQTT(t, ctx, "app")
 	// The sleeper ignores WAKEUP: its messages must wait out the restart.
 	sleeper := e1.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true, Version: v, IgnoreWakeup: true})
@@ -56,12 +53,7 @@ func testRestartKeepsSensors(t *testing.T, v snclient.Version) {
 	e1.Connected(t, ctx, snclient.Options{ClientID: "clean", Version: v})
 
 	// The restart: everything stops, the store file stays.
-	e1.Close()
-	if err := st1.Close(); err != nil {
-		t.Fatalf("store Close = %v", err)
-	}
-	st2 := open()
-	e2 := sntest.Start(t, sntest.Options{Journal: st2, UDPAddr: e1.UDPAddr})
+	e2 := e1.restart()
 	sntest.WaitFor(t, ctx, "the gateway to restore its sensors", func() bool {
 		st := e2.Gateway.Stats()
 		return st.Clients == 2 && st.Asleep == 1
@@ -102,9 +94,7 @@ func testRestartKeepsSensors(t *testing.T, v snclient.Version) {
 func TestE2ERestartKeepsDisconnectedAliases(t *testing.T) {
 	t.Parallel()
 	ctx := sntest.Context(t)
-	open := storeOpener(t)
-	st1 := open()
-	e1 := sntest.Start(t, sntest.Options{Journal: st1})
+	e1 := startDurable(t)
 	s := e1.Connected(t, ctx, snclient.Options{ClientID: "dev", PersistentSession: true, Version: snclient.Version20})
 	if _, err := s.Register(ctx, "up/dev"); err != nil {
 		t.Fatalf("Register = %v", err)
@@ -113,12 +103,7 @@ func TestE2ERestartKeepsDisconnectedAliases(t *testing.T) {
 		t.Fatalf("Disconnect = %v", err)
 	}
 	e1.WaitSession(t, ctx, "dev", mqttcore.StateDisconnected)
-	e1.Close()
-	if err := st1.Close(); err != nil {
-		t.Fatalf("store Close = %v", err)
-	}
-
-	e2 := sntest.Start(t, sntest.Options{Journal: open(), UDPAddr: e1.UDPAddr})
+	e2 := e1.restart()
 	app := e2.MQTT(t, ctx, "app")
 	app.Subscribe(t, ctx, 1, "up/#")
 	if err := s.Connect(ctx); err != nil {
@@ -152,9 +137,7 @@ func TestE2ERestartKeepsDisconnectedSensorsAway(t *testing.T) {
 		t.Run(v.String(), func(t *testing.T) {
 			t.Parallel()
 			ctx := sntest.Context(t)
-			open := storeOpener(t)
-			st1 := open()
-			e1 := sntest.Start(t, sntest.Options{Journal: st1})
+			e1 := startDurable(t)
 			gone := e1.Connected(t, ctx, snclient.Options{ClientID: "gone", PersistentSession: true, Version: v})
 			if _, err := gone.Subscribe(ctx, snclient.Named("cmd/gone"), sn.QoS1); err != nil {
 				t.Fatalf("Subscribe = %v", err)
@@ -171,12 +154,7 @@ func TestE2ERestartKeepsDisconnectedSensorsAway(t *testing.T) {
 			if _, err := here.Register(ctx, "up/here"); err != nil {
 				t.Fatalf("Register = %v", err)
 			}
-			e1.Close()
-			if err := st1.Close(); err != nil {
-				t.Fatalf("store Close = %v", err)
-			}
-
-			e2 := sntest.Start(t, sntest.Options{Journal: open(), UDPAddr: e1.UDPAddr})
+			e2 := e1.restart()
 			sntest.WaitFor(t, ctx, "the gateway to rebuild the connected sensor", func() bool {
 				_, ok, err := e2.Gateway.Sensor(ctx, "here")
 				return ok && err == nil
@@ -199,21 +177,6 @@ func TestE2ERestartKeepsDisconnectedSensorsAway(t *testing.T) {
 	}
 }
 
-// storeOpener returns a function that opens (again) one store file in a
-// temporary directory, closed when the test ends: the same store across a
-// restart.
-func storeOpener(t *testing.T) func() *boltstore.Store {
-	path := filepath.Join(t.TempDir(), "store", "gannet.db")
-	return func() *boltstore.Store {
-		st, err := boltstore.Open(path, boltstore.Options{})
-		if err != nil {
-			t.Fatalf("boltstore.Open = %v", err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-}
-
 // TestE2ERestartKeepsOversleptAliases: a 2.0 sensor that oversleeps its
 // sleep leaves its session aliases with its core session (G2-3), and they
 // survive a gateway restart: when it resumes the session, a PUBLISH by its
@@ -221,9 +184,7 @@ func storeOpener(t *testing.T) func() *boltstore.Store {
 func TestE2ERestartKeepsOversleptAliases(t *testing.T) {
 	t.Parallel()
 	ctx := sntest.Context(t)
-	open := storeOpener(t)
-	st1 := open()
-	e1 := sntest.Start(t, sntest.Options{Journal: st1})
+	e1 := startDurable(t)
 	s := e1.Connected(t, ctx, snclient.Options{ClientID: "dev", PersistentSession: true, Version: snclient.Version20, IgnoreWakeup: true})
 	if _, err := s.Register(ctx, "up/dev"); err != nil {
 		t.Fatalf("Register = %v", err)
@@ -236,12 +197,7 @@ func TestE2ERestartKeepsOversleptAliases(t *testing.T) {
 		_, ok, err := e1.Gateway.Sensor(ctx, "dev")
 		return !ok && err == nil
 	})
-	e1.Close()
-	if err := st1.Close(); err != nil {
-		t.Fatalf("store Close = %v", err)
-	}
-
-	e2 := sntest.Start(t, sntest.Options{Journal: open(), UDPAddr: e1.UDPAddr})
+	e2 := e1.restart()
 	app := e2.MQTT(t, ctx, "app")
 	app.Subscribe(t, ctx, 1, "up/#")
 	if err := s.Connect(ctx); err != nil {
@@ -266,9 +222,7 @@ func TestE2ERestartKeepsOversleptAliases(t *testing.T) {
 func TestE2ERestartWakeup(t *testing.T) {
 	t.Parallel()
 	ctx := sntest.Context(t)
-	open := storeOpener(t)
-	st1 := open()
-	e1 := sntest.Start(t, sntest.Options{Journal: st1})
+	e1 := startDurable(t)
 	s := e1.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true, Version: snclient.Version20})
 	if _, err := s.Subscribe(ctx, snclient.Named("cmd/sleeper"), sn.QoS1); err != nil {
 		t.Fatalf("Subscribe = %v", err)
@@ -277,12 +231,7 @@ func TestE2ERestartWakeup(t *testing.T) {
 		t.Fatalf("Sleep = %v", err)
 	}
 	e1.WaitSession(t, ctx, "sleeper", mqttcore.StateAsleep)
-	e1.Close()
-	if err := st1.Close(); err != nil {
-		t.Fatalf("store Close = %v", err)
-	}
-
-	e2 := sntest.Start(t, sntest.Options{Journal: open(), UDPAddr: e1.UDPAddr})
+	e2 := e1.restart()
 	sntest.WaitFor(t, ctx, "the gateway to restore the sleeper", func() bool {
 		return e2.Gateway.Stats().Asleep == 1
 	})
@@ -294,4 +243,50 @@ func TestE2ERestartWakeup(t *testing.T) {
 	if m := s.Next(t, ctx); m.Topic != "cmd/sleeper" || string(m.Payload) != "wake" {
 		t.Fatalf("sensor got (%q, %q); want (cmd/sleeper, wake)", m.Topic, m.Payload)
 	}
+}
+
+// durableGateway is a gateway and core on a store file in a temporary
+// directory, which a test restarts.
+type durableGateway struct {
+	*sntest.Env
+	t    *testing.T
+	path string
+	st   *boltstore.Store
+}
+
+// startDurable starts a gateway and core on a new store file.
+func startDurable(t *testing.T) *durableGateway {
+	d := &durableGateway{t: t, path: filepath.Join(t.TempDir(), "store", "gannet.db")}
+	d.st = openStoreAt(t, d.path)
+	d.Env = sntest.Start(t, sntest.Options{Journal: d.st})
+	return d
+}
+
+// restart stops the gateway and its core, closes the store, and starts
+// them again on the same file and UDP address: a restart the sensors
+// never see. It returns the new environment.
+func (d *durableGateway) restart() *sntest.Env {
+	d.t.Helper()
+	d.Env.Close()
+	if err := d.st.Close(); err != nil {
+		d.t.Fatalf("store Close = %v", err)
+	}
+	d.st = openStoreAt(d.t, d.path)
+	d.Env = sntest.Start(d.t, sntest.Options{Journal: d.st, UDPAddr: d.Env.UDPAddr})
+	return d.Env
+}
+
+// openStoreAt opens the store file at path, closed when the test ends.
+func openStoreAt(t *testing.T, path string) *boltstore.Store {
+	st, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatalf("boltstore.Open = %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// openStore opens a new store file in a temporary directory.
+func openStore(t *testing.T) *boltstore.Store {
+	return openStoreAt(t, filepath.Join(t.TempDir(), "store", "gannet.db"))
 }

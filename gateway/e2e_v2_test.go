@@ -402,7 +402,7 @@ func testWakeupSnclient(t *testing.T, durable bool) {
 	ctx := sntest.Context(t)
 	var opts sntest.Options
 	if durable {
-		opts.Journal = storeOpener(t)()
+		opts.Journal = openStore(t)
 	}
 	e := sntest.Start(t, opts)
 	app := e.MQTT(t, ctx, "app")
