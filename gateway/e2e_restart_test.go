@@ -86,44 +86,60 @@ func testRestartKeepsSensors(t *testing.T, v snclient.Version) {
 	}
 }
 
-// TestE2ERestartKeepsDisconnectedAliases: a 2.0 sensor that DISCONNECTs
-// with a persistent session leaves its session aliases with its core
-// session (docs/mqttsn-2.md G2-3); after a gateway restart on the same
+// TestE2ERestartKeepsEndedAliases: a 2.0 sensor that DISCONNECTs, or
+// oversleeps, with a persistent session leaves its session aliases with its
+// core session (docs/mqttsn-2.md G2-3); after a gateway restart on the same
 // store it is not rebuilt as connected, and when it resumes the session its
 // QoS 0 and QoS 1 PUBLISHes by the old alias are delivered.
-func TestE2ERestartKeepsDisconnectedAliases(t *testing.T) {
+func TestE2ERestartKeepsEndedAliases(t *testing.T) {
 	t.Parallel()
-	ctx := sntest.Context(t)
-	e1 := startDurable(t)
-	s := e1.Connected(t, ctx, snclient.Options{ClientID: "dev", PersistentSession: true, Version: snclient.Version20})
-	if _, err := s.Register(ctx, "up/dev"); err != nil {
-		t.Fatalf("Register = %v", err)
-	}
-	if err := s.Disconnect(ctx); err != nil {
-		t.Fatalf("Disconnect = %v", err)
-	}
-	e1.WaitSession(t, ctx, "dev", mqttcore.StateDisconnected)
-	e2 := e1.restart()
-	app := e2.MQTT(t, ctx, "app")
-	app.Subscribe(t, ctx, 1, "up/#")
-	if err := s.Connect(ctx); err != nil {
-		t.Fatalf("Connect after the restart = %v", err)
-	}
-	// 1, not 0: the aliases came from the core session, not from a client
-	// the gateway rebuilt as connected (which would keep its own).
-	if n := e2.Gateway.Stats().V2.AliasesResumed; n != 1 {
-		t.Errorf("Stats.V2.AliasesResumed = %d; want 1", n)
-	}
-	if err := s.Publish(ctx, snclient.Named("up/dev"), sn.QoS0, false, []byte("q0")); err != nil {
-		t.Fatalf("Publish QoS 0 = %v", err)
-	}
-	app.Expect(t, ctx, "up/dev", "q0", 0, false)
-	if err := s.Publish(ctx, snclient.Named("up/dev"), sn.QoS1, false, []byte("q1")); err != nil {
-		t.Fatalf("Publish QoS 1 = %v", err)
-	}
-	app.Expect(t, ctx, "up/dev", "q1", 1, false)
-	if n := e2.Gateway.Stats().InvalidTopic; n != 0 {
-		t.Errorf("gateway refused %d aliases after the restart; want the session's kept", n)
+	for _, end := range []string{"disconnect", "oversleep"} {
+		t.Run(end, func(t *testing.T) {
+			t.Parallel()
+			ctx := sntest.Context(t)
+			e1 := startDurable(t)
+			s := e1.Connected(t, ctx, snclient.Options{ClientID: "dev", PersistentSession: true, Version: snclient.Version20, IgnoreWakeup: true})
+			if _, err := s.Register(ctx, "up/dev"); err != nil {
+				t.Fatalf("Register = %v", err)
+			}
+			if end == "disconnect" {
+				if err := s.Disconnect(ctx); err != nil {
+					t.Fatalf("Disconnect = %v", err)
+				}
+				e1.WaitSession(t, ctx, "dev", mqttcore.StateDisconnected)
+			} else {
+				if err := s.Sleep(ctx, time.Second); err != nil {
+					t.Fatalf("Sleep = %v", err)
+				}
+				// The deadline is 1.5 s (1.5 x the sleep); the wait is bounded by ctx.
+				sntest.WaitFor(t, ctx, "the gateway to forget the oversleeping sensor", func() bool {
+					_, ok, err := e1.Gateway.Sensor(ctx, "dev")
+					return !ok && err == nil
+				})
+			}
+			e2 := e1.restart()
+			app := e2.MQTT(t, ctx, "app")
+			app.Subscribe(t, ctx, 1, "up/#")
+			if err := s.Connect(ctx); err != nil {
+				t.Fatalf("Connect after the restart = %v", err)
+			}
+			// 1, not 0: the aliases came from the core session, not from a
+			// client the gateway rebuilt as connected (which keeps its own).
+			if n := e2.Gateway.Stats().V2.AliasesResumed; n != 1 {
+				t.Errorf("Stats.V2.AliasesResumed = %d; want 1", n)
+			}
+			if err := s.Publish(ctx, snclient.Named("up/dev"), sn.QoS0, false, []byte("q0")); err != nil {
+				t.Fatalf("Publish QoS 0 = %v", err)
+			}
+			app.Expect(t, ctx, "up/dev", "q0", 0, false)
+			if err := s.Publish(ctx, snclient.Named("up/dev"), sn.QoS1, false, []byte("q1")); err != nil {
+				t.Fatalf("Publish QoS 1 = %v", err)
+			}
+			app.Expect(t, ctx, "up/dev", "q1", 1, false)
+			if n := e2.Gateway.Stats().InvalidTopic; n != 0 {
+				t.Errorf("gateway refused %d aliases after the restart; want the session's kept", n)
+			}
+		})
 	}
 }
 
@@ -174,44 +190,6 @@ func TestE2ERestartKeepsDisconnectedSensorsAway(t *testing.T) {
 				t.Errorf("gone got (%q, %q); want (cmd/gone, while away)", m.Topic, m.Payload)
 			}
 		})
-	}
-}
-
-// TestE2ERestartKeepsOversleptAliases: a 2.0 sensor that oversleeps its
-// sleep leaves its session aliases with its core session (G2-3), and they
-// survive a gateway restart: when it resumes the session, a PUBLISH by its
-// old alias is delivered.
-func TestE2ERestartKeepsOversleptAliases(t *testing.T) {
-	t.Parallel()
-	ctx := sntest.Context(t)
-	e1 := startDurable(t)
-	s := e1.Connected(t, ctx, snclient.Options{ClientID: "dev", PersistentSession: true, Version: snclient.Version20, IgnoreWakeup: true})
-	if _, err := s.Register(ctx, "up/dev"); err != nil {
-		t.Fatalf("Register = %v", err)
-	}
-	if err := s.Sleep(ctx, time.Second); err != nil {
-		t.Fatalf("Sleep = %v", err)
-	}
-	// The deadline is 1.5 s (1.5 x the sleep); the wait is bounded by ctx.
-	sntest.WaitFor(t, ctx, "the gateway to forget the oversleeping sensor", func() bool {
-		_, ok, err := e1.Gateway.Sensor(ctx, "dev")
-		return !ok && err == nil
-	})
-	e2 := e1.restart()
-	app := e2.MQTT(t, ctx, "app")
-	app.Subscribe(t, ctx, 1, "up/#")
-	if err := s.Connect(ctx); err != nil {
-		t.Fatalf("Connect after the restart = %v", err)
-	}
-	if n := e2.Gateway.Stats().V2.AliasesResumed; n != 1 {
-		t.Errorf("Stats.V2.AliasesResumed = %d; want 1", n)
-	}
-	if err := s.Publish(ctx, snclient.Named("up/dev"), sn.QoS1, false, []byte("back")); err != nil {
-		t.Fatalf("Publish = %v", err)
-	}
-	app.Expect(t, ctx, "up/dev", "back", 1, false)
-	if n := e2.Gateway.Stats().InvalidTopic; n != 0 {
-		t.Errorf("gateway refused %d aliases after the restart; want the session's kept", n)
 	}
 }
 
