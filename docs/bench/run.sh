@@ -24,11 +24,13 @@ bridged|bridged-gannet) $BIN bench publish -gateway 127.0.0.1:31884 -gateway-pid
 direct) $BIN bench mqtt-publish -broker 127.0.0.1:31990 -sensors $N -qos 1 -duration 10s -drain 60s -json -progress=false "$@" ;;
 esac > $D/out.json
 MQCPU=$(awk '{print $14+$15}' /proc/$MQ/stat)
+BR=""  # the bridge's own count of messages queued and taken to send: a duplicate is attributable
+case $MODE in bridged*) BR=$(curl -s 127.0.0.1:31985/metrics | awk '/^gannet_bridge_messages_(queued|sent)_total/{printf "%s ", $2}') ;; esac
 [ -n "$GW" ] && { kill $GW; wait $GW 2>/dev/null; }
 kill $MQ; wait $MQ 2>/dev/null
-python3 - "$D/out.json" "$MODE" "$N" "$MQCPU" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
+python3 - "$D/out.json" "$MODE" "$N" "$MQCPU" "$(cut -d' ' -f1 /proc/loadavg)" "$BR" <<'PY'
 import json,sys
-r=json.load(open(sys.argv[1])); mode,n,mq,load=sys.argv[2:]
+r=json.load(open(sys.argv[1])); mode,n,mq,load,br=sys.argv[2:]
 def g(*ks):
     for k in ks:
         if k in r: return r[k]
@@ -39,6 +41,7 @@ gw=r.get('gateway') or {}
 ack=r['acknowledged']/r['send_seconds']
 print(mode,n,'deliv/s=%.0f'%(g('delivered_per_s') or 0),'ack/s=%.0f'%ack,
       'p50=%s p99=%s'%(lat.get('p50_ms'),lat.get('p99_ms')),'gwcpu_us=%.1f'%(gw.get('cpu_seconds',0)*1e6/max(1,r['acknowledged'])),
-      'mosq_us=%.1f'%((float(mq)*10000/d) if d else 0),'lost=%s dup=%s'%(g('lost'),g('duplicated')),'load=%s'%load)
+      'mosq_us=%.1f'%((float(mq)*10000/d) if d else 0),'lost=%s dup=%s'%(g('lost'),g('duplicated')),'load=%s'%load,
+      *(['bridge_queued/sent=%s'%'/'.join(br.split())] if br.strip() else []))
 PY
 cp $D/out.json $W/last.json; rm -rf $D
