@@ -96,21 +96,32 @@ func (s *Store) Get(path [][]byte, keys [][]byte, fn func(i int, val []byte)) er
 	}
 	// The overlay is read first: a key it no longer holds was removed
 	// after its checkpoint committed, so this transaction sees it.
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := lookupBucket(tx, path)
-		for _, i := range miss {
-			var v []byte
-			if b != nil {
-				v = b.Get(keys[i])
-			}
-			fn(i, v)
-		}
-		return nil
-	})
+	tx, err := s.db.Begin(false)
 	if err != nil {
 		return fmt.Errorf("boltstore: read %s: %w", s.path, err)
 	}
+	defer tx.Rollback()
+	var c *bbolt.Cursor // one for all the keys: Bucket.Get makes one per key
+	if b := lookupBucket(tx, path); b != nil {
+		c = b.Cursor()
+	}
+	for _, i := range miss {
+		fn(i, cursorGet(c, keys[i]))
+	}
 	return nil
+}
+
+// cursorGet returns the value of key in c's bucket, nil when it is absent
+// or a bucket (as Bucket.Get) or c is nil.
+func cursorGet(c *bbolt.Cursor, key []byte) []byte {
+	if c == nil {
+		return nil
+	}
+	k, v := c.Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
 }
 
 // lookupBucket returns the bucket at path in tx, or nil.
@@ -216,7 +227,7 @@ func decodeKeyed(r *reader, op *rawOp) {
 		r.bad = true
 		return
 	}
-	op.kvkey = at[:len(at)-len(r.b)]
+	op.key = at[:len(at)-len(r.b)]
 	if op.kind == opKeyedPut {
 		op.val = r.raw()
 	}
@@ -235,10 +246,12 @@ func splitKVKey(kvkey []byte) (path, key []byte) {
 
 // keyedBucket resolves (creating, for a put) the bucket a keyed op names;
 // nil, without error, for a delete in a bucket that does not exist. The
-// last one resolved is cached for the transaction (kvCache).
+// last one resolved is cached for the transaction (kvCache), a missing one
+// too (for deletes: a run of them in a bucket never created costs one
+// lookup, not one each).
 func (s *Store) keyedBucket(tx *bbolt.Tx, path []byte, create bool) (*bbolt.Bucket, error) {
 	c := &s.kvCache
-	if c.tx == tx && c.b != nil && bytes.Equal(c.path, path) {
+	if c.tx == tx && (c.b != nil || !create) && bytes.Equal(c.path, path) {
 		return c.b, nil
 	}
 	r := reader{b: path}
@@ -264,7 +277,7 @@ func (s *Store) keyedBucket(tx *bbolt.Tx, path []byte, create bool) (*bbolt.Buck
 			return nil, fmt.Errorf("bucket %q: %w", name, err)
 		}
 		if b == nil {
-			return nil, nil
+			break
 		}
 	}
 	if b != nil {
@@ -272,21 +285,23 @@ func (s *Store) keyedBucket(tx *bbolt.Tx, path []byte, create bool) (*bbolt.Buck
 		// pack best; the checkpoint applies each bucket's keys in order.
 		b.FillPercent = seqFill
 	}
-	c.tx, c.b, c.path = tx, b, append(c.path[:0], path...)
+	c.tx, c.b, c.path, c.cur = tx, b, append(c.path[:0], path...), nil
 	return b, nil
 }
 
-// kvCache is the bucket of the last keyed op applied in a transaction.
+// kvCache is the bucket of the last keyed op applied in a transaction,
+// and a cursor on it for deletes.
 type kvCache struct {
 	tx   *bbolt.Tx
 	b    *bbolt.Bucket
 	path []byte
+	cur  *bbolt.Cursor // made by the first delete; nil until then
 }
 
 // applyKeyed applies a decoded keyed op. Its key and value alias a buffer
 // that stays valid until the transaction ends.
 func (s *Store) applyKeyed(tx *bbolt.Tx, op *rawOp) error {
-	path, key := splitKVKey(op.kvkey)
+	path, key := splitKVKey(op.key)
 	b, err := s.keyedBucket(tx, path, op.kind == opKeyedPut)
 	if err != nil {
 		return err
@@ -295,16 +310,31 @@ func (s *Store) applyKeyed(tx *bbolt.Tx, op *rawOp) error {
 		if b == nil {
 			return nil
 		}
-		return b.Delete(key)
+		// Through the cached cursor: Bucket.Delete makes a cursor per
+		// call, and most keyed deletes (the bridge's queue and
+		// in-flight records) find a key put and deleted within one
+		// checkpoint, which never reached the file.
+		c := &s.kvCache
+		if c.cur == nil {
+			c.cur = b.Cursor()
+		}
+		k, _ := c.cur.Seek(key)
+		if !bytes.Equal(k, key) {
+			return nil
+		}
+		return c.cur.Delete()
 	}
 	return b.Put(key, op.val)
 }
 
 // overlay holds the keyed ops logged and not yet applied to the bbolt
-// file: the last one of each key, by its kvkey. Values alias the log
-// windows' buffers, which are not written over until the records are in
-// the file and their keys have left the overlay (window.reset). The
-// committer adds, whoever checkpoints removes, Get reads.
+// file: the last one of each key, by its kvkey. Keys and values alias the
+// log windows' buffers, which are not written over until the records are
+// in the file and their keys have left the overlay (window.reset): an
+// entry's key is always the kvkey of the record that wrote its entry (add
+// replaces the key along with the entry), so it stays valid while the
+// entry is held. The committer adds, whoever checkpoints removes, Get
+// reads.
 type overlay struct {
 	mu   sync.RWMutex
 	m    map[string]overlayEntry
@@ -339,7 +369,14 @@ func (o *overlay) add(idx uint64, p []byte, pend []kvPending) {
 				e.val = []byte{}
 			}
 		}
-		o.m[string(p[k.keyAt:k.keyEnd])] = e
+		key := noteKey(p[k.keyAt:k.keyEnd])
+		if _, ok := o.m[key]; ok {
+			// The key held aliases an earlier record, which a
+			// checkpoint may free while this entry stays: hold the
+			// new record's bytes instead.
+			delete(o.m, key)
+		}
+		o.m[key] = e
 	}
 	o.peak = max(o.peak, len(o.m))
 	o.mu.Unlock()

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
 )
 
@@ -25,6 +27,26 @@ var (
 	benchQueuePath  = [][]byte{[]byte("bridge/bench"), []byte("queue")}
 	benchClientPath = [][]byte{[]byte("bridge/bench"), []byte("client")}
 )
+
+// makeBenchBuckets creates the buckets of keyedCycle, as the bridge does
+// when it opens its queue.
+func makeBenchBuckets(b *testing.B, s *boltstore.Store) {
+	done := make(chan error, 1)
+	s.Update(func(tx *bbolt.Tx) error {
+		root, err := tx.CreateBucketIfNotExists(benchQueuePath[0])
+		if err != nil {
+			return err
+		}
+		if _, err := root.CreateBucketIfNotExists(benchQueuePath[1]); err != nil {
+			return err
+		}
+		_, err = root.CreateBucketIfNotExists(benchClientPath[1])
+		return err
+	}, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
 
 // set fills c for message seq with packet id id and value val (kept).
 func (c *keyedCycle) set(seq uint64, id uint16, val []byte) {
@@ -90,6 +112,7 @@ func (kb *keyedBatch) log(s *boltstore.Store, seq uint64, val []byte) error {
 // disk's fsync time out of the CPU and allocation figures.
 func BenchmarkKeyedBridgeCycle(b *testing.B) {
 	s, _ := tempStore(b, boltstore.Options{Sync: boltstore.SyncNever, CheckpointBytes: 1 << 20})
+	makeBenchBuckets(b, s)
 	val := make([]byte, 8+2+len("edge/sensors/t")+2+1+64)
 	const batch = 64
 	kb := newKeyedBatch(batch)
@@ -126,6 +149,7 @@ func BenchmarkKeyedCheckpoint(b *testing.B) {
 		// still queued (its put reaches the file).
 		b.Run(fmt.Sprintf("settled=%v", settled), func(b *testing.B) {
 			s, _ := tempStore(b, boltstore.Options{Sync: boltstore.SyncNever, CheckpointBytes: 1 << 30, CheckpointInterval: 1 << 40})
+			makeBenchBuckets(b, s)
 			val := make([]byte, 8+2+len("edge/sensors/t")+2+1+64)
 			kb := newKeyedBatch(256)
 			seq := uint64(1 << 40)

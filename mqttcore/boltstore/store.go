@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.etcd.io/bbolt"
 
@@ -77,7 +78,8 @@ type Options struct {
 	// they are applied to the bbolt file and their segment is freed
 	// (default DefaultCheckpointBytes). The log on disk stays within
 	// about twice this, and so does the memory that holds the records
-	// until their checkpoint.
+	// until their checkpoint; a checkpoint's scratch (the ops it applies,
+	// sorted), up to this size, is kept for the next one.
 	CheckpointBytes int
 	// CheckpointInterval bounds how long a logged change waits for its
 	// checkpoint when fewer than CheckpointBytes arrive (default
@@ -200,6 +202,7 @@ type Store struct {
 	scratch   []byte
 	coal      coalescer
 	sorted    []rawOp    // a checkpoint's ops that survive coalescing
+	decoded   rawOp      // the op being decoded (decodeOps)
 	msgDefer  bool       // hold back writes to core.messages (applySorted)
 	msgWrites []msgWrite // the writes held back
 	kvCache   kvCache    // the bucket of the last keyed op applied
@@ -650,7 +653,8 @@ func (s *Store) commit(batch []*request) {
 // active segment and hands the batch to the syncer. A call whose ops
 // cannot be stored is failed alone.
 func (s *Store) commitLog(batch []*request) {
-	g := &group{reqs: append([]*request(nil), batch...), start: time.Now()}
+	g := groupPool.Get().(*group)
+	g.reqs, g.start = append(g.reqs[:0], batch...), time.Now()
 	if p := s.sticky.Load(); p != nil {
 		g.err = *p
 		s.toSyncer(g)
@@ -740,6 +744,11 @@ func (s *Store) syncer() {
 				err = syncErr
 			}
 			s.finish(g.reqs, err, g.start)
+			clear(g.reqs)
+			if cap(g.reqs) <= s.opts.MaxBatch {
+				*g = group{reqs: g.reqs[:0]}
+				groupPool.Put(g)
+			}
 		}
 		if s.inSyncer.Add(-int32(len(gs))) == 0 {
 			select {
@@ -939,6 +948,11 @@ func (s *Store) applyWindows(batch []*request, ws []*window) error {
 						failed = r
 						return err
 					}
+					if r.apply != nil {
+						// An Update's apply may have deleted or
+						// made the cached bucket anew.
+						s.kvCache = kvCache{}
+					}
 				}
 				if err := s.putSeqHigh(tx); err != nil {
 					return err
@@ -1001,34 +1015,23 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 	if err != nil {
 		return err
 	}
-	each := func(f func(*rawOp) error) error {
-		n := 0
-		g := func(op *rawOp) error {
-			if n++; n%checkpointYield == 0 {
-				runtime.Gosched()
-			}
-			return f(op)
-		}
-		for _, w := range ws {
-			if err := w.records(func(p []byte) error { return decodeOps(p, g) }); err != nil {
-				return fmt.Errorf("logged record: %w", err)
-			}
-		}
-		return nil
-	}
 	c := &s.coal
 	c.reset()
+	// Cleared again when done: its keys alias the windows (noteKey),
+	// which are reused after this checkpoint.
+	defer c.reset()
 	var i int32
-	if err := each(func(op *rawOp) error { c.note(op, i); i++; return nil }); err != nil {
+	if err := s.eachLogged(ws, func(op *rawOp) error { c.note(op, i); i++; return nil }); err != nil {
 		return err
 	}
-	// Grown by append, not sized by the keys noted: those bound the
-	// survivors, but most of them (a message queued and removed, a bridged
-	// message handed over and acknowledged) usually cancel out, and a
-	// slice of one rawOp per key would be garbage each checkpoint.
+	// Sized by the survivors, which the first pass counted: one slice per
+	// checkpoint at most, not a chain of growing ones.
+	if n := c.survivors(); cap(s.sorted) < n {
+		s.sorted = make([]rawOp, 0, n)
+	}
 	ops := s.sorted[:0]
 	i = 0
-	if err := each(func(op *rawOp) error {
+	if err := s.eachLogged(ws, func(op *rawOp) error {
 		if c.keep(op, i) {
 			ops = append(ops, *op)
 		}
@@ -1040,8 +1043,10 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 	all := ops
 	defer func() {
 		clear(all)
-		if cap(all) > 1<<16 {
-			all = nil // a huge checkpoint passed: do not keep its slice
+		if cap(all)*int(unsafe.Sizeof(rawOp{})) > s.opts.CheckpointBytes {
+			// A checkpoint larger than usual passed: do not keep its
+			// slice. One of the usual size is kept, for the next.
+			all = nil
 		}
 		s.sorted = all[:0]
 	}()
@@ -1060,6 +1065,25 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 			n++
 		}
 		ops = ops[n:]
+	}
+	return nil
+}
+
+// eachLogged decodes the records of ws, in order, calling f with each op
+// (the same *rawOp, rewritten: f must copy what it keeps). It yields the
+// goroutine every checkpointYield ops.
+func (s *Store) eachLogged(ws []*window, f func(*rawOp) error) error {
+	n := 0
+	g := func(op *rawOp) error {
+		if n++; n%checkpointYield == 0 {
+			runtime.Gosched()
+		}
+		return f(op)
+	}
+	for _, w := range ws {
+		if err := w.records(func(p []byte) error { return decodeOps(p, &s.decoded, g) }); err != nil {
+			return fmt.Errorf("logged record: %w", err)
+		}
 	}
 	return nil
 }
@@ -1116,12 +1140,16 @@ func compareOps(a, b rawOp) int {
 		}
 		return cmp.Compare(a.seq, b.seq)
 	case classRetained:
-		return bytes.Compare(a.topic, b.topic)
+		return bytes.Compare(a.key, b.key)
 	case classKeyed:
-		return bytes.Compare(a.kvkey, b.kvkey)
+		return bytes.Compare(a.key, b.key)
 	}
 	return cmp.Compare(a.sid, b.sid)
 }
+
+// groupPool recycles the groups of commitLog (the syncer puts them back
+// once their callers are told): one per log record.
+var groupPool = sync.Pool{New: func() any { return new(group) }}
 
 // requestPool recycles requests, so that Commit, called for every QoS 1/2
 // publish from the gateway's loops, does not allocate.
