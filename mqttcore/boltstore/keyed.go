@@ -101,27 +101,56 @@ func (s *Store) Get(path [][]byte, keys [][]byte, fn func(i int, val []byte)) er
 		return fmt.Errorf("boltstore: read %s: %w", s.path, err)
 	}
 	defer tx.Rollback()
-	var c *bbolt.Cursor // one for all the keys: Bucket.Get makes one per key
+	var c seqCursor // one for all the keys: Bucket.Get makes one per key
 	if b := lookupBucket(tx, path); b != nil {
-		c = b.Cursor()
+		c.c = b.Cursor()
 	}
 	for _, i := range miss {
-		fn(i, cursorGet(c, keys[i]))
+		var v []byte
+		if c.c != nil {
+			_, v = c.seek(keys[i])
+		}
+		fn(i, v)
 	}
 	return nil
 }
 
-// cursorGet returns the value of key in c's bucket, nil when it is absent
-// or a bucket (as Bucket.Get) or c is nil.
-func cursorGet(c *bbolt.Cursor, key []byte) []byte {
-	if c == nil {
-		return nil
+// seqCursor finds keys with one bbolt cursor, stepping to the next key
+// instead of searching from the root when the keys asked for follow each
+// other (a queue's, read or deleted in order): a search visits a page per
+// level of the tree, and bbolt allocates on each visit.
+type seqCursor struct {
+	c    *bbolt.Cursor
+	k, v []byte // where c is, when at (k nil: past the last key)
+	at   bool   // c is positioned and its bucket unchanged since
+}
+
+// seek moves to key and reports whether the bucket holds it, and its
+// value (nil for a nested bucket, as Bucket.Get gives).
+func (sc *seqCursor) seek(key []byte) (bool, []byte) {
+	if sc.at && sc.k != nil {
+		switch d := bytes.Compare(key, sc.k); {
+		case d == 0:
+			return true, sc.v
+		case d > 0:
+			sc.k, sc.v = sc.c.Next()
+			if sc.k == nil {
+				return false, nil // beyond the last key
+			}
+			switch d := bytes.Compare(key, sc.k); {
+			case d == 0:
+				return true, sc.v
+			case d < 0:
+				return false, nil // between two keys
+			}
+		}
 	}
-	k, v := c.Seek(key)
-	if !bytes.Equal(k, key) {
-		return nil
+	sc.k, sc.v = sc.c.Seek(key)
+	sc.at = true
+	if !bytes.Equal(sc.k, key) {
+		return false, nil
 	}
-	return v
+	return true, sc.v
 }
 
 // lookupBucket returns the bucket at path in tx, or nil.
@@ -285,7 +314,7 @@ func (s *Store) keyedBucket(tx *bbolt.Tx, path []byte, create bool) (*bbolt.Buck
 		// pack best; the checkpoint applies each bucket's keys in order.
 		b.FillPercent = seqFill
 	}
-	c.tx, c.b, c.path, c.cur = tx, b, append(c.path[:0], path...), nil
+	c.tx, c.b, c.path, c.cur = tx, b, append(c.path[:0], path...), seqCursor{}
 	return b, nil
 }
 
@@ -295,7 +324,7 @@ type kvCache struct {
 	tx   *bbolt.Tx
 	b    *bbolt.Bucket
 	path []byte
-	cur  *bbolt.Cursor // made by the first delete; nil until then
+	cur  seqCursor // made by the first delete
 }
 
 // applyKeyed applies a decoded keyed op. Its key and value alias a buffer
@@ -314,16 +343,17 @@ func (s *Store) applyKeyed(tx *bbolt.Tx, op *rawOp) error {
 		// call, and most keyed deletes (the bridge's queue and
 		// in-flight records) find a key put and deleted within one
 		// checkpoint, which never reached the file.
-		c := &s.kvCache
-		if c.cur == nil {
-			c.cur = b.Cursor()
+		c := &s.kvCache.cur
+		if c.c == nil {
+			c.c = b.Cursor()
 		}
-		k, _ := c.cur.Seek(key)
-		if !bytes.Equal(k, key) {
+		if found, _ := c.seek(key); !found {
 			return nil
 		}
-		return c.cur.Delete()
+		c.at = false // a cursor must be placed again after a change
+		return c.c.Delete()
 	}
+	s.kvCache.cur.at = false
 	return b.Put(key, op.val)
 }
 
