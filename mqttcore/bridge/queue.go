@@ -173,6 +173,12 @@ func (s *Store) setNotify(f func()) {
 
 // pushLocked appends e to the index.
 func (s *Store) pushLocked(e entry) {
+	if len(s.ents) == cap(s.ents) && len(s.ents) >= 1024 {
+		// Double: append grows a large slice by a quarter, and a queue
+		// filling up (an outage, a restart's load) left a chain of five
+		// times its index in garbage.
+		s.ents = slices.Grow(s.ents, len(s.ents))
+	}
 	s.ents = append(s.ents, e)
 	s.count++
 	s.bytes += e.size
