@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -119,6 +120,7 @@ func BenchmarkKeyedBridgeCycle(b *testing.B) {
 	st0 := s.Stats()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime(b)
 	seq := uint64(1 << 40)
 	for n := 0; n < b.N; n += batch {
 		kb.cs = kb.cs[:min(batch, b.N-n)]
@@ -131,6 +133,7 @@ func BenchmarkKeyedBridgeCycle(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
 	st := s.Stats()
 	b.ReportMetric(float64(st.Calls-st0.Calls)/float64(max(st.Batches-st0.Batches, 1)), "calls/record")
 	b.ReportMetric(float64(st.Checkpoints-st0.Checkpoints), "checkpoints")
@@ -155,6 +158,7 @@ func BenchmarkKeyedCheckpoint(b *testing.B) {
 			seq := uint64(1 << 40)
 			b.ReportAllocs()
 			var mallocs, bytes uint64
+			var cpu time.Duration
 			var m0, m1 runtime.MemStats
 			for range b.N {
 				b.StopTimer()
@@ -174,11 +178,13 @@ func BenchmarkKeyedCheckpoint(b *testing.B) {
 					seq += uint64(len(kb.cs))
 				}
 				runtime.ReadMemStats(&m0)
+				c0 := cpuTime(b)
 				b.StartTimer()
 				if err := s.Checkpoint(); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
+				cpu += cpuTime(b) - c0
 				runtime.ReadMemStats(&m1)
 				mallocs += m1.Mallocs - m0.Mallocs
 				bytes += m1.TotalAlloc - m0.TotalAlloc
@@ -203,6 +209,7 @@ func BenchmarkKeyedCheckpoint(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/msg")
 			b.ReportMetric(float64(mallocs)/n, "allocs/msg")
 			b.ReportMetric(float64(bytes)/n, "B/msg")
+			b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/msg")
 		})
 	}
 }
