@@ -79,7 +79,8 @@ type Options struct {
 	// (default DefaultCheckpointBytes). The log on disk stays within
 	// about twice this, and so does the memory that holds the records
 	// until their checkpoint; a checkpoint's scratch (the ops it applies,
-	// sorted), up to this size, is kept for the next one.
+	// sorted), up to twice this size, is kept for the next one while the
+	// load stays.
 	CheckpointBytes int
 	// CheckpointInterval bounds how long a logged change waits for its
 	// checkpoint when fewer than CheckpointBytes arrive (default
@@ -284,16 +285,20 @@ func (w *window) empty() bool { return w.first == 0 }
 
 // reset empties w. Nothing may point into its chunks any more (the
 // overlay has dropped the keys of its records). The chunks of the usual
-// size are kept for the next records, as many as this window used (the
-// ones the last reset kept and this one did not use are dropped): a busy
+// size are kept for the next records: those this window used, and three
+// quarters of the spares it did not use (so a window whose size varies
+// from one checkpoint to the next, as background checkpoints fall behind
+// and catch up, does not drop chunks one time and make them anew the
+// next, and the spares of a burst go over some checkpoints): a busy
 // log does not allocate its windows anew at every checkpoint (at 10,000
 // bridged msgs/s some 6 MB each), an idle one does not keep a burst's.
 func (w *window) reset() {
-	clear(w.spare)
-	w.spare = w.spare[:0]
+	keep := len(w.spare) * 3 / 4 // w.spare holds the unused ones
+	clear(w.spare[keep:])
+	w.spare = w.spare[:keep]
 	for _, c := range w.chunks {
 		if cap(c) == windowChunk {
-			w.spare = append(w.spare, c)
+			w.spare = append(w.spare, c[:0])
 		}
 	}
 	clear(w.chunks)
@@ -1024,10 +1029,11 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 	if err := s.eachLogged(ws, func(op *rawOp) error { c.note(op, i); i++; return nil }); err != nil {
 		return err
 	}
-	// Sized by the survivors, which the first pass counted: one slice per
-	// checkpoint at most, not a chain of growing ones.
+	// Sized by the survivors, which the first pass counted (with room for
+	// the next checkpoints of a steady load): one slice at most, not a
+	// chain of growing ones.
 	if n := c.survivors(); cap(s.sorted) < n {
-		s.sorted = make([]rawOp, 0, n)
+		s.sorted = make([]rawOp, 0, n+n/4)
 	}
 	ops := s.sorted[:0]
 	i = 0
@@ -1043,9 +1049,11 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 	all := ops
 	defer func() {
 		clear(all)
-		if cap(all)*int(unsafe.Sizeof(rawOp{})) > s.opts.CheckpointBytes {
-			// A checkpoint larger than usual passed: do not keep its
-			// slice. One of the usual size is kept, for the next.
+		if cap(all) > max(2*len(all), 1024) || cap(all)*int(unsafe.Sizeof(rawOp{})) > 2*s.opts.CheckpointBytes {
+			// The load fell (this checkpoint used less than half of
+			// it), or the slice is beyond what checkpoints of
+			// CheckpointBytes (up to twice that when they fall behind)
+			// need: do not keep it.
 			all = nil
 		}
 		s.sorted = all[:0]
