@@ -297,9 +297,11 @@ func opClass(k mqttcore.OpKind) int {
 	return classEntry
 }
 
-func (c *coalescer) reset() {
+// reset empties c for a checkpoint. Maps that held more than maxKeys keys
+// are dropped, not kept for the next checkpoint.
+func (c *coalescer) reset(maxKeys int) {
 	c.ends = 0
-	if c.entries == nil || len(c.entries) > 1<<16 || len(c.keyed) > 1<<16 {
+	if c.entries == nil || len(c.entries) > maxKeys || len(c.keyed) > maxKeys {
 		// First use, or a huge checkpoint passed: do not keep its maps.
 		*c = coalescer{entries: make(map[[2]uint64]int32), sessions: make(map[uint64]int32),
 			fronts: make(map[uint64]int32), retained: make(map[string]int32), keyed: make(map[string]int32)}

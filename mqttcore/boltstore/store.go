@@ -1021,10 +1021,15 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 		return err
 	}
 	c := &s.coal
-	c.reset()
+	// Its maps are kept for the next checkpoint up to about a key per 64
+	// bytes of CheckpointBytes (a busy bridge's checkpoint notes tens of
+	// thousands of keys at the default, more when checkpoints fall
+	// behind): regrown at every checkpoint, they were most of its garbage.
+	maxKeys := max(1<<16, s.opts.CheckpointBytes/64)
+	c.reset(maxKeys)
 	// Cleared again when done: its keys alias the windows (noteKey),
 	// which are reused after this checkpoint.
-	defer c.reset()
+	defer c.reset(maxKeys)
 	var i int32
 	if err := s.eachLogged(ws, func(op *rawOp) error { c.note(op, i); i++; return nil }); err != nil {
 		return err
@@ -1049,9 +1054,9 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 	all := ops
 	defer func() {
 		clear(all)
-		if cap(all) > max(2*len(all), 1024) || cap(all)*int(unsafe.Sizeof(rawOp{})) > 2*s.opts.CheckpointBytes {
-			// The load fell (this checkpoint used less than half of
-			// it), or the slice is beyond what checkpoints of
+		if cap(all) > max(4*len(all), 1024) || cap(all)*int(unsafe.Sizeof(rawOp{})) > 2*s.opts.CheckpointBytes {
+			// The load fell (this checkpoint used less than a quarter
+			// of it), or the slice is beyond what checkpoints of
 			// CheckpointBytes (up to twice that when they fall behind)
 			// need: do not keep it.
 			all = nil

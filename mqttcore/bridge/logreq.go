@@ -31,15 +31,29 @@ type logReq struct {
 	fn   func(error) // r.finish, bound once per logReq
 }
 
-var logReqPool = sync.Pool{New: func() any { return new(logReq) }}
+// logReqPools recycle logReqs by size: [0] those with room for at most
+// smallOps ops (an append's), [1] larger ones (hand-overs and removals of
+// batches), so that an append never holds a batch's large slices.
+var logReqPools = [2]sync.Pool{
+	{New: func() any { return new(logReq) }},
+	{New: func() any { return new(logReq) }},
+}
 
-// maxPooledOps bounds the ops of a logReq put back in the pool: a burst's
-// large hand-over is not kept.
-const maxPooledOps = 4096
+// Sizes of logReqs: those with room for at most smallOps ops go to the
+// small pool, and those with room for more than maxPooledOps (a burst's
+// large hand-over) are not kept.
+const (
+	smallOps     = 8
+	maxPooledOps = 4096
+)
 
 // newLogReq returns a logReq of s with room for n ops and as many keys.
 func (s *Store) newLogReq(n int) *logReq {
-	r := logReqPool.Get().(*logReq)
+	pool := &logReqPools[0]
+	if n > smallOps {
+		pool = &logReqPools[1]
+	}
+	r := pool.Get().(*logReq)
 	if r.fn == nil {
 		r.fn = r.finish
 	}
@@ -98,11 +112,15 @@ func (r *logReq) finish(err error) {
 func (r *logReq) release() {
 	clear(r.ops) // the values (queued messages) are not kept alive
 	ops, keys, fn := r.ops[:0], r.keys[:0], r.fn
-	if cap(ops) > maxPooledOps {
+	pool := &logReqPools[0]
+	switch {
+	case cap(ops) > maxPooledOps:
 		ops, keys = nil, nil
+	case cap(ops) > smallOps || cap(keys) > 8*smallOps:
+		pool = &logReqPools[1]
 	}
 	*r = logReq{ops: ops, keys: keys, fn: fn}
-	logReqPool.Put(r)
+	pool.Put(r)
 }
 
 // submitLogLocked hands r to the commit pipeline; the caller holds
