@@ -214,7 +214,9 @@ func (c *client) timerFired(now int64) {
 		c.timerAt = 0
 		if c.state == StateAsleep {
 			// Overslept. The core's own sleep deadline publishes the
-			// will; the gateway forgets the client.
+			// will; the gateway forgets the client, leaving a 2.0
+			// client's aliases with its session (persist.go).
+			c.keepOverslept()
 			c.l.g.log.Debug("client lost", "client_id", c.id, "remote", c.key.addr, "reason", "slept too long")
 			c.setState(StateLost)
 			c.l.removeClient(c)

@@ -184,5 +184,10 @@ func (l *loop) handleRebind(rb *rebind) {
 	if !c.removed {
 		c.deliver() // what the core resends after the re-attach
 	}
+	if !c.removed && c.state == StateAsleep && c.conn == nil {
+		// Still asleep (the wrapped packet did not wake it): the core's
+		// WAKEUP callback is the old client's; the next one comes here.
+		l.g.broker.NotifyAsleep(c.id, c.queuedWhileAsleep)
+	}
 	c.checkState()
 }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gannet-mqtt/gannet/gateway"
@@ -107,6 +108,29 @@ func TestV2ConnectionEncapsulation(t *testing.T) {
 			})
 		})
 	}
+	// A re-bind whose wrapped packet leaves the client asleep: the WAKEUP
+	// for the next message goes to the new address (G2-26).
+	t.Run("allowed/asleep/wakeup", func(t *testing.T) {
+		run(t, gateway.Config{Loops: 4}, func(t *testing.T, h *harness) {
+			old := h.sensor("10.0.0.2:5000")
+			old.connect2(&sn.ConnectV2{ClientID: []byte("dev"), AllowAddressChange: true, HasSessionExpiry: true, SessionExpiry: 600})
+			old.subscribe2(&sn.SubscribeV2{QoS: sn.QoS1, TopicType: sn.TopicTypeName, PacketID: 2, TopicFilter: []byte("cmd/dev")})
+			old.send2(&sn.SleepReq{RetainTopicAliases: true, PacketID: 3, SleepDuration: 600})
+			old.expect2(&sn.SleepResp{PacketID: 3})
+			moved := h.sensor("10.0.0.77:6000")
+			moved.send2(wrap("dev", &sn.PublishV2{TopicType: sn.TopicTypeName, TopicName: []byte("up/dev"), Data: []byte("moved")}))
+			synctest.Wait()
+			if n := h.g.Stats().V2.Rebound; n != 1 {
+				t.Fatalf("V2.Rebound = %d; want 1", n)
+			}
+			if info, _ := h.b.Session("dev"); info.State != mqttcore.StateAsleep {
+				t.Fatalf("core session %v after the re-bind; want still asleep", info.State)
+			}
+			h.publish("cmd/dev", "for you", mqttcore.AtLeastOnce, false)
+			moved.expect2(&sn.Wakeup{})
+			old.expectNone(time.Second)
+		})
+	})
 	t.Run("rules", func(t *testing.T) {
 		run(t, gateway.Config{}, func(t *testing.T, h *harness) {
 			s := h.sensor("10.0.0.2:5000")

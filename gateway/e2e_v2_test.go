@@ -380,14 +380,31 @@ func TestE2EV2Wakeup(t *testing.T) {
 	}
 }
 
-// TestE2EV2WakeupSnclient: snclient acts on the gateway's WAKEUP. A 2.0
-// sensor subscribes and sleeps; an MQTT client publishes to it; without any
-// call from the application the sensor sends PINGREQ on the WAKEUP, gets the
-// message, and is asleep again after PINGRESP.
+// TestE2EV2WakeupSnclient: snclient acts on the gateway's WAKEUP, with a
+// memory and with a durable core. A 2.0 sensor subscribes and sleeps; an
+// MQTT client publishes to it; without any call from the application the
+// sensor sends PINGREQ on the WAKEUP, gets the message, and is asleep again
+// after PINGRESP.
 func TestE2EV2WakeupSnclient(t *testing.T) {
 	t.Parallel()
+	for _, durable := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "bolt"}[durable], func(t *testing.T) {
+			t.Parallel()
+			testWakeupSnclient(t, durable)
+		})
+	}
+}
+
+// testWakeupSnclient is TestE2EV2WakeupSnclient with a memory or a
+// durable core: with a journal the WAKEUP must wait for the message's
+// commit, or the woken sensor finds nothing to collect.
+func testWakeupSnclient(t *testing.T, durable bool) {
 	ctx := sntest.Context(t)
-	e := sntest.Start(t, sntest.Options{})
+	var opts sntest.Options
+	if durable {
+		opts.Journal = openStore(t)
+	}
+	e := sntest.Start(t, opts)
 	app := e.MQTT(t, ctx, "app")
 	s := e.Connected(t, ctx, snclient.Options{ClientID: "sleeper", PersistentSession: true, Version: snclient.Version20})
 	if _, err := s.Subscribe(ctx, snclient.Named("cmd/sleeper"), sn.QoS1); err != nil {

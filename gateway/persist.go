@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/gannet-mqtt/gannet/mqttcore"
 )
 
 // A sensor with a persistent session relies on more than its core session:
@@ -236,7 +238,12 @@ func (g *Gateway) loadRestored() {
 		}
 		if st.ended {
 			// A 2.0 sensor that ended its connection: the core holds its
-			// state until it resumes the session (keepSession).
+			// state until it resumes the session (keepSession). One that
+			// overslept (keepOverslept) may come back asleep, which the
+			// core leaves to the gateway to rebuild: hand it back.
+			if r.State == mqttcore.StateAsleep {
+				g.broker.KeepDetachedFrontEndState(r.ClientID, r.FrontEnd)
+			}
 			continue
 		}
 		if g.restored == nil {
@@ -320,6 +327,9 @@ func (l *loop) handleRestore(rb *restoreBatch) {
 			c.indexAsleep(true)
 			if c.isV2 {
 				c.indexMovable(c.v2.allowMove) // connencap.go
+				// WAKEUP (sleep2.go) for the first message queued from now
+				// on: the restored core session has no callback.
+				l.g.broker.NotifyAsleep(c.id, c.queuedWhileAsleep)
 			}
 			l.schedule(c)
 			continue
@@ -353,14 +363,41 @@ func (l *loop) handleRestore(rb *restoreBatch) {
 // G6): nothing is kept for it, and what a restart left is dropped.
 
 // keepSession hands a 2.0 client's state to its core session as its
-// attachment is about to end.
+// attachment is about to end. A 1.2 client keeps nothing, and its
+// journalled state is deleted: after a restart it must not be rebuilt as
+// connected, its session waits in the core for its next CONNECT.
 func (c *client) keepSession() {
-	if !c.isV2 || c.conn == nil || c.v2.expiry == 0 {
+	if c.conn == nil {
+		return
+	}
+	if !c.isV2 {
+		if c.l.g.durable {
+			c.conn.SetFrontEndState(nil)
+		}
+		return
+	}
+	if c.v2.expiry == 0 {
 		return // kept also without aliases: the journal must say it ended
 	}
+	c.conn.KeepFrontEndState(c.endedState())
+}
+
+// keepOverslept hands an asleep 2.0 client's state to its detached core
+// session as the gateway forgets the client for oversleeping its deadline:
+// its session aliases come back if it resumes the session, as after a
+// DISCONNECT.
+func (c *client) keepOverslept() {
+	if c.isV2 && c.v2.expiry != 0 {
+		c.l.g.broker.KeepDetachedFrontEndState(c.id, c.endedState())
+	}
+}
+
+// endedState is the client's state flagged as ended: what the core keeps
+// for a resume, and what a restart does not rebuild.
+func (c *client) endedState() []byte {
 	b := c.appendState(nil, false)
 	b[1] |= stateEnded
-	c.conn.KeepFrontEndState(b)
+	return b
 }
 
 // resumeSession restores, for a 2.0 client whose CONNECT resumed its

@@ -16,9 +16,11 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 		if c.conn == nil && c.state == StateAsleep {
 			// The session is detached: attach briefly to end it normally.
 			if err := c.attach(false, nil, true); err == nil {
+				c.keepSession() // persist.go: not rebuilt after a restart
 				_ = c.conn.Disconnect()
 			}
 		} else if c.conn != nil {
+			c.keepSession()
 			_ = c.conn.Disconnect()
 		}
 		c.detach()
@@ -35,6 +37,7 @@ func (c *client) onDisconnect(m *sn.Disconnect) {
 			// A connected client that CONNECTed again with the Will flag:
 			// its attachment ends as a DISCONNECT ends it, or the core
 			// session would stay attached to a client the gateway forgot.
+			c.keepSession()
 			_ = c.conn.Disconnect()
 			c.detach()
 			c.setState(StateDisconnected)

@@ -688,15 +688,21 @@ func TestV2AliasesSurviveTheConnection(t *testing.T) {
 		a.expect("t/a", "4")
 		s.register2("t/a", 5)
 	}
-	for _, end := range []string{"disconnect", "loss"} {
+	for _, end := range []string{"disconnect", "loss", "oversleep"} {
 		t.Run("resume after "+end, func(t *testing.T) {
 			run(t, gateway.Config{}, func(t *testing.T, h *harness) {
 				a, s, alias := setup(h)
-				if end == "disconnect" {
+				switch end {
+				case "disconnect":
 					s.send2(&sn.DisconnectV2{})
 					synctest.Wait()
-				} else {
+				case "loss":
 					time.Sleep(91 * time.Second) // 1.5 x Keep Alive: the gateway declares it lost
+					synctest.Wait()
+				case "oversleep":
+					s.send2(&sn.SleepReq{RetainTopicAliases: true, PacketID: 9, SleepDuration: 60})
+					s.expect2(&sn.SleepResp{PacketID: 9})
+					time.Sleep(91 * time.Second) // 1.5 x the sleep: overslept
 					synctest.Wait()
 				}
 				if _, ok, _ := h.g.Sensor(context.Background(), "dev"); ok {

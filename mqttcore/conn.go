@@ -487,6 +487,29 @@ func (c *Conn) SleepNotify(d time.Duration, queued func()) error {
 	return c.b.detach(c, StateAsleep, d, queuedHint(queued))
 }
 
+// NotifyAsleep gives the asleep, detached session of clientID the callback
+// SleepNotify would have given it, under the same rules (once, for the
+// first message queued from now on; forgotten when the session is attached
+// again or misses its sleep deadline), replacing any set before. It is for
+// a front-end that rebuilt an asleep client without attaching it, as the
+// gateway does after a restart: a restored session carries no callback.
+// It reports whether the session was asleep and detached.
+func (b *Broker) NotifyAsleep(clientID string, queued func()) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.sessions[clientID]
+	if s == nil || s.state != StateAsleep {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead || s.conn != nil {
+		return false
+	}
+	s.hint = queuedHint(queued)
+	return true
+}
+
 // queuedHint is a SleepNotify callback as a FrontEnd, so the fan-out calls
 // it where it notifies attached front-ends. A func value converts to an
 // interface without allocating.

@@ -2,6 +2,7 @@ package mqttcore_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -207,6 +208,56 @@ func TestJournalEndedSessionLeaves(t *testing.T) {
 	j.sync(t)
 	if n, e := j.sessionCount(), j.entryCount(); n != 0 || e != 0 {
 		t.Errorf("journal after a clean start: %d sessions, %d entries; want 0, 0", n, e)
+	}
+}
+
+// TestKeepDetachedFrontEndState: state handed over for a session whose
+// attachment ended earlier (asleep) comes back to the attachment that
+// resumes it, and survives a restart; a session that is attached, ended,
+// unknown, or does not outlive its attachments keeps nothing.
+func TestKeepDetachedFrontEndState(t *testing.T) {
+	j := newMemJournal(t)
+	b1 := newJournalled(t, mqttcore.Config{}, j)
+	c, _ := attach(t, b1, persistent("sleeper"))
+	if b1.KeepDetachedFrontEndState("sleeper", []byte("x")) {
+		t.Error("KeepDetachedFrontEndState for an attached session = true; want false")
+	}
+	if err := c.Sleep(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !b1.KeepDetachedFrontEndState("sleeper", []byte("aliases")) {
+		t.Fatal("KeepDetachedFrontEndState for an asleep session = false; want true")
+	}
+	if b1.KeepDetachedFrontEndState("nobody", []byte("x")) {
+		t.Error("KeepDetachedFrontEndState for an unknown client = true; want false")
+	}
+	short, _ := attach(t, b1, mqttcore.ConnectOptions{ClientID: "short", SessionExpiry: time.Hour})
+	_ = short.Sleep(time.Minute)
+	once, _ := attach(t, b1, mqttcore.ConnectOptions{ClientID: "once"})
+	_ = once.Sleep(time.Minute)
+	if b1.KeepDetachedFrontEndState("once", []byte("x")) {
+		t.Error("KeepDetachedFrontEndState for a session without expiry = true; want false")
+	}
+	if err := b1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j.sync(t)
+	b2 := newJournalled(t, mqttcore.Config{}, j)
+	var got []string
+	for _, r := range b2.Restored() {
+		got = append(got, fmt.Sprintf("%s %v %q", r.ClientID, r.State, r.FrontEnd))
+	}
+	if want := []string{`sleeper asleep "aliases"`}; !slices.Equal(got, want) {
+		t.Fatalf("Restored() = %q; want %q", got, want)
+	}
+	// A session restored asleep is its front-end's to rebuild; one that
+	// does not rebuild it hands the state back for the resume.
+	if !b2.KeepDetachedFrontEndState("sleeper", []byte("aliases")) {
+		t.Fatal("KeepDetachedFrontEndState after a restart = false; want true")
+	}
+	c, _ = attach(t, b2, persistent("sleeper"))
+	if got := string(c.TakeFrontEndState()); got != "aliases" {
+		t.Errorf("TakeFrontEndState after a restart = %q; want aliases", got)
 	}
 }
 

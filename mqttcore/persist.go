@@ -155,6 +155,36 @@ func (c *Conn) KeepFrontEndState(data []byte) {
 	}
 }
 
+// KeepDetachedFrontEndState is KeepFrontEndState for a front-end that
+// forgets a client whose attachment ended earlier (a sleeper that overslept
+// its deadline): the core holds data with the client's session, for
+// TakeFrontEndState when the client resumes it, and journals it, if the
+// session is detached, still alive and outlives its attachments (session
+// expiry above 0). It reports whether it kept data; the caller must not
+// change data afterwards.
+func (b *Broker) KeepDetachedFrontEndState(clientID string, data []byte) bool {
+	b.mu.Lock()
+	s := b.sessions[clientID]
+	ok, persist := false, false
+	if s != nil {
+		s.mu.Lock()
+		ok = !s.dead && s.conn == nil && s.expiry > 0
+		persist = s.persist
+		s.mu.Unlock()
+	}
+	if ok {
+		if b.kept == nil {
+			b.kept = map[*Session][]byte{}
+		}
+		b.kept[s] = data
+	}
+	b.mu.Unlock()
+	if ok && persist && b.journal != nil {
+		b.lazyOp(Op{Kind: OpFrontEnd, SessionID: s.id, FrontEnd: data})
+	}
+	return ok
+}
+
 // TakeFrontEndState returns, once, the state kept with KeepFrontEndState
 // for this attachment's session (after a restart: the journalled front-end
 // state of a session that came back disconnected or lost), or nil. A front-end

@@ -203,6 +203,9 @@ func (b *Broker) route(m *Message, hits []hit, multi bool, p *pending) int {
 	n := 0
 	var queued int64
 	durable := b.journal != nil && m.QoS > AtMostOnce && !strings.HasPrefix(m.Topic, "$SYS")
+	if durable && p == nil {
+		m.markStored() // nobody waits: its entries go out without waiting for the commit
+	}
 	for i := 0; i < len(hits); {
 		h := hits[i]
 		end := i + 1
@@ -246,8 +249,7 @@ func (b *Broker) route(m *Message, hits []hit, multi bool, p *pending) int {
 				p.ops = append(p.ops, entryOp(s, &e))
 				p.wake = append(p.wake, s)
 			} else {
-				b.lazyOp(entryOp(s, &e))
-				m.markStored() // nobody waits: send without waiting
+				b.lazyOp(entryOp(s, &e)) // m is marked stored above
 			}
 		}
 		if fe != nil {

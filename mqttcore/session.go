@@ -220,8 +220,11 @@ func (s *Session) enqueue(e entry) (fe FrontEnd, grew, kept bool) {
 		s.notified = true
 		return s.fe, grew, kept
 	}
-	if h := s.hint; h != nil && s.fe == nil {
-		s.hint = nil // once per sleep (Conn.SleepNotify)
+	if h := s.hint; h != nil && s.fe == nil && (e.flags&flagDurable == 0 || e.msg.isStored()) {
+		// Once per sleep (Conn.SleepNotify). An entry whose commit has not
+		// landed cannot be sent yet: notifyStored calls it then, or a client
+		// woken now would find nothing and sleep again past its message.
+		s.hint = nil
 		return h, grew, kept
 	}
 	return nil, grew, kept
@@ -258,13 +261,17 @@ func (s *Session) unqueue(m *Message) (drained bool) {
 }
 
 // notifyStored wakes the front-end after a commit that may have unblocked
-// the head of the queue or an in-flight entry.
+// the head of the queue or an in-flight entry; for an asleep session it
+// calls the SleepNotify callback that enqueue held back.
 func (s *Session) notifyStored() {
 	s.mu.Lock()
 	var fe FrontEnd
-	if s.fe != nil && !s.notified {
+	switch {
+	case s.fe != nil && !s.notified:
 		s.notified = true
 		fe = s.fe
+	case s.fe == nil && s.hint != nil && s.q.n > 0:
+		fe, s.hint = s.hint, nil // an asleep session's SleepNotify callback, once
 	}
 	s.mu.Unlock()
 	if fe != nil {

@@ -100,3 +100,82 @@ func TestSleepNotifyDroppedWhenLost(t *testing.T) {
 		}
 	})
 }
+
+// TestNotifyAsleep: a callback given to an asleep, detached session (the
+// gateway's rebuilt sleeper after a restart) runs once, for the next
+// message queued; a session attached, disconnected or unknown takes none.
+func TestNotifyAsleep(t *testing.T) {
+	b := newBroker(t, mqttcore.Config{})
+	in := b.Inline("p")
+	c, _ := attach(t, b, persistent("s"))
+	subscribe(t, c, "cmd/s", mqttcore.SubOptions{QoS: 1})
+	var calls atomic.Int32
+	count := func() { calls.Add(1) }
+	if b.NotifyAsleep("s", count) {
+		t.Error("NotifyAsleep for an attached session = true; want false")
+	}
+	if err := c.Sleep(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, in, "cmd/s", "before", 1, false) // queued before the callback: no call
+	if !b.NotifyAsleep("s", count) {
+		t.Fatal("NotifyAsleep for an asleep session = false; want true")
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("after NotifyAsleep with a message already queued: %d calls; want 0", n)
+	}
+	publish(t, in, "cmd/s", "1", 1, false)
+	publish(t, in, "cmd/s", "2", 1, false)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("after two messages: %d calls; want 1", n)
+	}
+	if b.NotifyAsleep("nobody", count) {
+		t.Error("NotifyAsleep for an unknown client = true; want false")
+	}
+	d, _ := attach(t, b, persistent("d"))
+	_ = d.Disconnect()
+	if b.NotifyAsleep("d", count) {
+		t.Error("NotifyAsleep for a disconnected session = true; want false")
+	}
+}
+
+// TestSleepNotifyAfterCommit: for a journalled session the callback waits
+// for the commit of the message that triggers it. Called at once, it woke
+// the client (WAKEUP) while the message could not be sent yet, so the
+// client found nothing, slept again, and the message waited for its next
+// own wake.
+func TestSleepNotifyAfterCommit(t *testing.T) {
+	j := newMemJournal(t)
+	b := newJournalled(t, mqttcore.Config{}, j)
+	c, _ := attach(t, b, persistent("s"))
+	subscribe(t, c, "cmd/s", mqttcore.SubOptions{QoS: 1})
+	called := make(chan struct{}, 2)
+	if err := c.SleepNotify(time.Hour, func() { called <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := attachAcks(t, b, mqttcore.ConnectOptions{ClientID: "pub"})
+	j.sync(t)
+	j.hold()
+	t.Cleanup(j.release) // a failure below must not leave the journal held
+	if st := pubConn(t, pub, "cmd/s", "1", 1, 1); st != mqttcore.PublishPending {
+		t.Fatalf("publish to a persistent session = %v; want pending", st)
+	}
+	select {
+	case <-called:
+		t.Fatal("callback ran before the message's commit landed")
+	default:
+	}
+	j.release()
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatal("callback did not run after the commit")
+	}
+	c, _ = attach(t, b, persistent("s"))
+	if got := payloads(drain(c)); len(got) != 1 || got[0] != "1" {
+		t.Fatalf("on wake: %q; want the message", got)
+	}
+	if len(called) != 0 {
+		t.Error("callback ran twice")
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gannet-mqtt/gannet/internal/benchfleet"
+	"github.com/gannet-mqtt/gannet/internal/procstat"
 )
 
 // A -procs run spreads the fleet over several child processes of "gannet
@@ -172,20 +173,20 @@ func runBenchProcsWith(ctx context.Context, exe string, env []string, args []str
 		if out.pid > 0 {
 			switch name {
 			case "start":
-				g.RSSBefore, _ = benchfleet.ReadRSS(out.pid)
-				if cpu, err := benchfleet.ReadCPU(out.pid); err == nil {
+				g.RSSBefore, _ = procstat.ReadRSS(out.pid)
+				if cpu, err := procstat.ReadCPU(out.pid); err == nil {
 					cpuStart, startAt = cpu, time.Now()
 				}
 			case "connected", "queued":
-				if cpu, err := benchfleet.ReadCPU(out.pid); err == nil && !startAt.IsZero() && !g.CPUMeasured {
+				if cpu, err := procstat.ReadCPU(out.pid); err == nil && !startAt.IsZero() && !g.CPUMeasured {
 					g.CPUSeconds = (cpu - cpuStart).Seconds()
 					g.CPUMeasured = true
 				}
 				settle()
-				g.RSSAfter, _ = benchfleet.ReadRSS(out.pid)
+				g.RSSAfter, _ = procstat.ReadRSS(out.pid)
 			case "asleep":
 				settle()
-				g.RSSAsleep, _ = benchfleet.ReadRSS(out.pid)
+				g.RSSAsleep, _ = procstat.ReadRSS(out.pid)
 			}
 		}
 		for _, c := range children {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gannet-mqtt/gannet/mqttcore/auth"
 	"github.com/gannet-mqtt/gannet/radio"
@@ -54,6 +55,10 @@ func (c *fileConfig) check(path string) error {
 		add("[transparent.tls]", err)
 	}
 	names, queues := map[string]bool{}, map[string]string{}
+	storePath := ""
+	if c.Store.Type != storeMemory {
+		storePath = absPath(c.Store.path(path))
+	}
 	for _, b := range c.Bridges {
 		where := fmt.Sprintf("bridge %q", b.Name)
 		if names[b.Name] {
@@ -67,7 +72,7 @@ func (c *fileConfig) check(path string) error {
 			queues[q] = b.Name
 		}
 		if b.Queue.Path != "" { // "": the core's store
-			add(where+" queue.path", checkWritable(b.Queue.Path))
+			add(where+" queue.path", checkQueueFile(b.Queue.Path, storePath))
 		}
 		if b.TLS.CAFile != "" {
 			add(where+" tls.ca_file", checkCAFile(b.TLS.CAFile))
@@ -85,6 +90,37 @@ func (c *fileConfig) check(path string) error {
 		add("[http]", err)
 	}
 	return errors.Join(errs...)
+}
+
+// checkQueueFile checks a bridge's own queue file as OpenStore will open
+// it: not the core's store file (which holds its own lock and log), in a
+// directory that exists and takes new files, and the file and its log
+// segments beside it (path.wal.0, path.wal.1), those that exist, open for
+// writing. What is in them is read at start-up, not here.
+func checkQueueFile(path, storePath string) error {
+	if p := absPath(path); storePath != "" && (p == storePath || strings.HasPrefix(p, storePath+".wal.")) {
+		return fmt.Errorf("%s is [store]'s file: give the queue a file of its own, or leave queue.path out to keep the queue in [store]'s file", path)
+	}
+	if err := checkWritable(path); err != nil {
+		return err
+	}
+	for _, wal := range []string{path + ".wal.0", path + ".wal.1"} {
+		if f, err := os.OpenFile(wal, os.O_RDWR, 0); err == nil {
+			f.Close()
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("its log %s: %w", wal, err)
+		}
+	}
+	return nil
+}
+
+// absPath returns path made absolute and clean (as it is when relative
+// and the working directory cannot be read).
+func absPath(path string) string {
+	if p, err := filepath.Abs(path); err == nil {
+		return p
+	}
+	return filepath.Clean(path)
 }
 
 // checkCAFile reads a PEM bundle of CA certificates.

@@ -31,6 +31,11 @@ func TestCheckConfigAgreesWithServe(t *testing.T) {
 	badPSK := file("bad-psk", "s1:not-hex\n")
 	badACL := file("bad-acl", "topic readwrite a/#\nfrobnicate b\n")
 	badCert := file("bad.crt", "not a certificate\n")
+	// A queue whose first log segment cannot be opened for writing.
+	walDir := filepath.Join(dir, "w.db.wal.0")
+	if err := os.Mkdir(walDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	// Ports are 0: a serve that got past the checks would start serving
 	// (and the test would see it in the log).
 	const base = "[[listen]]\nnetwork = \"udp4\"\naddress = \"127.0.0.1:0\"\n[mqtt]\naddress = \"127.0.0.1:0\"\n"
@@ -44,6 +49,8 @@ func TestCheckConfigAgreesWithServe(t *testing.T) {
 		{"broken psk file", fmt.Sprintf("[[listen]]\nnetwork = \"dtls\"\naddress = \"127.0.0.1:0\"\n[listen.dtls]\npsk_file = %q\n", badPSK), "dtls.psk_file"},
 		{"bridge queue in a missing directory", fmt.Sprintf("[[bridge]]\nname = \"c\"\nservers = [\"mqtt://127.0.0.1:1\"]\n[[bridge.rule]]\npattern = \"a/#\"\ndirection = \"out\"\n[bridge.queue]\npath = %q\n", filepath.Join(missing, "q.db")), `bridge "c" queue.path: directory ` + missing},
 		{"bridge queue under a file", fmt.Sprintf("[[bridge]]\nname = \"c\"\nservers = [\"mqtt://127.0.0.1:1\"]\n[[bridge.rule]]\npattern = \"a/#\"\ndirection = \"out\"\n[bridge.queue]\npath = %q\n", filepath.Join(notDir, "q.db")), "is not a directory"},
+		{"bridge queue in the store's file", fmt.Sprintf("[store]\npath = %q\n[[bridge]]\nname = \"c\"\nservers = [\"mqtt://127.0.0.1:1\"]\n[[bridge.rule]]\npattern = \"a/#\"\ndirection = \"out\"\n[bridge.queue]\npath = %q\n", filepath.Join(dir, "core.db"), filepath.Join(dir, "core.db")), `bridge "c" queue.path: ` + filepath.Join(dir, "core.db") + " is [store]'s file"},
+		{"bridge queue log not writable", fmt.Sprintf("[[bridge]]\nname = \"c\"\nservers = [\"mqtt://127.0.0.1:1\"]\n[[bridge.rule]]\npattern = \"a/#\"\ndirection = \"out\"\n[bridge.queue]\npath = %q\n", filepath.Join(dir, "w.db")), "its log " + walDir},
 		{"two bridges, one queue", fmt.Sprintf("[[bridge]]\nname = \"a\"\nservers = [\"mqtt://127.0.0.1:1\"]\n[[bridge.rule]]\npattern = \"a/#\"\ndirection = \"out\"\n[bridge.queue]\npath = %q\n[[bridge]]\nname = \"b\"\nservers = [\"mqtt://127.0.0.1:1\"]\n[[bridge.rule]]\npattern = \"a/#\"\ndirection = \"out\"\n[bridge.queue]\npath = %q\n", filepath.Join(dir, "q.db"), filepath.Join(dir, "q.db")), `is already the queue of bridge "a"`},
 		{"bridge ca file", fmt.Sprintf("[[bridge]]\nname = \"c\"\nservers = [\"mqtts://127.0.0.1:1\"]\n[[bridge.rule]]\npattern = \"a/#\"\ndirection = \"out\"\n[bridge.tls]\nca_file = %q\n[bridge.queue]\npath = %q\n", badCert, filepath.Join(dir, "c.db")), "no PEM certificate"},
 		{"http password file", fmt.Sprintf("[http]\nenabled = true\naddress = \"127.0.0.1:0\"\npassword_file = %q\n", missing), "http.password_file"},

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/gannet-mqtt/gannet/internal/mqttsub"
 )
 
 // mqttClient is the benchmark's own MQTT 5 client on the broker side.
@@ -23,14 +25,14 @@ type mqttClient struct {
 // goroutine, or for a QoS 1 PUBLISH on its reader goroutine) when that is
 // not nil; such a subscriber takes its QoS 1 PUBLISHes in itself and
 // coalesces their acknowledgements into as few writes as it can
-// (mqttconn.go).
+// (internal/mqttsub).
 func dialMQTT(ctx context.Context, addr, id string, onMessage func(payload []byte), onError func(error)) (*mqttClient, error) {
 	var d net.Dialer
 	tcp, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt client %s: dial broker %s: %w", id, addr, err)
 	}
-	conn := newMQTTConn(tcp, onMessage)
+	conn := mqttsub.NewConn(tcp, onMessage)
 	m := &mqttClient{addr: addr}
 	cfg := paho.ClientConfig{Conn: conn, OnClientError: func(err error) {
 		// paho reports the closed connection after Disconnect, too.

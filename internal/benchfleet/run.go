@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gannet-mqtt/gannet/internal/procstat"
 	"github.com/gannet-mqtt/gannet/snclient"
 	"github.com/gannet-mqtt/gannet/snpacket"
 )
@@ -93,7 +94,7 @@ func Run(ctx context.Context, cfg Config, prog *Progress) (*Report, error) {
 		PayloadSize: cfg.PayloadSize,
 		Rate:        cfg.Rate,
 		Window:      cfg.Window,
-		LoadBefore:  LoadAvg(),
+		LoadBefore:  procstat.LoadAvg(),
 	}
 	if cfg.Scenario != ScenarioEcho && cfg.Scenario != ScenarioConnectStorm && cfg.Scenario != ScenarioIdle {
 		r.rep.TopicMode = cfg.TopicMode
@@ -127,7 +128,7 @@ func Run(ctx context.Context, cfg Config, prog *Progress) (*Report, error) {
 	case ScenarioMQTTPublish:
 		err = r.mqttPublish(ctx)
 	}
-	r.rep.LoadAfter = LoadAvg()
+	r.rep.LoadAfter = procstat.LoadAvg()
 	r.rep.Errors, r.rep.FirstErrors = r.errs.snapshot()
 	return r.rep, err
 }
@@ -338,7 +339,7 @@ func (r *run) gatewayRSS(ctx context.Context, settle bool) uint64 {
 			t.Stop()
 		}
 	}
-	rss, err := ReadRSS(r.cfg.GatewayPID)
+	rss, err := procstat.ReadRSS(r.cfg.GatewayPID)
 	if err != nil {
 		r.errs.add(err)
 	}
@@ -351,7 +352,7 @@ func (r *run) gatewayCPU() time.Duration {
 	if r.cfg.GatewayPID <= 0 {
 		return -1
 	}
-	d, err := ReadCPU(r.cfg.GatewayPID)
+	d, err := procstat.ReadCPU(r.cfg.GatewayPID)
 	if err != nil {
 		r.errs.add(err)
 		return -1
@@ -362,7 +363,7 @@ func (r *run) gatewayCPU() time.Duration {
 // selfCPU returns this process's CPU time so far, or -1 when /proc cannot
 // say.
 func selfCPU() time.Duration {
-	d, err := ReadCPU(os.Getpid())
+	d, err := procstat.ReadCPU(os.Getpid())
 	if err != nil {
 		return -1
 	}

@@ -44,11 +44,17 @@ var rules = []rule{
 	{pkg: "snclient", may: []string{"snpacket"}, stdOnly: true},
 	{pkg: "radio"},
 	{pkg: "cmd/...", may: []string{"gateway", "radio", "snclient", "mqttcore", "mqttcore/...",
-		"internal/config", "internal/benchfleet"}},
+		"internal/config", "internal/benchfleet", "internal/procstat"}},
 	// cmd's helpers: the config decoder, and the bench fleet, a load
 	// generator that writes MQTT-SN frames itself.
 	{pkg: "internal/config"},
-	{pkg: "internal/benchfleet", may: []string{"snclient", "snpacket"}},
+	{pkg: "internal/benchfleet", may: []string{"snclient", "snpacket", "internal/mqttsub", "internal/procstat"}},
+	// The measuring MQTT subscriber's connection, shared by the bench fleet
+	// and the bridge's benchmarks: MQTT 5 only, nothing of MQTT-SN.
+	{pkg: "internal/mqttsub", stdOnly: true},
+	// What /proc says of a process (CPU time, memory): for the bench fleet,
+	// `gannet bench` and the bridge's benchmarks.
+	{pkg: "internal/procstat", stdOnly: true},
 	// Test helpers.
 	{pkg: "internal/sntest", may: []string{"gateway", "mqttcore", "mqttcore/...", "snclient", "snpacket", "internal/outside"}, testOnly: true},
 	{pkg: "internal/memlink", testOnly: true},

@@ -27,9 +27,11 @@
 // encodings, and their versions) are described in wal.go, oplog.go,
 // format.go and docs/durability.md. Buckets whose names begin with "core."
 // are the core's; other users of the file (the bridge's durable queue)
-// keep their own buckets and write them through [Store.Update], which the
-// committer runs in a bbolt transaction after applying everything logged
-// before it.
+// keep their own buckets and write them through [Store.Log] (keyed ops in
+// the log) or [Store.Update], which the committer runs in a bbolt
+// transaction after applying everything logged before it. A user may also
+// have a private Store on a file of its own (the bridge's queue.path);
+// Options.Adopt lets it take over such a file written before it had a log.
 //
 // # Imports
 //

@@ -43,7 +43,8 @@ const (
 // format version, and starts the committer. A damaged, foreign or newer
 // file is refused with an error wrapping ErrCorrupt, ErrForeign or
 // ErrNewerFormat that names the file and says what to do; Open never
-// starts empty in place of a file it cannot read.
+// starts empty in place of a file it cannot read. A bbolt file of another
+// user's is taken over in place only when Options.Adopt accepts it.
 func Open(path string, opts Options) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -268,7 +269,7 @@ func (s *Store) check() error {
 		if fi.Size() < tx.Size() {
 			return openError(s.path, ErrCorrupt, fmt.Sprintf("truncated: %d bytes of %d", fi.Size(), tx.Size()), adviceCorrupt)
 		}
-		if err := s.checkMeta(tx); err != nil || s.needInit {
+		if err := s.checkMeta(tx); err != nil || s.needInit && !s.adopting {
 			return err
 		}
 		f, err := os.Open(s.path)
@@ -287,6 +288,9 @@ func (s *Store) check() error {
 			return nil
 		}); err != nil {
 			return openError(s.path, ErrCorrupt, err.Error(), adviceCorrupt)
+		}
+		if s.adopting {
+			return nil // no core buckets yet: no messages to count
 		}
 		if err := s.countRefs(tx); err != nil {
 			return openError(s.path, ErrCorrupt, err.Error(), adviceCorrupt)
@@ -326,6 +330,13 @@ func (s *Store) checkMeta(tx *bbolt.Tx) error {
 			// An empty bbolt file: a first start that stopped before
 			// initialising it.
 			s.needInit = true
+			return nil
+		}
+		if s.opts.Adopt != nil {
+			if err := s.opts.Adopt(tx); err != nil {
+				return openError(s.path, ErrForeign, fmt.Sprintf("a bbolt file without %q that cannot be adopted: %v", bucketMeta, err), adviceForeign)
+			}
+			s.needInit, s.adopting = true, true
 			return nil
 		}
 		return openError(s.path, ErrForeign, fmt.Sprintf("a bbolt file without %q; its buckets include %v", bucketMeta, names), adviceForeign)

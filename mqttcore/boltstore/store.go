@@ -89,6 +89,16 @@ type Options struct {
 	// Now is the clock used for retained messages' expiry (default
 	// time.Now).
 	Now func() time.Time
+	// Adopt, if set, lets Open take over an existing bbolt file that is
+	// not a store yet: one without the core's buckets but with buckets of
+	// its own (another user's file written before it used a store, such
+	// as a bridge queue's own file). Open calls Adopt in a read
+	// transaction of that file; if it returns nil, the file is checked
+	// like a store's (every page read) and becomes a store in place, its
+	// buckets kept as they are and the core's added in one transaction,
+	// else Open refuses it with ErrForeign and Adopt's error. Adopt is
+	// never called for a store file or an empty one.
+	Adopt func(tx *bbolt.Tx) error
 }
 
 // Validate reports an option that is out of range.
@@ -164,7 +174,8 @@ type Store struct {
 	// queue, Close exclusively while it closes reqs.
 	mu       sync.RWMutex
 	closed   bool
-	needInit bool // set by check for an empty bbolt file
+	needInit bool // set by check for an empty bbolt file, or one Adopt accepted
+	adopting bool // set by check for a file Adopt accepted
 	reqs     chan *request
 	exited   chan struct{} // closed when the committer returns
 
@@ -328,7 +339,7 @@ type counters struct {
 	calls, batches, ops, queueWaits, failed, isolated, batchNanos, maxBatchNanos atomic.Uint64
 	maxBatchCalls, loadSkipped                                                   atomic.Uint64
 	logSyncs, logBytes, checkpoints, checkpointErrs, checkpointNanos, boltTxs    atomic.Uint64
-	replayed                                                                     atomic.Uint64
+	replayed, submitted                                                          atomic.Uint64
 }
 
 // Stats are a Store's counters since Open.
@@ -369,6 +380,9 @@ type Stats struct {
 	BoltTxs uint64
 	// Replayed is the number of log records applied at Open.
 	Replayed uint64
+	// Pending is the number of calls (Commit, Log, Update, Checkpoint)
+	// queued or being committed now: made and their done not yet called.
+	Pending int
 	// LoadSkipped counts records Load passed over: entries whose message
 	// is missing, entries and front-end state of sessions without a
 	// header (deleted afterwards), expired retained messages (deleted).
@@ -382,8 +396,10 @@ type Stats struct {
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
+	calls := s.stats.calls.Load() // before submitted: Pending is never negative
 	st := Stats{
-		Calls:            s.stats.calls.Load(),
+		Calls:            calls,
+		Pending:          int(s.stats.submitted.Load() - calls),
 		Batches:          s.stats.batches.Load(),
 		Ops:              s.stats.ops.Load(),
 		QueueWaits:       s.stats.queueWaits.Load(),
@@ -473,6 +489,7 @@ func (s *Store) submit(r *request) {
 		}
 		return
 	}
+	s.stats.submitted.Add(1)
 	select {
 	case s.reqs <- r:
 	default:

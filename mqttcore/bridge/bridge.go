@@ -33,8 +33,9 @@ type Options struct {
 	// Backend, if set, is a bbolt file shared with others and its commit
 	// pipeline (the core's durable store): the bridge's queue lives in it,
 	// under the bucket "bridge/<name>", and its writes share the
-	// backend's fsyncs. queue.path, max_batch and max_pending are then not
-	// used. By default the queue is its own file at queue.path.
+	// backend's fsyncs. queue.path, max_batch, max_pending and the
+	// checkpoint settings are then not used. By default the queue is its
+	// own file at queue.path, with a log of its own (OpenStore).
 	Backend Backend
 }
 
@@ -136,7 +137,8 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 		return nil, err
 	}
 	so := StoreOptions{
-		MaxBytes: cfg.Queue.MaxBytes, MaxAge: cfg.Queue.MaxAge, MaxBatch: cfg.Queue.MaxBatch, MaxPending: cfg.Queue.MaxPending, Now: opts.Now,
+		MaxBytes: cfg.Queue.MaxBytes, MaxAge: cfg.Queue.MaxAge, MaxBatch: cfg.Queue.MaxBatch, MaxPending: cfg.Queue.MaxPending,
+		CheckpointBytes: cfg.Queue.CheckpointBytes, CheckpointInterval: cfg.Queue.CheckpointInterval, Now: opts.Now,
 	}
 	var st *Store
 	switch {
@@ -168,6 +170,10 @@ func New(cfg Config, broker *mqttcore.Broker, opts Options) (*Bridge, error) {
 	b.cfg.Store(&cfg)
 	out.onRefused = b.remoteRefused
 	out.onError = b.storeError
+	if st.adopted {
+		log.Info("bridge queue file converted to the format with a write-ahead log (path.wal.0, path.wal.1 beside it); an older gannet opens it only after a clean stop",
+			"path", cfg.Queue.Path)
+	}
 	if s := st.Stats(); s.Depth > 0 || s.Inflight > 0 {
 		log.Info("bridge queue reopened", "queued", s.Depth, "bytes", s.Bytes, "inflight", s.Inflight, "path", cfg.Queue.Path)
 	}

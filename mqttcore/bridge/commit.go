@@ -1,10 +1,7 @@
 package bridge
 
 import (
-	"errors"
 	"fmt"
-	"sync/atomic"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -24,10 +21,12 @@ type write struct {
 
 // Backend is the bbolt file a Store lives in and the commit pipeline that
 // writes it: the seam between the bridge and whoever commits its writes.
-// OpenStore gives a Store its own (one file, one group-commit goroutine);
+// Both of gannet's are a mqttcore/boltstore Store (a LogBackend):
+// OpenStore gives a Store a private one on a file of its own;
 // OpenSharedStore puts it in a file shared with others, such as the broker
-// core's durable store (mqttcore/boltstore's Store has this method set), so
-// that a bridged message and the core's own changes share one fsync.
+// core's durable store, so that a bridged message and the core's own
+// changes share one fsync. A Backend without a log (Log and Get) also
+// works, each write then a transaction of its own (txLog).
 //
 // Update queues apply to run in a write transaction, in call order with
 // the other calls, and calls done once that transaction is
@@ -61,9 +60,10 @@ type LogBackend interface {
 	Get(bucket [][]byte, keys [][]byte, fn func(i int, val []byte)) error
 }
 
-// txLog is the LogBackend of a plain Backend (a Store's own file, or a
-// Backend without a log): each Log call is an Update applying its ops in
-// the group's bbolt transaction, and Get a View.
+// txLog is the LogBackend of a Backend without a log (a test's, or an
+// embedder's; gannet's own are boltstore Stores, which have one): each Log
+// call is an Update applying its ops in the group's bbolt transaction,
+// and Get a View.
 type txLog struct{ Backend }
 
 func (l txLog) Log(ops []boltstore.KeyedOp, done func(error)) {
@@ -140,139 +140,6 @@ func samePath(a, b [][]byte) bool {
 		}
 	}
 	return true
-}
-
-// commitStats are the commit pipeline's counters, shared by the Store's
-// Stats.
-type commitStats struct {
-	commits, writes, failed, waits atomic.Uint64
-	nanos, maxNanos, pending       atomic.Int64
-}
-
-// boltCommitter is the Backend of a Store's own file: group commit on one
-// bbolt file. One goroutine takes
-// the first queued write and everything queued behind it (up to maxBatch,
-// without waiting for more), applies them in one transaction and runs
-// their done callbacks after the commit. A write whose apply fails is taken
-// out and failed alone, as bbolt's DB.Batch isolates a failing function;
-// the others are applied again in a new transaction and commit together.
-type boltCommitter struct {
-	db       *bolt.DB
-	maxBatch int
-	ops      chan *write
-	done     chan struct{} // closed when run has exited
-	stats    *commitStats
-}
-
-func newBoltCommitter(db *bolt.DB, maxBatch, maxPending int, stats *commitStats) *boltCommitter {
-	c := &boltCommitter{db: db, maxBatch: maxBatch, ops: make(chan *write, maxPending), done: make(chan struct{}), stats: stats}
-	go c.run() // exits when close closes ops; close waits on done
-	return c
-}
-
-// Update queues a write. It is safe for concurrent callers (each Store
-// serialises its own writes under its sendMu, so they stay in order);
-// nobody calls it after close.
-func (c *boltCommitter) Update(apply func(*bolt.Tx) error, done func(error)) {
-	c.submit(&write{apply: apply, done: done})
-}
-
-// View runs fn in a read transaction.
-func (c *boltCommitter) View(fn func(*bolt.Tx) error) error { return c.db.View(fn) }
-
-func (c *boltCommitter) submit(w *write) {
-	c.stats.pending.Add(1)
-	select {
-	case c.ops <- w:
-	default: // max_pending writes are ahead of the disk: wait for it
-		c.stats.waits.Add(1)
-		c.ops <- w
-	}
-}
-
-func (c *boltCommitter) close() {
-	close(c.ops)
-	<-c.done
-}
-
-func (c *boltCommitter) run() {
-	defer close(c.done)
-	batch := make([]*write, 0, c.maxBatch)
-	for w := range c.ops {
-		batch = append(batch[:0], w)
-	collect:
-		for len(batch) < c.maxBatch {
-			select {
-			case w, ok := <-c.ops:
-				if !ok {
-					break collect
-				}
-				batch = append(batch, w)
-			default:
-				break collect
-			}
-		}
-		c.commit(batch)
-	}
-}
-
-// errApply marks a failure of one write's apply, as opposed to a failure
-// of the commit itself.
-var errApply = errors.New("apply failed")
-
-// commit applies batch in one transaction; a failing write is isolated.
-func (c *boltCommitter) commit(batch []*write) {
-	for len(batch) > 0 {
-		bad := -1
-		var applyErr error
-		start := time.Now()
-		err := c.db.Update(func(tx *bolt.Tx) error {
-			for i, w := range batch {
-				if w.apply == nil {
-					continue
-				}
-				if err := w.apply(tx); err != nil {
-					bad, applyErr = i, err
-					return errApply
-				}
-			}
-			return nil
-		})
-		if bad < 0 {
-			c.record(start, len(batch))
-			if err != nil {
-				err = fmt.Errorf("bridge: queue commit: %w", err)
-				c.stats.failed.Add(uint64(len(batch)))
-			}
-			for _, w := range batch {
-				if w.done != nil {
-					w.done(err)
-				}
-			}
-			c.stats.pending.Add(-int64(len(batch)))
-			return
-		}
-		// Fail the bad write alone, then retry the rest without it.
-		c.stats.failed.Add(1)
-		if w := batch[bad]; w.done != nil {
-			w.done(fmt.Errorf("bridge: queue write: %w", applyErr))
-		}
-		c.stats.pending.Add(-1)
-		batch = append(batch[:bad], batch[bad+1:]...)
-	}
-}
-
-func (c *boltCommitter) record(start time.Time, n int) {
-	d := int64(time.Since(start))
-	c.stats.commits.Add(1)
-	c.stats.writes.Add(uint64(n))
-	c.stats.nanos.Add(d)
-	for {
-		m := c.stats.maxNanos.Load()
-		if d <= m || c.stats.maxNanos.CompareAndSwap(m, d) {
-			return
-		}
-	}
 }
 
 // The core's store is the shared Backend `gannet serve` gives bridges.

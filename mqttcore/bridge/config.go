@@ -132,10 +132,12 @@ type Rule struct {
 
 // QueueConfig is the durable outbound queue.
 type QueueConfig struct {
-	// Path is the bridge's own bbolt file, one per bridge. Empty: the
-	// queue lives in the broker core's store file (gannet serve's [store]),
-	// so a message bound for the uplink and for a local session costs one
-	// commit; that needs a bbolt [store].
+	// Path is the bridge's own bbolt file, one per bridge, with the
+	// write-ahead log of the core's store beside it (Path.wal.0 and
+	// Path.wal.1; mqttcore/boltstore). Empty: the queue lives in the
+	// broker core's store file (gannet serve's [store]), so a message
+	// bound for the uplink and for a local session costs one commit; that
+	// needs a bbolt [store].
 	Path string `toml:"path"`
 	// MaxBytes bounds the queued messages' bytes (default 64 MiB). When a
 	// new message would exceed it, the oldest QoS 0 message is dropped,
@@ -143,16 +145,26 @@ type QueueConfig struct {
 	MaxBytes int64 `toml:"max_bytes"`
 	// MaxAge drops queued messages older than this (default 168h).
 	MaxAge time.Duration `toml:"max_age"`
-	// MaxBatch bounds how many writes go into one fsync'd transaction
-	// (default 1024).
+	// MaxBatch bounds how many writes go into one log record and its
+	// fdatasync (default 1024). Only for a queue in its own file.
 	MaxBatch int `toml:"max_batch"`
 	// MaxPending bounds the writes waiting for the disk (default 256).
 	// Writes that do not wait for their commit (QoS 0 messages, the
 	// sender's hand-overs and removals) run ahead of the disk by at most
 	// this many, which bounds the QoS 0 messages a crash can lose (what it
 	// can re-send is bounded by Config.MaxInflight); beyond it writers wait
-	// (counted in WriteWaits).
+	// (counted in WriteWaits). Only for a queue in its own file.
 	MaxPending int `toml:"max_pending"`
+	// CheckpointBytes and CheckpointInterval say when the log of a queue
+	// in its own file is applied to the bbolt file: after this many log
+	// bytes or this long, whichever comes first (defaults 8 MiB and 2s,
+	// boltstore's). Each log segment stays within about twice
+	// CheckpointBytes on disk, and the log's records are also held in
+	// memory until their checkpoint. Only for a queue in its own file
+	// ([store]'s checkpoint_bytes and checkpoint_interval apply to one in
+	// the core's store).
+	CheckpointBytes    int           `toml:"checkpoint_bytes"`
+	CheckpointInterval time.Duration `toml:"checkpoint_interval"`
 }
 
 // errConfig is wrapped by every error Validate returns.
@@ -193,7 +205,7 @@ func (c *Config) validate() error {
 	for name, d := range map[string]time.Duration{
 		"keep_alive": c.KeepAlive, "session_expiry": c.SessionExpiry, "connect_timeout": c.ConnectTimeout,
 		"backoff_min": c.BackoffMin, "backoff_max": c.BackoffMax, "sys_interval": c.SysInterval,
-		"queue.max_age": c.Queue.MaxAge,
+		"queue.max_age": c.Queue.MaxAge, "queue.checkpoint_interval": c.Queue.CheckpointInterval,
 	} {
 		if d < 0 {
 			return bad("%s = %v: must not be negative", name, d)
@@ -230,6 +242,9 @@ func (c *Config) validate() error {
 	}
 	if c.Queue.MaxPending < 0 {
 		return bad("queue.max_pending = %d: must not be negative", c.Queue.MaxPending)
+	}
+	if c.Queue.CheckpointBytes < 0 {
+		return bad("queue.checkpoint_bytes = %d: must not be negative", c.Queue.CheckpointBytes)
 	}
 	return nil
 }

@@ -18,12 +18,15 @@
 // and the sender that moves committed messages from the queue to the
 // connection in batches.
 //
-// All reads and writes of the file go through a [Backend] (commit.go): by
-// default the bridge's own file with one group-commit goroutine
-// (OpenStore); with Options.Backend (OpenSharedStore) a file shared with
-// others, such as the broker core's durable store, the bridge's buckets
-// under "bridge/<name>", so that its writes and the core's share each
-// commit and its fsync.
+// All reads and writes of the file go through a [Backend] (commit.go), in
+// gannet always a mqttcore/boltstore Store with its write-ahead log: the
+// queue's writes are keyed ops in the log, one record and one fdatasync
+// per group, applied to the bbolt file at checkpoints. By default
+// (OpenStore) the bridge's own file at queue.path with a private Store
+// (its log beside it, path.wal.0 and path.wal.1); with Options.Backend
+// (OpenSharedStore) a file shared with others, such as the broker core's
+// durable store, the bridge's buckets under "bridge/<name>", so that its
+// writes and the core's share each log record and its fdatasync.
 //
 // # Imports
 //
@@ -35,8 +38,9 @@
 // Per Bridge: autopaho's connection goroutines (its queue loop idles: the
 // bridge never publishes through paho; paho's acknowledgement goroutine
 // sends the inbound acknowledgements that became due every 10 ms), the
-// outbox's sender (stopped by Close), the Store's commit goroutine when
-// the file is its own (stopped by Store.Close) and one statistics loop
+// outbox's sender (stopped by Close), the private boltstore Store's
+// committer, syncer and checkpoints when the file is its own (stopped by
+// Store.Close) and one statistics loop
 // (stopped by Close). Outbound messages are encoded and appended to the
 // queue on the publisher's goroutine, inside the core's inline callback,
 // without waiting: the core holds the publisher's acknowledgement until
@@ -59,6 +63,7 @@
 // outbox.mu is never held while
 // taking another lock, submitting a write or writing to the network; the
 // connection's write lock (bufConn, which paho also takes) is held only
-// across one write. The commit goroutine runs the writes' done callbacks,
-// which take Store.mu or outbox.mu briefly and never block.
+// across one write. The store's committer and syncer run the writes'
+// done callbacks, which take Store.mu or outbox.mu briefly and never
+// block.
 package bridge

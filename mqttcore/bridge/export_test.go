@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"testing"
 
 	"github.com/eclipse/paho.golang/autopaho"
 )
@@ -20,3 +21,7 @@ func FailConnects(b *Bridge, n int) {
 		return autopaho.NewConnection(ctx, cfg)
 	}
 }
+
+// QueueDiskBytes returns the disk space a queue's own file and its log
+// take.
+func QueueDiskBytes(t testing.TB, path string) int64 { return queueDiskBytes(t, path) }

@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/gannet-mqtt/gannet/mqttcore"
+	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
 )
 
 // pipeConn is the outbox's connection in a test: what the sender writes
@@ -227,37 +228,47 @@ func TestOutboxQoS2(t *testing.T) {
 	}
 }
 
-// failingBackend fails every write while fail is set.
+// failingBackend is a core store that fails every write while fail is
+// set: the store's committer fails each call (on its goroutine, as a
+// failed commit does).
 type failingBackend struct {
-	Backend
+	*boltstore.Store
 	mu   sync.Mutex
 	fail bool
 }
 
-func (b *failingBackend) Update(apply func(*bolt.Tx) error, done func(error)) {
+func (b *failingBackend) failing() bool {
 	b.mu.Lock()
-	fail := b.fail
-	b.mu.Unlock()
-	if fail {
-		b.Backend.Update(func(*bolt.Tx) error { return errors.New("disk on fire") }, done)
+	defer b.mu.Unlock()
+	return b.fail
+}
+
+func (b *failingBackend) Update(apply func(*bolt.Tx) error, done func(error)) {
+	if b.failing() {
+		b.Store.Update(func(*bolt.Tx) error { return errors.New("disk on fire") }, done)
 		return
 	}
-	b.Backend.Update(apply, done)
+	b.Store.Update(apply, done)
+}
+
+func (b *failingBackend) Log(ops []boltstore.KeyedOp, done func(error)) {
+	if b.failing() {
+		// A reserved bucket: the store refuses the call.
+		ops = []boltstore.KeyedOp{{Bucket: [][]byte{[]byte(boltstore.ReservedPrefix + "fire")}, Key: []byte("k")}}
+	}
+	b.Store.Log(ops, done)
 }
 
 // TestOutboxQoS2HandOverFails: when the hand-over of a QoS 2 message fails
 // to commit, the message is still sent (once) and its send quota slot is
 // not lost; the failure is reported.
 func TestOutboxQoS2HandOverFails(t *testing.T) {
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "q.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	c, err := boltstore.Open(filepath.Join(t.TempDir(), "q.db"), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	var cs commitStats
-	c := newBoltCommitter(db, 64, 16, &cs)
-	defer c.close()
-	be := &failingBackend{Backend: c}
+	defer c.Close()
+	be := &failingBackend{Store: c}
 	st, err := OpenSharedStore(be, "bridge/f", StoreOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -47,10 +49,14 @@ type StoreOptions struct {
 	MaxBytes int64
 	// MaxAge drops messages queued longer than this.
 	MaxAge time.Duration
-	// MaxBatch bounds the writes in one transaction.
+	// MaxBatch bounds the writes in one log record or transaction.
 	MaxBatch int
-	// MaxPending bounds the writes waiting for the commit goroutine.
+	// MaxPending bounds the writes waiting for the committer.
 	MaxPending int
+	// CheckpointBytes and CheckpointInterval set when the log of a file of
+	// its own is applied to the bbolt file (boltstore.Options).
+	CheckpointBytes    int
+	CheckpointInterval time.Duration
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
 }
@@ -62,25 +68,30 @@ type StoreOptions struct {
 // its put order) and the PUBREC records of inbound QoS 2 messages (bucket
 // "server", paho's session store interface).
 //
-// Every write goes through the committer (group commit: one goroutine
-// commits whatever has arrived since its last commit in one fsync'd
-// transaction). Appends of QoS 1/2 messages are acknowledged after their
-// commit; the sender's hand-over of a batch from the queue to the client
-// bucket and the removal of acknowledged messages are committed with the
-// next batch, without waiting (a crash in between can only cause a
-// duplicate, and the sender bounds how many).
+// Every write goes through the file's commit pipeline, a
+// mqttcore/boltstore Store with its write-ahead log: the core's (shared)
+// or a private one (the queue's own file). Queue writes are keyed ops in
+// the log: whatever arrives while the last group is written and synced
+// goes into the next log record and its one fdatasync, and reaches the
+// bbolt file at a checkpoint. Appends of QoS 1/2 messages are
+// acknowledged after their commit; the sender's hand-over of a batch from
+// the queue to the client bucket and the removal of acknowledged messages
+// are committed with the next batch, without waiting (a crash in between
+// can only cause a duplicate, and the sender bounds how many).
 //
 // A message taken by the sender leaves the queue in the same transaction
 // that records it in flight, so on disk a message is always in exactly one
 // of the two places.
 type Store struct {
-	path         string       // our own file's, "" in a shared one
-	root         []byte       // parent bucket in a shared file; nil: the top level of our own
-	be           Backend      // the file and its commit pipeline
-	lb           LogBackend   // be, or be as a LogBackend of bbolt transactions (txLog)
-	qPath, cPath [][]byte     // the queue and client buckets' paths for lb
-	sPath        [][]byte     // the server bucket's
-	closeBackend func() error // nil when be is shared
+	path         string           // our own file's, "" in a shared one
+	root         []byte           // parent bucket in a shared file; nil: the top level of our own
+	be           Backend          // the file and its commit pipeline
+	lb           LogBackend       // be, or be as a LogBackend of bbolt transactions (txLog)
+	qPath, cPath [][]byte         // the queue and client buckets' paths for lb
+	sPath        [][]byte         // the server bucket's
+	own          *boltstore.Store // be when the file is our own, else nil
+	adopted      bool             // own was a queue file without a log, converted by OpenStore
+	closeBackend func() error     // nil when be is shared
 	maxBytes     int64
 	maxAge       time.Duration
 	now          func() time.Time
@@ -113,7 +124,6 @@ type Store struct {
 	flying  atomic.Int64  // records in the client bucket (committed or submitted)
 
 	stats storeCounters
-	cs    commitStats
 }
 
 type storeCounters struct {
@@ -136,34 +146,61 @@ const (
 	dead                 // removed, taken by the sender, or dropped
 )
 
-// OpenStore opens (creating if needed) the bbolt file at path, rebuilds the
-// queue's index from it and starts the commit goroutine. Close stops it.
+// OpenStore opens (creating if needed) the queue's own file at path (its
+// directory must exist) with a private mqttcore/boltstore Store, the same
+// commit pipeline as the broker core's: a write-ahead log beside the file
+// (path.wal.0 and path.wal.1), applied to it at checkpoints. It rebuilds
+// the queue's index from what the file and its log hold. Close closes the
+// file.
 //
-// The file is opened with bbolt's hashmap freelist and without syncing the
-// freelist (it is rebuilt on open), as etcd does: the commit writes only
-// the pages that changed.
+// A file written before the queue had a log (a plain bbolt file holding
+// only the buckets queue, client and server) is converted in place when it
+// is opened: its buckets stay as they are, the store's own are added
+// (boltstore.Options.Adopt), and it opens as such a store from then on.
 func OpenStore(path string, o StoreOptions) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        5 * time.Second,
-		FreelistType:   bolt.FreelistMapType,
-		NoFreelistSync: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bridge: open queue %s: %w", path, err)
-	}
-	s := newStore(path, nil, o)
-	if err := db.Update(s.load); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("bridge: load queue %s: %w", path, err)
+	if dir := filepath.Dir(path); dir != "" {
+		if fi, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("bridge: open queue %s: %w", path, err)
+		} else if !fi.IsDir() {
+			return nil, fmt.Errorf("bridge: open queue %s: %s is not a directory", path, dir)
+		}
 	}
 	qc := QueueConfig{MaxBatch: o.MaxBatch, MaxPending: o.MaxPending}
-	c := newBoltCommitter(db, qc.maxBatch(), qc.maxPending(), &s.cs)
-	s.setBackend(c)
-	s.closeBackend = func() error {
-		c.close()
-		return db.Close()
+	adopted := false
+	st, err := boltstore.Open(path, boltstore.Options{
+		MaxBatch:           qc.maxBatch(),
+		MaxPending:         qc.maxPending(),
+		CheckpointBytes:    o.CheckpointBytes,
+		CheckpointInterval: o.CheckpointInterval,
+		Adopt: func(tx *bolt.Tx) error {
+			err := isPlainQueue(tx)
+			adopted = err == nil
+			return err
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge: open queue: %w", err)
 	}
+	s := newStore(path, nil, o)
+	s.own, s.adopted = st, adopted
+	if err := s.open(st); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("bridge: load queue %s: %w", path, err)
+	}
+	s.closeBackend = st.Close
 	return s, nil
+}
+
+// isPlainQueue accepts a queue file written before the queue had a log: a
+// bbolt file whose buckets are the queue's and nothing else.
+func isPlainQueue(tx *bolt.Tx) error {
+	return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		switch string(name) {
+		case string(bucketQueue), string(bucketClient), string(bucketServer):
+			return nil
+		}
+		return fmt.Errorf("bucket %q is not a bridge queue's", name)
+	})
 }
 
 // OpenSharedStore opens a Store in a file shared with others: its buckets
@@ -176,13 +213,18 @@ func OpenSharedStore(be Backend, root string, o StoreOptions) (*Store, error) {
 		return nil, errors.New("bridge: shared store needs a root bucket name")
 	}
 	s := newStore("", []byte(root), o)
-	s.setBackend(be)
-	ch := make(chan error, 1)
-	be.Update(s.load, func(err error) { ch <- err })
-	if err := <-ch; err != nil {
+	if err := s.open(be); err != nil {
 		return nil, fmt.Errorf("bridge: load queue %s: %w", root, err)
 	}
 	return s, nil
+}
+
+// open makes be the Store's backend and rebuilds the index from it.
+func (s *Store) open(be Backend) error {
+	s.setBackend(be)
+	ch := make(chan error, 1)
+	be.Update(s.load, func(err error) { ch <- err })
+	return <-ch
 }
 
 func newStore(path string, root []byte, o StoreOptions) *Store {
@@ -341,8 +383,8 @@ func (s *Store) flush() error {
 	return <-ch
 }
 
-// Close commits what is pending, then stops the committer and closes the
-// file if they are the Store's own.
+// Close commits what is pending, then, if the file is the Store's own,
+// applies its log to it (a last checkpoint) and closes it.
 func (s *Store) Close() error {
 	var err error
 	if s.closeBackend == nil {
@@ -405,13 +447,16 @@ type StoreStats struct {
 	// Requeued counts in-flight messages put back at the head of the queue
 	// because the remote broker did not keep the session.
 	Requeued uint64
-	// Commits and CommittedOps count transactions and the writes in them
-	// (their ratio is the group-commit batch size); FailedWrites counts
-	// writes that did not commit (a failing write is isolated, the others
-	// in its batch commit).
+	// The commit counters of a file of the queue's own (zero in a shared
+	// one, whose store counts its own): Commits and CommittedOps count
+	// groups (log records, and bbolt transactions for the rare Update)
+	// and the writes in them (their ratio is the group-commit batch
+	// size); FailedWrites counts writes that did not commit (a failing
+	// write is isolated, the others in its group commit).
 	Commits, CommittedOps, FailedWrites uint64
-	// CommitTime is the time spent in commits (CommitTime / Commits is the
-	// mean), MaxCommitTime the longest one.
+	// CommitTime is the time spent in commits, from a group's write to
+	// the end of the fdatasync that made it durable (CommitTime / Commits
+	// is the mean), MaxCommitTime the longest one.
 	CommitTime, MaxCommitTime time.Duration
 	// WriteWaits counts writes that found MaxPending writes ahead of the
 	// disk and waited; PendingWrites is the writes submitted and not yet
@@ -435,14 +480,13 @@ func (s *Store) Stats() StoreStats {
 		TooLarge:      s.stats.tooLarge.Load(),
 		Quarantined:   s.stats.quarantined.Load(),
 		Requeued:      s.stats.requeued.Load(),
-		Commits:       s.cs.commits.Load(),
-		CommittedOps:  s.cs.writes.Load(),
-		FailedWrites:  s.cs.failed.Load(),
-		CommitTime:    time.Duration(s.cs.nanos.Load()),
-		MaxCommitTime: time.Duration(s.cs.maxNanos.Load()),
-		WriteWaits:    s.cs.waits.Load(),
-		PendingWrites: int(s.cs.pending.Load()),
 		Inflight:      inflight,
+	}
+	if s.own != nil {
+		c := s.own.Stats()
+		st.Commits, st.CommittedOps, st.FailedWrites = c.Batches, c.Calls, c.Failed
+		st.CommitTime, st.MaxCommitTime = c.BatchTime, c.MaxBatchTime
+		st.WriteWaits, st.PendingWrites = c.QueueWaits, c.Pending
 	}
 	st.Dropped = st.DroppedQoS0 + st.DroppedOldest + st.Expired + st.TooLarge
 	s.mu.Lock()

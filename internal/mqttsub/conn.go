@@ -1,4 +1,4 @@
-package benchfleet
+package mqttsub
 
 import (
 	"bufio"
@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// mqttConn is the connection the benchmark's MQTT clients give paho: reads
+// Conn is the connection a benchmark's MQTT client gives paho: reads
 // are buffered, and, for a subscriber, writes are coalesced.
 //
 // paho reads a packet a few octets at a time (the fixed header, each octet
@@ -20,7 +20,7 @@ import (
 // arrived during the previous write, and none ever waits for a timer.
 //
 // paho takes the connection's lock (it looks for a sync.Locker) around
-// each packet it writes; mqttConn's Lock is that lock.
+// each packet it writes; Conn's Lock is that lock.
 //
 // A subscriber's QoS 1 PUBLISHes do not reach paho at all: paho reads each
 // packet into a fresh buffer grown 512 octets at a time, decodes it into
@@ -31,7 +31,7 @@ import (
 // code) with the coalesced writes. Everything else, QoS 0 and 2 PUBLISHes
 // included, passes through to paho unchanged. Only paho's reader goroutine
 // calls Read.
-type mqttConn struct {
+type Conn struct {
 	net.Conn
 	r *bufio.Reader
 
@@ -54,12 +54,12 @@ type mqttConn struct {
 // through paho.
 const readBuf = 64 << 10
 
-// newMQTTConn wraps c. A subscriber (onPublish set) coalesces its writes
+// NewConn wraps c. A subscriber (onPublish set) coalesces its writes
 // and takes its QoS 1 PUBLISHes out of the stream; it starts the flusher
 // goroutine, which exits when the connection is closed.
-func newMQTTConn(c net.Conn, onPublish func(payload []byte)) *mqttConn {
+func NewConn(c net.Conn, onPublish func(payload []byte)) *Conn {
 	coalesce := onPublish != nil
-	m := &mqttConn{Conn: c, r: bufio.NewReaderSize(c, readBuf), coalesce: coalesce, onPublish: onPublish,
+	m := &Conn{Conn: c, r: bufio.NewReaderSize(c, readBuf), coalesce: coalesce, onPublish: onPublish,
 		done: make(chan struct{}), flushed: make(chan struct{})}
 	if !coalesce {
 		close(m.flushed)
@@ -72,7 +72,7 @@ func newMQTTConn(c net.Conn, onPublish func(payload []byte)) *mqttConn {
 
 // Read passes packets other than QoS 1 PUBLISH through to paho, at most
 // to the end of the current packet.
-func (m *mqttConn) Read(p []byte) (int, error) {
+func (m *Conn) Read(p []byte) (int, error) {
 	if m.onPublish == nil {
 		return m.r.Read(p)
 	}
@@ -111,7 +111,7 @@ func (m *mqttConn) Read(p []byte) (int, error) {
 }
 
 // puback queues a PUBACK for packet id with the coalesced writes.
-func (m *mqttConn) puback(id uint16) error {
+func (m *Conn) puback(id uint16) error {
 	m.Lock()
 	defer m.Unlock()
 	if m.err != nil {
@@ -142,7 +142,7 @@ func parsePublishQoS1(b []byte) (id uint16, payload []byte, ok bool) {
 
 // header peeks at the next packet's first octet and remaining length (-1
 // if that is malformed).
-func (m *mqttConn) header() (hdr byte, rl int, err error) {
+func (m *Conn) header() (hdr byte, rl int, err error) {
 	for i := 1; i <= 4; i++ {
 		b, err := m.r.Peek(1 + i)
 		if err != nil {
@@ -178,13 +178,13 @@ func vbiLen(v int) int {
 }
 
 // Lock starts a packet.
-func (m *mqttConn) Lock() {
+func (m *Conn) Lock() {
 	m.mu.Lock()
 	m.locked = true
 }
 
 // Unlock ends a packet and wakes the flusher.
-func (m *mqttConn) Unlock() {
+func (m *Conn) Unlock() {
 	m.locked = false
 	wake := len(m.pending) > 0
 	m.mu.Unlock()
@@ -200,7 +200,7 @@ func (m *mqttConn) Unlock() {
 // does not hold it (paho writes only through ControlPacket.WriteTo, which
 // holds it, so locked is never read while another goroutine holds mu);
 // otherwise it writes p at once.
-func (m *mqttConn) Write(p []byte) (int, error) {
+func (m *Conn) Write(p []byte) (int, error) {
 	if !m.coalesce {
 		return m.Conn.Write(p)
 	}
@@ -218,7 +218,7 @@ func (m *mqttConn) Write(p []byte) (int, error) {
 // flush is the flusher goroutine: it writes what has gathered whenever it
 // is woken. A failed write is reported by the next Write; paho's reader
 // sees the broken connection on its own.
-func (m *mqttConn) flush() {
+func (m *Conn) flush() {
 	defer close(m.flushed)
 	for {
 		last := false
@@ -255,7 +255,7 @@ const closeFlushTimeout = time.Second
 
 // Close writes what is still buffered, waits for the flusher to exit and
 // closes the connection.
-func (m *mqttConn) Close() error {
+func (m *Conn) Close() error {
 	m.once.Do(func() {
 		_ = m.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 		close(m.done)

@@ -1,4 +1,4 @@
-package benchfleet
+package mqttsub
 
 import (
 	"bytes"
@@ -65,7 +65,7 @@ func TestMQTTConnTakesQoS1PublishesAndPassesTheRest(t *testing.T) {
 	stream = append(stream, q2...)
 	sc := &streamConn{r: bytes.NewReader(stream)}
 	var got [][]byte
-	m := newMQTTConn(sc, func(p []byte) { got = append(got, append([]byte(nil), p...)) })
+	m := NewConn(sc, func(p []byte) { got = append(got, append([]byte(nil), p...)) })
 	passed, err := io.ReadAll(readerFunc(m.Read))
 	if err != nil {
 		t.Fatalf("reading the stream: %v", err)

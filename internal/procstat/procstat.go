@@ -1,4 +1,4 @@
-package benchfleet
+package procstat
 
 import (
 	"bytes"
