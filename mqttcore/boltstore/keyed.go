@@ -361,10 +361,10 @@ func (s *Store) applyKeyed(tx *bbolt.Tx, op *rawOp) error {
 // file: the last one of each key, by its kvkey. Keys and values alias the
 // log windows' buffers, which are not written over until the records are
 // in the file and their keys have left the overlay (window.reset): an
-// entry's key is always the kvkey of the record that wrote its entry (add
-// replaces the key along with the entry), so it stays valid while the
-// entry is held. The committer adds, whoever checkpoints removes, Get
-// reads.
+// entry's key is the kvkey of a record in the same window as the record
+// that wrote its entry (add replaces the key when the entry moves to
+// another window), so the key stays valid while the entry is held. The
+// committer adds, whoever checkpoints removes, Get reads.
 type overlay struct {
 	mu   sync.RWMutex
 	m    map[string]overlayEntry
@@ -382,8 +382,9 @@ type overlayEntry struct {
 	idx uint64 // the log record that wrote it
 }
 
-// add notes the keyed ops of the record idx, whose payload is p.
-func (o *overlay) add(idx uint64, p []byte, pend []kvPending) {
+// add notes the keyed ops of the record idx, whose payload is p, in the
+// window whose first record is first.
+func (o *overlay) add(idx uint64, p []byte, pend []kvPending, first uint64) {
 	if len(pend) == 0 {
 		return
 	}
@@ -400,10 +401,13 @@ func (o *overlay) add(idx uint64, p []byte, pend []kvPending) {
 			}
 		}
 		key := noteKey(p[k.keyAt:k.keyEnd])
-		if _, ok := o.m[key]; ok {
-			// The key held aliases an earlier record, which a
-			// checkpoint may free while this entry stays: hold the
-			// new record's bytes instead.
+		if old, ok := o.m[key]; ok && old.idx < first {
+			// The key held aliases a record of the other window,
+			// which a checkpoint may free while this entry stays:
+			// hold the new record's bytes instead. (Within one
+			// window the old key lives as long as the entry. Go's
+			// maps also replace a string key on assignment today;
+			// this does not rely on it.)
 			delete(o.m, key)
 		}
 		o.m[key] = e

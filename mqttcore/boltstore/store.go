@@ -712,7 +712,9 @@ func (s *Store) commitLog(batch []*request) {
 		if err != nil {
 			g.err = err
 		} else {
-			s.overlay.add(s.nextIndex, s.win[s.active].add(s.nextIndex, p), pend)
+			w := &s.win[s.active]
+			rec := w.add(s.nextIndex, p) // before w.first is read: it may set it
+			s.overlay.add(s.nextIndex, rec, pend, w.first)
 			s.nextIndex++
 			s.stats.logBytes.Add(uint64(len(s.recBuf)))
 			g.seg = sg
