@@ -63,7 +63,8 @@ func (s *Store) applyOps(tx *bbolt.Tx, ops []mqttcore.Op, kv []KeyedOp) error {
 		return err
 	}
 	i := 0
-	return decodeOps(p, func(op *rawOp) error {
+	var op rawOp
+	return decodeOps(p, &op, func(op *rawOp) error {
 		i++
 		if err := s.applyRaw(&b, op); err != nil {
 			return fmt.Errorf("op %d of %d (%s, session %d): %w", i, len(ops)+len(kv), opName(op.kind), op.sid, err)
@@ -75,6 +76,11 @@ func (s *Store) applyOps(tx *bbolt.Tx, ops []mqttcore.Op, kv []KeyedOp) error {
 // applyRaw applies one decoded op. Its values alias a buffer that stays
 // valid until the transaction ends; keys are copied into the arena.
 func (s *Store) applyRaw(b *txBuckets, op *rawOp) error {
+	if op.kind == opKeyedPut || op.kind == opKeyedDelete {
+		// Before key below, which escapes (to bbolt): an allocation
+		// per op the keyed ones do not need.
+		return s.applyKeyed(b.tx, op)
+	}
 	var key [16]byte
 	sid := appendU64(key[:0], op.sid)
 	switch op.kind {
@@ -92,11 +98,9 @@ func (s *Store) applyRaw(b *txBuckets, op *rawOp) error {
 		}
 		return b.frontEnd.Put(s.arena.copy(sid), op.val)
 	case mqttcore.OpRetain:
-		return b.retained.Put(op.topic, op.val)
+		return b.retained.Put(op.key, op.val)
 	case mqttcore.OpUnretain:
-		return b.retained.Delete(op.topic)
-	case opKeyedPut, opKeyedDelete:
-		return s.applyKeyed(b.tx, op)
+		return b.retained.Delete(op.key)
 	}
 	return fmt.Errorf("unknown op kind %d", op.kind)
 }

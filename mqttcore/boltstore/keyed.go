@@ -96,21 +96,61 @@ func (s *Store) Get(path [][]byte, keys [][]byte, fn func(i int, val []byte)) er
 	}
 	// The overlay is read first: a key it no longer holds was removed
 	// after its checkpoint committed, so this transaction sees it.
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := lookupBucket(tx, path)
-		for _, i := range miss {
-			var v []byte
-			if b != nil {
-				v = b.Get(keys[i])
-			}
-			fn(i, v)
-		}
-		return nil
-	})
+	tx, err := s.db.Begin(false)
 	if err != nil {
 		return fmt.Errorf("boltstore: read %s: %w", s.path, err)
 	}
+	defer tx.Rollback()
+	var c seqCursor // one for all the keys: Bucket.Get makes one per key
+	if b := lookupBucket(tx, path); b != nil {
+		c.c = b.Cursor()
+	}
+	for _, i := range miss {
+		var v []byte
+		if c.c != nil {
+			_, v = c.seek(keys[i])
+		}
+		fn(i, v)
+	}
 	return nil
+}
+
+// seqCursor finds keys with one bbolt cursor, stepping to the next key
+// instead of searching from the root when the keys asked for follow each
+// other (a queue's, read or deleted in order): a search visits a page per
+// level of the tree, and bbolt allocates on each visit.
+type seqCursor struct {
+	c    *bbolt.Cursor
+	k, v []byte // where c is, when at (k nil: past the last key)
+	at   bool   // c is positioned and its bucket unchanged since
+}
+
+// seek moves to key and reports whether the bucket holds it, and its
+// value (nil for a nested bucket, as Bucket.Get gives).
+func (sc *seqCursor) seek(key []byte) (bool, []byte) {
+	if sc.at && sc.k != nil {
+		switch d := bytes.Compare(key, sc.k); {
+		case d == 0:
+			return true, sc.v
+		case d > 0:
+			sc.k, sc.v = sc.c.Next()
+			if sc.k == nil {
+				return false, nil // beyond the last key
+			}
+			switch d := bytes.Compare(key, sc.k); {
+			case d == 0:
+				return true, sc.v
+			case d < 0:
+				return false, nil // between two keys
+			}
+		}
+	}
+	sc.k, sc.v = sc.c.Seek(key)
+	sc.at = true
+	if !bytes.Equal(sc.k, key) {
+		return false, nil
+	}
+	return true, sc.v
 }
 
 // lookupBucket returns the bucket at path in tx, or nil.
@@ -216,7 +256,7 @@ func decodeKeyed(r *reader, op *rawOp) {
 		r.bad = true
 		return
 	}
-	op.kvkey = at[:len(at)-len(r.b)]
+	op.key = at[:len(at)-len(r.b)]
 	if op.kind == opKeyedPut {
 		op.val = r.raw()
 	}
@@ -235,10 +275,12 @@ func splitKVKey(kvkey []byte) (path, key []byte) {
 
 // keyedBucket resolves (creating, for a put) the bucket a keyed op names;
 // nil, without error, for a delete in a bucket that does not exist. The
-// last one resolved is cached for the transaction (kvCache).
+// last one resolved is cached for the transaction (kvCache), a missing one
+// too (for deletes: a run of them in a bucket never created costs one
+// lookup, not one each).
 func (s *Store) keyedBucket(tx *bbolt.Tx, path []byte, create bool) (*bbolt.Bucket, error) {
 	c := &s.kvCache
-	if c.tx == tx && c.b != nil && bytes.Equal(c.path, path) {
+	if c.tx == tx && (c.b != nil || !create) && bytes.Equal(c.path, path) {
 		return c.b, nil
 	}
 	r := reader{b: path}
@@ -264,7 +306,7 @@ func (s *Store) keyedBucket(tx *bbolt.Tx, path []byte, create bool) (*bbolt.Buck
 			return nil, fmt.Errorf("bucket %q: %w", name, err)
 		}
 		if b == nil {
-			return nil, nil
+			break
 		}
 	}
 	if b != nil {
@@ -272,21 +314,23 @@ func (s *Store) keyedBucket(tx *bbolt.Tx, path []byte, create bool) (*bbolt.Buck
 		// pack best; the checkpoint applies each bucket's keys in order.
 		b.FillPercent = seqFill
 	}
-	c.tx, c.b, c.path = tx, b, append(c.path[:0], path...)
+	c.tx, c.b, c.path, c.cur = tx, b, append(c.path[:0], path...), seqCursor{}
 	return b, nil
 }
 
-// kvCache is the bucket of the last keyed op applied in a transaction.
+// kvCache is the bucket of the last keyed op applied in a transaction,
+// and a cursor on it for deletes.
 type kvCache struct {
 	tx   *bbolt.Tx
 	b    *bbolt.Bucket
 	path []byte
+	cur  seqCursor // made by the first delete
 }
 
 // applyKeyed applies a decoded keyed op. Its key and value alias a buffer
 // that stays valid until the transaction ends.
 func (s *Store) applyKeyed(tx *bbolt.Tx, op *rawOp) error {
-	path, key := splitKVKey(op.kvkey)
+	path, key := splitKVKey(op.key)
 	b, err := s.keyedBucket(tx, path, op.kind == opKeyedPut)
 	if err != nil {
 		return err
@@ -295,15 +339,31 @@ func (s *Store) applyKeyed(tx *bbolt.Tx, op *rawOp) error {
 		if b == nil {
 			return nil
 		}
-		return b.Delete(key)
+		// Through the cached cursor: Bucket.Delete makes a cursor per
+		// call, and most keyed deletes (the bridge's queue and
+		// in-flight records) find a key put and deleted within one
+		// checkpoint, which never reached the file.
+		c := &s.kvCache.cur
+		if c.c == nil {
+			c.c = b.Cursor()
+		}
+		if found, _ := c.seek(key); !found {
+			return nil
+		}
+		c.at = false // a cursor must be placed again after a change
+		return c.c.Delete()
 	}
+	s.kvCache.cur.at = false
 	return b.Put(key, op.val)
 }
 
 // overlay holds the keyed ops logged and not yet applied to the bbolt
-// file: the last one of each key, by its kvkey. Values alias the log
-// windows' buffers, which are not written over until the records are in
-// the file and their keys have left the overlay (window.reset). The
+// file: the last one of each key, by its kvkey. Keys and values alias the
+// log windows' buffers, which are not written over until the records are
+// in the file and their keys have left the overlay (window.reset): an
+// entry's key is the kvkey of a record in the same window as the record
+// that wrote its entry (add replaces the key when the entry moves to
+// another window), so the key stays valid while the entry is held. The
 // committer adds, whoever checkpoints removes, Get reads.
 type overlay struct {
 	mu   sync.RWMutex
@@ -322,8 +382,9 @@ type overlayEntry struct {
 	idx uint64 // the log record that wrote it
 }
 
-// add notes the keyed ops of the record idx, whose payload is p.
-func (o *overlay) add(idx uint64, p []byte, pend []kvPending) {
+// add notes the keyed ops of the record idx, whose payload is p, in the
+// window whose first record is first.
+func (o *overlay) add(idx uint64, p []byte, pend []kvPending, first uint64) {
 	if len(pend) == 0 {
 		return
 	}
@@ -339,7 +400,17 @@ func (o *overlay) add(idx uint64, p []byte, pend []kvPending) {
 				e.val = []byte{}
 			}
 		}
-		o.m[string(p[k.keyAt:k.keyEnd])] = e
+		key := noteKey(p[k.keyAt:k.keyEnd])
+		if old, ok := o.m[key]; ok && old.idx < first {
+			// The key held aliases a record of the other window,
+			// which a checkpoint may free while this entry stays:
+			// hold the new record's bytes instead. (Within one
+			// window the old key lives as long as the entry. Go's
+			// maps also replace a string key on assignment today;
+			// this does not rely on it.)
+			delete(o.m, key)
+		}
+		o.m[key] = e
 	}
 	o.peak = max(o.peak, len(o.m))
 	o.mu.Unlock()

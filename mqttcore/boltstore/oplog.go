@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"go.etcd.io/bbolt"
 
@@ -38,14 +39,19 @@ const (
 
 // rawOp is one decoded op; its byte slices alias the payload it was
 // decoded from.
+//
+// A checkpoint copies the ops that survive coalescing into a slice to sort
+// them, so the struct is kept small: the retained ops' topic and the keyed
+// ops' kvkey share key.
 type rawOp struct {
 	kind     mqttcore.OpKind
+	del      bool // front-end: delete
 	sid, seq uint64
 	val      []byte // session, entry or front-end record; retained message record
 	msg      []byte // the message record of an entry op, nil for none
-	topic    []byte // retain and unretain
-	del      bool   // front-end: delete
-	kvkey    []byte // keyed ops: the encoded bucket path and key (keyed.go)
+	// key is the topic of a retain or unretain op, and the kvkey of a
+	// keyed op: its encoded bucket path and key (keyed.go).
+	key []byte
 }
 
 // opEncoder encodes ops into log payloads.
@@ -166,17 +172,16 @@ func putLen(b []byte, at int) []byte {
 	return b
 }
 
-// decodeOps decodes one record's payload of ops, calling f with each.
-func decodeOps(p []byte, f func(*rawOp) error) error {
+// decodeOps decodes one record's payload of ops into *op, calling f with
+// each. op is the caller's scratch (f gets its address, so a variable of
+// decodeOps' own would be an allocation per record, and a checkpoint
+// decodes every logged record twice); f must not keep it.
+func decodeOps(p []byte, op *rawOp, f func(*rawOp) error) error {
 	r := reader{b: p}
 	var lastSeq uint64
 	var lastMsg []byte
-	// One op for the whole record: f takes its address, so a variable
-	// per op would be an allocation per op (a checkpoint decodes every
-	// logged op twice).
-	var op rawOp
 	for len(r.b) > 0 && !r.bad {
-		op = rawOp{kind: mqttcore.OpKind(r.byte())}
+		*op = rawOp{kind: mqttcore.OpKind(r.byte())}
 		switch op.kind {
 		case mqttcore.OpSession:
 			op.sid = r.uvarint()
@@ -217,22 +222,22 @@ func decodeOps(p []byte, f func(*rawOp) error) error {
 				r.bad = true
 			}
 		case mqttcore.OpRetain:
-			op.topic = r.raw()
+			op.key = r.raw()
 			op.val = r.raw()
 		case mqttcore.OpUnretain:
-			op.topic = r.raw()
+			op.key = r.raw()
 		case opKeyedPut, opKeyedDelete:
-			decodeKeyed(&r, &op)
+			decodeKeyed(&r, op)
 		default:
 			return fmt.Errorf("%w: op kind %d", errRecord, op.kind)
 		}
 		if r.bad {
 			return fmt.Errorf("%w: %s op", errRecord, opName(op.kind))
 		}
-		if (op.kind == mqttcore.OpRetain || op.kind == mqttcore.OpUnretain) && (len(op.topic) == 0 || len(op.topic) > bbolt.MaxKeySize) {
-			return fmt.Errorf("%w: %v op with a topic of %d bytes", errRecord, op.kind, len(op.topic))
+		if (op.kind == mqttcore.OpRetain || op.kind == mqttcore.OpUnretain) && (len(op.key) == 0 || len(op.key) > bbolt.MaxKeySize) {
+			return fmt.Errorf("%w: %v op with a topic of %d bytes", errRecord, op.kind, len(op.key))
 		}
-		if err := f(&op); err != nil {
+		if err := f(op); err != nil {
 			return err
 		}
 	}
@@ -255,12 +260,18 @@ func decodeOps(p []byte, f func(*rawOp) error) error {
 // deletes entries and front-end state that ops between it and a later
 // header may not touch); it claims the header's key, so a header written
 // before it is skipped.
+//
+// The string keys of retained and keyed alias the records being applied
+// (noteKey): those do not change until the checkpoint is over, and the
+// maps are cleared before the next one notes anything, so a key is never
+// looked up after its bytes may have been reused.
 type coalescer struct {
 	entries  map[[2]uint64]int32
 	sessions map[uint64]int32
 	fronts   map[uint64]int32
 	retained map[string]int32
 	keyed    map[string]int32
+	ends     int // end-session ops noted: never skipped
 }
 
 // Op classes: which bucket an op writes.
@@ -286,8 +297,11 @@ func opClass(k mqttcore.OpKind) int {
 	return classEntry
 }
 
-func (c *coalescer) reset() {
-	if c.entries == nil || len(c.entries) > 1<<16 || len(c.keyed) > 1<<16 {
+// reset empties c for a checkpoint. Maps that held more than maxKeys keys
+// are dropped, not kept for the next checkpoint.
+func (c *coalescer) reset(maxKeys int) {
+	c.ends = 0
+	if c.entries == nil || len(c.entries) > maxKeys || len(c.keyed) > maxKeys {
 		// First use, or a huge checkpoint passed: do not keep its maps.
 		*c = coalescer{entries: make(map[[2]uint64]int32), sessions: make(map[uint64]int32),
 			fronts: make(map[uint64]int32), retained: make(map[string]int32), keyed: make(map[string]int32)}
@@ -303,17 +317,26 @@ func (c *coalescer) reset() {
 // note records op, the i-th of the checkpoint.
 func (c *coalescer) note(op *rawOp, i int32) {
 	switch op.kind {
-	case mqttcore.OpSession, mqttcore.OpEndSession:
+	case mqttcore.OpEndSession:
+		c.ends++
+		c.sessions[op.sid] = i
+	case mqttcore.OpSession:
 		c.sessions[op.sid] = i
 	case mqttcore.OpEntry, mqttcore.OpDropEntry:
 		c.entries[[2]uint64{op.sid, op.seq}] = i
 	case mqttcore.OpFrontEnd:
 		c.fronts[op.sid] = i
 	case mqttcore.OpRetain, mqttcore.OpUnretain:
-		c.retained[string(op.topic)] = i
+		c.retained[noteKey(op.key)] = i
 	case opKeyedPut, opKeyedDelete:
-		c.keyed[string(op.kvkey)] = i
+		c.keyed[noteKey(op.key)] = i
 	}
+}
+
+// survivors is how many of the ops noted keep returns true for: the last
+// op of each key, and every end-session.
+func (c *coalescer) survivors() int {
+	return len(c.entries) + len(c.sessions) + len(c.fronts) + len(c.retained) + len(c.keyed) + c.ends
 }
 
 // keep reports whether op, the i-th, must be applied.
@@ -326,12 +349,18 @@ func (c *coalescer) keep(op *rawOp, i int32) bool {
 	case mqttcore.OpFrontEnd:
 		return c.fronts[op.sid] == i
 	case mqttcore.OpRetain, mqttcore.OpUnretain:
-		return c.retained[string(op.topic)] == i
+		return c.retained[string(op.key)] == i
 	case opKeyedPut, opKeyedDelete:
-		return c.keyed[string(op.kvkey)] == i
+		return c.keyed[string(op.key)] == i
 	}
 	return true
 }
+
+// noteKey returns b as a string without copying it, for a map key that
+// lives no longer than b's bytes stay unchanged (the coalescer's, the
+// overlay's: see there). A copy per logged key was most of the garbage a
+// checkpoint made.
+func noteKey(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // opName names an op kind of the log, the keyed ones included.
 func opName(k mqttcore.OpKind) string {

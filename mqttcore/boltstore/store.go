@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.etcd.io/bbolt"
 
@@ -77,7 +78,9 @@ type Options struct {
 	// they are applied to the bbolt file and their segment is freed
 	// (default DefaultCheckpointBytes). The log on disk stays within
 	// about twice this, and so does the memory that holds the records
-	// until their checkpoint.
+	// until their checkpoint; a checkpoint's scratch (the ops it applies,
+	// sorted), up to twice this size, is kept for the next one while the
+	// load stays.
 	CheckpointBytes int
 	// CheckpointInterval bounds how long a logged change waits for its
 	// checkpoint when fewer than CheckpointBytes arrive (default
@@ -211,6 +214,7 @@ type Store struct {
 	scratch   []byte
 	coal      coalescer
 	sorted    []rawOp    // a checkpoint's ops that survive coalescing
+	decoded   rawOp      // the op being decoded (decodeOps)
 	msgDefer  bool       // hold back writes to core.messages (applySorted)
 	msgWrites []msgWrite // the writes held back
 	kvCache   kvCache    // the bucket of the last keyed op applied
@@ -292,16 +296,20 @@ func (w *window) empty() bool { return w.first == 0 }
 
 // reset empties w. Nothing may point into its chunks any more (the
 // overlay has dropped the keys of its records). The chunks of the usual
-// size are kept for the next records, as many as this window used (the
-// ones the last reset kept and this one did not use are dropped): a busy
+// size are kept for the next records: those this window used, and three
+// quarters of the spares it did not use (so a window whose size varies
+// from one checkpoint to the next, as background checkpoints fall behind
+// and catch up, does not drop chunks one time and make them anew the
+// next, and the spares of a burst go over some checkpoints): a busy
 // log does not allocate its windows anew at every checkpoint (at 10,000
 // bridged msgs/s some 6 MB each), an idle one does not keep a burst's.
 func (w *window) reset() {
-	clear(w.spare)
-	w.spare = w.spare[:0]
+	keep := len(w.spare) * 3 / 4 // w.spare holds the unused ones
+	clear(w.spare[keep:])
+	w.spare = w.spare[:keep]
 	for _, c := range w.chunks {
 		if cap(c) == windowChunk {
-			w.spare = append(w.spare, c)
+			w.spare = append(w.spare, c[:0])
 		}
 	}
 	clear(w.chunks)
@@ -667,7 +675,8 @@ func (s *Store) commit(batch []*request) {
 // active segment and hands the batch to the syncer. A call whose ops
 // cannot be stored is failed alone.
 func (s *Store) commitLog(batch []*request) {
-	g := &group{reqs: append([]*request(nil), batch...), start: time.Now()}
+	g := groupPool.Get().(*group)
+	g.reqs, g.start = append(g.reqs[:0], batch...), time.Now()
 	if p := s.sticky.Load(); p != nil {
 		g.err = *p
 		s.toSyncer(g)
@@ -703,7 +712,9 @@ func (s *Store) commitLog(batch []*request) {
 		if err != nil {
 			g.err = err
 		} else {
-			s.overlay.add(s.nextIndex, s.win[s.active].add(s.nextIndex, p), pend)
+			w := &s.win[s.active]
+			rec := w.add(s.nextIndex, p) // before w.first is read: it may set it
+			s.overlay.add(s.nextIndex, rec, pend, w.first)
 			s.nextIndex++
 			s.stats.logBytes.Add(uint64(len(s.recBuf)))
 			g.seg = sg
@@ -757,6 +768,11 @@ func (s *Store) syncer() {
 				err = syncErr
 			}
 			s.finish(g.reqs, err, g.start)
+			clear(g.reqs)
+			if cap(g.reqs) <= s.opts.MaxBatch {
+				*g = group{reqs: g.reqs[:0]}
+				groupPool.Put(g)
+			}
 		}
 		if s.inSyncer.Add(-int32(len(gs))) == 0 {
 			select {
@@ -956,6 +972,11 @@ func (s *Store) applyWindows(batch []*request, ws []*window) error {
 						failed = r
 						return err
 					}
+					if r.apply != nil {
+						// An Update's apply may have deleted or
+						// made the cached bucket anew.
+						s.kvCache = kvCache{}
+					}
 				}
 				if err := s.putSeqHigh(tx); err != nil {
 					return err
@@ -1018,34 +1039,29 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 	if err != nil {
 		return err
 	}
-	each := func(f func(*rawOp) error) error {
-		n := 0
-		g := func(op *rawOp) error {
-			if n++; n%checkpointYield == 0 {
-				runtime.Gosched()
-			}
-			return f(op)
-		}
-		for _, w := range ws {
-			if err := w.records(func(p []byte) error { return decodeOps(p, g) }); err != nil {
-				return fmt.Errorf("logged record: %w", err)
-			}
-		}
-		return nil
-	}
 	c := &s.coal
-	c.reset()
+	// Its maps are kept for the next checkpoint up to about a key per 64
+	// bytes of CheckpointBytes (a busy bridge's checkpoint notes tens of
+	// thousands of keys at the default, more when checkpoints fall
+	// behind): regrown at every checkpoint, they were most of its garbage.
+	maxKeys := max(1<<16, s.opts.CheckpointBytes/64)
+	c.reset(maxKeys)
+	// Cleared again when done: its keys alias the windows (noteKey),
+	// which are reused after this checkpoint.
+	defer c.reset(maxKeys)
 	var i int32
-	if err := each(func(op *rawOp) error { c.note(op, i); i++; return nil }); err != nil {
+	if err := s.eachLogged(ws, func(op *rawOp) error { c.note(op, i); i++; return nil }); err != nil {
 		return err
 	}
-	// Grown by append, not sized by the keys noted: those bound the
-	// survivors, but most of them (a message queued and removed, a bridged
-	// message handed over and acknowledged) usually cancel out, and a
-	// slice of one rawOp per key would be garbage each checkpoint.
+	// Sized by the survivors, which the first pass counted (with room for
+	// the next checkpoints of a steady load): one slice at most, not a
+	// chain of growing ones.
+	if n := c.survivors(); cap(s.sorted) < n {
+		s.sorted = make([]rawOp, 0, n+n/4)
+	}
 	ops := s.sorted[:0]
 	i = 0
-	if err := each(func(op *rawOp) error {
+	if err := s.eachLogged(ws, func(op *rawOp) error {
 		if c.keep(op, i) {
 			ops = append(ops, *op)
 		}
@@ -1057,8 +1073,12 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 	all := ops
 	defer func() {
 		clear(all)
-		if cap(all) > 1<<16 {
-			all = nil // a huge checkpoint passed: do not keep its slice
+		if cap(all) > max(4*len(all), 1024) || cap(all)*int(unsafe.Sizeof(rawOp{})) > 2*s.opts.CheckpointBytes {
+			// The load fell (this checkpoint used less than a quarter
+			// of it), or the slice is beyond what checkpoints of
+			// CheckpointBytes (up to twice that when they fall behind)
+			// need: do not keep it.
+			all = nil
 		}
 		s.sorted = all[:0]
 	}()
@@ -1077,6 +1097,25 @@ func (s *Store) applyLogged(tx *bbolt.Tx, ws []*window) error {
 			n++
 		}
 		ops = ops[n:]
+	}
+	return nil
+}
+
+// eachLogged decodes the records of ws, in order, calling f with each op
+// (the same *rawOp, rewritten: f must copy what it keeps). It yields the
+// goroutine every checkpointYield ops.
+func (s *Store) eachLogged(ws []*window, f func(*rawOp) error) error {
+	n := 0
+	g := func(op *rawOp) error {
+		if n++; n%checkpointYield == 0 {
+			runtime.Gosched()
+		}
+		return f(op)
+	}
+	for _, w := range ws {
+		if err := w.records(func(p []byte) error { return decodeOps(p, &s.decoded, g) }); err != nil {
+			return fmt.Errorf("logged record: %w", err)
+		}
 	}
 	return nil
 }
@@ -1133,12 +1172,16 @@ func compareOps(a, b rawOp) int {
 		}
 		return cmp.Compare(a.seq, b.seq)
 	case classRetained:
-		return bytes.Compare(a.topic, b.topic)
+		return bytes.Compare(a.key, b.key)
 	case classKeyed:
-		return bytes.Compare(a.kvkey, b.kvkey)
+		return bytes.Compare(a.key, b.key)
 	}
 	return cmp.Compare(a.sid, b.sid)
 }
+
+// groupPool recycles the groups of commitLog (the syncer puts them back
+// once their callers are told): one per log record.
+var groupPool = sync.Pool{New: func() any { return new(group) }}
 
 // requestPool recycles requests, so that Commit, called for every QoS 1/2
 // publish from the gateway's loops, does not allocate.

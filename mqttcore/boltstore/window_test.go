@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// TestWindowReuse: a reset window keeps the chunks it used, as many as it
-// used, and records added after the reset read back without the old ones.
+// TestWindowReuse: a reset window keeps the chunks it used (and three
+// quarters of the spares it did not use), and records added after the reset read back
+// without the old ones.
 func TestWindowReuse(t *testing.T) {
 	var w window
 	rec := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1000+i%7) }
@@ -60,8 +61,17 @@ func TestWindowReuse(t *testing.T) {
 		t.Fatal("the first chunk is neither reused nor kept")
 	}
 	w.reset()
-	if len(w.spare) != 1 {
-		t.Fatalf("kept %d chunks after a reset that used 1, want 1 (an idle log keeps no burst)", len(w.spare))
+	if want := 1 + (used-1)*3/4; len(w.spare) != want {
+		t.Fatalf("kept %d chunks after a reset that used 1 of %d; want %d (the used one, 3/4 of the others)", len(w.spare), used, want)
+	}
+	// A log that stays small keeps no burst: the unused spares shrink at
+	// every reset.
+	for i := 0; len(w.spare) > 1; i++ {
+		if i > used {
+			t.Fatalf("%d chunks kept after %d resets that used 1 each; want 1", len(w.spare), i)
+		}
+		fill(3000+i, 1)
+		w.reset()
 	}
 	// A payload larger than a chunk gets one of its own, not kept.
 	big := bytes.Repeat([]byte{7}, windowChunk+1)

@@ -409,14 +409,14 @@ func (b *Bridge) outbound(os *outSub) func(*mqttcore.Message, mqttcore.Hold) {
 		}
 		topic := r.RemotePrefix + strings.TrimPrefix(m.Topic, r.LocalPrefix)
 		qos := min(m.QoS, r.QoS)
-		data, err := encodeQueued(topic, byte(qos), m.Retain, m.Payload, m.Props)
+		data, err := encodeQueuedTo(&b.store.bufs, topic, byte(qos), m.Retain, m.Payload, m.Props)
 		if err != nil {
 			b.outErrs.Add(1)
 			b.log.Warn("bridge: encode outbound message", "topic", m.Topic, "err", err)
 			hold.Done(nil) // a message we cannot encode is not the publisher's to retry
 			return
 		}
-		if err := b.store.appendAsync(data, qos > 0, hold.Done); err != nil {
+		if err := b.store.appendHeld(data, qos > 0, hold); err != nil {
 			// The queue refused it (full, closed): the publisher gets the
 			// protocol's refusal and may retry.
 			b.outErrs.Add(1)
@@ -752,6 +752,12 @@ func topicMatch(filter, topic string) bool {
 // is sent). Without properties (the common case: sensors' messages) it is
 // encoded here in one allocation; with them, through paho.
 func encodeQueued(topic string, qos byte, retain bool, payload []byte, props *mqttcore.Properties) ([]byte, error) {
+	return encodeQueuedTo(nil, topic, qos, retain, payload, props)
+}
+
+// encodeQueuedTo is encodeQueued into a buffer from bufs (nil: a new
+// one) when there are no properties.
+func encodeQueuedTo(bufs *queueBufs, topic string, qos byte, retain bool, payload []byte, props *mqttcore.Properties) ([]byte, error) {
 	if props != nil {
 		p := &paho.Publish{QoS: qos, Retain: retain, Topic: topic, Payload: payload, Properties: pahoprops.ToPaho(props)}
 		buf := bytes.NewBuffer(make([]byte, 8, 8+len(topic)+len(payload)+64))
@@ -774,7 +780,13 @@ func encodeQueued(topic string, qos byte, retain bool, payload []byte, props *mq
 	for n := rl; n > 127; n >>= 7 {
 		vbi++
 	}
-	b := make([]byte, 8, 8+1+vbi+rl)
+	var b []byte
+	if bufs != nil {
+		b = bufs.get(8 + 1 + vbi + rl)
+	} else {
+		b = make([]byte, 0, 8+1+vbi+rl)
+	}
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
 	h := byte(3<<4) | qos<<1
 	if retain {
 		h |= 1

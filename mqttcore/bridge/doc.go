@@ -54,7 +54,13 @@
 //
 // # Lock order
 //
-// Store.sendMu, then Store.mu (a leaf). outbox.mu is never held while
+// Store.takeMu (the sender's take), then Store.sendMu, then Store.mu (a
+// leaf); the Store's buffer pool (queueBufs.mu) is a leaf taken alone. On
+// the path of every message nothing is allocated that can be reused: the
+// Store's Log calls come from a pool and give their ops, keys and (for
+// the core's callback) the queued buffer back once committed; the
+// sender's records go back to the buffers when their removal commits.
+// outbox.mu is never held while
 // taking another lock, submitting a write or writing to the network; the
 // connection's write lock (bufConn, which paho also takes) is held only
 // across one write. The store's committer and syncer run the writes'

@@ -50,12 +50,19 @@ type outbox struct {
 	quota     int       // send quota left on this connection
 	flights   map[uint16]*flight
 	nextID    uint16
-	ord       uint64   // send order of flights
-	resend    []uint16 // flights to send again on this connection, in order
-	pubrels   []uint16 // PUBRELs whose record committed, to send
-	acked     []uint16 // fully acknowledged, their removal not yet submitted
-	spare     []uint16 // the other acked slice, swapped in by the sender
-	unsettled int      // see the type comment
+	ord       uint64    // send order of flights
+	resend    []uint16  // flights to send again on this connection, in order
+	pubrels   []uint16  // PUBRELs whose record committed, to send
+	acked     []uint16  // fully acknowledged, their removal not yet submitted
+	ackedRecs [][]byte  // their records (flight.rec), reused once removed
+	spare     []uint16  // the other acked slice, swapped in by the sender
+	spareRecs [][]byte  // the other ackedRecs
+	unsettled int       // see the type comment
+	free      []*flight // ended PUBLISH flights, for reuse (at most window)
+
+	// The sender's own (run, sendBatch): reused from batch to batch.
+	recs     []flightRec
+	moveDone func(error) // moveAsync's callback for a batch without QoS 0 or 2
 }
 
 // flight is one packet id in use by us.
@@ -63,6 +70,7 @@ type flight struct {
 	kind   byte   // packets.PUBLISH (QoS 1/2), PUBREL, SUBSCRIBE or UNSUBSCRIBE
 	ord    uint64 // send order, for resending
 	data   []byte // PUBLISH or PUBREL packet, for resending
+	rec    []byte // a PUBLISH taken from the queue: its record (data is in it), reused once removed
 	onConn bool   // holds a send quota slot on this connection
 	resp   chan<- packets.ControlPacket
 }
@@ -95,6 +103,11 @@ func newOutbox(st *Store, window int) (*outbox, error) {
 		o.flights[r.id] = &flight{kind: kind, ord: o.ord, data: r.data()}
 		o.unsettled++
 	}
+	o.moveDone = func(err error) {
+		if err != nil {
+			o.onError("bridge: record messages in flight", err)
+		}
+	}
 	st.setNotify(o.wake)
 	return o, nil
 }
@@ -109,10 +122,10 @@ func (o *outbox) close() {
 		close(o.stop)
 		<-o.done
 		o.mu.Lock()
-		acked := o.acked
-		o.acked = nil
+		acked, recs := o.acked, o.ackedRecs
+		o.acked, o.ackedRecs = nil, nil
 		o.mu.Unlock()
-		o.settle(acked) // committed by the Store's Close
+		o.settle(acked, recs) // committed by the Store's Close
 	})
 }
 
@@ -149,10 +162,14 @@ func (o *outbox) run() {
 // reports whether it sent anything (so the caller tries again).
 func (o *outbox) sendBatch(buf []byte, ts []taken) ([]byte, []taken, bool) {
 	o.mu.Lock()
-	acked := o.acked
-	o.acked, o.spare = o.spare[:0], nil
+	acked, ackedRecs := o.acked, o.ackedRecs
+	o.acked, o.ackedRecs, o.spare, o.spareRecs = o.spare[:0], o.spareRecs[:0], nil, nil
 	o.mu.Unlock()
-	o.settle(acked)
+	o.settle(acked, ackedRecs)
+	clear(ackedRecs)
+	o.mu.Lock()
+	o.spare, o.spareRecs = acked[:0], ackedRecs[:0] // settle copied both
+	o.mu.Unlock()
 
 	o.mu.Lock()
 	conn, gen := o.conn, o.gen
@@ -190,7 +207,7 @@ func (o *outbox) sendBatch(buf []byte, ts []taken) ([]byte, []taken, bool) {
 		}
 	}
 	if len(ts) > 0 {
-		var recs []flightRec
+		recs := o.recs[:0]
 		qos0, qos2 := 0, false
 		o.mu.Lock()
 		sameConn := o.conn != nil && o.gen == gen
@@ -207,7 +224,8 @@ func (o *outbox) sendBatch(buf []byte, ts []taken) ([]byte, []taken, bool) {
 				o.onError("bridge: queued packet", err)
 			}
 			o.ord++
-			f := &flight{kind: packets.PUBLISH, ord: o.ord, data: t.data(), onConn: sameConn}
+			f := o.newFlightLocked()
+			*f = flight{kind: packets.PUBLISH, ord: o.ord, data: t.data(), rec: t.rec, onConn: sameConn}
 			o.flights[id] = f
 			if sameConn {
 				o.quota--
@@ -217,24 +235,27 @@ func (o *outbox) sendBatch(buf []byte, ts []taken) ([]byte, []taken, bool) {
 			recs = append(recs, flightRec{id: id, rec: t.rec})
 		}
 		o.mu.Unlock()
+		o.recs = recs[:0] // moveAsync keeps none of recs itself, only the records
 		var committed chan error
 		if qos2 { // exactly once: the in-flight record is on disk before the PUBLISH leaves
 			committed = make(chan error, 1)
 		}
-		err := o.st.moveAsync(ts, recs, func(err error) {
-			if err != nil {
-				o.onError("bridge: record messages in flight", err)
+		moved := o.moveDone
+		if qos0 > 0 || qos2 {
+			moved = func(err error) {
+				o.moveDone(err)
+				if qos0 > 0 {
+					o.mu.Lock()
+					o.unsettled -= qos0
+					o.mu.Unlock()
+					o.wake()
+				}
+				if committed != nil {
+					committed <- err
+				}
 			}
-			if qos0 > 0 {
-				o.mu.Lock()
-				o.unsettled -= qos0
-				o.mu.Unlock()
-				o.wake()
-			}
-			if committed != nil {
-				committed <- err
-			}
-		})
+		}
+		err := o.st.moveAsync(ts, recs, moved)
 		if err == nil && committed != nil {
 			err = <-committed
 		}
@@ -275,27 +296,74 @@ func (o *outbox) sendBatch(buf []byte, ts []taken) ([]byte, []taken, bool) {
 }
 
 // settle submits the removal of acknowledged messages from the file, in
-// one write; they stop counting against the window when it commits.
-func (o *outbox) settle(ids []uint16) {
+// one write; they stop counting against the window when it commits, and
+// their records (recs, from the queue's buffers; nil for none) go back to
+// the queue's buffers. ids and recs are the caller's again on return.
+func (o *outbox) settle(ids []uint16, recs [][]byte) {
 	if len(ids) == 0 {
 		return
 	}
-	n := len(ids)
-	err := o.st.deleteFlightsAsync(ids, func(err error) {
-		if err != nil {
+	sr := settlePool.Get().(*settleReq)
+	if sr.fn == nil {
+		sr.fn = sr.done
+	}
+	sr.o, sr.n, sr.recs = o, len(ids), append(sr.recs[:0], recs...)
+	err := o.st.deleteFlightsAsync(ids, sr.fn)
+	if err != nil {
+		sr.release()
+		if !errors.Is(err, ErrClosed) {
 			o.onError("bridge: remove acknowledged messages", err)
 		}
-		o.mu.Lock()
-		o.unsettled -= n
-		if o.spare == nil {
-			o.spare = ids // ids is no longer used: the write is done
+	}
+}
+
+// settleReq is the callback of one settle's write, pooled: the outbox,
+// how many messages the write settles and their records.
+type settleReq struct {
+	o    *outbox
+	n    int
+	recs [][]byte
+	fn   func(error) // sr.done, bound once
+}
+
+var settlePool = sync.Pool{New: func() any { return new(settleReq) }}
+
+// done runs once the removal is committed (committer goroutine). The
+// records are free then: the flights are gone, and the hand-over that
+// logged them committed before this removal (call order).
+func (sr *settleReq) done(err error) {
+	o, n := sr.o, sr.n
+	if err == nil {
+		for _, rec := range sr.recs {
+			o.st.bufs.put(rec)
 		}
-		o.mu.Unlock()
-		o.wake()
-	})
-	if err != nil && !errors.Is(err, ErrClosed) {
+	}
+	sr.release()
+	if err != nil {
 		o.onError("bridge: remove acknowledged messages", err)
 	}
+	o.mu.Lock()
+	o.unsettled -= n
+	o.mu.Unlock()
+	o.wake()
+}
+
+func (sr *settleReq) release() {
+	clear(sr.recs)
+	*sr = settleReq{recs: sr.recs[:0], fn: sr.fn}
+	settlePool.Put(sr)
+}
+
+// newFlightLocked returns a flight to fill: an ended one when there is
+// one (end frees them); the caller holds mu.
+func (o *outbox) newFlightLocked() *flight {
+	if k := len(o.free); k > 0 {
+		f := o.free[k-1]
+		o.free[k-1] = nil
+		o.free = o.free[:k-1]
+		return f
+	}
+	return new(flight)
 }
 
 // write writes buf in one call, holding the connection's write lock (paho
@@ -477,6 +545,11 @@ func (o *outbox) end(id uint16, reasonCode byte) {
 		o.quota++
 	}
 	o.acked = append(o.acked, id)
+	o.ackedRecs = append(o.ackedRecs, f.rec)
+	if len(o.free) < o.window {
+		*f = flight{}
+		o.free = append(o.free, f)
+	}
 	o.mu.Unlock()
 	if reasonCode >= 0x80 {
 		o.onRefused(id, reasonCode)

@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
+	"github.com/gannet-mqtt/gannet/mqttcore"
 )
 
 // Append queues a PUBLISH packet (copied) and returns once it is committed
@@ -18,10 +20,28 @@ import (
 // message, else the oldest message, as often as needed. A packet that
 // alone exceeds the bound is refused with ErrTooLarge.
 func (s *Store) Append(pkt []byte) error {
-	data := make([]byte, 8+len(pkt))
-	copy(data[8:], pkt)
-	return s.append(data, true)
+	data := append(s.bufs.get(8+len(pkt)), 0, 0, 0, 0, 0, 0, 0, 0)
+	data = append(data, pkt...)
+	w := waiterPool.Get().(*waiter)
+	if w.ch == nil {
+		w.ch = make(chan error, 1)
+		w.fn = func(err error) { w.ch <- err }
+	}
+	defer waiterPool.Put(w)
+	if err := s.appendReq(data, true, w.fn, mqttcore.Hold{}, false, true); err != nil {
+		return err
+	}
+	return <-w.ch
 }
+
+// waiter is Append's wait for its commit, pooled: a channel and the
+// callback that sends to it.
+type waiter struct {
+	ch chan error
+	fn func(error)
+}
+
+var waiterPool = sync.Pool{New: func() any { return new(waiter) }}
 
 // append is appendAsync for callers that block: with wait it returns once
 // the message is on disk; without, once it is in line for the next group
@@ -49,6 +69,20 @@ func (s *Store) append(data []byte, wait bool) error {
 // the next commit. appendAsync itself blocks only while queue.max_pending
 // writes are waiting for the disk (counted in WriteWaits).
 func (s *Store) appendAsync(data []byte, durable bool, done func(error)) error {
+	return s.appendReq(data, durable, done, mqttcore.Hold{}, false, false)
+}
+
+// appendHeld is appendAsync for the core's outbound callback: hold is
+// released (hold.Done) where appendAsync would call done, and data, taken
+// from s.bufs (encodeQueued), goes back there once committed, so the
+// caller must not use it after the call, unless it returns an error.
+func (s *Store) appendHeld(data []byte, durable bool, hold mqttcore.Hold) error {
+	return s.appendReq(data, durable, nil, hold, true, true)
+}
+
+// appendReq is appendAsync and appendHeld: done, or hold when held, is
+// told; with recycle, data goes back to s.bufs after the commit.
+func (s *Store) appendReq(data []byte, durable bool, done func(error), hold mqttcore.Hold, held, recycle bool) error {
 	if len(data) < 8+2 || data[8]>>4 != 3 {
 		return errors.New("bridge: enqueue: not a PUBLISH packet")
 	}
@@ -66,7 +100,7 @@ func (s *Store) appendAsync(data []byte, durable bool, done func(error)) error {
 		return ErrClosed
 	}
 	s.mu.Lock()
-	victims := s.expireLocked(now, nil)
+	victims := s.expireLocked(now, s.victims[:0])
 	for s.bytes+size > s.maxBytes {
 		v, ok := s.victimLocked()
 		if !ok {
@@ -78,23 +112,31 @@ func (s *Store) appendAsync(data []byte, durable bool, done func(error)) error {
 	s.nextSeq++
 	s.pushLocked(entry{seq: seq, at: now, size: size, qos: pubQoS(data[8]), state: pending})
 	s.mu.Unlock()
-	ops := make([]boltstore.KeyedOp, 0, len(victims)+1)
+	r := s.newLogReq(len(victims) + 1)
 	for _, v := range victims {
-		ops = append(ops, boltstore.KeyedOp{Bucket: s.qPath, Key: seqKey(v), Delete: true})
+		r.del(s.qPath, r.key(v, false))
 	}
-	ops = append(ops, boltstore.KeyedOp{Bucket: s.qPath, Key: seqKey(seq), Value: data})
-	err := s.logLocked(ops, func(err error) {
-		s.committed(seq, err)
-		if durable && done != nil {
-			done(err)
-		}
-	})
+	s.victims = victims[:0]
+	r.put(s.qPath, r.key(seq, false), data)
+	r.append, r.seq, r.durable = true, seq, durable
+	r.done, r.hold, r.held = done, hold, held
+	if recycle {
+		r.data = data
+	}
+	err := s.submitLogLocked(r)
 	s.sendMu.Unlock()
 	if err != nil {
 		return err
 	}
-	if !durable && done != nil {
-		done(nil)
+	if !durable {
+		// Told now; r (already back in the pool, perhaps) does not call
+		// them again.
+		if held {
+			hold.Done(nil)
+		}
+		if done != nil {
+			done(nil)
+		}
 	}
 	return nil
 }
@@ -131,6 +173,12 @@ func (s *Store) setNotify(f func()) {
 
 // pushLocked appends e to the index.
 func (s *Store) pushLocked(e entry) {
+	if len(s.ents) == cap(s.ents) && len(s.ents) >= 1024 {
+		// Double: append grows a large slice by a quarter, and a queue
+		// filling up (an outage, a restart's load) left a chain of five
+		// times its index in garbage.
+		s.ents = slices.Grow(s.ents, len(s.ents))
+	}
 	s.ents = append(s.ents, e)
 	s.count++
 	s.bytes += e.size
@@ -236,11 +284,11 @@ func (s *Store) deleteKeysLocked(keys []uint64) {
 	if len(keys) == 0 {
 		return
 	}
-	ops := make([]boltstore.KeyedOp, len(keys))
-	for i, k := range keys {
-		ops[i] = boltstore.KeyedOp{Bucket: s.qPath, Key: seqKey(k), Delete: true}
+	r := s.newLogReq(len(keys))
+	for _, k := range keys {
+		r.del(s.qPath, r.key(k, false))
 	}
-	_ = s.logLocked(ops, nil)
+	_ = s.submitLogLocked(r)
 }
 
 // Expire drops messages older than MaxAge now, as appends and the sender
@@ -249,9 +297,10 @@ func (s *Store) Expire() {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	s.mu.Lock()
-	keys := s.expireLocked(s.now().UnixNano(), nil)
+	keys := s.expireLocked(s.now().UnixNano(), s.victims[:0])
 	s.mu.Unlock()
 	s.deleteKeysLocked(keys)
+	s.victims = keys[:0]
 }
 
 // taken is a message the sender took from the head of the queue.
@@ -269,7 +318,12 @@ func (t *taken) data() []byte { return t.rec[8:] }
 // (the bounds no longer count them, nothing drops them); on disk they stay
 // in the queue until the sender's hand-over write (moveAsync) commits, so
 // a crash before it only sends them again.
+//
+// take is the sender's: its scratch (takeScratch) is guarded by takeMu,
+// which only one goroutine at a time needs.
 func (s *Store) take(n int, out []taken) ([]taken, error) {
+	s.takeMu.Lock()
+	defer s.takeMu.Unlock()
 	s.sendMu.Lock()
 	if s.closed {
 		s.sendMu.Unlock()
@@ -277,7 +331,7 @@ func (s *Store) take(n int, out []taken) ([]taken, error) {
 	}
 	first := len(out)
 	s.mu.Lock()
-	keys := s.expireLocked(s.now().UnixNano(), nil)
+	keys := s.expireLocked(s.now().UnixNano(), s.victims[:0])
 	for i := s.head; i < len(s.ents) && len(out)-first < n; i++ {
 		e := s.ents[i]
 		if e.state == pending {
@@ -293,6 +347,7 @@ func (s *Store) take(n int, out []taken) ([]taken, error) {
 	}
 	s.mu.Unlock()
 	s.deleteKeysLocked(keys)
+	s.victims = keys[:0]
 	s.sendMu.Unlock()
 	if len(out) == first {
 		return out, nil
@@ -300,20 +355,18 @@ func (s *Store) take(n int, out []taken) ([]taken, error) {
 	// Read through the log's pending records (a LogBackend's Get): a
 	// message appended since the last checkpoint comes from memory, the
 	// others from the file, in one read transaction.
-	var bad []uint64
-	keyb := make([][]byte, len(out)-first)
-	for i := range keyb {
-		keyb[i] = seqKey(out[first+i].seq)
+	tk := &s.tk
+	tk.out, tk.first, tk.bad = out, first, tk.bad[:0]
+	tk.keys, tk.keyBuf = tk.keys[:0], slices.Grow(tk.keyBuf[:0], 8*(len(out)-first))
+	for _, t := range out[first:] {
+		k := len(tk.keyBuf)
+		tk.keyBuf = binary.BigEndian.AppendUint64(tk.keyBuf, t.seq)
+		tk.keys = append(tk.keys, tk.keyBuf[k:len(tk.keyBuf)])
 	}
-	err := s.lb.Get(s.qPath, keyb, func(i int, v []byte) {
-		t := &out[first+i]
-		if len(v) < 10 || v[8]>>4 != 3 {
-			bad = append(bad, t.seq)
-			return
-		}
-		t.rec = make([]byte, len(v)) // room for the in-flight record's 8-byte order
-		copy(t.rec[8:], v[8:])
-	})
+	err := s.lb.Get(s.qPath, tk.keys, tk.fn)
+	out, bad := tk.out, tk.bad
+	clear(tk.keys)
+	tk.out = nil
 	j := first
 	for i := first; i < len(out); i++ {
 		if out[i].rec != nil {
@@ -334,6 +387,30 @@ func (s *Store) take(n int, out []taken) ([]taken, error) {
 	return out, err
 }
 
+// takeScratch is take's reusable state: the keys it reads, and the
+// callback of the read (made once), which fills tk.out.
+type takeScratch struct {
+	out    []taken
+	first  int
+	bad    []uint64
+	keys   [][]byte
+	keyBuf []byte
+	fn     func(i int, v []byte)
+	bufs   *queueBufs // where the records come from (the outbox gives them back)
+}
+
+// got is the read's callback: message i of the keys read has value v
+// (valid only during the call).
+func (tk *takeScratch) got(i int, v []byte) {
+	t := &tk.out[tk.first+i]
+	if len(v) < 10 || v[8]>>4 != 3 {
+		tk.bad = append(tk.bad, t.seq)
+		return
+	}
+	t.rec = tk.bufs.get(len(v))[:len(v)] // room for the in-flight record's 8-byte order
+	copy(t.rec[8:], v[8:])
+}
+
 // flightRec is a packet recorded in flight in the client bucket: a QoS 1/2
 // PUBLISH we sent, or the PUBREL that replaced it after PUBREC.
 type flightRec struct {
@@ -349,30 +426,30 @@ func (r *flightRec) data() []byte { return r.rec[8:] }
 // enter the client bucket. done runs after the commit (committer
 // goroutine).
 func (s *Store) moveAsync(ts []taken, recs []flightRec, done func(error)) error {
-	keys := make([]uint64, len(ts))
-	for i, t := range ts {
-		keys[i] = t.seq
-	}
-	vals := make([][]byte, len(recs))
-	ids := make([]uint16, len(recs))
-	for i, r := range recs {
+	for _, r := range recs {
 		binary.BigEndian.PutUint64(r.rec, s.order.Add(1))
-		vals[i], ids[i] = r.rec, r.id
 	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
+	r := s.newLogReq(len(ts) + len(recs))
+	for _, t := range ts {
+		r.del(s.qPath, r.key(t.seq, false))
+	}
+	for _, f := range recs {
+		r.put(s.cPath, r.key(uint64(f.id), true), f.rec)
+	}
+	r.done = done
+	if err := s.submitLogLocked(r); err != nil {
+		return err
+	}
+	// Counted once submitted: Stats, reading this before the pending
+	// writes, never shows these in flight with their write not pending
+	// yet.
 	s.flying.Add(int64(len(recs)))
-	ops := make([]boltstore.KeyedOp, 0, len(keys)+len(vals))
-	for _, k := range keys {
-		ops = append(ops, boltstore.KeyedOp{Bucket: s.qPath, Key: seqKey(k), Delete: true})
-	}
-	for i, v := range vals {
-		ops = append(ops, boltstore.KeyedOp{Bucket: s.cPath, Key: idKey(ids[i]), Value: v})
-	}
-	return s.logLocked(ops, done)
+	return nil
 }
 
 // pubrelAsync replaces the client record of id (a QoS 2 PUBLISH the
@@ -387,12 +464,15 @@ func (s *Store) pubrelAsync(id uint16, rel []byte, done func(error)) error {
 	if s.closed {
 		return ErrClosed
 	}
-	return s.logLocked([]boltstore.KeyedOp{{Bucket: s.cPath, Key: idKey(id), Value: v}}, done)
+	r := s.newLogReq(1)
+	r.put(s.cPath, r.key(uint64(id), true), v)
+	r.done = done
+	return s.submitLogLocked(r)
 }
 
 // deleteFlightsAsync deletes the client records of ids (fully
 // acknowledged messages) in one write. done runs after the commit
-// (committer goroutine); ids must not change until then.
+// (committer goroutine); ids is copied, the caller's again on return.
 func (s *Store) deleteFlightsAsync(ids []uint16, done func(error)) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
@@ -400,11 +480,12 @@ func (s *Store) deleteFlightsAsync(ids []uint16, done func(error)) error {
 		return ErrClosed
 	}
 	s.flying.Add(-int64(len(ids)))
-	ops := make([]boltstore.KeyedOp, len(ids))
-	for i, id := range ids {
-		ops[i] = boltstore.KeyedOp{Bucket: s.cPath, Key: idKey(id), Delete: true}
+	r := s.newLogReq(len(ids))
+	for _, id := range ids {
+		r.del(s.cPath, r.key(uint64(id), true))
 	}
-	return s.logLocked(ops, done)
+	r.done = done
+	return s.submitLogLocked(r)
 }
 
 // inflight returns the client bucket's records in the order they were

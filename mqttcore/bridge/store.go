@@ -99,8 +99,14 @@ type Store struct {
 	// sendMu orders submissions: an index decision and the submission of
 	// its write happen under it, so writes reach the committer in the order
 	// the decisions were made. Taken before mu, never by the committer.
-	sendMu sync.Mutex
-	closed bool // under sendMu
+	sendMu  sync.Mutex
+	closed  bool     // under sendMu
+	victims []uint64 // under sendMu: scratch for the keys an append or take drops
+
+	takeMu sync.Mutex  // the sender's take; taken before sendMu
+	tk     takeScratch // under takeMu
+
+	bufs queueBufs // appendHeld's buffers
 
 	// mu guards the in-memory index of the queue. It is a leaf: no I/O and
 	// no channel operation happens under it.
@@ -234,6 +240,7 @@ func newStore(path string, root []byte, o StoreOptions) *Store {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.tk.fn, s.tk.bufs = s.tk.got, &s.bufs
 	return s
 }
 
@@ -460,6 +467,10 @@ type StoreStats struct {
 
 // Stats returns the current gauges and counters.
 func (s *Store) Stats() StoreStats {
+	// In flight before the pending writes: a hand-over is counted in
+	// flight after its write is submitted (moveAsync), so a write counted
+	// here is pending or done.
+	inflight := int(s.flying.Load())
 	st := StoreStats{
 		Enqueued:      s.stats.enqueued.Load(),
 		Sent:          s.stats.sent.Load(),
@@ -469,7 +480,7 @@ func (s *Store) Stats() StoreStats {
 		TooLarge:      s.stats.tooLarge.Load(),
 		Quarantined:   s.stats.quarantined.Load(),
 		Requeued:      s.stats.requeued.Load(),
-		Inflight:      int(s.flying.Load()),
+		Inflight:      inflight,
 	}
 	if s.own != nil {
 		c := s.own.Stats()
