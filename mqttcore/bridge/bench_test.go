@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
@@ -17,8 +18,10 @@ import (
 
 	"github.com/gannet-mqtt/gannet/internal/mqttsub"
 	"github.com/gannet-mqtt/gannet/internal/procstat"
+	"github.com/gannet-mqtt/gannet/mqttcore"
 	"github.com/gannet-mqtt/gannet/mqttcore/boltstore"
 	"github.com/gannet-mqtt/gannet/mqttcore/bridge"
+	"github.com/gannet-mqtt/gannet/mqttcore/listener"
 )
 
 func benchPacket(b *testing.B, topic string, payload int) []byte {
@@ -125,16 +128,68 @@ func BenchmarkDrain100k(b *testing.B) {
 				name += fmt.Sprintf("/window=%d", c.window)
 			}
 			b.Run(name, func(b *testing.B) {
-				benchDrain(b, kind, fmt.Sprintf("max_inflight_messages %d\n", c.remote), c.window)
+				m := newMosquitto(b, fmt.Sprintf("max_inflight_messages %d\n", c.remote))
+				m.start()
+				benchDrain(b, kind, m, c.window)
 			})
 		}
+		// The same drain to Gannet's own broker core and MQTT listener, in
+		// this process, instead of Mosquitto: what the bridge does when
+		// the remote is not the bottleneck (its CPU is in cpu-us/msg).
+		b.Run(fmt.Sprintf("store=%s/remote=gannet/window=1000", kind), func(b *testing.B) {
+			benchDrain(b, kind, startGannetRemote(b), 1000)
+		})
 	}
 }
 
-func benchDrain(b *testing.B, kind, mosquittoConf string, window int) {
+// drainRemote is the broker a drain benchmark sends to.
+type drainRemote interface {
+	url() string
+	hostPort() string
+	// cpu is the CPU time it has used, if it runs in a process of its
+	// own; 0 if it runs in this one.
+	cpu() time.Duration
+}
+
+func (m *mosquitto) hostPort() string { return fmt.Sprintf("127.0.0.1:%d", m.port) }
+
+// gannetRemote is Gannet's broker core and MQTT listener serving in this
+// process.
+type gannetRemote struct{ addr string }
+
+func (g gannetRemote) url() string      { return "mqtt://" + g.addr }
+func (g gannetRemote) hostPort() string { return g.addr }
+func (gannetRemote) cpu() time.Duration { return 0 }
+
+// startGannetRemote serves a broker core without a store on a loopback
+// port, with Mosquitto's windows in the Mosquitto variants (1,000 in
+// flight, room for the whole backlog queued), until the benchmark ends.
+func startGannetRemote(b *testing.B) gannetRemote {
+	b.Helper()
+	broker, err := mqttcore.New(mqttcore.Config{SysDisabled: true, MaxInflight: 1000, MaxQueued: 200_000}, mqttcore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := listener.NewServer(broker, listener.Config{Address: "127.0.0.1:0"}, nil, slog.New(slog.DiscardHandler)) // Serve takes its own listener below
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }() // returns when Close closes ln
+	b.Cleanup(func() {
+		srv.Close()
+		<-done
+		broker.Close()
+	})
+	return gannetRemote{addr: ln.Addr().String()}
+}
+
+func benchDrain(b *testing.B, kind string, m drainRemote, window int) {
 	const n = 100_000
-	m := newMosquitto(b, mosquittoConf)
-	m.start()
 	pkt := benchPacket(b, "edge/sensors/t", 64)
 	b.ReportAllocs()
 	var total, cpu, mcpu, commitTime time.Duration
@@ -160,7 +215,7 @@ func benchDrain(b *testing.B, kind, mosquittoConf string, window int) {
 		}
 		wg.Wait()
 		s.Close()
-		sub := dialCounter(b, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), fmt.Sprintf("sub-%d", i), "edge/#", n, 64)
+		sub := dialCounter(b, ctx, m.hostPort(), fmt.Sprintf("sub-%d", i), "edge/#", n, 64)
 		cfg := testConfig(b, "bench", m.url(), bridge.Rule{Pattern: "edge/#", Direction: bridge.Out, QoS: 1})
 		cfg.Queue.Path = path
 		cfg.Queue.MaxBytes = 1 << 40
@@ -197,7 +252,9 @@ func benchDrain(b *testing.B, kind, mosquittoConf string, window int) {
 	}
 	b.ReportMetric(float64(n*b.N)/total.Seconds(), "msgs/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-us/msg")
-	b.ReportMetric(float64(mcpu.Microseconds())/float64(n*b.N), "mosquitto-cpu-us/msg")
+	if _, ok := m.(*mosquitto); ok {
+		b.ReportMetric(float64(mcpu.Microseconds())/float64(n*b.N), "mosquitto-cpu-us/msg")
+	}
 	if commits > 0 {
 		b.ReportMetric(float64(commitTime.Microseconds())/1e3/float64(commits), "ms/commit")
 		b.ReportMetric(float64(writes)/float64(commits), "writes/commit")
