@@ -137,22 +137,8 @@ func (c *Conn) SetFrontEndState(data []byte) {
 // nothing. The core does not look at data; the caller must not change it
 // afterwards.
 func (c *Conn) KeepFrontEndState(data []byte) {
-	b, s := c.b, c.s
-	b.mu.Lock()
-	s.mu.Lock()
-	ok := c.attachedLocked() && s.expiry > 0
-	persist := s.persist
-	s.mu.Unlock()
-	if ok {
-		if b.kept == nil {
-			b.kept = map[*Session][]byte{}
-		}
-		b.kept[s] = data
-	}
-	b.mu.Unlock()
-	if ok && persist && b.journal != nil {
-		b.lazyOp(Op{Kind: OpFrontEnd, SessionID: s.id, FrontEnd: data})
-	}
+	c.b.mu.Lock()
+	c.b.keepUnlock(c.s, data, c.attachedLocked)
 }
 
 // KeepDetachedFrontEndState is KeepFrontEndState for a front-end that
@@ -165,13 +151,22 @@ func (c *Conn) KeepFrontEndState(data []byte) {
 func (b *Broker) KeepDetachedFrontEndState(clientID string, data []byte) bool {
 	b.mu.Lock()
 	s := b.sessions[clientID]
-	ok, persist := false, false
-	if s != nil {
-		s.mu.Lock()
-		ok = !s.dead && s.conn == nil && s.expiry > 0
-		persist = s.persist
-		s.mu.Unlock()
+	if s == nil {
+		b.mu.Unlock()
+		return false
 	}
+	return b.keepUnlock(s, data, func() bool { return !s.dead && s.conn == nil })
+}
+
+// keepUnlock holds data with s for TakeFrontEndState and journals it, if
+// s outlives its attachments and may (called with s.mu held) allows it,
+// and reports whether it did. The caller holds b.mu, which keepUnlock
+// releases.
+func (b *Broker) keepUnlock(s *Session, data []byte, may func() bool) bool {
+	s.mu.Lock()
+	ok := may() && s.expiry > 0
+	persist := s.persist
+	s.mu.Unlock()
 	if ok {
 		if b.kept == nil {
 			b.kept = map[*Session][]byte{}
