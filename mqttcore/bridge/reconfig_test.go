@@ -19,20 +19,13 @@ import (
 // on the remote). A change to the queue needs a restart and changes
 // nothing; an invalid config changes nothing.
 func TestReconfigure(t *testing.T) {
-	m := newMosquitto(t, "")
-	m.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	core := newCore(t)
-	cfg := testConfig(t, "central", m.url(),
+	m, cfg, b := connectedCentral(t, ctx, core,
 		bridge.Rule{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r1/"},
 		bridge.Rule{Pattern: "cmd/#", Direction: bridge.In, QoS: 1, RemotePrefix: "c1/"},
 	)
-	log, _ := testLogger(t)
-	b := newBridge(t, cfg, core, log)
-	if err := b.AwaitConnection(ctx); err != nil {
-		t.Fatal(err)
-	}
 	remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "watcher")
 	remote.subscribe(t, ctx, "r1/#", 1)
 	remote.subscribe(t, ctx, "r2/#", 1)
@@ -117,8 +110,6 @@ func TestReconfigure(t *testing.T) {
 // fails and leaves every out rule as it was, the remote prefix of a kept
 // subscription included.
 func TestReconfigureFailedSubscribeChangesNothing(t *testing.T) {
-	m := newMosquitto(t, "")
-	m.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	core, err := mqttcore.New(mqttcore.Config{SysDisabled: true, MaxTopicLevels: 4}, mqttcore.Options{})
@@ -126,13 +117,7 @@ func TestReconfigureFailedSubscribeChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { core.Close() })
-	cfg := testConfig(t, "central", m.url(),
-		bridge.Rule{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r1/"})
-	log, _ := testLogger(t)
-	b := newBridge(t, cfg, core, log)
-	if err := b.AwaitConnection(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, cfg, b := connectedCentral(t, ctx, core, bridge.Rule{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r1/"})
 	remote := dialRemote(t, ctx, fmt.Sprintf("127.0.0.1:%d", m.port), "watcher")
 	remote.subscribe(t, ctx, "#", 1)
 
@@ -157,18 +142,11 @@ func TestReconfigureFailedSubscribeChangesNothing(t *testing.T) {
 // subscribed on the remote, not unsubscribed (its filter left on the list
 // of removed filters would race the subscription).
 func TestReconfigureReaddedInRule(t *testing.T) {
-	m := newMosquitto(t, "")
-	m.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	core := newCore(t)
 	keep := bridge.Rule{Pattern: "cmd/#", Direction: bridge.In, QoS: 1, RemotePrefix: "c1/"}
-	cfg := testConfig(t, "central", m.url(), keep)
-	log, _ := testLogger(t)
-	b := newBridge(t, cfg, core, log)
-	if err := b.AwaitConnection(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, cfg, b := connectedCentral(t, ctx, core, keep)
 	away := cfg
 	away.Servers = []string{fmt.Sprintf("mqtt://127.0.0.1:%d", freePort(t))} // nobody listens
 	away.Rules = []bridge.Rule{{Pattern: "other/#", Direction: bridge.In, QoS: 1}}
@@ -208,20 +186,13 @@ func TestReconfigureReaddedInRule(t *testing.T) {
 // until it connects, with the new in rule subscribed; applying the same
 // configuration again changes nothing.
 func TestReconfigureFailedConnectKeepsTrying(t *testing.T) {
-	m := newMosquitto(t, "")
-	m.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	core := newCore(t)
-	cfg := testConfig(t, "central", m.url(),
+	m, cfg, b := connectedCentral(t, ctx, core,
 		bridge.Rule{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r1/"},
 		bridge.Rule{Pattern: "cmd/#", Direction: bridge.In, QoS: 1, RemotePrefix: "c1/"},
 	)
-	log, _ := testLogger(t)
-	b := newBridge(t, cfg, core, log)
-	if err := b.AwaitConnection(ctx); err != nil {
-		t.Fatal(err)
-	}
 	next := cfg
 	next.Rules = []bridge.Rule{
 		{Pattern: "sensors/#", Direction: bridge.Out, QoS: 1, RemotePrefix: "r2/"},
@@ -266,4 +237,19 @@ func TestReconfigureFailedConnectKeepsTrying(t *testing.T) {
 	if changes, err := b.Reconfigure(next); err != nil || len(changes) != 0 {
 		t.Errorf("Reconfigure(the same configuration again) = %q, %v; want no change", changes, err)
 	}
+}
+
+// connectedCentral starts a Mosquitto and a bridge "central" to it with
+// rules, on core, and waits until the bridge is connected.
+func connectedCentral(t *testing.T, ctx context.Context, core *mqttcore.Broker, rules ...bridge.Rule) (*mosquitto, bridge.Config, *bridge.Bridge) {
+	t.Helper()
+	m := newMosquitto(t, "")
+	m.start()
+	cfg := testConfig(t, "central", m.url(), rules...)
+	log, _ := testLogger(t)
+	b := newBridge(t, cfg, core, log)
+	if err := b.AwaitConnection(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m, cfg, b
 }
