@@ -90,22 +90,9 @@ func fileKeys(t testing.TB, path string, bucket [][]byte) map[string]string {
 	}
 	defer db.Close()
 	var got map[string]string
-	err = db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucket[0])
-		for _, name := range bucket[1:] {
-			if b == nil {
-				break
-			}
-			b = b.Bucket(name)
-		}
-		if b == nil {
-			return nil
-		}
-		got = map[string]string{}
-		return b.ForEach(func(k, v []byte) error {
-			got[string(k)] = string(v)
-			return nil
-		})
+	err = db.View(func(tx *bbolt.Tx) (err error) {
+		got, err = bucketKeys(tx, bucket)
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -117,27 +104,49 @@ func fileKeys(t testing.TB, path string, bucket [][]byte) map[string]string {
 func storeKeys(t testing.TB, s *boltstore.Store, bucket [][]byte) map[string]string {
 	t.Helper()
 	var got map[string]string
-	err := s.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucket[0])
-		for _, name := range bucket[1:] {
-			if b == nil {
-				break
-			}
-			b = b.Bucket(name)
-		}
-		if b == nil {
-			return nil
-		}
-		got = map[string]string{}
-		return b.ForEach(func(k, v []byte) error {
-			got[string(k)] = string(v)
-			return nil
-		})
+	err := s.View(func(tx *bbolt.Tx) (err error) {
+		got, err = bucketKeys(tx, bucket)
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return got
+}
+
+// bucketKeys returns the keys and values of the bucket at path in tx (nil:
+// no such bucket).
+func bucketKeys(tx *bbolt.Tx, bucket [][]byte) (map[string]string, error) {
+	b := tx.Bucket(bucket[0])
+	for _, name := range bucket[1:] {
+		if b == nil {
+			break
+		}
+		b = b.Bucket(name)
+	}
+	if b == nil {
+		return nil, nil
+	}
+	got := map[string]string{}
+	return got, b.ForEach(func(k, v []byte) error {
+		got[string(k)] = string(v)
+		return nil
+	})
+}
+
+// putLogBack copies the log segments of crashed beside the store file at
+// path: a log the file already holds, which a replay must skip.
+func putLogBack(t testing.TB, crashed, path string) {
+	t.Helper()
+	for _, suffix := range []string{".wal.0", ".wal.1"} {
+		b, err := os.ReadFile(crashed + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestKeyedReplayAfterCrash: keyed ops acknowledged from the log alone
@@ -177,15 +186,7 @@ func TestKeyedReplayAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The crashed log beside the replayed file: nothing to replay.
-	for _, suffix := range []string{".wal.0", ".wal.1"} {
-		b, err := os.ReadFile(crashed + suffix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path+suffix, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	putLogBack(t, crashed, path)
 	s = open(t, path, noCheckpoint)
 	if st := s.Stats(); st.Replayed != 0 {
 		t.Errorf("second open: Stats.Replayed = %d; want 0", st.Replayed)

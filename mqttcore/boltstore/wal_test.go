@@ -173,15 +173,7 @@ func TestLogReplayIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Put the crashed log back beside the replayed file.
-	for _, suffix := range []string{".wal.0", ".wal.1"} {
-		b, err := os.ReadFile(crashed + suffix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path+suffix, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	putLogBack(t, crashed, path)
 	s = open(t, path, noCheckpoint)
 	if st := s.Stats(); st.Replayed != 0 {
 		t.Errorf("second open: Stats.Replayed = %d; want 0 (the file holds the log already)", st.Replayed)
